@@ -1,0 +1,1 @@
+"""pingpipe edge."""
