@@ -1,5 +1,19 @@
+"""The `pingpipe` command: one entry point, a subcommand group per stage."""
+
+from __future__ import annotations
+
 import click
 
+from pingpipe.schemas.commands import schemas
+
+
 @click.group()
-def main():
-    """pingpipe"""
+@click.version_option(package_name="pingpipe")
+def main() -> None:
+    """pingpipe: telemetry pings in, per-application warehouse tables out."""
+
+
+main.add_command(schemas)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

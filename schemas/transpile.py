@@ -16,6 +16,7 @@ pipeline's metadata schema was merged into it. This module reproduces that outpu
   `cast` it is a STRING; if its path matches the schema's `json_object_path_regex` it is a
   BigQuery JSON column.
 * With `force_nullable` every non-repeated field is NULLABLE.
+* Properties named `$...` (the Glean ping's `$schema`) have no column.
 
 The work is split in two pure passes: `parse` turns a JSON schema into a small tree of `Node`s,
 `to_bigquery` turns the tree into BigQuery fields.
@@ -307,6 +308,8 @@ def _record_fields(node: Node, path: str, options: Options) -> list[dict]:
     required = node.required or set()
     columns: dict[str, dict] = {}
     for name, sub in node.fields.items():
+        if name.startswith("$"):
+            continue  # "$schema" and friends describe the document, they are not data columns
         bq_name = column_name(name) if options.normalize_case else name
         sub_path = f"{path}.{bq_name}" if path else bq_name
         column = _field(bq_name, sub, sub_path, options, required=name in required and not sub.nullable)

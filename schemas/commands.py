@@ -1,0 +1,174 @@
+"""`pingpipe schemas ...`: build, transpile, glean, check."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import glean as glean_mod
+from .registry import Registry, RegistryError, metadata_schema
+from .transpile import merge_metadata, transpile
+
+
+def dump_json(data) -> str:
+    """JSON the way MPS writes its generated files: sorted keys, 2-space indent, newline."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _metadata_for(schema: dict, repo_root: Path | None) -> dict | None:
+    fmt = (schema.get("mozPipelineMetadata") or {}).get("bq_metadata_format")
+    if not fmt:
+        return None
+    return metadata_schema(fmt, repo_root if repo_root and (repo_root / "metadata").is_dir() else None)
+
+
+def bq_for_file(path: Path, repo_root: Path | None) -> list[dict]:
+    schema = json.loads(path.read_bytes())
+    if not isinstance(schema, dict):
+        raise ValueError("a schema must be a JSON object")
+    meta = _metadata_for(schema, repo_root)
+    return transpile(merge_metadata(schema, meta) if meta else schema)
+
+
+def _guess_repo_root(path: Path) -> Path | None:
+    """<root>/<namespace>/<doctype>/<file>: the root, if the file sits in that layout."""
+    root = path.resolve().parent.parent.parent
+    return root if (root / "metadata").is_dir() else None
+
+
+@click.group("schemas")
+def schemas() -> None:
+    """The schema registry: build .bq tables, generate Glean app schemas, check a repository."""
+
+
+@schemas.command("build")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write the .bq files, mirroring SRC's layout.")
+def build(src: Path, out: Path) -> None:
+    """Write the BigQuery schema (.bq) of every *.schema.json under SRC to OUT.
+
+    The metadata columns for `structured` and `telemetry` tables come from SRC's own
+    metadata/ namespace when it has one (as in mozilla-pipeline-schemas), else pingpipe's.
+    """
+    failures = 0
+    count = 0
+    for path in sorted(src.rglob("*.schema.json")):
+        rel = path.relative_to(src)
+        target = out / rel.parent / (path.name[: -len(".schema.json")] + ".bq")
+        try:
+            bq = bq_for_file(path, src)
+        except Exception as exc:  # report every bad file, keep building the rest
+            failures += 1
+            click.echo(f"error: {path}: {exc}", err=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(dump_json(bq))
+        count += 1
+    click.echo(f"wrote {count} BigQuery schema(s) to {out}" + (f"; {failures} failed" if failures else ""), err=True)
+    if failures:
+        sys.exit(1)
+
+
+@schemas.command("transpile")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--metadata-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Schema repository whose metadata/ namespace supplies the injected columns.")
+def transpile_cmd(file: Path, metadata_root: Path | None) -> None:
+    """Print one schema's BigQuery table schema (.bq JSON) to stdout."""
+    try:
+        bq = bq_for_file(file, metadata_root or _guess_repo_root(file))
+    except Exception as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    click.echo(dump_json(bq), nl=False)
+
+
+def _parse_ping_days(values: tuple[str, ...]) -> dict[str, int]:
+    result = {}
+    for value in values:
+        ping, sep, days = value.partition("=")
+        if not sep or not days.isdigit():
+            raise click.BadParameter(f"{value!r}: expected PING=DAYS", param_hint="--ping-expiration")
+        result[ping] = int(days)
+    return result
+
+
+@schemas.command("glean")
+@click.option("--app-id", required=True, help="The application id, as given to Glean (e.g. org.mozilla.fenix).")
+@click.option("--metrics", "metrics", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A metrics.yaml (repeatable).")
+@click.option("--pings", "pings", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A pings.yaml (repeatable).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Schema repository to write <namespace>/<ping>/<ping>.1.{schema.json,bq} into.")
+@click.option("--expiration-days", type=int, default=None, help="expiration_policy.delete_after_days for every ping.")
+@click.option("--ping-expiration", multiple=True, help="PING=DAYS: a ping's own expiration (repeatable).")
+@click.option("--no-builtins", is_flag=True, help="Leave out Glean's own metrics and pings.")
+@click.option("--bug-1737656", "bug_1737656", multiple=True, metavar="PING",
+              help="Reproduce a Mozilla table made before bug 1737656: keep jwe/labeled_rate/text/url as maps.")
+@click.option("--metadata-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Schema repository whose metadata/ and glean/glean/ schemas to use instead of pingpipe's.")
+def glean_cmd(app_id, metrics, pings, out, expiration_days, ping_expiration, no_builtins, bug_1737656, metadata_root):
+    """Generate the schemas of a Glean application from its metric and ping definitions."""
+    if not metrics and not pings:
+        raise click.UsageError("give at least one --metrics or --pings file")
+    try:
+        app = glean_mod.load_app(app_id, metrics, pings, include_builtins=not no_builtins)
+    except glean_mod.GleanDefinitionError as exc:
+        raise click.ClickException(str(exc)) from None
+    built = glean_mod.build(
+        app,
+        metadata_schema=metadata_schema("structured", metadata_root),
+        expiration_days=expiration_days,
+        ping_expiration=_parse_ping_days(ping_expiration),
+        bug_1737656_affected=bug_1737656,
+        generic_root=metadata_root,
+    )
+    for ping, (published, bq) in sorted(built.items()):
+        folder = out / app.namespace / ping
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{ping}.1.schema.json").write_text(dump_json(published))
+        (folder / f"{ping}.1.bq").write_text(dump_json(bq))
+    click.echo(
+        f"{app_id}: namespace {app.namespace}, {len(built)} ping(s), {len(app.metrics)} metric(s) -> {out / app.namespace}",
+        err=True,
+    )
+
+
+@schemas.command("check")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--validation", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="MPS-style validation/ folder: <namespace>/<doctype>.<version>.<case>.{pass,fail}.json")
+def check(root: Path, validation: Path | None) -> None:
+    """Load a schema repository (every file must be well-formed) and run its validation documents."""
+    try:
+        registry = Registry.load(root)
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{root}: {len(registry)} schema(s) OK")
+    if validation is None:
+        return
+    wrong = 0
+    total = 0
+    for doc in sorted(validation.glob("*/*.json")):
+        pieces = doc.name.rsplit(".", 4)
+        if len(pieces) != 5 or pieces[3] not in ("pass", "fail"):
+            click.echo(f"skip {doc}: not <doctype>.<version>.<case>.pass|fail.json", err=True)
+            continue
+        doctype, version, _case, expect, _ = pieces
+        total += 1
+        entry = registry.find(doc.parent.name, doctype, version)
+        if entry is None:
+            wrong += 1
+            click.echo(f"FAIL {doc}: no schema {doc.parent.name}/{doctype}/{version}")
+            continue
+        valid = entry.is_valid(json.loads(doc.read_bytes()))
+        if valid != (expect == "pass"):
+            wrong += 1
+            click.echo(f"FAIL {doc}: expected {expect}, document is {'valid' if valid else 'invalid'}")
+    click.echo(f"{total - wrong}/{total} validation document(s) as expected")
+    if wrong:
+        sys.exit(1)
