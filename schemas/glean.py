@@ -201,6 +201,8 @@ def column_schema(
         else:
             target[name] = f"{name}2"
     matched_groups = set(target.values())
+    if not bug_1737656_affected:
+        matched_groups.update(BUG_1737656_TYPES)  # the legacy groups only ever held maps: drop them
     for metric in sorted(metrics, key=lambda m: m.identifier):
         group_name = target.get(metric.type)
         if group_name is None or not isinstance(templates.get(group_name), dict):
