@@ -239,8 +239,9 @@ def collapse(node: Node) -> Node:
 def _collapse_union(members: list[Node]) -> Node:
     has_null = any(m.kind == "null" for m in members)
     if len(members) == 1:
-        only = collapse(members[0])
+        only = copy.copy(collapse(members[0]))
         only.nullable = only.nullable or has_null
+        only.description = None  # a collapsed union keeps only the description of its own position
         return only
     rest = [collapse(m) for m in members if m.kind != "null"]
     nullable = has_null or any(m.nullable for m in rest)
@@ -258,8 +259,6 @@ def _collapse_union(members: list[Node]) -> Node:
     else:
         result = Node("atom", "json")
     result.nullable = nullable
-    if result.description is None:
-        result.description = next((m.description for m in rest if m.description), None)
     return result
 
 
@@ -276,6 +275,9 @@ def _merge_atoms(atoms: Iterable[str | None]) -> str:
 
 
 def _merge_objects(objects: list[Node]) -> Node:
+    if len(objects) == 1:
+        only = objects[0]
+        return Node("object", fields=only.fields, required=only.required)
     names: dict[str, list[Node]] = {}
     for obj in objects:
         for name, sub in obj.fields.items():
@@ -375,12 +377,19 @@ def _field_type(node: Node, path: str, options: Options) -> dict | None:
             if column is not None:
                 fields.append(column)
         return {"fields": fields, "type": "RECORD"} if fields else _json_type(path, options, why="empty tuple")
-    if node.kind in ("array", "map"):
-        # A repeated value inside a repeated value: wrap it in a record, as BigQuery requires.
+    if node.kind == "array":
+        # An array inside an array: BigQuery has no nested REPEATED, so wrap it in a record.
         inner = _field("list", node, f"{path}.list", options, required=False)
         if inner is None:
             return None
         return {"fields": [inner], "type": "RECORD"}
+    if node.kind == "map":
+        # A map as an array element: the array's entries are the key/value records themselves.
+        value = _field("value", node.value, f"{path}.value", options, required=not node.value.nullable)
+        if value is None:
+            return None
+        key = {"mode": _mode(True, options), "name": "key", "type": "STRING"}
+        return {"fields": [key, value], "type": "RECORD"}
     return _json_type(path, options, why="incompatible or under-specified schema")
 
 

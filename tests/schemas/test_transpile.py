@@ -150,3 +150,16 @@ def test_metadata_merge_overrides_and_appends_required():
     merged = merge_metadata({"properties": {"a": {"type": "string"}, "m": {"type": "integer"}}, "required": ["a"]},
                             {"properties": {"m": {"type": "string"}}, "required": ["m"]})
     assert merged["properties"]["m"] == {"type": "string"} and merged["required"] == ["a", "m"]
+
+
+def test_an_array_of_maps_repeats_the_key_value_records():
+    schema = obj(a={"type": "array", "items": {"type": "object", "additionalProperties": {"type": "integer"}}})
+    assert bq(schema) == [{"mode": "REPEATED", "name": "a", "type": "RECORD", "fields": [
+        {"mode": "NULLABLE", "name": "key", "type": "STRING"}, {"mode": "NULLABLE", "name": "value", "type": "INT64"}]}]
+
+
+def test_a_collapsed_union_keeps_its_own_description_only():
+    schema = obj(x={"oneOf": [{"type": "integer", "description": "member"}, {"type": "null"}]},
+                 y={"description": "outer", "oneOf": [{"type": "integer", "description": "member"}, {"type": "null"}]})
+    assert bq(schema) == [{"mode": "NULLABLE", "name": "x", "type": "INT64"},
+                          {"description": "outer", "mode": "NULLABLE", "name": "y", "type": "INT64"}]
