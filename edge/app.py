@@ -1,0 +1,226 @@
+"""The edge ASGI application.
+
+`/submit/...` is served by a raw ASGI handler in front of FastAPI: it is the hot path, and
+FastAPI's per-route machinery (request objects, dependency resolution, response classes) costs
+several times more than the work itself. Everything else (the Dockerflow endpoints) is a plain
+FastAPI app. The handler never parses or decompresses the body ("don't crack the egg").
+
+Status codes follow Mozilla's edge specification: 405 for methods other than POST/PUT, 414 for
+a path over the limit, 400 for an undecodable path, 404 for a path of the wrong form, 411 without
+Content-Length (chunked bodies included: clients must send a length), 413 for a body over the
+limit, 431 for an attribute over 1024 bytes, 507 when the disk is below its floor, 500 when the
+message could not be made safe, and 200 only once it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+
+from .attributes import submission_timestamp
+from .config import EdgeConfig
+from .metrics import EdgeMetrics
+from .publish import Publisher, StorageFull
+from .uri import check_submit_path
+
+log = logging.getLogger("pingpipe.edge")
+
+_REASONS = {
+    200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed", 411: b"Length Required",
+    413: b"Payload Too Large", 414: b"URI Too Long", 431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error", 507: b"Insufficient Storage",
+}
+_STARTS = {
+    code: {"type": "http.response.start", "status": code, "headers": [(b"content-length", str(len(reason)).encode())]}
+    for code, reason in _REASONS.items()
+}
+_BODIES = {code: {"type": "http.response.body", "body": reason} for code, reason in _REASONS.items()}
+_ALLOW = {"type": "http.response.start", "status": 405,
+          "headers": [(b"allow", b"POST, PUT"), (b"content-length", b"18")]}
+
+
+def build_publisher(config: EdgeConfig, metrics: EdgeMetrics | None) -> Publisher:
+    if config.uses_pubsub:
+        from .publish.pubsub import PubSubPublisher
+
+        return PubSubPublisher(
+            config.routes, spool_dir=config.spool_dir, publish_timeout=config.publish_timeout,
+            min_free_bytes=config.min_free_bytes, flush_interval=config.flush_interval,
+            max_bytes=config.segment_max_bytes, max_age=config.segment_max_age, fsync=config.fsync, metrics=metrics,
+        )
+    from .publish.localqueue import LocalQueuePublisher
+
+    return LocalQueuePublisher(config.spool_dir, min_free_bytes=config.min_free_bytes,
+                               max_bytes=config.segment_max_bytes, max_age=config.segment_max_age, fsync=config.fsync)
+
+
+def version_info(config: EdgeConfig) -> dict:
+    """Dockerflow's version object: version.json if deployed with one, else the package's."""
+    path = config.version_file or Path(os.environ.get("PINGPIPE_VERSION_FILE", "version.json"))
+    if path.is_file():
+        return json.loads(path.read_text())
+    try:
+        pkg = version("pingpipe")
+    except PackageNotFoundError:  # pragma: no cover
+        pkg = "unknown"
+    return {"source": "https://github.com/pingpipe/pingpipe", "version": pkg,
+            "commit": os.environ.get("PINGPIPE_COMMIT", "unknown"), "build": os.environ.get("PINGPIPE_BUILD", "")}
+
+
+class SubmitHandler:
+    """The raw ASGI `/submit` handler."""
+
+    def __init__(self, config: EdgeConfig, publisher: Publisher, metrics: EdgeMetrics | None):
+        self.config = config
+        self.publisher = publisher
+        self.metrics = metrics
+        self.header_names = config.header_attributes()
+        self.max_body = config.max_body_bytes
+        self.max_uri = config.max_uri_bytes
+        self.max_attr = config.max_attribute_bytes
+        self.check_routes = config.uses_pubsub
+        self.protocols = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2"}
+
+    async def _respond(self, send, code: int) -> None:
+        if self.metrics is not None:
+            self.metrics.count(code)
+        if code == 405:
+            await send(_ALLOW)
+        else:
+            await send(_STARTS[code])
+        await send(_BODIES[code])
+
+    async def __call__(self, scope, receive, send) -> None:
+        method = scope["method"]
+        if method != "POST" and method != "PUT":
+            return await self._respond(send, 405)
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+        if len(raw_path) > self.max_uri:
+            return await self._respond(send, 414)
+        status = check_submit_path(raw_path)
+        if status != 200:
+            return await self._respond(send, status)
+        if self.check_routes:
+            status = self.publisher.route_status(raw_path.decode("ascii"), method)
+            if status != 200:
+                return await self._respond(send, status)
+        # One pass over the headers: Content-Length, chunked bodies, and the kept attributes.
+        attributes = {
+            "submission_timestamp": submission_timestamp(),
+            "uri": raw_path.decode("ascii"),
+            "protocol": self.protocols.get(scope.get("http_version")) or "HTTP/" + scope.get("http_version", "1.1"),
+            "method": method,
+        }
+        length = None
+        header_names = self.header_names
+        max_attr = self.max_attr
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                return await self._respond(send, 411)
+            attr = header_names.get(name)
+            if attr is not None:
+                if len(value) > max_attr:
+                    return await self._respond(send, 431)
+                attributes[attr] = value.decode("latin-1")
+        if length is None:
+            return await self._respond(send, 411)
+        try:
+            expected = int(length)
+        except ValueError:
+            return await self._respond(send, 400)
+        if expected < 0:
+            return await self._respond(send, 400)
+        if expected > self.max_body:
+            return await self._respond(send, 413)
+        query = scope.get("query_string")
+        if query:
+            if len(query) > max_attr:
+                return await self._respond(send, 431)
+            attributes["args"] = query.decode("latin-1")
+        client = scope.get("client")
+        if client:
+            attributes["remote_addr"] = client[0]
+        start = time.perf_counter()
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left: nothing was accepted, nothing is published
+            chunk = message.get("body", b"")
+            if chunk:
+                body = body + chunk if body else chunk
+                if len(body) > expected:
+                    return await self._respond(send, 413)
+            if not message.get("more_body", False):
+                break
+        try:
+            await self.publisher.publish(body, attributes)
+        except StorageFull:
+            return await self._respond(send, 507)
+        except Exception:
+            log.exception("could not make a message safe")
+            return await self._respond(send, 500)
+        if self.metrics is not None:
+            self.metrics.observe_publish(time.perf_counter() - start, len(body))
+        await self._respond(send, 200)
+
+
+def create_app(config: EdgeConfig, *, publisher: Publisher | None = None, metrics: EdgeMetrics | None = None):
+    """The ASGI app: raw /submit handler + FastAPI for Dockerflow. The publisher starts with it."""
+    metrics = metrics if metrics is not None else EdgeMetrics()
+    publisher = publisher if publisher is not None else build_publisher(config, metrics)
+
+    async def watch_backlog() -> None:
+        while True:
+            segments, size = await asyncio.get_running_loop().run_in_executor(None, publisher.backlog)
+            metrics.queue_segments, metrics.queue_bytes = segments, size
+            metrics.dump()
+            await asyncio.sleep(1)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        await publisher.start()
+        watcher = asyncio.get_running_loop().create_task(watch_backlog())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            await publisher.close()
+
+    api = FastAPI(title="pingpipe edge", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @api.get("/__lbheartbeat__")
+    async def lbheartbeat() -> Response:
+        return Response(status_code=200)
+
+    @api.get("/__heartbeat__")
+    async def heartbeat() -> Response:
+        code, details = publisher.health()
+        return JSONResponse({"status": "ok" if code == 200 else "error", "checks": details}, status_code=code)
+
+    @api.get("/__version__")
+    async def version_endpoint() -> Response:
+        return JSONResponse(version_info(config))
+
+    submit = SubmitHandler(config, publisher, metrics)
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/submit"):
+            await submit(scope, receive, send)
+        else:
+            await api(scope, receive, send)
+
+    app.publisher = publisher  # for tests and `pingpipe up`
+    app.metrics = metrics
+    return app

@@ -1,0 +1,134 @@
+"""The edge's configuration: one object, read from CLI options or PINGPIPE_EDGE_* variables."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HEADERS = (
+    "Content-Length", "Date", "DNT", "User-Agent", "X-Forwarded-For", "X-Pingsender-Version",
+    "X-Debug-ID", "X-Source-Tags", "X-Telemetry-Agent", "X-LB-Tags", "X-Foxsec-IP-Reputation",
+)
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """Configuration the edge cannot start with; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route table entry: URI pattern (Sanic style, as Mozilla's ROUTE_TABLE) -> topic."""
+
+    pattern: str
+    topic: str
+    methods: tuple[str, ...] = ("POST", "PUT")
+
+    @property
+    def regex(self) -> re.Pattern:
+        out = ""
+        for piece in re.split(r"(<[^>]+>)", self.pattern):
+            if piece.startswith("<") and piece.endswith(">"):
+                out += ".+" if piece[1:-1].endswith(":path") else "[^/]+"
+            else:
+                out += re.escape(piece)
+        return re.compile(f"^{out}$")
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    queue_dir: Path | None = None
+    pubsub_project: str | None = None
+    routes: tuple[Route, ...] = ()
+    max_body_bytes: int = 1 * MIB
+    max_uri_bytes: int = 1024  # the uri is a Pub/Sub attribute, and attributes hold 1024 bytes
+    max_attribute_bytes: int = 1024
+    metadata_headers: tuple[str, ...] = DEFAULT_HEADERS
+    publish_timeout: float = 1.0
+    min_free_bytes: int = 100 * MIB
+    metrics_port: int | None = None
+    segment_max_bytes: int = 16 * MIB
+    segment_max_age: float = 1.0
+    flush_interval: float = 1.0
+    fsync: bool = True
+    version_file: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def uses_pubsub(self) -> bool:
+        return self.pubsub_project is not None
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where messages are made durable: the local queue, or Pub/Sub's disk fallback."""
+        return self.queue_dir if self.queue_dir is not None else Path("pingpipe-edge-queue")
+
+    def header_attributes(self) -> dict[bytes, str]:
+        """lowercased header name -> attribute name (lowercase, `-` -> `_`)."""
+        return {h.lower().encode("latin-1"): h.lower().replace("-", "_") for h in self.metadata_headers}
+
+    def check(self) -> "EdgeConfig":
+        """Fail fast on configuration that cannot work, naming the setting."""
+        if self.uses_pubsub and not self.routes:
+            raise ConfigError("--pubsub-project needs a --route-table mapping URI patterns to topics")
+        if not self.uses_pubsub and self.routes:
+            raise ConfigError("--route-table needs --pubsub-project")
+        if not self.uses_pubsub and self.queue_dir is None:
+            raise ConfigError("give --queue DIR (local durable queue) or --pubsub-project P --route-table FILE")
+        for name in ("max_body_bytes", "max_uri_bytes", "max_attribute_bytes", "segment_max_bytes"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.publish_timeout <= 0:
+            raise ConfigError("publish timeout must be positive")
+        if self.min_free_bytes < 0:
+            raise ConfigError("the free-disk floor cannot be negative")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is not a TCP port")
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")
+        spool = self.spool_dir
+        try:
+            spool.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"queue directory {spool}: {exc.strerror}") from None
+        if not os.access(spool, os.W_OK | os.X_OK):
+            raise ConfigError(f"queue directory {spool} is not writable")
+        return self
+
+
+def load_route_table(path: Path, project: str | None) -> tuple[Route, ...]:
+    """Mozilla's ROUTE_TABLE format: a JSON list of [uri, topic] or [uri, topic, [methods]]."""
+    try:
+        table = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"route table {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"route table {path}: invalid JSON ({exc})") from None
+    return parse_route_table(table, project, source=str(path))
+
+
+def parse_route_table(table, project: str | None, source: str = "route table") -> tuple[Route, ...]:
+    if not isinstance(table, list) or not table:
+        raise ConfigError(f"{source}: expected a non-empty JSON list of [uri, topic(, methods)]")
+    routes = []
+    for i, row in enumerate(table):
+        if not isinstance(row, list) or len(row) not in (2, 3) or not all(isinstance(x, str) for x in row[:2]):
+            raise ConfigError(f"{source}: entry {i} must be [uri, topic] or [uri, topic, [methods]]")
+        uri, topic = row[0], row[1]
+        methods = tuple(m.upper() for m in row[2]) if len(row) == 3 else ("POST", "PUT")
+        if not uri.startswith("/"):
+            raise ConfigError(f"{source}: entry {i}: uri pattern must start with /")
+        if not topic.startswith("projects/"):
+            if not project:
+                raise ConfigError(f"{source}: entry {i}: topic {topic!r} needs a project")
+            topic = f"projects/{project}/topics/{topic}"
+        if not re.fullmatch(r"projects/[^/]+/topics/[^/]+", topic):
+            raise ConfigError(f"{source}: entry {i}: {topic!r} is not projects/P/topics/T")
+        routes.append(Route(uri, topic, methods))
+    return tuple(routes)

@@ -1,0 +1,34 @@
+"""Publishers: where the edge puts an accepted message before answering 200.
+
+`publish(data, attributes)` returns only once the message is safe: fsync'd to the local queue, or
+acknowledged by Pub/Sub (or, if Pub/Sub fails or is slow, fsync'd to the disk fallback).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .segments import StorageFull
+
+
+class Publisher(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, data: bytes, attributes: dict[str, str]) -> None: ...
+
+    def route_status(self, uri: str, method: str) -> int:
+        """200 if a message to this uri/method has a destination, else the status (404/405)."""
+        ...
+
+    def health(self) -> tuple[int, dict]:
+        """(HTTP status for /__heartbeat__, details)."""
+        ...
+
+    def backlog(self) -> tuple[int, int]:
+        """(segments, bytes) on local disk not yet consumed/flushed."""
+        ...
+
+
+__all__ = ["Publisher", "StorageFull"]

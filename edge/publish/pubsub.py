@@ -1,0 +1,186 @@
+"""Google Cloud Pub/Sub transport with a durable disk fallback.
+
+A message is published to the topic its URI routes to and answered 200 once Pub/Sub acks it.
+If Pub/Sub errors or does not ack within the publish timeout, the message is fsync'd to the
+disk queue instead (and still gets 200). While Pub/Sub is failing, new messages go straight to
+disk, so clients are not held for the timeout. A flush loop republishes queued segments, oldest
+first, deleting a segment only after every message in it was acked; a queue left by a crashed
+process is flushed after restart. Delivery is at least once: a publish that timed out may still
+land, and its spooled copy is then a duplicate (the decoder deduplicates by document id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pingpipe.message import BadLine, RawMessage, encode_line
+
+from ..config import Route
+from .segments import SEALED, SegmentLog, _pid_alive, sealed_segments
+
+log = logging.getLogger("pingpipe.edge.pubsub")
+FLUSHING = ".flushing-"
+
+
+def make_client(publish_timeout: float) -> Any:
+    """A PublisherClient that batches briefly (latency matters: the client waits for the ack)."""
+    from google.cloud import pubsub_v1
+
+    batch = pubsub_v1.types.BatchSettings(max_messages=1000, max_bytes=9_000_000, max_latency=0.002)
+    return pubsub_v1.PublisherClient(batch_settings=batch)
+
+
+class PubSubPublisher:
+    def __init__(
+        self,
+        routes: tuple[Route, ...],
+        *,
+        spool_dir: Path,
+        publish_timeout: float = 1.0,
+        min_free_bytes: int = 0,
+        flush_interval: float = 1.0,
+        max_bytes: int = 16 * 1024 * 1024,
+        max_age: float = 1.0,
+        fsync: bool = True,
+        client: Any = None,
+        metrics: Any = None,
+    ):
+        self.routes = [(route.regex, route) for route in routes]
+        self.timeout = publish_timeout
+        self.flush_interval = flush_interval
+        self.spool = SegmentLog(spool_dir, max_bytes=max_bytes, max_age=max_age, fsync=fsync, min_free_bytes=min_free_bytes)
+        self.client = client if client is not None else make_client(publish_timeout)
+        self.metrics = metrics
+        self.pubsub_ok = True
+        self.spooled = 0
+        self.flushed = 0
+        self._flusher: asyncio.Task | None = None
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def _route(self, uri: str) -> Route | None:
+        path = uri.split("?", 1)[0]
+        for regex, route in self.routes:
+            if regex.match(path):
+                return route
+        return None
+
+    def route_status(self, uri: str, method: str) -> int:
+        route = self._route(uri)
+        if route is None:
+            return 404
+        return 200 if method in route.methods else 405
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._release_dead_claims()
+        self.spool.start()
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await self.spool.close()
+
+    # -- publishing ------------------------------------------------------------------------
+
+    async def _publish_now(self, topic: str, data: bytes, attributes: dict[str, str]) -> None:
+        future = self.client.publish(topic, data, **attributes)
+        await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+
+    async def publish(self, data: bytes, attributes: dict[str, str]) -> None:
+        route = self._route(attributes["uri"])
+        if route is None:  # the app answers 404 before this; a changed route table lands here
+            raise LookupError(f"no route for {attributes['uri']}")
+        if self.pubsub_ok:
+            try:
+                await self._publish_now(route.topic, data, attributes)
+                return
+            except Exception as exc:  # any failure or timeout: fall back to disk
+                log.warning("Pub/Sub publish failed (%s); spooling to disk", type(exc).__name__)
+                self.pubsub_ok = False
+        await self.spool.append(encode_line(data, attributes))
+        self.spooled += 1
+        if self.metrics is not None:
+            self.metrics.spooled += 1
+
+    # -- flushing --------------------------------------------------------------------------
+
+    def _release_dead_claims(self) -> None:
+        for path in self.spool.directory.glob(f"*{SEALED}{FLUSHING}*"):
+            pid = int(path.name.rsplit(FLUSHING, 1)[1] or -1)
+            if pid != os.getpid() and not _pid_alive(pid):
+                os.rename(path, path.with_name(path.name.rsplit(FLUSHING, 1)[0]))
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            try:
+                await self.flush_once()
+            except Exception:  # pragma: no cover - logged, retried next round
+                log.exception("flush round failed")
+
+    async def flush_once(self) -> int:
+        """Republish sealed segments oldest first; returns how many messages were flushed."""
+        count = 0
+        for segment in sealed_segments(self.spool.directory):
+            claimed = segment.with_name(f"{segment.name}{FLUSHING}{os.getpid()}")
+            try:
+                os.rename(segment, claimed)
+            except FileNotFoundError:
+                continue  # another worker took it
+            lines = [line for line in claimed.read_bytes().split(b"\n") if line.strip()]
+            futures = []
+            unroutable = []
+            for line in lines:
+                try:
+                    message = RawMessage.from_line(line)
+                except BadLine:
+                    unroutable.append(line)
+                    continue
+                route = self._route(message.attributes.get("uri", ""))
+                if route is None:
+                    unroutable.append(line)
+                    continue
+                futures.append(asyncio.wrap_future(self.client.publish(route.topic, message.data, **message.attributes)))
+            try:
+                await asyncio.wait_for(asyncio.gather(*futures), timeout=max(self.timeout * 10, 10.0))
+            except Exception as exc:
+                log.warning("flush of %s failed (%s); will retry", segment.name, type(exc).__name__)
+                os.rename(claimed, segment)
+                self.pubsub_ok = False
+                if self.metrics is not None:
+                    self.metrics.flush_failures += 1
+                return count
+            if unroutable:
+                # Never dropped: kept beside the queue for an operator, and logged.
+                keep = claimed.with_name(claimed.name.split(SEALED)[0] + ".unroutable.ndjson.keep")
+                keep.write_bytes(b"\n".join(unroutable) + b"\n")
+                log.error("%d queued message(s) match no route; kept in %s", len(unroutable), keep)
+            claimed.unlink()
+            count += len(futures)
+            self.flushed += len(futures)
+            self.pubsub_ok = True
+            if self.metrics is not None:
+                self.metrics.flushed += len(futures)
+        if count == 0 and not self.pubsub_ok and not sealed_segments(self.spool.directory):
+            self.pubsub_ok = True  # nothing queued: let the next request try Pub/Sub again
+        return count
+
+    # -- health ----------------------------------------------------------------------------
+
+    def health(self) -> tuple[int, dict]:
+        if not self.spool.has_room():
+            return 507, {"queue": "free disk below the floor", "pubsub": "ok" if self.pubsub_ok else "failing"}
+        if not self.pubsub_ok and not self.spool.healthy():
+            return 500, {"queue": "last write failed", "pubsub": "failing"}
+        return 200, {"queue": "ok" if self.spool.healthy() else "last write failed",
+                     "pubsub": "ok" if self.pubsub_ok else "failing; spooling to disk"}
+
+    def backlog(self) -> tuple[int, int]:
+        return self.spool.backlog()

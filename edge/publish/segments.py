@@ -1,0 +1,259 @@
+"""A durable, append-only log of raw-message lines in segment files, with group commit.
+
+It is both the embedded local queue and the Pub/Sub disk fallback. Each worker process writes
+its own open segment `<time>-<host>-<pid>-<seq>.ndjson.open`; a segment is sealed (renamed to
+`.ndjson`) when it reaches a size or an age, so readers (the decoder's file input, the flush
+loop) only ever see complete files in Mozilla's raw-message format.
+
+`append` returns only after the line is on disk (written and fsync'd). Requests that arrive
+while a write+fsync is in flight are batched into the next one (group commit), so one fsync
+makes many requests durable and durability costs latency, not throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+OPEN = ".ndjson.open"
+SEALED = ".ndjson"
+
+
+class StorageFull(OSError):
+    """Free disk is below the configured floor (or the disk said ENOSPC): answer 507."""
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sealed_segments(directory: Path) -> list[Path]:
+    """Sealed segments, oldest first (names start with a nanosecond timestamp)."""
+    return sorted(p for p in Path(directory).glob(f"*{SEALED}") if p.is_file())
+
+
+def seal_file(path: Path) -> Path | None:
+    """Seal an open segment left by a dead writer: cut a torn last line, rename, or remove if empty."""
+    data_end = path.stat().st_size
+    if data_end:
+        with open(path, "rb+") as f:
+            f.seek(max(0, data_end - 1))
+            if f.read(1) != b"\n":
+                content = path.read_bytes()
+                cut = content.rfind(b"\n") + 1  # a torn line was never acknowledged
+                f.truncate(cut)
+                f.flush()
+                os.fsync(f.fileno())
+                data_end = cut
+    if data_end == 0:
+        path.unlink()
+        return None
+    target = path.with_name(path.name[: -len(OPEN)] + SEALED)
+    os.rename(path, target)
+    fsync_dir(path.parent)
+    return target
+
+
+def recover(directory: Path) -> list[Path]:
+    """Seal every open segment whose writer process is gone (after a crash or kill -9)."""
+    host = socket.gethostname()
+    sealed = []
+    for path in sorted(Path(directory).glob(f"*{OPEN}")):
+        parts = path.name[: -len(OPEN)].split("-")
+        try:
+            pid = int(parts[-2])
+            writer_host = "-".join(parts[1:-2])
+        except (ValueError, IndexError):
+            pid, writer_host = -1, ""
+        if writer_host == host and pid != os.getpid() and _pid_alive(pid):
+            continue  # a live sibling worker's segment
+        if writer_host == host and pid == os.getpid():
+            continue
+        result = seal_file(path)
+        if result is not None:
+            sealed.append(result)
+    return sealed
+
+
+@dataclass
+class _Open:
+    path: Path
+    fd: int
+    size: int
+    created: float
+
+
+class SegmentLog:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_bytes: int = 16 * 1024 * 1024,
+        max_age: float = 1.0,
+        fsync: bool = True,
+        min_free_bytes: int = 0,
+    ):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.fsync = fsync
+        self.min_free_bytes = min_free_bytes
+        self._worker = f"{socket.gethostname()}-{os.getpid()}"
+        self._seq = 0
+        self._open: _Open | None = None
+        self._pending: list[tuple[bytes, asyncio.Future]] = []
+        self._committing = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment-writer")
+        self._free_checked = 0.0
+        self._free_ok = True
+        self._last_error: BaseException | None = None
+        self._rotator: asyncio.Task | None = None
+        self.appended = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Seal dead writers' segments and start the age-based sealing timer."""
+        recover(self.directory)
+        loop = asyncio.get_running_loop()
+        self._rotator = loop.create_task(self._rotate_periodically())
+
+    async def close(self) -> None:
+        if self._rotator is not None:
+            self._rotator.cancel()
+        while self._pending or self._committing:
+            await asyncio.sleep(0.001)
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._seal_current)
+        self._executor.shutdown(wait=True)
+
+    # -- health ----------------------------------------------------------------------------
+
+    def has_room(self) -> bool:
+        now = time.monotonic()
+        if now - self._free_checked > 0.25:
+            self._free_checked = now
+            self._free_ok = shutil.disk_usage(self.directory).free >= self.min_free_bytes
+        return self._free_ok
+
+    def healthy(self) -> bool:
+        return self._last_error is None
+
+    def backlog(self) -> tuple[int, int]:
+        """(sealed segments, their bytes) waiting for a reader."""
+        segments = sealed_segments(self.directory)
+        return len(segments), sum(p.stat().st_size for p in segments)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def append(self, line: bytes) -> None:
+        """Durably append one newline-terminated line; raises StorageFull below the disk floor."""
+        if self.min_free_bytes and not self.has_room():
+            raise StorageFull("free disk below the configured floor")
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((line, future))
+        if not self._committing:
+            self._committing = True
+            asyncio.get_running_loop().create_task(self._commit())
+        await future
+
+    async def _commit(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await loop.run_in_executor(self._executor, self._write, b"".join(line for line, _ in batch))
+                except OSError as exc:
+                    self._last_error = exc
+                    error = StorageFull(str(exc)) if exc.errno == 28 else exc
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                self._last_error = None
+                self.appended += len(batch)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._committing = False
+
+    def _write(self, data: bytes) -> None:
+        """Runs on the single writer thread: all file operations are serialized there."""
+        current = self._open
+        if current is None or current.size >= self.max_bytes:
+            self._seal_current()
+            current = self._new_segment()
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(current.fd, view[written:])
+            if self.fsync:
+                os.fdatasync(current.fd)
+        except OSError:
+            # Cut what was half written, so the file never holds a torn, unacknowledged line.
+            os.ftruncate(current.fd, current.size)
+            raise
+        current.size += len(data)
+
+    def _new_segment(self) -> _Open:
+        self._seq += 1
+        name = f"{time.time_ns():020d}-{self._worker}-{self._seq:06d}{OPEN}"
+        path = self.directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        if self.fsync:
+            fsync_dir(self.directory)
+        self._open = _Open(path, fd, 0, time.monotonic())
+        return self._open
+
+    def _seal_current(self) -> None:
+        current, self._open = self._open, None
+        if current is None:
+            return
+        os.close(current.fd)
+        if current.size == 0:
+            current.path.unlink(missing_ok=True)
+            return
+        os.rename(current.path, current.path.with_name(current.path.name[: -len(OPEN)] + SEALED))
+        if self.fsync:
+            fsync_dir(self.directory)
+
+    def _seal_if_old(self) -> None:
+        current = self._open
+        if current is not None and current.size and time.monotonic() - current.created >= self.max_age:
+            self._seal_current()
+
+    def seal_now(self) -> None:
+        """Seal the open segment from the writer thread (blocking); used by flushers and tests."""
+        self._executor.submit(self._seal_current).result()
+
+    async def _rotate_periodically(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(self.max_age / 4, 0.01))
+            try:
+                await loop.run_in_executor(self._executor, self._seal_if_old)
+            except OSError as exc:  # pragma: no cover - surfaced by healthy()
+                self._last_error = exc

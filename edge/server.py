@@ -1,0 +1,67 @@
+"""Running the edge: uvicorn (httptools + uvloop), one process or several behind one port."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import uvicorn
+
+from .app import create_app
+from .config import EdgeConfig, Route
+from .metrics import serve
+
+_ENV = "PINGPIPE_EDGE_CONFIG_JSON"
+
+
+def _to_json(config: EdgeConfig) -> str:
+    data = dataclasses.asdict(config)
+    data["queue_dir"] = str(config.queue_dir) if config.queue_dir else None
+    data["version_file"] = str(config.version_file) if config.version_file else None
+    return json.dumps(data)
+
+
+def _from_json(text: str) -> EdgeConfig:
+    data = json.loads(text)
+    data["queue_dir"] = Path(data["queue_dir"]) if data["queue_dir"] else None
+    data["version_file"] = Path(data["version_file"]) if data["version_file"] else None
+    data["routes"] = tuple(Route(r["pattern"], r["topic"], tuple(r["methods"])) for r in data["routes"])
+    data["metadata_headers"] = tuple(data["metadata_headers"])
+    return EdgeConfig(**data)
+
+
+def app_from_env():
+    """uvicorn worker factory: each worker process builds its own app (and its own segments)."""
+    tune_gc()
+    return create_app(_from_json(os.environ[_ENV]))
+
+
+def tune_gc() -> None:
+    """The hot path allocates many short-lived objects and no cycles: collect gen0 less often."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+def run(config: EdgeConfig) -> None:
+    config.check()
+    # proxy_headers off: remote_addr must be the peer the edge saw (X-Forwarded-For is kept as
+    # its own attribute for the decoder's geo lookup), and the rewrite costs time per request.
+    common = dict(host=config.host, port=config.port, loop="uvloop", http="httptools", lifespan="on",
+                  log_level="warning", access_log=False, timeout_keep_alive=30, proxy_headers=False,
+                  server_header=False)
+    tune_gc()
+    if config.workers == 1:
+        app = create_app(config)
+        if config.metrics_port:
+            serve(config.metrics_port, config.host, app.metrics.registry)
+        uvicorn.run(app, **common)
+        return
+    os.environ.setdefault("PINGPIPE_EDGE_METRICS_DIR", tempfile.mkdtemp(prefix="pingpipe-edge-metrics-"))
+    os.environ[_ENV] = _to_json(config)
+    if config.metrics_port:
+        serve(config.metrics_port, config.host)
+    uvicorn.run("pingpipe.edge.server:app_from_env", factory=True, workers=config.workers, **common)

@@ -1,0 +1,56 @@
+"""The raw message every stage passes on: a Pub/Sub message, body bytes plus string attributes.
+
+On disk (the local queue, decoder file input and output) a message is one line of Mozilla's
+file format: `{"attributeMap": {...}, "payload": "<base64 of the body>"}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import orjson
+
+
+class BadLine(ValueError):
+    """A line that is not a raw message."""
+
+
+@dataclass(slots=True)
+class RawMessage:
+    data: bytes
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def to_line(self) -> bytes:
+        return encode_line(self.data, self.attributes)
+
+    @classmethod
+    def from_line(cls, line: bytes | str) -> "RawMessage":
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise BadLine(f"not JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise BadLine("not a JSON object")
+        attributes = obj.get("attributeMap") or {}
+        payload = obj.get("payload") or ""
+        if not isinstance(attributes, dict) or not isinstance(payload, str):
+            raise BadLine("attributeMap must be an object and payload a base64 string")
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except binascii.Error as exc:
+            raise BadLine(f"payload is not base64: {exc}") from None
+        return cls(data, {str(k): str(v) for k, v in attributes.items() if v is not None})
+
+
+def encode_line(data: bytes, attributes: dict[str, str]) -> bytes:
+    """One newline-terminated line of the file format (the hot path of the edge)."""
+    return orjson.dumps({"attributeMap": attributes, "payload": base64.b64encode(data).decode("ascii")}) + b"\n"
+
+
+def read_lines(lines: Iterable[bytes]) -> Iterator[RawMessage]:
+    for line in lines:
+        if line.strip():
+            yield RawMessage.from_line(line)
