@@ -22,3 +22,80 @@ def mps_schemas() -> Path:
 @pytest.fixture(scope="session")
 def mps_validation() -> Path:
     return MPS / "validation"
+
+
+# ---------------------------------------------------------------------------------------------
+# The real Pub/Sub emulator (gcloud ships it on these machines)
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from .helpers import free_port  # noqa: E402
+
+
+@dataclass
+class PubSubEmulator:
+    host: str
+    project: str
+    proc: subprocess.Popen
+    log: Path
+
+    def env(self) -> dict:
+        return {"PUBSUB_EMULATOR_HOST": self.host, "PUBSUB_PROJECT_ID": self.project}
+
+    def pause(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
+
+def start_emulator(log: Path, port: int | None = None) -> PubSubEmulator:
+    if shutil.which("gcloud") is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("gcloud (with the Pub/Sub emulator) is required in CI")
+        pytest.skip("gcloud is not installed: the Pub/Sub emulator tests need it")
+    port = port or free_port()
+    out = open(log, "w")
+    proc = subprocess.Popen(
+        ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{port}", "--project=test"],
+        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if "Server started" in log.read_text():
+            return PubSubEmulator(f"127.0.0.1:{port}", "test", proc, log)
+        if proc.poll() is not None:
+            raise RuntimeError(f"Pub/Sub emulator exited: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise RuntimeError(f"Pub/Sub emulator did not start: {log.read_text()[-2000:]}")
+
+
+def stop_emulator(emulator: PubSubEmulator) -> None:
+    try:
+        os.killpg(emulator.proc.pid, signal.SIGCONT)
+        os.killpg(emulator.proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    emulator.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory):
+    emulator = start_emulator(tmp_path_factory.mktemp("pubsub") / "emulator.log")
+    old = {k: os.environ.get(k) for k in emulator.env()}
+    os.environ.update(emulator.env())
+    try:
+        yield emulator
+    finally:
+        stop_emulator(emulator)
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -1,0 +1,142 @@
+"""Real processes for tests: free ports, a `pingpipe edge` subprocess, a small HTTP load generator."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port: int, path: str = "/__lbheartbeat__", timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", path)
+            if conn.getresponse().status < 500:
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing answered on port {port}")
+
+
+@dataclass
+class Edge:
+    proc: subprocess.Popen
+    port: int
+    queue: Path
+    metrics_port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=20)
+
+
+@contextmanager
+def run_edge(queue: Path, *args: str, env: dict | None = None, port: int | None = None, metrics: bool = False):
+    port = port or free_port()
+    metrics_port = free_port() if metrics else None
+    cmd = [PINGPIPE, "edge", "--port", str(port), "--queue", str(queue), "--min-free-bytes", "0", *args]
+    if metrics_port:
+        cmd += ["--metrics-port", str(metrics_port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+    edge = Edge(proc, port, queue, metrics_port)
+    try:
+        wait_http(port, proc=proc)
+        yield edge
+    finally:
+        if proc.poll() is None:
+            edge.kill(signal.SIGTERM)
+
+
+def submit_path(namespace: str = "eng-workflow", doctype: str = "hgpush", version: int = 1, doc_id: str | None = None) -> str:
+    return f"/submit/{namespace}/{doctype}/{version}/{doc_id or uuid.uuid4()}"
+
+
+@dataclass
+class LoadResult:
+    ok: list[str] = field(default_factory=list)  # document ids answered 200
+    other: dict[int, int] = field(default_factory=dict)
+    errors: int = 0
+
+
+def load(port: int, count: int, *, threads: int = 8, body: bytes = b'{"x": 1}', stop: threading.Event | None = None,
+         path_for=submit_path, pace: float = 0.0) -> LoadResult:
+    """Send `count` POSTs with fresh document ids over keep-alive connections; record each answer."""
+    result = LoadResult()
+    lock = threading.Lock()
+    per_thread = [count // threads + (1 if i < count % threads else 0) for i in range(threads)]
+
+    def worker(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(n):
+            if stop is not None and stop.is_set():
+                return
+            doc_id = str(uuid.uuid4())
+            try:
+                conn.request("POST", path_for(doc_id=doc_id), body=body, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except OSError:
+                with lock:
+                    result.errors += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                continue
+            with lock:
+                if status == 200:
+                    result.ok.append(doc_id)
+                else:
+                    result.other[status] = result.other.get(status, 0) + 1
+            if pace:
+                time.sleep(pace)
+        conn.close()
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in per_thread]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return result
+
+
+def queued_doc_ids(queue: Path, include_open: bool = True) -> list[str]:
+    """Document ids of every message in a queue directory (sealed and, optionally, open segments)."""
+    from pingpipe.message import RawMessage
+
+    ids = []
+    patterns = ["*.ndjson", "*.ndjson.open"] if include_open else ["*.ndjson"]
+    for pattern in patterns:
+        for path in sorted(queue.glob(pattern)):
+            for line in path.read_bytes().split(b"\n"):
+                if line.strip():
+                    ids.append(RawMessage.from_line(line).attributes["uri"].rsplit("/", 1)[1])
+    return ids
