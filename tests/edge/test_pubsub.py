@@ -1,0 +1,135 @@
+"""The Pub/Sub transport against the real emulator: publish, route, and survive broker outages."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+
+from ..helpers import load, run_edge, submit_path
+
+
+@pytest.fixture
+def topic(pubsub_emulator):
+    from google.cloud import pubsub_v1
+
+    name = f"raw-{uuid.uuid4().hex[:8]}"
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic_path = publisher.topic_path(pubsub_emulator.project, name)
+    sub_path = subscriber.subscription_path(pubsub_emulator.project, name)
+    publisher.create_topic(name=topic_path)
+    subscriber.create_subscription(name=sub_path, topic=topic_path)
+    yield name, sub_path, subscriber
+
+
+def pull_all(subscriber, sub_path, settle: float = 3.0, deadline: float = 60.0) -> list:
+    """Every message in the subscription: pull until nothing new arrives for `settle` seconds."""
+    messages = []
+    quiet_since = time.monotonic()
+    end = time.monotonic() + deadline
+    while time.monotonic() < end and time.monotonic() - quiet_since < settle:
+        response = subscriber.pull(request={"subscription": sub_path, "max_messages": 1000}, timeout=5)
+        if response.received_messages:
+            quiet_since = time.monotonic()
+            messages += [m.message for m in response.received_messages]
+            subscriber.acknowledge(request={"subscription": sub_path, "ack_ids": [m.ack_id for m in response.received_messages]})
+        else:
+            time.sleep(0.2)
+    return messages
+
+
+def routes_file(tmp_path, topic_name, extra=()):
+    path = tmp_path / "routes.json"
+    path.write_text(json.dumps([*extra, ["/submit/<suffix:path>", topic_name]]))
+    return path
+
+
+def edge_args(tmp_path, topic_name, extra=()):
+    return ("--pubsub-project", "test", "--route-table", str(routes_file(tmp_path, topic_name, extra)),
+            "--segment-max-age", "0.2")
+
+
+def test_published_messages_can_be_pulled_back(tmp_path, topic, pubsub_emulator):
+    name, sub, subscriber = topic
+    doc = str(uuid.uuid4())
+    with run_edge(tmp_path / "spool", *edge_args(tmp_path, name), env=pubsub_emulator.env()) as edge:
+        r = httpx.post(edge.url + submit_path(doc_id=doc), content=b'{"hello": "pubsub"}',
+                       headers={"User-Agent": "test/1", "X-Debug-ID": "dbg"})
+        assert r.status_code == 200
+        messages = pull_all(subscriber, sub, settle=1.0)
+    assert len(messages) == 1
+    message = messages[0]
+    assert message.data == b'{"hello": "pubsub"}'
+    attrs = dict(message.attributes)
+    assert attrs["uri"].endswith(doc) and attrs["method"] == "POST" and attrs["user_agent"] == "test/1"
+    assert attrs["x_debug_id"] == "dbg" and attrs["submission_timestamp"].endswith("Z")
+    assert not list((tmp_path / "spool").glob("*.ndjson")), "nothing should have been spooled"
+
+
+def test_route_table_decides_404_and_405(tmp_path, topic, pubsub_emulator):
+    name, _, _ = topic
+    args = edge_args(tmp_path, name, extra=[["/submit/readonly/<rest:path>", name, ["PUT"]]])
+    routes_file(tmp_path, name).write_text(json.dumps([["/submit/readonly/<rest:path>", name, ["PUT"]],
+                                                       ["/submit/eng-workflow/<rest:path>", name]]))
+    with run_edge(tmp_path / "spool", *args, env=pubsub_emulator.env()) as edge:
+        doc = str(uuid.uuid4())
+        assert httpx.post(edge.url + submit_path("eng-workflow", doc_id=doc), content=b"{}").status_code == 200
+        assert httpx.post(edge.url + submit_path("other-ns", doc_id=doc), content=b"{}").status_code == 404
+        assert httpx.post(edge.url + submit_path("readonly", doc_id=doc), content=b"{}").status_code == 405
+        assert httpx.put(edge.url + submit_path("readonly", doc_id=doc), content=b"{}").status_code == 200
+
+
+def test_broker_outage_under_load_every_200_arrives_after_it_is_back(tmp_path, topic, pubsub_emulator):
+    name, sub, subscriber = topic
+    with run_edge(tmp_path / "spool", *edge_args(tmp_path, name), env=pubsub_emulator.env(), metrics=True) as edge:
+        results = {}
+        thread = threading.Thread(target=lambda: results.update(load=load(edge.port, 3000, threads=8, pace=0.002)))
+        thread.start()
+        time.sleep(1.0)
+        pubsub_emulator.pause()  # the broker stops answering (SIGSTOP)
+        try:
+            time.sleep(3.0)
+            heartbeat = httpx.get(edge.url + "/__heartbeat__").json()
+        finally:
+            pubsub_emulator.resume()
+        thread.join()
+        accepted = results["load"].ok
+        assert results["load"].other == {} and results["load"].errors == 0
+        assert "spooling" in heartbeat["checks"]["pubsub"]
+        messages = pull_all(subscriber, sub, settle=4.0, deadline=120)
+        metrics = httpx.get(f"http://127.0.0.1:{edge.metrics_port}/metrics").text
+    received = [m.attributes["uri"].rsplit("/", 1)[1] for m in messages]
+    missing = set(accepted) - set(received)
+    duplicates = len(received) - len(set(received))
+    spooled = [line for line in metrics.splitlines() if line.startswith("pingpipe_edge_spooled_messages_total")]
+    print(f"\naccepted {len(accepted)}, received {len(received)}, duplicates {duplicates}, {spooled}")
+    assert not missing, f"{len(missing)} acknowledged pings never reached the topic"
+    assert float(spooled[0].split()[-1]) > 0, "the outage never sent anything to the disk queue"
+
+
+def test_a_queue_left_by_a_killed_edge_is_flushed_after_restart(tmp_path, topic, pubsub_emulator):
+    name, sub, subscriber = topic
+    spool = tmp_path / "spool"
+    args = edge_args(tmp_path, name)
+    pubsub_emulator.pause()
+    try:
+        with run_edge(spool, *args, env=pubsub_emulator.env()) as edge:
+            result = load(edge.port, 200, threads=4)
+            assert len(result.ok) == 200
+            time.sleep(0.5)
+            edge.kill()  # kill -9 with everything still on disk
+    finally:
+        pubsub_emulator.resume()
+    assert list(spool.glob("*.ndjson*")), "messages should have been spooled while the broker was down"
+    with run_edge(spool, *args, env=pubsub_emulator.env()):
+        messages = pull_all(subscriber, sub, settle=4.0, deadline=90)
+        time.sleep(1.0)
+        leftover = [p for p in spool.glob("*.ndjson*") if p.stat().st_size]
+    received = {m.attributes["uri"].rsplit("/", 1)[1] for m in messages}
+    assert set(result.ok) <= received
+    assert not leftover, f"flushed segments must be deleted: {leftover}"
