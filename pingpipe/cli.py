@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pingpipe.decoder.commands import decode
 from pingpipe.edge.commands import edge
 from pingpipe.schemas.commands import schemas
 
@@ -16,6 +17,7 @@ def main() -> None:
 
 main.add_command(schemas)
 main.add_command(edge)
+main.add_command(decode)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

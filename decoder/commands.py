@@ -1,0 +1,73 @@
+"""`pingpipe decode`: run the decoder pipeline (DirectRunner here; Dataflow, Flink, Spark at scale)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .core import DecoderConfig
+
+
+def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec: str, errors_spec: str,
+                   dedupe_window: float = 600.0):
+    """Wire read -> Decode -> writes into `pipeline`; returns the output PCollections."""
+    import apache_beam as beam
+
+    from .io import ReadRaw, WriteRaw, parse_input, parse_output
+    from .pipeline import Decode
+
+    source = parse_input(input_spec)
+    sink = parse_output(output_spec)
+    error_sink = parse_output(errors_spec)
+    read = pipeline | "Read" >> ReadRaw(source)
+    result = read["raw"] | "Decoder" >> Decode(config, streaming=source.streaming, dedupe_window=dedupe_window)
+    errors = result["errors"]
+    if read["errors"] is not None:
+        errors = (errors, read["errors"]) | "WithReadErrors" >> beam.Flatten()
+    result["decoded"] | "WriteDecoded" >> WriteRaw(sink, "Decoded")
+    errors | "WriteErrors" >> WriteRaw(error_sink, "Errors")
+    return result["decoded"], errors
+
+
+@click.command("decode", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--input", "input_spec", required=True, help="file:GLOB of raw-message lines, or pubsub:projects/P/subscriptions/S")
+@click.option("--output", "output_spec", required=True, help="file:PREFIX or pubsub:projects/P/topics/T for decoded messages")
+@click.option("--errors", "errors_spec", required=True, help="file:PREFIX or pubsub:projects/P/topics/T for the error output")
+@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Schema repository (default: the schemas that ship with pingpipe).")
+@click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              envvar="PINGPIPE_GEOIP_DB", help="MaxMind City database (.mmdb).")
+@click.option("--geo-city-filter", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="GeoNames cities file; cities not in it (or below --min-city-population) are not reported.")
+@click.option("--min-city-population", type=int, default=15000, show_default=True)
+@click.option("--max-payload-bytes", type=int, default=8 * 1024 * 1024, show_default=True,
+              help="Largest decompressed payload; larger ones (gzip bombs) are errors.")
+@click.option("--dedupe-window", type=float, default=600.0, show_default=True,
+              help="Streaming: seconds a document id is remembered for deduplication.")
+@click.pass_context
+def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_city_filter, min_city_population,
+           max_payload_bytes, dedupe_window):
+    """Decode raw messages into validated, identifier-free pings, or errors.
+
+    Extra arguments are Beam pipeline options, e.g. --runner DataflowRunner --project P
+    --region R --temp_location gs://... --setup_file ./setup.py (packages pingpipe for workers).
+    """
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from .io import SpecError, parse_input
+
+    config = DecoderConfig(schemas=schemas, geoip_db=geoip_db, geo_city_filter=geo_city_filter,
+                           min_city_population=min_city_population, max_payload_bytes=max_payload_bytes)
+    try:
+        streaming = parse_input(input_spec).streaming
+    except SpecError as exc:
+        raise click.BadParameter(str(exc), param_hint="--input") from None
+    options = PipelineOptions(ctx.args)
+    options.view_as(StandardOptions).streaming = streaming or options.view_as(StandardOptions).streaming
+    try:
+        with beam.Pipeline(options=options) as pipeline:
+            build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window)
+    except SpecError as exc:
+        raise click.ClickException(str(exc)) from None

@@ -1,0 +1,122 @@
+"""The decoder core: one raw message in, one decoded message or one error out. No Beam here.
+
+Step order: geo-IP (and drop the IP) -> parse URI -> gunzip -> JSON + schema validation ->
+user agent (and drop it) -> normalize -> override attributes -> inject metadata. Geo runs first,
+as in Mozilla's decoder, so that an IP address never reaches any output, errors included.
+Deduplication needs to see many messages and lives in the pipeline (dedupe.py).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from pingpipe.message import RawMessage
+from pingpipe.schemas.registry import Registry
+
+from .errors import DecodeError
+from .steps.geo import IP_ATTRIBUTES, GeoLookup, load_city_filter
+from .steps.gunzip import gunzip
+from .steps.metadata import add_metadata
+from .steps.normalize import apply_overrides, normalize
+from .steps.payload import lookup_schema, parse_json, validate
+from .steps.uri import parse_uri
+from .steps.useragent import parse_user_agent
+
+STEPS = ("geo", "uri", "gunzip", "payload", "user_agent", "normalize", "metadata")
+STEP_ERROR_TYPES = {"geo": "GeoCityLookup", "uri": "ParseUri", "gunzip": "DecompressPayload", "payload": "ParsePayload",
+                    "user_agent": "ParseUserAgent", "normalize": "NormalizeAttributes", "metadata": "AddMetadata"}
+# Never written anywhere downstream: not to rows, not to the error output.
+IDENTIFIERS = IP_ATTRIBUTES + ("user_agent",)
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    schemas: Path | None = None  # None: the schemas that ship with pingpipe
+    geoip_db: Path | None = None
+    geo_city_filter: Path | None = None
+    min_city_population: int = 15000
+    max_payload_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass
+class Decoded:
+    """A decoded ping: attributes, payload (with metadata) and where it goes."""
+
+    attributes: dict[str, str]
+    payload: dict
+    table: str
+
+    def to_message(self) -> RawMessage:
+        return RawMessage(orjson.dumps(self.payload), self.attributes)
+
+
+@dataclass
+class Failure:
+    """An error-output message: original bytes, scrubbed attributes, Mozilla's error attributes."""
+
+    message: RawMessage
+
+    @property
+    def error_type(self) -> str:
+        return self.message.attributes["error_type"]
+
+
+def error_message(data: bytes, attributes: dict[str, str], exc: BaseException, error_type: str) -> RawMessage:
+    attrs = {k: v for k, v in attributes.items() if k not in IDENTIFIERS}
+    cls = type(exc)
+    qualified = f"{cls.__module__}.{cls.__qualname__}"
+    attrs["error_type"] = error_type
+    attrs["error_message"] = f"{qualified}: {exc}"
+    attrs["exception_class"] = qualified
+    attrs["stack_trace"] = "".join(traceback.format_exception(exc))[-8000:]
+    return RawMessage(data, attrs)
+
+
+@dataclass
+class Decoder:
+    registry: Registry
+    geo: GeoLookup
+    max_payload_bytes: int = 8 * 1024 * 1024
+    counts: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def from_config(cls, config: DecoderConfig) -> "Decoder":
+        city_filter = load_city_filter(config.geo_city_filter, config.min_city_population) if config.geo_city_filter else None
+        return cls(Registry.load(config.schemas), GeoLookup(config.geoip_db, city_filter), config.max_payload_bytes)
+
+    def decode(self, message: RawMessage) -> Decoded | Failure:
+        attributes = dict(message.attributes)
+        counts = self.counts
+        counts["in"] += 1
+        step = "geo"
+        try:
+            self.geo(attributes)
+            step = "uri"
+            parse_uri(attributes)
+            step = "gunzip"
+            data = gunzip(message.data, attributes, self.max_payload_bytes)
+            step = "payload"
+            payload = parse_json(data)
+            entry = lookup_schema(self.registry, attributes, payload)
+            validate(entry, payload)
+            step = "user_agent"
+            parse_user_agent(attributes)
+            step = "normalize"
+            meta = entry.metadata
+            normalize(attributes, payload, meta)
+            apply_overrides(attributes, meta.override_attributes)
+            step = "metadata"
+            add_metadata(attributes, payload, meta.bq_metadata_format, meta.get("submission_timestamp_granularity"))
+        except DecodeError as exc:
+            counts[f"error.{exc.error_type}"] += 1
+            return Failure(error_message(message.data, attributes, exc, exc.error_type))
+        except Exception as exc:  # a bug or an unexpected input: still an error row, never a crash
+            counts[f"error.{STEP_ERROR_TYPES[step]}"] += 1
+            return Failure(error_message(message.data, attributes, exc, STEP_ERROR_TYPES[step]))
+        counts["out"] += 1
+        return Decoded(attributes, payload, entry.live_table)

@@ -1,0 +1,81 @@
+"""Where the decoder reads from and writes to: `file:GLOB`, `file:PREFIX`, Pub/Sub."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import apache_beam as beam
+
+from .pipeline import ParseLine, to_line
+
+ERRORS = "errors"
+_SUBSCRIPTION = re.compile(r"^projects/[^/]+/subscriptions/[^/]+$")
+_TOPIC = re.compile(r"^projects/[^/]+/topics/[^/]+$")
+
+
+class SpecError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    kind: str  # file | pubsub
+    target: str
+
+    @property
+    def streaming(self) -> bool:
+        return self.kind == "pubsub"
+
+
+def parse_input(spec: str) -> Endpoint:
+    kind, _, target = spec.partition(":")
+    if kind == "file" and target:
+        return Endpoint("file", target)
+    if kind == "pubsub" and _SUBSCRIPTION.match(target):
+        return Endpoint("pubsub", target)
+    raise SpecError(f"input {spec!r}: expected file:GLOB or pubsub:projects/P/subscriptions/S")
+
+
+def parse_output(spec: str) -> Endpoint:
+    kind, _, target = spec.partition(":")
+    if kind == "file" and target:
+        return Endpoint("file", target)
+    if kind == "pubsub" and _TOPIC.match(target):
+        return Endpoint("pubsub", target)
+    raise SpecError(f"output {spec!r}: expected file:PREFIX or pubsub:projects/P/topics/T")
+
+
+class ReadRaw(beam.PTransform):
+    """Raw messages as (data, attributes); unparseable file lines go to the `errors` output."""
+
+    def __init__(self, endpoint: Endpoint):
+        super().__init__()
+        self.endpoint = endpoint
+
+    def expand(self, pbegin):
+        if self.endpoint.kind == "file":
+            lines = pbegin | "ReadLines" >> beam.io.ReadFromText(self.endpoint.target, coder=beam.coders.BytesCoder())
+            parsed = lines | "ParseLines" >> beam.ParDo(ParseLine()).with_outputs(ERRORS, main="raw")
+            return {"raw": parsed.raw, "errors": parsed[ERRORS]}
+        messages = pbegin | "ReadPubSub" >> beam.io.ReadFromPubSub(subscription=self.endpoint.target, with_attributes=True)
+        raw = messages | "ToRaw" >> beam.Map(lambda m: (m.data, dict(m.attributes or {})))
+        return {"raw": raw, "errors": None}
+
+
+class WriteRaw(beam.PTransform):
+    """Write (data, attributes) messages as raw-message lines or Pub/Sub messages."""
+
+    def __init__(self, endpoint: Endpoint, label: str):
+        super().__init__()
+        self.endpoint = endpoint
+        self.name = label
+
+    def expand(self, messages):
+        if self.endpoint.kind == "file":
+            return (messages | f"{self.name}Lines" >> beam.Map(to_line)
+                    | f"{self.name}Write" >> beam.io.WriteToText(self.endpoint.target, file_name_suffix=".ndjson"))
+        from apache_beam.io.gcp.pubsub import PubsubMessage
+
+        return (messages | f"{self.name}ToPubsub" >> beam.Map(lambda m: PubsubMessage(m[0], m[1]))
+                | f"{self.name}Publish" >> beam.io.WriteToPubSub(self.endpoint.target, with_attributes=True))

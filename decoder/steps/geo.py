@@ -1,0 +1,79 @@
+"""Step: geo-IP lookup of the client address, then drop every IP attribute.
+
+The address follows Mozilla's rule: with X-Forwarded-For, the (N+3)rd entry from the end, where
+the two last entries are the load balancer's and N is the schema-independent `skip_entries`
+(0 by default); without it, remote_addr. The address never leaves this step: it is dropped
+whether or not the lookup succeeds, so no later output (rows or errors) can hold it.
+A city is reported only if it is in the configured city list (GeoNames format) with at least
+the configured population, so small places cannot single people out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from pathlib import Path
+
+IP_ATTRIBUTES = ("x_forwarded_for", "remote_addr")
+GEO_ATTRIBUTES = ("geo_country", "geo_subdivision1", "geo_subdivision2", "geo_city", "geo_db_version")
+
+
+def client_ip(attributes: dict[str, str], skip_entries: int = 0) -> str | None:
+    xff = attributes.get("x_forwarded_for")
+    if xff:
+        ips = [ip.strip() for ip in xff.split(",")]
+        return ips[max(len(ips) - 3 - skip_entries, 0)]
+    return attributes.get("remote_addr")
+
+
+def load_city_filter(path: Path, min_population: int) -> frozenset[int]:
+    """GeoNames ids of cities with at least `min_population` people (cities15000.txt format)."""
+    allowed = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) > 14 and cols[0].isdigit() and cols[14].isdigit() and int(cols[14]) >= min_population:
+                allowed.add(int(cols[0]))
+    return frozenset(allowed)
+
+
+class GeoLookup:
+    """One MaxMind reader per process (opened once per worker, never per element)."""
+
+    def __init__(self, mmdb: Path | None, city_filter: frozenset[int] | None = None):
+        self.reader = None
+        self.db_version = None
+        self.city_filter = city_filter
+        if mmdb is not None:
+            import maxminddb
+
+            self.reader = maxminddb.open_database(str(mmdb), maxminddb.MODE_MMAP_EXT)
+            epoch = self.reader.metadata().build_epoch
+            self.db_version = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def __call__(self, attributes: dict[str, str], skip_entries: int = 0) -> None:
+        ip = client_ip(attributes, skip_entries)
+        for name in IP_ATTRIBUTES:
+            attributes.pop(name, None)
+        if self.reader is None or not ip:
+            return
+        try:
+            ipaddress.ip_address(ip)
+            record = self.reader.get(ip)
+        except ValueError:
+            return  # not an address: no geo, and nothing to keep
+        if not record:
+            return
+        attributes["geo_db_version"] = self.db_version
+        country = (record.get("country") or {}).get("iso_code")
+        if country:
+            attributes["geo_country"] = country
+        subdivisions = record.get("subdivisions") or []
+        if subdivisions and subdivisions[0].get("iso_code"):
+            attributes["geo_subdivision1"] = subdivisions[0]["iso_code"]
+        if len(subdivisions) > 1 and subdivisions[1].get("iso_code"):
+            attributes["geo_subdivision2"] = subdivisions[1]["iso_code"]
+        city = record.get("city") or {}
+        name = (city.get("names") or {}).get("en")
+        if name and (self.city_filter is None or city.get("geoname_id") in self.city_filter):
+            attributes["geo_city"] = name

@@ -1,0 +1,28 @@
+"""Step: gunzip the body if it is gzip, reading at most `max_bytes` so a gzip bomb costs nothing."""
+
+from __future__ import annotations
+
+import zlib
+
+from ..errors import DecompressError, PayloadTooLarge
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzip(data: bytes, attributes: dict[str, str], max_bytes: int) -> bytes:
+    if not data.startswith(GZIP_MAGIC):
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(f"payload of {len(data)} bytes is over the {max_bytes}-byte limit")
+        return data
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        # max_length stops inflating at the cap: memory stays bounded whatever the ratio.
+        out = inflater.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise DecompressError(f"invalid gzip data: {exc}") from None
+    if len(out) > max_bytes:
+        raise PayloadTooLarge(f"payload decompresses to more than {max_bytes} bytes")
+    if not inflater.eof:
+        raise DecompressError("truncated gzip data")
+    attributes["client_compression"] = "gzip"
+    return out

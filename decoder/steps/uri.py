@@ -1,0 +1,30 @@
+"""Step: the submission URI -> document_namespace, document_type, document_version, document_id
+(and app_name, app_version, app_update_channel, app_build_id for legacy telemetry URIs)."""
+
+from __future__ import annotations
+
+from ..errors import UnexpectedPathElements, UriError
+
+TELEMETRY = ("document_id", "document_type", "app_name", "app_version", "app_update_channel", "app_build_id")
+STRUCTURED = ("document_type", "document_version", "document_id")
+
+
+def parse_uri(attributes: dict[str, str]) -> None:
+    uri = attributes.get("uri")
+    if not uri:
+        raise UriError("message has no uri attribute")
+    path = uri.split("?", 1)[0]
+    if not path.startswith("/submit/"):
+        raise UriError(f"unknown URI prefix: {path[:80]}")
+    parts = path[len("/submit/"):].split("/")
+    namespace, rest = parts[0], parts[1:]
+    if not namespace:
+        raise UriError("URI has no namespace")
+    names = TELEMETRY if namespace == "telemetry" else STRUCTURED
+    if len(rest) != len(names):
+        raise UnexpectedPathElements(
+            f"Found {len(rest) - len(names)} more path elements in the URI than expected for this endpoint")
+    if any(not p for p in rest):
+        raise UriError("URI has an empty path element")
+    attributes["document_namespace"] = namespace
+    attributes.update(zip(names, rest))
