@@ -154,7 +154,7 @@ class Decode(beam.PTransform):
 
 
 def to_line(element: tuple[bytes, dict]) -> str:
-    return RawMessage(element[0], element[1]).to_line().decode("ascii").rstrip("\n")
+    return RawMessage(element[0], element[1]).to_line().decode("utf-8").rstrip("\n")
 
 
 def count_lines(lines: Iterable[bytes]) -> int:

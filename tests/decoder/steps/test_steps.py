@@ -1,0 +1,196 @@
+"""Each decoder step on its own, in memory."""
+
+from __future__ import annotations
+
+import gzip
+import tracemalloc
+import zlib
+
+import pytest
+
+from pingpipe.decoder.errors import DecompressError, PayloadError, PayloadTooLarge, UnexpectedPathElements, UriError
+from pingpipe.decoder.steps.geo import GeoLookup, client_ip, load_city_filter
+from pingpipe.decoder.steps.gunzip import gunzip
+from pingpipe.decoder.steps.metadata import add_metadata, truncate_timestamp
+from pingpipe.decoder.steps.normalize import apply_overrides, normalize, normalize_channel, normalize_os, sample_id
+from pingpipe.decoder.steps.payload import parse_json
+from pingpipe.decoder.steps.uri import parse_uri
+from pingpipe.decoder.steps.useragent import parse_user_agent
+
+from ...conftest import SHARED
+
+MMDB = SHARED / "geoip" / "GeoIP2-City-Test.mmdb"
+DOC = "2c3a0767-d84a-4d02-8a92-fa54a3376049"
+
+
+# -- URI ------------------------------------------------------------------------------------
+
+def test_structured_uri():
+    attrs = {"uri": f"/submit/eng-workflow/hgpush/1/{DOC}"}
+    parse_uri(attrs)
+    assert attrs == {"uri": attrs["uri"], "document_namespace": "eng-workflow", "document_type": "hgpush",
+                     "document_version": "1", "document_id": DOC}
+
+
+def test_telemetry_uri():
+    attrs = {"uri": f"/submit/telemetry/{DOC}/main/Firefox/61.0a1/nightly/20180328030202"}
+    parse_uri(attrs)
+    assert attrs["document_type"] == "main" and attrs["app_name"] == "Firefox" and attrs["app_version"] == "61.0a1"
+    assert attrs["app_update_channel"] == "nightly" and attrs["app_build_id"] == "20180328030202"
+    assert "document_version" not in attrs
+
+
+@pytest.mark.parametrize("uri, error", [
+    ("/submit/eng-workflow/hgpush/1", UnexpectedPathElements),
+    (f"/submit/eng-workflow/hgpush/1/{DOC}/x", UnexpectedPathElements),
+    ("/submit/telemetry/main/Firefox/61.0a1/nightly/20180328030202", UnexpectedPathElements),
+    ("/elsewhere/a/b/1/c", UriError),
+    ("", UriError),
+])
+def test_bad_uris(uri, error):
+    with pytest.raises(error):
+        parse_uri({"uri": uri})
+
+
+# -- geo ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("attrs, ip", [
+    ({"x_forwarded_for": "202.196.224.0,_,_"}, "202.196.224.0"),
+    ({"x_forwarded_for": "_, 202.196.224.0, _, _", "remote_addr": "1.1.1.1"}, "202.196.224.0"),
+    ({"x_forwarded_for": "202.196.224.0"}, "202.196.224.0"),
+    ({"remote_addr": "81.2.69.160"}, "81.2.69.160"),
+    ({}, None),
+])
+def test_client_ip_follows_mozillas_forwarded_for_rule(attrs, ip):
+    assert client_ip(attrs) == ip
+
+
+def test_geo_lookup_fills_geo_and_always_drops_the_ip():
+    geo = GeoLookup(MMDB)
+    attrs = {"x_forwarded_for": "81.2.69.160, 10.0.0.1, 10.0.0.2", "remote_addr": "10.0.0.2"}
+    geo(attrs)
+    assert attrs == {"geo_country": "GB", "geo_subdivision1": "ENG", "geo_city": "London",
+                     "geo_db_version": "2019-01-03T21:26:19Z"}
+    unknown = {"remote_addr": "not-an-ip", "x_forwarded_for": ""}
+    geo(unknown)
+    assert unknown == {}
+
+
+def test_small_cities_are_dropped_by_the_city_list(tmp_path):
+    cities = tmp_path / "cities.txt"
+    row = ["2643743", "London"] + [""] * 12 + ["8961989"]
+    small = ["1", "Tiny"] + [""] * 12 + ["120"]
+    cities.write_text("\t".join(row) + "\n" + "\t".join(small) + "\n")
+    assert load_city_filter(cities, 15000) == frozenset({2643743})
+    attrs = {"remote_addr": "81.2.69.160"}
+    GeoLookup(MMDB, city_filter=frozenset({1}))(attrs)
+    assert "geo_city" not in attrs and attrs["geo_country"] == "GB"
+
+
+# -- gunzip ---------------------------------------------------------------------------------
+
+def test_gunzip_passes_plain_bodies_and_marks_compressed_ones():
+    attrs = {}
+    assert gunzip(b'{"a": 1}', attrs, 100) == b'{"a": 1}' and attrs == {}
+    assert gunzip(gzip.compress(b'{"a": 1}'), attrs, 100) == b'{"a": 1}'
+    assert attrs == {"client_compression": "gzip"}
+
+
+def test_truncated_gzip_is_an_error():
+    with pytest.raises(DecompressError, match="truncated"):
+        gunzip(gzip.compress(b'{"a": 1}' * 100)[:-12], {}, 10_000)
+
+
+def test_gzip_bomb_stops_at_the_cap_without_taking_memory():
+    bomb = gzip.compress(b"\0" * (200 * 1024 * 1024), compresslevel=9)
+    tracemalloc.start()
+    with pytest.raises(PayloadTooLarge):
+        gunzip(bomb, {}, 8 * 1024 * 1024)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 20 * 1024 * 1024  # inflating stopped at 8 MB, not 200
+
+
+def test_plain_body_over_the_cap_is_an_error():
+    with pytest.raises(PayloadTooLarge):
+        gunzip(b"x" * 101, {}, 100)
+
+
+# -- payload --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "invalid JSON"), (b"\xff\xfe{}", "invalid JSON"), (b"[1, 2]", "JSON object"),
+    (b"[" * 2000 + b"]" * 2000, "invalid JSON"), (b'{"a": "\xc3\x28"}', "invalid JSON"),
+])
+def test_payloads_that_are_not_json_objects(data, message):
+    with pytest.raises(PayloadError, match=message):
+        parse_json(data)
+
+
+# -- user agent -----------------------------------------------------------------------------
+
+def test_user_agent_is_parsed_then_dropped():
+    attrs = {"user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0"}
+    parse_user_agent(attrs)
+    assert attrs == {"user_agent_browser": "Firefox", "user_agent_browser_version": "120.0",
+                     "user_agent_os": "Windows", "user_agent_os_version": "10"}
+
+
+# -- normalize ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("channel, expected", [("release", "release"), ("beta-cdntest", "beta"),
+                                               ("nightly-cck-foo", "nightly"), ("production", "Other")])
+def test_normalize_channel(channel, expected):
+    assert normalize_channel(channel) == expected
+
+
+@pytest.mark.parametrize("os_name, expected", [("Windows_NT", "Windows"), ("WINNT", "Windows"), ("Darwin", "Mac"),
+                                               ("Linux", "Linux"), ("FreeBSD", "Linux"), ("iOS", "iOS"),
+                                               ("Android", "Android"), ("Plan9", "Other")])
+def test_normalize_os(os_name, expected):
+    assert normalize_os(os_name) == expected
+
+
+def test_glean_normalization_and_sample_id():
+    client = "c0ffee00-0000-4000-8000-000000000000"
+    attrs = {"geo_country": "PH"}
+    payload = {"client_info": {"client_id": client, "app_channel": "nightly", "os": "Darwin", "os_version": "23.1.0"}}
+    normalize(attrs, payload)
+    assert attrs["normalized_channel"] == "nightly" and attrs["normalized_os"] == "Mac"
+    assert attrs["normalized_os_version"] == "23.1" and attrs["normalized_country_code"] == "PH"
+    assert attrs["sample_id"] == str(zlib.crc32(client.encode()) % 100)
+    assert 0 <= sample_id(client) < 100
+
+
+def test_sample_id_source_can_be_named_by_the_schema():
+    attrs = {}
+    normalize(attrs, {"impression_id": "{c0ffee00-0000-4000-8000-000000000000}", "client_id": "n/a"},
+              {"sample_id_source_uuid_payload_path": ["impression_id"]})
+    assert attrs["sample_id"] == str(sample_id("c0ffee00-0000-4000-8000-000000000000"))
+
+
+def test_override_attributes_set_or_drop():
+    attrs = {"geo_city": "London", "normalized_channel": "beta"}
+    apply_overrides(attrs, [{"name": "geo_city", "value": None}, {"name": "normalized_channel", "value": "release"}])
+    assert attrs == {"normalized_channel": "release"}
+
+
+# -- metadata -------------------------------------------------------------------------------
+
+def test_metadata_is_injected_like_mozillas_add_metadata():
+    attrs = {"document_namespace": "ns", "document_type": "dt", "document_version": "1", "document_id": DOC,
+             "geo_country": "GB", "geo_city": "London", "date": "d", "x_debug_id": "x", "user_agent_browser": "Firefox",
+             "submission_timestamp": "2020-01-01T10:11:12.123456Z", "normalized_channel": "release", "sample_id": "7"}
+    payload = add_metadata(attrs, {"a": 1}, "structured")
+    assert payload == {
+        "a": 1, "document_id": DOC, "submission_timestamp": "2020-01-01T10:11:12.123456Z",
+        "normalized_channel": "release", "sample_id": 7,
+        "metadata": {"geo": {"country": "GB", "city": "London"}, "isp": {}, "user_agent": {"browser": "Firefox"},
+                     "header": {"date": "d", "x_debug_id": "x"}, "document_namespace": "ns", "document_type": "dt",
+                     "document_version": "1"}}
+
+
+def test_submission_timestamp_granularity():
+    assert truncate_timestamp("2020-01-01T10:11:12.123456Z", "hours") == "2020-01-01T10:00:00.000000Z"
+    assert truncate_timestamp("2020-01-01T10:11:12.123456Z", "millis") == "2020-01-01T10:11:12.123000Z"
+    assert truncate_timestamp("2020-01-01T10:11:12.123456Z", None) == "2020-01-01T10:11:12.123456Z"

@@ -1,0 +1,94 @@
+"""The whole Beam pipeline on the DirectRunner, from file input to file outputs."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import uuid
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pingpipe.decoder.commands import build_pipeline
+from pingpipe.decoder.core import DecoderConfig
+from pingpipe.message import RawMessage
+
+from ..conftest import MPS, SHARED
+from .conftest import MMDB
+
+
+def run(tmp_path: Path, registry_root: Path, inputs: list[bytes]) -> tuple[list[RawMessage], list[RawMessage], dict]:
+    source = tmp_path / "in.ndjson"
+    source.write_bytes(b"".join(inputs))
+    config = DecoderConfig(schemas=registry_root, geoip_db=MMDB)
+    pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
+    build_pipeline(pipeline, config, f"file:{source}", f"file:{tmp_path}/out", f"file:{tmp_path}/err")
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    read = lambda pattern: [RawMessage.from_line(l) for p in sorted(tmp_path.glob(pattern))  # noqa: E731
+                            for l in p.read_bytes().splitlines() if l.strip()]
+    return read("out-*"), read("err-*"), counters
+
+
+def line(data: bytes, **attrs) -> bytes:
+    return RawMessage(data, attrs).to_line()
+
+
+def test_fixtures_through_beam_match_the_core(tmp_path, registry_root):
+    fixtures = SHARED / "decoder" / "decoder-integration"
+    inputs = [l + b"\n" for f in ("valid-input", "error-input") for l in (fixtures / f"{f}.ndjson").read_bytes().splitlines()]
+    decoded, errors, counters = run(tmp_path, registry_root, inputs)
+    assert sorted(m.attributes["document_id"] for m in decoded) == sorted(
+        RawMessage.from_line(l).attributes["document_id"] for l in (fixtures / "output.ndjson").read_bytes().splitlines())
+    assert sorted(e.attributes["error_type"] for e in errors) == ["ParsePayload", "ParseUri"]
+    assert counters["in"] == 6 and counters["out"] == 4
+
+
+def test_conservation_in_equals_decoded_plus_errors_plus_duplicates(tmp_path, registry_root):
+    inputs = []
+    expected_pass = expected_fail = 0
+    for path in sorted((MPS / "validation").glob("*/*.json")):
+        doctype, version, _case, kind, _ = path.name.rsplit(".", 4)
+        inputs.append(line(gzip.compress(path.read_bytes()), uri=f"/submit/{path.parent.name}/{doctype}/{version}/{uuid.uuid4()}",
+                           submission_timestamp="2026-11-23T10:00:00.000000Z", remote_addr="81.2.69.160"))
+        expected_pass += kind == "pass"
+        expected_fail += kind == "fail"
+    # duplicates: the same document id three times; the earliest submission must win
+    doc = str(uuid.uuid4())
+    body = (MPS / "validation/eng-workflow/hgpush.1.sample.pass.json").read_bytes()
+    for ts in ("2026-11-23T10:00:02.000000Z", "2026-11-23T10:00:01.000000Z", "2026-11-23T10:00:03.000000Z"):
+        inputs.append(line(body, uri=f"/submit/eng-workflow/hgpush/1/{doc}", submission_timestamp=ts))
+    inputs.append(b"this is not a raw message line\n")
+    decoded, errors, counters = run(tmp_path, registry_root, inputs)
+    duplicates = [e for e in errors if e.attributes["error_type"] == "duplicate"]
+    others = [e for e in errors if e.attributes["error_type"] != "duplicate"]
+    assert len(inputs) == len(decoded) + len(others) + len(duplicates)
+    assert len(decoded) == expected_pass + 1
+    assert len(duplicates) == 2 and all(d.data == b"" for d in duplicates)  # metadata only
+    assert len([e for e in others if e.attributes["error_type"] == "ParsePayload"]) == expected_fail
+    assert [e.attributes["error_type"] for e in others].count("ParseRawMessage") == 1
+    kept = [m for m in decoded if m.attributes["document_id"] == doc]
+    assert len(kept) == 1 and kept[0].attributes["submission_timestamp"] == "2026-11-23T10:00:01.000000Z"
+    assert counters["duplicate"] == 2
+    text = json.dumps([[base64.b64encode(m.data).decode(), m.attributes] for m in decoded + errors])
+    assert "81.2.69.160" not in text
+
+
+def test_the_cli_runs_the_pipeline(tmp_path, registry_root):
+    import subprocess
+    import sys
+
+    source = tmp_path / "raw.ndjson"
+    source.write_bytes((SHARED / "decoder/decoder-integration/valid-input.ndjson").read_bytes())
+    pingpipe = str(Path(sys.executable).with_name("pingpipe"))
+    r = subprocess.run([pingpipe, "decode", "--input", f"file:{source}", "--output", f"file:{tmp_path}/o",
+                        "--errors", f"file:{tmp_path}/e", "--schemas", str(registry_root), "--geoip-db", str(MMDB)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sum(len(p.read_bytes().splitlines()) for p in tmp_path.glob("o-*")) == 4
+    bad = subprocess.run([pingpipe, "decode", "--input", "s3:x", "--output", "file:o", "--errors", "file:e"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "file:GLOB" in bad.stderr
