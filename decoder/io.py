@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
-from .pipeline import ParseLine, to_line
+from .pipeline import to_line, to_pair
 
 ERRORS = "errors"
 _SUBSCRIPTION = re.compile(r"^projects/[^/]+/subscriptions/[^/]+$")
@@ -47,7 +47,7 @@ def parse_output(spec: str) -> Endpoint:
 
 
 class ReadRaw(beam.PTransform):
-    """Raw messages as (data, attributes); unparseable file lines go to the `errors` output."""
+    """Raw messages: file lines (parsed by the decoder itself, saving a stage) or Pub/Sub messages."""
 
     def __init__(self, endpoint: Endpoint):
         super().__init__()
@@ -56,8 +56,7 @@ class ReadRaw(beam.PTransform):
     def expand(self, pbegin):
         if self.endpoint.kind == "file":
             lines = pbegin | "ReadLines" >> beam.io.ReadFromText(self.endpoint.target, coder=beam.coders.BytesCoder())
-            parsed = lines | "ParseLines" >> beam.ParDo(ParseLine()).with_outputs(ERRORS, main="raw")
-            return {"raw": parsed.raw, "errors": parsed[ERRORS]}
+            return {"raw": lines, "errors": None}
         messages = pbegin | "ReadPubSub" >> beam.io.ReadFromPubSub(subscription=self.endpoint.target, with_attributes=True)
         raw = messages | "ToRaw" >> beam.Map(lambda m: (m.data, dict(m.attributes or {})))
         return {"raw": raw, "errors": None}
@@ -74,8 +73,9 @@ class WriteRaw(beam.PTransform):
     def expand(self, messages):
         if self.endpoint.kind == "file":
             return (messages | f"{self.name}Lines" >> beam.Map(to_line)
-                    | f"{self.name}Write" >> beam.io.WriteToText(self.endpoint.target, file_name_suffix=".ndjson"))
+                    | f"{self.name}Write" >> beam.io.WriteToText(self.endpoint.target, file_name_suffix=".ndjson",
+                                                                 coder=beam.coders.BytesCoder()))
         from apache_beam.io.gcp.pubsub import PubsubMessage
 
-        return (messages | f"{self.name}ToPubsub" >> beam.Map(lambda m: PubsubMessage(m[0], m[1]))
+        return (messages | f"{self.name}ToPubsub" >> beam.Map(lambda m: PubsubMessage(*to_pair(m)))
                 | f"{self.name}Publish" >> beam.io.WriteToPubSub(self.endpoint.target, with_attributes=True))

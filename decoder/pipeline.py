@@ -6,8 +6,8 @@
                                      streaming: per-key state with a 10-minute expiry timer)
       -> decoded output | error output
 
-Elements between stages are `(data: bytes, attributes: dict)` pairs, which Beam's fast
-primitives coder handles without pickling. The registry and the geo database are loaded once
+Decoded messages travel as finished raw-message lines (bytes): the cheapest thing for Beam to
+shuffle through the dedupe. Errors travel as `(data, attributes)` pairs. The registry and the geo database are loaded once
 per worker process (a module-level cache), never per element.
 """
 
@@ -42,22 +42,6 @@ def shared_decoder(config: DecoderConfig) -> Decoder:
         return decoder
 
 
-class ParseLine(beam.DoFn):
-    """A line of the raw-message file format -> (data, attributes); a bad line is an error."""
-
-    def process(self, line: bytes | str):
-        if isinstance(line, str):
-            line = line.encode("utf-8")
-        if not line.strip():
-            return
-        try:
-            message = RawMessage.from_line(line)
-        except BadLine as exc:
-            yield beam.pvalue.TaggedOutput(ERRORS, _tuple(RawMessage(line, {}), exc, "ParseRawMessage"))
-            return
-        yield (message.data, message.attributes)
-
-
 def _tuple(message: RawMessage, exc: BaseException, error_type: str) -> tuple[bytes, dict]:
     err = error_message(message.data, message.attributes, exc, error_type)
     return (err.data, err.attributes)
@@ -72,11 +56,26 @@ class DecodeFn(beam.DoFn):
     def setup(self):
         self.decoder = shared_decoder(self.config)
 
-    def process(self, element: tuple[bytes, dict]):
-        result = self.decoder.decode(RawMessage(element[0], element[1]))
+    def process(self, element):
+        """A raw-message file line (bytes) or a (data, attributes) pair from Pub/Sub."""
+        if isinstance(element, (bytes, str)):
+            line = element.encode("utf-8") if isinstance(element, str) else element
+            if not line.strip():
+                return
+            try:
+                message = RawMessage.from_line(line)
+            except BadLine as exc:
+                yield beam.pvalue.TaggedOutput(ERRORS, _tuple(RawMessage(line, {}), exc, "ParseRawMessage"))
+                return
+        else:
+            message = RawMessage(element[0], element[1])
+        result = self.decoder.decode(message)
         if isinstance(result, Decoded):
-            message = result.to_message()
-            yield (message.data, message.attributes)
+            attributes = result.attributes
+            # Keyed here (no extra stage) for the dedupe that follows, and already serialized:
+            # one bytes object is far cheaper for Beam to shuffle than a dict of attributes.
+            line = result.to_message().to_line()
+            yield (attributes.get("document_id", ""), (attributes.get("submission_timestamp", ""), line))
         else:
             yield beam.pvalue.TaggedOutput(ERRORS, (result.message.data, result.message.attributes))
 
@@ -89,9 +88,9 @@ class DecodeFn(beam.DoFn):
                 self._reported[key] = value
 
 
-def _duplicate(element: tuple[bytes, dict]) -> tuple[bytes, dict]:
+def _duplicate(element: tuple[str, bytes]) -> tuple[bytes, dict]:
     """A duplicate keeps its metadata only (Mozilla drops the body) and goes to the errors."""
-    data, attributes = element
+    attributes = RawMessage.from_line(element[1]).attributes
     exc = Duplicate(f"document_id {attributes.get('document_id')} was already delivered")
     return _tuple(RawMessage(b"", attributes), exc, Duplicate.error_type)
 
@@ -101,8 +100,11 @@ class KeepFirst(beam.DoFn):
 
     def process(self, keyed):
         _, messages = keyed
-        ordered = sorted(messages, key=lambda m: m[1].get("submission_timestamp", ""))
-        yield ordered[0]
+        if len(messages) == 1:  # the overwhelmingly common case
+            yield messages[0][1]
+            return
+        ordered = sorted(messages, key=lambda m: m[0])
+        yield ordered[0][1]
         for extra in ordered[1:]:
             Metrics.counter("decoder", "duplicate").inc()
             yield beam.pvalue.TaggedOutput(ERRORS, _duplicate(extra))
@@ -125,7 +127,7 @@ class DedupeStreaming(beam.DoFn):
             return
         seen.write(True)
         expiry.set(Timestamp.now() + Duration(seconds=self.window))
-        yield message
+        yield message[1]
 
     @on_timer(EXPIRY)
     def expire(self, seen=beam.DoFn.StateParam(SEEN)):
@@ -133,7 +135,7 @@ class DedupeStreaming(beam.DoFn):
 
 
 class Decode(beam.PTransform):
-    """(data, attributes) raw messages -> {"decoded": ..., "errors": ...}, deduplicated."""
+    """Raw messages (file lines, or (data, attributes) pairs) -> {"decoded", "errors"}, deduplicated."""
 
     def __init__(self, config: DecoderConfig, *, streaming: bool = False, dedupe_window: float = 600.0):
         super().__init__()
@@ -143,7 +145,7 @@ class Decode(beam.PTransform):
 
     def expand(self, raw):
         decoded = raw | "Decode" >> beam.ParDo(DecodeFn(self.config)).with_outputs(ERRORS, main="decoded")
-        keyed = decoded.decoded | "KeyByDocumentId" >> beam.Map(lambda m: (m[1].get("document_id", ""), m))
+        keyed = decoded.decoded
         if self.streaming:
             deduped = keyed | "Dedupe" >> beam.ParDo(DedupeStreaming(self.dedupe_window)).with_outputs(ERRORS, main="decoded")
         else:
@@ -153,8 +155,18 @@ class Decode(beam.PTransform):
         return {"decoded": deduped.decoded, "errors": errors}
 
 
-def to_line(element: tuple[bytes, dict]) -> str:
-    return RawMessage(element[0], element[1]).to_line().decode("utf-8").rstrip("\n")
+def to_line(element: tuple[bytes, dict] | bytes) -> bytes:
+    """Decoded messages are already lines; errors are (data, attributes) pairs."""
+    if isinstance(element, bytes):
+        return element.rstrip(b"\n")
+    return RawMessage(element[0], element[1]).to_line().rstrip(b"\n")
+
+
+def to_pair(element: tuple[bytes, dict] | bytes) -> tuple[bytes, dict]:
+    if isinstance(element, bytes):
+        message = RawMessage.from_line(element)
+        return (message.data, message.attributes)
+    return element
 
 
 def count_lines(lines: Iterable[bytes]) -> int:

@@ -42,7 +42,9 @@ class RawMessage:
             data = base64.b64decode(payload, validate=True)
         except binascii.Error as exc:
             raise BadLine(f"payload is not base64: {exc}") from None
-        return cls(data, {str(k): str(v) for k, v in attributes.items() if v is not None})
+        if not all(type(v) is str for v in attributes.values()):
+            attributes = {str(k): str(v) for k, v in attributes.items() if v is not None}
+        return cls(data, attributes)
 
 
 def encode_line(data: bytes, attributes: dict[str, str]) -> bytes:

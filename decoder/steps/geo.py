@@ -11,7 +11,7 @@ the configured population, so small places cannot single people out.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
+from functools import lru_cache
 from pathlib import Path
 
 IP_ATTRIBUTES = ("x_forwarded_for", "remote_addr")
@@ -50,6 +50,30 @@ class GeoLookup:
             self.reader = maxminddb.open_database(str(mmdb), maxminddb.MODE_MMAP_EXT)
             epoch = self.reader.metadata().build_epoch
             self.db_version = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Many pings come from the same address (NAT, a client's several pings): cache answers.
+        self._lookup = lru_cache(maxsize=65536)(self._lookup_uncached)
+
+    def _lookup_uncached(self, ip: str) -> tuple[tuple[str, str], ...]:
+        try:
+            record = self.reader.get(ip)
+        except ValueError:
+            return ()  # not an address: no geo, and nothing to keep
+        if not record:
+            return ()
+        found = [("geo_db_version", self.db_version)]
+        country = (record.get("country") or {}).get("iso_code")
+        if country:
+            found.append(("geo_country", country))
+        subdivisions = record.get("subdivisions") or []
+        if subdivisions and subdivisions[0].get("iso_code"):
+            found.append(("geo_subdivision1", subdivisions[0]["iso_code"]))
+        if len(subdivisions) > 1 and subdivisions[1].get("iso_code"):
+            found.append(("geo_subdivision2", subdivisions[1]["iso_code"]))
+        city = record.get("city") or {}
+        name = (city.get("names") or {}).get("en")
+        if name and (self.city_filter is None or city.get("geoname_id") in self.city_filter):
+            found.append(("geo_city", name))
+        return tuple(found)
 
     def __call__(self, attributes: dict[str, str], skip_entries: int = 0) -> None:
         ip = client_ip(attributes, skip_entries)
@@ -57,23 +81,4 @@ class GeoLookup:
             attributes.pop(name, None)
         if self.reader is None or not ip:
             return
-        try:
-            ipaddress.ip_address(ip)
-            record = self.reader.get(ip)
-        except ValueError:
-            return  # not an address: no geo, and nothing to keep
-        if not record:
-            return
-        attributes["geo_db_version"] = self.db_version
-        country = (record.get("country") or {}).get("iso_code")
-        if country:
-            attributes["geo_country"] = country
-        subdivisions = record.get("subdivisions") or []
-        if subdivisions and subdivisions[0].get("iso_code"):
-            attributes["geo_subdivision1"] = subdivisions[0]["iso_code"]
-        if len(subdivisions) > 1 and subdivisions[1].get("iso_code"):
-            attributes["geo_subdivision2"] = subdivisions[1]["iso_code"]
-        city = record.get("city") or {}
-        name = (city.get("names") or {}).get("en")
-        if name and (self.city_filter is None or city.get("geoname_id") in self.city_filter):
-            attributes["geo_city"] = name
+        attributes.update(self._lookup(ip))

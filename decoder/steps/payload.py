@@ -41,6 +41,8 @@ def lookup_schema(registry: Registry, attributes: dict[str, str], payload: dict)
 
 
 def validate(entry: SchemaEntry, payload: dict) -> None:
+    if entry.validator.is_valid(payload):  # the common case, without building error objects
+        return
     errors = entry.validator.iter_errors(payload)
     first = next(errors, None)
     if first is not None:

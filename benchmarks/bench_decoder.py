@@ -1,0 +1,114 @@
+"""Decoder throughput, per core: the pure step functions vs the whole Beam pipeline (DirectRunner).
+
+    .venv/bin/python benchmarks/bench_decoder.py [--messages 50000]
+
+Input: Glean baseline pings of about 3 KB gzipped (the SDK's captured baseline ping, enlarged
+with realistic metrics), each with its own document id, as raw-message file lines, sent from a
+real address (geo-IP lookup) by a real user agent. Both paths do the same work per ping: parse
+the line, geo, URI, gunzip, JSON + schema validation, user agent, normalize, metadata, and
+serialize the decoded line; the Beam path also deduplicates (GroupByKey) and writes files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from click.testing import CliRunner
+
+from pingpipe.cli import main as cli
+from pingpipe.decoder.commands import build_pipeline
+from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
+from pingpipe.message import RawMessage
+
+FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
+MMDB = FIXTURES / "geoip" / "GeoIP2-City-Test.mmdb"
+
+
+def baseline_ping(rng: random.Random) -> bytes:
+    ping = json.loads((FIXTURES / "glean" / "baseline-active.json").read_text())
+    metrics = ping.setdefault("metrics", {})
+    metrics.setdefault("counter", {}).update({f"browser.engagement.c{i}": rng.randint(0, 10**6) for i in range(40)})
+    metrics.setdefault("string", {}).update({f"search.engine.s{i}": uuid.UUID(int=rng.getrandbits(128)).hex for i in range(50)})
+    metrics.setdefault("uuid", {}).update({f"legacy.ids.u{i}": str(uuid.UUID(int=rng.getrandbits(128))) for i in range(20)})
+    metrics.setdefault("labeled_counter", {})["glean.error.invalid_value"] = {f"metric.l{i}": rng.randint(1, 9) for i in range(15)}
+    metrics.setdefault("timespan", {})["glean.baseline.duration"] = {"time_unit": "second", "value": rng.randint(1, 5000)}
+    metrics.setdefault("quantity", {}).update({f"display.q{i}": rng.randint(0, 4000) for i in range(10)})
+    return gzip.compress(json.dumps(ping).encode())
+
+
+def make_input(path: Path, n: int) -> tuple[list[bytes], int]:
+    rng = random.Random(7)
+    bodies = [baseline_ping(rng) for _ in range(64)]
+    lines = []
+    for i in range(n):
+        lines.append(RawMessage(bodies[i % 64], {
+            "uri": f"/submit/org-demo-app/baseline/1/{uuid.UUID(int=rng.getrandbits(128))}",
+            "submission_timestamp": "2026-11-23T10:00:00.123456Z", "x_forwarded_for": "81.2.69.160, 10.0.0.1, 10.0.0.2",
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+            "date": "Mon, 23 Nov 2026 10:00:00 GMT", "x_telemetry_agent": "Glean/71.0.0 (Python on Linux)"}).to_line())
+    path.write_bytes(b"".join(lines))
+    return lines, sum(len(b) for b in bodies) // len(bodies)
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=50_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-decoder-"))
+    try:
+        schemas = work / "schemas"
+        r = CliRunner().invoke(cli, ["schemas", "glean", "--app-id", "Org.Demo_App", "--metrics", str(FIXTURES / "glean/metrics.yaml"),
+                                     "--pings", str(FIXTURES / "glean/pings.yaml"), "--out", str(schemas)])
+        assert r.exit_code == 0, r.output
+        source = work / "raw.ndjson"
+        lines, gz_size = make_input(source, args.messages)
+        config = DecoderConfig(schemas=schemas, geoip_db=MMDB)
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+              f"{args.messages} Glean baseline pings, {gz_size} bytes gzipped each")
+
+        decoder = Decoder.from_config(config)
+        decoded = 0
+        c0, t0 = cpu(), time.perf_counter()
+        for line in lines:
+            result = decoder.decode(RawMessage.from_line(line))
+            if isinstance(result, Decoded):
+                result.to_message().to_line()
+                decoded += 1
+        pure_wall, pure_cpu = time.perf_counter() - t0, cpu() - c0
+        assert decoded == len(lines), decoder.counts
+        print(f"{'pure step functions (one loop)':40} {len(lines) / pure_wall:9,.0f} pings/s wall  {len(lines) / pure_cpu:9,.0f} pings/s per core")
+
+        pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1"]))
+        build_pipeline(pipeline, config, f"file:{source}", f"file:{work}/out", f"file:{work}/err")
+        c0, t0 = cpu(), time.perf_counter()
+        pipeline.run().wait_until_finish()
+        beam_wall, beam_cpu = time.perf_counter() - t0, cpu() - c0
+        out = sum(len(p.read_bytes().splitlines()) for p in work.glob("out-*"))
+        errors = sum(len(p.read_bytes().splitlines()) for p in work.glob("err-*"))
+        assert out == len(lines) and errors == 0, (out, errors)
+        print(f"{'Beam DirectRunner, file -> file':40} {len(lines) / beam_wall:9,.0f} pings/s wall  {len(lines) / beam_cpu:9,.0f} pings/s per core")
+        print(f"Beam overhead: {beam_cpu / pure_cpu:.2f}x the CPU of the pure core (goal <= 2x)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
