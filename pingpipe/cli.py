@@ -6,6 +6,7 @@ import click
 
 from pingpipe.decoder.commands import decode
 from pingpipe.edge.commands import edge
+from pingpipe.loader.commands import dedupe, load
 from pingpipe.schemas.commands import schemas
 
 
@@ -18,6 +19,8 @@ def main() -> None:
 main.add_command(schemas)
 main.add_command(edge)
 main.add_command(decode)
+main.add_command(load)
+main.add_command(dedupe)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

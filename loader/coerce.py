@@ -1,0 +1,167 @@
+"""Payload -> table row, following Mozilla's BigQuery sink rules.
+
+* JSON property names become the column names the transpiler gave them (snake_case, `_` before a
+  leading digit), so Glean's `metrics.counter["glean.error.io"]` lands in
+  `metrics.counter.glean_error_io`.
+* A JSON object in a REPEATED key/value RECORD column becomes a list of {key, value}.
+* A complex value (object, list) or a non-string scalar in a STRING column is written as JSON text.
+* A JSON column receives the value as is.
+* Whatever fits no column — an unknown field, or a value of the wrong type for its column — is
+  kept in the `additional_properties` JSON string, at its original path. A row never fails
+  because of its content.
+
+`Coercer(bq_fields)` compiles the schema once into nested closures; coercing a row is then a
+single pass over the payload.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import orjson
+
+from pingpipe.schemas.transpile import column_name
+
+MISSING = object()  # "this value has no place in the column"
+Convert = Callable[[Any], Any]
+
+
+def _is_map_record(field: dict) -> bool:
+    names = [f["name"] for f in field.get("fields", [])]
+    return field.get("mode") == "REPEATED" and field.get("type") == "RECORD" and names == ["key", "value"]
+
+
+def _scalar(bq_type: str) -> Convert:
+    if bq_type in ("STRING",):
+        def to_string(v):
+            if type(v) is str:
+                return v
+            return orjson.dumps(v).decode("utf-8")  # complex or non-string values as JSON text
+        return to_string
+    if bq_type in ("INT64", "INTEGER"):
+        def to_int(v):
+            t = type(v)
+            if t is int:
+                return v if -(2 ** 63) <= v < 2 ** 63 else MISSING
+            if t is float and v.is_integer() and abs(v) < 2 ** 63:
+                return int(v)
+            return MISSING
+        return to_int
+    if bq_type in ("FLOAT64", "FLOAT", "NUMERIC", "BIGNUMERIC"):
+        def to_float(v):
+            t = type(v)
+            if t is float or t is int:
+                return v
+            return MISSING
+        return to_float
+    if bq_type in ("BOOL", "BOOLEAN"):
+        return lambda v: v if type(v) is bool else MISSING
+    if bq_type in ("TIMESTAMP", "DATE", "DATETIME", "TIME"):
+        return lambda v: v if type(v) is str else MISSING
+    if bq_type == "BYTES":
+        return lambda v: v if type(v) is str else MISSING
+    if bq_type == "JSON":
+        return lambda v: v
+    raise ValueError(f"unsupported BigQuery type {bq_type}")
+
+
+class Coercer:
+    """Coerce payloads for one table schema (a list of BigQuery fields)."""
+
+    def __init__(self, fields: list[dict]):
+        self.fields = fields
+        self._record = self._compile_record(fields)
+        self.has_additional = any(f["name"] == "additional_properties" for f in fields)
+
+    def __call__(self, payload: dict) -> dict:
+        """The row for a payload (column name -> value); unplaced data in additional_properties."""
+        extra: dict = {}
+        row = self._record(payload, extra)
+        if extra and self.has_additional:
+            row["additional_properties"] = orjson.dumps(extra).decode("utf-8")
+        return row
+
+    # -- compilation -----------------------------------------------------------------------
+
+    def _compile_record(self, fields: list[dict]):
+        columns: dict[str, tuple[str, Callable]] = {}
+        for field in fields:
+            columns[field["name"]] = (field["name"], self._compile_field(field))
+
+        def record(obj: dict, extra: dict) -> dict:
+            row = {}
+            for key, value in obj.items():
+                if value is None:
+                    continue
+                target = columns.get(key)
+                if target is None:
+                    name = column_name(key)
+                    target = columns.get(name)
+                    if target is None:
+                        extra[key] = value
+                        continue
+                sub_extra: dict = {}
+                converted = target[1](value, sub_extra)
+                if converted is MISSING:
+                    extra[key] = value
+                    continue
+                row[target[0]] = converted
+                if sub_extra:
+                    extra[key] = sub_extra
+            return row
+
+        return record
+
+    def _compile_field(self, field: dict):
+        mode = field.get("mode", "NULLABLE")
+        bq_type = field["type"]
+        if _is_map_record(field):
+            value_field = field["fields"][1]
+            value = self._compile_field(value_field)
+
+            def map_field(v, extra):
+                if type(v) is dict:
+                    out = []
+                    for k, item in v.items():
+                        if item is None:
+                            continue
+                        sub: dict = {}
+                        converted = value(item, sub)
+                        if converted is MISSING:
+                            extra[k] = item
+                        else:
+                            out.append({"key": k, "value": converted})
+                            if sub:
+                                extra[k] = sub
+                    return out
+                return MISSING
+
+            return map_field
+        if mode == "REPEATED":
+            item = self._compile_field({**field, "mode": "NULLABLE"})
+
+            def repeated(v, extra):
+                if type(v) is not list:
+                    return MISSING
+                out = []
+                for element in v:
+                    if element is None:
+                        continue
+                    converted = item(element, {})
+                    if converted is MISSING:
+                        return MISSING  # one misfit element: keep the whole list as it was
+                    out.append(converted)
+                return out
+
+            return repeated
+        if bq_type in ("RECORD", "STRUCT"):
+            record = self._compile_record(field["fields"])
+
+            def nested(v, extra):
+                if type(v) is not dict:
+                    return MISSING
+                return record(v, extra)
+
+            return nested
+        scalar = _scalar(bq_type)
+        return lambda v, extra: scalar(v)

@@ -1,0 +1,79 @@
+"""The loader as a Beam sink: decoded lines / error pairs -> batches -> warehouse tables.
+
+It runs inside the decoder's pipeline or on its own (`pingpipe load`). One loader and one
+warehouse connection per worker process; each batch is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pingpipe.message import RawMessage
+from pingpipe.schemas.registry import Registry
+
+from .load import Loader
+
+_shared: dict[tuple, tuple] = {}
+_lock = threading.Lock()
+
+
+def open_warehouse(spec: str):
+    """`duckdb:PATH` or `bigquery:PROJECT` -> a writer."""
+    kind, _, target = spec.partition(":")
+    if kind == "duckdb" and target:
+        from .writers.duckdb import DuckDBWriter
+
+        return DuckDBWriter(target)
+    if kind == "bigquery" and target:
+        from .writers.bigquery import BigQueryWriter
+
+        return BigQueryWriter(target)
+    raise ValueError(f"warehouse {spec!r}: expected duckdb:PATH or bigquery:PROJECT")
+
+
+def shared_loader(warehouse: str, schemas: str | None):
+    key = (warehouse, schemas)
+    with _lock:
+        if key not in _shared:
+            _shared[key] = (Loader(Registry.load(Path(schemas) if schemas else None)), open_warehouse(warehouse))
+        return _shared[key]
+
+
+def as_pair(element) -> tuple[bytes, dict]:
+    if isinstance(element, bytes):
+        message = RawMessage.from_line(element)
+        return message.data, message.attributes
+    return element
+
+
+class LoadBatch(beam.DoFn):
+    def __init__(self, warehouse: str, schemas: str | None):
+        self.warehouse = warehouse
+        self.schemas = schemas
+
+    def setup(self):
+        self.loader, self.writer = shared_loader(self.warehouse, self.schemas)
+
+    def process(self, elements):
+        batch = self.loader.batch(as_pair(e) for e in elements)
+        self.writer.write(batch.tables)
+        for name, value in batch.counts.items():
+            Metrics.counter("loader", name).inc(value)
+        yield dict(batch.counts)
+
+
+class WriteToWarehouse(beam.PTransform):
+    def __init__(self, warehouse: str, schemas: str | Path | None = None, batch_size: int = 5000):
+        super().__init__()
+        self.warehouse = warehouse
+        self.schemas = str(schemas) if schemas else None
+        self.batch_size = batch_size
+
+    def expand(self, messages):
+        return (messages
+                | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+                | "Load" >> beam.ParDo(LoadBatch(self.warehouse, self.schemas)))

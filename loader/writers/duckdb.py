@@ -1,0 +1,148 @@
+"""The embedded warehouse: one DuckDB file, a schema per dataset, a table per BigQuery table.
+
+Rows are appended in batches through `read_json` over a newline-delimited file of coerced rows
+(measured here far faster than executemany, and it never passes nested values as Python
+parameters). Tables are created on first use; when a schema gains fields, the new columns are
+added in place (nested ones too) and existing rows keep their data. The BigQuery fields each
+table was built from are kept in `_pingpipe.tables`, so evolution is a diff of two schemas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import duckdb
+import orjson
+
+from ..tables import TableId, duckdb_type, quote
+
+META_SCHEMA = "_pingpipe"
+
+
+def _additions(old: list[dict], new: list[dict], prefix: str = "") -> list[tuple[str, dict]]:
+    """(column path, field) for every field of `new` missing from `old`, nested ones included."""
+    before = {f["name"]: f for f in old}
+    out = []
+    for field in new:
+        path = f"{prefix}{quote(field['name'])}"
+        existing = before.get(field["name"])
+        if existing is None:
+            out.append((path, field))
+        elif field["type"] in ("RECORD", "STRUCT") and existing["type"] in ("RECORD", "STRUCT"):
+            inner = f"{path}.element." if field.get("mode") == "REPEATED" else f"{path}."
+            out += _additions(existing["fields"], field["fields"], inner)
+    return out
+
+
+def _merge(old: list[dict], new: list[dict]) -> list[dict]:
+    """The table's fields after evolution: old ones kept (with their types), new ones appended."""
+    by_name = {f["name"]: f for f in new}
+    merged = []
+    for field in old:
+        fresh = by_name.get(field["name"])
+        if fresh is not None and field["type"] in ("RECORD", "STRUCT") and fresh["type"] in ("RECORD", "STRUCT"):
+            field = {**field, "fields": _merge(field["fields"], fresh["fields"])}
+        merged.append(field)
+    known = {f["name"] for f in old}
+    return merged + [f for f in new if f["name"] not in known]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckDBWriter:
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(self.path, read_only=read_only)
+        self._lock = threading.RLock()
+        self._schemas: dict[TableId, list[dict]] = {}
+        self._tmp = tempfile.mkdtemp(prefix="pingpipe-duckdb-")
+        if not read_only:
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.tables (dataset VARCHAR, name VARCHAR, fields JSON,"
+                             " PRIMARY KEY (dataset, name))")
+            for dataset, name, fields in self.con.execute(f"SELECT dataset, name, fields FROM {META_SCHEMA}.tables").fetchall():
+                self._schemas[TableId(dataset, name)] = json.loads(fields)
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()
+
+    # -- tables ----------------------------------------------------------------------------
+
+    def table_fields(self, table: TableId) -> list[dict] | None:
+        return self._schemas.get(table)
+
+    def ensure_table(self, table: TableId, fields: list[dict]) -> list[dict]:
+        """Create the table, or add the columns `fields` has and the table lacks; returns its fields."""
+        existing = self._schemas.get(table)
+        if existing is None:
+            columns = ", ".join(f"{quote(f['name'])} {duckdb_type(f)}" for f in fields)
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(table.dataset)}")
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {quote(table.dataset)}.{quote(table.table)} ({columns})")
+            merged = fields
+        else:
+            additions = _additions(existing, fields)
+            if not additions:
+                return existing
+            for path, field in additions:
+                self.con.execute(f"ALTER TABLE {quote(table.dataset)}.{quote(table.table)} ADD COLUMN {path} {duckdb_type(field)}")
+            merged = _merge(existing, fields)
+        self.con.execute(f"INSERT OR REPLACE INTO {META_SCHEMA}.tables VALUES (?, ?, ?)",
+                         [table.dataset, table.table, json.dumps(merged)])
+        self._schemas[table] = merged
+        return merged
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _append(self, table: TableId, fields: list[dict], rows: list[dict]) -> None:
+        fields = self.ensure_table(table, fields)
+        path = os.path.join(self._tmp, f"{table.dataset}.{table.table}.ndjson")
+        with open(path, "wb") as f:
+            f.write(b"\n".join(orjson.dumps(row) for row in rows))
+        blobs = [fl["name"] for fl in fields if fl["type"] == "BYTES" and fl.get("mode") != "REPEATED"]
+        select = "*"
+        if blobs:  # BYTES travel as base64 in JSON
+            select = "* REPLACE (" + ", ".join(f"from_base64({quote(b)}) AS {quote(b)}" for b in blobs) + ")"
+        columns = "{" + ", ".join(
+            f"{_literal(fl['name'])}: {_literal('VARCHAR' if fl['name'] in blobs else duckdb_type(fl))}" for fl in fields) + "}"
+        self.con.execute(
+            f"INSERT INTO {quote(table.dataset)}.{quote(table.table)} BY NAME SELECT {select} FROM read_json(?, "
+            f"columns={columns}, format='newline_delimited', records=true, "
+            f"timestampformat='%Y-%m-%dT%H:%M:%S.%fZ', maximum_object_size=67108864)", [path])
+        os.unlink(path)
+
+    def write(self, batches: dict[TableId, tuple[list[dict], list[dict]]], *, extra_sql: list[tuple[str, list]] = ()) -> int:
+        """Append every batch ({table: (fields, rows)}) in one transaction; returns rows written.
+
+        `extra_sql` runs in the same transaction (e.g. marking a queue segment done), so the
+        rows and the mark commit together or not at all.
+        """
+        written = 0
+        with self._lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                for table, (fields, rows) in batches.items():
+                    if rows:
+                        self._append(table, fields, rows)
+                        written += len(rows)
+                for sql, params in extra_sql:
+                    self.con.execute(sql, params)
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                self._schemas.clear()  # DDL was rolled back too: re-read what the file holds
+                for dataset, name, fields in self.con.execute(f"SELECT dataset, name, fields FROM {META_SCHEMA}.tables").fetchall():
+                    self._schemas[TableId(dataset, name)] = json.loads(fields)
+                raise
+        return written
+
+    def query(self, sql: str, params: list | None = None):
+        with self._lock:
+            return self.con.execute(sql, params or [])
