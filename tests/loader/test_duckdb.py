@@ -1,0 +1,190 @@
+"""DuckDB round trips: decoded pings in, SQL out; schema evolution; errors; dedupe; conservation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import shutil
+import uuid
+
+import pytest
+
+from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
+from pingpipe.loader.load import Loader
+from pingpipe.loader.stable import copy_deduplicate
+from pingpipe.loader.tables import TableId
+from pingpipe.loader.writers.duckdb import DuckDBWriter
+from pingpipe.message import RawMessage
+from pingpipe.schemas.registry import Registry
+
+from ..conftest import MPS, SHARED
+
+MMDB = SHARED / "geoip" / "GeoIP2-City-Test.mmdb"
+
+
+@pytest.fixture(scope="module")
+def schemas(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from pingpipe.cli import main
+
+    root = tmp_path_factory.mktemp("schemas")
+    shutil.copytree(MPS / "schemas", root, dirs_exist_ok=True)
+    glean = SHARED / "glean"
+    r = CliRunner().invoke(main, ["schemas", "glean", "--app-id", "Org.Demo_App", "--metrics", str(glean / "metrics.yaml"),
+                                  "--pings", str(glean / "pings.yaml"), "--out", str(root)])
+    assert r.exit_code == 0
+    return root
+
+
+def decoded_messages(schemas, extra=()):
+    """Decode every MPS validation document and the captured Glean pings with the real decoder."""
+    decoder = Decoder.from_config(DecoderConfig(schemas=schemas, geoip_db=MMDB))
+    messages = []
+    for path in sorted((MPS / "validation").glob("*/*.json")):
+        doctype, version, *_ = path.name.split(".")
+        messages.append(RawMessage(path.read_bytes(), {"uri": f"/submit/{path.parent.name}/{doctype}/{version}/{uuid.uuid4()}",
+                                                        "submission_timestamp": "2026-11-23T10:00:00.000000Z",
+                                                        "remote_addr": "81.2.69.160", "user_agent": "curl/8.0"}))
+    for request in json.loads((SHARED / "glean/requests.json").read_text()):
+        messages.append(RawMessage(gzip.compress((SHARED / "glean" / request["file"]).read_bytes()),
+                                   {"uri": request["path"], "submission_timestamp": "2026-11-23T11:00:00.000000Z",
+                                    "remote_addr": "81.2.69.160", "x_telemetry_agent": "Glean/71.0.0"}))
+    messages += list(extra)
+    out = []
+    for message in messages:
+        result = decoder.decode(message)
+        m = result.to_message() if isinstance(result, Decoded) else result.message
+        out.append((m.data, m.attributes))
+    return out
+
+
+@pytest.fixture(scope="module")
+def loaded(schemas, tmp_path_factory):
+    messages = decoded_messages(schemas)
+    writer = DuckDBWriter(tmp_path_factory.mktemp("wh") / "warehouse.duckdb")
+    batch = Loader(Registry.load(schemas)).batch(messages)
+    writer.write(batch.tables)
+    return writer, messages, batch
+
+
+def count(writer, table: str) -> int:
+    dataset, name = table.split(".")
+    return writer.query(f'SELECT count(*) FROM "{dataset}"."{name}"').fetchone()[0]
+
+
+def test_conservation_rows_plus_errors_equal_input(loaded):
+    writer, messages, batch = loaded
+    tables = [f"{d}.{n}" for d, n in writer.query("SELECT dataset, name FROM _pingpipe.tables").fetchall()]
+    rows = sum(count(writer, t) for t in tables if not t.startswith("payload_bytes_error"))
+    errors = sum(count(writer, t) for t in tables if t.startswith("payload_bytes_error"))
+    assert rows + errors == len(messages)
+    assert rows == batch.counts["rows"] and errors == batch.counts["errors"]
+    fails = len(list((MPS / "validation").glob("*/*.fail.json")))
+    assert errors == fails
+
+
+def test_pings_land_in_the_tables_their_schemas_name(loaded):
+    writer, _, _ = loaded
+    assert count(writer, "eng_workflow_live.hgpush_v1") == 3
+    assert count(writer, "activity_stream_live.impression_stats_v1") == 5
+    assert count(writer, "org_demo_app_live.baseline_v1") == 2
+
+
+def test_nested_fields_and_metadata_are_queryable(loaded):
+    writer, _, _ = loaded
+    row = writer.query("SELECT metadata.geo.country, metadata.geo.city, metadata.user_agent.browser, sample_id, "
+                       "client_info.os, submission_timestamp FROM org_demo_app_live.metrics_v1").fetchone()
+    assert row[0] == "GB" and row[1] == "London" and row[2] is None
+    assert 0 <= row[3] < 100 and row[4] == "Linux"
+    assert row[5] == dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.timezone.utc)
+
+
+def test_unnest_key_value_maps_and_events(loaded):
+    writer, _, _ = loaded
+    labels = writer.query("SELECT kv.key, kv.value FROM org_demo_app_live.baseline_v1, "
+                          "UNNEST(metrics.labeled_counter.glean_validation_pings_submitted) AS t(kv)").fetchall()
+    assert ("health", 1) in labels
+    events = writer.query("SELECT e.category, e.name FROM org_demo_app_live.events_v1, UNNEST(events) AS t(e)").fetchall()
+    body = json.loads((SHARED / "glean/events.json").read_text())
+    assert sorted(events) == sorted((e["category"], e["name"]) for e in body["events"])
+    experiments = writer.query("SELECT x.key, x.value.branch FROM activity_stream_live.events_v1, UNNEST(experiments) AS t(x)").fetchall()
+    assert experiments
+
+
+def test_no_ip_and_no_raw_user_agent_anywhere(loaded):
+    writer, _, _ = loaded
+    dump = json.dumps([writer.query(f'SELECT * FROM "{d}"."{n}"').fetchall()
+                       for d, n in writer.query("SELECT dataset, name FROM _pingpipe.tables").fetchall()], default=str)
+    assert "81.2.69.160" not in dump and "curl/8.0" not in dump
+
+
+def test_errors_land_in_mozillas_error_tables_with_their_message(loaded):
+    writer, _, _ = loaded
+    rows = writer.query("SELECT document_namespace, error_type, error_message, payload FROM payload_bytes_error.structured").fetchall()
+    assert rows and all(r[1] == "ParsePayload" and r[2] and r[3] for r in rows)
+
+
+def test_schema_evolution_adds_columns_in_place_and_keeps_old_rows(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    table = TableId("app_live", "ping_v1")
+    v1 = [{"name": "a", "type": "INT64", "mode": "NULLABLE"},
+          {"name": "r", "type": "RECORD", "mode": "NULLABLE", "fields": [{"name": "x", "type": "STRING", "mode": "NULLABLE"}]},
+          {"name": "l", "type": "RECORD", "mode": "REPEATED", "fields": [{"name": "k", "type": "STRING", "mode": "NULLABLE"}]}]
+    writer.write({table: (v1, [{"a": 1, "r": {"x": "old"}, "l": [{"k": "one"}]}])})
+    v2 = [v1[0], {**v1[1], "fields": v1[1]["fields"] + [{"name": "y", "type": "INT64", "mode": "NULLABLE"}]},
+          {**v1[2], "fields": v1[2]["fields"] + [{"name": "z", "type": "BOOL", "mode": "NULLABLE"}]},
+          {"name": "b", "type": "STRING", "mode": "NULLABLE"}]
+    writer.write({table: (v2, [{"a": 2, "r": {"x": "new", "y": 7}, "l": [{"k": "two", "z": True}], "b": "added"}])})
+    rows = writer.query('SELECT a, r, l, b FROM app_live.ping_v1 ORDER BY a').fetchall()
+    assert rows == [(1, {"x": "old", "y": None}, [{"k": "one", "z": None}], None),
+                    (2, {"x": "new", "y": 7}, [{"k": "two", "z": True}], "added")]
+    writer.close()
+    reopened = DuckDBWriter(tmp_path / "w.duckdb")  # the evolved schema survives a restart
+    assert [f["name"] for f in reopened.table_fields(table)] == ["a", "r", "l", "b"]
+
+
+def test_a_failed_batch_leaves_nothing_behind(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    good = TableId("app_live", "ok_v1")
+    fields = [{"name": "a", "type": "INT64", "mode": "NULLABLE"}]
+    with pytest.raises(Exception):
+        writer.write({good: (fields, [{"a": 1}])}, extra_sql=[("SELECT * FROM no_such_table", [])])
+    assert writer.table_fields(good) is None
+    writer.write({good: (fields, [{"a": 1}])})
+    assert writer.query("SELECT count(*) FROM app_live.ok_v1").fetchone()[0] == 1
+
+
+def test_a_row_too_large_for_the_sink_goes_to_errors(schemas, tmp_path):
+    loader = Loader(Registry.load(schemas), max_row_bytes=1000)
+    big = json.dumps({"changesetID": "x" * 2000, "reviewSystemUsed": "r", "repository": "r"}).encode()
+    batch = loader.batch([(big, {"document_namespace": "eng-workflow", "document_type": "hgpush", "document_version": "1",
+                                 "document_id": "d"})])
+    assert batch.counts == {"errors": 1}
+    [(fields, rows)] = batch.tables.values()
+    assert "over the sink" in rows[0]["error_message"]
+
+
+def test_unknown_schema_on_load_is_an_error_row_not_a_guess(schemas):
+    batch = Loader(Registry.load(schemas)).batch([(b"{}", {"document_namespace": "x", "document_type": "y", "document_version": "1"})])
+    assert list(batch.tables) == [TableId("payload_bytes_error", "structured")]
+
+
+def test_dedupe_keeps_the_first_row_per_document_and_is_idempotent(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    live = TableId("app_live", "ping_v1")
+    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+              {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+              {"name": "n", "type": "INT64", "mode": "NULLABLE"}]
+    rows = [{"document_id": "a", "submission_timestamp": "2026-11-23T10:00:02.000000Z", "n": 2},
+            {"document_id": "a", "submission_timestamp": "2026-11-23T10:00:01.000000Z", "n": 1},
+            {"document_id": "b", "submission_timestamp": "2026-11-23T23:59:59.000000Z", "n": 3},
+            {"document_id": "c", "submission_timestamp": "2026-11-24T00:00:00.000000Z", "n": 4}]
+    writer.write({live: (fields, rows)})
+    for _ in range(2):
+        assert copy_deduplicate(writer, dt.date(2026, 11, 23)) == {"app_stable.ping_v1": 2}
+    assert writer.query("SELECT document_id, n FROM app_stable.ping_v1 ORDER BY 1").fetchall() == [("a", 1), ("b", 3)]
+    assert writer.query("SELECT count(*) FROM app.ping").fetchone()[0] == 2  # the user-facing view
+    copy_deduplicate(writer, dt.date(2026, 11, 24))
+    assert writer.query("SELECT count(*) FROM app.ping").fetchone()[0] == 3
