@@ -16,14 +16,14 @@ single pass over the payload.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import orjson
 
 from pingpipe.schemas.transpile import column_name
 
 MISSING = object()  # "this value has no place in the column"
-Convert = Callable[[Any], Any]
+_ALIAS_LIMIT = 4096  # spellings remembered per record (payload keys are client text: keep it bounded)
 
 
 def _is_map_record(field: dict) -> bool:
@@ -31,15 +31,16 @@ def _is_map_record(field: dict) -> bool:
     return field.get("mode") == "REPEATED" and field.get("type") == "RECORD" and names == ["key", "value"]
 
 
-def _scalar(bq_type: str) -> Convert:
+def _scalar(bq_type: str):
+    """A converter `(value, extra) -> column value | MISSING` for one scalar column type."""
     if bq_type in ("STRING",):
-        def to_string(v):
+        def to_string(v, extra):
             if type(v) is str:
                 return v
             return orjson.dumps(v).decode("utf-8")  # complex or non-string values as JSON text
         return to_string
     if bq_type in ("INT64", "INTEGER"):
-        def to_int(v):
+        def to_int(v, extra):
             t = type(v)
             if t is int:
                 return v if -(2 ** 63) <= v < 2 ** 63 else MISSING
@@ -48,20 +49,18 @@ def _scalar(bq_type: str) -> Convert:
             return MISSING
         return to_int
     if bq_type in ("FLOAT64", "FLOAT", "NUMERIC", "BIGNUMERIC"):
-        def to_float(v):
+        def to_float(v, extra):
             t = type(v)
             if t is float or t is int:
                 return v
             return MISSING
         return to_float
     if bq_type in ("BOOL", "BOOLEAN"):
-        return lambda v: v if type(v) is bool else MISSING
-    if bq_type in ("TIMESTAMP", "DATE", "DATETIME", "TIME"):
-        return lambda v: v if type(v) is str else MISSING
-    if bq_type == "BYTES":
-        return lambda v: v if type(v) is str else MISSING
+        return lambda v, extra: v if type(v) is bool else MISSING
+    if bq_type in ("TIMESTAMP", "DATE", "DATETIME", "TIME", "BYTES"):
+        return lambda v, extra: v if type(v) is str else MISSING
     if bq_type == "JSON":
-        return lambda v: v
+        return lambda v, extra: v
     raise ValueError(f"unsupported BigQuery type {bq_type}")
 
 
@@ -84,22 +83,24 @@ class Coercer:
     # -- compilation -----------------------------------------------------------------------
 
     def _compile_record(self, fields: list[dict]):
-        columns: dict[str, tuple[str, Callable]] = {}
+        columns: dict[str, tuple[str, Callable] | None] = {}
         for field in fields:
             columns[field["name"]] = (field["name"], self._compile_field(field))
+        known = len(columns)
 
         def record(obj: dict, extra: dict) -> dict:
             row = {}
             for key, value in obj.items():
                 if value is None:
                     continue
-                target = columns.get(key)
+                target = columns.get(key, MISSING)
+                if target is MISSING:  # first sight of this spelling: resolve it once, remember it
+                    target = columns.get(column_name(key))
+                    if len(columns) < known + _ALIAS_LIMIT:
+                        columns[key] = target
                 if target is None:
-                    name = column_name(key)
-                    target = columns.get(name)
-                    if target is None:
-                        extra[key] = value
-                        continue
+                    extra[key] = value
+                    continue
                 sub_extra: dict = {}
                 converted = target[1](value, sub_extra)
                 if converted is MISSING:
@@ -163,5 +164,4 @@ class Coercer:
                 return record(v, extra)
 
             return nested
-        scalar = _scalar(bq_type)
-        return lambda v, extra: scalar(v)
+        return _scalar(bq_type)

@@ -50,13 +50,23 @@ def error_row(data: bytes, attributes: dict[str, str]) -> dict:
     return {k: v for k, v in row.items() if v is not None}
 
 
+def load_failure(attributes: dict[str, str], exc: BaseException) -> dict[str, str]:
+    """The attributes of a message the loader could not turn into a row (error_type "Load")."""
+    failed = dict(attributes)
+    failed.update(error_type="Load", error_message=f"{type(exc).__name__}: {exc}",
+                  exception_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
+                  stack_trace="".join(traceback.format_exception(exc))[-8000:])
+    return failed
+
+
 class Loader:
     def __init__(self, registry: Registry, *, max_row_bytes: int = MAX_ROW_BYTES):
         self.registry = registry
         self.max_row_bytes = max_row_bytes
         self._coercers: dict[tuple, tuple[TableId, list[dict], Coercer]] = {}
 
-    def _target(self, namespace: str, doctype: str, version: str):
+    def target(self, namespace: str, doctype: str, version: str) -> tuple[TableId, list[dict], Coercer]:
+        """The live table, its fields and its coercer for a registry entry (UnknownSchema if none)."""
         key = (namespace, doctype, version)
         target = self._coercers.get(key)
         if target is None:
@@ -65,24 +75,24 @@ class Loader:
             target = self._coercers[key] = (TableId.parse(entry.live_table), fields, Coercer(fields))
         return target
 
-    def route(self, data: bytes, attributes: dict[str, str], batch: Batch) -> None:
+    def row(self, data: bytes, attributes: dict[str, str], payload: dict | None = None) -> tuple[TableId, list[dict], dict]:
+        """The (table, fields, row) for one decoded message; raises when it cannot be a row."""
+        table, fields, coercer = self.target(attributes.get("document_namespace", ""), attributes.get("document_type", ""),
+                                             attributes.get("document_version", ""))
+        if len(data) > self.max_row_bytes:
+            raise ValueError(f"row of {len(data)} bytes is over the sink's {self.max_row_bytes}-byte limit")
+        return table, fields, coercer(orjson.loads(data) if payload is None else payload)
+
+    def route(self, data: bytes, attributes: dict[str, str], batch: Batch, payload: dict | None = None) -> None:
         """Add one message to the batch: as a row of its table, or as an error row."""
         if "error_type" in attributes:
             batch.add(error_table(attributes.get("document_namespace")), ERROR_FIELDS, error_row(data, attributes))
             batch.counts["duplicates" if attributes["error_type"] == "duplicate" else "errors"] += 1
             return
         try:
-            table, fields, coercer = self._target(attributes.get("document_namespace", ""), attributes.get("document_type", ""),
-                                                  attributes.get("document_version", ""))
-            if len(data) > self.max_row_bytes:
-                raise ValueError(f"row of {len(data)} bytes is over the sink's {self.max_row_bytes}-byte limit")
-            row = coercer(orjson.loads(data))
+            table, fields, row = self.row(data, attributes, payload)
         except Exception as exc:
-            failed = dict(attributes)
-            failed.update(error_type="Load", error_message=f"{type(exc).__name__}: {exc}",
-                          exception_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
-                          stack_trace="".join(traceback.format_exception(exc))[-8000:])
-            batch.add(error_table(attributes.get("document_namespace")), ERROR_FIELDS, error_row(data, failed))
+            batch.add(error_table(attributes.get("document_namespace")), ERROR_FIELDS, error_row(data, load_failure(attributes, exc)))
             batch.counts["errors"] += 1
             return
         batch.add(table, fields, row)

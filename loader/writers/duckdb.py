@@ -105,7 +105,8 @@ class DuckDBWriter:
         fields = self.ensure_table(table, fields)
         path = os.path.join(self._tmp, f"{table.dataset}.{table.table}.ndjson")
         with open(path, "wb") as f:
-            f.write(b"\n".join(orjson.dumps(row) for row in rows))
+            # Rows may come already serialized (bytes), e.g. from `pingpipe up`'s worker processes.
+            f.write(b"\n".join(row if type(row) is bytes else orjson.dumps(row) for row in rows))
         blobs = [fl["name"] for fl in fields if fl["type"] == "BYTES" and fl.get("mode") != "REPEATED"]
         select = "*"
         if blobs:  # BYTES travel as base64 in JSON

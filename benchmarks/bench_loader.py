@@ -1,0 +1,114 @@
+"""Loader throughput: coercion alone vs coercion + DuckDB append, for Glean baseline rows.
+
+    .venv/bin/python benchmarks/bench_loader.py [--rows 50000] [--batch 5000]
+
+Input: decoded Glean baseline pings (the decoder's output, metadata included) built from the
+SDK's captured baseline ping enlarged with realistic metrics, as in bench_decoder.py. The
+table is the app's baseline_v1 as `pingpipe schemas glean` builds it. Three figures, same run:
+coercion alone (payload bytes -> table row), the DuckDB insert alone (rows already coerced;
+the baseline), and the whole loader (coercion + DuckDB insert, one transaction per batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_decoder import FIXTURES, MMDB, cpu, make_input  # noqa: E402
+
+from pingpipe.cli import main as cli  # noqa: E402
+from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig  # noqa: E402
+from pingpipe.loader.load import Loader  # noqa: E402
+from pingpipe.loader.writers.duckdb import DuckDBWriter  # noqa: E402
+from pingpipe.message import RawMessage  # noqa: E402
+
+
+def metrics_yaml(path: Path) -> Path:
+    """Define the metrics bench_decoder's enlarged baseline ping carries, so they are columns, as in a real app."""
+    common = ("    description: benchmark metric\n    bugs: [https://example.com/bug/1]\n"
+              "    data_reviews: [https://example.com/review/1]\n    notification_emails: [nobody@example.com]\n"
+              "    expires: never\n    send_in_pings: [baseline]\n")
+    out = ["---\n$schema: moz://mozilla.org/schemas/glean/metrics/2-0-0\n"]
+    for category, prefix, kind, count in (("browser.engagement", "c", "counter", 40), ("search.engine", "s", "string", 50),
+                                          ("legacy.ids", "u", "uuid", 20), ("display", "q", "quantity", 10)):
+        out.append(f"{category}:\n")
+        for i in range(count):
+            out.append(f"  {prefix}{i}:\n    type: {kind}\n" + ("    unit: pixels\n" if kind == "quantity" else "")
+                       + common.replace("    ", "    ", 1))
+    path.write_text("".join(out))
+    return path
+
+
+def leaf_columns(fields: list[dict]) -> int:
+    return sum(leaf_columns(f["fields"]) if f["type"] == "RECORD" else 1 for f in fields)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=5_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-loader-"))
+    try:
+        schemas = work / "schemas"
+        r = CliRunner().invoke(cli, ["schemas", "glean", "--app-id", "Org.Demo_App", "--metrics", str(FIXTURES / "glean/metrics.yaml"),
+                                     "--metrics", str(metrics_yaml(work / "metrics.yaml")), "--pings", str(FIXTURES / "glean/pings.yaml"),
+                                     "--out", str(schemas)])
+        assert r.exit_code == 0, r.output
+        lines, _ = make_input(work / "raw.ndjson", args.rows)
+        decoder = Decoder.from_config(DecoderConfig(schemas=schemas, geoip_db=MMDB))
+        messages = []
+        for line in lines:
+            result = decoder.decode(RawMessage.from_line(line))
+            assert isinstance(result, Decoded), result
+            m = result.to_message()
+            messages.append((m.data, m.attributes))
+        loader = Loader(decoder.registry)
+        sample = loader.batch(messages[:1])
+        (table, (fields, _)), = sample.tables.items()
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+              f"{args.rows} decoded Glean baseline rows of {sum(len(d) for d, _ in messages) // len(messages)} bytes JSON, "
+              f"table {table} with {leaf_columns(fields)} leaf columns, batches of {args.batch}")
+        chunks = [messages[i:i + args.batch] for i in range(0, len(messages), args.batch)]
+
+        c0, t0 = cpu(), time.perf_counter()
+        batches = [loader.batch(chunk) for chunk in chunks]
+        wall, used = time.perf_counter() - t0, cpu() - c0
+        assert sum(b.counts["rows"] for b in batches) == args.rows
+        print(f"{'coercion alone':36} {args.rows / wall:9,.0f} rows/s wall  {args.rows / used:9,.0f} rows/s per core")
+
+        writer = DuckDBWriter(work / "insert-only.duckdb")
+        c0, t0 = cpu(), time.perf_counter()
+        for b in batches:
+            writer.write(b.tables)
+        wall, used = time.perf_counter() - t0, cpu() - c0
+        stored = writer.query(f'SELECT count(*) FROM "{table.dataset}"."{table.table}"').fetchone()[0]
+        assert stored == args.rows, stored
+        writer.close()
+        print(f"{'DuckDB insert alone (baseline)':36} {args.rows / wall:9,.0f} rows/s wall  {args.rows / used:9,.0f} rows/s CPU (DuckDB threads included)")
+
+        writer = DuckDBWriter(work / "loader.duckdb")
+        c0, t0 = cpu(), time.perf_counter()
+        for chunk in chunks:
+            writer.write(loader.batch(chunk).tables)
+        wall, used = time.perf_counter() - t0, cpu() - c0
+        stored = writer.query(f'SELECT count(*) FROM "{table.dataset}"."{table.table}"').fetchone()[0]
+        assert stored == args.rows, stored
+        writer.close()
+        print(f"{'loader: coercion + DuckDB':36} {args.rows / wall:9,.0f} rows/s wall  {args.rows / used:9,.0f} rows/s CPU")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

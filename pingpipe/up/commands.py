@@ -1,0 +1,118 @@
+"""`pingpipe up`, `pingpipe query`, `pingpipe status`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.duckdb)."
+
+
+@click.command("up")
+@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              envvar="PINGPIPE_SCHEMAS", help="Schema repository (default: the schemas that ship with pingpipe, incl. a demo app).")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
+              envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int, envvar="PINGPIPE_PORT")
+@click.option("--admin-port", default=0, type=int, help="Port for queries while running (default: any free one).")
+@click.option("--workers", default=max(1, (os.cpu_count() or 2) - 1), show_default=True, type=int,
+              help="Decoder/loader worker processes.")
+@click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              envvar="PINGPIPE_GEOIP_DB", help="MaxMind City database (.mmdb) for geo columns.")
+@click.option("--dedupe-window", default=24 * 3600.0, show_default=True, type=float,
+              help="Seconds a document id is remembered: a ping sent again within it is counted as a duplicate.")
+def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window):
+    """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
+    from .runner import Up, UpConfig, UpError
+
+    config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port, workers=workers,
+                      geoip_db=geoip_db, dedupe_window=dedupe_window)
+    try:
+        sys.exit(Up(config).run())
+    except UpError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _ask(data: Path, method: str, path: str, body: bytes | None = None):
+    """Ask the running `up`; None when it is not running."""
+    from .admin import NotRunning, call
+
+    try:
+        return call(data, method, path, body)
+    except NotRunning:
+        return None
+
+
+def _open_read_only(data: Path):
+    import duckdb
+
+    path = data / "warehouse.duckdb"
+    if not path.exists():
+        raise click.ClickException(f"no warehouse at {path}: start `pingpipe up --data {data}` first")
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        raise click.ClickException(f"the warehouse {path} is held by another process and no running `pingpipe up` "
+                                   f"answered for {data}: {exc}") from None
+
+
+@click.command("query")
+@click.argument("sql")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
+              envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table: aligned text; json: one JSON object per row.")
+def query(sql, data, fmt):
+    """Run a read-only SQL query against the warehouse (also while `pingpipe up` runs)."""
+    from . import warehouse
+
+    try:
+        result = _ask(data, "POST", "/query", sql.encode("utf-8"))
+        if result is None:
+            con = _open_read_only(data)
+            try:
+                result = warehouse.run_query(con, sql)
+            finally:
+                con.close()
+    except warehouse.QueryError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        for row in result["rows"]:
+            click.echo(warehouse.dumps(dict(zip(result["columns"], row))).decode("utf-8"))
+    else:
+        click.echo(warehouse.format_table(result))
+
+
+@click.command("status")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
+              envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status(data, fmt):
+    """Tables with row counts, errors by type, and the queue backlog."""
+    from . import warehouse
+
+    info = _ask(data, "GET", "/status")
+    running = info is not None
+    if info is None:
+        con = _open_read_only(data)
+        try:
+            info = warehouse.status(con)
+        finally:
+            con.close()
+        info["backlog"] = warehouse.backlog(data / "queue")
+    info["running"] = running
+    if fmt == "json":
+        click.echo(warehouse.dumps(info).decode("utf-8"))
+        return
+    click.echo(f"warehouse {data / 'warehouse.duckdb'} ({'pingpipe up is running' if running else 'not running'})")
+    click.echo(warehouse.format_table({"columns": ["table", "rows"], "rows": [[t["table"], t["rows"]] for t in info["tables"]]}))
+    click.echo("errors by type:" + ("" if info["errors_by_type"] else " none"))
+    for error_type, n in info["errors_by_type"].items():
+        click.echo(f"  {error_type}: {n}")
+    b = info["backlog"]
+    click.echo(f"queue backlog: {b['sealed_segments']} sealed segment(s), {b['sealed_bytes']} bytes; "
+               f"{b['open_segments']} open ({b['open_bytes']} bytes)" + (f"; lag {info['lag_seconds']} s" if running else ""))

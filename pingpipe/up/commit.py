@@ -1,0 +1,97 @@
+"""The parent side of `pingpipe up`: deduplicate worker results and commit them, exactly once.
+
+A segment's rows, its error rows, the document ids it adds to the dedupe window, and the mark
+"this segment is done" go into DuckDB in one transaction. The segment file is deleted only
+after that commit. A crash before the commit leaves the segment to be processed again (none of
+its rows were kept); a crash after it leaves a file whose mark says "done", deleted at the next
+start. Either way no ping is lost and none is loaded twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, OrderedDict
+from pathlib import Path
+
+from pingpipe.loader.tables import ERROR_FIELDS, TableId
+from pingpipe.loader.writers.duckdb import META_SCHEMA, DuckDBWriter
+
+from .work import SegmentResult
+
+SEGMENTS = f"{META_SCHEMA}.segments"
+SEEN = f"{META_SCHEMA}.seen_document_ids"
+
+
+class Committer:
+    def __init__(self, writer: DuckDBWriter, *, dedupe_window: float = 24 * 3600.0):
+        self.writer = writer
+        self.dedupe_window = dedupe_window
+        self.totals: Counter = Counter()
+        con = writer.con
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SEGMENTS} (name VARCHAR PRIMARY KEY, messages BIGINT, rows BIGINT,"
+                    " errors BIGINT, duplicates BIGINT, committed_at TIMESTAMPTZ)")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SEEN} (document_id VARCHAR, seen_at DOUBLE)")
+        # Document ids seen within the window, oldest first (insertion order is time order).
+        self.seen: OrderedDict[str, float] = OrderedDict(
+            con.execute(f"SELECT document_id, seen_at FROM {SEEN} WHERE seen_at >= ? ORDER BY seen_at",
+                        [time.time() - dedupe_window]).fetchall())
+        self._last_prune = 0.0
+
+    def done_segments(self) -> set[str]:
+        return {name for (name,) in self.writer.con.execute(f"SELECT name FROM {SEGMENTS}").fetchall()}
+
+    def forget_done(self, queue: Path) -> int:
+        """Delete segment files whose rows were committed before a crash (their mark says done)."""
+        done = self.done_segments()
+        removed = 0
+        for path in queue.glob("*.ndjson"):
+            if path.name in done:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def commit(self, result: SegmentResult, paths: list[Path]) -> Counter:
+        """Deduplicate, write and mark one result in one transaction; then delete its files."""
+        now = time.time()
+        batches: dict[TableId, tuple[list[dict], list]] = {}
+        errors: dict[TableId, list[bytes]] = {t: list(rows) for t, rows in result.errors.items()}
+        counts = Counter(messages=result.messages, errors=result.counts["errors"])
+        new_ids: list[str] = []
+        seen = self.seen
+        for table, (fields, rows) in result.rows.items():
+            kept = []
+            for row in rows:
+                if row.document_id in seen:
+                    errors.setdefault(row.error_table, []).append(row.duplicate)
+                    counts["duplicates"] += 1
+                    continue
+                seen[row.document_id] = now
+                new_ids.append(row.document_id)
+                kept.append(row.data)
+            batches[table] = (fields, kept)
+            counts["rows"] += len(kept)
+        for table, rows in errors.items():
+            batches[table] = (ERROR_FIELDS, rows)
+        extra = [(f"INSERT INTO {SEEN} SELECT unnest(?::VARCHAR[]), ?", [new_ids, now])] if new_ids else []
+        for i, name in enumerate(result.names):  # a group's counts go on its first file
+            c = counts if i == 0 else Counter()
+            extra.append((f"INSERT INTO {SEGMENTS} VALUES (?, ?, ?, ?, ?, now())",
+                           [name, c["messages"], c["rows"], c["errors"], c["duplicates"]]))
+        if now - self._last_prune > 60:
+            extra.append((f"DELETE FROM {SEEN} WHERE seen_at < ?", [now - self.dedupe_window]))
+        try:
+            self.writer.write(batches, extra_sql=extra)
+        except BaseException:
+            for document_id in new_ids:  # nothing was kept: forget them again
+                seen.pop(document_id, None)
+            raise
+        if now - self._last_prune > 60:
+            self._last_prune = now
+            cutoff = now - self.dedupe_window
+            while seen and next(iter(seen.values())) < cutoff:
+                seen.popitem(last=False)
+        for path in paths:
+            path.unlink(missing_ok=True)
+        self.totals.update(counts)
+        return counts
+

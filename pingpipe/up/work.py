@@ -1,0 +1,97 @@
+"""The per-segment work of `pingpipe up`, run in worker processes: decode and coerce, no I/O but reading.
+
+A sealed queue segment (raw-message lines, as the edge wrote them) becomes serialized table rows
+and error rows. Deduplication and the commit happen in the parent (commit.py), which alone sees
+every segment in order and owns the warehouse. Rows travel back as JSON bytes: cheap to pickle,
+and exactly what the DuckDB writer reads.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig, error_message
+from pingpipe.loader.load import Loader, error_row, load_failure
+from pingpipe.loader.tables import ERROR_FIELDS, TableId, error_table
+from pingpipe.message import BadLine, RawMessage
+
+_state: dict[str, object] = {}
+
+
+@dataclass
+class Row:
+    """A table row, with what the parent needs to deduplicate it or turn it into a duplicate error."""
+
+    document_id: str
+    data: bytes  # the row as JSON
+    duplicate: bytes  # the error row to write instead, if this document id was already loaded
+    error_table: TableId  # where that error row goes
+
+
+@dataclass
+class SegmentResult:
+    names: list[str]  # the segment files this result covers
+    messages: int = 0
+    rows: dict[TableId, tuple[list[dict], list[Row]]] = field(default_factory=dict)
+    errors: dict[TableId, list[bytes]] = field(default_factory=dict)
+    counts: Counter = field(default_factory=Counter)
+
+
+def init_worker(config: DecoderConfig) -> None:
+    """Load the registry and the geo database once per worker process."""
+    decoder = Decoder.from_config(config)
+    _state["decoder"] = decoder
+    _state["loader"] = Loader(decoder.registry)
+
+
+def _error(result: SegmentResult, data: bytes, attributes: dict[str, str]) -> None:
+    table = error_table(attributes.get("document_namespace"))
+    result.errors.setdefault(table, []).append(orjson.dumps(error_row(data, attributes)))
+    result.counts["errors"] += 1
+    result.counts[f"error.{attributes.get('error_type')}"] += 1
+
+
+def process_lines(lines, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
+    for line in lines:
+        if not line.strip():
+            continue
+        result.messages += 1
+        try:
+            message = RawMessage.from_line(line)
+        except BadLine as exc:
+            err = error_message(line, {}, exc, "ParseRawMessage")
+            _error(result, err.data, err.attributes)
+            continue
+        decoded = decoder.decode(message)
+        if not isinstance(decoded, Decoded):
+            _error(result, decoded.message.data, decoded.message.attributes)
+            continue
+        attributes = decoded.attributes
+        data = orjson.dumps(decoded.payload)
+        try:
+            table, fields, row = loader.row(data, attributes, decoded.payload)
+        except Exception as exc:
+            _error(result, data, load_failure(attributes, exc))
+            continue
+        document_id = attributes.get("document_id", "")
+        duplicate = dict(attributes, error_type="duplicate", error_message=f"duplicate document_id {document_id}",
+                         exception_class="pingpipe.decoder.errors.Duplicate", stack_trace="")
+        entry = result.rows.get(table)
+        if entry is None:
+            entry = result.rows[table] = (fields, [])
+        entry[1].append(Row(document_id, orjson.dumps(row), orjson.dumps(error_row(b"", duplicate)),
+                            error_table(attributes.get("document_namespace"))))
+
+
+def process_segments(paths: list[str]) -> SegmentResult:
+    """Decode and coerce every line of the given segment files (in the worker process)."""
+    result = SegmentResult([Path(p).name for p in paths])
+    decoder, loader = _state["decoder"], _state["loader"]
+    for path in paths:
+        with open(path, "rb") as f:
+            process_lines(f, result, decoder, loader)
+    return result

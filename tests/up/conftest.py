@@ -1,0 +1,106 @@
+"""`pingpipe up` as a real subprocess: start it, ask it, stop it, kill it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pingpipe.up import admin
+from tests.helpers import PINGPIPE, free_port, wait_http
+
+
+@dataclass
+class UpProcess:
+    proc: subprocess.Popen
+    port: int
+    data: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def query(self, sql: str) -> list[dict]:
+        result = admin.call(self.data, "POST", "/query", sql.encode("utf-8"))
+        return [dict(zip(result["columns"], row)) for row in result["rows"]]
+
+    def status(self) -> dict:
+        return admin.call(self.data, "GET", "/status")
+
+    def wait_committed(self, messages: int, timeout: float = 90.0) -> dict:
+        """Wait until at least `messages` messages are committed (rows + errors + duplicates)."""
+        deadline = time.monotonic() + timeout
+        status = {}
+        while time.monotonic() < deadline:
+            status = self.status()
+            if status["committed"].get("messages", 0) >= messages:
+                return status
+            time.sleep(0.1)
+        raise TimeoutError(f"only {status.get('committed')} committed, wanted {messages}; log:\n{self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 60.0) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+
+def start_up(data: Path, *args: str, port: int | None = None, schemas: Path | None = None) -> UpProcess:
+    port = port or free_port()
+    log = data.with_name(data.name + f"-up-{time.time_ns()}.log")
+    cmd = [PINGPIPE, "up", "--data", str(data), "--port", str(port), "--workers", "1", *args]
+    if schemas is not None:
+        cmd += ["--schemas", str(schemas)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    up = UpProcess(proc, port, data, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pingpipe up exited with {proc.returncode}:\n{log.read_text()}")
+        state = admin.read_state(data)
+        if state and state["pid"] == proc.pid:
+            wait_http(port, proc=proc)
+            return up
+        time.sleep(0.1)
+    proc.kill()
+    raise TimeoutError(f"pingpipe up did not start:\n{log.read_text()}")
+
+
+@pytest.fixture
+def run_up(tmp_path):
+    started: list[UpProcess] = []
+
+    def run(*args: str, data: Path | None = None, **kwargs) -> UpProcess:
+        up = start_up(data or tmp_path / "data", *args, **kwargs)
+        started.append(up)
+        return up
+
+    yield run
+    for up in started:
+        if up.proc.poll() is None:
+            try:
+                os.killpg(up.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            up.proc.wait(timeout=20)
+
+
+def scan_warehouse(up: UpProcess, needle: str) -> list[str]:
+    """Every table (metadata tables excluded) with a row whose text contains `needle`."""
+    hits = []
+    for table in up.status()["tables"]:
+        schema, _, name = table["table"].partition(".")
+        sql = f'SELECT count(*) AS n FROM "{schema}"."{name}" AS t WHERE CAST(t AS VARCHAR) LIKE \'%{needle}%\''
+        if up.query(sql)[0]["n"]:
+            hits.append(table["table"])
+    return hits
+
+
+def loads(text: str):
+    return orjson.loads(text)
