@@ -44,7 +44,7 @@ def main() -> None:
     ui.installed_at.set(installed)
     ui.session_uuid.set(session)
     for ms in (10, 20, 30):
-        ui.page_load.accumulate_single_sample(ms * 1_000_000)
+        ui.page_load.accumulate_single_sample(ms)  # in the metric's unit (ms)
     ui.clicked.record(ui.ClickedExtra(button="ok"))
     pings.custom.submit()
     Glean.handle_client_active()

@@ -1,0 +1,100 @@
+"""The committer and the segment worker, in process: dedupe, exactly-once marks, rollback, recovery."""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pingpipe.decoder.core import DecoderConfig
+from pingpipe.loader.writers.duckdb import DuckDBWriter
+from pingpipe.message import encode_line
+from pingpipe.up import work
+from pingpipe.up.commit import SEGMENTS, Committer
+from tests.conftest import MPS
+
+GOOD = b'{"changesetID": "0123456789abcdef0123456789abcdef01234567", "reviewSystemUsed": "phabricator", "repository": "r"}'
+
+
+@pytest.fixture(scope="module", autouse=True)
+def worker_state():
+    work.init_worker(DecoderConfig(schemas=MPS / "schemas"))
+
+
+def line(doc_id: str | None = None, body: bytes = GOOD, ts: str = "2026-11-23T10:00:00.000000Z") -> bytes:
+    return encode_line(body, {"uri": f"/submit/eng-workflow/hgpush/1/{doc_id or uuid.uuid4()}", "submission_timestamp": ts,
+                              "remote_addr": "81.2.69.160"})
+
+
+def segment(folder: Path, name: str, *lines: bytes) -> Path:
+    path = folder / f"{name}.ndjson"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def count(writer: DuckDBWriter, table: str) -> int:
+    return writer.query(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_worker_turns_every_line_into_a_row_or_an_error_row(tmp_path):
+    path = segment(tmp_path, "s1", line(), b"not a raw message\n", line(body=b"{bad"), line(body=gzip.compress(GOOD)), b"\n")
+    result = work.process_segments([str(path)])
+    assert result.messages == 4  # the blank line is not a message
+    (rows,) = [r for _, r in result.rows.values()]
+    assert len(rows) == 2
+    errors = [e for rows in result.errors.values() for e in rows]
+    assert len(errors) == 2 and result.counts["error.ParseRawMessage"] == 1 and result.counts["error.ParsePayload"] == 1
+    assert all(b"81.2.69.160" not in r.data for r in rows) and all(b"81.2.69.160" not in e for e in errors)
+
+
+def test_duplicates_within_and_across_commits_become_counted_error_rows(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    committer = Committer(writer)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    first = segment(tmp_path, "s1", line(a), line(a), line(b))
+    counts = committer.commit(work.process_segments([str(first)]), [first])
+    assert (counts["rows"], counts["duplicates"]) == (2, 1)
+    assert not first.exists()
+    second = segment(tmp_path, "s2", line(b), line())
+    counts = committer.commit(work.process_segments([str(second)]), [second])
+    assert (counts["rows"], counts["duplicates"]) == (1, 1)
+    assert count(writer, "eng_workflow_live.hgpush_v1") == 3
+    assert writer.query("SELECT error_type, count(*) FROM payload_bytes_error.structured GROUP BY 1").fetchall() == [("duplicate", 2)]
+    assert writer.query(f"SELECT sum(messages), sum(rows), sum(duplicates) FROM {SEGMENTS}").fetchone() == (5, 3, 2)
+    writer.close()
+    # The dedupe window survives a restart: it is in the same file, committed with the rows.
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    third = segment(tmp_path, "s3", line(a))
+    assert Committer(writer).commit(work.process_segments([str(third)]), [third])["duplicates"] == 1
+    writer.close()
+
+
+def test_a_failed_commit_keeps_nothing_and_leaves_the_segment_for_a_retry(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    committer = Committer(writer)
+    doc = str(uuid.uuid4())
+    path = segment(tmp_path, "s1", line(doc))
+    result = work.process_segments([str(path)])
+    writer.con.execute("CREATE SCHEMA eng_workflow_live")
+    writer.con.execute("CREATE TABLE eng_workflow_live.hgpush_v1 (x INTEGER)")  # a table the rows cannot go into
+    with pytest.raises(duckdb.Error):
+        committer.commit(result, [path])
+    assert path.exists() and doc not in committer.seen
+    assert writer.query(f"SELECT count(*) FROM {SEGMENTS}").fetchone()[0] == 0
+    writer.close()
+
+
+def test_segments_committed_before_a_crash_are_deleted_not_loaded_again(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    queue = tmp_path / "queue"
+    queue.mkdir()
+    path = segment(queue, "s1", line(), line())
+    result = work.process_segments([str(path)])
+    Committer(writer).commit(result, [])  # committed, then "crashed" before deleting the file
+    assert path.exists()
+    assert Committer(writer).forget_done(queue) == 1
+    assert not path.exists() and count(writer, "eng_workflow_live.hgpush_v1") == 2
+    writer.close()
