@@ -41,17 +41,17 @@ def dumps(obj) -> bytes:
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
     """Run read-only SQL; returns {"columns": [...], "rows": [[...], ...]}."""
+    cursor = con.cursor()  # its own connection: the writer may be busy on `con` right now
     try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise QueryError(str(exc)) from None
-    if not statements:
-        raise QueryError("no SQL statement given")
-    for statement in statements:
-        if statement.type not in READ_ONLY:
-            raise QueryError(f"only read-only statements are allowed here, not {statement.type.name}")
-    cursor = con.cursor()
-    try:
+        try:
+            statements = cursor.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from None
+        if not statements:
+            raise QueryError("no SQL statement given")
+        for statement in statements:
+            if statement.type not in READ_ONLY:
+                raise QueryError(f"only read-only statements are allowed here, not {statement.type.name}")
         for statement in statements[:-1]:
             cursor.execute(statement)
         cursor.execute(statements[-1])

@@ -71,11 +71,13 @@ def process_lines(lines, result: SegmentResult, decoder: Decoder, loader: Loader
             _error(result, decoded.message.data, decoded.message.attributes)
             continue
         attributes = decoded.attributes
-        data = orjson.dumps(decoded.payload)
         try:
-            table, fields, row = loader.row(data, attributes, decoded.payload)
+            table, fields, row = loader.row(b"", attributes, decoded.payload)
+            data = orjson.dumps(row)
+            if len(data) > loader.max_row_bytes:
+                raise ValueError(f"row of {len(data)} bytes is over the sink's {loader.max_row_bytes}-byte limit")
         except Exception as exc:
-            _error(result, data, load_failure(attributes, exc))
+            _error(result, orjson.dumps(decoded.payload), load_failure(attributes, exc))
             continue
         document_id = attributes.get("document_id", "")
         duplicate = dict(attributes, error_type="duplicate", error_message=f"duplicate document_id {document_id}",
@@ -83,7 +85,7 @@ def process_lines(lines, result: SegmentResult, decoder: Decoder, loader: Loader
         entry = result.rows.get(table)
         if entry is None:
             entry = result.rows[table] = (fields, [])
-        entry[1].append(Row(document_id, orjson.dumps(row), orjson.dumps(error_row(b"", duplicate)),
+        entry[1].append(Row(document_id, data, orjson.dumps(error_row(b"", duplicate)),
                             error_table(attributes.get("document_namespace"))))
 
 

@@ -1,0 +1,227 @@
+"""End to end: `pingpipe up` on this machine, from POST to committed, queryable row.
+
+    .venv/bin/python benchmarks/bench_up.py [--seconds 20] [--workers 1]
+
+Pings: the ~2.6 KB gzipped Glean baseline ping of bench_decoder.py (its metrics defined, so
+they are columns: the table of bench_loader.py), each with a fresh document id, POSTed by wrk
+(a Lua script makes the ids) to `pingpipe up --workers N` started here on the embedded defaults.
+Everything shares the 2 cores, wrk included. Three phases:
+  1. saturate: wrk as fast as the edge answers; committed rows/s is the pipeline's capacity,
+     with the CPU used by the edge, the committer (`up` itself) and the worker processes;
+  2. sustained: wrk paced to ~80% of that capacity: accepted and committed rates should match;
+  3. freshness: during phase 2, a probe POSTs one ping at a time and polls the admin port until
+     its row is queryable; p50/p99 of (row visible - 200 received).
+Baseline in the same run: the pure decoder + loader core in one loop (no edge, no queue, no
+processes), i.e. what one core does with nothing in the way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_decoder import FIXTURES, baseline_ping, make_input  # noqa: E402
+from bench_loader import metrics_yaml  # noqa: E402
+
+import random  # noqa: E402
+
+from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig  # noqa: E402
+from pingpipe.loader.load import Loader  # noqa: E402
+from pingpipe.message import RawMessage  # noqa: E402
+from pingpipe.up import admin  # noqa: E402
+
+PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
+TABLE = "org_demo_app_live.baseline_v1"
+LUA = """
+wrk.method = "POST"
+local f = io.open("{body}", "rb"); wrk.body = f:read("*all"); f:close()
+wrk.headers["Content-Type"] = "application/json; charset=utf-8"
+wrk.headers["Content-Encoding"] = "gzip"
+wrk.headers["X-Telemetry-Agent"] = "Glean/71.0.0 (Python on Linux)"
+local pace = tonumber(os.getenv("PACE_MS") or "0")
+if pace > 0 then
+  function delay() return pace end
+end
+math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
+request = function()
+  local id = string.format("%04x%04x-%04x-4%03x-8%03x-%04x%04x%04x", math.random(0, 65535), math.random(0, 65535),
+    math.random(0, 65535), math.random(0, 4095), math.random(0, 4095), math.random(0, 65535), math.random(0, 65535),
+    math.random(0, 65535))
+  return wrk.format(nil, "/submit/org-demo-app/baseline/1/" .. id)
+end
+"""
+
+
+def cpu_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
+def processes(up_pid: int) -> dict[str, list[int]]:
+    """The edge, the committer (`up`) and the worker processes, by parent."""
+    groups = {"edge": [], "up (committer)": [up_pid], "workers": []}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == up_pid and " edge " in cmd:
+            groups["edge"].append(int(proc.name))
+        elif ppid == up_pid and "spawn_main" in cmd:
+            groups["workers"].append(int(proc.name))
+    return groups
+
+
+def committed(data: Path) -> int:
+    return admin.call(data, "GET", "/status")["committed"].get("rows", 0)
+
+
+def wrk(port: int, lua: Path, seconds: float, connections: int, pace_ms: float = 0) -> dict:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua),
+                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True,
+                         env={**os.environ, "PACE_MS": str(pace_ms)}).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connections: int, pace_ms: float, up_pid: int,
+          probe: bool = False) -> dict:
+    procs = processes(up_pid)
+    cpu0 = {k: sum(cpu_of(p) for p in v) for k, v in procs.items()}
+    rows0, t0 = committed(data), time.monotonic()
+    fresh: list[float] = []
+    stop = threading.Event()
+    if probe:
+        body = (lua.parent / "body.gz").read_bytes()
+
+        def probing():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            while not stop.is_set():
+                doc = str(uuid.uuid4())
+                conn.request("POST", f"/submit/org-demo-app/baseline/1/{doc}", body=body,
+                             headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                acked = time.monotonic()
+                if response.status != 200:
+                    raise RuntimeError(f"probe got {response.status}")
+                while not stop.is_set():
+                    found = admin.call(data, "POST", "/query", f"SELECT count(*) FROM {TABLE} WHERE document_id = '{doc}'".encode())
+                    if found["rows"][0][0]:
+                        fresh.append(time.monotonic() - acked)
+                        break
+                    time.sleep(0.02)
+                time.sleep(0.1)
+
+        thread = threading.Thread(target=probing)
+        thread.start()
+    load = wrk(port, lua, seconds, connections, pace_ms)
+    wall = time.monotonic() - t0
+    stop.set()
+    if probe:
+        thread.join()
+    rows = committed(data) - rows0
+    cpu = {k: sum(cpu_of(p) for p in v) - cpu0[k] for k, v in processes(up_pid).items()}
+    result = {"accepted/s": load["rps"], "committed/s": rows / wall, "non2xx": load["non2xx"],
+              "cpu": {k: v / wall for k, v in cpu.items()}, "fresh": fresh}
+    split = ", ".join(f"{k} {v:.2f}" for k, v in result["cpu"].items())
+    print(f"{name:28} accepted {load['rps']:8,.0f}/s  committed {rows / wall:8,.0f}/s  non-2xx {load['non2xx']}  "
+          f"CPU cores: {split}")
+    if probe:
+        assert len(fresh) >= 2, f"only {len(fresh)} freshness probes"
+        print(f"{'':28} freshness (200 -> queryable) over {len(fresh)} probes: p50 {statistics.median(fresh):.2f} s  "
+              f"max {max(fresh):.2f} s (max stands in for p99: too few probes for a real one)")
+    return result
+
+
+def drain(data: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = admin.call(data, "GET", "/status")
+        if status["backlog"]["sealed_segments"] == 0 and status["backlog"]["open_segments"] <= 1 and status["lag_seconds"] == 0:
+            return
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-up-"))
+    proc = None
+    try:
+        schemas = work / "schemas"
+        subprocess.run([PINGPIPE, "schemas", "glean", "--app-id", "Org.Demo_App", "--metrics", str(FIXTURES / "glean/metrics.yaml"),
+                        "--metrics", str(metrics_yaml(work / "metrics.yaml")), "--pings", str(FIXTURES / "glean/pings.yaml"),
+                        "--out", str(schemas)], check=True, capture_output=True)
+        body = baseline_ping(random.Random(7))
+        (work / "body.gz").write_bytes(body)
+        lua = work / "post.lua"
+        lua.write_text(LUA.replace("{body}", str(work / "body.gz")))
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+              f"Glean baseline ping {len(body)} bytes gzipped; pingpipe up --workers {args.workers}; wrk on the same cores")
+
+        # Baseline: the same work in one loop, one core, nothing in the way.
+        lines, _ = make_input(work / "raw.ndjson", 5000)
+        decoder = Decoder.from_config(DecoderConfig(schemas=schemas))
+        loader = Loader(decoder.registry)
+        t0 = time.process_time()
+        for line in lines:
+            result = decoder.decode(RawMessage.from_line(line))
+            assert isinstance(result, Decoded)
+            loader.row(b"", result.attributes, result.payload)
+        print(f"{'baseline: pure core, 1 loop':28} {len(lines) / (time.process_time() - t0):8,.0f} pings/s per core "
+              f"(decode + coerce, no edge, no DuckDB)")
+
+        port = int(subprocess.check_output([sys.executable, "-c", "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])"]))
+        data = work / "data"
+        proc = subprocess.Popen([PINGPIPE, "up", "--data", str(data), "--schemas", str(schemas), "--port", str(port),
+                                 "--workers", str(args.workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        deadline = time.monotonic() + 60
+        while admin.read_state(data) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        top = phase("1. saturate", data, port, lua, args.seconds, args.connections, 0, proc.pid)
+        drain(data)
+        capacity = top["committed/s"]
+        target = 0.8 * capacity
+        # Rate = connections / (pace + latency); latency is ~1-2 ms when not saturated.
+        connections = 16
+        pace = max(1.0, connections * 1000 / target - 1.5)
+        phase(f"2+3. paced to {target:,.0f}/s", data, port, lua, args.seconds, connections, pace, proc.pid, probe=True)
+        drain(data)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
