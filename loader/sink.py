@@ -21,8 +21,8 @@ _shared: dict[tuple, tuple] = {}
 _lock = threading.Lock()
 
 
-def open_warehouse(spec: str):
-    """`duckdb:PATH` or `bigquery:PROJECT` -> a writer."""
+def open_warehouse(spec: str, registry: Registry | None = None):
+    """`duckdb:PATH` or `bigquery:PROJECT` -> a writer (BigQuery reads partition expiry from the registry)."""
     kind, _, target = spec.partition(":")
     if kind == "duckdb" and target:
         from .writers.duckdb import DuckDBWriter
@@ -31,7 +31,7 @@ def open_warehouse(spec: str):
     if kind == "bigquery" and target:
         from .writers.bigquery import BigQueryWriter
 
-        return BigQueryWriter(target)
+        return BigQueryWriter(target, registry=registry)
     raise ValueError(f"warehouse {spec!r}: expected duckdb:PATH or bigquery:PROJECT")
 
 
@@ -39,7 +39,8 @@ def shared_loader(warehouse: str, schemas: str | None):
     key = (warehouse, schemas)
     with _lock:
         if key not in _shared:
-            _shared[key] = (Loader(Registry.load(Path(schemas) if schemas else None)), open_warehouse(warehouse))
+            registry = Registry.load(Path(schemas) if schemas else None)
+            _shared[key] = (Loader(registry), open_warehouse(warehouse, registry))
         return _shared[key]
 
 

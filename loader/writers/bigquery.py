@@ -1,0 +1,236 @@
+"""The production warehouse: BigQuery through google-cloud-bigquery.
+
+Tables are created from their `.bq` fields on first use: day-partitioned on
+`submission_timestamp` (partition expiry from the schema's `expiration_policy.delete_after_days`),
+clustered on `normalized_channel, sample_id` (the columns a table has of those). When a schema
+gains fields, the new columns are added with a schema update (BigQuery only ever adds columns,
+nested ones included; existing data keeps its values).
+
+Rows are streamed with `insertAll` in batches, each row's `document_id` as its insertId
+(BigQuery's best-effort dedupe of retried requests). Transient failures (429, 5xx, connection
+errors) are retried with exponential back-off by google-api-core; rows BigQuery rejects go to
+the error table with BigQuery's own message, and the other rows of the batch still load.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+
+from ..load import error_row
+from ..tables import ERROR_FIELDS, TableId, error_table
+from .duckdb import _additions, _merge
+
+if TYPE_CHECKING:  # pragma: no cover
+    from google.cloud import bigquery
+
+    from pingpipe.schemas.registry import Registry
+
+MAX_ROWS_PER_REQUEST = 500  # BigQuery's recommendation for insertAll
+MAX_BYTES_PER_REQUEST = 9 * 1024 * 1024  # under the 10 MB request limit
+CLUSTERING = ("normalized_channel", "sample_id")
+
+
+def retry_policy(deadline: float = 600.0):
+    """Exponential back-off (1 s doubling to 60 s) on what BigQuery calls transient, for up to `deadline` s."""
+    from google.cloud.bigquery import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_delay(initial=1.0, maximum=60.0, multiplier=2.0).with_deadline(deadline)
+
+
+def make_client(project: str) -> "bigquery.Client":
+    """The client for `project`; with BIGQUERY_EMULATOR_HOST set, an anonymous one for that emulator."""
+    import os
+
+    from google.cloud import bigquery
+
+    emulator = os.environ.get("BIGQUERY_EMULATOR_HOST")
+    if emulator:
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+
+        endpoint = emulator if "://" in emulator else f"http://{emulator}"
+        return bigquery.Client(project=project, credentials=AnonymousCredentials(),
+                               client_options=ClientOptions(api_endpoint=endpoint))
+    return bigquery.Client(project=project)
+
+
+class BigQueryWriter:
+    def __init__(self, project: str, *, client: "bigquery.Client | None" = None, registry: "Registry | None" = None,
+                 retry_deadline: float = 600.0):
+        from google.cloud import bigquery
+
+        self.bigquery = bigquery
+        self.client = client or make_client(project)
+        self.project = project
+        self.registry = registry
+        self.retry = retry_policy(retry_deadline)
+        self._schemas: dict[TableId, list[dict]] = {}
+        self._datasets: set[str] = set()
+        self.rejected = 0
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- tables ----------------------------------------------------------------------------
+
+    def _ref(self, table: TableId) -> str:
+        return f"{self.project}.{table.dataset}.{table.table}"
+
+    def _expiration_days(self, table: TableId) -> int | None:
+        if self.registry is None:
+            return None
+        for entry in self.registry:
+            if entry.live_table == f"{table.dataset}.{table.table}":
+                days = (entry.metadata.get("expiration_policy") or {}).get("delete_after_days")
+                return int(days) if days else None
+        return None
+
+    def table_fields(self, table: TableId) -> list[dict] | None:
+        return self._schemas.get(table)
+
+    def ensure_table(self, table: TableId, fields: list[dict]) -> list[dict]:
+        """Create the dataset and table, or add the columns `fields` has and the table lacks."""
+        from google.api_core.exceptions import NotFound
+
+        bq = self.bigquery
+        known = self._schemas.get(table)
+        if known is not None and not _additions(known, fields):
+            return known
+        if table.dataset not in self._datasets:
+            self.client.create_dataset(bq.Dataset(f"{self.project}.{table.dataset}"), exists_ok=True, retry=self.retry)
+            self._datasets.add(table.dataset)
+        try:
+            existing = self.client.get_table(self._ref(table), retry=self.retry)
+        except NotFound:
+            existing = None
+        if existing is None:
+            new = bq.Table(self._ref(table), schema=[bq.SchemaField.from_api_repr(f) for f in fields])
+            names = {f["name"] for f in fields}
+            if "submission_timestamp" in names:
+                days = self._expiration_days(table)
+                new.time_partitioning = bq.TimePartitioning(
+                    type_=bq.TimePartitioningType.DAY, field="submission_timestamp",
+                    expiration_ms=days * 86_400_000 if days else None)
+            clustering = [c for c in CLUSTERING if c in names]
+            if clustering:
+                new.clustering_fields = clustering
+            self.client.create_table(new, exists_ok=True, retry=self.retry)
+            self._schemas[table] = fields
+            return fields
+        current = [f.to_api_repr() for f in existing.schema]
+        if _additions(current, fields):
+            merged = _merge(current, fields)
+            existing.schema = [bq.SchemaField.from_api_repr(f) for f in merged]
+            existing = self.client.update_table(existing, ["schema"], retry=self.retry)
+            current = [f.to_api_repr() for f in existing.schema]
+        self._schemas[table] = current
+        return current
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _requests(self, rows: list[dict]):
+        batch, size = [], 0
+        for row in rows:
+            n = len(orjson.dumps(row))
+            if batch and (len(batch) >= MAX_ROWS_PER_REQUEST or size + n > MAX_BYTES_PER_REQUEST):
+                yield batch
+                batch, size = [], 0
+            batch.append(row)
+            size += n
+        if batch:
+            yield batch
+
+    def _insert(self, table: TableId, rows: list[dict]) -> list[tuple[dict, str]]:
+        """Stream rows; returns (row, BigQuery's message) for each row BigQuery rejected."""
+        rejected = []
+        for request in self._requests(rows):
+            row_ids = [r.get("document_id") for r in request]
+            errors = self.client.insert_rows_json(
+                self._ref(table), request, row_ids=row_ids if all(row_ids) else self.bigquery.AutoRowIDs.GENERATE_UUID,
+                skip_invalid_rows=True, retry=self.retry)
+            for error in errors:
+                messages = "; ".join(f"{e.get('reason', '')}: {e.get('message', '')} ({e.get('location', '')})"
+                                     for e in error.get("errors", []) if e.get("reason") != "stopped")
+                if messages:
+                    rejected.append((request[error["index"]], messages))
+        return rejected
+
+    def write(self, batches: dict[TableId, tuple[list[dict], list]], *, extra_sql=()) -> int:
+        """Append every batch; rejected rows become error rows. Returns rows written (error rows included).
+
+        BigQuery has no multi-table transaction: `extra_sql` is not supported here (it is what makes
+        `pingpipe up` exactly-once on DuckDB); retried inserts are deduplicated by insertId instead.
+        """
+        if extra_sql:
+            raise NotImplementedError("BigQuery writes are not transactional: extra_sql needs the DuckDB writer")
+        written = 0
+        failed: dict[TableId, list[dict]] = {}
+        for table, (fields, rows) in batches.items():
+            if not rows:
+                continue
+            rows = [orjson.loads(r) if type(r) is bytes else dict(r) for r in rows]
+            encode = json_encoder(self.ensure_table(table, fields))
+            if encode is not None:
+                rows = [encode(r) for r in rows]
+            rejected = self._insert(table, rows)
+            written += len(rows) - len(rejected)
+            for row, message in rejected:
+                failed.setdefault(error_table(_namespace(row, table)), []).append(_rejected_row(row, table, message))
+        for table, rows in failed.items():
+            self.rejected += len(rows)
+            self.ensure_table(table, ERROR_FIELDS)
+            still = self._insert(table, rows)
+            if still:  # an error row the error table refuses: nowhere left to put it, so fail loudly
+                raise RuntimeError(f"BigQuery rejected error rows for {table}: {still[0][1]}")
+            written += len(rows)
+        return written
+
+
+def json_encoder(fields: list[dict]):
+    """A function that rewrites a row's JSON-typed values as JSON text (how insertAll takes JSON columns), or None."""
+    plan = []
+    for field in fields:
+        if field["type"] == "JSON":
+            plan.append((field["name"], field.get("mode") == "REPEATED", None))
+        elif field["type"] in ("RECORD", "STRUCT"):
+            inner = json_encoder(field["fields"])
+            if inner is not None:
+                plan.append((field["name"], field.get("mode") == "REPEATED", inner))
+    if not plan:
+        return None
+
+    def encode(row: dict) -> dict:
+        for name, repeated, inner in plan:
+            value = row.get(name)
+            if value is None:
+                continue
+            if inner is None:
+                row[name] = [orjson.dumps(v).decode() for v in value] if repeated else orjson.dumps(value).decode()
+            elif repeated:
+                for item in value:
+                    inner(item)
+            else:
+                inner(value)
+        return row
+
+    return encode
+
+
+def _namespace(row: dict, table: TableId) -> str:
+    if table.dataset == "payload_bytes_error":
+        return row.get("document_namespace", "")
+    return (row.get("metadata") or {}).get("document_namespace") or table.dataset.removesuffix("_live")
+
+
+def _rejected_row(row: dict, table: TableId, message: str) -> dict:
+    meta = row.get("metadata") or {}
+    attributes = {
+        "submission_timestamp": row.get("submission_timestamp"), "document_id": row.get("document_id"),
+        "document_namespace": meta.get("document_namespace"), "document_type": meta.get("document_type"),
+        "document_version": meta.get("document_version"), "error_type": "Load",
+        "error_message": f"BigQuery rejected the row for {table}: {message}",
+        "exception_class": "google.cloud.bigquery.InsertError",
+    }
+    return error_row(orjson.dumps(row), {k: v for k, v in attributes.items() if v is not None})

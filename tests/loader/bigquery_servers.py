@@ -1,0 +1,223 @@
+"""BigQuery servers for the writer's tests.
+
+* `start_bqemulator`: the real bqemulator (PyPI, DuckDB-backed) in its own venv
+  (`.venv-bqemulator`, created on first use from the package registry), started with the two
+  offline workarounds from ../shared/README.md: its DuckDB pinned below 2.x, and its start-up
+  download of DuckDB's `spatial` extension switched off.
+* `FakeBigQuery`: a fake, for the two paths bqemulator gets wrong (a schema update leaves the
+  table unchanged; a bad row gets HTTP 500 and a client retry storm). It answers the REST calls
+  the writer makes with BigQuery's documented resources: tables.get/insert/patch and
+  tabledata.insertAll with `insertErrors` per rejected row. It can also fail the next
+  insertAll calls with 503, to prove the back-off retry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from tests.helpers import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = REPO / ".venv-bqemulator"
+START = """
+import sys
+import bqemulator.storage.engine as engine
+engine.DuckDBEngine._load_spatial = lambda self: None  # offline: no extension download at start-up
+import bqemulator.cli
+sys.argv = ["bqemulator", *sys.argv[1:]]
+bqemulator.cli.main()
+"""
+
+
+def ensure_venv() -> Path:
+    python = VENV / "bin" / "python"
+    if not (VENV / ".ready").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "bqemulator==1.4.0", "duckdb==1.5.6", "numpy"],
+                       check=True, capture_output=True)
+        (VENV / ".ready").touch()
+    return python
+
+
+@dataclass
+class Emulator:
+    proc: subprocess.Popen
+    endpoint: str
+    log: Path
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+
+
+def start_bqemulator(workdir: Path) -> Emulator:
+    python = ensure_venv()
+    script = workdir / "start_bqemulator.py"
+    script.write_text(START)
+    port = free_port()
+    log = workdir / "bqemulator.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(python), str(script), "start", "--project", "test", "--rest-port", str(port),
+                                 "--grpc-port", str(free_port())], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bqemulator exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{endpoint}/bigquery/v2/projects/test/datasets", timeout=1):
+                return Emulator(proc, endpoint, log)
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise RuntimeError(f"bqemulator did not start: {log.read_text()[-2000:]}")
+
+
+# -- the fake ------------------------------------------------------------------------------
+
+_TYPES = {"INTEGER": int, "INT64": int, "FLOAT": (int, float), "FLOAT64": (int, float), "BOOLEAN": bool, "BOOL": bool,
+          "STRING": str, "TIMESTAMP": str, "BYTES": str, "DATE": str, "RECORD": dict}
+
+
+def _row_errors(fields: list[dict], row: dict, prefix: str = "") -> list[dict]:
+    """What BigQuery would reject in a row: unknown fields and values of the wrong JSON type."""
+    by_name = {f["name"]: f for f in fields}
+    errors = []
+    for key, value in row.items():
+        field = by_name.get(key)
+        if field is None:
+            errors.append({"reason": "invalid", "location": prefix + key, "debugInfo": "",
+                           "message": "no such field: " + prefix + key + "."})
+            continue
+        values = value if field.get("mode") == "REPEATED" and isinstance(value, list) else [value]
+        for v in values:
+            if v is None:
+                continue
+            want = _TYPES.get(field["type"], object)
+            if field["type"] in ("INTEGER", "INT64") and isinstance(v, str) and re.fullmatch(r"-?\d+", v):
+                continue  # BigQuery accepts integers as strings
+            if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+                errors.append({"reason": "invalid", "location": prefix + key, "debugInfo": "",
+                               "message": f"Cannot convert value to {field['type'].lower()}."})
+            elif field["type"] == "RECORD":
+                errors += _row_errors(field["fields"], v, prefix + key + ".")
+    return errors
+
+
+class FakeBigQuery:
+    def __init__(self, project: str = "test"):
+        self.project = project
+        self.tables: dict[tuple[str, str], dict] = {}
+        self.rows: dict[tuple[str, str], list[dict]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.fail_next_inserts = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _body(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                return json.loads(self.rfile.read(length) or b"{}")
+
+            def _send(self, code: int, body: dict):
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _route(self, method: str):
+                path = self.path.split("?", 1)[0]
+                fake.calls.append((method, path))
+                m = re.fullmatch(r"/bigquery/v2/projects/([^/]+)/datasets(?:/([^/]+))?(?:/tables(?:/([^/]+))?(/insertAll)?)?", path)
+                if not m:
+                    return self._send(404, {"error": {"code": 404, "message": f"Not found: {path}", "status": "NOT_FOUND"}})
+                project, dataset, table, insert = m.groups()
+                body = self._body() if method in ("POST", "PATCH", "PUT") else {}
+                if dataset is None and method == "POST":  # datasets.insert
+                    return self._send(200, {**body, "id": f"{project}:{body['datasetReference']['datasetId']}"})
+                if table is None and "/tables" in path and method == "POST":  # tables.insert
+                    ref = body["tableReference"]
+                    key = (ref["datasetId"], ref["tableId"])
+                    if key in fake.tables:
+                        return self._send(409, {"error": {"code": 409, "message": "Already Exists", "status": "ALREADY_EXISTS"}})
+                    fake.tables[key] = {**body, "id": f"{project}:{key[0]}.{key[1]}", "etag": "1", "kind": "bigquery#table"}
+                    fake.rows[key] = []
+                    return self._send(200, fake.tables[key])
+                key = (dataset, table)
+                if key not in fake.tables:
+                    return self._send(404, {"error": {"code": 404, "message": f"Not found: Table {project}:{dataset}.{table}",
+                                                      "status": "NOT_FOUND"}})
+                if insert:  # tabledata.insertAll
+                    if fake.fail_next_inserts:
+                        fake.fail_next_inserts -= 1
+                        return self._send(503, {"error": {"code": 503, "message": "Service unavailable", "status": "UNAVAILABLE"}})
+                    fields = fake.tables[key]["schema"]["fields"]
+                    errors, good = [], []
+                    for i, item in enumerate(body["rows"]):
+                        row_errors = _row_errors(fields, item["json"])
+                        if row_errors:
+                            errors.append({"index": i, "errors": row_errors})
+                        else:
+                            good.append(item["json"])
+                    if errors and not body.get("skipInvalidRows"):
+                        stopped = {e["index"] for e in errors}
+                        errors += [{"index": i, "errors": [{"reason": "stopped", "location": "", "debugInfo": "", "message": ""}]}
+                                   for i in range(len(body["rows"])) if i not in stopped]
+                        good = []
+                    fake.rows[key] += good
+                    return self._send(200, {"kind": "bigquery#tableDataInsertAllResponse",
+                                            **({"insertErrors": errors} if errors else {})})
+                if method == "GET":  # tables.get
+                    return self._send(200, fake.tables[key])
+                if method in ("PATCH", "PUT"):  # tables.patch / update: the schema really changes
+                    current = fake.tables[key]
+                    current.update({k: v for k, v in body.items() if k in ("schema", "description", "labels")})
+                    current["etag"] = str(int(current["etag"]) + 1)
+                    return self._send(200, current)
+                return self._send(405, {"error": {"code": 405, "message": "method not allowed"}})
+
+            def do_GET(self):
+                self._route("GET")
+
+            def do_POST(self):
+                self._route("POST")
+
+            def do_PATCH(self):
+                self._route("PATCH")
+
+            def do_PUT(self):
+                self._route("PUT")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def client_for(endpoint: str, project: str = "test"):
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    return bigquery.Client(project=project, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint))

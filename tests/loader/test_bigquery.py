@@ -1,0 +1,141 @@
+"""The BigQuery writer with the official client: against the real bqemulator where it works, and
+against a fake REST server (bigquery_servers.FakeBigQuery) for schema updates and per-row
+rejections, which bqemulator gets wrong (see ../shared/README.md)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from pingpipe.loader.load import Loader
+from pingpipe.loader.tables import ERROR_FIELDS, TableId
+from pingpipe.loader.writers.bigquery import BigQueryWriter
+from pingpipe.message import RawMessage
+from pingpipe.schemas.registry import Registry
+
+from .bigquery_servers import FakeBigQuery, client_for, start_bqemulator
+from .test_duckdb import decoded_messages, schemas  # noqa: F401  (the module-scoped schemas fixture)
+
+HGPUSH = TableId("eng_workflow_live", "hgpush_v1")
+
+
+@pytest.fixture(scope="module")
+def bqemulator(tmp_path_factory):
+    try:
+        emulator = start_bqemulator(tmp_path_factory.mktemp("bqemulator"))
+    except (subprocess.CalledProcessError, RuntimeError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"bqemulator could not be installed or started here: {exc}")
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def fake():
+    server = FakeBigQuery()
+    yield server
+    server.close()
+
+
+def loaded(schemas, writer):  # noqa: F811
+    registry = Registry.load(schemas)
+    batch = Loader(registry).batch(decoded_messages(schemas))
+    return batch, writer.write(batch.tables)
+
+
+def test_decoded_pings_round_trip_through_bqemulator(schemas, bqemulator):  # noqa: F811
+    client = client_for(bqemulator.endpoint)
+    writer = BigQueryWriter("test", client=client, registry=Registry.load(schemas), retry_deadline=30)
+    batch, written = loaded(schemas, writer)
+    assert written == sum(len(rows) for _, rows in batch.tables.values())
+    table = client.get_table("test.org_demo_app_live.baseline_v1")
+    assert table.time_partitioning.type_ == "DAY" and table.time_partitioning.field == "submission_timestamp"
+    assert table.clustering_fields == ["normalized_channel", "sample_id"]
+    assert {f.name for f in table.schema} >= {"client_info", "metrics", "metadata", "document_id", "additional_properties"}
+    rows = list(client.query("SELECT client_info.client_id AS client_id, metadata.geo.country AS country, sample_id "
+                             "FROM `test.org_demo_app_live.baseline_v1`").result())
+    assert rows and all(r["country"] == "GB" and 0 <= r["sample_id"] <= 99 and r["client_id"] for r in rows)
+    events = list(client.query("SELECT e.category AS category, e.name AS name FROM `test.org_demo_app_live.events_v1` AS t, "
+                               "UNNEST(t.events) AS e").result())
+    assert events and all(r["name"] for r in events)
+    hgpush = client.get_table(f"test.{HGPUSH.dataset}.{HGPUSH.table}")
+    expected = Registry.load(schemas).get("eng-workflow", "hgpush", 1).metadata.get("expiration_policy")
+    days = (expected or {}).get("delete_after_days")
+    assert hgpush.time_partitioning.expiration_ms == (days * 86_400_000 if days else None)
+    errors = list(client.query("SELECT error_type, count(*) AS n FROM `test.payload_bytes_error.structured` GROUP BY 1").result())
+    assert {r["error_type"] for r in errors} == {"ParsePayload"}  # the validation documents named .fail.
+
+
+def test_load_command_writes_to_bigquery_through_the_emulator(schemas, bqemulator, tmp_path):  # noqa: F811
+    lines = b"".join(RawMessage(data, attrs).to_line() for data, attrs in decoded_messages(schemas))
+    (tmp_path / "decoded.ndjson").write_bytes(lines)
+    out = subprocess.run(["pingpipe", "load", "--input", f"file:{tmp_path}/decoded.ndjson", "--warehouse", "bigquery:cli",
+                          "--schemas", str(schemas)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint,
+                              "PATH": os.path.dirname(os.sys.executable) + os.pathsep + os.environ["PATH"]})
+    assert out.returncode == 0, out.stderr[-3000:]
+    client = client_for(bqemulator.endpoint, project="cli")
+    n = list(client.query("SELECT count(*) AS n FROM `cli.eng_workflow_live.hgpush_v1`").result())[0]["n"]
+    assert n == sum(1 for _, a in decoded_messages(schemas) if a.get("document_type") == "hgpush" and "error_type" not in a)
+
+
+def test_a_grown_schema_adds_columns_with_a_schema_update_and_keeps_the_old_ones(fake):
+    writer = BigQueryWriter("test", client=client_for(fake.endpoint), retry_deadline=10)
+    v1 = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+          {"name": "metrics", "type": "RECORD", "mode": "NULLABLE",
+           "fields": [{"name": "counter", "type": "RECORD", "mode": "NULLABLE",
+                       "fields": [{"name": "a", "type": "INTEGER", "mode": "NULLABLE"}]}]},
+          {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"}]
+    writer.write({HGPUSH: (v1, [{"document_id": "1", "metrics": {"counter": {"a": 1}}}])})
+    v2 = [v1[0], {**v1[1], "fields": [{**v1[1]["fields"][0], "fields": v1[1]["fields"][0]["fields"] +
+                                       [{"name": "b", "type": "INTEGER", "mode": "NULLABLE"}]}]}, v1[2],
+          {"name": "sample_id", "type": "INTEGER", "mode": "NULLABLE"}]
+    fresh = BigQueryWriter("test", client=client_for(fake.endpoint), retry_deadline=10)  # a new worker: reads the table
+    fresh.write({HGPUSH: (v2, [{"document_id": "2", "metrics": {"counter": {"a": 2, "b": 3}}, "sample_id": 7}])})
+    assert ("PATCH", "/bigquery/v2/projects/test/datasets/eng_workflow_live/tables/hgpush_v1") in fake.calls
+    schema = fake.tables[("eng_workflow_live", "hgpush_v1")]["schema"]["fields"]
+    assert [f["name"] for f in schema] == ["document_id", "metrics", "submission_timestamp", "sample_id"]
+    assert [f["name"] for f in schema[1]["fields"][0]["fields"]] == ["a", "b"]
+    assert fake.rows[("eng_workflow_live", "hgpush_v1")] == [
+        {"document_id": "1", "metrics": {"counter": {"a": 1}}},
+        {"document_id": "2", "metrics": {"counter": {"a": 2, "b": 3}}, "sample_id": 7}]
+    table = fake.tables[("eng_workflow_live", "hgpush_v1")]
+    assert table["timePartitioning"] == {"type": "DAY", "field": "submission_timestamp"}
+
+
+def test_rows_bigquery_rejects_go_to_the_error_table_with_its_message_and_the_rest_load(fake):
+    writer = BigQueryWriter("test", client=client_for(fake.endpoint), retry_deadline=10)
+    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+              {"name": "sample_id", "type": "INTEGER", "mode": "NULLABLE"},
+              {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+              {"name": "metadata", "type": "RECORD", "mode": "NULLABLE",
+               "fields": [{"name": "document_namespace", "type": "STRING", "mode": "NULLABLE"}]}]
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    rows = [{"document_id": ids[0], "sample_id": 1},
+            {"document_id": ids[1], "sample_id": "not a number", "submission_timestamp": "2026-11-23T10:00:00Z",
+             "metadata": {"document_namespace": "eng-workflow"}},
+            {"document_id": ids[2], "sample_id": 3}]
+    assert writer.write({HGPUSH: (fields, rows)}) == 3  # two rows + one error row
+    assert [r["document_id"] for r in fake.rows[("eng_workflow_live", "hgpush_v1")]] == [ids[0], ids[2]]
+    (error,) = fake.rows[("payload_bytes_error", "structured")]
+    assert error["document_id"] == ids[1] and error["error_type"] == "Load"
+    assert "Cannot convert value to integer" in error["error_message"] and "sample_id" in error["error_message"]
+    assert error["document_namespace"] == "eng-workflow" and error["payload"]
+    assert [f["name"] for f in fake.tables[("payload_bytes_error", "structured")]["schema"]["fields"]] == \
+        [f["name"] for f in ERROR_FIELDS]
+    assert writer.rejected == 1
+
+
+def test_transient_errors_are_retried_with_back_off_and_rows_land_once(fake):
+    writer = BigQueryWriter("test", client=client_for(fake.endpoint), retry_deadline=30)
+    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"}]
+    writer.ensure_table(HGPUSH, fields)
+    fake.fail_next_inserts = 2
+    assert writer.write({HGPUSH: (fields, [{"document_id": "a"}, {"document_id": "b"}])}) == 2
+    inserts = [c for c in fake.calls if c[1].endswith("/insertAll")]
+    assert len(inserts) == 3 and fake.fail_next_inserts == 0
+    assert fake.rows[("eng_workflow_live", "hgpush_v1")] == [{"document_id": "a"}, {"document_id": "b"}]
