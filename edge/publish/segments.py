@@ -38,13 +38,18 @@ def fsync_dir(path: Path) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a writer process still runs. A zombie (killed, not yet reaped) does not: it writes nothing more."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): trust kill(0)
+    return state not in ("Z", "X")
 
 
 def sealed_segments(directory: Path) -> list[Path]:
@@ -89,7 +94,10 @@ def recover(directory: Path) -> list[Path]:
             continue  # a live sibling worker's segment
         if writer_host == host and pid == os.getpid():
             continue
-        result = seal_file(path)
+        try:
+            result = seal_file(path)
+        except FileNotFoundError:  # another process (the edge, `pingpipe up`) sealed it first
+            continue
         if result is not None:
             sealed.append(result)
     return sealed

@@ -13,7 +13,7 @@ import time
 from collections import Counter, OrderedDict
 from pathlib import Path
 
-from pingpipe.loader.tables import ERROR_FIELDS, TableId
+from pingpipe.loader.tables import ERROR_FIELDS, TableId, error_table
 from pingpipe.loader.writers.duckdb import META_SCHEMA, DuckDBWriter
 
 from .work import SegmentResult
@@ -31,6 +31,8 @@ class Committer:
         con.execute(f"CREATE TABLE IF NOT EXISTS {SEGMENTS} (name VARCHAR PRIMARY KEY, messages BIGINT, rows BIGINT,"
                     " errors BIGINT, duplicates BIGINT, committed_at TIMESTAMPTZ)")
         con.execute(f"CREATE TABLE IF NOT EXISTS {SEEN} (document_id VARCHAR, seen_at DOUBLE)")
+        for namespace in ("telemetry", "structured"):  # error tables exist from the start: they can be queried empty
+            writer.ensure_table(error_table(namespace), ERROR_FIELDS)
         # Document ids seen within the window, oldest first (insertion order is time order).
         self.seen: OrderedDict[str, float] = OrderedDict(
             con.execute(f"SELECT document_id, seen_at FROM {SEEN} WHERE seen_at >= ? ORDER BY seen_at",

@@ -101,6 +101,7 @@ class Up:
         self.errors_seen: collections.Counter = collections.Counter()
         self._printed = 0.0
         self.edge_failed = False
+        self._accepted: int | None = None
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -198,6 +199,7 @@ class Up:
         in_flight: collections.deque[tuple[cf.Future, list[Path]]] = collections.deque()
         claimed: set[str] = set()
         last_line = 0.0
+        last_recover = time.monotonic()
         retry_at = 0.0
         while True:
             edge_gone = self.edge.poll() is not None
@@ -251,6 +253,9 @@ class Up:
             else:
                 time.sleep(c.poll)
             now = time.monotonic()
+            if now - last_recover >= 2.0:  # a writer that died after start-up (or was not yet reaped then)
+                last_recover = now
+                recover(c.queue)
             if now - last_line >= 1.0:
                 last_line = now
                 self._line()
@@ -281,7 +286,9 @@ class Up:
 
     def _line(self, final: bool = False) -> None:
         t = self.committer.totals
-        accepted = self.accepted() if not final else None
+        if not final:
+            self._accepted = self.accepted()
+        accepted = self._accepted
         text = (f"accepted {accepted if accepted is not None else '-'} · loaded {t['rows']} · errors {t['errors']} · "
                 f"duplicates {t['duplicates']} · lag {self._lag():.1f} s")
         if final:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -83,6 +86,20 @@ def test_recover_leaves_a_live_workers_segment_alone(tmp_path):
     live.write_bytes(b"x\n")
     assert recover(tmp_path) == []
     assert live.exists()
+
+
+def test_recover_treats_a_killed_but_unreaped_writer_as_dead(tmp_path):
+    """A writer killed with its parent lingers as a zombie until reaped; its segment must still be sealed."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "Z" not in open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0]:
+        time.sleep(0.01)  # exited, not yet waited for: a zombie
+    segment = tmp_path / f"{1:020d}-{socket.gethostname()}-{child.pid}-000001{OPEN}"
+    segment.write_bytes(b'{"a": 1}\n')
+    try:
+        assert [p.name for p in recover(tmp_path)] == [segment.name[: -len(OPEN)] + SEALED]
+    finally:
+        child.wait()
 
 
 def test_below_the_disk_floor_appends_fail_with_storage_full(tmp_path):
