@@ -9,31 +9,53 @@ import click
 from .core import DecoderConfig
 
 
-def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec: str, errors_spec: str,
+def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec: str, errors_spec: str | None,
                    dedupe_window: float = 600.0):
-    """Wire read -> Decode -> writes into `pipeline`; returns the output PCollections."""
+    """Wire read -> Decode -> writes into `pipeline`; returns the output PCollections.
+
+    A warehouse output (duckdb:PATH, bigquery:PROJECT) runs the loader in the same pipeline; errors
+    then go to its error tables unless `errors_spec` sends them elsewhere.
+    """
     import apache_beam as beam
 
-    from .io import ReadRaw, WriteRaw, parse_input, parse_output
+    from .io import ReadRaw, SpecError, WriteRaw, parse_input, parse_output
     from .pipeline import Decode
 
     source = parse_input(input_spec)
     sink = parse_output(output_spec)
-    error_sink = parse_output(errors_spec)
+    error_sink = parse_output(errors_spec) if errors_spec else sink
+    if error_sink.kind != "warehouse" and not errors_spec:
+        raise SpecError("--errors is required unless --output is a warehouse")
     read = pipeline | "Read" >> ReadRaw(source)
     result = read["raw"] | "Decoder" >> Decode(config, streaming=source.streaming, dedupe_window=dedupe_window)
     errors = result["errors"]
     if read["errors"] is not None:
         errors = (errors, read["errors"]) | "WithReadErrors" >> beam.Flatten()
-    result["decoded"] | "WriteDecoded" >> WriteRaw(sink, "Decoded")
-    errors | "WriteErrors" >> WriteRaw(error_sink, "Errors")
+    to_warehouse = []
+    for label, collection, endpoint in (("Decoded", result["decoded"], sink), ("Errors", errors, error_sink)):
+        if endpoint.kind == "warehouse":
+            to_warehouse.append(collection)
+        else:
+            collection | f"Write{label}" >> WriteRaw(endpoint, label)
+    if to_warehouse:
+        from pingpipe.loader.sink import WriteToWarehouse
+
+        if sink.kind == "warehouse" and error_sink.kind == "warehouse" and sink.target != error_sink.target:
+            raise SpecError("decoded and error outputs must be the same warehouse")
+        target = (sink if sink.kind == "warehouse" else error_sink).target
+        (tuple(to_warehouse) | "ToWarehouse" >> beam.Flatten()
+         | "Load" >> WriteToWarehouse(target, config.schemas))
     return result["decoded"], errors
 
 
 @click.command("decode", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--input", "input_spec", required=True, help="file:GLOB of raw-message lines, or pubsub:projects/P/subscriptions/S")
-@click.option("--output", "output_spec", required=True, help="file:PREFIX or pubsub:projects/P/topics/T for decoded messages")
-@click.option("--errors", "errors_spec", required=True, help="file:PREFIX or pubsub:projects/P/topics/T for the error output")
+@click.option("--output", "output_spec", required=True,
+              help="file:PREFIX or pubsub:projects/P/topics/T for decoded messages, or duckdb:PATH / bigquery:PROJECT "
+                   "to load them into tables in the same pipeline")
+@click.option("--errors", "errors_spec", default=None,
+              help="file:PREFIX or pubsub:projects/P/topics/T for the error output (default with a warehouse "
+                   "--output: its error tables)")
 @click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Schema repository (default: the schemas that ship with pingpipe).")
 @click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

@@ -20,7 +20,7 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class Endpoint:
-    kind: str  # file | pubsub
+    kind: str  # file | pubsub | warehouse (the loader, in the same pipeline)
     target: str
 
     @property
@@ -43,7 +43,9 @@ def parse_output(spec: str) -> Endpoint:
         return Endpoint("file", target)
     if kind == "pubsub" and _TOPIC.match(target):
         return Endpoint("pubsub", target)
-    raise SpecError(f"output {spec!r}: expected file:PREFIX or pubsub:projects/P/topics/T")
+    if kind in ("duckdb", "bigquery") and target:
+        return Endpoint("warehouse", spec)
+    raise SpecError(f"output {spec!r}: expected file:PREFIX, pubsub:projects/P/topics/T, duckdb:PATH or bigquery:PROJECT")
 
 
 class ReadRaw(beam.PTransform):

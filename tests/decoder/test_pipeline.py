@@ -92,3 +92,38 @@ def test_the_cli_runs_the_pipeline(tmp_path, registry_root):
     bad = subprocess.run([pingpipe, "decode", "--input", "s3:x", "--output", "file:o", "--errors", "file:e"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "file:GLOB" in bad.stderr
+
+
+def test_decode_straight_into_the_warehouse_in_one_pipeline(tmp_path, registry_root):
+    """--output duckdb:PATH runs the loader in the decoder's pipeline; errors go to its error tables."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    inputs, passes = [], 0
+    for path in sorted((MPS / "validation").glob("*/*.json")):
+        doctype, version, _case, kind, _ = path.name.rsplit(".", 4)
+        inputs.append(line(path.read_bytes(), uri=f"/submit/{path.parent.name}/{doctype}/{version}/{uuid.uuid4()}",
+                           submission_timestamp="2026-11-23T10:00:00.000000Z", remote_addr="81.2.69.160"))
+        passes += kind == "pass"
+    doc = str(uuid.uuid4())
+    body = (MPS / "validation/eng-workflow/hgpush.1.sample.pass.json").read_bytes()
+    inputs += [line(body, uri=f"/submit/eng-workflow/hgpush/1/{doc}", submission_timestamp="2026-11-23T10:00:01.000000Z")] * 2
+    source = tmp_path / "raw.ndjson"
+    source.write_bytes(b"".join(inputs))
+    warehouse = tmp_path / "w.duckdb"
+    pingpipe = str(Path(sys.executable).with_name("pingpipe"))
+    r = subprocess.run([pingpipe, "decode", "--input", f"file:{source}", "--output", f"duckdb:{warehouse}",
+                        "--schemas", str(registry_root)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    con = duckdb.connect(str(warehouse), read_only=True)
+    tables = con.execute("SELECT dataset, name FROM _pingpipe.tables").fetchall()
+    counts = {f"{d}.{n}": con.execute(f'SELECT count(*) FROM "{d}"."{n}"').fetchone()[0] for d, n in tables}
+    errors = dict(con.execute("SELECT error_type, count(*) FROM payload_bytes_error.structured GROUP BY 1").fetchall())
+    assert errors == {"ParsePayload": len(inputs) - 2 - passes, "duplicate": 1}
+    assert sum(counts.values()) == len(inputs)  # conservation: rows + error rows (duplicates included)
+    assert counts["eng_workflow_live.hgpush_v1"] >= 2
+    no_errors = subprocess.run([pingpipe, "decode", "--input", f"file:{source}", "--output", f"file:{tmp_path}/o"],
+                               capture_output=True, text=True, timeout=60)
+    assert no_errors.returncode != 0 and "--errors is required" in no_errors.stderr
