@@ -64,6 +64,20 @@ def _scalar(bq_type: str):
     raise ValueError(f"unsupported BigQuery type {bq_type}")
 
 
+_COMPLEX, _STRING, _INT, _SCALAR = 0, 1, 2, 3
+_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def _kind(field: dict) -> int:
+    if field.get("mode") == "REPEATED" or field["type"] in ("RECORD", "STRUCT"):
+        return _COMPLEX
+    if field["type"] == "STRING":
+        return _STRING
+    if field["type"] in ("INT64", "INTEGER"):
+        return _INT
+    return _SCALAR
+
+
 class Coercer:
     """Coerce payloads for one table schema (a list of BigQuery fields)."""
 
@@ -83,9 +97,11 @@ class Coercer:
     # -- compilation -----------------------------------------------------------------------
 
     def _compile_record(self, fields: list[dict]):
-        columns: dict[str, tuple[str, Callable] | None] = {}
+        # name -> (column, converter, kind). The two commonest kinds are converted inline, without
+        # a call: most of a Glean row is strings and integers, and a call per value is the cost here.
+        columns: dict[str, tuple[str, Callable, int] | None] = {}
         for field in fields:
-            columns[field["name"]] = (field["name"], self._compile_field(field))
+            columns[field["name"]] = (field["name"], self._compile_field(field), _kind(field))
         known = len(columns)
 
         def record(obj: dict, extra: dict) -> dict:
@@ -101,14 +117,25 @@ class Coercer:
                 if target is None:
                     extra[key] = value
                     continue
-                sub_extra: dict = {}
-                converted = target[1](value, sub_extra)
+                name, convert, kind = target
+                t = type(value)
+                if kind == _STRING and t is str:
+                    row[name] = value
+                    continue
+                if kind == _INT and t is int and _INT_MIN <= value <= _INT_MAX:
+                    row[name] = value
+                    continue
+                if kind == _COMPLEX:
+                    sub_extra: dict = {}
+                    converted = convert(value, sub_extra)
+                    if sub_extra and converted is not MISSING:
+                        extra[key] = sub_extra
+                else:
+                    converted = convert(value, None)
                 if converted is MISSING:
                     extra[key] = value
                     continue
-                row[target[0]] = converted
-                if sub_extra:
-                    extra[key] = sub_extra
+                row[name] = converted
             return row
 
         return record
