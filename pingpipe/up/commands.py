@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int, envvar="PINGPIPE_PORT")
 @click.option("--admin-port", default=0, type=int, help="Port for queries while running (default: any free one).")
-@click.option("--workers", default=max(1, (os.cpu_count() or 2) - 1), show_default=True, type=int,
+@click.option("--workers", default=None, type=int, show_default="cores - 1, at least 2",
               help="Decoder/loader worker processes.")
 @click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               envvar="PINGPIPE_GEOIP_DB", help="MaxMind City database (.mmdb) for geo columns.")
@@ -29,8 +28,12 @@ def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
     from .runner import Up, UpConfig, UpError
 
-    config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port, workers=workers,
+    config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port,
                       geoip_db=geoip_db, dedupe_window=dedupe_window)
+    if workers is not None:
+        if workers < 1:
+            raise click.BadParameter("must be at least 1", param_hint="--workers")
+        config.workers = workers
     try:
         sys.exit(Up(config).run())
     except UpError as exc:
