@@ -48,14 +48,32 @@ def load(ctx, inputs, warehouse, schemas, batch_size):
 
 @click.command("dedupe")
 @click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="The day (UTC) to copy.")
-@click.option("--warehouse", default="duckdb:data/warehouse.duckdb", show_default=True, help="duckdb:PATH")
-def dedupe(day, warehouse):
+@click.option("--warehouse", default=None, help="duckdb:PATH (default: the warehouse of --data)")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
+              envvar="PINGPIPE_DATA", help="`pingpipe up`'s data folder; while it runs, the copy runs inside it.")
+def dedupe(day, warehouse, data):
     """Copy a day of every live table into <family>_stable, one row per document_id; make the views."""
     from .sink import open_warehouse
     from .stable import copy_deduplicate
 
+    if warehouse is None:
+        from pingpipe.up.admin import NotRunning, call
+        from pingpipe.up.warehouse import QueryError
+
+        try:  # a running `pingpipe up` holds the file: ask it to do the copy
+            kept = call(data, "POST", f"/dedupe?date={day.date()}")["kept"]
+        except NotRunning:
+            warehouse = f"duckdb:{data / 'warehouse.duckdb'}"
+        except QueryError as exc:
+            raise click.ClickException(str(exc)) from None
+        else:
+            for table, count in kept.items():
+                click.echo(f"{table} {day.date()}: {count} row(s)")
+            return
     if not warehouse.startswith("duckdb:"):
         raise click.ClickException("dedupe runs on the DuckDB warehouse; on BigQuery use bigquery-etl's copy_deduplicate")
+    if not Path(warehouse.partition(":")[2]).exists():
+        raise click.ClickException(f"no warehouse at {warehouse.partition(':')[2]}")
     writer = open_warehouse(warehouse)
     for table, count in copy_deduplicate(writer, day.date()).items():
         click.echo(f"{table} {day.date()}: {count} row(s)")

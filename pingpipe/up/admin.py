@@ -1,7 +1,8 @@
 """The running `pingpipe up`'s admin port: queries and status while it holds the warehouse.
 
 Loopback only. `POST /query` with the SQL as the body answers {"columns", "rows"} (read-only
-statements only); `GET /status` answers status(); both as JSON. `DATA/up.json` tells clients
+statements only); `GET /status` answers status(); `POST /dedupe?date=YYYY-MM-DD` runs the
+live -> stable copy for that day (under the writer's lock, between commits); all as JSON. `DATA/up.json` tells clients
 where the port is. Clients (`pingpipe query`, `pingpipe status`) use it when `up` runs, and open
 the DuckDB file read-only themselves when it does not.
 """
@@ -26,8 +27,8 @@ MAX_SQL_BYTES = 1024 * 1024
 
 
 class AdminServer:
-    def __init__(self, con: duckdb.DuckDBPyConnection, status_extra: Callable[[], dict], port: int = 0):
-        handler = _handler(con, status_extra)
+    def __init__(self, writer, status_extra: Callable[[], dict], port: int = 0):
+        handler = _handler(writer, status_extra)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -42,7 +43,9 @@ class AdminServer:
         self.httpd.server_close()
 
 
-def _handler(con, status_extra):
+def _handler(writer, status_extra):
+    con = writer.con
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):  # quiet: the terminal shows the status line
             pass
@@ -65,6 +68,9 @@ def _handler(con, status_extra):
                 self._send(404, {"error": "not found"})
 
         def do_POST(self):
+            if self.path.startswith("/dedupe?date="):
+                self._dedupe(self.path.split("=", 1)[1])
+                return
             if self.path != "/query":
                 self._send(404, {"error": "not found"})
                 return
@@ -76,6 +82,21 @@ def _handler(con, status_extra):
             try:
                 self._send(200, warehouse.run_query(con, sql))
             except warehouse.QueryError as exc:
+                self._send(400, {"error": str(exc)})
+
+        def _dedupe(self, day: str) -> None:
+            import datetime as dt
+
+            from pingpipe.loader.stable import copy_deduplicate
+
+            try:
+                date = dt.date.fromisoformat(day)
+            except ValueError:
+                self._send(400, {"error": f"not a date: {day!r} (YYYY-MM-DD)"})
+                return
+            try:
+                self._send(200, {"kept": copy_deduplicate(writer, date)})
+            except duckdb.Error as exc:
                 self._send(400, {"error": str(exc)})
 
     return Handler

@@ -168,7 +168,7 @@ class Up:
         decoder_config = DecoderConfig(schemas=c.schemas, geoip_db=c.geoip_db)
         pool = cf.ProcessPoolExecutor(c.workers, mp_context=multiprocessing.get_context("spawn"),
                                       initializer=_quiet_worker, initargs=(decoder_config,))
-        admin = AdminServer(writer.con, self._status_extra, c.admin_port)
+        admin = AdminServer(writer, self._status_extra, c.admin_port)
         self.committer = committer
         try:
             self._start_edge()

@@ -82,15 +82,21 @@ def test_validation_documents_land_in_their_tables_or_the_error_table_and_counts
     assert up.stop() == 0
 
 
-def test_query_and_status_work_while_running_and_after_a_clean_stop(run_up, tmp_path):
-    up = run_up()
-    ids = load(up.port, 200, threads=4, path_for=lambda doc_id: f"/submit/pingpipe-demo/hello/1/{doc_id}",
-               body=json.dumps({"ping_info": {"seq": 1, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+HELLO = json.dumps({"ping_info": {"seq": 1, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
                                 "client_info": {"telemetry_sdk_build": "curl", "first_run_date": "2026-11-23+00:00",
                                                 "app_build": "1", "app_display_version": "1.0", "architecture": "x86_64",
                                                 "os": "Linux", "os_version": "6.1",
                                                 "client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "beta"},
-                                "metrics": {"counter": {"demo.launches": 7}}}).encode()).ok
+                                "metrics": {"counter": {"demo.launches": 7}}}).encode()
+
+
+def send_hello(up, n: int) -> list[str]:
+    return load(up.port, n, threads=4, path_for=lambda doc_id: f"/submit/pingpipe-demo/hello/1/{doc_id}", body=HELLO).ok
+
+
+def test_query_and_status_work_while_running_and_after_a_clean_stop(run_up, tmp_path):
+    up = run_up()
+    ids = send_hello(up, 200)
     assert len(ids) == 200
     assert up.wait_committed(200)["committed"]["rows"] == 200
     data = str(up.data)
@@ -152,6 +158,23 @@ def test_sigkill_in_mid_stream_then_restart_keeps_every_acknowledged_ping_exactl
     # Only requests cut off by the kill (no answer) may have been stored without a 200.
     assert len(counts) - len(acknowledged) <= results[0].errors
     assert again.stop() == 0
+
+
+def test_dedupe_to_stable_tables_runs_inside_a_running_up_and_after_it(run_up):
+    up = run_up()
+    assert len(send_hello(up, 50)) == 50
+    up.wait_committed(50)
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    for _ in range(2):  # re-running a day replaces it, never doubles it
+        out = subprocess.run([PINGPIPE, "dedupe", "--data", str(up.data), "--date", today], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert f"pingpipe_demo_stable.hello_v1 {today}: 50 row(s)" in out.stdout
+    assert up.query("SELECT count(*) AS n FROM pingpipe_demo.hello")[0]["n"] == 50  # the user-facing view
+    assert up.stop() == 0
+    out = subprocess.run([PINGPIPE, "dedupe", "--data", str(up.data), "--date", today], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and f"pingpipe_demo_stable.hello_v1 {today}: 50 row(s)" in out.stdout
+    bad = subprocess.run([PINGPIPE, "dedupe", "--data", str(up.data / "nowhere"), "--date", today], capture_output=True, text=True)
+    assert bad.returncode != 0 and "no warehouse" in bad.stderr
 
 
 def test_a_second_up_on_the_same_data_or_port_fails_with_a_clear_message(run_up, tmp_path):
