@@ -36,7 +36,7 @@ from pingpipe.schemas.registry import Registry
 from . import warehouse
 from .admin import STATE_FILE, AdminServer
 from .commit import Committer
-from .work import init_worker, process_segments
+from .work import crashed_result, init_worker, process_segments
 
 MIB = 1024 * 1024
 
@@ -104,7 +104,7 @@ class Up:
         self.edge: subprocess.Popen | None = None
         self.metrics_port = 0
         self.started = time.time()
-        self.errors_seen: collections.Counter = collections.Counter()
+        self.worker_restarts = 0
         self._printed = 0.0
         self.edge_failed = False
         self._accepted: int | None = None
@@ -165,9 +165,8 @@ class Up:
         committer = Committer(writer, dedupe_window=c.dedupe_window)
         committer.forget_done(c.queue)
         recover(c.queue)  # seal what a killed edge left open: those pings were acknowledged
-        decoder_config = DecoderConfig(schemas=c.schemas, geoip_db=c.geoip_db)
-        pool = cf.ProcessPoolExecutor(c.workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_quiet_worker, initargs=(decoder_config,))
+        self.decoder_config = DecoderConfig(schemas=c.schemas, geoip_db=c.geoip_db)
+        self.pool = self._new_pool()
         admin = AdminServer(writer, self._status_extra, c.admin_port)
         self.committer = committer
         try:
@@ -179,17 +178,39 @@ class Up:
             self._banner(admin.port)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._on_signal)
-            self._loop(pool, committer)
+            self._loop(committer)
             code = 1 if self.edge_failed else 0
         finally:
             if self.edge is not None and self.edge.poll() is None:
                 self.edge.kill()
             (c.data / STATE_FILE).unlink(missing_ok=True)
             admin.close()
-            pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)
             writer.close()
         self._line(final=True)
         return code
+
+    def _new_pool(self) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(self.config.workers, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_quiet_worker, initargs=(self.decoder_config,))
+
+    def _restart_workers(self, in_flight: collections.deque, claimed: set[str]) -> None:
+        """A worker died (the OOM killer, a crash in a C library): the pool and every result in flight
+        are gone, the segments are not. Start a fresh pool; the segments are handed out again."""
+        lost = [p.name for _, group in in_flight for p in group]
+        print(f"a worker process died; restarting the workers ({len(lost)} segment(s) are processed again)",
+              file=self.out, flush=True)
+        claimed.difference_update(lost)
+        in_flight.clear()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._new_pool()
+        self.worker_restarts += 1
+
+    def _give_up_on(self, group: list[Path], committer: Committer) -> None:
+        """Segments that killed a worker three times: each message goes to the error table, undecoded."""
+        reason = f"processing segment(s) {[p.name for p in group]} killed a worker process 3 times"
+        committer.commit(crashed_result([str(p) for p in group], reason), group)
+        print(f"{reason}: their messages are in the error table as WorkerCrashed", file=self.out, flush=True)
 
     def _on_signal(self, signum, frame) -> None:
         if self.stopping:  # a second Ctrl-C: stop now (committed work is safe, the rest is re-read next time)
@@ -200,8 +221,9 @@ class Up:
         if self.edge is not None and self.edge.poll() is None:
             self.edge.send_signal(signal.SIGTERM)
 
-    def _loop(self, pool: cf.ProcessPoolExecutor, committer: Committer) -> None:
+    def _loop(self, committer: Committer) -> None:
         c = self.config
+        breaks: collections.Counter = collections.Counter()
         in_flight: collections.deque[tuple[cf.Future, list[Path]]] = collections.deque()
         claimed: set[str] = set()
         last_line = 0.0
@@ -224,8 +246,13 @@ class Up:
                     group.append(path)
                     size += path.stat().st_size
                 if group:
+                    try:
+                        future = self.pool.submit(process_segments, [str(p) for p in group])
+                    except cf.process.BrokenProcessPool:  # a worker died since the last result
+                        self._restart_workers(in_flight, claimed)
+                        continue
                     claimed.update(p.name for p in group)
-                    in_flight.append((pool.submit(process_segments, [str(p) for p in group]), group))
+                    in_flight.append((future, group))
                     continue
             if in_flight:
                 future, group = in_flight[0]
@@ -233,23 +260,23 @@ class Up:
                     result = future.result(timeout=c.poll)
                 except cf.TimeoutError:
                     pass
-                except Exception as exc:  # a worker crashed: the segments stay, and are tried again
+                except cf.process.BrokenProcessPool:
+                    breaks[group[0].name] += 1
+                    self._restart_workers(in_flight, claimed)
+                    if breaks[group[0].name] >= 3:
+                        self._give_up_on(group, committer)
+                except Exception as exc:  # processing raised: the segments stay, and are tried again
                     in_flight.popleft()
                     claimed.difference_update(p.name for p in group)
                     print(f"processing {[p.name for p in group]} failed, will retry: {exc!r}", file=self.out, flush=True)
                     retry_at = time.monotonic() + 1.0
-                    if isinstance(exc, cf.process.BrokenProcessPool):
-                        raise UpError("a worker process died; restart `pingpipe up` (nothing acknowledged is lost)") from exc
                 else:
                     in_flight.popleft()
                     try:
-                        counts = committer.commit(result, group)
+                        committer.commit(result, group)
                     except Exception as exc:
                         print(f"committing {[p.name for p in group]} failed, will retry: {exc!r}", file=self.out, flush=True)
                         retry_at = time.monotonic() + 1.0
-                    else:
-                        self.errors_seen.update({k: v for k, v in result.counts.items() if k.startswith("error.")})
-                        del counts
                     claimed.difference_update(p.name for p in group)
             elif edge_gone:
                 if not sealed_segments(c.queue):
@@ -277,7 +304,7 @@ class Up:
 
     def _status_extra(self) -> dict:
         return {"backlog": warehouse.backlog(self.config.queue), "lag_seconds": round(self._lag(), 3),
-                "accepted_since_start": self.accepted(), "pid": os.getpid(),
+                "accepted_since_start": self.accepted(), "pid": os.getpid(), "worker_restarts": self.worker_restarts,
                 "since_start": dict(self.committer.totals)}
 
     def _banner(self, admin_port: int) -> None:

@@ -97,3 +97,31 @@ def process_segments(paths: list[str]) -> SegmentResult:
         with open(path, "rb") as f:
             process_lines(f, result, decoder, loader)
     return result
+
+
+class WorkerCrashed(RuntimeError):
+    """A segment's processing killed its worker process, repeatedly."""
+
+
+def crashed_result(paths: list[str], reason: str) -> SegmentResult:
+    """Every message of segments that keep killing workers, as error rows (run in the parent, no decoding).
+
+    The messages are not decoded (that is what crashed), only unwrapped and scrubbed of identifiers,
+    so each still ends in exactly one place: the error table, with its original body.
+    """
+    result = SegmentResult([Path(p).name for p in paths])
+    exc = WorkerCrashed(reason)
+    for path in paths:
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                result.messages += 1
+                try:
+                    message = RawMessage.from_line(line)
+                except BadLine as bad:
+                    err = error_message(line, {}, bad, "ParseRawMessage")
+                else:
+                    err = error_message(message.data, message.attributes, exc, "WorkerCrashed")
+                _error(result, err.data, err.attributes)
+    return result

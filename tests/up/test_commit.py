@@ -98,3 +98,18 @@ def test_segments_committed_before_a_crash_are_deleted_not_loaded_again(tmp_path
     assert Committer(writer).forget_done(queue) == 1
     assert not path.exists() and count(writer, "eng_workflow_live.hgpush_v1") == 2
     writer.close()
+
+
+def test_segments_that_keep_killing_workers_become_error_rows_without_identifiers(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    path = segment(tmp_path, "s1", line(), line(body=b"{bad"), b"garbage\n")
+    result = work.crashed_result([str(path)], "killed 3 times")
+    counts = Committer(writer).commit(result, [path])
+    assert counts["messages"] == 3 and counts["errors"] == 3 and counts["rows"] == 0
+    rows = writer.query("SELECT error_type, error_message, payload FROM payload_bytes_error.structured ORDER BY error_type").fetchall()
+    assert [r[0] for r in rows] == ["ParseRawMessage", "WorkerCrashed", "WorkerCrashed"]
+    assert "killed 3 times" in rows[1][1] and rows[1][2] in (GOOD, b"{bad")  # the original body, undecoded
+    assert not path.exists()
+    assert writer.query("SELECT count(*) FROM payload_bytes_error.structured AS t WHERE CAST(t AS VARCHAR) LIKE '%81.2.69.160%'"
+                        ).fetchone()[0] == 0
+    writer.close()

@@ -177,6 +177,48 @@ def test_dedupe_to_stable_tables_runs_inside_a_running_up_and_after_it(run_up):
     assert bad.returncode != 0 and "no warehouse" in bad.stderr
 
 
+def _workers_of(pid: int) -> list[int]:
+    found = []
+    for proc in os.listdir("/proc"):
+        if proc.isdigit():
+            try:
+                stat = open(f"/proc/{proc}/stat").read().rsplit(")", 1)[1].split()
+                cmd = open(f"/proc/{proc}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if int(stat[1]) == pid and b"spawn_main" in cmd:
+                found.append(int(proc))
+    return found
+
+
+def test_a_killed_worker_process_is_replaced_and_nothing_is_lost(run_up):
+    up = run_up(schemas=MPS / "schemas")
+    stop = threading.Event()
+    body = b'{"changesetID": "0123456789abcdef0123456789abcdef01234567", "reviewSystemUsed": "phabricator", "repository": "r"}'
+    results = []
+    sender = threading.Thread(target=lambda: results.append(load(up.port, 100_000, threads=4, body=body, stop=stop)))
+    sender.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and up.status()["committed"].get("messages", 0) < 200:
+            time.sleep(0.05)
+        victims = _workers_of(up.proc.pid)
+        assert victims
+        for pid in victims:  # the OOM killer's way: no warning, no cleanup
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        sender.join(timeout=60)
+    acknowledged = results[0].ok
+    status = up.wait_committed(len(acknowledged))
+    assert status["worker_restarts"] >= 1 and set(_workers_of(up.proc.pid)).isdisjoint(victims)
+    counts = {r["document_id"]: r["n"] for r in up.query("SELECT document_id, count(*) AS n FROM eng_workflow_live.hgpush_v1 GROUP BY 1")}
+    assert set(acknowledged) == set(counts) and set(counts.values()) == {1}
+    assert status["committed"]["errors"] == 0 and status["committed"]["duplicates"] == 0
+    assert up.stop() == 0
+
+
 def test_a_second_up_on_the_same_data_or_port_fails_with_a_clear_message(run_up, tmp_path):
     up = run_up()
     same_data = subprocess.run([PINGPIPE, "up", "--data", str(up.data), "--port", "0"], capture_output=True, text=True, timeout=60)
