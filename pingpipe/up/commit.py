@@ -23,9 +23,12 @@ SEEN = f"{META_SCHEMA}.seen_document_ids"
 
 
 class Committer:
-    def __init__(self, writer: DuckDBWriter, *, dedupe_window: float = 24 * 3600.0):
+    def __init__(self, writer: DuckDBWriter, *, dedupe_window: float = 24 * 3600.0, max_document_ids: int = 5_000_000):
+        """Ids are remembered for `dedupe_window` seconds, or the last `max_document_ids` of them if
+        fewer (about 120 bytes of memory each: the bound keeps a long, fast run from growing without end)."""
         self.writer = writer
         self.dedupe_window = dedupe_window
+        self.max_document_ids = max_document_ids
         self.totals: Counter = Counter()
         con = writer.con
         con.execute(f"CREATE TABLE IF NOT EXISTS {SEGMENTS} (name VARCHAR PRIMARY KEY, messages BIGINT, rows BIGINT,"
@@ -34,9 +37,9 @@ class Committer:
         for namespace in ("telemetry", "structured"):  # error tables exist from the start: they can be queried empty
             writer.ensure_table(error_table(namespace), ERROR_FIELDS)
         # Document ids seen within the window, oldest first (insertion order is time order).
-        self.seen: OrderedDict[str, float] = OrderedDict(
-            con.execute(f"SELECT document_id, seen_at FROM {SEEN} WHERE seen_at >= ? ORDER BY seen_at",
-                        [time.time() - dedupe_window]).fetchall())
+        self.seen: OrderedDict[str, float] = OrderedDict(con.execute(
+            f"SELECT * FROM (SELECT document_id, seen_at FROM {SEEN} WHERE seen_at >= ? ORDER BY seen_at DESC LIMIT ?) "
+            f"ORDER BY seen_at", [time.time() - dedupe_window, max_document_ids]).fetchall())
         self._last_prune = 0.0
 
     def done_segments(self) -> set[str]:
@@ -80,7 +83,8 @@ class Committer:
             extra.append((f"INSERT INTO {SEGMENTS} VALUES (?, ?, ?, ?, ?, now())",
                            [name, c["messages"], c["rows"], c["errors"], c["duplicates"]]))
         if now - self._last_prune > 60:
-            extra.append((f"DELETE FROM {SEEN} WHERE seen_at < ?", [now - self.dedupe_window]))
+            oldest_kept = next(iter(seen.values()), now)
+            extra.append((f"DELETE FROM {SEEN} WHERE seen_at < ?", [max(now - self.dedupe_window, oldest_kept)]))
         try:
             self.writer.write(batches, extra_sql=extra)
         except BaseException:
@@ -92,6 +96,8 @@ class Committer:
             cutoff = now - self.dedupe_window
             while seen and next(iter(seen.values())) < cutoff:
                 seen.popitem(last=False)
+        while len(seen) > self.max_document_ids:
+            seen.popitem(last=False)
         for path in paths:
             path.unlink(missing_ok=True)
         self.totals.update(counts)

@@ -113,3 +113,19 @@ def test_segments_that_keep_killing_workers_become_error_rows_without_identifier
     assert writer.query("SELECT count(*) FROM payload_bytes_error.structured AS t WHERE CAST(t AS VARCHAR) LIKE '%81.2.69.160%'"
                         ).fetchone()[0] == 0
     writer.close()
+
+
+def test_the_dedupe_memory_is_bounded_by_the_window_and_by_a_count(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    committer = Committer(writer, max_document_ids=3)
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    path = segment(tmp_path, "s1", *(line(i) for i in ids))
+    committer.commit(work.process_segments([str(path)]), [path])
+    assert list(committer.seen) == ids[2:]  # the newest three
+    again = segment(tmp_path, "s2", line(ids[4]), line(ids[0]))
+    counts = committer.commit(work.process_segments([str(again)]), [again])
+    assert (counts["duplicates"], counts["rows"]) == (1, 1)  # ids[0] fell out of memory: loaded again, by design
+    assert len(Committer(writer, max_document_ids=3).seen) == 3  # a restart reloads only the newest
+    expired = Committer(writer, dedupe_window=0.0)
+    assert len(expired.seen) == 0
+    writer.close()
