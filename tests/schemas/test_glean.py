@@ -163,3 +163,21 @@ def test_bad_definitions_are_reported_with_the_parser_message(tmp_path):
     result = CliRunner().invoke(main, ["schemas", "glean", "--app-id", "x", "--metrics", str(bad), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0
     assert "no_such_type" in result.output
+
+
+def test_the_shipped_demo_app_schemas_are_what_its_definitions_generate(tmp_path):
+    """schemas/data/pingpipe-demo is generated from schemas/data/apps/pingpipe-demo: they never drift apart."""
+    from click.testing import CliRunner
+
+    from pingpipe.cli import main
+
+    data = Path(__file__).resolve().parents[2] / "schemas" / "data"
+    app = data / "apps" / "pingpipe-demo"
+    r = CliRunner().invoke(main, ["schemas", "glean", "--app-id", "pingpipe-demo", "--metrics", str(app / "metrics.yaml"),
+                                  "--pings", str(app / "pings.yaml"), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    shipped = sorted(p.relative_to(data) for p in (data / "pingpipe-demo").rglob("*") if p.is_file())
+    assert generated == shipped
+    for rel in generated:
+        assert json.loads((tmp_path / rel).read_text()) == json.loads((data / rel).read_text()), rel
