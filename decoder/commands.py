@@ -36,7 +36,7 @@ def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec
         if endpoint.kind == "warehouse":
             to_warehouse.append(collection)
         else:
-            collection | f"Write{label}" >> WriteRaw(endpoint, label)
+            collection | f"Write{label}" >> WriteRaw(endpoint, label, lines=label == "Decoded")
     if to_warehouse:
         from pingpipe.loader.sink import WriteToWarehouse
 

@@ -67,14 +67,18 @@ class ReadRaw(beam.PTransform):
 class WriteRaw(beam.PTransform):
     """Write (data, attributes) messages as raw-message lines or Pub/Sub messages."""
 
-    def __init__(self, endpoint: Endpoint, label: str):
+    def __init__(self, endpoint: Endpoint, label: str, *, lines: bool = False):
+        """`lines`: the elements are already raw-message lines without their newline (decoded output)."""
         super().__init__()
         self.endpoint = endpoint
         self.name = label
+        self.lines = lines
 
     def expand(self, messages):
         if self.endpoint.kind == "file":
-            return (messages | f"{self.name}Lines" >> beam.Map(to_line)
+            if not self.lines:
+                messages = messages | f"{self.name}Lines" >> beam.Map(to_line)
+            return (messages
                     | f"{self.name}Write" >> beam.io.WriteToText(self.endpoint.target, file_name_suffix=".ndjson",
                                                                  coder=beam.coders.BytesCoder()))
         from apache_beam.io.gcp.pubsub import PubsubMessage

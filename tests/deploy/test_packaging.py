@@ -4,6 +4,7 @@ carries every module and every schema file, and imports on its own, without the 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,7 +14,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_wheel_carries_every_module_and_the_shipped_schemas(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+    source = tmp_path / "src"  # a copy: an in-tree build would leave build/ behind, and could reuse stale files
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copy(REPO / name, source / name)
+    for folder in ("pingpipe", "edge", "decoder", "loader", "schemas"):
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("pingpipe-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
