@@ -16,6 +16,10 @@ single pass over the payload.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
+import re
 from typing import Callable
 
 import orjson
@@ -29,6 +33,50 @@ _ALIAS_LIMIT = 4096  # spellings remembered per record (payload keys are client 
 def _is_map_record(field: dict) -> bool:
     names = [f["name"] for f in field.get("fields", [])]
     return field.get("mode") == "REPEATED" and field.get("type") == "RECORD" and names == ["key", "value"]
+
+
+# What the warehouses parse as TIMESTAMP / DATETIME / DATE / TIME (ISO 8601, checked here so that one
+# bad value goes to additional_properties instead of failing its whole batch in the writer).
+_TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.\d{1,9})?)?)?(Z|[+-]\d\d(?::?\d\d)?)?")
+_TIME = re.compile(r"(\d\d):(\d\d)(?::(\d\d)(?:\.\d{1,9})?)?")
+
+
+def _timestamp_ok(v: str, zone_allowed: bool) -> bool:
+    if len(v) == 27 and v[26] == "Z" and v[10] == "T" and v[19] == ".":  # the pipeline's own form: the fast way
+        try:
+            dt.datetime.fromisoformat(v[:26])
+        except ValueError:
+            return False
+        return zone_allowed and v[:26].replace(".", "").replace("-", "").replace(":", "").replace("T", "").isdigit()
+    m = _TIMESTAMP.fullmatch(v)
+    if m is None or (m.group(7) and not zone_allowed):
+        return False
+    year, month, day, hour, minute, second = (int(g) if g else 0 for g in m.groups()[:6])
+    try:
+        dt.datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return False
+    return True
+
+
+def _date_ok(v: str) -> bool:
+    try:
+        return len(v) == 10 and dt.date.fromisoformat(v) is not None
+    except ValueError:
+        return False
+
+
+def _time_ok(v: str) -> bool:
+    m = _TIME.fullmatch(v)
+    return m is not None and int(m.group(1)) < 24 and int(m.group(2)) < 60 and int(m.group(3) or 0) < 60
+
+
+def _base64_ok(v: str) -> bool:
+    try:
+        base64.b64decode(v, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _scalar(bq_type: str):
@@ -48,17 +96,25 @@ def _scalar(bq_type: str):
                 return int(v)
             return MISSING
         return to_int
-    if bq_type in ("FLOAT64", "FLOAT", "NUMERIC", "BIGNUMERIC"):
+    if bq_type in ("FLOAT64", "FLOAT", "BIGNUMERIC"):
         def to_float(v, extra):
             t = type(v)
             if t is float or t is int:
                 return v
             return MISSING
         return to_float
+    if bq_type == "NUMERIC":  # DECIMAL(38, 9): 29 digits before the point
+        return lambda v, extra: v if type(v) in (int, float) and abs(v) < 1e29 else MISSING
     if bq_type in ("BOOL", "BOOLEAN"):
         return lambda v, extra: v if type(v) is bool else MISSING
-    if bq_type in ("TIMESTAMP", "DATE", "DATETIME", "TIME", "BYTES"):
-        return lambda v, extra: v if type(v) is str else MISSING
+    if bq_type in ("TIMESTAMP", "DATETIME"):
+        return lambda v, extra: v if type(v) is str and _timestamp_ok(v, bq_type == "TIMESTAMP") else MISSING
+    if bq_type == "DATE":
+        return lambda v, extra: v if type(v) is str and _date_ok(v) else MISSING
+    if bq_type == "TIME":
+        return lambda v, extra: v if type(v) is str and _time_ok(v) else MISSING
+    if bq_type == "BYTES":
+        return lambda v, extra: v if type(v) is str and _base64_ok(v) else MISSING
     if bq_type == "JSON":
         return lambda v, extra: v
     raise ValueError(f"unsupported BigQuery type {bq_type}")

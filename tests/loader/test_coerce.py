@@ -98,3 +98,44 @@ def test_mps_validation_documents_coerce_without_losing_data():
         from pingpipe.schemas.transpile import column_name
 
         assert {column_name(k) for k in payload if payload[k] is not None} <= placed | {column_name(k) for k in leftovers}, path.name
+
+
+TYPED = Coercer([
+    {"name": "additional_properties", "type": "STRING", "mode": "NULLABLE"},
+    {"name": "ts", "type": "TIMESTAMP", "mode": "NULLABLE"},
+    {"name": "local", "type": "DATETIME", "mode": "NULLABLE"},
+    {"name": "day", "type": "DATE", "mode": "NULLABLE"},
+    {"name": "clock", "type": "TIME", "mode": "NULLABLE"},
+    {"name": "raw", "type": "BYTES", "mode": "NULLABLE"},
+    {"name": "amount", "type": "NUMERIC", "mode": "NULLABLE"},
+])
+
+
+@pytest.mark.parametrize("column, value, fits", [
+    ("ts", "2026-11-23T10:00:00.123456Z", True),
+    ("ts", "2026-11-23T10:00:00.12345xZ", False),
+    ("ts", "2026-02-30T10:00:00.123456Z", False),
+    ("ts", "2026-11-23T10:00:00+05:30", True),
+    ("ts", "2026-11-23T10:00+00:00", True),
+    ("ts", "2026-11-23 10:00:00", True),
+    ("ts", "2026-11-23", True),
+    ("ts", "2026-13-01T00:00:00Z", False),
+    ("ts", "2026-11-23T23:59:60Z", False),
+    ("ts", "20261123T100000Z", False),
+    ("ts", "not a time", False),
+    ("local", "2026-11-23T10:00:00", True),
+    ("local", "2026-11-23T10:00:00Z", False),
+    ("day", "2026-02-28", True),
+    ("day", "2026-02-30", False),
+    ("clock", "23:59:59.5", True),
+    ("clock", "24:00:00", False),
+    ("raw", "aGVsbG8=", True),
+    ("raw", "not base64!", False),
+    ("amount", 12.5, True),
+    ("amount", 1e30, False),
+])
+def test_values_the_warehouse_cannot_parse_go_to_additional_properties(column, value, fits):
+    """One unparseable value must never fail its whole batch in the writer: it moves aside, the row loads."""
+    row = TYPED({column: value})
+    assert (row.get(column) == value) is fits
+    assert (extra(row) == {column: value}) is (not fits)

@@ -188,3 +188,21 @@ def test_dedupe_keeps_the_first_row_per_document_and_is_idempotent(tmp_path):
     assert writer.query("SELECT count(*) FROM app.ping").fetchone()[0] == 2  # the user-facing view
     copy_deduplicate(writer, dt.date(2026, 11, 24))
     assert writer.query("SELECT count(*) FROM app.ping").fetchone()[0] == 3
+
+
+def test_timestamps_with_offsets_load_and_a_bad_one_does_not_fail_the_batch(tmp_path):
+    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+              {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+              {"name": "additional_properties", "type": "STRING", "mode": "NULLABLE"}]
+    from pingpipe.loader.coerce import Coercer
+
+    coerce = Coercer(fields)
+    rows = [coerce({"document_id": "a", "submission_timestamp": "2026-11-23T12:00:00+02:00"}),
+            coerce({"document_id": "b", "submission_timestamp": "2026-11-23T25:00:00Z"})]
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    assert writer.write({TableId("x_live", "t_v1"): (fields, rows)}) == 2
+    got = writer.query("SELECT document_id, submission_timestamp AT TIME ZONE 'UTC', additional_properties "
+                       "FROM x_live.t_v1 ORDER BY 1").fetchall()
+    assert got[0][:2] == ("a", dt.datetime(2026, 11, 23, 10, 0))
+    assert got[1][1] is None and json.loads(got[1][2]) == {"submission_timestamp": "2026-11-23T25:00:00Z"}
+    writer.close()
