@@ -50,6 +50,25 @@ def error_row(data: bytes, attributes: dict[str, str]) -> dict:
     return {k: v for k, v in row.items() if v is not None}
 
 
+def row_namespace(row: dict, table: TableId) -> str:
+    """The document namespace of a coerced row (for its error table)."""
+    if table.dataset == "payload_bytes_error":
+        return row.get("document_namespace", "")
+    return (row.get("metadata") or {}).get("document_namespace") or table.dataset.removesuffix("_live")
+
+
+def rejected_row(row: dict, table: TableId, message: str, exception_class: str) -> dict:
+    """The error row for a coerced row its warehouse refused: the row itself is the payload."""
+    meta = row.get("metadata") or {}
+    attributes = {
+        "submission_timestamp": row.get("submission_timestamp"), "document_id": row.get("document_id"),
+        "document_namespace": meta.get("document_namespace"), "document_type": meta.get("document_type"),
+        "document_version": meta.get("document_version"), "error_type": "Load", "error_message": message,
+        "exception_class": exception_class,
+    }
+    return error_row(orjson.dumps(row), {k: v for k, v in attributes.items() if v is not None})
+
+
 def load_failure(attributes: dict[str, str], exc: BaseException) -> dict[str, str]:
     """The attributes of a message the loader could not turn into a row (error_type "Load")."""
     failed = dict(attributes)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from ..load import error_row
+from ..load import rejected_row, row_namespace
 from ..tables import ERROR_FIELDS, TableId, error_table
 from .duckdb import _additions, _merge
 
@@ -177,7 +177,7 @@ class BigQueryWriter:
             rejected = self._insert(table, rows)
             written += len(rows) - len(rejected)
             for row, message in rejected:
-                failed.setdefault(error_table(_namespace(row, table)), []).append(_rejected_row(row, table, message))
+                failed.setdefault(error_table(row_namespace(row, table)), []).append(rejected_row(row, table, f"BigQuery rejected the row for {table}: {message}", "google.cloud.bigquery.InsertError"))
         for table, rows in failed.items():
             self.rejected += len(rows)
             self.ensure_table(table, ERROR_FIELDS)
@@ -216,21 +216,3 @@ def json_encoder(fields: list[dict]):
         return row
 
     return encode
-
-
-def _namespace(row: dict, table: TableId) -> str:
-    if table.dataset == "payload_bytes_error":
-        return row.get("document_namespace", "")
-    return (row.get("metadata") or {}).get("document_namespace") or table.dataset.removesuffix("_live")
-
-
-def _rejected_row(row: dict, table: TableId, message: str) -> dict:
-    meta = row.get("metadata") or {}
-    attributes = {
-        "submission_timestamp": row.get("submission_timestamp"), "document_id": row.get("document_id"),
-        "document_namespace": meta.get("document_namespace"), "document_type": meta.get("document_type"),
-        "document_version": meta.get("document_version"), "error_type": "Load",
-        "error_message": f"BigQuery rejected the row for {table}: {message}",
-        "exception_class": "google.cloud.bigquery.InsertError",
-    }
-    return error_row(orjson.dumps(row), {k: v for k, v in attributes.items() if v is not None})

@@ -138,11 +138,32 @@ class DuckDBWriter:
                 self.con.execute("COMMIT")
             except BaseException:
                 self.con.execute("ROLLBACK")
-                self._schemas.clear()  # DDL was rolled back too: re-read what the file holds
-                for dataset, name, fields in self.con.execute(f"SELECT dataset, name, fields FROM {META_SCHEMA}.tables").fetchall():
-                    self._schemas[TableId(dataset, name)] = json.loads(fields)
+                self._reload_schemas()  # DDL was rolled back too: re-read what the file holds
                 raise
         return written
+
+    def probe(self, table: TableId, fields: list[dict], rows: list) -> list[tuple[int, str]]:
+        """(index, DuckDB's message) for each row that cannot be appended alone; nothing is kept.
+
+        The slow path, for a batch that failed: each row is tried in its own transaction and rolled back.
+        """
+        bad = []
+        with self._lock:
+            for i, row in enumerate(rows):
+                self.con.execute("BEGIN TRANSACTION")
+                try:
+                    self._append(table, fields, [row])
+                except duckdb.Error as exc:
+                    bad.append((i, str(exc).splitlines()[0][:1000]))
+                finally:
+                    self.con.execute("ROLLBACK")
+            self._reload_schemas()  # tables the probes created were rolled back
+        return bad
+
+    def _reload_schemas(self) -> None:
+        self._schemas.clear()
+        for dataset, name, fields in self.con.execute(f"SELECT dataset, name, fields FROM {META_SCHEMA}.tables").fetchall():
+            self._schemas[TableId(dataset, name)] = json.loads(fields)
 
     def query(self, sql: str, params: list | None = None):
         with self._lock:

@@ -13,6 +13,10 @@ import time
 from collections import Counter, OrderedDict
 from pathlib import Path
 
+import duckdb
+import orjson
+
+from pingpipe.loader.load import rejected_row, row_namespace
 from pingpipe.loader.tables import ERROR_FIELDS, TableId, error_table
 from pingpipe.loader.writers.duckdb import META_SCHEMA, DuckDBWriter
 
@@ -56,41 +60,28 @@ class Committer:
         return removed
 
     def commit(self, result: SegmentResult, paths: list[Path]) -> Counter:
-        """Deduplicate, write and mark one result in one transaction; then delete its files."""
+        """Deduplicate, write and mark one result in one transaction; then delete its files.
+
+        If the warehouse refuses the batch, the rows it refuses on their own are found (each tried
+        alone, and rolled back) and written as error rows with its message; the rest is written again.
+        """
         now = time.time()
-        batches: dict[TableId, tuple[list[dict], list]] = {}
-        errors: dict[TableId, list[bytes]] = {t: list(rows) for t, rows in result.errors.items()}
-        counts = Counter(messages=result.messages, errors=result.counts["errors"])
-        new_ids: list[str] = []
+        refused: dict[tuple[TableId, int], str] = {}
+        for attempt in (1, 2):
+            batches, positions, counts, new_ids = self._plan(result, now, refused)
+            try:
+                self.writer.write(batches, extra_sql=self._marks(result, counts, new_ids, now))
+                break
+            except BaseException as exc:
+                for document_id in new_ids:  # nothing was kept: forget them again
+                    self.seen.pop(document_id, None)
+                if attempt == 2 or not isinstance(exc, duckdb.Error):
+                    raise
+                found = self._refused_rows(result, batches, positions)
+                if not found:
+                    raise
+                refused.update(found)
         seen = self.seen
-        for table, (fields, rows) in result.rows.items():
-            kept = []
-            for row in rows:
-                if row.document_id in seen:
-                    errors.setdefault(row.error_table, []).append(row.duplicate)
-                    counts["duplicates"] += 1
-                    continue
-                seen[row.document_id] = now
-                new_ids.append(row.document_id)
-                kept.append(row.data)
-            batches[table] = (fields, kept)
-            counts["rows"] += len(kept)
-        for table, rows in errors.items():
-            batches[table] = (ERROR_FIELDS, rows)
-        extra = [(f"INSERT INTO {SEEN} SELECT unnest(?::VARCHAR[]), ?", [new_ids, now])] if new_ids else []
-        for i, name in enumerate(result.names):  # a group's counts go on its first file
-            c = counts if i == 0 else Counter()
-            extra.append((f"INSERT INTO {SEGMENTS} VALUES (?, ?, ?, ?, ?, now())",
-                           [name, c["messages"], c["rows"], c["errors"], c["duplicates"]]))
-        if now - self._last_prune > 60:
-            oldest_kept = next(iter(seen.values()), now)
-            extra.append((f"DELETE FROM {SEEN} WHERE seen_at < ?", [max(now - self.dedupe_window, oldest_kept)]))
-        try:
-            self.writer.write(batches, extra_sql=extra)
-        except BaseException:
-            for document_id in new_ids:  # nothing was kept: forget them again
-                seen.pop(document_id, None)
-            raise
         if now - self._last_prune > 60:
             self._last_prune = now
             cutoff = now - self.dedupe_window
@@ -103,3 +94,55 @@ class Committer:
         self.totals.update(counts)
         return counts
 
+    def _plan(self, result: SegmentResult, now: float, refused: dict):
+        """The batches to write: rows not seen before, duplicates and refused rows as error rows."""
+        batches: dict[TableId, tuple[list[dict], list]] = {}
+        positions: dict[TableId, list[int]] = {}
+        errors: dict[TableId, list[bytes]] = {t: list(rows) for t, rows in result.errors.items()}
+        counts = Counter(messages=result.messages, errors=result.counts["errors"])
+        new_ids: list[str] = []
+        seen = self.seen
+        for table, (fields, rows) in result.rows.items():
+            kept, where = [], []
+            for i, row in enumerate(rows):
+                if row.document_id in seen:
+                    errors.setdefault(row.error_table, []).append(row.duplicate)
+                    counts["duplicates"] += 1
+                    continue
+                message = refused.get((table, i))
+                if message is not None:
+                    data = orjson.loads(row.data)
+                    errors.setdefault(error_table(row_namespace(data, table)), []).append(
+                        rejected_row(data, table, f"the warehouse refused the row for {table}: {message}", "duckdb.Error"))
+                    counts["errors"] += 1
+                    continue
+                seen[row.document_id] = now
+                new_ids.append(row.document_id)
+                kept.append(row.data)
+                where.append(i)
+            batches[table] = (fields, kept)
+            positions[table] = where
+            counts["rows"] += len(kept)
+        for table, rows in errors.items():
+            batches[table] = (ERROR_FIELDS, rows)
+        return batches, positions, counts, new_ids
+
+    def _marks(self, result: SegmentResult, counts: Counter, new_ids: list[str], now: float) -> list:
+        """The SQL that commits with the rows: seen ids, "segment done" marks, the dedupe window's pruning."""
+        extra = [(f"INSERT INTO {SEEN} SELECT unnest(?::VARCHAR[]), ?", [new_ids, now])] if new_ids else []
+        for i, name in enumerate(result.names):  # a group's counts go on its first file
+            c = counts if i == 0 else Counter()
+            extra.append((f"INSERT INTO {SEGMENTS} VALUES (?, ?, ?, ?, ?, now())",
+                           [name, c["messages"], c["rows"], c["errors"], c["duplicates"]]))
+        if now - self._last_prune > 60:
+            oldest_kept = next(iter(self.seen.values()), now)
+            extra.append((f"DELETE FROM {SEEN} WHERE seen_at < ?", [max(now - self.dedupe_window, oldest_kept)]))
+        return extra
+
+    def _refused_rows(self, result: SegmentResult, batches: dict, positions: dict) -> dict[tuple[TableId, int], str]:
+        found = {}
+        for table in result.rows:
+            fields, rows = batches[table]
+            for index, message in self.writer.probe(table, fields, rows):
+                found[(table, positions[table][index])] = message
+        return found

@@ -76,14 +76,36 @@ def test_a_failed_commit_keeps_nothing_and_leaves_the_segment_for_a_retry(tmp_pa
     writer = DuckDBWriter(tmp_path / "w.duckdb")
     committer = Committer(writer)
     doc = str(uuid.uuid4())
-    path = segment(tmp_path, "s1", line(doc))
+    path = segment(tmp_path, "s1", line(doc), line(body=b"{bad"))
     result = work.process_segments([str(path)])
-    writer.con.execute("CREATE SCHEMA eng_workflow_live")
-    writer.con.execute("CREATE TABLE eng_workflow_live.hgpush_v1 (x INTEGER)")  # a table the rows cannot go into
+    writer.con.execute("DROP TABLE payload_bytes_error.structured")
+    writer.con.execute("CREATE TABLE payload_bytes_error.structured (x INTEGER)")  # error rows cannot go in
     with pytest.raises(duckdb.Error):
         committer.commit(result, [path])
     assert path.exists() and doc not in committer.seen
     assert writer.query(f"SELECT count(*) FROM {SEGMENTS}").fetchone()[0] == 0
+    assert writer.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'eng_workflow_live'"
+                        ).fetchone()[0] == 0  # even the table's creation was rolled back
+    writer.close()
+
+
+def test_rows_the_warehouse_refuses_become_error_rows_and_the_rest_commits(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    taken = str(uuid.uuid4())
+    first = segment(tmp_path, "s1", line(taken))
+    Committer(writer).commit(work.process_segments([str(first)]), [first])
+    writer.con.execute("CREATE UNIQUE INDEX one_per_id ON eng_workflow_live.hgpush_v1 (document_id)")
+    fresh = Committer(writer, dedupe_window=0.0)  # forgets ids: the index is what refuses the row
+    good = [str(uuid.uuid4()) for _ in range(3)]
+    second = segment(tmp_path, "s2", line(good[0]), line(taken), line(good[1]), line(good[2]))
+    counts = fresh.commit(work.process_segments([str(second)]), [second])
+    assert (counts["messages"], counts["rows"], counts["errors"]) == (4, 3, 1)
+    ids = {r[0] for r in writer.query("SELECT document_id FROM eng_workflow_live.hgpush_v1").fetchall()}
+    assert ids == set(good) | {taken}
+    (error,) = writer.query("SELECT document_id, error_type, error_message, payload FROM payload_bytes_error.structured").fetchall()
+    assert error[0] == taken and error[1] == "Load" and "refused" in error[2] and "Constraint" in error[2]
+    assert b'"document_id":"' + taken.encode() in error[3]  # the refused row itself
+    assert not second.exists() and taken not in fresh.seen and set(good) <= set(fresh.seen)
     writer.close()
 
 
