@@ -1,6 +1,6 @@
 """End to end: `pingpipe up` on this machine, from POST to committed, queryable row.
 
-    .venv/bin/python benchmarks/bench_up.py [--seconds 20] [--workers 1]
+    .venv/bin/python benchmarks/bench_up.py [--seconds 20] [--workers N]
 
 Pings: the ~2.6 KB gzipped Glean baseline ping of bench_decoder.py (its metrics defined, so
 they are columns: the table of bench_loader.py), each with a fresh document id, POSTed by wrk
@@ -43,6 +43,7 @@ from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig  # noqa: E402
 from pingpipe.loader.load import Loader  # noqa: E402
 from pingpipe.message import RawMessage  # noqa: E402
 from pingpipe.up import admin  # noqa: E402
+from pingpipe.up.runner import default_workers  # noqa: E402
 
 PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
 TABLE = "org_demo_app_live.baseline_v1"
@@ -168,7 +169,7 @@ def drain(data: Path, timeout: float = 300) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None, help="default: pingpipe up's own default")
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-up-"))
@@ -183,7 +184,8 @@ def main() -> None:
         lua = work / "post.lua"
         lua.write_text(LUA.replace("{body}", str(work / "body.gz")))
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-              f"Glean baseline ping {len(body)} bytes gzipped; pingpipe up --workers {args.workers}; wrk on the same cores")
+              f"Glean baseline ping {len(body)} bytes gzipped; pingpipe up --workers {args.workers or default_workers()}; "
+              f"wrk on the same cores")
 
         # Baseline: the same work in one loop, one core, nothing in the way.
         lines, _ = make_input(work / "raw.ndjson", 5000)
@@ -199,9 +201,9 @@ def main() -> None:
 
         port = int(subprocess.check_output([sys.executable, "-c", "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])"]))
         data = work / "data"
-        proc = subprocess.Popen([PINGPIPE, "up", "--data", str(data), "--schemas", str(schemas), "--port", str(port),
-                                 "--workers", str(args.workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        workers = ["--workers", str(args.workers)] if args.workers else []
+        proc = subprocess.Popen([PINGPIPE, "up", "--data", str(data), "--schemas", str(schemas), "--port", str(port), *workers],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 60
         while admin.read_state(data) is None and time.monotonic() < deadline:
             time.sleep(0.1)
