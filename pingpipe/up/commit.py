@@ -106,7 +106,8 @@ class Committer:
             kept, where = [], []
             for i, row in enumerate(rows):
                 if row.document_id in seen:
-                    errors.setdefault(row.error_table, []).append(row.duplicate)
+                    where_to, duplicate = row.duplicate()
+                    errors.setdefault(where_to, []).append(duplicate)
                     counts["duplicates"] += 1
                     continue
                 message = refused.get((table, i))

@@ -22,14 +22,24 @@ from pingpipe.message import BadLine, RawMessage
 _state: dict[str, object] = {}
 
 
+_DUPLICATE_KEYS = ("submission_timestamp", "document_namespace", "document_type", "document_version", "uri")
+
+
 @dataclass
 class Row:
     """A table row, with what the parent needs to deduplicate it or turn it into a duplicate error."""
 
     document_id: str
     data: bytes  # the row as JSON
-    duplicate: bytes  # the error row to write instead, if this document id was already loaded
-    error_table: TableId  # where that error row goes
+    about: tuple[str | None, ...]  # _DUPLICATE_KEYS' attributes: a duplicate's error row is made of these
+
+    def duplicate(self) -> tuple[TableId, bytes]:
+        """The error row (and its table) that stands for this row when its document id was already loaded."""
+        attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about) if v is not None}
+        attributes.update(document_id=self.document_id, error_type="duplicate", stack_trace="",
+                          error_message=f"duplicate document_id {self.document_id}",
+                          exception_class="pingpipe.decoder.errors.Duplicate")
+        return error_table(attributes.get("document_namespace")), orjson.dumps(error_row(b"", attributes))
 
 
 @dataclass
@@ -55,17 +65,23 @@ def _error(result: SegmentResult, data: bytes, attributes: dict[str, str]) -> No
     result.counts[f"error.{attributes.get('error_type')}"] += 1
 
 
-def process_lines(lines, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
-    for line in lines:
-        if not line.strip():
-            continue
-        result.messages += 1
-        try:
-            message = RawMessage.from_line(line)
-        except BadLine as exc:
-            err = error_message(line, {}, exc, "ParseRawMessage")
-            _error(result, err.data, err.attributes)
-            continue
+def _messages(paths: list[str], result: SegmentResult):
+    """The raw messages of segment files, counted; a line that is not one becomes an error row."""
+    for path in paths:
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                result.messages += 1
+                try:
+                    yield RawMessage.from_line(line)
+                except BadLine as exc:
+                    err = error_message(line, {}, exc, "ParseRawMessage")
+                    _error(result, err.data, err.attributes)
+
+
+def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
+    for message in messages:
         decoded = decoder.decode(message)
         if not isinstance(decoded, Decoded):
             _error(result, decoded.message.data, decoded.message.attributes)
@@ -79,23 +95,16 @@ def process_lines(lines, result: SegmentResult, decoder: Decoder, loader: Loader
         except Exception as exc:
             _error(result, orjson.dumps(decoded.payload), load_failure(attributes, exc))
             continue
-        document_id = attributes.get("document_id", "")
-        duplicate = dict(attributes, error_type="duplicate", error_message=f"duplicate document_id {document_id}",
-                         exception_class="pingpipe.decoder.errors.Duplicate", stack_trace="")
         entry = result.rows.get(table)
         if entry is None:
             entry = result.rows[table] = (fields, [])
-        entry[1].append(Row(document_id, data, orjson.dumps(error_row(b"", duplicate)),
-                            error_table(attributes.get("document_namespace"))))
+        entry[1].append(Row(attributes.get("document_id", ""), data, tuple(attributes.get(k) for k in _DUPLICATE_KEYS)))
 
 
 def process_segments(paths: list[str]) -> SegmentResult:
     """Decode and coerce every line of the given segment files (in the worker process)."""
     result = SegmentResult([Path(p).name for p in paths])
-    decoder, loader = _state["decoder"], _state["loader"]
-    for path in paths:
-        with open(path, "rb") as f:
-            process_lines(f, result, decoder, loader)
+    process_messages(_messages(paths, result), result, _state["decoder"], _state["loader"])
     return result
 
 
@@ -111,17 +120,7 @@ def crashed_result(paths: list[str], reason: str) -> SegmentResult:
     """
     result = SegmentResult([Path(p).name for p in paths])
     exc = WorkerCrashed(reason)
-    for path in paths:
-        with open(path, "rb") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                result.messages += 1
-                try:
-                    message = RawMessage.from_line(line)
-                except BadLine as bad:
-                    err = error_message(line, {}, bad, "ParseRawMessage")
-                else:
-                    err = error_message(message.data, message.attributes, exc, "WorkerCrashed")
-                _error(result, err.data, err.attributes)
+    for message in _messages(paths, result):
+        err = error_message(message.data, message.attributes, exc, "WorkerCrashed")
+        _error(result, err.data, err.attributes)
     return result
