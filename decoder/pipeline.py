@@ -30,7 +30,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from pingpipe.message import BadLine, RawMessage
 
 from .core import Decoded, Decoder, DecoderConfig, error_message
-from .errors import DecodeError, Duplicate
+from .errors import Duplicate
 
 ERRORS = "errors"
 _decoders: dict[DecoderConfig, Decoder] = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
-import uuid
 from pathlib import Path
 
 import duckdb

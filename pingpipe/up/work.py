@@ -16,7 +16,7 @@ import orjson
 
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig, error_message
 from pingpipe.loader.load import Loader, error_row, load_failure
-from pingpipe.loader.tables import ERROR_FIELDS, TableId, error_table
+from pingpipe.loader.tables import TableId, error_table
 from pingpipe.message import BadLine, RawMessage
 
 _state: dict[str, object] = {}
