@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_decoder import FIXTURES, baseline_ping, make_input  # noqa: E402
+from bench_edge import LUA as POST_LUA  # noqa: E402  (the same POST, paced by PACE_MS; ids added below)
 from bench_loader import metrics_yaml  # noqa: E402
 
 import random  # noqa: E402
@@ -47,16 +48,7 @@ from pingpipe.up.runner import default_workers  # noqa: E402
 
 PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
 TABLE = "org_demo_app_live.baseline_v1"
-LUA = """
-wrk.method = "POST"
-local f = io.open("{body}", "rb"); wrk.body = f:read("*all"); f:close()
-wrk.headers["Content-Type"] = "application/json; charset=utf-8"
-wrk.headers["Content-Encoding"] = "gzip"
-wrk.headers["X-Telemetry-Agent"] = "Glean/71.0.0 (Python on Linux)"
-local pace = tonumber(os.getenv("PACE_MS") or "0")
-if pace > 0 then
-  function delay() return pace end
-end
+LUA = POST_LUA + """
 math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
 request = function()
   local id = string.format("%04x%04x-%04x-4%03x-8%03x-%04x%04x%04x", math.random(0, 65535), math.random(0, 65535),
