@@ -84,7 +84,7 @@ class DecodeFn(beam.DoFn):
         if isinstance(result, Decoded):
             attributes = result.attributes
             # Already serialized: one bytes object is far cheaper for Beam to move than a dict.
-            line = result.to_message().to_line()[:-1]  # no newline: the writers add their own
+            line = result.to_message().to_line(newline=False)  # the writers add their own
             yield (attributes.get("document_id", ""), (attributes.get("submission_timestamp", ""), line))
         elif result is not None:
             yield beam.pvalue.TaggedOutput(ERRORS, result)
@@ -160,7 +160,7 @@ class DecodeGroup(DecodeFn):
                     yield beam.pvalue.TaggedOutput(ERRORS, _tuple(RawMessage(b"", result.attributes), exc, Duplicate.error_type))
                     continue
                 delivered = True
-                yield result.to_message().to_line()[:-1]  # no newline: the writers add their own
+                yield result.to_message().to_line(newline=False)  # the writers add their own
             elif result is not None:
                 yield beam.pvalue.TaggedOutput(ERRORS, result)
 
@@ -214,7 +214,7 @@ def to_line(element: tuple[bytes, dict] | bytes) -> bytes:
     """Decoded messages are already lines; errors are (data, attributes) pairs."""
     if isinstance(element, bytes):
         return element.rstrip(b"\n")
-    return RawMessage(element[0], element[1]).to_line().rstrip(b"\n")
+    return RawMessage(element[0], element[1]).to_line(newline=False)
 
 
 def to_pair(element: tuple[bytes, dict] | bytes) -> tuple[bytes, dict]:

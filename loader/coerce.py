@@ -16,13 +16,13 @@ single pass over the payload.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime as dt
 import re
 from typing import Callable
 
 import orjson
+import pybase64
 
 from pingpipe.schemas.transpile import column_name
 
@@ -73,7 +73,7 @@ def _time_ok(v: str) -> bool:
 
 def _base64_ok(v: str) -> bool:
     try:
-        base64.b64decode(v, validate=True)
+        pybase64.b64decode(v, validate=True)
     except (binascii.Error, ValueError):
         return False
     return True

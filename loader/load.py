@@ -8,13 +8,13 @@ without IP address or raw user agent.
 
 from __future__ import annotations
 
-import base64
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
 import orjson
+import pybase64
 
 from pingpipe.schemas.registry import Registry
 
@@ -46,7 +46,7 @@ def error_row(data: bytes, attributes: dict[str, str]) -> dict:
     row = {name: attributes.get(name) for name in (
         "submission_timestamp", "document_namespace", "document_type", "document_version", "document_id", "uri",
         "error_type", "error_message", "exception_class", "stack_trace")}
-    row["payload"] = base64.b64encode(data).decode("ascii")
+    row["payload"] = pybase64.b64encode_as_string(data)
     return {k: v for k, v in row.items() if v is not None}
 
 

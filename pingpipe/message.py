@@ -6,12 +6,12 @@ file format: `{"attributeMap": {...}, "payload": "<base64 of the body>"}`.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import orjson
+import pybase64  # SIMD base64: about 13x the standard library's, which was a tenth of a decoded ping's CPU
 
 
 class BadLine(ValueError):
@@ -23,8 +23,8 @@ class RawMessage:
     data: bytes
     attributes: dict[str, str] = field(default_factory=dict)
 
-    def to_line(self) -> bytes:
-        return encode_line(self.data, self.attributes)
+    def to_line(self, newline: bool = True) -> bytes:
+        return encode_line(self.data, self.attributes, newline)
 
     @classmethod
     def from_line(cls, line: bytes | str) -> "RawMessage":
@@ -39,7 +39,7 @@ class RawMessage:
         if not isinstance(attributes, dict) or not isinstance(payload, str):
             raise BadLine("attributeMap must be an object and payload a base64 string")
         try:
-            data = base64.b64decode(payload, validate=True)
+            data = pybase64.b64decode(payload, validate=True)
         except binascii.Error as exc:
             raise BadLine(f"payload is not base64: {exc}") from None
         if not all(type(v) is str for v in attributes.values()):
@@ -47,9 +47,10 @@ class RawMessage:
         return cls(data, attributes)
 
 
-def encode_line(data: bytes, attributes: dict[str, str]) -> bytes:
-    """One newline-terminated line of the file format (the hot path of the edge)."""
-    return orjson.dumps({"attributeMap": attributes, "payload": base64.b64encode(data).decode("ascii")}) + b"\n"
+def encode_line(data: bytes, attributes: dict[str, str], newline: bool = True) -> bytes:
+    """One line of the file format (the hot path of the edge); Beam's writers add their own newline."""
+    return orjson.dumps({"attributeMap": attributes, "payload": pybase64.b64encode_as_string(data)},
+                        option=orjson.OPT_APPEND_NEWLINE if newline else None)
 
 
 def read_lines(lines: Iterable[bytes]) -> Iterator[RawMessage]:

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import jsonschema_rs
 
 from .transpile import merge_metadata, transpile
+from .validator import PingValidator
 
 SCHEMA_SUFFIX = ".schema.json"
 BQ_SUFFIX = ".bq"
@@ -296,7 +297,7 @@ def _load_entry(root: Path, path: Path, validate_formats: bool) -> SchemaEntry:
     if not isinstance(meta, dict):
         raise SchemaFileError(path, "mozPipelineMetadata must be an object")
     try:
-        validator = validator_cls(schema, validate_formats=validate_formats)
+        validator = PingValidator(schema, validator_cls, validate_formats=validate_formats)
     except Exception as exc:  # jsonschema_rs raises ValueError subclasses for bad schemas
         raise SchemaFileError(path, f"not a valid JSON schema: {exc}") from None
     bq_path = path.with_name(f"{doctype}.{version}{BQ_SUFFIX}")

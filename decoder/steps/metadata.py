@@ -29,16 +29,16 @@ def truncate_timestamp(ts: str, granularity: str | None) -> str:
 def add_metadata(attributes: dict[str, str], payload: dict, metadata_format: str | None, granularity: str | None = None) -> dict:
     get = attributes.get
     meta = {
-        "geo": {k: get(a) for a, k in GEO if get(a)},
+        "geo": {k: v for a, k in GEO if (v := get(a))},
         "isp": {},
-        "user_agent": {k: get(a) for a, k in USER_AGENT if get(a)},
-        "header": {h: get(h) for h in HEADERS if get(h)},
+        "user_agent": {k: v for a, k in USER_AGENT if (v := get(a))},
+        "header": {h: v for h in HEADERS if (v := get(h))},
         "document_namespace": get("document_namespace"),
         "document_type": get("document_type"),
         "document_version": get("document_version"),
     }
     if metadata_format == "telemetry" or attributes.get("document_namespace") == "telemetry":
-        meta["uri"] = {k: get(k) for k in URI if get(k)}
+        meta["uri"] = {k: v for k in URI if (v := get(k))}
     payload["metadata"] = meta
     payload["document_id"] = get("document_id")
     if get("submission_timestamp"):
@@ -46,8 +46,8 @@ def add_metadata(attributes: dict[str, str], payload: dict, metadata_format: str
         attributes["submission_timestamp"] = ts
         payload["submission_timestamp"] = ts
     for name in TOP:
-        if get(name):
-            payload[name] = attributes[name]
-    if get("sample_id"):
-        payload["sample_id"] = int(attributes["sample_id"])
+        if value := get(name):
+            payload[name] = value
+    if sample_id := get("sample_id"):
+        payload["sample_id"] = int(sample_id)
     return payload
