@@ -31,6 +31,7 @@ from click.testing import CliRunner
 from pingpipe.cli import main as cli
 from pingpipe.decoder.commands import build_pipeline
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
+from pingpipe.gctune import tune_gc
 from pingpipe.message import RawMessage
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
@@ -85,6 +86,7 @@ def main() -> None:
               f"{args.messages} Glean baseline pings, {gz_size} bytes gzipped each")
 
         decoder = Decoder.from_config(config)
+        tune_gc()  # as the decoder's Beam DoFn does: both paths run with the same collector settings
         decoded = 0
         c0, t0 = cpu(), time.perf_counter()
         for line in lines:

@@ -31,6 +31,7 @@ from bench_decoder import FIXTURES, MMDB, cpu, make_input  # noqa: E402
 
 from pingpipe.cli import main as cli  # noqa: E402
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig  # noqa: E402
+from pingpipe.gctune import tune_gc  # noqa: E402
 from pingpipe.loader.load import Loader  # noqa: E402
 from pingpipe.loader.writers.duckdb import DuckDBWriter  # noqa: E402
 from pingpipe.message import RawMessage  # noqa: E402
@@ -116,6 +117,7 @@ def main() -> None:
                                      "--out", str(schemas)])
         assert r.exit_code == 0, r.output
         decoder = Decoder.from_config(DecoderConfig(schemas=schemas, geoip_db=MMDB))
+        tune_gc()  # as the loader's Beam DoFn and `pingpipe up` do
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
         measure("enlarged baseline (bench_decoder's 2.6 KB gz ping)", make_input(work / "raw.ndjson", args.rows)[0],
                 decoder, work, args.batch)

@@ -27,6 +27,7 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Duration, Timestamp
 
+from pingpipe.gctune import tune_gc
 from pingpipe.message import BadLine, RawMessage
 
 from .core import Decoded, Decoder, DecoderConfig, error_message
@@ -60,6 +61,7 @@ class DecodeFn(beam.DoFn):
 
     def setup(self):
         self.decoder = shared_decoder(self.config)
+        tune_gc()
 
     def _decode(self, element):
         """A raw-message file line (bytes) or a (data, attributes) pair -> Decoded, an error pair, or None."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import os
 import tempfile
 from pathlib import Path
 
 import uvicorn
+
+from pingpipe.gctune import tune_gc
 
 from .app import create_app
 from .config import EdgeConfig, Route
@@ -38,12 +39,6 @@ def app_from_env():
     """uvicorn worker factory: each worker process builds its own app (and its own segments)."""
     tune_gc()
     return create_app(_from_json(os.environ[_ENV]))
-
-
-def tune_gc() -> None:
-    """The hot path allocates many short-lived objects and no cycles: collect gen0 less often."""
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
 
 
 def run(config: EdgeConfig) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pingpipe.gctune import tune_gc
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
 
@@ -58,6 +59,7 @@ class LoadBatch(beam.DoFn):
 
     def setup(self):
         self.loader, self.writer = shared_loader(self.warehouse, self.schemas)
+        tune_gc()
 
     def process(self, elements):
         batch = self.loader.batch(as_pair(e) for e in elements)

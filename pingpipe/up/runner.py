@@ -30,6 +30,7 @@ import orjson
 
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.edge.publish.segments import recover, sealed_segments
+from pingpipe.gctune import tune_gc
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.schemas.registry import Registry
 
@@ -164,6 +165,7 @@ class Up:
             raise UpError(f"cannot open the warehouse {c.warehouse}: {exc}") from None
         committer = Committer(writer, dedupe_window=c.dedupe_window)
         committer.forget_done(c.queue)
+        tune_gc()  # after loading the dedupe window: its ids are never scanned by the collector
         recover(c.queue)  # seal what a killed edge left open: those pings were acknowledged
         self.decoder_config = DecoderConfig(schemas=c.schemas, geoip_db=c.geoip_db)
         self.pool = self._new_pool()

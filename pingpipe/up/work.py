@@ -17,6 +17,7 @@ import orjson
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig, error_message
 from pingpipe.loader.load import Loader, error_row, load_failure
 from pingpipe.loader.tables import TableId, error_table
+from pingpipe.gctune import tune_gc
 from pingpipe.message import BadLine, RawMessage
 
 _state: dict[str, object] = {}
@@ -56,6 +57,7 @@ def init_worker(config: DecoderConfig) -> None:
     decoder = Decoder.from_config(config)
     _state["decoder"] = decoder
     _state["loader"] = Loader(decoder.registry)
+    tune_gc()
 
 
 def _error(result: SegmentResult, data: bytes, attributes: dict[str, str]) -> None:
