@@ -120,13 +120,15 @@ def _scalar(bq_type: str):
     raise ValueError(f"unsupported BigQuery type {bq_type}")
 
 
-_COMPLEX, _STRING, _INT, _SCALAR = 0, 1, 2, 3
+_COMPLEX, _STRING, _INT, _SCALAR, _RECORD = 0, 1, 2, 3, 4
 _INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
 def _kind(field: dict) -> int:
-    if field.get("mode") == "REPEATED" or field["type"] in ("RECORD", "STRUCT"):
+    if field.get("mode") == "REPEATED":
         return _COMPLEX
+    if field["type"] in ("RECORD", "STRUCT"):
+        return _RECORD
     if field["type"] == "STRING":
         return _STRING
     if field["type"] in ("INT64", "INTEGER"):
@@ -155,9 +157,12 @@ class Coercer:
     def _compile_record(self, fields: list[dict]):
         # name -> (column, converter, kind). The two commonest kinds are converted inline, without
         # a call: most of a Glean row is strings and integers, and a call per value is the cost here.
+        # A nested record's own record function is called directly (one call per record, not two).
         columns: dict[str, tuple[str, Callable, int] | None] = {}
         for field in fields:
-            columns[field["name"]] = (field["name"], self._compile_field(field), _kind(field))
+            kind = _kind(field)
+            convert = self._compile_record(field["fields"]) if kind == _RECORD else self._compile_field(field)
+            columns[field["name"]] = (field["name"], convert, kind)
         known = len(columns)
 
         def record(obj: dict, extra: dict) -> dict:
@@ -180,6 +185,15 @@ class Coercer:
                     continue
                 if kind == _INT and t is int and _INT_MIN <= value <= _INT_MAX:
                     row[name] = value
+                    continue
+                if kind == _RECORD:
+                    if t is not dict:
+                        extra[key] = value
+                        continue
+                    sub_extra = {}
+                    row[name] = convert(value, sub_extra)
+                    if sub_extra:
+                        extra[key] = sub_extra
                     continue
                 if kind == _COMPLEX:
                     sub_extra: dict = {}
