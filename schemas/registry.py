@@ -241,15 +241,18 @@ class Registry:
         return metadata_schema(metadata_format, self.root)
 
     def table_schema(self, entry: SchemaEntry) -> list[dict]:
-        """The BigQuery columns of an entry's table: its `.bq`, or transpiled on the spot."""
+        """The BigQuery columns of an entry's table: its `.bq`, or transpiled on the spot.
+
+        A schema without `bq_metadata_format` (MPS's generic glean.1 has none) still gets the
+        pipeline's columns, telemetry's for the telemetry namespace and structured ones otherwise:
+        without them its rows would lose their document id, submission time, metadata and unknown
+        fields, and `pingpipe dedupe` could not copy them.
+        """
         if entry._bq is not None:
             return entry._bq
         if entry.key not in self._tables:
-            schema = entry.schema
-            fmt = entry.metadata.bq_metadata_format
-            if fmt:
-                schema = merge_metadata(schema, self.metadata_schema(fmt))
-            self._tables[entry.key] = transpile(schema)
+            fmt = entry.metadata.bq_metadata_format or ("telemetry" if entry.namespace == "telemetry" else "structured")
+            self._tables[entry.key] = transpile(merge_metadata(entry.schema, self.metadata_schema(fmt)))
         return self._tables[entry.key]
 
 

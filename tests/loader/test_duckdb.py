@@ -206,3 +206,24 @@ def test_timestamps_with_offsets_load_and_a_bad_one_does_not_fail_the_batch(tmp_
     assert got[0][:2] == ("a", dt.datetime(2026, 11, 23, 10, 0))
     assert got[1][1] is None and json.loads(got[1][2]) == {"submission_timestamp": "2026-11-23T25:00:00Z"}
     writer.close()
+
+
+def test_a_ping_to_a_schema_without_pipeline_metadata_keeps_its_id_time_and_metadata(schemas, tmp_path):
+    """MPS's generic glean.1 has no mozPipelineMetadata: its table still gets the pipeline's columns."""
+    doc = str(uuid.uuid4())
+    message = RawMessage((MPS / "validation/glean/glean.1.baseline.pass.json").read_bytes(),
+                         {"uri": f"/submit/glean/glean/1/{doc}", "submission_timestamp": "2026-11-23T10:00:00.000000Z",
+                          "x_telemetry_agent": "Glean/64"})
+    result = Decoder.from_config(DecoderConfig(schemas=schemas, geoip_db=MMDB)).decode(message)
+    assert isinstance(result, Decoded), result
+    m = result.to_message()
+    batch = Loader(Registry.load(schemas)).batch([(m.data, m.attributes)])
+    assert list(batch.tables) == [TableId("glean_live", "glean_v1")]
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    writer.write(batch.tables)
+    row = writer.query("SELECT document_id, submission_timestamp, metadata.header.x_telemetry_agent, sample_id, "
+                       "additional_properties FROM glean_live.glean_v1").fetchone()
+    assert row[0] == doc and row[1] == dt.datetime(2026, 11, 23, 10, tzinfo=dt.timezone.utc) and row[2] == "Glean/64"
+    assert 0 <= row[3] < 100
+    assert set(json.loads(row[4])) == {"$schema", "metadata"}  # no column for these; id and time have theirs
+    assert copy_deduplicate(writer, dt.date(2026, 11, 23)) == {"glean_stable.glean_v1": 1}
