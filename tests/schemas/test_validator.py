@@ -27,7 +27,7 @@ def both(schema: dict, cls=jsonschema_rs.Draft7Validator) -> tuple[PingValidator
 def test_glean_metric_names_are_lifted_out_of_a_copy_of_the_schema():
     lifted, _ = both(GLEAN_SCHEMA)
     assert lifted.rest is not lifted.full
-    assert "counter" in lifted.names.children["metrics"].children
+    assert ("metrics", "counter") in lifted.lifted
     assert "propertyNames" in GLEAN_SCHEMA["properties"]["metrics"]["properties"]["counter"]
 
 
@@ -47,7 +47,7 @@ def test_captured_glean_bodies_pass_and_a_bad_metric_name_fails_even_after_good_
     bad["metrics"]["counter"]["Not.A-Valid.Name"] = 1
     assert not full.is_valid(bad)
     assert not lifted.is_valid(bad)
-    assert "Not.A-Valid.Name" not in lifted.names.children["metrics"].children["counter"].good
+    assert "Not.A-Valid.Name" not in lifted.lifted[("metrics", "counter")].good
 
 
 names = st.one_of(st.sampled_from(["a.b", "glean.error", "x" * 112, "x" * 111, "1abc", "_ok", "a\n", "A.b", "a", "é.b"]),
@@ -82,7 +82,7 @@ VALIDATORS = both(GLEAN_SCHEMA)
 def test_draft_04_has_no_property_names_so_nothing_is_lifted():
     schema = {"type": "object", "properties": {"m": {"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}}}}
     lifted, full = both(schema, jsonschema_rs.Draft4Validator)
-    assert lifted.names is None
+    assert lifted.lifted == {} and lifted.rest is lifted.full
     assert lifted.is_valid({"m": {"UPPER": 1}}) == full.is_valid({"m": {"UPPER": 1}})
 
 
@@ -96,7 +96,7 @@ def test_draft_04_has_no_property_names_so_nothing_is_lifted():
 ])
 def test_names_that_do_not_apply_at_a_fixed_path_stay_in_the_schema(schema):
     lifted, full = both(schema)
-    assert lifted.names is None or not lifted.names.children
+    assert lifted.lifted == {} and lifted.rest is lifted.full
     for doc in ({"m": {"UPPER": 1}}, {"m": {"lower": 1}}, {"x": {"UPPER": 1}, "ok": 1}, {"m": {"UPPER": 1}, "ok": 1}):
         assert lifted.is_valid(doc) == full.is_valid(doc)
 
@@ -108,3 +108,14 @@ def test_errors_are_reported_by_the_whole_schema():
     assert not lifted.is_valid(body)
     errors = list(lifted.iter_errors(body))
     assert errors and "Bad Name" in errors[0].message
+
+
+def test_names_at_the_root_and_deep_down_are_lifted_with_the_same_verdict():
+    schema = {"type": "object", "propertyNames": {"pattern": "^[a-z]+$"},
+              "properties": {"a": {"properties": {"b": {"properties": {"c": {"propertyNames": {"maxLength": 2}}}}}}}}
+    lifted, full = both(schema)
+    assert set(lifted.lifted) == {(), ("a", "b", "c")}
+    docs = [{"a": {"b": {"c": {"xy": 1}}}}, {"a": {"b": {"c": {"xyz": 1}}}}, {"A": 1}, {"a": 1}, {"a": {"b": []}},
+            {"a": {"b": {"c": "not an object"}}}, {"a": {"b": {"c": {"é": 1, "ok": 2}}}}, []]
+    for doc in docs * 2:
+        assert lifted.is_valid(doc) == full.is_valid(doc), doc
