@@ -123,10 +123,15 @@ TYPED = Coercer([
     ("ts", "2026-11-23T23:59:60Z", False),
     ("ts", "20261123T100000Z", False),
     ("ts", "not a time", False),
+    ("ts", "2026-11-23T10:00:00.12345\u0666Z", False),  # an Arabic-Indic digit: Python reads it, DuckDB would not
+    ("ts", "\u0662\u0660\u0662\u0666-11-23T10:00:00Z", False),
+    ("ts", "2026-11-23T10:00:00.123456+", False),
     ("local", "2026-11-23T10:00:00", True),
     ("local", "2026-11-23T10:00:00Z", False),
     ("day", "2026-02-28", True),
     ("day", "2026-02-30", False),
+    ("day", "2026-02-2\uff18", False),  # a full-width digit
+    ("clock", "1\u0661:00:00", False),
     ("clock", "23:59:59.5", True),
     ("clock", "24:00:00", False),
     ("raw", "aGVsbG8=", True),
