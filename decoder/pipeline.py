@@ -1,13 +1,14 @@
 """The decoder as an Apache Beam pipeline: thin DoFns around decoder.core.
 
-    batch:     read lines -> key by the URI's document id -> GroupByKey
-                 -> decode each group's copies, earliest first: the first that decodes is
-                    delivered, later ones that decode are duplicates, failures are errors
+    batch:     read lines -> key by a bucket of the URI's document id -> GroupByKey
+                 -> decode each bucket in runs; copies of one id earliest first: the first
+                    that decodes is delivered, later ones that decode are duplicates
     streaming: read Pub/Sub -> decode -> per-document-id state with an expiry timer (10 min)
 
 Batch groups the raw messages rather than the decoded ones: a raw line is a quarter of the size
-of its decoded form, and the shuffle is most of Beam's cost here (benchmarks/bench_decoder.py:
-2.47x the pure core's CPU when grouping decoded lines, about 2x now). Only decoded copies compete,
+of its decoded form, and the shuffle's cost grows with the bytes. It groups them by bucket, not
+by id, so that messages are decoded in runs: benchmarks/bench_decoder.py measures the pipeline at
+about 1.8x the pure core's CPU this way, 2.4x with one group per id. Only decoded copies compete,
 as in Mozilla's decoder. Decoded messages travel as finished raw-message lines (bytes, without
 their newline); errors as `(data, attributes)` pairs. The registry and the geo database are
 loaded once per worker process (a module-level cache), never per element.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
+import zlib
 from typing import Iterable
 
 import apache_beam as beam
@@ -111,13 +112,12 @@ _URI = re.compile(rb'"uri":"([^"]*)"')
 _TIMESTAMP = re.compile(rb'"submission_timestamp":"([^"]*)"')
 
 
-def document_key(element) -> tuple[str, object]:
-    """(document id, element), the id read cheaply from a raw message, before decoding.
+DEDUPE_BUCKETS = 1024  # batch: the shuffle's keys, so the most workers the decode step can use
+CHUNK = 256  # batch: messages decoded back to back before their outputs move on
 
-    Batch dedupe groups the raw messages, not the decoded ones: a raw line is a quarter of the
-    size of its decoded form, and Beam's shuffle cost grows with the bytes. A message whose id
-    cannot be read this way gets a key of its own (it is decoded alone, and fails or passes alone).
-    """
+
+def document_id(element) -> str:
+    """The document id of a raw message, read cheaply from its URI before decoding ("" if unreadable)."""
     if isinstance(element, (bytes, str)):
         found = _URI.search(element.encode("utf-8") if isinstance(element, str) else element)
         uri = found.group(1).decode("utf-8", "replace") if found else ""
@@ -125,10 +125,19 @@ def document_key(element) -> tuple[str, object]:
         uri = element[1].get("uri", "")
     parts = uri.split("?", 1)[0].split("/")
     if len(parts) > 3 and parts[1] == "submit":
-        doc = parts[3] if parts[2] == "telemetry" else parts[-1]
-        if doc:
-            return doc, element
-    return "\x00" + uuid.uuid4().hex, element
+        return parts[3] if parts[2] == "telemetry" else parts[-1]
+    return ""
+
+
+def bucket_key(element) -> tuple[int, tuple[str, object]]:
+    """(bucket, (document id, element)): every copy of a document id lands in the same bucket.
+
+    Batch dedupe shuffles the raw messages, not the decoded ones: a raw line is a quarter of the
+    size of its decoded form, and Beam's shuffle cost grows with the bytes. Keying by a bucket
+    rather than by the id itself gives the decode step long runs of messages (see DecodeBucket).
+    """
+    doc = document_id(element)
+    return zlib.crc32(doc.encode("utf-8")) % DEDUPE_BUCKETS, (doc, element)
 
 
 def _submitted(element) -> str:
@@ -140,20 +149,60 @@ def _submitted(element) -> str:
 
 
 @beam.typehints.with_output_types(bytes)
-class DecodeGroup(DecodeFn):
-    """Batch: decode the copies of one document id, earliest submission first.
+class DecodeBucket(DecodeFn):
+    """Batch: decode one bucket's messages, delivering one copy per document id.
 
-    As in Mozilla's decoder, only decoded copies compete: the first that decodes is delivered,
-    later ones that decode are duplicates (metadata only, to the errors), and copies that fail are
-    errors like any other. Nearly every group holds one message.
+    Two passes over the bucket (Beam's grouped values can be iterated again): the first finds the
+    ids that have several copies, the second decodes. Messages are decoded CHUNK at a time, back to
+    back, and only then handed on: interleaved with Beam's per-element work, the same decoding
+    costs a third more CPU (caches go cold; benchmarks/bench_decoder.py).
+
+    Copies of one id are decoded earliest submission first, and as in Mozilla's decoder only
+    decoded copies compete: the first that decodes is delivered, later ones that decode are
+    duplicates (metadata only, to the errors), copies that fail are errors like any other. A
+    message whose id cannot be read before decoding is never anyone's copy.
     """
 
     def process(self, keyed):
         _, items = keyed
-        if len(items) > 1:
-            items = sorted(items, key=_submitted)
+        seen: set[str] = set()
+        repeated: set[str] = set()
+        for doc, _element in items:
+            if doc:
+                if doc in seen:
+                    repeated.add(doc)
+                seen.add(doc)
+        del seen
+        copies: dict[str, list] = {}
+        chunk: list = []
+        for doc, element in items:
+            if doc in repeated:
+                copies.setdefault(doc, []).append(element)
+                continue
+            chunk.append(element)
+            if len(chunk) >= CHUNK:
+                yield from self._outputs([self._line(e) for e in chunk])
+                chunk = []
+        yield from self._outputs([self._line(e) for e in chunk])
+        for elements in copies.values():
+            yield from self._earliest_first(sorted(elements, key=_submitted))
+
+    def _line(self, element):
+        """Decoded and serialized (a line without its newline: the writers add their own), or an error pair."""
+        result = self._decode(element)
+        return result.to_message().to_line(newline=False) if isinstance(result, Decoded) else result
+
+    @staticmethod
+    def _outputs(results):
+        for result in results:
+            if type(result) is bytes:
+                yield result
+            elif result is not None:
+                yield beam.pvalue.TaggedOutput(ERRORS, result)
+
+    def _earliest_first(self, elements):
         delivered = False
-        for element in items:
+        for element in elements:
             result = self._decode(element)
             if isinstance(result, Decoded):
                 if delivered:
@@ -162,9 +211,8 @@ class DecodeGroup(DecodeFn):
                     yield beam.pvalue.TaggedOutput(ERRORS, _tuple(RawMessage(b"", result.attributes), exc, Duplicate.error_type))
                     continue
                 delivered = True
-                yield result.to_message().to_line(newline=False)  # the writers add their own
-            elif result is not None:
-                yield beam.pvalue.TaggedOutput(ERRORS, result)
+                result = result.to_message().to_line(newline=False)
+            yield from self._outputs([result])
 
 
 class DedupeStreaming(beam.DoFn):
@@ -202,9 +250,9 @@ class Decode(beam.PTransform):
 
     def expand(self, raw):
         if not self.streaming:  # exact: group the raw copies of each document id, then decode
-            out = (raw | "KeyByDocumentId" >> beam.Map(document_key)
-                   | "GroupByDocumentId" >> beam.GroupByKey()
-                   | "Decode" >> beam.ParDo(DecodeGroup(self.config)).with_outputs(ERRORS, main="decoded"))
+            out = (raw | "KeyByBucket" >> beam.Map(bucket_key)
+                   | "GroupByBucket" >> beam.GroupByKey()
+                   | "Decode" >> beam.ParDo(DecodeBucket(self.config)).with_outputs(ERRORS, main="decoded"))
             return {"decoded": out.decoded, "errors": out[ERRORS]}
         decoded = raw | "Decode" >> beam.ParDo(DecodeFn(self.config)).with_outputs(ERRORS, main="decoded")
         deduped = decoded.decoded | "Dedupe" >> beam.ParDo(DedupeStreaming(self.dedupe_window)).with_outputs(ERRORS, main="decoded")

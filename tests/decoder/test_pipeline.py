@@ -127,3 +127,37 @@ def test_decode_straight_into_the_warehouse_in_one_pipeline(tmp_path, registry_r
     no_errors = subprocess.run([pingpipe, "decode", "--input", f"file:{source}", "--output", f"file:{tmp_path}/o"],
                                capture_output=True, text=True, timeout=60)
     assert no_errors.returncode != 0 and "--errors is required" in no_errors.stderr
+
+
+def test_many_messages_per_bucket_in_small_runs_still_deliver_one_copy_each(tmp_path, registry_root, monkeypatch):
+    """Two buckets and runs of two: copies of one id meet across runs; a copy that fails never counts."""
+    from pingpipe.decoder import pipeline as beam_pipeline
+
+    monkeypatch.setattr(beam_pipeline, "DEDUPE_BUCKETS", 2)
+    monkeypatch.setattr(beam_pipeline, "CHUNK", 2)
+    body = (MPS / "validation/eng-workflow/hgpush.1.sample.pass.json").read_bytes()
+    inputs, docs = [], [str(uuid.uuid4()) for _ in range(12)]
+    for i, doc in enumerate(docs):
+        inputs.append(line(body, uri=f"/submit/eng-workflow/hgpush/1/{doc}", submission_timestamp=f"2026-11-23T10:00:{i:02d}.000000Z"))
+    # the earliest copy of docs[0] cannot be decoded: the next one is delivered, the last is a duplicate
+    inputs.append(line(b"{not json", uri=f"/submit/eng-workflow/hgpush/1/{docs[0]}", submission_timestamp="2026-11-23T09:00:00.000000Z"))
+    inputs.append(line(body, uri=f"/submit/eng-workflow/hgpush/1/{docs[0]}", submission_timestamp="2026-11-23T11:00:00.000000Z"))
+    inputs.append(line(body, uri=f"/submit/eng-workflow/hgpush/1/{docs[5]}", submission_timestamp="2026-11-23T09:59:00.000000Z"))
+    inputs.append(line(b"", uri="/submit/eng-workflow"))  # no document id to read: decoded alone, an error
+    decoded, errors, _ = run(tmp_path, registry_root, inputs)
+    assert len(inputs) == len(decoded) + len(errors)
+    assert sorted(m.attributes["document_id"] for m in decoded) == sorted(docs)
+    by_id = {m.attributes["document_id"]: m.attributes["submission_timestamp"] for m in decoded}
+    assert by_id[docs[0]] == "2026-11-23T10:00:00.000000Z" and by_id[docs[5]] == "2026-11-23T09:59:00.000000Z"
+    kinds = sorted(e.attributes["error_type"] for e in errors)
+    assert kinds == ["ParsePayload", "ParseUri", "duplicate", "duplicate"]
+
+
+def test_the_document_id_is_read_from_either_uri_form_before_decoding():
+    from pingpipe.decoder.pipeline import document_id
+
+    doc = str(uuid.uuid4())
+    assert document_id(line(b"", uri=f"/submit/glean/baseline/1/{doc}")) == doc
+    assert document_id(line(b"", uri=f"/submit/telemetry/{doc}/main/Firefox/61.0a1/nightly/20180328030202")) == doc
+    assert document_id((b"", {"uri": f"/submit/glean/baseline/1/{doc}?v=4"})) == doc
+    assert document_id(line(b"", uri="/elsewhere")) == "" and document_id(b"not a line") == ""
