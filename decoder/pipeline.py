@@ -160,7 +160,8 @@ class DecodeBucket(DecodeFn):
     Copies of one id are decoded earliest submission first, and as in Mozilla's decoder only
     decoded copies compete: the first that decodes is delivered, later ones that decode are
     duplicates (metadata only, to the errors), copies that fail are errors like any other. A
-    message whose id cannot be read before decoding is never anyone's copy.
+    message whose id cannot be read before decoding is never anyone's copy. Memory: the bucket's
+    ids, and the raw lines of ids that have copies (rare) until the bucket's end.
     """
 
     def process(self, keyed):
