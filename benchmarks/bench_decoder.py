@@ -40,6 +40,16 @@ FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
 MMDB = FIXTURES / "geoip" / "GeoIP2-City-Test.mmdb"
 
 
+def demo_schemas(out: Path, *extra_metrics: Path) -> Path:
+    """`pingpipe schemas glean` for the captured app's definitions (plus any extra metrics.yaml)."""
+    args = ["schemas", "glean", "--app-id", "Org.Demo_App", "--metrics", str(FIXTURES / "glean/metrics.yaml")]
+    for path in extra_metrics:
+        args += ["--metrics", str(path)]
+    r = CliRunner().invoke(cli, [*args, "--pings", str(FIXTURES / "glean/pings.yaml"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
 def baseline_ping(rng: random.Random) -> bytes:
     ping = json.loads((FIXTURES / "glean" / "baseline-active.json").read_text())
     metrics = ping.setdefault("metrics", {})
@@ -77,10 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-decoder-"))
     try:
-        schemas = work / "schemas"
-        r = CliRunner().invoke(cli, ["schemas", "glean", "--app-id", "Org.Demo_App", "--metrics", str(FIXTURES / "glean/metrics.yaml"),
-                                     "--pings", str(FIXTURES / "glean/pings.yaml"), "--out", str(schemas)])
-        assert r.exit_code == 0, r.output
+        schemas = demo_schemas(work / "schemas")
         source = work / "raw.ndjson"
         lines, gz_size = make_input(source, args.messages)
         config = DecoderConfig(schemas=schemas, geoip_db=MMDB)

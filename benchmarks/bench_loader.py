@@ -16,7 +16,6 @@ import argparse
 import gzip
 import os
 import platform
-import random
 import shutil
 import sys
 import tempfile
@@ -25,12 +24,10 @@ import uuid
 from pathlib import Path
 
 import pyarrow as pa
-from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_decoder import FIXTURES, MMDB, cpu, make_input  # noqa: E402
+from bench_decoder import FIXTURES, MMDB, cpu, demo_schemas, make_input  # noqa: E402
 
-from pingpipe.cli import main as cli  # noqa: E402
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig  # noqa: E402
 from pingpipe.gctune import tune_gc  # noqa: E402
 from pingpipe.loader.load import Loader  # noqa: E402
@@ -143,11 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-loader-"))
     try:
-        schemas = work / "schemas"
-        r = CliRunner().invoke(cli, ["schemas", "glean", "--app-id", "Org.Demo_App", "--metrics", str(FIXTURES / "glean/metrics.yaml"),
-                                     "--metrics", str(metrics_yaml(work / "metrics.yaml")), "--pings", str(FIXTURES / "glean/pings.yaml"),
-                                     "--out", str(schemas)])
-        assert r.exit_code == 0, r.output
+        schemas = demo_schemas(work / "schemas", metrics_yaml(work / "metrics.yaml"))
         decoder = Decoder.from_config(DecoderConfig(schemas=schemas, geoip_db=MMDB))
         tune_gc()  # as the loader's Beam DoFn and `pingpipe up` do
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")

@@ -34,7 +34,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_decoder import FIXTURES, baseline_ping, make_input  # noqa: E402
+from bench_decoder import baseline_ping, demo_schemas, make_input  # noqa: E402
 from bench_edge import LUA as POST_LUA  # noqa: E402  (the same POST, paced by PACE_MS; ids added below)
 from bench_loader import metrics_yaml  # noqa: E402
 
@@ -191,10 +191,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-up-"))
     proc = None
     try:
-        schemas = work / "schemas"
-        subprocess.run([PINGPIPE, "schemas", "glean", "--app-id", "Org.Demo_App", "--metrics", str(FIXTURES / "glean/metrics.yaml"),
-                        "--metrics", str(metrics_yaml(work / "metrics.yaml")), "--pings", str(FIXTURES / "glean/pings.yaml"),
-                        "--out", str(schemas)], check=True, capture_output=True)
+        schemas = demo_schemas(work / "schemas", metrics_yaml(work / "metrics.yaml"))
         body = baseline_ping(random.Random(7))
         (work / "body.gz").write_bytes(body)
         lua = work / "post.lua"

@@ -6,7 +6,7 @@ import atexit
 import gc
 
 GEN0_THRESHOLD = 50_000
-_registered: list[bool] = []
+_unfreeze_at_exit = False
 
 
 def tune_gc() -> None:
@@ -22,8 +22,9 @@ def tune_gc() -> None:
     Idempotent: calling it again only freezes what was added since. At exit everything is unfrozen,
     so that extension modules (duckdb's nanobind) see their objects freed and report no leaks.
     """
-    if not _registered:
+    global _unfreeze_at_exit
+    if not _unfreeze_at_exit:
         atexit.register(gc.unfreeze)
-        _registered.append(True)
+        _unfreeze_at_exit = True
     gc.freeze()
     gc.set_threshold(GEN0_THRESHOLD, 50, 100)
