@@ -97,58 +97,68 @@ class SubmitHandler:
             await send(_STARTS[code])
         await send(_EMPTY)
 
-    async def __call__(self, scope, receive, send) -> None:
-        method = scope["method"]
+    def head(self, method: str, raw_path: bytes, query: bytes | None, headers, http_version: str,
+             client) -> tuple[int, dict[str, str] | None, int]:
+        """Everything decided before the body: (status, the message's attributes, Content-Length).
+
+        A status other than 200 is the answer, and the body need not be read. Shared by the ASGI
+        handler below and the uvicorn protocol (protocol.py), so both answer alike.
+        """
         if method != "POST" and method != "PUT":
-            return await self._respond(send, 405)
-        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+            return 405, None, 0
         if len(raw_path) > self.max_uri:
-            return await self._respond(send, 414)
+            return 414, None, 0
         status = check_submit_path(raw_path)
         if status != 200:
-            return await self._respond(send, status)
+            return status, None, 0
         if self.check_routes:
             status = self.publisher.route_status(raw_path.decode("ascii"), method)
             if status != 200:
-                return await self._respond(send, status)
+                return status, None, 0
         # One pass over the headers: Content-Length, chunked bodies, and the kept attributes.
         attributes = {
             "submission_timestamp": submission_timestamp(),
             "uri": raw_path.decode("ascii"),
-            "protocol": self.protocols.get(scope.get("http_version")) or "HTTP/" + scope.get("http_version", "1.1"),
+            "protocol": self.protocols.get(http_version) or "HTTP/" + http_version,
             "method": method,
         }
         length = None
         header_names = self.header_names
         max_attr = self.max_attr
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"content-length":
                 length = value
             elif name == b"transfer-encoding":
-                return await self._respond(send, 411)
+                return 411, None, 0
             attr = header_names.get(name)
             if attr is not None:
                 if len(value) > max_attr:
-                    return await self._respond(send, 431)
+                    return 431, None, 0
                 attributes[attr] = value.decode("latin-1")
         if length is None:
-            return await self._respond(send, 411)
+            return 411, None, 0
         try:
             expected = int(length)
         except ValueError:
-            return await self._respond(send, 400)
+            return 400, None, 0
         if expected < 0:
-            return await self._respond(send, 400)
+            return 400, None, 0
         if expected > self.max_body:
-            return await self._respond(send, 413)
-        query = scope.get("query_string")
+            return 413, None, 0
         if query:
             if len(query) > max_attr:
-                return await self._respond(send, 431)
+                return 431, None, 0
             attributes["args"] = query.decode("latin-1")
-        client = scope.get("client")
         if client:
             attributes["remote_addr"] = client[0]
+        return 200, attributes, expected
+
+    async def __call__(self, scope, receive, send) -> None:
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+        status, attributes, expected = self.head(scope["method"], raw_path, scope.get("query_string"), scope["headers"],
+                                                 scope.get("http_version", "1.1"), scope.get("client"))
+        if status != 200:
+            return await self._respond(send, status)
         start = time.perf_counter()
         body = b""
         while True:
@@ -219,6 +229,7 @@ def create_app(config: EdgeConfig, *, publisher: Publisher | None = None, metric
         else:
             await api(scope, receive, send)
 
+    app.pingpipe_submit = submit  # protocol.py answers /submit with it, without the ASGI round trip
     app.publisher = publisher  # for tests and `pingpipe up`
     app.metrics = metrics
     return app

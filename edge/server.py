@@ -1,4 +1,7 @@
-"""Running the edge: uvicorn (httptools + uvloop), one process or several behind one port."""
+"""Running the edge: uvicorn (httptools + uvloop), one process or several behind one port.
+
+uvicorn runs with EdgeProtocol (protocol.py), which answers `/submit` without the ASGI round trip.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from pingpipe.gctune import tune_gc
 from .app import create_app
 from .config import EdgeConfig, Route
 from .metrics import serve
+from .protocol import EdgeProtocol
 
 _ENV = "PINGPIPE_EDGE_CONFIG_JSON"
 
@@ -45,7 +49,7 @@ def run(config: EdgeConfig) -> None:
     config.check()
     # proxy_headers off: remote_addr must be the peer the edge saw (X-Forwarded-For is kept as
     # its own attribute for the decoder's geo lookup), and the rewrite costs time per request.
-    common = dict(host=config.host, port=config.port, loop="uvloop", http="httptools", lifespan="on",
+    common = dict(host=config.host, port=config.port, loop="uvloop", http=EdgeProtocol, lifespan="on",
                   log_level="warning", access_log=False, timeout_keep_alive=30, proxy_headers=False,
                   server_header=False)
     tune_gc()

@@ -6,6 +6,7 @@ acknowledged by Pub/Sub (or, if Pub/Sub fails or is slow, fsync'd to the disk fa
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from .segments import StorageFull
@@ -17,6 +18,11 @@ class Publisher(Protocol):
     async def close(self) -> None: ...
 
     async def publish(self, data: bytes, attributes: dict[str, str]) -> None: ...
+
+    def start_publish(self, data: bytes, attributes: dict[str, str]) -> asyncio.Future:
+        """`publish` without a coroutine: a future that completes once the message is safe.
+        May raise at once (StorageFull: answer 507)."""
+        ...
 
     def route_status(self, uri: str, method: str) -> int:
         """200 if a message to this uri/method has a destination, else the status (404/405)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from pingpipe.message import encode_line
@@ -20,7 +21,10 @@ class LocalQueuePublisher:
         await self.log.close()
 
     async def publish(self, data: bytes, attributes: dict[str, str]) -> None:
-        await self.log.append(encode_line(data, attributes))
+        await self.log.enqueue(encode_line(data, attributes))
+
+    def start_publish(self, data: bytes, attributes: dict[str, str]) -> asyncio.Future:
+        return self.log.enqueue(encode_line(data, attributes))
 
     def route_status(self, uri: str, method: str) -> int:
         return 200

@@ -93,6 +93,9 @@ class PubSubPublisher:
         future = self.client.publish(topic, data, **attributes)
         await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
 
+    def start_publish(self, data: bytes, attributes: dict[str, str]) -> asyncio.Future:
+        return asyncio.ensure_future(self.publish(data, attributes))
+
     async def publish(self, data: bytes, attributes: dict[str, str]) -> None:
         route = self._route(attributes["uri"])
         if route is None:  # the app answers 404 before this; a changed route table lands here

@@ -176,14 +176,23 @@ class SegmentLog:
 
     async def append(self, line: bytes) -> None:
         """Durably append one newline-terminated line; raises StorageFull below the disk floor."""
+        await self.enqueue(line)
+
+    def enqueue(self, line: bytes) -> asyncio.Future:
+        """Queue a line for the next group commit: the future completes once it is on disk.
+
+        Raises StorageFull at once below the disk floor. No coroutine per line: the edge's
+        protocol answers from the future's callback.
+        """
         if self.min_free_bytes and not self.has_room():
             raise StorageFull("free disk below the configured floor")
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._pending.append((line, future))
         if not self._committing:
             self._committing = True
-            asyncio.get_running_loop().create_task(self._commit())
-        await future
+            loop.create_task(self._commit())
+        return future
 
     async def _commit(self) -> None:
         loop = asyncio.get_running_loop()
