@@ -4,10 +4,11 @@
 
 Input: decoded Glean baseline pings (the decoder's output, metadata included) built from the
 SDK's captured baseline ping enlarged with realistic metrics, as in bench_decoder.py. The
-table is the app's baseline_v1 as `pingpipe schemas glean` builds it. Three figures, same run:
-coercion alone (payload bytes -> table row), the DuckDB insert alone (rows already coerced;
-the baseline), and the whole loader (coercion + DuckDB insert, one transaction per batch); for
-the enlarged ping and for the SDK's captured baseline ping as it was sent (a narrower row).
+table is the app's baseline_v1 as `pingpipe schemas glean` builds it. Figures from the same run:
+coercion alone (payload bytes -> table row); the writer's insert of coerced rows through JSON
+(the baseline: the path before Arrow) and through Arrow (the default); DuckDB alone from ready
+Arrow tables (the ceiling); and the whole loader (coercion + insert, one transaction per batch).
+For the enlarged ping, and for the SDK's captured baseline ping as it was sent (a narrower row).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,6 +32,7 @@ from bench_decoder import FIXTURES, MMDB, cpu, demo_schemas, make_input  # noqa:
 
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig  # noqa: E402
 from pingpipe.gctune import tune_gc  # noqa: E402
+from pingpipe.loader.arrow import arrow_schema  # noqa: E402
 from pingpipe.loader.load import Loader  # noqa: E402
 from pingpipe.loader.writers.duckdb import DuckDBWriter  # noqa: E402
 from pingpipe.message import RawMessage  # noqa: E402
@@ -49,20 +52,6 @@ def metrics_yaml(path: Path) -> Path:
                        + common.replace("    ", "    ", 1))
     path.write_text("".join(out))
     return path
-
-
-def arrow_type(field: dict) -> pa.DataType:
-    kind = field["type"]
-    if kind in ("RECORD", "STRUCT"):
-        arrow = pa.struct([pa.field(f["name"], arrow_type(f)) for f in field["fields"]])
-    else:
-        arrow = {"INT64": pa.int64(), "INTEGER": pa.int64(), "FLOAT64": pa.float64(), "FLOAT": pa.float64(),
-                 "BOOL": pa.bool_(), "BOOLEAN": pa.bool_()}.get(kind, pa.string())
-    return pa.list_(arrow) if field.get("mode") == "REPEATED" else arrow
-
-
-def arrow_schema(fields: list[dict]) -> pa.Schema:
-    return pa.schema([pa.field(f["name"], arrow_type(f)) for f in fields])
 
 
 def leaf_columns(fields: list[dict]) -> int:
@@ -97,18 +86,23 @@ def measure(label: str, lines: list[bytes], decoder: Decoder, work: Path, batch:
     assert sum(b.counts["rows"] for b in batches) == n
     print(f"  {'coercion alone':36} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s per core")
 
-    writer = DuckDBWriter(work / f"{label}-insert.duckdb")
-    c0, t0 = cpu(), time.perf_counter()
-    for b in batches:
-        writer.write(b.tables)
-    wall, used = time.perf_counter() - t0, cpu() - c0
-    assert writer.query(f'SELECT count(*) FROM "{table.dataset}"."{table.table}"').fetchone()[0] == n
-    writer.close()
-    print(f"  {'DuckDB insert alone (baseline)':36} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s CPU (DuckDB threads included)")
+    for how in ("json", "arrow"):
+        writer = DuckDBWriter(work / f"{label}-{how}.duckdb")
+        c0, t0 = cpu(), time.perf_counter()
+        for b in batches:
+            if how == "json":  # serialized rows take the writer's read_json path: the one before Arrow
+                writer.write({t: (f, [orjson.dumps(r) for r in rows]) for t, (f, rows) in b.tables.items()})
+            else:
+                writer.write(b.tables)
+        wall, used = time.perf_counter() - t0, cpu() - c0
+        assert writer.query(f'SELECT count(*) FROM "{table.dataset}"."{table.table}"').fetchone()[0] == n
+        writer.close()
+        name = "writer, via JSON (baseline)" if how == "json" else "writer, via Arrow (the default)"
+        print(f"  {name:36} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s CPU (DuckDB threads included)")
 
     # DuckDB's own ceiling for these rows: the same insert from a ready Arrow table, built untimed
     # (timestamps as text, cast by DuckDB), so that nothing of pingpipe's is in the way.
-    writer = DuckDBWriter(work / f"{label}-arrow.duckdb")
+    writer = DuckDBWriter(work / f"{label}-ready.duckdb")
     writer.ensure_table(table, fields)
     arrow_batches = [pa.Table.from_pylist([r for t in b.tables.values() for r in t[1]], schema=arrow_schema(fields))
                      for b in batches]

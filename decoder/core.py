@@ -50,6 +50,7 @@ class Decoded:
     attributes: dict[str, str]
     payload: dict
     table: str
+    size: int = 0  # bytes of the JSON payload as received (after gunzip)
 
     def to_message(self) -> RawMessage:
         return RawMessage(orjson.dumps(self.payload), self.attributes)
@@ -119,4 +120,4 @@ class Decoder:
             counts[f"error.{STEP_ERROR_TYPES[step]}"] += 1
             return Failure(error_message(message.data, attributes, exc, STEP_ERROR_TYPES[step]))
         counts["out"] += 1
-        return Decoded(attributes, payload, entry.live_table)
+        return Decoded(attributes, payload, entry.live_table, len(data))

@@ -100,8 +100,13 @@ def _scalar(bq_type: str):
     if bq_type in ("FLOAT64", "FLOAT", "BIGNUMERIC"):
         def to_float(v, extra):
             t = type(v)
-            if t is float or t is int:
+            if t is float:
                 return v
+            if t is int:  # as a float: no JSON encoder or Arrow column takes an int over 64 bits
+                try:
+                    return float(v)
+                except OverflowError:
+                    return MISSING
             return MISSING
         return to_float
     if bq_type == "NUMERIC":  # DECIMAL(38, 9): 29 digits before the point

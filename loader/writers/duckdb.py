@@ -1,8 +1,9 @@
 """The embedded warehouse: one DuckDB file, a schema per dataset, a table per BigQuery table.
 
-Rows are appended in batches through `read_json` over a newline-delimited file of coerced rows
-(measured here far faster than executemany, and it never passes nested values as Python
-parameters). Tables are created on first use; when a schema gains fields, the new columns are
+Rows are appended in batches from Arrow tables (loader/arrow.py), or, for the tables and batches
+Arrow cannot carry unchanged, through `read_json` over a newline-delimited file of coerced rows.
+Both are far faster than executemany, and neither passes nested values as Python parameters.
+Tables are created on first use; when a schema gains fields, the new columns are
 added in place (nested ones too) and existing rows keep their data. The BigQuery fields each
 table was built from are kept in `_pingpipe.tables`, so evolution is a diff of two schemas.
 """
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pyarrow as pa
 
+from ..arrow import arrow_schema, to_arrow
 from ..tables import TableId, duckdb_type, quote
 
 META_SCHEMA = "_pingpipe"
@@ -62,6 +65,7 @@ class DuckDBWriter:
         self.con = duckdb.connect(self.path, read_only=read_only)
         self._lock = threading.RLock()
         self._schemas: dict[TableId, list[dict]] = {}
+        self._arrow_schemas: dict[int, tuple[list[dict], pa.Schema | None]] = {}
         self._tmp = tempfile.mkdtemp(prefix="pingpipe-duckdb-")
         if not read_only:
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
@@ -101,21 +105,39 @@ class DuckDBWriter:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _append(self, table: TableId, fields: list[dict], rows: list[dict]) -> None:
-        fields = self.ensure_table(table, fields)
+    def arrow_schema(self, fields: list[dict]) -> pa.Schema | None:
+        """The Arrow schema of rows coerced to `fields` (cached per fields list), None if JSON must carry them."""
+        cached = self._arrow_schemas.get(id(fields))
+        if cached is None or cached[0] is not fields:
+            cached = self._arrow_schemas[id(fields)] = (fields, arrow_schema(fields))
+        return cached[1]
+
+    def _append(self, table: TableId, fields: list[dict], rows: list[dict] | list[bytes] | pa.Table) -> None:
+        """Append rows: an Arrow table, dicts (made an Arrow table if they can be), or serialized JSON rows."""
+        columns = self.ensure_table(table, fields)
+        if type(rows) is list and rows and type(rows[0]) is dict:
+            rows = to_arrow(self.arrow_schema(fields), rows) or rows
+        blobs = {fl["name"] for fl in columns if fl["type"] == "BYTES" and fl.get("mode") != "REPEATED"}
+        if isinstance(rows, pa.Table):
+            blobs &= set(rows.column_names)
+        select = "*"
+        if blobs:  # BYTES travel as base64 strings
+            select = "* REPLACE (" + ", ".join(f"from_base64({quote(b)}) AS {quote(b)}" for b in sorted(blobs)) + ")"
+        target = f"{quote(table.dataset)}.{quote(table.table)}"
+        if isinstance(rows, pa.Table):
+            self.con.register("_pingpipe_rows", rows)
+            self.con.execute(f"INSERT INTO {target} BY NAME SELECT {select} FROM _pingpipe_rows")
+            self.con.unregister("_pingpipe_rows")  # not on failure: an aborted transaction refuses it (the next register replaces it)
+            return
         path = os.path.join(self._tmp, f"{table.dataset}.{table.table}.ndjson")
         with open(path, "wb") as f:
             # Rows may come already serialized (bytes), e.g. from `pingpipe up`'s worker processes.
             f.write(b"\n".join(row if type(row) is bytes else orjson.dumps(row) for row in rows))
-        blobs = [fl["name"] for fl in fields if fl["type"] == "BYTES" and fl.get("mode") != "REPEATED"]
-        select = "*"
-        if blobs:  # BYTES travel as base64 in JSON
-            select = "* REPLACE (" + ", ".join(f"from_base64({quote(b)}) AS {quote(b)}" for b in blobs) + ")"
-        columns = "{" + ", ".join(
-            f"{_literal(fl['name'])}: {_literal('VARCHAR' if fl['name'] in blobs else duckdb_type(fl))}" for fl in fields) + "}"
+        types = "{" + ", ".join(
+            f"{_literal(fl['name'])}: {_literal('VARCHAR' if fl['name'] in blobs else duckdb_type(fl))}" for fl in columns) + "}"
         self.con.execute(
-            f"INSERT INTO {quote(table.dataset)}.{quote(table.table)} BY NAME SELECT {select} FROM read_json(?, "
-            f"columns={columns}, format='newline_delimited', records=true, "  # ISO timestamps: DuckDB's fast parser
+            f"INSERT INTO {target} BY NAME SELECT {select} FROM read_json(?, "
+            f"columns={types}, format='newline_delimited', records=true, "  # ISO timestamps: DuckDB's fast parser
             f"maximum_object_size=67108864)", [path])
         os.unlink(path)
 
@@ -142,22 +164,23 @@ class DuckDBWriter:
                 raise
         return written
 
-    def probe(self, table: TableId, fields: list[dict], rows: list) -> list[tuple[int, str]]:
+    def probe(self, table: TableId, fields: list[dict], rows: list | pa.Table) -> list[tuple[int, str]]:
         """(index, DuckDB's message) for each row that cannot be appended alone; nothing is kept.
 
         The slow path, for a batch that failed: each row is tried in its own transaction and rolled back.
         """
         bad = []
         with self._lock:
-            for i, row in enumerate(rows):
+            for i in range(len(rows)):
                 self.con.execute("BEGIN TRANSACTION")
                 try:
-                    self._append(table, fields, [row])
+                    # take, not slice: DuckDB refuses struct columns at an offset
+                    self._append(table, fields, rows.take(pa.array([i], pa.int64())) if isinstance(rows, pa.Table) else [rows[i]])
                 except duckdb.Error as exc:
                     bad.append((i, str(exc).splitlines()[0][:1000]))
                 finally:
                     self.con.execute("ROLLBACK")
-            self._reload_schemas()  # tables the probes created were rolled back
+                    self._reload_schemas()  # a table or column the probe created was rolled back with it
         return bad
 
     def _reload_schemas(self) -> None:

@@ -102,28 +102,29 @@ class Committer:
         counts = Counter(messages=result.messages, errors=result.counts["errors"])
         new_ids: list[str] = []
         seen = self.seen
-        for table, (fields, rows) in result.rows.items():
-            kept, where = [], []
-            for i, row in enumerate(rows):
-                if row.document_id in seen:
-                    where_to, duplicate = row.duplicate()
+        for table, rows in result.rows.items():
+            keep = []
+            ids = rows.ids
+            for i in range(len(ids)):
+                document_id = ids[i]
+                if document_id in seen:
+                    where_to, duplicate = rows.duplicate(i)
                     errors.setdefault(where_to, []).append(duplicate)
                     counts["duplicates"] += 1
                     continue
                 message = refused.get((table, i))
                 if message is not None:
-                    data = orjson.loads(row.data)
+                    data = rows.row(i)
                     errors.setdefault(error_table(row_namespace(data, table)), []).append(
                         rejected_row(data, table, f"the warehouse refused the row for {table}: {message}", "duckdb.Error"))
                     counts["errors"] += 1
                     continue
-                seen[row.document_id] = now
-                new_ids.append(row.document_id)
-                kept.append(row.data)
-                where.append(i)
-            batches[table] = (fields, kept)
-            positions[table] = where
-            counts["rows"] += len(kept)
+                seen[document_id] = now
+                new_ids.append(document_id)
+                keep.append(i)
+            batches[table] = (rows.fields, rows.select(keep))
+            positions[table] = keep
+            counts["rows"] += len(keep)
         for table, rows in errors.items():
             batches[table] = (ERROR_FIELDS, rows)
         return batches, positions, counts, new_ids

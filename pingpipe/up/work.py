@@ -1,9 +1,10 @@
 """The per-segment work of `pingpipe up`, run in worker processes: decode and coerce, no I/O but reading.
 
-A sealed queue segment (raw-message lines, as the edge wrote them) becomes serialized table rows
-and error rows. Deduplication and the commit happen in the parent (commit.py), which alone sees
-every segment in order and owns the warehouse. Rows travel back as JSON bytes: cheap to pickle,
-and exactly what the DuckDB writer reads.
+A sealed queue segment (raw-message lines, as the edge wrote them) becomes table rows and error
+rows. Deduplication and the commit happen in the parent (commit.py), which alone sees every
+segment in order and owns the warehouse. A table's rows cross to the parent as one Arrow table
+(loader/arrow.py): cheap to pickle, and what DuckDB inserts fastest. Tables that Arrow cannot
+carry travel as JSON rows instead.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig, error_message
+from pingpipe.loader.arrow import arrow_schema, to_arrow
 from pingpipe.loader.load import Loader, error_row, load_failure
 from pingpipe.loader.tables import TableId, error_table
 from pingpipe.gctune import tune_gc
@@ -27,18 +30,43 @@ _DUPLICATE_KEYS = ("submission_timestamp", "document_namespace", "document_type"
 
 
 @dataclass
-class Row:
-    """A table row, with what the parent needs to deduplicate it or turn it into a duplicate error."""
+class TableRows:
+    """One table's rows from a segment, by column: what the parent needs to deduplicate and write them."""
 
-    document_id: str
-    data: bytes  # the row as JSON
-    about: tuple[str | None, ...]  # _DUPLICATE_KEYS' attributes: a duplicate's error row is made of these
+    fields: list[dict]
+    ids: list[str] = field(default_factory=list)  # document ids
+    about: list[tuple] = field(default_factory=list)  # _DUPLICATE_KEYS' attributes: a duplicate's error row
+    data: list | pa.Table = field(default_factory=list)  # coerced rows; once sealed, an Arrow table or JSON rows
 
-    def duplicate(self) -> tuple[TableId, bytes]:
-        """The error row (and its table) that stands for this row when its document id was already loaded."""
-        attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about) if v is not None}
-        attributes.update(document_id=self.document_id, error_type="duplicate", stack_trace="",
-                          error_message=f"duplicate document_id {self.document_id}",
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def seal(self, schema: pa.Schema | None) -> None:
+        """Turn the collected rows into what crosses to the parent: an Arrow table, else JSON rows."""
+        rows = self.data
+        self.data = to_arrow(schema, rows) or [row if type(row) is bytes else orjson.dumps(row) for row in rows]
+
+    def select(self, keep: list[int]) -> list[bytes] | pa.Table:
+        """The rows at these positions, for the writer."""
+        if len(keep) == len(self.ids):
+            return self.data
+        if isinstance(self.data, pa.Table):
+            return self.data.take(pa.array(keep, type=pa.int64()))
+        return [self.data[i] for i in keep]
+
+    def row(self, i: int) -> dict:
+        """Row i as a dict (for the error row of a row the warehouse refused)."""
+        if isinstance(self.data, pa.Table):
+            return self.data.slice(i, 1).to_pylist()[0]
+        row = self.data[i]
+        return orjson.loads(row) if type(row) is bytes else row
+
+    def duplicate(self, i: int) -> tuple[TableId, bytes]:
+        """The error row (and its table) that stands for row i when its document id was already loaded."""
+        document_id = self.ids[i]
+        attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about[i]) if v is not None}
+        attributes.update(document_id=document_id, error_type="duplicate", stack_trace="",
+                          error_message=f"duplicate document_id {document_id}",
                           exception_class="pingpipe.decoder.errors.Duplicate")
         return error_table(attributes.get("document_namespace")), orjson.dumps(error_row(b"", attributes))
 
@@ -47,7 +75,7 @@ class Row:
 class SegmentResult:
     names: list[str]  # the segment files this result covers
     messages: int = 0
-    rows: dict[TableId, tuple[list[dict], list[Row]]] = field(default_factory=dict)
+    rows: dict[TableId, TableRows] = field(default_factory=dict)
     errors: dict[TableId, list[bytes]] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)
 
@@ -83,6 +111,9 @@ def _messages(paths: list[str], result: SegmentResult):
 
 
 def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
+    # A row is at most a few times its payload (JSON text in STRING columns, escapes): only rows of
+    # large payloads are serialized to check them against the sink's row limit.
+    check_above = loader.max_row_bytes // 4 - 65536
     for message in messages:
         decoded = decoder.decode(message)
         if not isinstance(decoded, Decoded):
@@ -91,16 +122,25 @@ def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: 
         attributes = decoded.attributes
         try:
             table, fields, row = loader.row(b"", attributes, decoded.payload)
-            data = orjson.dumps(row)
-            if len(data) > loader.max_row_bytes:
-                raise ValueError(f"row of {len(data)} bytes is over the sink's {loader.max_row_bytes}-byte limit")
+            if decoded.size > check_above:
+                data = orjson.dumps(row)
+                if len(data) > loader.max_row_bytes:
+                    raise ValueError(f"row of {len(data)} bytes is over the sink's {loader.max_row_bytes}-byte limit")
         except Exception as exc:
             _error(result, orjson.dumps(decoded.payload), load_failure(attributes, exc))
             continue
-        entry = result.rows.get(table)
-        if entry is None:
-            entry = result.rows[table] = (fields, [])
-        entry[1].append(Row(attributes.get("document_id", ""), data, tuple(attributes.get(k) for k in _DUPLICATE_KEYS)))
+        rows = result.rows.get(table)
+        if rows is None:
+            rows = result.rows[table] = TableRows(fields)
+        rows.ids.append(attributes.get("document_id", ""))
+        rows.about.append(tuple(attributes.get(k) for k in _DUPLICATE_KEYS))
+        rows.data.append(row)
+    schemas = _state.setdefault("arrow_schemas", {})  # id(fields) -> (fields, schema): the loader keeps its fields
+    for rows in result.rows.values():
+        cached = schemas.get(id(rows.fields))
+        if cached is None or cached[0] is not rows.fields:
+            cached = schemas[id(rows.fields)] = (rows.fields, arrow_schema(rows.fields))
+        rows.seal(cached[1])
 
 
 def process_segments(paths: list[str]) -> SegmentResult:

@@ -39,6 +39,7 @@ def extra(row: dict) -> dict:
 @pytest.mark.parametrize("payload, expected_row, expected_extra", [
     ({"count": 3, "ratio": 1, "flag": True, "text": "x"}, {"count": 3, "ratio": 1, "flag": True, "text": "x"}, {}),
     ({"count": 3.0}, {"count": 3}, {}),
+    ({"ratio": 2 ** 64 - 1}, {"ratio": 1.8446744073709552e19}, {}),  # an unsigned 64-bit int (orjson reads those)
     ({"count": "3"}, {}, {"count": "3"}),                      # wrong type: kept aside, row still loads
     ({"count": True}, {}, {"count": True}),
     ({"flag": 1}, {}, {"flag": 1}),
