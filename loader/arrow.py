@@ -47,6 +47,17 @@ def arrow_schema(fields: list[dict]) -> pa.Schema | None:
     return None if any(f is None for f in out) else pa.schema(out)
 
 
+_SCHEMAS: dict[int, tuple[list[dict], pa.Schema | None]] = {}
+
+
+def schema_for(fields: list[dict]) -> pa.Schema | None:
+    """arrow_schema, remembered per fields list (the loader keeps one list per table, so ids are stable)."""
+    cached = _SCHEMAS.get(id(fields))
+    if cached is None or cached[0] is not fields:
+        cached = _SCHEMAS[id(fields)] = (fields, arrow_schema(fields))
+    return cached[1]
+
+
 def to_arrow(schema: pa.Schema | None, rows: list[dict]) -> pa.Table | None:
     """The rows as an Arrow table, or None when they must go as JSON instead."""
     if schema is None:

@@ -20,7 +20,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ..arrow import arrow_schema, to_arrow
+from ..arrow import schema_for, to_arrow
 from ..tables import TableId, duckdb_type, quote
 
 META_SCHEMA = "_pingpipe"
@@ -65,7 +65,6 @@ class DuckDBWriter:
         self.con = duckdb.connect(self.path, read_only=read_only)
         self._lock = threading.RLock()
         self._schemas: dict[TableId, list[dict]] = {}
-        self._arrow_schemas: dict[int, tuple[list[dict], pa.Schema | None]] = {}
         self._tmp = tempfile.mkdtemp(prefix="pingpipe-duckdb-")
         if not read_only:
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
@@ -105,18 +104,13 @@ class DuckDBWriter:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def arrow_schema(self, fields: list[dict]) -> pa.Schema | None:
-        """The Arrow schema of rows coerced to `fields` (cached per fields list), None if JSON must carry them."""
-        cached = self._arrow_schemas.get(id(fields))
-        if cached is None or cached[0] is not fields:
-            cached = self._arrow_schemas[id(fields)] = (fields, arrow_schema(fields))
-        return cached[1]
-
     def _append(self, table: TableId, fields: list[dict], rows: list[dict] | list[bytes] | pa.Table) -> None:
         """Append rows: an Arrow table, dicts (made an Arrow table if they can be), or serialized JSON rows."""
         columns = self.ensure_table(table, fields)
         if type(rows) is list and rows and type(rows[0]) is dict:
-            rows = to_arrow(self.arrow_schema(fields), rows) or rows
+            arrow = to_arrow(schema_for(fields), rows)
+            if arrow is not None:
+                rows = arrow
         blobs = {fl["name"] for fl in columns if fl["type"] == "BYTES" and fl.get("mode") != "REPEATED"}
         if isinstance(rows, pa.Table):
             blobs &= set(rows.column_names)

@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig, error_message
-from pingpipe.loader.arrow import arrow_schema, to_arrow
+from pingpipe.loader.arrow import schema_for, to_arrow
 from pingpipe.loader.load import Loader, error_row, load_failure
 from pingpipe.loader.tables import TableId, error_table
 from pingpipe.gctune import tune_gc
@@ -41,10 +41,10 @@ class TableRows:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def seal(self, schema: pa.Schema | None) -> None:
+    def seal(self) -> None:
         """Turn the collected rows into what crosses to the parent: an Arrow table, else JSON rows."""
-        rows = self.data
-        self.data = to_arrow(schema, rows) or [row if type(row) is bytes else orjson.dumps(row) for row in rows]
+        arrow = to_arrow(schema_for(self.fields), self.data)
+        self.data = arrow if arrow is not None else [orjson.dumps(row) for row in self.data]
 
     def select(self, keep: list[int]) -> list[bytes] | pa.Table:
         """The rows at these positions, for the writer."""
@@ -135,12 +135,8 @@ def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: 
         rows.ids.append(attributes.get("document_id", ""))
         rows.about.append(tuple(attributes.get(k) for k in _DUPLICATE_KEYS))
         rows.data.append(row)
-    schemas = _state.setdefault("arrow_schemas", {})  # id(fields) -> (fields, schema): the loader keeps its fields
     for rows in result.rows.values():
-        cached = schemas.get(id(rows.fields))
-        if cached is None or cached[0] is not rows.fields:
-            cached = schemas[id(rows.fields)] = (rows.fields, arrow_schema(rows.fields))
-        rows.seal(cached[1])
+        rows.seal()
 
 
 def process_segments(paths: list[str]) -> SegmentResult:
