@@ -35,13 +35,14 @@ _PIPELINE_LIMIT = 16  # stop reading a connection with this many answers pending
 
 
 class _Answer:
-    __slots__ = ("status", "keep_alive", "attributes", "parts", "started")
+    __slots__ = ("status", "keep_alive", "attributes", "parts", "size", "started")
 
     def __init__(self, status: int | None, keep_alive: bool):
         self.status = status  # None until decided
         self.keep_alive = keep_alive
         self.attributes: dict[str, str] | None = None
         self.parts: list[bytes] = []
+        self.size = 0
         self.started = 0.0
 
 
@@ -97,7 +98,7 @@ class EdgeProtocol(HttpToolsProtocol):
         answer.attributes = attributes
         answer.started = time.perf_counter()
         self.receiving = answer
-        if self.expect_100_continue and len(self.answers) == 1:
+        if self.expect_100_continue and len(self.answers) == 1:  # never ahead of an earlier request's answer
             self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
@@ -114,7 +115,8 @@ class EdgeProtocol(HttpToolsProtocol):
             return
         parts = answer.parts
         body = parts[0] if len(parts) == 1 else b"".join(parts)
-        answer.parts = [body]
+        answer.parts = []  # the publisher has its own copy (the encoded line)
+        answer.size = len(body)
         try:
             future = self.submit.publisher.start_publish(body, answer.attributes)
         except StorageFull:
@@ -136,14 +138,13 @@ class EdgeProtocol(HttpToolsProtocol):
         if exc is None and not future.cancelled():
             answer.status = 200
             if self.metrics is not None:
-                self.metrics.observe_publish(time.perf_counter() - answer.started, len(answer.parts[0]))
+                self.metrics.observe_publish(time.perf_counter() - answer.started, answer.size)
         elif isinstance(exc, StorageFull):
             answer.status = 507
         else:
             if exc is not None:
                 log.error("could not make a message safe", exc_info=exc)
             answer.status = 500
-        answer.parts = []
         self._write_ready()
 
     def _head(self, status: int, keep_alive: bool) -> bytes:

@@ -51,6 +51,18 @@ def test_worker_turns_every_line_into_a_row_or_an_error_row(tmp_path):
     assert all(b"81.2.69.160" not in orjson.dumps(rows.row(i)) for i in range(2)) and all(b"81.2.69.160" not in e for e in errors)
 
 
+def test_a_row_over_the_sinks_limit_becomes_an_error_row(tmp_path, monkeypatch):
+    """The worker serializes only rows of large payloads to check them; the check must still fire for them."""
+    loader = work._state["loader"]
+    monkeypatch.setattr(loader, "max_row_bytes", 600)
+    big = GOOD[:-1] + b', "extra": "' + b"x" * 400 + b'"}'  # the row (metadata included) is over 600 bytes
+    path = segment(tmp_path, "s1", line(), line(body=big))
+    result = work.process_segments([str(path)])
+    assert (result.messages, sum(len(r) for r in result.rows.values()), result.counts["errors"]) == (2, 1, 1)
+    (error,) = [e for rows in result.errors.values() for e in rows]
+    assert b"over the sink" in error and b'"error_type":"Load"' in error
+
+
 def test_duplicates_within_and_across_commits_become_counted_error_rows(tmp_path):
     writer = DuckDBWriter(tmp_path / "w.duckdb")
     committer = Committer(writer)
