@@ -35,6 +35,9 @@ class Committer:
         self.max_document_ids = max_document_ids
         self.totals: Counter = Counter()
         con = writer.con
+        # One DuckDB thread: `up`'s worker processes already take every core but one. Here two
+        # threads insert the same rows with 1.1-1.3x the CPU (benchmarks/bench_loader.py).
+        con.execute("SET threads = 1")
         con.execute(f"CREATE TABLE IF NOT EXISTS {SEGMENTS} (name VARCHAR PRIMARY KEY, messages BIGINT, rows BIGINT,"
                     " errors BIGINT, duplicates BIGINT, committed_at TIMESTAMPTZ)")
         con.execute(f"CREATE TABLE IF NOT EXISTS {SEEN} (document_id VARCHAR, seen_at DOUBLE)")
