@@ -142,12 +142,37 @@ def _kind(field: dict) -> int:
     return _SCALAR
 
 
+def resolve(columns: dict, known: int, key: str):
+    """The column entry for a payload key not seen before under this spelling (None: no column).
+
+    The spelling is remembered, up to _ALIAS_LIMIT per record: payload keys are client text."""
+    target = columns.get(column_name(key))
+    if len(columns) < known + _ALIAS_LIMIT:
+        columns[key] = target
+    return target
+
+
+def convert_other(kind: int, convert: Callable, key: str, value, extra: dict):
+    """A value of a column that is not a record, the other way than inline: its column value, or
+    MISSING, and then it is kept in `extra` instead (as are the misfit parts of a list or map)."""
+    if kind == _COMPLEX:
+        sub_extra: dict = {}
+        converted = convert(value, sub_extra)
+        if sub_extra and converted is not MISSING:
+            extra[key] = sub_extra
+    else:
+        converted = convert(value, None)
+    if converted is MISSING:
+        extra[key] = value
+    return converted
+
+
 class Coercer:
     """Coerce payloads for one table schema (a list of BigQuery fields)."""
 
     def __init__(self, fields: list[dict]):
         self.fields = fields
-        self._record = self._compile_record(fields)
+        self._record = compile_record(fields)
         self.has_additional = any(f["name"] == "additional_properties" for f in fields)
 
     def __call__(self, payload: dict) -> dict:
@@ -158,113 +183,103 @@ class Coercer:
             row["additional_properties"] = orjson.dumps(extra).decode("utf-8")
         return row
 
-    # -- compilation -----------------------------------------------------------------------
 
-    def _compile_record(self, fields: list[dict]):
-        # name -> (column, converter, kind). The two commonest kinds are converted inline, without
-        # a call: most of a Glean row is strings and integers, and a call per value is the cost here.
-        # A nested record's own record function is called directly (one call per record, not two).
-        columns: dict[str, tuple[str, Callable, int] | None] = {}
-        for field in fields:
-            kind = _kind(field)
-            convert = self._compile_record(field["fields"]) if kind == _RECORD else self._compile_field(field)
-            columns[field["name"]] = (field["name"], convert, kind)
-        known = len(columns)
+def compile_record(fields: list[dict]) -> Callable[[dict, dict], dict]:
+    """`record(obj, extra) -> row` for a record's fields.
 
-        def record(obj: dict, extra: dict) -> dict:
-            row = {}
-            for key, value in obj.items():
-                if value is None:
-                    continue
-                target = columns.get(key, MISSING)
-                if target is MISSING:  # first sight of this spelling: resolve it once, remember it
-                    target = columns.get(column_name(key))
-                    if len(columns) < known + _ALIAS_LIMIT:
-                        columns[key] = target
-                if target is None:
+    name -> (column, converter, kind). The two commonest kinds are converted inline, without a
+    call: most of a Glean row is strings and integers, and a call per value is the cost here. A
+    nested record's own record function is called directly (one call per record, not two)."""
+    columns: dict[str, tuple[str, Callable, int] | None] = {}
+    for field in fields:
+        kind = _kind(field)
+        convert = compile_record(field["fields"]) if kind == _RECORD else compile_field(field)
+        columns[field["name"]] = (field["name"], convert, kind)
+    known = len(columns)
+
+    def record(obj: dict, extra: dict) -> dict:
+        row = {}
+        for key, value in obj.items():
+            if value is None:
+                continue
+            target = columns.get(key, MISSING)
+            if target is MISSING:
+                target = resolve(columns, known, key)
+            if target is None:
+                extra[key] = value
+                continue
+            name, convert, kind = target
+            t = type(value)
+            if kind == _STRING and t is str:
+                row[name] = value
+            elif kind == _INT and t is int and _INT_MIN <= value <= _INT_MAX:
+                row[name] = value
+            elif kind == _RECORD:
+                if t is not dict:
                     extra[key] = value
                     continue
-                name, convert, kind = target
-                t = type(value)
-                if kind == _STRING and t is str:
-                    row[name] = value
-                    continue
-                if kind == _INT and t is int and _INT_MIN <= value <= _INT_MAX:
-                    row[name] = value
-                    continue
-                if kind == _RECORD:
-                    if t is not dict:
-                        extra[key] = value
-                        continue
-                    sub_extra = {}
-                    row[name] = convert(value, sub_extra)
-                    if sub_extra:
-                        extra[key] = sub_extra
-                    continue
-                if kind == _COMPLEX:
-                    sub_extra: dict = {}
-                    converted = convert(value, sub_extra)
-                    if sub_extra and converted is not MISSING:
-                        extra[key] = sub_extra
-                else:
-                    converted = convert(value, None)
-                if converted is MISSING:
-                    extra[key] = value
-                    continue
-                row[name] = converted
-            return row
+                sub_extra: dict = {}
+                row[name] = convert(value, sub_extra)
+                if sub_extra:
+                    extra[key] = sub_extra
+            else:
+                converted = convert_other(kind, convert, key, value, extra)
+                if converted is not MISSING:
+                    row[name] = converted
+        return row
 
-        return record
+    return record
 
-    def _compile_field(self, field: dict):
-        mode = field.get("mode", "NULLABLE")
-        bq_type = field["type"]
-        if _is_map_record(field):
-            value_field = field["fields"][1]
-            value = self._compile_field(value_field)
 
-            def map_field(v, extra):
-                if type(v) is dict:
-                    out = []
-                    for k, item in v.items():
-                        if item is None:
-                            continue
-                        sub: dict = {}
-                        converted = value(item, sub)
-                        if converted is MISSING:
-                            extra[k] = item
-                        else:
-                            out.append({"key": k, "value": converted})
-                            if sub:
-                                extra[k] = sub
-                    return out
-                return MISSING
+def compile_field(field: dict) -> Callable:
+    """`convert(value, extra) -> column value | MISSING` for a field that is not a nullable record."""
+    mode = field.get("mode", "NULLABLE")
+    bq_type = field["type"]
+    if _is_map_record(field):
+        value = compile_field(field["fields"][1])
 
-            return map_field
-        if mode == "REPEATED":
-            item = self._compile_field({**field, "mode": "NULLABLE"})
-
-            def repeated(v, extra):
-                if type(v) is not list:
-                    return MISSING
+        def map_field(v, extra):
+            if type(v) is dict:
                 out = []
-                for element in v:
-                    if element is None:
+                for k, item in v.items():
+                    if item is None:
                         continue
-                    converted = item(element, {})
+                    sub: dict = {}
+                    converted = value(item, sub)
                     if converted is MISSING:
-                        return MISSING  # one misfit element: keep the whole list as it was
-                    out.append(converted)
+                        extra[k] = item
+                    else:
+                        out.append({"key": k, "value": converted})
+                        if sub:
+                            extra[k] = sub
                 return out
+            return MISSING
 
-            return repeated
-        if bq_type in ("RECORD", "STRUCT"):
-            record = self._compile_record(field["fields"])
+        return map_field
+    if mode == "REPEATED":
+        item = compile_field({**field, "mode": "NULLABLE"})
 
-            def nested(v, extra):
-                if type(v) is not dict:
-                    return MISSING
-                return record(v, extra)
+        def repeated(v, extra):
+            if type(v) is not list:
+                return MISSING
+            out = []
+            for element in v:
+                if element is None:
+                    continue
+                converted = item(element, {})
+                if converted is MISSING:
+                    return MISSING  # one misfit element: keep the whole list as it was
+                out.append(converted)
+            return out
 
-            return nested
-        return _scalar(bq_type)
+        return repeated
+    if bq_type in ("RECORD", "STRUCT"):
+        record = compile_record(field["fields"])
+
+        def nested(v, extra):
+            if type(v) is not dict:
+                return MISSING
+            return record(v, extra)
+
+        return nested
+    return _scalar(bq_type)

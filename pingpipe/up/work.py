@@ -2,9 +2,9 @@
 
 A sealed queue segment (raw-message lines, as the edge wrote them) becomes table rows and error
 rows. Deduplication and the commit happen in the parent (commit.py), which alone sees every
-segment in order and owns the warehouse. A table's rows cross to the parent as one Arrow table
-(loader/arrow.py): cheap to pickle, and what DuckDB inserts fastest. Tables that Arrow cannot
-carry travel as JSON rows instead.
+segment in order and owns the warehouse. A table's payloads are coerced together, straight into
+one Arrow table (loader/columns.py), which crosses to the parent: cheap to pickle, and what
+DuckDB inserts fastest. Tables that Arrow cannot carry travel as JSON rows instead.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import orjson
 import pyarrow as pa
 
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig, error_message
-from pingpipe.loader.arrow import schema_for, to_arrow
+from pingpipe.loader.coerce import Coercer
+from pingpipe.loader.columns import column_coercer
 from pingpipe.loader.load import Loader, error_row, load_failure
 from pingpipe.loader.tables import TableId, error_table
 from pingpipe.gctune import tune_gc
@@ -34,17 +35,41 @@ class TableRows:
     """One table's rows from a segment, by column: what the parent needs to deduplicate and write them."""
 
     fields: list[dict]
+    coerce: Coercer | None = None  # the table's row coercer (for tables and batches Arrow cannot carry)
     ids: list[str] = field(default_factory=list)  # document ids
     about: list[tuple] = field(default_factory=list)  # _DUPLICATE_KEYS' attributes: a duplicate's error row
-    data: list | pa.Table = field(default_factory=list)  # coerced rows; once sealed, an Arrow table or JSON rows
+    data: list | pa.Table = field(default_factory=list)  # payloads; once sealed, an Arrow table or JSON rows
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def seal(self) -> None:
-        """Turn the collected rows into what crosses to the parent: an Arrow table, else JSON rows."""
-        arrow = to_arrow(schema_for(self.fields), self.data)
-        self.data = arrow if arrow is not None else [orjson.dumps(row) for row in self.data]
+    def seal(self) -> list[tuple[dict, dict, Exception]]:
+        """Coerce the collected payloads into what crosses to the parent: an Arrow table, else JSON rows.
+
+        Returns (payload, attributes, exception) for each payload that could not become a row at
+        all (the row coercer raised: a bug, not data); those are dropped here, for the error table.
+        """
+        coerce, self.coerce = self.coerce, None  # compiled closures: they stay in the worker
+        columns = column_coercer(self.fields)
+        if columns is not None:
+            try:
+                self.data = columns(self.data)
+                return []
+            except Exception:  # noqa: BLE001 - e.g. a value Arrow refuses (an integer over 64 bits in a FLOAT64 column)
+                pass  # JSON rows carry it; a row that fails even so is found below, alone
+        rows, failed, keep = [], [], []
+        for i, payload in enumerate(self.data):
+            try:
+                rows.append(orjson.dumps(coerce(payload)))
+                keep.append(i)
+            except Exception as exc:  # noqa: BLE001
+                attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about[i]) if v is not None}
+                failed.append((payload, {**attributes, "document_id": self.ids[i]}, exc))
+        if failed:
+            self.ids = [self.ids[i] for i in keep]
+            self.about = [self.about[i] for i in keep]
+        self.data = rows
+        return failed
 
     def select(self, keep: list[int]) -> list[bytes] | pa.Table:
         """The rows at these positions, for the writer."""
@@ -121,9 +146,10 @@ def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: 
             continue
         attributes = decoded.attributes
         try:
-            table, fields, row = loader.row(b"", attributes, decoded.payload)
+            table, fields, coerce = loader.target(attributes.get("document_namespace", ""),
+                                                  attributes.get("document_type", ""), attributes.get("document_version", ""))
             if decoded.size > check_above:
-                data = orjson.dumps(row)
+                data = orjson.dumps(coerce(decoded.payload))
                 if len(data) > loader.max_row_bytes:
                     raise ValueError(f"row of {len(data)} bytes is over the sink's {loader.max_row_bytes}-byte limit")
         except Exception as exc:
@@ -131,12 +157,13 @@ def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: 
             continue
         rows = result.rows.get(table)
         if rows is None:
-            rows = result.rows[table] = TableRows(fields)
+            rows = result.rows[table] = TableRows(fields, coerce)
         rows.ids.append(attributes.get("document_id", ""))
         rows.about.append(tuple(attributes.get(k) for k in _DUPLICATE_KEYS))
-        rows.data.append(row)
+        rows.data.append(decoded.payload)
     for rows in result.rows.values():
-        rows.seal()
+        for payload, attributes, exc in rows.seal():
+            _error(result, orjson.dumps(payload), load_failure(attributes, exc))
 
 
 def process_segments(paths: list[str]) -> SegmentResult:
