@@ -43,6 +43,27 @@ def test_concurrent_appends_share_fsyncs_and_all_land(tmp_path):
     assert sorted(lines_in(tmp_path)) == sorted(b'{"n": %d}' % i for i in range(2000))
 
 
+def test_a_small_batch_waits_for_company_before_its_fsync(tmp_path):
+    """Five appends 1 ms apart, below saturation: they share one write+fsync, the first waiting for the rest."""
+    log = SegmentLog(tmp_path, max_age=60, group_delay=0.02)
+    writes = []
+    real_write = log._write
+    log._write = lambda data: (writes.append(data.count(b"\n")), real_write(data))
+
+    async def main():
+        log.start()
+        pending = []
+        for i in range(5):
+            pending.append(log.enqueue(b'{"n": %d}\n' % i))
+            await asyncio.sleep(0.001)
+        await asyncio.gather(*pending)
+        await log.close()
+
+    asyncio.run(main())
+    assert writes == [5]
+    assert len(lines_in(tmp_path)) == 5
+
+
 def test_append_returns_only_after_the_line_is_in_the_file(tmp_path):
     async def main():
         log = SegmentLog(tmp_path, max_age=60)
