@@ -20,6 +20,7 @@ processes), i.e. what one core does with nothing in the way.
 from __future__ import annotations
 
 import argparse
+import datetime
 import http.client
 import os
 import platform
@@ -162,8 +163,9 @@ def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connectio
                     quoted = ", ".join(f"'{d}'" for d in ids)
                     # Only the last minute's rows: DuckDB skips older row groups by their min/max, so the
                     # probe does not scan the whole table (20 times a second) on `up`'s cores.
+                    since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")
                     found = admin.call(data, "POST", "/query", f"SELECT document_id FROM {TABLE} WHERE document_id IN ({quoted}) "
-                                       f"AND submission_timestamp > now() - INTERVAL 1 MINUTE".encode())
+                                       f"AND submission_timestamp > TIMESTAMP '{since}'".encode())  # UTC, as the edge stamps it
                     now = time.monotonic()
                     with lock:
                         fresh.extend(now - pending.pop(doc) for (doc,) in found["rows"])
