@@ -123,7 +123,7 @@ def wrk(port: int, lua: Path, seconds: float, connections: int, rate: float = 0)
 
 
 def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connections: int, rate: float, up_pid: int,
-          probe: bool = False) -> dict:
+          probe: bool = False, poll_every: float = 0.05) -> dict:
     procs = processes(up_pid)
     cpu0 = {k: sum(cpu_of(p) for p in v) for k, v in procs.items()}
     rows0, t0 = committed(data), time.monotonic()
@@ -133,6 +133,7 @@ def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connectio
     if probe:
         body = (lua.parent / "body.gz").read_bytes()
         pending: dict[str, float] = {}  # probe document id -> when its 200 arrived
+        sent_at: dict[str, datetime.datetime] = {}  # probe document id -> when it was sent (UTC)
         lock = threading.Lock()
         sending_done = threading.Event()
 
@@ -141,6 +142,7 @@ def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connectio
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             while not stop.is_set():
                 doc = str(uuid.uuid4())
+                sent_at[doc] = datetime.datetime.now(datetime.timezone.utc)
                 conn.request("POST", f"/submit/org-demo-app/baseline/1/{doc}", body=body,
                              headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
                 response = conn.getresponse()
@@ -159,11 +161,12 @@ def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connectio
             while True:
                 with lock:
                     ids = list(pending)
+                    sent = min(sent_at[d] for d in ids) if ids else None
                 if ids:
                     quoted = ", ".join(f"'{d}'" for d in ids)
-                    # Only the last minute's rows: DuckDB skips older row groups by their min/max, so the
-                    # probe does not scan the whole table (20 times a second) on `up`'s cores.
-                    since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")
+                    # Only rows stamped since the oldest pending probe was sent (less a margin): DuckDB
+                    # skips older data by its min/max, so 20 probes a second do not scan the whole table.
+                    since = (sent - datetime.timedelta(seconds=5)).strftime("%Y-%m-%d %H:%M:%S")
                     found = admin.call(data, "POST", "/query", f"SELECT document_id FROM {TABLE} WHERE document_id IN ({quoted}) "
                                        f"AND submission_timestamp > TIMESTAMP '{since}'".encode())  # UTC, as the edge stamps it
                     now = time.monotonic()
@@ -175,27 +178,33 @@ def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connectio
                     give_up = give_up or time.monotonic() + 120
                     if time.monotonic() > give_up:
                         raise RuntimeError(f"{len(pending)} probes never became queryable")
-                time.sleep(0.05)
+                time.sleep(poll_every)
 
         threads = [threading.Thread(target=send), threading.Thread(target=poll)]
         for thread in threads:
             thread.start()
     load = wrk(port, lua, seconds, connections, rate)
+    # Everything as it stands the moment the load stops (the probe's stragglers are awaited after).
     wall = time.monotonic() - t0
+    rows = committed(data) - rows0
+    cpu = {k: sum(cpu_of(p) for p in v) - cpu0[k] for k, v in processes(up_pid).items()}
+    lag = admin.call(data, "GET", "/status")["lag_seconds"]
+    stopped = time.monotonic()
+    drain(data)
+    caught_up = time.monotonic() - stopped
     stop.set()
     for thread in threads:
         thread.join()
-    rows = committed(data) - rows0
-    cpu = {k: sum(cpu_of(p) for p in v) - cpu0[k] for k, v in processes(up_pid).items()}
     result = {"accepted/s": load["rps"], "committed/s": rows / wall, "non2xx": load["non2xx"],
               "cpu": {k: v / wall for k, v in cpu.items()}, "fresh": fresh}
     split = ", ".join(f"{k} {v:.2f}" for k, v in result["cpu"].items())
     print(f"{name:28} accepted {load['rps']:8,.0f}/s  committed {rows / wall:8,.0f}/s  non-2xx {load['non2xx']}  "
           f"CPU cores: {split}")
+    print(f"{'':28} when the load stopped: oldest uncommitted segment {lag:.1f} s old, all committed {caught_up:.1f} s later")
     if probe:
         assert len(fresh) >= 100, f"only {len(fresh)} freshness probes: run longer for a p99"
         p99 = statistics.quantiles(fresh, n=100)[98]
-        print(f"{'':28} freshness (200 -> queryable, polled every 50 ms) over {len(fresh)} probes: "
+        print(f"{'':28} freshness (200 -> queryable, polled every {poll_every * 1000:.0f} ms) over {len(fresh)} probes: "
               f"p50 {statistics.median(fresh):.2f} s  p99 {p99:.2f} s  max {max(fresh):.2f} s")
     return result
 
@@ -215,6 +224,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="default: pingpipe up's own default")
     parser.add_argument("--connections", type=int, default=32, help="phase 1's")
     parser.add_argument("--rate", type=float, default=5000, help="phase 2's pings/s (default: the goal, 5K/s)")
+    parser.add_argument("--poll", type=float, default=0.05, help="seconds between the freshness probe's queries")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-up-"))
     proc = None
@@ -251,12 +261,9 @@ def main() -> None:
         while admin.read_state(data) is None and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1)
-        top = phase("1. saturate", data, port, lua, args.seconds, args.connections, 0, proc.pid)
-        drain(data)
-        phase(f"2+3. at {args.rate:,.0f}/s", data, port, lua, args.seconds, 128, args.rate, proc.pid, probe=True)
-        t0 = time.monotonic()
-        drain(data)
-        print(f"{'':28} backlog left when the load stopped: committed {time.monotonic() - t0:.1f} s later")
+        phase("1. saturate", data, port, lua, args.seconds, args.connections, 0, proc.pid)
+        phase(f"2+3. at {args.rate:,.0f}/s", data, port, lua, args.seconds, 128, args.rate, proc.pid, probe=True,
+              poll_every=args.poll)
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=120)
     finally:
