@@ -37,9 +37,10 @@ from pingpipe.schemas.registry import Registry
 from . import warehouse
 from .admin import STATE_FILE, AdminServer
 from .commit import Committer
-from .work import crashed_result, init_worker, process_segments
+from .work import SegmentResult, crashed_result, init_worker, process_segments
 
 MIB = 1024 * 1024
+MAX_READY = 4  # results waiting for the commit thread (each a group of segments, up to batch_bytes of pings)
 
 
 class UpError(Exception):
@@ -196,23 +197,23 @@ class Up:
         return cf.ProcessPoolExecutor(self.config.workers, mp_context=multiprocessing.get_context("spawn"),
                                       initializer=_quiet_worker, initargs=(self.decoder_config,))
 
-    def _restart_workers(self, in_flight: collections.deque, claimed: set[str]) -> None:
-        """A worker died (the OOM killer, a crash in a C library): the pool and every result in flight
-        are gone, the segments are not. Start a fresh pool; the segments are handed out again."""
-        lost = [p.name for _, group in in_flight for p in group]
+    def _restart_workers(self, running: collections.deque, claimed: set[str]) -> None:
+        """A worker died (the OOM killer, a crash in a C library): the pool and every result still at the
+        workers are gone, the segments are not. Start a fresh pool; the segments are handed out again."""
+        lost = [p.name for _, group in running for p in group]
         print(f"a worker process died; restarting the workers ({len(lost)} segment(s) are processed again)",
               file=self.out, flush=True)
         claimed.difference_update(lost)
-        in_flight.clear()
+        running.clear()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.pool = self._new_pool()
         self.worker_restarts += 1
 
-    def _give_up_on(self, group: list[Path], committer: Committer) -> None:
+    def _give_up_on(self, group: list[Path]) -> tuple[SegmentResult, list[Path]]:
         """Segments that killed a worker three times: each message goes to the error table, undecoded."""
         reason = f"processing segment(s) {[p.name for p in group]} killed a worker process 3 times"
-        committer.commit(crashed_result([str(p) for p in group], reason), group)
-        print(f"{reason}: their messages are in the error table as WorkerCrashed", file=self.out, flush=True)
+        print(f"{reason}: their messages go to the error table as WorkerCrashed", file=self.out, flush=True)
+        return crashed_result([str(p) for p in group], reason), group
 
     def _on_signal(self, signum, frame) -> None:
         if self.stopping:  # a second Ctrl-C: stop now (committed work is safe, the rest is re-read next time)
@@ -224,76 +225,96 @@ class Up:
             self.edge.send_signal(signal.SIGTERM)
 
     def _loop(self, committer: Committer) -> None:
+        """Hand segments to the workers, and their results, in order, to the commit thread.
+
+        Commits run on their own thread (DuckDB works without the GIL), so the workers keep
+        decoding while DuckDB commits, and through its checkpoints, which take seconds: done in
+        this loop, they left the workers idle and the backlog growing (benchmarks/bench_up.py).
+        """
         c = self.config
         breaks: collections.Counter = collections.Counter()
-        in_flight: collections.deque[tuple[cf.Future, list[Path]]] = collections.deque()
-        claimed: set[str] = set()
+        running: collections.deque[tuple[cf.Future, list[Path]]] = collections.deque()  # at the workers, in order
+        ready: collections.deque[tuple[SegmentResult, list[Path]]] = collections.deque()  # waiting for their commit
+        committing: tuple[cf.Future, list[Path]] | None = None
+        claimed: set[str] = set()  # segments running, ready or committing
         last_line = 0.0
         last_recover = time.monotonic()
         retry_at = 0.0
-        while True:
-            edge_gone = self.edge.poll() is not None
-            if edge_gone and not self.stopping:
-                print(f"the edge exited unexpectedly (code {self.edge.returncode}); draining and stopping", file=self.out)
-                self.stopping = True
-                self.edge_failed = True
-            # Hand out segments: keep every worker busy plus one result waiting.
-            if len(in_flight) <= c.workers and time.monotonic() >= retry_at:
-                group, size = [], 0
-                for path in sealed_segments(c.queue):
-                    if path.name in claimed:
+        with cf.ThreadPoolExecutor(1, thread_name_prefix="commit") as commits:
+            while True:
+                edge_gone = self.edge.poll() is not None
+                if edge_gone and not self.stopping:
+                    print(f"the edge exited unexpectedly (code {self.edge.returncode}); draining and stopping", file=self.out)
+                    self.stopping = True
+                    self.edge_failed = True
+                # Hand out segments: keep every worker busy plus one group queued, while few results wait.
+                if len(running) <= c.workers and len(ready) < MAX_READY and time.monotonic() >= retry_at:
+                    group, size = [], 0
+                    for path in sealed_segments(c.queue):
+                        if path.name in claimed:
+                            continue
+                        if group and size + path.stat().st_size > c.batch_bytes:
+                            break
+                        group.append(path)
+                        size += path.stat().st_size
+                    if group:
+                        try:
+                            future = self.pool.submit(process_segments, [str(p) for p in group])
+                        except cf.process.BrokenProcessPool:  # a worker died since the last result
+                            self._restart_workers(running, claimed)
+                            continue
+                        claimed.update(p.name for p in group)
+                        running.append((future, group))
                         continue
-                    if group and size + path.stat().st_size > c.batch_bytes:
-                        break
-                    group.append(path)
-                    size += path.stat().st_size
-                if group:
+                # Results, in order.
+                while running and running[0][0].done():
+                    future, group = running[0]
                     try:
-                        future = self.pool.submit(process_segments, [str(p) for p in group])
-                    except cf.process.BrokenProcessPool:  # a worker died since the last result
-                        self._restart_workers(in_flight, claimed)
-                        continue
-                    claimed.update(p.name for p in group)
-                    in_flight.append((future, group))
-                    continue
-            if in_flight:
-                future, group = in_flight[0]
-                try:
-                    result = future.result(timeout=c.poll)
-                except cf.TimeoutError:
-                    pass
-                except cf.process.BrokenProcessPool:
-                    breaks[group[0].name] += 1
-                    self._restart_workers(in_flight, claimed)
-                    if breaks[group[0].name] >= 3:
-                        self._give_up_on(group, committer)
-                except Exception as exc:  # processing raised: the segments stay, and are tried again
-                    in_flight.popleft()
-                    claimed.difference_update(p.name for p in group)
-                    print(f"processing {[p.name for p in group]} failed, will retry: {exc!r}", file=self.out, flush=True)
-                    retry_at = time.monotonic() + 1.0
-                else:
-                    in_flight.popleft()
+                        ready.append((future.result(), group))
+                        running.popleft()
+                    except cf.process.BrokenProcessPool:
+                        breaks[group[0].name] += 1
+                        if breaks[group[0].name] >= 3:
+                            running.popleft()
+                            ready.append(self._give_up_on(group))
+                        self._restart_workers(running, claimed)
+                    except Exception as exc:  # processing raised: the segments stay, and are tried again
+                        running.popleft()
+                        claimed.difference_update(p.name for p in group)
+                        print(f"processing {[p.name for p in group]} failed, will retry: {exc!r}", file=self.out, flush=True)
+                        retry_at = time.monotonic() + 1.0
+                # Commits, one at a time, in order.
+                if committing is not None and committing[0].done():
+                    future, group = committing
+                    committing = None
                     try:
-                        committer.commit(result, group)
+                        future.result()
                     except Exception as exc:
                         print(f"committing {[p.name for p in group]} failed, will retry: {exc!r}", file=self.out, flush=True)
                         retry_at = time.monotonic() + 1.0
                     claimed.difference_update(p.name for p in group)
-            elif edge_gone:
-                if not sealed_segments(c.queue):
-                    recover(c.queue)  # the edge sealed its segment on exit; this catches a killed one
+                if committing is None and ready:
+                    result, group = ready.popleft()
+                    committing = (commits.submit(committer.commit, result, group), group)
+                waiting = [f for f in (running[0][0] if running else None, committing[0] if committing else None) if f]
+                if waiting:
+                    cf.wait(waiting, timeout=c.poll, return_when=cf.FIRST_COMPLETED)
+                elif edge_gone:  # nothing at the workers, nothing ready or committing
                     if not sealed_segments(c.queue):
-                        return
-            else:
-                time.sleep(c.poll)
-            now = time.monotonic()
-            if now - last_recover >= 2.0:  # a writer that died after start-up (or was not yet reaped then)
-                last_recover = now
-                recover(c.queue)
-            if now - last_line >= 1.0:
-                last_line = now
-                self._line()
+                        recover(c.queue)  # the edge sealed its segment on exit; this catches a killed one
+                        if not sealed_segments(c.queue):
+                            return
+                    if time.monotonic() < retry_at:
+                        time.sleep(c.poll)
+                else:
+                    time.sleep(c.poll)
+                now = time.monotonic()
+                if now - last_recover >= 2.0:  # a writer that died after start-up (or was not yet reaped then)
+                    last_recover = now
+                    recover(c.queue)
+                if now - last_line >= 1.0:
+                    last_line = now
+                    self._line()
 
     # -- reporting -------------------------------------------------------------------------
 
