@@ -5,11 +5,12 @@
 Input: decoded Glean baseline pings (the decoder's output, metadata included) built from the
 SDK's captured baseline ping enlarged with realistic metrics, as in bench_decoder.py. The
 table is the app's baseline_v1 as `pingpipe schemas glean` builds it. Figures from the same run:
-coercion alone (payload bytes -> table row); the writer's insert of coerced rows through JSON
-(the baseline: the path before Arrow) and through Arrow (the default), also with DuckDB's own
-checkpoint threshold and with one DuckDB thread, as `pingpipe up` runs it (each timed up to its
-close, which checkpoints what is left); DuckDB alone from ready
-Arrow tables (the ceiling); and the whole loader (coercion + insert, one transaction per batch).
+coercion alone (payload bytes -> table row); coercion into Arrow, through rows and `from_pylist`
+(the baseline) and straight into columns, as `pingpipe up`'s workers do; the writer's insert of
+coerced rows through JSON (the baseline: the path before Arrow) and through Arrow (the default),
+also with DuckDB's own checkpoint threshold and with one DuckDB thread, as `pingpipe up` runs it
+(each timed up to its close, which checkpoints what is left); DuckDB alone from ready Arrow
+tables (the ceiling); and the whole loader (coercion + insert, one transaction per batch).
 For the enlarged ping, and for the SDK's captured baseline ping as it was sent (a narrower row).
 """
 
@@ -34,7 +35,9 @@ from bench_decoder import FIXTURES, MMDB, cpu, demo_schemas, make_input  # noqa:
 
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig  # noqa: E402
 from pingpipe.gctune import tune_gc  # noqa: E402
-from pingpipe.loader.arrow import arrow_schema  # noqa: E402
+from pingpipe.loader.arrow import arrow_schema, to_arrow  # noqa: E402
+from pingpipe.loader.coerce import Coercer  # noqa: E402
+from pingpipe.loader.columns import ColumnCoercer  # noqa: E402
 from pingpipe.loader.load import Loader  # noqa: E402
 from pingpipe.loader.writers.duckdb import DuckDBWriter  # noqa: E402
 from pingpipe.message import RawMessage  # noqa: E402
@@ -86,7 +89,20 @@ def measure(label: str, lines: list[bytes], decoder: Decoder, work: Path, batch:
     batches = [loader.batch(chunk) for chunk in chunks]
     wall, used = time.perf_counter() - t0, cpu() - c0
     assert sum(b.counts["rows"] for b in batches) == n
-    print(f"  {'coercion alone':36} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s per core")
+    print(f"  {'coercion alone':40} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s per core")
+
+    # Into Arrow, as `pingpipe up`'s workers need it: rows then from_pylist (the baseline), or the
+    # payloads straight into columns (loader/columns.py), a batch at a time, spellings learned in advance.
+    payloads = [[orjson.loads(d) for d, _ in chunk] for chunk in chunks]
+    coerce, schema = Coercer(fields), arrow_schema(fields)
+    columns = ColumnCoercer(fields, schema)
+    columns(payloads[0])
+    for name, make in (("coercion into Arrow, via rows (baseline)", lambda ps: to_arrow(schema, [coerce(p) for p in ps])),
+                       ("coercion into Arrow columns (as `up`)", columns)):
+        c0, t0 = cpu(), time.perf_counter()
+        assert sum(len(make(ps)) for ps in payloads) == n
+        wall, used = time.perf_counter() - t0, cpu() - c0
+        print(f"  {name:40} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s per core")
 
     # Each writer is timed up to its close, which checkpoints: a larger WAL only defers that work.
     variants = [("writer, via JSON (baseline)", "json", ""),
@@ -123,7 +139,7 @@ def measure(label: str, lines: list[bytes], decoder: Decoder, work: Path, batch:
     assert writer.query(f"SELECT count(*) FROM {target}").fetchone()[0] == n
     writer.close()
     wall, used = time.perf_counter() - t0, cpu() - c0
-    print(f"  {'DuckDB alone, from ready Arrow tables':36} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s CPU (the ceiling here)")
+    print(f"  {'DuckDB alone, from ready Arrow tables':40} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s CPU (the ceiling here)")
 
     writer = DuckDBWriter(work / f"{label}-loader.duckdb")
     c0, t0 = cpu(), time.perf_counter()
@@ -132,7 +148,7 @@ def measure(label: str, lines: list[bytes], decoder: Decoder, work: Path, batch:
     assert writer.query(f'SELECT count(*) FROM "{table.dataset}"."{table.table}"').fetchone()[0] == n
     writer.close()
     wall, used = time.perf_counter() - t0, cpu() - c0
-    print(f"  {'loader: coercion + DuckDB':36} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s CPU")
+    print(f"  {'loader: coercion + DuckDB':40} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s CPU")
 
 
 def main() -> None:
