@@ -63,6 +63,37 @@ def test_a_row_over_the_sinks_limit_becomes_an_error_row(tmp_path, monkeypatch):
     assert b"over the sink" in error and b'"error_type":"Load"' in error
 
 
+def test_a_payload_no_coercer_can_take_becomes_an_error_row_and_the_rest_load(tmp_path, monkeypatch):
+    """Conservation when coercion itself raises. Real data cannot make it raise (it never fails on
+    content), so both coercers are replaced by ones that fail on one marked payload: a fault, not data."""
+    def refuses_marked(payloads):
+        raise RuntimeError("columns refused")  # the whole batch: the worker falls back to rows, one by one
+
+    monkeypatch.setattr(work, "column_coercer", lambda fields: refuses_marked)
+    marked = GOOD[:-1] + b', "mark": 1}'
+    loader = work._state["loader"]
+    real_target = loader.target
+
+    def target(*key):
+        table, fields, coerce = real_target(*key)
+
+        def coerce_or_fail(payload):
+            if payload.get("mark"):
+                raise RuntimeError("cannot coerce this one")
+            return coerce(payload)
+        return table, fields, coerce_or_fail
+
+    monkeypatch.setattr(loader, "target", target)
+    doc_ids = [str(uuid.uuid4()) for _ in range(3)]
+    path = segment(tmp_path, "s1", line(doc_ids[0]), line(doc_ids[1], body=marked), line(doc_ids[2]))
+    result = work.process_segments([str(path)])
+    (rows,) = result.rows.values()
+    assert rows.ids == [doc_ids[0], doc_ids[2]] and len(rows.data) == len(rows.about) == 2
+    (error,) = [orjson.loads(e) for errors in result.errors.values() for e in errors]
+    assert error["document_id"] == doc_ids[1] and error["error_type"] == "Load" and "cannot coerce" in error["error_message"]
+    assert result.messages == len(rows) + result.counts["errors"] == 3
+
+
 def test_duplicates_within_and_across_commits_become_counted_error_rows(tmp_path):
     writer = DuckDBWriter(tmp_path / "w.duckdb")
     committer = Committer(writer)
