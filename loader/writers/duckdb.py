@@ -24,6 +24,62 @@ from ..arrow import schema_for, to_arrow
 from ..tables import TableId, duckdb_type, quote
 
 META_SCHEMA = "_pingpipe"
+CATALOG = "warehouse"  # the file's name inside DuckDB, whatever the file is called
+
+# DuckDB's row groups hold 122,880 rows. Past the first group, committing 1,250 wide Glean rows
+# at a time cost 43-49 us/row here against 34 us/row before, with checkpoint stalls of 1.7 s
+# (a checkpoint rewrites the whole group it appended to). With 32,768-row groups: 35-40 us/row
+# throughout, stalls of 0.64 s (`up`'s commit path over 500K rows: benchmarks/bench_commit.py).
+ROW_GROUP_SIZE = 32_768
+
+
+_attached: dict[str, list] = {}  # real path -> [the connection that attached it, connections handed out]
+_attached_lock = threading.Lock()
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the warehouse file; give it back with `disconnect`.
+
+    The file is attached, not opened, because only ATTACH takes a row group size. DuckDB lets a
+    process attach a file once, so connections to the same file share one attachment, as
+    `duckdb.connect` shares one instance per file. Its cursors start in DuckDB's in-memory
+    database: take them with `cursor()`.
+    """
+    key = os.path.realpath(path)
+    with _attached_lock:
+        entry = _attached.get(key)
+        if entry is None:
+            anchor = duckdb.connect(":memory:")
+            try:
+                options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
+                anchor.execute(f"ATTACH {_literal(key)} AS {CATALOG} ({options})")
+            except BaseException:
+                anchor.close()
+                raise
+            entry = _attached[key] = [anchor, 0]
+        con = cursor(entry[0])
+        entry[1] += 1
+        return con
+
+
+def disconnect(con: duckdb.DuckDBPyConnection, path: str | Path) -> None:
+    """Close a connection from `connect`; the last one to close detaches the file."""
+    con.close()
+    key = os.path.realpath(path)
+    with _attached_lock:
+        entry = _attached.get(key)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del _attached[key]
+                entry[0].close()
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new connection to the same warehouse (for a reader that must not wait for the writer)."""
+    cur = con.cursor()
+    cur.execute(f"USE {CATALOG}")
+    return cur
 
 
 def _additions(old: list[dict], new: list[dict], prefix: str = "") -> list[tuple[str, dict]]:
@@ -60,15 +116,16 @@ def _literal(text: str) -> str:
 
 class DuckDBWriter:
     # DuckDB checkpoints (moves the WAL into the file) after 16 MB of WAL by default: every 3,600
-    # wide Glean rows (4.4 KB of WAL each). Checkpointing less often costs less CPU in all: the
-    # writer does 1.13-1.15x the rows per CPU second here, final checkpoint included
-    # (benchmarks/bench_loader.py). Replaying 220 MB of WAL after a crash took 0.95 s.
-    CHECKPOINT_THRESHOLD = "256MB"
+    # wide Glean rows (4.4 KB of WAL each). Checkpointing less often costs less CPU in all
+    # (benchmarks/bench_loader.py). With 32,768-row groups, 128 MB (a checkpoint every ~29K wide
+    # rows) costs no more CPU than 256 MB and halves the stall: 0.34 s against 0.64 s inside a
+    # COMMIT (benchmarks/bench_commit.py). Replaying 220 MB of WAL after a crash took 0.95 s.
+    CHECKPOINT_THRESHOLD = "128MB"
 
     def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(self.path, read_only=read_only)
+        self.con = connect(self.path, read_only=read_only)
         self._lock = threading.RLock()
         self._schemas: dict[TableId, list[dict]] = {}
         self._tmp = tempfile.mkdtemp(prefix="pingpipe-duckdb-")
@@ -82,7 +139,7 @@ class DuckDBWriter:
 
     def close(self) -> None:
         with self._lock:
-            self.con.close()
+            disconnect(self.con, self.path)
 
     # -- tables ----------------------------------------------------------------------------
 

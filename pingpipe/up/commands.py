@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -50,17 +51,24 @@ def _ask(data: Path, method: str, path: str, body: bytes | None = None):
         return None
 
 
-def _open_read_only(data: Path):
+@contextlib.contextmanager
+def _read_only(data: Path):
     import duckdb
+
+    from pingpipe.loader.writers.duckdb import connect, disconnect
 
     path = data / "warehouse.duckdb"
     if not path.exists():
         raise click.ClickException(f"no warehouse at {path}: start `pingpipe up --data {data}` first")
     try:
-        return duckdb.connect(str(path), read_only=True)
+        con = connect(path, read_only=True)
     except duckdb.IOException as exc:
         raise click.ClickException(f"the warehouse {path} is held by another process and no running `pingpipe up` "
                                    f"answered for {data}: {exc}") from None
+    try:
+        yield con
+    finally:
+        disconnect(con, path)
 
 
 @click.command("query")
@@ -76,11 +84,8 @@ def query(sql, data, fmt):
     try:
         result = _ask(data, "POST", "/query", sql.encode("utf-8"))
         if result is None:
-            con = _open_read_only(data)
-            try:
+            with _read_only(data) as con:
                 result = warehouse.run_query(con, sql)
-            finally:
-                con.close()
     except warehouse.QueryError as exc:
         raise click.ClickException(str(exc)) from None
     if fmt == "json":
@@ -101,11 +106,8 @@ def status(data, fmt):
     info = _ask(data, "GET", "/status")
     running = info is not None
     if info is None:
-        con = _open_read_only(data)
-        try:
+        with _read_only(data) as con:
             info = warehouse.status(con)
-        finally:
-            con.close()
         info["backlog"] = warehouse.backlog(data / "queue")
     info["running"] = running
     if fmt == "json":

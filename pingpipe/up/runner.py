@@ -107,6 +107,7 @@ class Up:
         self.metrics_port = 0
         self.started = time.time()
         self.worker_restarts = 0
+        self.segments_decoded = 0  # results back from the workers (committed or waiting for their commit)
         self._printed = 0.0
         self.edge_failed = False
         self._accepted: int | None = None
@@ -272,6 +273,7 @@ class Up:
                     try:
                         ready.append((future.result(), group))
                         running.popleft()
+                        self.segments_decoded += len(group)
                     except cf.process.BrokenProcessPool:
                         breaks[group[0].name] += 1
                         if breaks[group[0].name] >= 3:
@@ -328,6 +330,7 @@ class Up:
     def _status_extra(self) -> dict:
         return {"backlog": warehouse.backlog(self.config.queue), "lag_seconds": round(self._lag(), 3),
                 "accepted_since_start": self.accepted(), "pid": os.getpid(), "worker_restarts": self.worker_restarts,
+                "segments_decoded_since_start": self.segments_decoded,
                 "since_start": dict(self.committer.totals)}
 
     def _banner(self, admin_port: int) -> None:

@@ -17,7 +17,7 @@ import orjson
 
 from pingpipe.edge.publish.segments import OPEN, SEALED
 from pingpipe.loader.tables import ERROR_DATASET
-from pingpipe.loader.writers.duckdb import META_SCHEMA
+from pingpipe.loader.writers.duckdb import META_SCHEMA, cursor as duckdb_cursor
 
 READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN, duckdb.StatementType.PRAGMA}
 
@@ -40,7 +40,7 @@ def dumps(obj) -> bytes:
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
     """Run read-only SQL; returns {"columns": [...], "rows": [[...], ...]}."""
-    cursor = con.cursor()  # its own connection: the writer may be busy on `con` right now
+    cursor = duckdb_cursor(con)  # its own connection: the writer may be busy on `con` right now
     try:
         try:
             statements = cursor.extract_statements(sql)
@@ -69,7 +69,7 @@ def _quote(name: str) -> str:
 
 def status(con: duckdb.DuckDBPyConnection) -> dict:
     """Tables and their row counts, errors by type, and what has been committed from the queue."""
-    cursor = con.cursor()
+    cursor = duckdb_cursor(con)
     cursor.execute("BEGIN TRANSACTION")  # one snapshot: counts that add up, even while `up` commits
     try:
         tables = []

@@ -8,12 +8,14 @@ import json
 import shutil
 import uuid
 
+import duckdb
 import pytest
 
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
 from pingpipe.loader.load import Loader
 from pingpipe.loader.stable import copy_deduplicate
 from pingpipe.loader.tables import TableId
+from pingpipe.loader.writers import duckdb as duckdb_writer
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
@@ -143,6 +145,34 @@ def test_schema_evolution_adds_columns_in_place_and_keeps_old_rows(tmp_path):
     writer.close()
     reopened = DuckDBWriter(tmp_path / "w.duckdb")  # the evolved schema survives a restart
     assert [f["name"] for f in reopened.table_fields(table)] == ["a", "r", "l", "b"]
+
+
+def test_tables_are_stored_in_row_groups_of_32768_rows(tmp_path):
+    """DuckDB's default is 122,880; smaller groups keep `up`'s commits and checkpoints cheap (see the writer)."""
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    table = TableId("app_live", "ping_v1")
+    writer.write({table: ([{"name": "a", "type": "INT64", "mode": "NULLABLE"}], [{"a": i} for i in range(40_000)])})
+    writer.query("CHECKPOINT")
+    (groups,) = writer.query("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('app_live.ping_v1')").fetchone()
+    assert groups == 2 == -(-40_000 // duckdb_writer.ROW_GROUP_SIZE)
+    writer.close()
+
+
+def test_writers_of_one_file_in_one_process_share_it_until_the_last_closes(tmp_path):
+    """As `duckdb.connect` shares an instance per file: `pingpipe load` reads the counts of the file its sink holds."""
+    path = tmp_path / "w.duckdb"
+    first, second = DuckDBWriter(path), DuckDBWriter(str(path))
+    fields = [{"name": "a", "type": "INT64", "mode": "NULLABLE"}]
+    first.write({TableId("app_live", "ping_v1"): (fields, [{"a": 1}])})
+    reader = duckdb_writer.cursor(second.con)  # a reader's own connection, as the admin port takes one
+    assert reader.execute("SELECT a FROM app_live.ping_v1").fetchall() == [(1,)]
+    reader.close()
+    first.close()
+    assert second.query("SELECT count(*) FROM app_live.ping_v1").fetchone()[0] == 1
+    second.close()
+    other = duckdb.connect(str(path))  # detached when the last closed: the file is free again
+    assert other.execute("SELECT count(*) FROM app_live.ping_v1").fetchone()[0] == 1
+    other.close()
 
 
 def test_a_failed_batch_leaves_nothing_behind(tmp_path):

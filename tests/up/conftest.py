@@ -1,4 +1,4 @@
-"""`pingpipe up` as a real subprocess: start it, ask it, stop it, kill it."""
+"""`pingpipe up` as a real subprocess: start it, ask it, stop it, kill it; queue segments as the edge writes them."""
 
 from __future__ import annotations
 
@@ -6,14 +6,29 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
 
+from pingpipe.message import encode_line
 from pingpipe.up import admin
 from tests.helpers import PINGPIPE, free_port, wait_http
+
+GOOD = b'{"changesetID": "0123456789abcdef0123456789abcdef01234567", "reviewSystemUsed": "phabricator", "repository": "r"}'
+
+
+def line(doc_id: str | None = None, body: bytes = GOOD, ts: str = "2026-11-23T10:00:00.000000Z") -> bytes:
+    return encode_line(body, {"uri": f"/submit/eng-workflow/hgpush/1/{doc_id or uuid.uuid4()}", "submission_timestamp": ts,
+                              "remote_addr": "81.2.69.160"})
+
+
+def segment(folder: Path, name: str, *lines: bytes) -> Path:
+    path = folder / f"{name}.ndjson"
+    path.write_bytes(b"".join(lines))
+    return path
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import uuid
-from pathlib import Path
 
 import duckdb
 import orjson
@@ -12,28 +11,15 @@ import pytest
 
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.loader.writers.duckdb import DuckDBWriter
-from pingpipe.message import encode_line
 from pingpipe.up import work
 from pingpipe.up.commit import SEGMENTS, Committer
 from tests.conftest import MPS
-
-GOOD = b'{"changesetID": "0123456789abcdef0123456789abcdef01234567", "reviewSystemUsed": "phabricator", "repository": "r"}'
+from tests.up.conftest import GOOD, line, segment
 
 
 @pytest.fixture(scope="module", autouse=True)
 def worker_state():
     work.init_worker(DecoderConfig(schemas=MPS / "schemas"))
-
-
-def line(doc_id: str | None = None, body: bytes = GOOD, ts: str = "2026-11-23T10:00:00.000000Z") -> bytes:
-    return encode_line(body, {"uri": f"/submit/eng-workflow/hgpush/1/{doc_id or uuid.uuid4()}", "submission_timestamp": ts,
-                              "remote_addr": "81.2.69.160"})
-
-
-def segment(folder: Path, name: str, *lines: bytes) -> Path:
-    path = folder / f"{name}.ndjson"
-    path.write_bytes(b"".join(lines))
-    return path
 
 
 def count(writer: DuckDBWriter, table: str) -> int:
