@@ -33,7 +33,7 @@ CATALOG = "warehouse"  # the file's name inside DuckDB, whatever the file is cal
 ROW_GROUP_SIZE = 32_768
 
 
-_attached: dict[str, list] = {}  # real path -> [the connection that attached it, connections handed out]
+_attached: dict[str, list] = {}  # real path -> [the connection that attached it, connections handed out, read-only]
 _attached_lock = threading.Lock()
 
 
@@ -56,7 +56,9 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
             except BaseException:
                 anchor.close()
                 raise
-            entry = _attached[key] = [anchor, 0]
+            entry = _attached[key] = [anchor, 0, read_only]
+        elif entry[2] and not read_only:
+            raise duckdb.ConnectionException(f"{path} is open read-only in this process: it cannot be written here")
         con = cursor(entry[0])
         entry[1] += 1
         return con

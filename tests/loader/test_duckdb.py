@@ -173,6 +173,11 @@ def test_writers_of_one_file_in_one_process_share_it_until_the_last_closes(tmp_p
     other = duckdb.connect(str(path))  # detached when the last closed: the file is free again
     assert other.execute("SELECT count(*) FROM app_live.ping_v1").fetchone()[0] == 1
     other.close()
+    reader = DuckDBWriter(path, read_only=True)
+    with pytest.raises(duckdb.ConnectionException, match="read-only in this process"):
+        DuckDBWriter(path)  # a writer cannot share a read-only attachment
+    reader.close()
+    DuckDBWriter(path).close()
 
 
 def test_a_failed_batch_leaves_nothing_behind(tmp_path):
