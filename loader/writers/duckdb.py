@@ -27,8 +27,8 @@ META_SCHEMA = "_pingpipe"
 CATALOG = "warehouse"  # the file's name inside DuckDB, whatever the file is called
 
 # DuckDB's row groups hold 122,880 rows. Past the first group, committing 1,250 wide Glean rows
-# at a time cost 43-49 us/row here against 34 us/row before, with checkpoint stalls of 1.7 s
-# (a checkpoint rewrites the whole group it appended to). With 32,768-row groups: 35-40 us/row
+# at a time cost 44-49 us/row here against 34 us/row before, with checkpoint stalls of 1.7 s
+# (a checkpoint rewrites the whole group it appended to). With 32,768-row groups: 36-41 us/row
 # throughout, stalls of 0.64 s (`up`'s commit path over 500K rows: benchmarks/bench_commit.py).
 ROW_GROUP_SIZE = 32_768
 
