@@ -35,6 +35,8 @@ def test_the_workers_keep_decoding_segments_while_a_commit_is_slow(tmp_path, mon
     queue.mkdir(parents=True)
     for i in range(5):  # sealed segments, named as the edge names them (oldest first)
         (queue / f"{time.time_ns():020d}-test-{i:06d}.ndjson").write_bytes(line() + line())
+    HeldCommitter.held.clear()
+    HeldCommitter.release.clear()
     monkeypatch.setattr(runner, "Committer", HeldCommitter)
     # batch_bytes=1: one segment per result, so the first commit holds only the first segment.
     up = Up(UpConfig(data=tmp_path / "data", schemas=MPS / "schemas", port=free_port(), workers=1, batch_bytes=1),
