@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -53,6 +54,8 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
             try:
                 options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
                 anchor.execute(f"ATTACH {_literal(key)} AS {CATALOG} ({options})")
+                if read_only:  # only reading is done here: users' SQL (`pingpipe query`) gets no files either
+                    lock_down(anchor, [])
             except BaseException:
                 anchor.close()
                 raise
@@ -75,6 +78,25 @@ def disconnect(con: duckdb.DuckDBPyConnection, path: str | Path) -> None:
             if entry[1] <= 0:
                 del _attached[key]
                 entry[0].close()
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, allowed_dirs: list[str]) -> None:
+    """Close the DuckDB instance of `con` to the outside before it runs anyone's SQL: no files but
+    those under `allowed_dirs` (and DuckDB's own temp directory, which it adds), no network, no
+    extensions loaded or installed, and no setting changed again, by anyone (for the whole instance:
+    call it after the last SET). Writes to the warehouse are refused per transaction (warehouse.py)."""
+    con.execute("SET allowed_directories = ?", [[str(d) for d in allowed_dirs]])  # settable only while access is on
+    for setting in ("enable_external_access", "autoload_known_extensions", "autoinstall_known_extensions",
+                    "allow_community_extensions"):
+        con.execute(f"SET {setting} = false")
+    con.execute("SET lock_configuration = true")
+
+
+def locked_down(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether `lock_down` closed this connection's instance (no file access, settings locked)."""
+    access, locked = con.execute(
+        "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')").fetchone()
+    return access is False and locked is True
 
 
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -130,7 +152,7 @@ class DuckDBWriter:
         self.con = connect(self.path, read_only=read_only)
         self._lock = threading.RLock()
         self._schemas: dict[TableId, list[dict]] = {}
-        self._tmp = tempfile.mkdtemp(prefix="pingpipe-duckdb-")
+        self.tmp_dir = tempfile.mkdtemp(prefix="pingpipe-duckdb-")  # batches Arrow cannot carry, as NDJSON files
         if not read_only:
             self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
@@ -142,6 +164,7 @@ class DuckDBWriter:
     def close(self) -> None:
         with self._lock:
             disconnect(self.con, self.path)
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -189,7 +212,7 @@ class DuckDBWriter:
             self.con.execute(f"INSERT INTO {target} BY NAME SELECT {select} FROM _pingpipe_rows")
             self.con.unregister("_pingpipe_rows")  # not on failure: an aborted transaction refuses it (the next register replaces it)
             return
-        path = os.path.join(self._tmp, f"{table.dataset}.{table.table}.ndjson")
+        path = os.path.join(self.tmp_dir, f"{table.dataset}.{table.table}.ndjson")
         with open(path, "wb") as f:
             # Rows may come already serialized (bytes), e.g. from `pingpipe up`'s worker processes.
             f.write(b"\n".join(row if type(row) is bytes else orjson.dumps(row) for row in rows))
@@ -219,7 +242,7 @@ class DuckDBWriter:
                     self.con.execute(sql, params)
                 self.con.execute("COMMIT")
             except BaseException:
-                self.con.execute("ROLLBACK")
+                self._rollback()
                 self._reload_schemas()  # DDL was rolled back too: re-read what the file holds
                 raise
         return written
@@ -239,9 +262,17 @@ class DuckDBWriter:
                 except duckdb.Error as exc:
                     bad.append((i, str(exc).splitlines()[0][:1000]))
                 finally:
-                    self.con.execute("ROLLBACK")
+                    self._rollback()
                     self._reload_schemas()  # a table or column the probe created was rolled back with it
         return bad
+
+    def _rollback(self) -> None:
+        """Roll back, keeping the error that got us here: a COMMIT that failed (a full disk) has
+        already ended the transaction, and DuckDB's "no transaction is active" would hide its cause."""
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.TransactionException:
+            pass
 
     def _reload_schemas(self) -> None:
         self._schemas.clear()

@@ -25,12 +25,16 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
               envvar="PINGPIPE_GEOIP_DB", help="MaxMind City database (.mmdb) for geo columns.")
 @click.option("--dedupe-window", default=24 * 3600.0, show_default=True, type=float,
               help="Seconds a document id is remembered: a ping sent again within it is counted as a duplicate.")
-def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window):
+@click.option("--drain-timeout", default=None, type=click.FloatRange(min=0), show_default="30",
+              help="Seconds Ctrl-C waits for the queue to drain; what is left loads at the next start.")
+def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window, drain_timeout):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
     from .runner import Up, UpConfig, UpError
 
     config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port,
                       geoip_db=geoip_db, dedupe_window=dedupe_window)
+    if drain_timeout is not None:
+        config.drain_timeout = drain_timeout
     if workers is not None:
         if workers < 1:
             raise click.BadParameter("must be at least 1", param_hint="--workers")
@@ -42,13 +46,16 @@ def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window):
 
 
 def _ask(data: Path, method: str, path: str, body: bytes | None = None):
-    """Ask the running `up`; None when it is not running."""
+    """Ask the running `up`; None when it is not running. Any failure is one line, never a traceback."""
     from .admin import NotRunning, call
+    from .warehouse import QueryError
 
     try:
         return call(data, method, path, body)
     except NotRunning:
         return None
+    except QueryError as exc:  # a refused query, or `up` not answering (admin.AdminError)
+        raise click.ClickException(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -78,16 +85,18 @@ def _read_only(data: Path):
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="table: aligned text; json: one JSON object per row.")
 def query(sql, data, fmt):
-    """Run a read-only SQL query against the warehouse (also while `pingpipe up` runs)."""
+    """Run a read-only SQL query against the warehouse (also while `pingpipe up` runs).
+
+    It reads the warehouse's tables only: no writes, no files, no network, no settings."""
     from . import warehouse
 
-    try:
-        result = _ask(data, "POST", "/query", sql.encode("utf-8"))
-        if result is None:
-            with _read_only(data) as con:
+    result = _ask(data, "POST", "/query", sql.encode("utf-8"))
+    if result is None:
+        with _read_only(data) as con:
+            try:
                 result = warehouse.run_query(con, sql)
-    except warehouse.QueryError as exc:
-        raise click.ClickException(str(exc)) from None
+            except warehouse.QueryError as exc:
+                raise click.ClickException(str(exc)) from None
     if fmt == "json":
         for row in result["rows"]:
             click.echo(warehouse.dumps(dict(zip(result["columns"], row))).decode("utf-8"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import ctypes
+import functools
 import multiprocessing
 import os
 import signal
@@ -26,8 +27,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.edge.publish.segments import recover, sealed_segments
 from pingpipe.gctune import tune_gc
@@ -37,10 +36,12 @@ from pingpipe.schemas.registry import Registry
 from . import warehouse
 from .admin import STATE_FILE, AdminServer
 from .commit import Committer
-from .work import SegmentResult, crashed_result, init_worker, process_segments
+from .retry import Failures, RetryConfig, environmental
+from .work import SegmentFailed, SegmentResult, WorkerCrashed, error_result, init_worker, process_segments
 
 MIB = 1024 * 1024
 MAX_READY = 4  # results waiting for the commit thread (each a group of segments, up to batch_bytes of pings)
+EDGE_RESTARTS = 3  # edge exits within a minute that `up` restarts it after; one more and it stops
 
 
 class UpError(Exception):
@@ -62,6 +63,8 @@ class UpConfig:
     min_free_bytes: int = 100 * MIB
     max_body_bytes: int = MIB
     poll: float = 0.02
+    drain_timeout: float = 30.0  # after Ctrl-C: what is not committed by then stays queued for the next start
+    retry: RetryConfig = field(default_factory=RetryConfig)
 
     @property
     def queue(self) -> Path:
@@ -84,17 +87,20 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the edge gets SIGKILL when `up` dies, even by kill -9 (no orphan keeps the port)."""
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in a child process
+    """Linux: a child gets SIGKILL when `up` dies, even by kill -9 (no orphan keeps the port or
+    waits for work forever). A parent that died before the request leaves us adopted: exit now."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
-def _quiet_worker(config: DecoderConfig) -> None:
+def _quiet_worker(config: DecoderConfig, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it drains
-    _die_with_parent()
+    _die_with_parent(parent)
     init_worker(config)
 
 
@@ -110,6 +116,9 @@ class Up:
         self.segments_decoded = 0  # results back from the workers (committed or waiting for their commit)
         self._printed = 0.0
         self.edge_failed = False
+        self.edge_exits: list[float] = []  # when the edge exited unexpectedly (the last minute's)
+        self.stop_deadline = float("inf")
+        self.failures = Failures(config.retry)
         self._accepted: int | None = None
 
     # -- start-up --------------------------------------------------------------------------
@@ -127,7 +136,8 @@ class Up:
                "--segment-max-age", str(c.segment_max_age), "--metrics-port", str(self.metrics_port),
                "--min-free-bytes", str(c.min_free_bytes), "--max-body-bytes", str(c.max_body_bytes)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINGPIPE_EDGE_")}
-        self.edge = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent, process_group=0)
+        self.edge = subprocess.Popen(cmd, env=env, preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+                                     process_group=0)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.edge.poll() is not None:
@@ -178,7 +188,7 @@ class Up:
             admin.start()
             state = {"pid": os.getpid(), "edge": f"http://{c.host}:{c.port}", "admin_port": admin.port,
                      "warehouse": str(c.warehouse), "queue": str(c.queue)}
-            (c.data / STATE_FILE).write_bytes(orjson.dumps(state))
+            admin.write_state(c.data / STATE_FILE, state)  # adds the admin token; the owner's alone (0600)
             self._banner(admin.port)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._on_signal)
@@ -196,7 +206,7 @@ class Up:
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(self.config.workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_quiet_worker, initargs=(self.decoder_config,))
+                                      initializer=_quiet_worker, initargs=(self.decoder_config, os.getpid()))
 
     def _restart_workers(self, running: collections.deque, claimed: set[str]) -> None:
         """A worker died (the OOM killer, a crash in a C library): the pool and every result still at the
@@ -210,20 +220,75 @@ class Up:
         self.pool = self._new_pool()
         self.worker_restarts += 1
 
-    def _give_up_on(self, group: list[Path]) -> tuple[SegmentResult, list[Path]]:
-        """Segments that killed a worker three times: each message goes to the error table, undecoded."""
-        reason = f"processing segment(s) {[p.name for p in group]} killed a worker process 3 times"
-        print(f"{reason}: their messages go to the error table as WorkerCrashed", file=self.out, flush=True)
-        return crashed_result([str(p) for p in group], reason), group
-
     def _on_signal(self, signum, frame) -> None:
         if self.stopping:  # a second Ctrl-C: stop now (committed work is safe, the rest is re-read next time)
             raise KeyboardInterrupt
-        self.stopping = True
-        print("\nstopping: the edge finishes its requests, then the queue is drained (Ctrl-C again to stop now)",
-              file=self.out, flush=True)
+        self._stop(f"\nstopping: the edge finishes its requests, then the queue is drained for up to "
+                   f"{self.config.drain_timeout:g} s (Ctrl-C again to stop now)")
         if self.edge is not None and self.edge.poll() is None:
             self.edge.send_signal(signal.SIGTERM)
+
+    def _stop(self, message: str) -> None:
+        self.stopping = True
+        self.stop_deadline = time.monotonic() + self.config.drain_timeout
+        print(message, file=self.out, flush=True)
+
+    def _edge_exited(self) -> None:
+        """Restart an edge that exited, as the workers are; one that keeps exiting stops `up` (exit 1)."""
+        now = time.monotonic()
+        self.edge_exits = [t for t in self.edge_exits if now - t < 60] + [now]
+        code = self.edge.returncode
+        if len(self.edge_exits) > EDGE_RESTARTS:
+            self.edge_failed = True
+            self._stop(f"the edge exited (code {code}) {len(self.edge_exits)} times within a minute; draining and stopping")
+            return
+        print(f"the edge exited unexpectedly (code {code}); restarting it", file=self.out, flush=True)
+        try:
+            self._start_edge()
+        except UpError as exc:
+            self.edge_failed = True
+            self._stop(f"{exc}; draining and stopping")
+
+    def _next_group(self, claimed: set[str], now: float) -> list[Path]:
+        """The next segments to hand out together: up to batch_bytes of them, oldest first, those that
+        are due. One that failed before goes alone; while stopping, it stays queued for the next start."""
+        failures, stopping = self.failures, self.stopping
+        group, size = [], 0
+        for path in sealed_segments(self.config.queue):
+            name = path.name
+            if name in claimed or not failures.due(name, now) or (stopping and failures.suspect(name)):
+                continue
+            if failures.suspect(name):
+                if group:
+                    break
+                return [path]
+            try:
+                bytes_ = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if group and size + bytes_ > self.config.batch_bytes:
+                break
+            group.append(path)
+            size += bytes_
+        return group
+
+    def _given_up(self, path: Path) -> SegmentResult:
+        exc = self.failures.given_up[path.name]
+        attempts = self.config.retry.attempts
+        if isinstance(exc, WorkerCrashed):
+            error, error_type = WorkerCrashed(f"processing segment {path.name} killed a worker process {attempts} times"), "WorkerCrashed"
+        else:
+            error, error_type = SegmentFailed(f"segment {path.name} failed {attempts} times on its own: {exc!r}"), "Load"
+        print(f"{error}: its messages go to the error table as {error_type}", file=self.out, flush=True)
+        return error_result([str(path)], error, error_type)
+
+    def _failed(self, stage: str, group: list[Path], exc: BaseException, now: float) -> None:
+        names = [p.name for p in group]
+        self.failures.failed(names, exc, now)
+        kind = "the environment's" if environmental(exc) else "retried alone" if len(names) > 1 else "retried"
+        delay = max(0.0, self.failures.not_before[names[0]] - now)
+        print(f"{stage} {names} failed ({kind}, in {delay:.0f} s; the segments behind go on): {exc!r}",
+              file=self.out, flush=True)
 
     def _loop(self, committer: Committer) -> None:
         """Hand segments to the workers, and their results, in order, to the commit thread.
@@ -231,33 +296,31 @@ class Up:
         Commits run on their own thread (DuckDB works without the GIL), so the workers keep
         decoding while DuckDB commits, and through its checkpoints, which take seconds: done in
         this loop, they left the workers idle and the backlog growing (benchmarks/bench_up.py).
+        A segment that fails is tried again later (retry.py); the others do not wait for it.
         """
         c = self.config
-        breaks: collections.Counter = collections.Counter()
+        failures = self.failures
         running: collections.deque[tuple[cf.Future, list[Path]]] = collections.deque()  # at the workers, in order
         ready: collections.deque[tuple[SegmentResult, list[Path]]] = collections.deque()  # waiting for their commit
         committing: tuple[cf.Future, list[Path]] | None = None
         claimed: set[str] = set()  # segments running, ready or committing
         last_line = 0.0
         last_recover = time.monotonic()
-        retry_at = 0.0
         with cf.ThreadPoolExecutor(1, thread_name_prefix="commit") as commits:
             while True:
-                edge_gone = self.edge.poll() is not None
-                if edge_gone and not self.stopping:
-                    print(f"the edge exited unexpectedly (code {self.edge.returncode}); draining and stopping", file=self.out)
-                    self.stopping = True
-                    self.edge_failed = True
+                now = time.monotonic()
+                if self.edge.poll() is not None and not self.stopping:
+                    self._edge_exited()
+                out_of_time = self.stopping and now >= self.stop_deadline
+                if out_of_time and self.edge.poll() is None:
+                    self.edge.kill()  # it did not finish its requests in time: unanswered ones were not acknowledged
                 # Hand out segments: keep every worker busy plus one group queued, while few results wait.
-                if len(running) <= c.workers and len(ready) < MAX_READY and time.monotonic() >= retry_at:
-                    group, size = [], 0
-                    for path in sealed_segments(c.queue):
-                        if path.name in claimed:
-                            continue
-                        if group and size + path.stat().st_size > c.batch_bytes:
-                            break
-                        group.append(path)
-                        size += path.stat().st_size
+                if not out_of_time and len(running) <= c.workers and len(ready) < MAX_READY:
+                    group = self._next_group(claimed, now)
+                    if group and group[0].name in failures.given_up:
+                        claimed.add(group[0].name)
+                        ready.append((self._given_up(group[0]), group))
+                        continue
                     if group:
                         try:
                             future = self.pool.submit(process_segments, [str(p) for p in group])
@@ -269,31 +332,26 @@ class Up:
                         continue
                 # Results, in order.
                 while running and running[0][0].done():
-                    future, group = running[0]
+                    future, group = running.popleft()
                     try:
                         ready.append((future.result(), group))
-                        running.popleft()
                         self.segments_decoded += len(group)
                     except cf.process.BrokenProcessPool:
-                        breaks[group[0].name] += 1
-                        if breaks[group[0].name] >= 3:
-                            running.popleft()
-                            ready.append(self._give_up_on(group))
+                        claimed.difference_update(p.name for p in group)
+                        failures.failed([p.name for p in group], WorkerCrashed("a worker process died"), now)
                         self._restart_workers(running, claimed)
                     except Exception as exc:  # processing raised: the segments stay, and are tried again
-                        running.popleft()
                         claimed.difference_update(p.name for p in group)
-                        print(f"processing {[p.name for p in group]} failed, will retry: {exc!r}", file=self.out, flush=True)
-                        retry_at = time.monotonic() + 1.0
-                # Commits, one at a time, in order.
+                        self._failed("processing", group, exc, now)
+                # Commits, one at a time.
                 if committing is not None and committing[0].done():
                     future, group = committing
                     committing = None
                     try:
                         future.result()
+                        failures.done([p.name for p in group])
                     except Exception as exc:
-                        print(f"committing {[p.name for p in group]} failed, will retry: {exc!r}", file=self.out, flush=True)
-                        retry_at = time.monotonic() + 1.0
+                        self._failed("committing", group, exc, now)
                     claimed.difference_update(p.name for p in group)
                 if committing is None and ready:
                     result, group = ready.popleft()
@@ -301,13 +359,15 @@ class Up:
                 waiting = [f for f in (running[0][0] if running else None, committing[0] if committing else None) if f]
                 if waiting:
                     cf.wait(waiting, timeout=c.poll, return_when=cf.FIRST_COMPLETED)
-                elif edge_gone:  # nothing at the workers, nothing ready or committing
-                    if not sealed_segments(c.queue):
+                elif self.stopping and self.edge.poll() is not None:  # nothing at the workers, ready or committing
+                    if out_of_time or not self._next_group(claimed, now):
                         recover(c.queue)  # the edge sealed its segment on exit; this catches a killed one
-                        if not sealed_segments(c.queue):
+                        if out_of_time or not self._next_group(claimed, now):
+                            left = len(sealed_segments(c.queue))
+                            if left:
+                                print(f"{left} segment(s) stay queued for the next start", file=self.out, flush=True)
                             return
-                    if time.monotonic() < retry_at:
-                        time.sleep(c.poll)
+                    time.sleep(c.poll)
                 else:
                     time.sleep(c.poll)
                 now = time.monotonic()

@@ -3,13 +3,15 @@
 The same functions serve a direct read-only open of the file and the running `pingpipe up`'s
 admin port (admin.py): DuckDB lets only one process hold the file, so while `up` runs, queries
 go through it and run on their own cursor, beside the writer, under DuckDB's MVCC.
+
+A query reads the warehouse's tables and nothing else. The statement types are checked first, for
+a clear message; DuckDB enforces the rest: each statement runs in a READ ONLY transaction, on an
+instance `lock_down` closed to files, the network, extensions and settings.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import decimal
 from pathlib import Path
 
 import duckdb
@@ -17,9 +19,10 @@ import orjson
 
 from pingpipe.edge.publish.segments import OPEN, SEALED
 from pingpipe.loader.tables import ERROR_DATASET
-from pingpipe.loader.writers.duckdb import META_SCHEMA, cursor as duckdb_cursor
+from pingpipe.loader.writers.duckdb import META_SCHEMA, cursor as duckdb_cursor, locked_down
 
-READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN, duckdb.StatementType.PRAGMA}
+QUERY_TYPES = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+NUMBER_RANGE = (-(2**63), 2**64 - 1)  # the integers orjson writes as numbers
 
 
 class QueryError(Exception):
@@ -29,38 +32,116 @@ class QueryError(Exception):
 def _jsonable(value):
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, (decimal.Decimal, dt.timedelta)):
-        return str(value)
-    raise TypeError
+    return str(value)  # Decimal, timedelta, and whatever else a DuckDB type comes back as
+
+
+def wide_ints_as_text(value):
+    """The value with every integer orjson cannot write (HUGEINT, UHUGEINT beyond 64 bits) as its
+    decimal text, in lists, structs and maps too: a JSON reader could not hold it as a number anyway."""
+    if type(value) is int:
+        return value if NUMBER_RANGE[0] <= value <= NUMBER_RANGE[1] else str(value)
+    if isinstance(value, (list, tuple)):
+        return [wide_ints_as_text(v) for v in value]
+    if isinstance(value, dict):
+        return {wide_ints_as_text(k): wide_ints_as_text(v) for k, v in value.items()}
+    return value
 
 
 def dumps(obj) -> bytes:
-    return orjson.dumps(obj, default=_jsonable, option=orjson.OPT_NON_STR_KEYS)
+    options = orjson.OPT_NON_STR_KEYS
+    try:
+        return orjson.dumps(obj, default=_jsonable, option=options)
+    except orjson.JSONEncodeError:  # rare (an integer beyond 64 bits): only then walk the whole result
+        return orjson.dumps(wide_ints_as_text(obj), default=_jsonable, option=options)
+
+
+def explained(query: str) -> str | None:
+    """The statement an EXPLAIN [ANALYZE | (options)] statement explains (None if there is none)."""
+    tokens = duckdb.tokenize(query)
+    ends = [start for start, _ in tokens[1:]] + [len(query)]
+    words = [(start, query[start:end].strip()) for (start, kind), end in zip(tokens, ends)
+             if kind != duckdb.token_type.comment]
+    if not words or words[0][1].lower() != "explain":
+        return None
+    i = 1
+    if i < len(words) and words[i][1].lower() == "analyze":
+        i += 1
+    elif i < len(words) and words[i][1] == "(":
+        depth = 0
+        while i < len(words):
+            depth += (words[i][1] == "(") - (words[i][1] == ")")
+            i += 1
+            if depth == 0:
+                break
+    return query[words[i][0]:] if i < len(words) else None
+
+
+def _explains_a_select(cursor: duckdb.DuckDBPyConnection, query: str) -> bool:
+    inner = explained(query)
+    try:
+        statements = cursor.extract_statements(inner) if inner else []
+    except duckdb.Error:
+        return False
+    return len(statements) == 1 and statements[0].type == duckdb.StatementType.SELECT
+
+
+def statements_of(cursor: duckdb.DuckDBPyConnection, sql: str) -> list:
+    """The statements of `sql` if each is a query (SELECT, or EXPLAIN [ANALYZE] of one).
+
+    The first, friendly refusal; DuckDB itself refuses the rest (run_statements, lock_down)."""
+    try:
+        statements = cursor.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(str(exc)) from None
+    if not statements:
+        raise QueryError("no SQL statement given")
+    for statement in statements:
+        kind = statement.type
+        if kind not in QUERY_TYPES or (kind == duckdb.StatementType.EXPLAIN and not _explains_a_select(cursor, statement.query)):
+            what = "EXPLAIN of anything but a SELECT" if kind in QUERY_TYPES else kind.name
+            hint = " (for PRAGMA table_info etc. use DESCRIBE t, SHOW TABLES or SELECT * FROM pragma_table_info('t'))" \
+                if kind == duckdb.StatementType.PRAGMA else ""
+            raise QueryError(f"only read-only queries are allowed here (SELECT, or EXPLAIN [ANALYZE] of one), "
+                             f"not {what}{hint}")
+    return statements
+
+
+def run_statements(cursor: duckdb.DuckDBPyConnection, statements: list) -> dict:
+    """Run each statement in a READ ONLY transaction of its own, rolled back after it: DuckDB refuses
+    any write (EXPLAIN ANALYZE's too), and a statement that ends the transaction is caught before the
+    next one could run outside it. Returns the last one's {"columns", "rows"}."""
+    columns, rows = [], []
+    for statement in statements:
+        cursor.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            cursor.execute(statement)
+            if statement is statements[-1]:
+                columns = [d[0] for d in cursor.description or []]
+                rows = [list(r) for r in cursor.fetchall()] if columns else []
+        except duckdb.Error as exc:
+            try:
+                cursor.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # the statement ended the transaction itself: nothing runs after it anyway
+            raise QueryError(str(exc)) from None
+        try:
+            cursor.execute("ROLLBACK")
+        except duckdb.TransactionException:
+            raise QueryError("a query cannot end its read-only transaction (COMMIT, ROLLBACK)") from None
+    return {"columns": columns, "rows": rows}
 
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
-    """Run read-only SQL; returns {"columns": [...], "rows": [[...], ...]}."""
+    """Run read-only SQL; returns {"columns": [...], "rows": [[...], ...]}.
+
+    Only on a warehouse `lock_down` closed: no files, no network, no settings, whatever the SQL."""
     cursor = duckdb_cursor(con)  # its own connection: the writer may be busy on `con` right now
     try:
-        try:
-            statements = cursor.extract_statements(sql)
-        except duckdb.Error as exc:
-            raise QueryError(str(exc)) from None
-        if not statements:
-            raise QueryError("no SQL statement given")
-        for statement in statements:
-            if statement.type not in READ_ONLY:
-                raise QueryError(f"only read-only statements are allowed here, not {statement.type.name}")
-        for statement in statements[:-1]:
-            cursor.execute(statement)
-        cursor.execute(statements[-1])
-        columns = [d[0] for d in cursor.description or []]
-        rows = [list(r) for r in cursor.fetchall()] if columns else []
-    except duckdb.Error as exc:
-        raise QueryError(str(exc)) from None
+        if not locked_down(cursor):
+            raise QueryError("this warehouse connection is not locked down: no user SQL runs on it")
+        return run_statements(cursor, statements_of(cursor, sql))
     finally:
         cursor.close()
-    return {"columns": columns, "rows": rows}
 
 
 def _quote(name: str) -> str:

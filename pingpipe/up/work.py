@@ -39,6 +39,7 @@ class TableRows:
     ids: list[str] = field(default_factory=list)  # document ids
     about: list[tuple] = field(default_factory=list)  # _DUPLICATE_KEYS' attributes: a duplicate's error row
     data: list | pa.Table = field(default_factory=list)  # payloads; once sealed, an Arrow table or JSON rows
+    bodies: list[bytes] = field(default_factory=list)  # the bodies as received, until sealed: a failed row's error payload
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -46,10 +47,12 @@ class TableRows:
     def seal(self) -> list[tuple[dict, dict, Exception]]:
         """Coerce the collected payloads into what crosses to the parent: an Arrow table, else JSON rows.
 
-        Returns (payload, attributes, exception) for each payload that could not become a row at
-        all (the row coercer raised: a bug, not data); those are dropped here, for the error table.
+        Returns (payload bytes, attributes, exception) for each payload that could not become a row
+        at all (the row coercer raised, e.g. on nesting deeper than a JSON encoder goes); those are
+        dropped here, for the error table. The bytes are the payload as JSON, else the body as received.
         """
         coerce, self.coerce = self.coerce, None  # compiled closures: they stay in the worker
+        bodies, self.bodies = self.bodies, []
         columns = column_coercer(self.fields)
         if columns is not None:
             try:
@@ -64,7 +67,7 @@ class TableRows:
                 keep.append(i)
             except Exception as exc:  # noqa: BLE001
                 attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about[i]) if v is not None}
-                failed.append((payload, {**attributes, "document_id": self.ids[i]}, exc))
+                failed.append((payload_bytes(payload, bodies[i]), {**attributes, "document_id": self.ids[i]}, exc))
         if failed:
             self.ids = [self.ids[i] for i in keep]
             self.about = [self.about[i] for i in keep]
@@ -105,6 +108,14 @@ class SegmentResult:
     counts: Counter = field(default_factory=Counter)
 
 
+def payload_bytes(payload: dict, body: bytes) -> bytes:
+    """The payload as JSON for an error row, or the body as received when it cannot be written as JSON."""
+    try:
+        return orjson.dumps(payload)
+    except Exception:  # noqa: BLE001 - e.g. nested deeper than orjson writes
+        return body
+
+
 def init_worker(config: DecoderConfig) -> None:
     """Load the registry and the geo database once per worker process."""
     decoder = Decoder.from_config(config)
@@ -136,34 +147,45 @@ def _messages(paths: list[str], result: SegmentResult):
 
 
 def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
+    """Route each message to its table's rows, or to an error row. Whatever one message raises, it
+    alone becomes an error row (error_type "Load"), and the others go on."""
     # A row is at most a few times its payload (JSON text in STRING columns, escapes): only rows of
     # large payloads are serialized to check them against the sink's row limit.
     check_above = loader.max_row_bytes // 4 - 65536
     for message in messages:
-        decoded = decoder.decode(message)
-        if not isinstance(decoded, Decoded):
-            _error(result, decoded.message.data, decoded.message.attributes)
-            continue
-        attributes = decoded.attributes
         try:
-            table, fields, coerce = loader.target(attributes.get("document_namespace", ""),
-                                                  attributes.get("document_type", ""), attributes.get("document_version", ""))
-            if decoded.size > check_above:
-                data = orjson.dumps(coerce(decoded.payload))
-                if len(data) > loader.max_row_bytes:
-                    raise ValueError(f"row of {len(data)} bytes is over the sink's {loader.max_row_bytes}-byte limit")
-        except Exception as exc:
-            _error(result, orjson.dumps(decoded.payload), load_failure(attributes, exc))
-            continue
-        rows = result.rows.get(table)
-        if rows is None:
-            rows = result.rows[table] = TableRows(fields, coerce)
-        rows.ids.append(attributes.get("document_id", ""))
-        rows.about.append(tuple(attributes.get(k) for k in _DUPLICATE_KEYS))
-        rows.data.append(decoded.payload)
+            _route(message, result, decoder, loader, check_above)
+        except Exception as exc:  # noqa: BLE001 - a limit no rule foresaw: one error row, never a stuck segment
+            err = error_message(message.data, message.attributes, exc, "Load")
+            _error(result, err.data, err.attributes)
     for rows in result.rows.values():
-        for payload, attributes, exc in rows.seal():
-            _error(result, orjson.dumps(payload), load_failure(attributes, exc))
+        for data, attributes, exc in rows.seal():
+            _error(result, data, load_failure(attributes, exc))
+
+
+def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader: Loader, check_above: int) -> None:
+    decoded = decoder.decode(message)
+    if not isinstance(decoded, Decoded):
+        _error(result, decoded.message.data, decoded.message.attributes)
+        return
+    attributes = decoded.attributes
+    try:
+        table, fields, coerce = loader.target(attributes.get("document_namespace", ""),
+                                              attributes.get("document_type", ""), attributes.get("document_version", ""))
+        if decoded.size > check_above:
+            data = orjson.dumps(coerce(decoded.payload))
+            if len(data) > loader.max_row_bytes:
+                raise ValueError(f"row of {len(data)} bytes is over the sink's {loader.max_row_bytes}-byte limit")
+    except Exception as exc:  # noqa: BLE001
+        _error(result, payload_bytes(decoded.payload, message.data), load_failure(attributes, exc))
+        return
+    rows = result.rows.get(table)
+    if rows is None:
+        rows = result.rows[table] = TableRows(fields, coerce)
+    rows.ids.append(attributes.get("document_id", ""))
+    rows.about.append(tuple(attributes.get(k) for k in _DUPLICATE_KEYS))
+    rows.data.append(decoded.payload)
+    rows.bodies.append(message.data)
 
 
 def process_segments(paths: list[str]) -> SegmentResult:
@@ -177,15 +199,23 @@ class WorkerCrashed(RuntimeError):
     """A segment's processing killed its worker process, repeatedly."""
 
 
-def crashed_result(paths: list[str], reason: str) -> SegmentResult:
-    """Every message of segments that keep killing workers, as error rows (run in the parent, no decoding).
+class SegmentFailed(RuntimeError):
+    """A segment whose processing or commit kept failing on its own."""
 
-    The messages are not decoded (that is what crashed), only unwrapped and scrubbed of identifiers,
-    so each still ends in exactly one place: the error table, with its original body.
+
+def error_result(paths: list[str], exc: BaseException, error_type: str) -> SegmentResult:
+    """Every message of segments `up` gave up on, as error rows (run in the parent, no decoding).
+
+    The messages are not decoded (that may be what failed), only unwrapped and scrubbed of
+    identifiers, so each still ends in exactly one place: the error table, with its original body.
     """
     result = SegmentResult([Path(p).name for p in paths])
-    exc = WorkerCrashed(reason)
     for message in _messages(paths, result):
-        err = error_message(message.data, message.attributes, exc, "WorkerCrashed")
+        err = error_message(message.data, message.attributes, exc, error_type)
         _error(result, err.data, err.attributes)
     return result
+
+
+def crashed_result(paths: list[str], reason: str) -> SegmentResult:
+    """Segments that keep killing workers: their messages as WorkerCrashed error rows."""
+    return error_result(paths, WorkerCrashed(reason), "WorkerCrashed")

@@ -7,6 +7,7 @@ import gzip
 import json
 import shutil
 import uuid
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -189,6 +190,52 @@ def test_a_failed_batch_leaves_nothing_behind(tmp_path):
     assert writer.table_fields(good) is None
     writer.write({good: (fields, [{"a": 1}])})
     assert writer.query("SELECT count(*) FROM app_live.ok_v1").fetchone()[0] == 1
+
+
+FULL_DISK = """
+import resource, signal, sys
+from pingpipe.loader.tables import TableId
+from pingpipe.loader.writers.duckdb import DuckDBWriter
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
+writer = DuckDBWriter(sys.argv[1])
+table, fields = TableId("app_live", "t_v1"), [{"name": "x", "type": "STRING", "mode": "NULLABLE"}]
+hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, hard))  # files stop growing at 4 MiB: a disk that is full
+written = 0
+for i in range(100):
+    try:
+        written += writer.write({table: (fields, [{"x": f"{i}-{j}-" + "y" * 1000} for j in range(500)])})
+    except Exception as exc:
+        print("FAILED", type(exc).__name__, exc)
+        break
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # room again
+writer.write({table: (fields, [{"x": "after"}])})
+print("ROWS", written + 1, writer.query("SELECT count(*) FROM app_live.t_v1").fetchone()[0])
+"""
+
+
+def test_a_commit_that_fails_on_a_full_disk_reports_the_disk_and_the_writer_goes_on_after(tmp_path):
+    """The disk is made full for real: the process may not grow a file past 4 MiB (RLIMIT_FSIZE)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path / "w.duckdb")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    failed = next(line for line in out.stdout.splitlines() if line.startswith("FAILED"))
+    assert "File too large" in failed and "cannot rollback" not in failed
+    (rows,) = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("ROWS")]
+    assert rows[0] == rows[1]  # every committed batch, and nothing of the failed one
+
+
+def test_closing_a_writer_removes_its_temporary_folder(tmp_path):
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("pingpipe-duckdb-*"))
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    writer.write({TableId("app_live", "t_v1"): ([{"name": "a", "type": "INT64", "mode": "NULLABLE"}], [{"a": 1}])})
+    writer.close()
+    assert set(Path(tempfile.gettempdir()).glob("pingpipe-duckdb-*")) <= before
 
 
 def test_a_row_too_large_for_the_sink_goes_to_errors(schemas, tmp_path):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
 import threading
 import time
 
+import duckdb
+
+from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.up import runner
 from pingpipe.up.commit import Committer
+from pingpipe.up.retry import RetryConfig
 from pingpipe.up.runner import Up, UpConfig
 from tests.conftest import MPS
 from tests.helpers import free_port
@@ -68,3 +73,72 @@ def test_the_workers_keep_decoding_segments_while_a_commit_is_slow(tmp_path, mon
     totals = up.committer.totals
     assert (totals["messages"], totals["rows"], totals["errors"], totals["duplicates"]) == (10, 10, 0, 0)
     assert not list(queue.glob("*.ndjson"))
+
+
+class FailingCommitter(Committer):
+    """The fault: commits of the marked segment's rows fail, as no real data makes a commit fail once the
+    warehouse's refusals are found row by row (commit.py). `error` is what they fail with."""
+
+    marked = ""
+    error: Exception = RuntimeError()
+
+    def commit(self, result, paths):
+        if result.rows and FailingCommitter.marked in result.names:
+            raise FailingCommitter.error
+        return super().commit(result, paths)
+
+
+def run_until(up: Up, done, timeout: float = 60.0) -> tuple[int, float]:
+    """Run `up` in this thread; Ctrl-C it once done(up) holds. Returns its exit code and how long the stop took."""
+    stopped = []
+
+    def drive():
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not (hasattr(up, "committer") and done(up)):
+            time.sleep(0.05)
+        stopped.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    threading.Thread(target=drive, daemon=True).start()
+    try:
+        code = up.run()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return code, time.monotonic() - stopped[0]
+
+
+def failing_up(tmp_path, monkeypatch, error: Exception) -> tuple[Up, list]:
+    queue = tmp_path / "data" / "queue"
+    queue.mkdir(parents=True)
+    names = [f"{time.time_ns():020d}-test-{i:06d}.ndjson" for i in range(5)]
+    for name in names:
+        (queue / name).write_bytes(line() + line())
+    FailingCommitter.marked, FailingCommitter.error = names[1], error
+    monkeypatch.setattr(runner, "Committer", FailingCommitter)
+    config = UpConfig(data=tmp_path / "data", schemas=MPS / "schemas", port=free_port(), workers=1,
+                      retry=RetryConfig(first_delay=0.05, max_delay=0.2), drain_timeout=5.0)
+    return Up(config, out=io.StringIO()), names
+
+
+def test_a_segment_whose_commit_keeps_failing_on_its_data_becomes_error_rows_and_the_rest_loads(tmp_path, monkeypatch):
+    up, names = failing_up(tmp_path, monkeypatch, duckdb.ConversionException("cannot take this batch"))
+    code, _ = run_until(up, lambda up: up.committer.totals["messages"] >= 10)
+    totals = up.committer.totals
+    assert code == 0 and (totals["messages"], totals["rows"], totals["errors"]) == (10, 8, 2)
+    writer = DuckDBWriter(tmp_path / "data" / "warehouse.duckdb")
+    errors = writer.query("SELECT error_type, error_message FROM payload_bytes_error.structured").fetchall()
+    writer.close()
+    assert [e[0] for e in errors] == ["Load", "Load"] and all(names[1] in e[1] and "3 times" in e[1] for e in errors)
+    assert not list((tmp_path / "data" / "queue").glob("*.ndjson"))
+    assert "the segments behind go on" in up.out.getvalue()
+
+
+def test_a_segment_failing_for_the_disk_is_never_given_up_and_ctrl_c_leaves_it_queued_in_bounded_time(tmp_path, monkeypatch):
+    up, names = failing_up(tmp_path, monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
+    code, stop_took = run_until(up, lambda up: up.committer.totals["messages"] >= 8 and up.failures.tries.get(names[1], 0) >= 5)
+    totals = up.committer.totals
+    assert code == 0 and (totals["messages"], totals["rows"], totals["errors"]) == (8, 8, 0)
+    assert stop_took < 5.0
+    assert [p.name for p in (tmp_path / "data" / "queue").glob("*.ndjson")] == [names[1]]  # nothing lost: it loads next time

@@ -1,0 +1,131 @@
+"""`pingpipe up` under input and faults meant to stop it, as real processes over real sockets:
+a poison ping, a killed edge, a kill during start-up, and a Ctrl-C that must end in bounded time."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import time
+import uuid
+
+import orjson
+
+from tests.helpers import free_port, wait_http
+
+CLIENT_INFO = {"client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "release", "app_build": "1",
+               "app_display_version": "1.0", "architecture": "x86_64", "os": "Linux", "os_version": "6.1",
+               "telemetry_sdk_build": "curl", "first_run_date": "2026-11-23+00:00"}
+PING_INFO = {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"}
+
+
+def demo_ping(metrics: dict) -> bytes:
+    """The README's curl ping to the shipped demo app, with these metrics."""
+    return orjson.dumps({"ping_info": PING_INFO, "client_info": CLIENT_INFO, "metrics": metrics})
+
+
+def nested(depth: int) -> bytes:
+    """The README's ping with an object metric nested `depth` arrays deep."""
+    return demo_ping({"object": {"demo.obj": "X"}}).replace(b'"X"', b"[" * depth + b"1" + b"]" * depth)
+
+
+def send_all(port: int, bodies: list[bytes]) -> list[str]:
+    """POST each body over one keep-alive connection; the document ids that got 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    ok = []
+    for body in bodies:
+        doc_id = str(uuid.uuid4())
+        conn.request("POST", f"/submit/pingpipe-demo/hello/1/{doc_id}", body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        if response.status == 200:
+            ok.append(doc_id)
+    conn.close()
+    return ok
+
+
+def children(pid: int) -> list[tuple[int, bytes]]:
+    """(pid, command line) of the processes whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+                cmd = open(f"/proc/{entry}/cmdline", "rb").read()
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.append((int(entry), cmd))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_a_poison_ping_is_one_error_row_and_the_1000_pings_after_it_all_load(run_up):
+    up = run_up()
+    (poison,) = send_all(up.port, [nested(300)])
+    good = send_all(up.port, [demo_ping({"counter": {"demo.launches": i}}) for i in range(1000)])
+    assert len(good) == 1000
+    status = up.wait_committed(1001, timeout=60)
+    rows = up.query("SELECT document_id FROM pingpipe_demo_live.hello_v1")
+    assert {r["document_id"] for r in rows} == set(good)
+    (error,) = up.query("SELECT document_id, error_type, error_message FROM payload_bytes_error.structured")
+    assert error["document_id"] == poison and error["error_type"] == "Load" and "Recursion" in error["error_message"]
+    assert status["committed"]["messages"] == status["committed"]["rows"] + status["committed"]["errors"] == 1001
+    started = time.monotonic()
+    assert up.stop() == 0 and time.monotonic() - started < 30
+
+
+def test_a_killed_edge_is_restarted_and_pings_after_it_load(run_up):
+    up = run_up()
+    (edge,) = [pid for pid, cmd in children(up.proc.pid) if b"edge" in cmd.split(b"\0")]
+    before = send_all(up.port, [demo_ping({})])
+    os.kill(edge, signal.SIGKILL)
+    wait_http(up.port, timeout=30, proc=up.proc)
+    after = send_all(up.port, [demo_ping({}) for _ in range(3)])
+    assert len(before) == 1 and len(after) == 3 and up.proc.poll() is None
+    up.wait_committed(4)
+    assert {r["document_id"] for r in up.query("SELECT document_id FROM pingpipe_demo_live.hello_v1")} == set(before + after)
+    assert "restarting it" in up.log.read_text()
+    assert up.stop() == 0
+
+
+def test_killing_up_while_its_workers_start_leaves_no_process_behind(run_up):
+    up = run_up("--workers", "2")
+    send_all(up.port, [demo_ping({})])  # the first segment makes the pool start its workers
+    deadline = time.monotonic() + 30
+    workers: list[int] = []
+    while time.monotonic() < deadline and not workers:
+        workers = [pid for pid, cmd in children(up.proc.pid) if b"spawn_main" in cmd]
+    assert workers, "no worker process appeared"
+    os.kill(up.proc.pid, signal.SIGKILL)  # while they import: before they could ask to die with their parent
+    up.proc.wait(timeout=20)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not [pid for pid in workers if alive(pid)]
+
+
+def test_ctrl_c_ends_within_the_drain_timeout_and_what_is_left_stays_queued(run_up, tmp_path):
+    """A backlog bigger than the drain timeout allows: `up` stops in time, and the rest loads at the next start."""
+    data = tmp_path / "data"
+    up = run_up("--drain-timeout", "0.5", data=data)
+    up.proc.send_signal(signal.SIGSTOP)  # the edge keeps accepting; nothing is committed meanwhile
+    try:
+        sent = send_all(up.port, [demo_ping({}) for _ in range(3000)])
+    finally:
+        up.proc.send_signal(signal.SIGCONT)
+    started = time.monotonic()
+    assert up.stop(timeout=60) == 0
+    assert time.monotonic() - started < 20
+    again = run_up(data=data, port=free_port())
+    again.wait_committed(len(sent), timeout=120)
+    rows = again.query("SELECT document_id, count(*) AS n FROM pingpipe_demo_live.hello_v1 GROUP BY 1")
+    assert {r["document_id"] for r in rows} == set(sent) and {r["n"] for r in rows} == {1}
+    assert again.stop() == 0
