@@ -13,8 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
+from pingpipe import jsontext
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
 
@@ -53,7 +52,7 @@ class Decoded:
     size: int = 0  # bytes of the JSON payload as received (after gunzip)
 
     def to_message(self) -> RawMessage:
-        return RawMessage(orjson.dumps(self.payload), self.attributes)
+        return RawMessage(jsontext.dumps(self.payload), self.attributes)
 
 
 @dataclass

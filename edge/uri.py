@@ -2,10 +2,14 @@
 
 * `/submit/<namespace>/<doctype>/<docversion>/<docid>` (structured and Glean pings);
 * `/submit/telemetry/<docid>/<doctype>/<appName>/<appVersion>/<appUpdateChannel>/<appBuildID>`;
-* `/submit/sslreports` (legacy TLS error reports, no document id).
 
 `docid` must be a UUID and `docversion` an integer. A path of another shape for its namespace
 is 404. The edge checks the shape only; whether the schema exists is the decoder's business.
+
+`/submit/sslreports` (legacy TLS error reports) is 404. Mozilla's edge accepts it, and then its
+decoder drops every such message unread (MessageScrubber's ignored URIs, bug 1585144). pingpipe
+drops nothing it accepted, and keeps no table for them: refusing here says so to the client, and
+keeps no message with an IP address that nobody reads.
 """
 
 from __future__ import annotations
@@ -41,8 +45,6 @@ def check_submit_path(raw_path: bytes) -> int:
         return NOT_FOUND
     namespace = parts[2]
     rest = parts[3:]
-    if namespace == "sslreports":
-        return OK if not rest else NOT_FOUND
     if not _NAME.match(namespace):
         return NOT_FOUND
     if namespace == "telemetry":

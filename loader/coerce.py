@@ -21,8 +21,9 @@ import datetime as dt
 import re
 from typing import Callable
 
-import orjson
 import pybase64
+
+from pingpipe import jsontext
 
 from pingpipe.schemas.transpile import column_name
 
@@ -86,7 +87,7 @@ def _scalar(bq_type: str):
         def to_string(v, extra):
             if type(v) is str:
                 return v
-            return orjson.dumps(v).decode("utf-8")  # complex or non-string values as JSON text
+            return jsontext.dumps(v).decode("utf-8")  # complex or non-string values as JSON text
         return to_string
     if bq_type in ("INT64", "INTEGER"):
         def to_int(v, extra):
@@ -167,6 +168,16 @@ def convert_other(kind: int, convert: Callable, key: str, value, extra: dict):
     return converted
 
 
+def additional_properties(extra: dict) -> str | None:
+    """The additional_properties text of a row's values without a column: the client's data only.
+
+    `metadata` is the pipeline's own record. What it holds without a column (document_namespace,
+    _type, _version: the table's name says them) is left out, as Mozilla's sink does (it sets the
+    record aside before coercion, and BigQuery ignores its unknown fields)."""
+    extra.pop("metadata", None)
+    return jsontext.dumps(extra).decode("utf-8") if extra else None
+
+
 class Coercer:
     """Coerce payloads for one table schema (a list of BigQuery fields)."""
 
@@ -180,7 +191,9 @@ class Coercer:
         extra: dict = {}
         row = self._record(payload, extra)
         if extra and self.has_additional:
-            row["additional_properties"] = orjson.dumps(extra).decode("utf-8")
+            text = additional_properties(extra)
+            if text is not None:
+                row["additional_properties"] = text
         return row
 
 

@@ -23,12 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import orjson
 import pyarrow as pa
 
 from .arrow import arrow_type, schema_for
-from .coerce import (_INT, _INT_MAX, _INT_MIN, _RECORD, _STRING, MISSING, _kind, compile_field, convert_other,
-                     resolve)
+from .coerce import (_INT, _INT_MAX, _INT_MIN, _RECORD, _STRING, MISSING, _kind, additional_properties, compile_field,
+                     convert_other, resolve)
 
 # BigQuery types whose values Arrow converts exactly as coerce.py does, given this Python type.
 _EXACT = {"STRING": str, "INT64": int, "INTEGER": int, "BOOL": bool, "BOOLEAN": bool, "FLOAT64": float, "FLOAT": float}
@@ -89,7 +88,7 @@ class ColumnCoercer:
             extra: dict = {}
             record(payload, r, extra, cols)
             if extra and additional is not None:
-                cols[additional][r] = orjson.dumps(extra).decode("utf-8")
+                cols[additional][r] = additional_properties(extra)
         return pa.Table.from_arrays([self._array(node, cols, n) for node in self._nodes], schema=self.schema)
 
     def _array(self, node: _Node, cols: list[list], n: int) -> pa.Array:

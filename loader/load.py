@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
-import orjson
 import pybase64
 
+from pingpipe import jsontext
 from pingpipe.schemas.registry import Registry
 
 from .coerce import Coercer
@@ -66,7 +66,7 @@ def rejected_row(row: dict, table: TableId, message: str, exception_class: str) 
         "document_version": meta.get("document_version"), "error_type": "Load", "error_message": message,
         "exception_class": exception_class,
     }
-    return error_row(orjson.dumps(row), {k: v for k, v in attributes.items() if v is not None})
+    return error_row(jsontext.dumps(row), {k: v for k, v in attributes.items() if v is not None})
 
 
 def load_failure(attributes: dict[str, str], exc: BaseException) -> dict[str, str]:
@@ -100,7 +100,7 @@ class Loader:
                                              attributes.get("document_version", ""))
         if len(data) > self.max_row_bytes:
             raise ValueError(f"row of {len(data)} bytes is over the sink's {self.max_row_bytes}-byte limit")
-        return table, fields, coercer(orjson.loads(data) if payload is None else payload)
+        return table, fields, coercer(jsontext.loads(data) if payload is None else payload)
 
     def route(self, data: bytes, attributes: dict[str, str], batch: Batch, payload: dict | None = None) -> None:
         """Add one message to the batch: as a row of its table, or as an error row."""

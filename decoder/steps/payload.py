@@ -1,4 +1,4 @@
-"""Step: parse the JSON body (orjson) and validate it against the registry's schema.
+"""Step: parse the JSON body (jsontext: orjson, integers exact) and validate it against the registry's schema.
 
 An unknown namespace, document type or version is an error, never a guess.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import orjson
 
+from pingpipe import jsontext
 from pingpipe.schemas.registry import Registry, SchemaEntry
 
 from ..errors import PayloadError, SchemaNotFound, SchemaValidationError
@@ -14,9 +15,11 @@ from ..errors import PayloadError, SchemaNotFound, SchemaValidationError
 
 def parse_json(data: bytes) -> dict:
     try:
-        payload = orjson.loads(data)  # rejects invalid UTF-8 and nesting deeper than 1024
+        payload = jsontext.loads(data)  # rejects invalid UTF-8 and nesting deeper than 1024
     except orjson.JSONDecodeError as exc:
         raise PayloadError(f"invalid JSON: {exc}") from None
+    except jsontext.TooDeep as exc:
+        raise PayloadError(str(exc)) from None
     if not isinstance(payload, dict):
         raise PayloadError(f"payload must be a JSON object, not {type(payload).__name__}")
     return payload
@@ -27,10 +30,7 @@ def lookup_schema(registry: Registry, attributes: dict[str, str], payload: dict)
     doctype = attributes["document_type"]
     version = attributes.get("document_version")
     if version is None:  # legacy telemetry: the version is in the payload
-        version = payload.get("version")
-        if version is None or isinstance(version, bool):
-            raise SchemaNotFound("telemetry payload has no version")
-        attributes["document_version"] = version = str(version)
+        attributes["document_version"] = version = telemetry_version(payload)
     entry = registry.find(namespace, doctype, version)
     if entry is None:
         try:
@@ -38,6 +38,17 @@ def lookup_schema(registry: Registry, attributes: dict[str, str], payload: dict)
         except KeyError as exc:
             raise SchemaNotFound(f"no schema: {exc}") from None
     return entry
+
+
+def telemetry_version(payload: dict) -> str:
+    """A legacy telemetry ping's version: its top-level `version`, else its `v` (core, mobile-event,
+    focus-event, ... pings), the first that is a plain value, as Mozilla's ParsePayload reads it."""
+    for key in ("version", "v"):
+        value = payload.get(key)
+        if value is None or isinstance(value, (dict, list)):
+            continue
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+    raise SchemaNotFound("telemetry payload has no top-level 'version' or 'v'")
 
 
 def validate(entry: SchemaEntry, payload: dict) -> None:

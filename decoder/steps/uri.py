@@ -1,5 +1,8 @@
 """Step: the submission URI -> document_namespace, document_type, document_version, document_id
-(and app_name, app_version, app_update_channel, app_build_id for legacy telemetry URIs)."""
+(and app_name, app_version, app_update_channel, app_build_id for legacy telemetry URIs).
+
+The document id is a UUID, which the edge takes in either case; it is lowercased here, once, so
+that deduplication, the tables and the error table all see one spelling of it."""
 
 from __future__ import annotations
 
@@ -28,3 +31,4 @@ def parse_uri(attributes: dict[str, str]) -> None:
         raise UriError("URI has an empty path element")
     attributes["document_namespace"] = namespace
     attributes.update(zip(names, rest))
+    attributes["document_id"] = attributes["document_id"].lower()

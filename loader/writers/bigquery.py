@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import orjson
+from pingpipe import jsontext
 
 from ..load import rejected_row, row_namespace
 from ..tables import ERROR_FIELDS, TableId, error_table
@@ -133,7 +133,7 @@ class BigQueryWriter:
     def _requests(self, rows: list[dict]):
         batch, size = [], 0
         for row in rows:
-            n = len(orjson.dumps(row))
+            n = len(jsontext.dumps(row))
             if batch and (len(batch) >= MAX_ROWS_PER_REQUEST or size + n > MAX_BYTES_PER_REQUEST):
                 yield batch
                 batch, size = [], 0
@@ -170,7 +170,7 @@ class BigQueryWriter:
         for table, (fields, rows) in batches.items():
             if not rows:
                 continue
-            rows = [orjson.loads(r) if type(r) is bytes else dict(r) for r in rows]
+            rows = [jsontext.loads(r) if type(r) is bytes else dict(r) for r in rows]
             encode = json_encoder(self.ensure_table(table, fields))
             if encode is not None:
                 rows = [encode(r) for r in rows]
@@ -207,7 +207,7 @@ def json_encoder(fields: list[dict]):
             if value is None:
                 continue
             if inner is None:
-                row[name] = [orjson.dumps(v).decode() for v in value] if repeated else orjson.dumps(value).decode()
+                row[name] = [jsontext.dumps(v).decode() for v in value] if repeated else jsontext.dumps(value).decode()
             elif repeated:
                 for item in value:
                     inner(item)

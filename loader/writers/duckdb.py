@@ -21,6 +21,8 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from pingpipe import jsontext
+
 from ..arrow import schema_for, to_arrow
 from ..tables import TableId, duckdb_type, quote
 
@@ -215,7 +217,7 @@ class DuckDBWriter:
         path = os.path.join(self.tmp_dir, f"{table.dataset}.{table.table}.ndjson")
         with open(path, "wb") as f:
             # Rows may come already serialized (bytes), e.g. from `pingpipe up`'s worker processes.
-            f.write(b"\n".join(row if type(row) is bytes else orjson.dumps(row) for row in rows))
+            f.write(b"\n".join(row if type(row) is bytes else jsontext.dumps(row) for row in rows))
         types = "{" + ", ".join(
             f"{_literal(fl['name'])}: {_literal('VARCHAR' if fl['name'] in blobs else duckdb_type(fl))}" for fl in columns) + "}"
         self.con.execute(

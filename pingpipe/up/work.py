@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
+from pingpipe import jsontext
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig, error_message
 from pingpipe.loader.coerce import Coercer
 from pingpipe.loader.columns import column_coercer
@@ -63,7 +64,7 @@ class TableRows:
         rows, failed, keep = [], [], []
         for i, payload in enumerate(self.data):
             try:
-                rows.append(orjson.dumps(coerce(payload)))
+                rows.append(jsontext.dumps(coerce(payload)))
                 keep.append(i)
             except Exception as exc:  # noqa: BLE001
                 attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about[i]) if v is not None}
@@ -87,7 +88,7 @@ class TableRows:
         if isinstance(self.data, pa.Table):
             return self.data.slice(i, 1).to_pylist()[0]
         row = self.data[i]
-        return orjson.loads(row) if type(row) is bytes else row
+        return jsontext.loads(row) if type(row) is bytes else row
 
     def duplicate(self, i: int) -> tuple[TableId, bytes]:
         """The error row (and its table) that stands for row i when its document id was already loaded."""
@@ -111,7 +112,7 @@ class SegmentResult:
 def payload_bytes(payload: dict, body: bytes) -> bytes:
     """The payload as JSON for an error row, or the body as received when it cannot be written as JSON."""
     try:
-        return orjson.dumps(payload)
+        return jsontext.dumps(payload)
     except Exception:  # noqa: BLE001 - e.g. nested deeper than orjson writes
         return body
 
@@ -173,7 +174,7 @@ def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader:
         table, fields, coerce = loader.target(attributes.get("document_namespace", ""),
                                               attributes.get("document_type", ""), attributes.get("document_version", ""))
         if decoded.size > check_above:
-            data = orjson.dumps(coerce(decoded.payload))
+            data = jsontext.dumps(coerce(decoded.payload))
             if len(data) > loader.max_row_bytes:
                 raise ValueError(f"row of {len(data)} bytes is over the sink's {loader.max_row_bytes}-byte limit")
     except Exception as exc:  # noqa: BLE001

@@ -80,10 +80,10 @@ def test_attributes_follow_mozillas_names(edge):
     assert len(ts) == 27 and ts.endswith("Z") and ts[19] == "." and ts[10] == "T"
 
 
-def test_telemetry_and_sslreports_forms(edge):
+def test_telemetry_form_is_accepted_and_sslreports_refused(edge):
     doc = "44444444-4444-4444-8444-444444444444"
     assert httpx.post(f"{edge.url}/submit/telemetry/{doc}/main/Firefox/61.0a1/nightly/20180328030202", content=b"x").status_code == 200
-    assert httpx.post(f"{edge.url}/submit/sslreports", content=b"{}").status_code == 200
+    assert httpx.post(f"{edge.url}/submit/sslreports", content=b"{}").status_code == 404
     assert find(edge, "20180328030202").attributes["uri"].startswith(f"/submit/telemetry/{doc}")
 
 

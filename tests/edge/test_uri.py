@@ -11,7 +11,7 @@ DOC = "2c3a0767-d84a-4d02-8a92-fa54a3376049"
         (f"/submit/eng-workflow/hgpush/1/{DOC}", 200),
         (f"/submit/org-mozilla-fenix/baseline/1/{DOC.upper()}", 200),
         (f"/submit/telemetry/{DOC}/main/Firefox/61.0a1/nightly/20180328030202", 200),
-        ("/submit/sslreports", 200),
+        ("/submit/sslreports", 404),  # Mozilla's decoder drops them all; pingpipe refuses them up front
         ("/submit/sslreports/extra", 404),
         (f"/submit/eng-workflow/hgpush/1/{DOC}/extra", 404),
         ("/submit/eng-workflow/hgpush/1", 404),

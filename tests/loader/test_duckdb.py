@@ -307,5 +307,5 @@ def test_a_ping_to_a_schema_without_pipeline_metadata_keeps_its_id_time_and_meta
                        "additional_properties FROM glean_live.glean_v1").fetchone()
     assert row[0] == doc and row[1] == dt.datetime(2026, 11, 23, 10, tzinfo=dt.timezone.utc) and row[2] == "Glean/64"
     assert 0 <= row[3] < 100
-    assert set(json.loads(row[4])) == {"$schema", "metadata"}  # no column for these; id and time have theirs
+    assert set(json.loads(row[4])) == {"$schema"}  # no column for it; id and time have theirs, metadata is the pipeline's
     assert copy_deduplicate(writer, dt.date(2026, 11, 23)) == {"glean_stable.glean_v1": 1}

@@ -181,3 +181,14 @@ def test_the_dedupe_memory_is_bounded_by_the_window_and_by_a_count(tmp_path):
     expired = Committer(writer, dedupe_window=0.0)
     assert len(expired.seen) == 0
     writer.close()
+
+
+def test_one_document_id_in_two_cases_is_one_row_and_one_duplicate(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    doc = str(uuid.uuid4())
+    path = segment(tmp_path, "s1", line(doc.upper()), line(doc))
+    counts = Committer(writer).commit(work.process_segments([str(path)]), [path])
+    assert (counts["rows"], counts["duplicates"]) == (1, 1)
+    assert writer.query("SELECT document_id FROM eng_workflow_live.hgpush_v1").fetchall() == [(doc,)]
+    assert writer.query("SELECT document_id FROM payload_bytes_error.structured").fetchall() == [(doc,)]
+    writer.close()
