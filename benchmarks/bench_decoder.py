@@ -25,9 +25,11 @@ import uuid
 from pathlib import Path
 
 import apache_beam as beam
+import orjson
 from apache_beam.options.pipeline_options import PipelineOptions
 from click.testing import CliRunner
 
+from pingpipe import jsontext
 from pingpipe.cli import main as cli
 from pingpipe.decoder.commands import build_pipeline
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
@@ -106,6 +108,12 @@ def main() -> None:
         pure_wall, pure_cpu = time.perf_counter() - t0, cpu() - c0
         assert decoded == len(lines), decoder.counts
         print(f"{'pure step functions (one loop)':40} {len(lines) / pure_wall:9,.0f} pings/s wall  {len(lines) / pure_cpu:9,.0f} pings/s per core")
+        texts = [gzip.decompress(RawMessage.from_line(line).data) for line in lines[:64]] * max(1, len(lines) // 64)
+        for name, loads in (("orjson.loads (baseline)", orjson.loads), ("jsontext.loads (integers exact)", jsontext.loads)):
+            c0 = cpu()
+            for text in texts:
+                loads(text)
+            print(f"{'  JSON parse: ' + name:40} {1e6 * (cpu() - c0) / len(texts):9.2f} us/ping")
 
         pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1"]))
         build_pipeline(pipeline, config, f"file:{source}", f"file:{work}/out", f"file:{work}/err")
