@@ -130,7 +130,7 @@ def main() -> None:
         # ping's decoded line already made (no decoding at all). Exact batch dedupe needs the shuffle.
         line = decoder.decode(RawMessage.from_line(lines[0])).to_message().to_line(newline=False)
         pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1"]))
-        raw = (pipeline | ReadRaw(parse_input(f"file:{source}")))["raw"]
+        raw = pipeline | ReadRaw(parse_input(f"file:{source}"))
         (raw | beam.Map(bucket_key) | beam.GroupByKey() | beam.FlatMap(lambda keyed: [line for _ in keyed[1]])
          | WriteRaw(parse_output(f"file:{work}/bare"), "Bare", lines=True))
         c0 = cpu()

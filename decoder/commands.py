@@ -26,11 +26,9 @@ def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec
     error_sink = parse_output(errors_spec) if errors_spec else sink
     if error_sink.kind != "warehouse" and not errors_spec:
         raise SpecError("--errors is required unless --output is a warehouse")
-    read = pipeline | "Read" >> ReadRaw(source)
-    result = read["raw"] | "Decoder" >> Decode(config, streaming=source.streaming, dedupe_window=dedupe_window)
+    raw = pipeline | "Read" >> ReadRaw(source)
+    result = raw | "Decoder" >> Decode(config, streaming=source.streaming, dedupe_window=dedupe_window)
     errors = result["errors"]
-    if read["errors"] is not None:
-        errors = (errors, read["errors"]) | "WithReadErrors" >> beam.Flatten()
     to_warehouse = []
     for label, collection, endpoint in (("Decoded", result["decoded"], sink), ("Errors", errors, error_sink)):
         if endpoint.kind == "warehouse":

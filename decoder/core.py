@@ -3,7 +3,7 @@
 Step order: geo-IP (and drop the IP) -> parse URI -> gunzip -> JSON + schema validation ->
 user agent (and drop it) -> normalize -> override attributes -> inject metadata. Geo runs first,
 as in Mozilla's decoder, so that an IP address never reaches any output, errors included.
-Deduplication needs to see many messages and lives in the pipeline (dedupe.py).
+Deduplication needs to see many messages: it lives in the runners (pipeline.py, pingpipe up).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ import apache_beam as beam
 
 from .pipeline import to_line, to_pair
 
-ERRORS = "errors"
 _SUBSCRIPTION = re.compile(r"^projects/[^/]+/subscriptions/[^/]+$")
 _TOPIC = re.compile(r"^projects/[^/]+/topics/[^/]+$")
 
@@ -57,11 +56,9 @@ class ReadRaw(beam.PTransform):
 
     def expand(self, pbegin):
         if self.endpoint.kind == "file":
-            lines = pbegin | "ReadLines" >> beam.io.ReadFromText(self.endpoint.target, coder=beam.coders.BytesCoder())
-            return {"raw": lines, "errors": None}
+            return pbegin | "ReadLines" >> beam.io.ReadFromText(self.endpoint.target, coder=beam.coders.BytesCoder())
         messages = pbegin | "ReadPubSub" >> beam.io.ReadFromPubSub(subscription=self.endpoint.target, with_attributes=True)
-        raw = messages | "ToRaw" >> beam.Map(lambda m: (m.data, dict(m.attributes or {})))
-        return {"raw": raw, "errors": None}
+        return messages | "ToRaw" >> beam.Map(lambda m: (m.data, dict(m.attributes or {})))
 
 
 class WriteRaw(beam.PTransform):

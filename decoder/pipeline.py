@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import threading
 import zlib
-from typing import Iterable
 
 import apache_beam as beam
 from apache_beam.coders import BooleanCoder
@@ -274,6 +273,3 @@ def to_pair(element: tuple[bytes, dict] | bytes) -> tuple[bytes, dict]:
         return (message.data, message.attributes)
     return element
 
-
-def count_lines(lines: Iterable[bytes]) -> int:
-    return sum(1 for line in lines if line.strip())

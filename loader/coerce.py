@@ -127,20 +127,21 @@ def _scalar(bq_type: str):
     raise ValueError(f"unsupported BigQuery type {bq_type}")
 
 
-_COMPLEX, _STRING, _INT, _SCALAR, _RECORD = 0, 1, 2, 3, 4
-_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 63 - 1
+# How a column's values are converted (shared with columns.py): the two commonest kinds inline.
+COMPLEX, STRING, INT, SCALAR, RECORD = 0, 1, 2, 3, 4
+INT_MIN, INT_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
-def _kind(field: dict) -> int:
+def field_kind(field: dict) -> int:
     if field.get("mode") == "REPEATED":
-        return _COMPLEX
+        return COMPLEX
     if field["type"] in ("RECORD", "STRUCT"):
-        return _RECORD
+        return RECORD
     if field["type"] == "STRING":
-        return _STRING
+        return STRING
     if field["type"] in ("INT64", "INTEGER"):
-        return _INT
-    return _SCALAR
+        return INT
+    return SCALAR
 
 
 def resolve(columns: dict, known: int, key: str):
@@ -156,7 +157,7 @@ def resolve(columns: dict, known: int, key: str):
 def convert_other(kind: int, convert: Callable, key: str, value, extra: dict):
     """A value of a column that is not a record, the other way than inline: its column value, or
     MISSING, and then it is kept in `extra` instead (as are the misfit parts of a list or map)."""
-    if kind == _COMPLEX:
+    if kind == COMPLEX:
         sub_extra: dict = {}
         converted = convert(value, sub_extra)
         if sub_extra and converted is not MISSING:
@@ -205,8 +206,8 @@ def compile_record(fields: list[dict]) -> Callable[[dict, dict], dict]:
     nested record's own record function is called directly (one call per record, not two)."""
     columns: dict[str, tuple[str, Callable, int] | None] = {}
     for field in fields:
-        kind = _kind(field)
-        convert = compile_record(field["fields"]) if kind == _RECORD else compile_field(field)
+        kind = field_kind(field)
+        convert = compile_record(field["fields"]) if kind == RECORD else compile_field(field)
         columns[field["name"]] = (field["name"], convert, kind)
     known = len(columns)
 
@@ -223,11 +224,11 @@ def compile_record(fields: list[dict]) -> Callable[[dict, dict], dict]:
                 continue
             name, convert, kind = target
             t = type(value)
-            if kind == _STRING and t is str:
+            if kind == STRING and t is str:
                 row[name] = value
-            elif kind == _INT and t is int and _INT_MIN <= value <= _INT_MAX:
+            elif kind == INT and t is int and INT_MIN <= value <= INT_MAX:
                 row[name] = value
-            elif kind == _RECORD:
+            elif kind == RECORD:
                 if t is not dict:
                     extra[key] = value
                     continue

@@ -26,8 +26,8 @@ from typing import Callable
 import pyarrow as pa
 
 from .arrow import arrow_type, schema_for
-from .coerce import (_INT, _INT_MAX, _INT_MIN, _RECORD, _STRING, MISSING, _kind, additional_properties, compile_field,
-                     convert_other, resolve)
+from .coerce import (INT, INT_MAX, INT_MIN, MISSING, RECORD, STRING, additional_properties, compile_field, convert_other,
+                     field_kind, resolve)
 
 # BigQuery types whose values Arrow converts exactly as coerce.py does, given this Python type.
 _EXACT = {"STRING": str, "INT64": int, "INTEGER": int, "BOOL": bool, "BOOLEAN": bool, "FLOAT64": float, "FLOAT": float}
@@ -117,10 +117,10 @@ class ColumnCoercer:
         """`record(obj, r, extra, cols)`: obj's values into row r of the columns (coerce.compile_record's twin)."""
         columns: dict[str, tuple[int, Callable, int] | None] = {}
         for f in fields:
-            kind = _kind(f)
+            kind = field_kind(f)
             slot = self._slots
             self._slots += 1
-            if kind == _RECORD:
+            if kind == RECORD:
                 children: list[_Node] = []
                 convert = self._compile(f["fields"], children)
                 nodes.append((slot, arrow_type(f), children, getattr(convert, "flat", None)))
@@ -142,11 +142,11 @@ class ColumnCoercer:
                     continue
                 slot, convert, kind = target
                 t = type(value)
-                if kind == _STRING and t is str:
+                if kind == STRING and t is str:
                     cols[slot][r] = value
-                elif kind == _INT and t is int and _INT_MIN <= value <= _INT_MAX:
+                elif kind == INT and t is int and INT_MIN <= value <= INT_MAX:
                     cols[slot][r] = value
-                elif kind == _RECORD:
+                elif kind == RECORD:
                     if t is not dict:
                         extra[key] = value
                         continue

@@ -35,7 +35,7 @@ def load(ctx, inputs, warehouse, schemas, batch_size):
         options.view_as(StandardOptions).streaming = True
     with beam.Pipeline(options=options) as pipeline:
         streams = [pipeline | f"Read{i}" >> ReadRaw(source) for i, source in enumerate(sources)]
-        messages = [s["raw"] for s in streams] | "All" >> beam.Flatten()
+        messages = streams | "All" >> beam.Flatten()
         messages | "Load" >> WriteToWarehouse(warehouse, schemas, batch_size)
     if kind == "duckdb":
         writer = open_warehouse(warehouse)

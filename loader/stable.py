@@ -27,30 +27,24 @@ def view_of(live: TableId) -> TableId:
 def copy_deduplicate(writer: DuckDBWriter, day: dt.date) -> dict[str, int]:
     """Copy one day of every live table into its stable table, deduplicated; rows kept per table."""
     kept: dict[str, int] = {}
-    live_tables = [t for t in list(writer._schemas) if t.dataset.endswith("_live")]
+    live_tables = [t for t in writer.tables() if t.dataset.endswith("_live")]
     start = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
     end = start + dt.timedelta(days=1)
-    with writer._lock:
-        writer.con.execute("BEGIN TRANSACTION")
-        try:
-            for live in live_tables:
-                stable = stable_of(live)
-                fields = writer.table_fields(live)
-                writer.ensure_table(stable, fields)  # created, or grown to the live table's columns
-                src, dst = f"{quote(live.dataset)}.{quote(live.table)}", f"{quote(stable.dataset)}.{quote(stable.table)}"
-                writer.con.execute(f"DELETE FROM {dst} WHERE submission_timestamp >= ? AND submission_timestamp < ?", [start, end])
-                writer.con.execute(
-                    f"INSERT INTO {dst} BY NAME SELECT * EXCLUDE (_rn) FROM ("
-                    f"SELECT *, row_number() OVER (PARTITION BY document_id ORDER BY submission_timestamp) AS _rn "
-                    f"FROM {src} WHERE submission_timestamp >= ? AND submission_timestamp < ?) WHERE _rn = 1", [start, end])
-                count = writer.con.execute(
-                    f"SELECT count(*) FROM {dst} WHERE submission_timestamp >= ? AND submission_timestamp < ?", [start, end]).fetchone()[0]
-                view = view_of(live)
-                writer.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(view.dataset)}")
-                writer.con.execute(f"CREATE OR REPLACE VIEW {quote(view.dataset)}.{quote(view.table)} AS SELECT * FROM {dst}")
-                kept[str(stable)] = count
-            writer.con.execute("COMMIT")
-        except BaseException:
-            writer.con.execute("ROLLBACK")
-            raise
+    with writer.transaction() as con:
+        for live in live_tables:
+            stable = stable_of(live)
+            fields = writer.table_fields(live)
+            writer.ensure_table(stable, fields)  # created, or grown to the live table's columns
+            src, dst = f"{quote(live.dataset)}.{quote(live.table)}", f"{quote(stable.dataset)}.{quote(stable.table)}"
+            con.execute(f"DELETE FROM {dst} WHERE submission_timestamp >= ? AND submission_timestamp < ?", [start, end])
+            con.execute(
+                f"INSERT INTO {dst} BY NAME SELECT * EXCLUDE (_rn) FROM ("
+                f"SELECT *, row_number() OVER (PARTITION BY document_id ORDER BY submission_timestamp) AS _rn "
+                f"FROM {src} WHERE submission_timestamp >= ? AND submission_timestamp < ?) WHERE _rn = 1", [start, end])
+            count = con.execute(
+                f"SELECT count(*) FROM {dst} WHERE submission_timestamp >= ? AND submission_timestamp < ?", [start, end]).fetchone()[0]
+            view = view_of(live)
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(view.dataset)}")
+            con.execute(f"CREATE OR REPLACE VIEW {quote(view.dataset)}.{quote(view.table)} AS SELECT * FROM {dst}")
+            kept[str(stable)] = count
     return kept

@@ -1,1 +1,1 @@
-"""pingpipe pingpipe."""
+"""pingpipe: telemetry pings in, per-application warehouse tables out (Mozilla's contracts, on a laptop or at scale)."""

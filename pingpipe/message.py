@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import orjson
 import pybase64  # SIMD base64: about 13x the standard library's, which was a tenth of a decoded ping's CPU
@@ -52,8 +51,3 @@ def encode_line(data: bytes, attributes: dict[str, str], newline: bool = True) -
     return orjson.dumps({"attributeMap": attributes, "payload": pybase64.b64encode_as_string(data)},
                         option=orjson.OPT_APPEND_NEWLINE if newline else None)
 
-
-def read_lines(lines: Iterable[bytes]) -> Iterator[RawMessage]:
-    for line in lines:
-        if line.strip():
-            yield RawMessage.from_line(line)

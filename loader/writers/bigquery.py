@@ -20,7 +20,7 @@ from pingpipe import jsontext
 
 from ..load import rejected_row, row_namespace
 from ..tables import ERROR_FIELDS, TableId, error_table
-from .duckdb import _additions, _merge
+from ..evolution import additions, merge
 
 if TYPE_CHECKING:  # pragma: no cover
     from google.cloud import bigquery
@@ -96,7 +96,7 @@ class BigQueryWriter:
 
         bq = self.bigquery
         known = self._schemas.get(table)
-        if known is not None and not _additions(known, fields):
+        if known is not None and not additions(known, fields):
             return known
         if table.dataset not in self._datasets:
             self.client.create_dataset(bq.Dataset(f"{self.project}.{table.dataset}"), exists_ok=True, retry=self.retry)
@@ -120,8 +120,8 @@ class BigQueryWriter:
             self._schemas[table] = fields
             return fields
         current = [f.to_api_repr() for f in existing.schema]
-        if _additions(current, fields):
-            merged = _merge(current, fields)
+        if additions(current, fields):
+            merged = merge(current, fields)
             existing.schema = [bq.SchemaField.from_api_repr(f) for f in merged]
             existing = self.client.update_table(existing, ["schema"], retry=self.retry)
             current = [f.to_api_repr() for f in existing.schema]

@@ -10,6 +10,7 @@ table was built from are kept in `_pingpipe.tables`, so evolution is a diff of t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import pyarrow as pa
 from pingpipe import jsontext
 
 from ..arrow import schema_for, to_arrow
+from ..evolution import additions, merge
 from ..tables import TableId, duckdb_type, quote
 
 META_SCHEMA = "_pingpipe"
@@ -108,34 +110,6 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return cur
 
 
-def _additions(old: list[dict], new: list[dict], prefix: str = "") -> list[tuple[str, dict]]:
-    """(column path, field) for every field of `new` missing from `old`, nested ones included."""
-    before = {f["name"]: f for f in old}
-    out = []
-    for field in new:
-        path = f"{prefix}{quote(field['name'])}"
-        existing = before.get(field["name"])
-        if existing is None:
-            out.append((path, field))
-        elif field["type"] in ("RECORD", "STRUCT") and existing["type"] in ("RECORD", "STRUCT"):
-            inner = f"{path}.element." if field.get("mode") == "REPEATED" else f"{path}."
-            out += _additions(existing["fields"], field["fields"], inner)
-    return out
-
-
-def _merge(old: list[dict], new: list[dict]) -> list[dict]:
-    """The table's fields after evolution: old ones kept (with their types), new ones appended."""
-    by_name = {f["name"]: f for f in new}
-    merged = []
-    for field in old:
-        fresh = by_name.get(field["name"])
-        if fresh is not None and field["type"] in ("RECORD", "STRUCT") and fresh["type"] in ("RECORD", "STRUCT"):
-            field = {**field, "fields": _merge(field["fields"], fresh["fields"])}
-        merged.append(field)
-    known = {f["name"] for f in old}
-    return merged + [f for f in new if f["name"] not in known]
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -173,6 +147,24 @@ class DuckDBWriter:
     def table_fields(self, table: TableId) -> list[dict] | None:
         return self._schemas.get(table)
 
+    def tables(self) -> list[TableId]:
+        """The tables this warehouse holds (metadata tables aside)."""
+        return list(self._schemas)
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One transaction on the writer's connection, between commits: committed at the end of the
+        block, rolled back (DDL included) if it raises. Yields the connection."""
+        with self._lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield self.con
+                self.con.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                self._reload_schemas()
+                raise
+
     def ensure_table(self, table: TableId, fields: list[dict]) -> list[dict]:
         """Create the table, or add the columns `fields` has and the table lacks; returns its fields."""
         existing = self._schemas.get(table)
@@ -182,12 +174,12 @@ class DuckDBWriter:
             self.con.execute(f"CREATE TABLE IF NOT EXISTS {quote(table.dataset)}.{quote(table.table)} ({columns})")
             merged = fields
         else:
-            additions = _additions(existing, fields)
-            if not additions:
+            new = additions(existing, fields)
+            if not new:
                 return existing
-            for path, field in additions:
+            for path, field in new:
                 self.con.execute(f"ALTER TABLE {quote(table.dataset)}.{quote(table.table)} ADD COLUMN {path} {duckdb_type(field)}")
-            merged = _merge(existing, fields)
+            merged = merge(existing, fields)
         self.con.execute(f"INSERT OR REPLACE INTO {META_SCHEMA}.tables VALUES (?, ?, ?)",
                          [table.dataset, table.table, json.dumps(merged)])
         self._schemas[table] = merged
@@ -233,20 +225,13 @@ class DuckDBWriter:
         rows and the mark commit together or not at all.
         """
         written = 0
-        with self._lock:
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                for table, (fields, rows) in batches.items():
-                    if rows:
-                        self._append(table, fields, rows)
-                        written += len(rows)
-                for sql, params in extra_sql:
-                    self.con.execute(sql, params)
-                self.con.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                self._reload_schemas()  # DDL was rolled back too: re-read what the file holds
-                raise
+        with self.transaction() as con:  # DDL is rolled back too on failure: the schemas are read again
+            for table, (fields, rows) in batches.items():
+                if rows:
+                    self._append(table, fields, rows)
+                    written += len(rows)
+            for sql, params in extra_sql:
+                con.execute(sql, params)
         return written
 
     def probe(self, table: TableId, fields: list[dict], rows: list | pa.Table) -> list[tuple[int, str]]:
