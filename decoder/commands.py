@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from .core import DecoderConfig
+from .dedupe import DedupeConfig
 
 
 def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec: str, errors_spec: str | None,
-                   dedupe_window: float = 600.0):
+                   dedupe_window: float = DedupeConfig.window):
     """Wire read -> Decode -> writes into `pipeline`; returns the output PCollections.
 
     A warehouse output (duckdb:PATH, bigquery:PROJECT) runs the loader in the same pipeline; errors
@@ -63,8 +64,8 @@ def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec
 @click.option("--min-city-population", type=int, default=15000, show_default=True)
 @click.option("--max-payload-bytes", type=int, default=8 * 1024 * 1024, show_default=True,
               help="Largest decompressed payload; larger ones (gzip bombs) are errors.")
-@click.option("--dedupe-window", type=float, default=600.0, show_default=True,
-              help="Streaming: seconds a document id is remembered for deduplication.")
+@click.option("--dedupe-window", type=float, default=DedupeConfig.window, show_default=True,
+              help="Streaming: seconds a delivered document id is remembered; a copy within it is a duplicate.")
 @click.pass_context
 def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_city_filter, min_city_population,
            max_payload_bytes, dedupe_window):

@@ -8,7 +8,6 @@ Deduplication needs to see many messages: it lives in the runners (pipeline.py, 
 
 from __future__ import annotations
 
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,8 @@ from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
 
 from .errors import DecodeError
-from .steps.geo import IP_ATTRIBUTES, GeoLookup, load_city_filter
+from .failures import failure
+from .steps.geo import GeoLookup, load_city_filter
 from .steps.gunzip import gunzip
 from .steps.metadata import add_metadata
 from .steps.normalize import apply_overrides, normalize
@@ -29,8 +29,6 @@ from .steps.useragent import parse_user_agent
 STEPS = ("geo", "uri", "gunzip", "payload", "user_agent", "normalize", "metadata")
 STEP_ERROR_TYPES = {"geo": "GeoCityLookup", "uri": "ParseUri", "gunzip": "DecompressPayload", "payload": "ParsePayload",
                     "user_agent": "ParseUserAgent", "normalize": "NormalizeAttributes", "metadata": "AddMetadata"}
-# Never written anywhere downstream: not to rows, not to the error output.
-IDENTIFIERS = IP_ATTRIBUTES + ("user_agent",)
 
 
 @dataclass(frozen=True)
@@ -64,17 +62,6 @@ class Failure:
     @property
     def error_type(self) -> str:
         return self.message.attributes["error_type"]
-
-
-def error_message(data: bytes, attributes: dict[str, str], exc: BaseException, error_type: str) -> RawMessage:
-    attrs = {k: v for k, v in attributes.items() if k not in IDENTIFIERS}
-    cls = type(exc)
-    qualified = f"{cls.__module__}.{cls.__qualname__}"
-    attrs["error_type"] = error_type
-    attrs["error_message"] = f"{qualified}: {exc}"
-    attrs["exception_class"] = qualified
-    attrs["stack_trace"] = "".join(traceback.format_exception(exc))[-8000:]
-    return RawMessage(data, attrs)
 
 
 @dataclass
@@ -114,9 +101,9 @@ class Decoder:
             add_metadata(attributes, payload, meta.bq_metadata_format, meta.get("submission_timestamp_granularity"))
         except DecodeError as exc:
             counts[f"error.{exc.error_type}"] += 1
-            return Failure(error_message(message.data, attributes, exc, exc.error_type))
+            return Failure(failure(message.data, attributes, exc, exc.error_type))
         except Exception as exc:  # a bug or an unexpected input: still an error row, never a crash
             counts[f"error.{STEP_ERROR_TYPES[step]}"] += 1
-            return Failure(error_message(message.data, attributes, exc, STEP_ERROR_TYPES[step]))
+            return Failure(failure(message.data, attributes, exc, STEP_ERROR_TYPES[step]))
         counts["out"] += 1
         return Decoded(attributes, payload, entry.live_table, len(data))

@@ -36,6 +36,3 @@ class SchemaNotFound(PayloadError):
 class SchemaValidationError(PayloadError):
     pass
 
-
-class Duplicate(DecodeError):
-    error_type = "duplicate"

@@ -3,7 +3,9 @@
     batch:     read lines -> key by a bucket of the URI's document id -> GroupByKey
                  -> decode each bucket in runs; copies of one id earliest first: the first
                     that decodes is delivered, later ones that decode are duplicates
-    streaming: read Pub/Sub -> decode -> per-document-id state with an expiry timer (10 min)
+    streaming: read Pub/Sub -> decode -> per-document-id state with an expiry timer (the dedupe window)
+
+Which copy wins is dedupe.py's rule, the same as `pingpipe up`'s.
 
 Batch groups the raw messages rather than the decoded ones: a raw line is a quarter of the size
 of its decoded form, and the shuffle's cost grows with the bytes. It groups them by bucket, not
@@ -30,8 +32,9 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from pingpipe.gctune import tune_gc
 from pingpipe.message import BadLine, RawMessage
 
-from .core import Decoded, Decoder, DecoderConfig, error_message
-from .errors import Duplicate
+from .core import Decoded, Decoder, DecoderConfig
+from .dedupe import DedupeConfig, competing_order
+from .failures import duplicate, failure
 
 ERRORS = "errors"
 _decoders: dict[DecoderConfig, Decoder] = {}
@@ -47,9 +50,8 @@ def shared_decoder(config: DecoderConfig) -> Decoder:
         return decoder
 
 
-def _tuple(message: RawMessage, exc: BaseException, error_type: str) -> tuple[bytes, dict]:
-    err = error_message(message.data, message.attributes, exc, error_type)
-    return (err.data, err.attributes)
+def _pair(message: RawMessage) -> tuple[bytes, dict]:
+    return (message.data, message.attributes)
 
 
 @beam.typehints.with_output_types(tuple[str, tuple[str, bytes]])  # keyed, for the stateful dedupe
@@ -72,7 +74,7 @@ class DecodeFn(beam.DoFn):
             try:
                 message = RawMessage.from_line(line)
             except BadLine as exc:
-                return _tuple(RawMessage(line, {}), exc, "ParseRawMessage")
+                return _pair(failure(line, {}, exc, "ParseRawMessage"))
         else:
             message = RawMessage(element[0], element[1])
         result = self.decoder.decode(message)
@@ -102,9 +104,7 @@ class DecodeFn(beam.DoFn):
 
 def _duplicate(element: tuple[str, bytes]) -> tuple[bytes, dict]:
     """A duplicate keeps its metadata only (Mozilla drops the body) and goes to the errors."""
-    attributes = RawMessage.from_line(element[1]).attributes
-    exc = Duplicate(f"document_id {attributes.get('document_id')} was already delivered")
-    return _tuple(RawMessage(b"", attributes), exc, Duplicate.error_type)
+    return _pair(duplicate(RawMessage.from_line(element[1]).attributes))
 
 
 _URI = re.compile(rb'"uri":"([^"]*)"')
@@ -123,8 +123,8 @@ def document_id(element) -> str:
     else:
         uri = element[1].get("uri", "")
     parts = uri.split("?", 1)[0].split("/")
-    if len(parts) > 3 and parts[1] == "submit":
-        return parts[3] if parts[2] == "telemetry" else parts[-1]
+    if len(parts) > 3 and parts[1] == "submit":  # lowercased, as the decoder spells it (steps/uri.py)
+        return (parts[3] if parts[2] == "telemetry" else parts[-1]).lower()
     return ""
 
 
@@ -185,7 +185,7 @@ class DecodeBucket(DecodeFn):
                 chunk = []
         yield from self._outputs([self._line(e) for e in chunk])
         for elements in copies.values():
-            yield from self._earliest_first(sorted(elements, key=_submitted))
+            yield from self._earliest_first(competing_order(elements, _submitted))
 
     def _line(self, element):
         """Decoded and serialized (a line without its newline: the writers add their own), or an error pair."""
@@ -207,8 +207,7 @@ class DecodeBucket(DecodeFn):
             if isinstance(result, Decoded):
                 if delivered:
                     Metrics.counter("decoder", "duplicate").inc()
-                    exc = Duplicate(f"document_id {result.attributes.get('document_id')} was already delivered")
-                    yield beam.pvalue.TaggedOutput(ERRORS, _tuple(RawMessage(b"", result.attributes), exc, Duplicate.error_type))
+                    yield beam.pvalue.TaggedOutput(ERRORS, _pair(duplicate(result.attributes)))
                     continue
                 delivered = True
                 result = result.to_message().to_line(newline=False)
@@ -242,7 +241,7 @@ class DedupeStreaming(beam.DoFn):
 class Decode(beam.PTransform):
     """Raw messages (file lines, or (data, attributes) pairs) -> {"decoded", "errors"}, deduplicated."""
 
-    def __init__(self, config: DecoderConfig, *, streaming: bool = False, dedupe_window: float = 600.0):
+    def __init__(self, config: DecoderConfig, *, streaming: bool = False, dedupe_window: float = DedupeConfig.window):
         super().__init__()
         self.config = config
         self.streaming = streaming

@@ -8,7 +8,6 @@ without IP address or raw user agent.
 
 from __future__ import annotations
 
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
@@ -16,6 +15,7 @@ from typing import Iterable, Protocol
 import pybase64
 
 from pingpipe import jsontext
+from pingpipe.decoder.failures import DUPLICATE, load_failure, refused
 from pingpipe.schemas.registry import Registry
 
 from .coerce import Coercer
@@ -43,6 +43,7 @@ class Batch:
 
 
 def error_row(data: bytes, attributes: dict[str, str]) -> dict:
+    """An error message (decoder/failures.py) as its row of payload_bytes_error.*; the payload in base64."""
     row = {name: attributes.get(name) for name in (
         "submission_timestamp", "document_namespace", "document_type", "document_version", "document_id", "uri",
         "error_type", "error_message", "exception_class", "stack_trace")}
@@ -57,25 +58,20 @@ def row_namespace(row: dict, table: TableId) -> str:
     return (row.get("metadata") or {}).get("document_namespace") or table.dataset.removesuffix("_live")
 
 
-def rejected_row(row: dict, table: TableId, message: str, exception_class: str) -> dict:
-    """The error row for a coerced row its warehouse refused: the row itself is the payload."""
+def refused_row(row: dict, table: TableId, message: str) -> tuple[TableId, dict]:
+    """The error table and row for a coerced row its warehouse refused: the row itself is the payload."""
     meta = row.get("metadata") or {}
     attributes = {
         "submission_timestamp": row.get("submission_timestamp"), "document_id": row.get("document_id"),
         "document_namespace": meta.get("document_namespace"), "document_type": meta.get("document_type"),
-        "document_version": meta.get("document_version"), "error_type": "Load", "error_message": message,
-        "exception_class": exception_class,
+        "document_version": meta.get("document_version"),
     }
-    return error_row(jsontext.dumps(row), {k: v for k, v in attributes.items() if v is not None})
+    error = refused(jsontext.dumps(row), {k: v for k, v in attributes.items() if v is not None}, message)
+    return error_table(row_namespace(row, table)), error_row(error.data, error.attributes)
 
 
-def load_failure(attributes: dict[str, str], exc: BaseException) -> dict[str, str]:
-    """The attributes of a message the loader could not turn into a row (error_type "Load")."""
-    failed = dict(attributes)
-    failed.update(error_type="Load", error_message=f"{type(exc).__name__}: {exc}",
-                  exception_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
-                  stack_trace="".join(traceback.format_exception(exc))[-8000:])
-    return failed
+class RowTooLarge(ValueError):
+    """A row over the sink's limit for one row."""
 
 
 class Loader:
@@ -94,24 +90,39 @@ class Loader:
             target = self._coercers[key] = (TableId.parse(entry.live_table), fields, Coercer(fields))
         return target
 
+    def place(self, attributes: dict[str, str], payload: dict, size: int) -> tuple[TableId, list[dict], Coercer]:
+        """Where a decoded ping goes: its live table, fields and coercer; every runner routes with it.
+
+        Raises, for the ping's Load error row, when the registry has no such table or the row would
+        be over the sink's row limit. A row is at most a few times its payload (JSON text in STRING
+        columns, escapes): only rows of payloads of `size` bytes near the limit are serialized to check.
+        """
+        table, fields, coerce = self.target(attributes.get("document_namespace", ""), attributes.get("document_type", ""),
+                                            attributes.get("document_version", ""))
+        if size > self.max_row_bytes // 4 - 65536:
+            n = len(jsontext.dumps(coerce(payload)))
+            if n > self.max_row_bytes:
+                raise RowTooLarge(f"row of {n} bytes is over the sink's {self.max_row_bytes}-byte limit")
+        return table, fields, coerce
+
     def row(self, data: bytes, attributes: dict[str, str], payload: dict | None = None) -> tuple[TableId, list[dict], dict]:
         """The (table, fields, row) for one decoded message; raises when it cannot be a row."""
-        table, fields, coercer = self.target(attributes.get("document_namespace", ""), attributes.get("document_type", ""),
-                                             attributes.get("document_version", ""))
-        if len(data) > self.max_row_bytes:
-            raise ValueError(f"row of {len(data)} bytes is over the sink's {self.max_row_bytes}-byte limit")
-        return table, fields, coercer(jsontext.loads(data) if payload is None else payload)
+        if payload is None:
+            payload = jsontext.loads(data)
+        table, fields, coerce = self.place(attributes, payload, len(data))
+        return table, fields, coerce(payload)
 
     def route(self, data: bytes, attributes: dict[str, str], batch: Batch, payload: dict | None = None) -> None:
         """Add one message to the batch: as a row of its table, or as an error row."""
         if "error_type" in attributes:
             batch.add(error_table(attributes.get("document_namespace")), ERROR_FIELDS, error_row(data, attributes))
-            batch.counts["duplicates" if attributes["error_type"] == "duplicate" else "errors"] += 1
+            batch.counts["duplicates" if attributes["error_type"] == DUPLICATE else "errors"] += 1
             return
         try:
             table, fields, row = self.row(data, attributes, payload)
-        except Exception as exc:
-            batch.add(error_table(attributes.get("document_namespace")), ERROR_FIELDS, error_row(data, load_failure(attributes, exc)))
+        except Exception as exc:  # noqa: BLE001 - whatever it is, this message alone becomes an error row
+            error = load_failure(data, attributes, exc)
+            batch.add(error_table(attributes.get("document_namespace")), ERROR_FIELDS, error_row(error.data, error.attributes))
             batch.counts["errors"] += 1
             return
         batch.add(table, fields, row)

@@ -18,8 +18,6 @@ def parse_json(data: bytes) -> dict:
         payload = jsontext.loads(data)  # rejects invalid UTF-8 and nesting deeper than 1024
     except orjson.JSONDecodeError as exc:
         raise PayloadError(f"invalid JSON: {exc}") from None
-    except jsontext.TooDeep as exc:
-        raise PayloadError(str(exc)) from None
     if not isinstance(payload, dict):
         raise PayloadError(f"payload must be a JSON object, not {type(payload).__name__}")
     return payload

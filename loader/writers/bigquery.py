@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from pingpipe import jsontext
 
-from ..load import rejected_row, row_namespace
-from ..tables import ERROR_FIELDS, TableId, error_table
+from ..load import refused_row
+from ..tables import ERROR_FIELDS, TableId
 from ..evolution import additions, merge
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,7 +177,8 @@ class BigQueryWriter:
             rejected = self._insert(table, rows)
             written += len(rows) - len(rejected)
             for row, message in rejected:
-                failed.setdefault(error_table(row_namespace(row, table)), []).append(rejected_row(row, table, f"BigQuery rejected the row for {table}: {message}", "google.cloud.bigquery.InsertError"))
+                where_to, error = refused_row(row, table, f"BigQuery rejected the row for {table}: {message}")
+                failed.setdefault(where_to, []).append(error)
         for table, rows in failed.items():
             self.rejected += len(rows)
             self.ensure_table(table, ERROR_FIELDS)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from pingpipe.decoder.dedupe import DedupeConfig
+
 DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.duckdb)."
 
 
@@ -23,7 +25,7 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
               help="Decoder/loader worker processes.")
 @click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               envvar="PINGPIPE_GEOIP_DB", help="MaxMind City database (.mmdb) for geo columns.")
-@click.option("--dedupe-window", default=24 * 3600.0, show_default=True, type=float,
+@click.option("--dedupe-window", default=DedupeConfig.window, show_default=True, type=float,
               help="Seconds a document id is remembered: a ping sent again within it is counted as a duplicate.")
 @click.option("--drain-timeout", default=None, type=click.FloatRange(min=0), show_default="30",
               help="Seconds Ctrl-C waits for the queue to drain; what is left loads at the next start.")

@@ -16,7 +16,8 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from pingpipe.loader.load import rejected_row, row_namespace
+from pingpipe.decoder.dedupe import DedupeConfig, later_copies
+from pingpipe.loader.load import refused_row
 from pingpipe.loader.tables import ERROR_FIELDS, TableId, error_table
 from pingpipe.loader.writers.duckdb import META_SCHEMA, DuckDBWriter
 
@@ -27,9 +28,11 @@ SEEN = f"{META_SCHEMA}.seen_document_ids"
 
 
 class Committer:
-    def __init__(self, writer: DuckDBWriter, *, dedupe_window: float = 24 * 3600.0, max_document_ids: int = 5_000_000):
+    def __init__(self, writer: DuckDBWriter, *, dedupe_window: float = DedupeConfig.window,
+                 max_document_ids: int = DedupeConfig.max_ids):
         """Ids are remembered for `dedupe_window` seconds, or the last `max_document_ids` of them if
-        fewer (about 120 bytes of memory each: the bound keeps a long, fast run from growing without end)."""
+        fewer (about 120 bytes of memory each: the bound keeps a long, fast run from growing without end).
+        Which copy wins is decoder/dedupe.py's rule, the same as Beam's."""
         self.writer = writer
         self.dedupe_window = dedupe_window
         self.max_document_ids = max_document_ids
@@ -108,18 +111,18 @@ class Committer:
         for table, rows in result.rows.items():
             keep = []
             ids = rows.ids
+            later = later_copies(ids, [about[0] for about in rows.about])  # about[0]: submission_timestamp
             for i in range(len(ids)):
                 document_id = ids[i]
-                if document_id in seen:
+                if document_id in seen or i in later:
                     where_to, duplicate = rows.duplicate(i)
                     errors.setdefault(where_to, []).append(duplicate)
                     counts["duplicates"] += 1
                     continue
                 message = refused.get((table, i))
                 if message is not None:
-                    data = rows.row(i)
-                    errors.setdefault(error_table(row_namespace(data, table)), []).append(
-                        rejected_row(data, table, f"the warehouse refused the row for {table}: {message}", "duckdb.Error"))
+                    where_to, row = refused_row(rows.row(i), table, f"the warehouse refused the row for {table}: {message}")
+                    errors.setdefault(where_to, []).append(row)
                     counts["errors"] += 1
                     continue
                 seen[document_id] = now

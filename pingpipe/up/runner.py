@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pingpipe.decoder.core import DecoderConfig
+from pingpipe.decoder.dedupe import DedupeConfig
 from pingpipe.edge.publish.segments import recover, sealed_segments
 from pingpipe.gctune import tune_gc
 from pingpipe.loader.writers.duckdb import DuckDBWriter
@@ -59,7 +60,7 @@ class UpConfig:
     geoip_db: Path | None = None
     segment_max_age: float = 0.25
     batch_bytes: int = 16 * MIB
-    dedupe_window: float = 24 * 3600.0
+    dedupe_window: float = DedupeConfig.window
     min_free_bytes: int = 100 * MIB
     max_body_bytes: int = MIB
     poll: float = 0.02

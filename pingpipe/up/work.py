@@ -17,10 +17,11 @@ import orjson
 import pyarrow as pa
 
 from pingpipe import jsontext
-from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig, error_message
+from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
+from pingpipe.decoder.failures import duplicate, failure, load_failure
 from pingpipe.loader.coerce import Coercer
 from pingpipe.loader.columns import column_coercer
-from pingpipe.loader.load import Loader, error_row, load_failure
+from pingpipe.loader.load import Loader, error_row
 from pingpipe.loader.tables import TableId, error_table
 from pingpipe.gctune import tune_gc
 from pingpipe.message import BadLine, RawMessage
@@ -92,12 +93,9 @@ class TableRows:
 
     def duplicate(self, i: int) -> tuple[TableId, bytes]:
         """The error row (and its table) that stands for row i when its document id was already loaded."""
-        document_id = self.ids[i]
         attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about[i]) if v is not None}
-        attributes.update(document_id=document_id, error_type="duplicate", stack_trace="",
-                          error_message=f"duplicate document_id {document_id}",
-                          exception_class="pingpipe.decoder.errors.Duplicate")
-        return error_table(attributes.get("document_namespace")), orjson.dumps(error_row(b"", attributes))
+        error = duplicate({**attributes, "document_id": self.ids[i]})
+        return error_table(attributes.get("document_namespace")), orjson.dumps(error_row(error.data, error.attributes))
 
 
 @dataclass
@@ -125,9 +123,10 @@ def init_worker(config: DecoderConfig) -> None:
     tune_gc()
 
 
-def _error(result: SegmentResult, data: bytes, attributes: dict[str, str]) -> None:
+def _error(result: SegmentResult, error: RawMessage) -> None:
+    attributes = error.attributes
     table = error_table(attributes.get("document_namespace"))
-    result.errors.setdefault(table, []).append(orjson.dumps(error_row(data, attributes)))
+    result.errors.setdefault(table, []).append(orjson.dumps(error_row(error.data, attributes)))
     result.counts["errors"] += 1
     result.counts[f"error.{attributes.get('error_type')}"] += 1
 
@@ -142,43 +141,33 @@ def _messages(paths: list[str], result: SegmentResult):
                 result.messages += 1
                 try:
                     yield RawMessage.from_line(line)
-                except BadLine as exc:
-                    err = error_message(line, {}, exc, "ParseRawMessage")
-                    _error(result, err.data, err.attributes)
+                except BadLine as exc:  # the line without its end, as Beam's file reader gives it
+                    _error(result, failure(line.rstrip(b"\r\n"), {}, exc, "ParseRawMessage"))
 
 
 def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
     """Route each message to its table's rows, or to an error row. Whatever one message raises, it
     alone becomes an error row (error_type "Load"), and the others go on."""
-    # A row is at most a few times its payload (JSON text in STRING columns, escapes): only rows of
-    # large payloads are serialized to check them against the sink's row limit.
-    check_above = loader.max_row_bytes // 4 - 65536
     for message in messages:
         try:
-            _route(message, result, decoder, loader, check_above)
+            _route(message, result, decoder, loader)
         except Exception as exc:  # noqa: BLE001 - a limit no rule foresaw: one error row, never a stuck segment
-            err = error_message(message.data, message.attributes, exc, "Load")
-            _error(result, err.data, err.attributes)
+            _error(result, load_failure(message.data, message.attributes, exc))
     for rows in result.rows.values():
         for data, attributes, exc in rows.seal():
-            _error(result, data, load_failure(attributes, exc))
+            _error(result, load_failure(data, attributes, exc))
 
 
-def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader: Loader, check_above: int) -> None:
+def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
     decoded = decoder.decode(message)
     if not isinstance(decoded, Decoded):
-        _error(result, decoded.message.data, decoded.message.attributes)
+        _error(result, decoded.message)
         return
     attributes = decoded.attributes
     try:
-        table, fields, coerce = loader.target(attributes.get("document_namespace", ""),
-                                              attributes.get("document_type", ""), attributes.get("document_version", ""))
-        if decoded.size > check_above:
-            data = jsontext.dumps(coerce(decoded.payload))
-            if len(data) > loader.max_row_bytes:
-                raise ValueError(f"row of {len(data)} bytes is over the sink's {loader.max_row_bytes}-byte limit")
+        table, fields, coerce = loader.place(attributes, decoded.payload, decoded.size)
     except Exception as exc:  # noqa: BLE001
-        _error(result, payload_bytes(decoded.payload, message.data), load_failure(attributes, exc))
+        _error(result, load_failure(payload_bytes(decoded.payload, message.data), attributes, exc))
         return
     rows = result.rows.get(table)
     if rows is None:
@@ -212,8 +201,7 @@ def error_result(paths: list[str], exc: BaseException, error_type: str) -> Segme
     """
     result = SegmentResult([Path(p).name for p in paths])
     for message in _messages(paths, result):
-        err = error_message(message.data, message.attributes, exc, error_type)
-        _error(result, err.data, err.attributes)
+        _error(result, failure(message.data, message.attributes, exc, error_type))
     return result
 
 

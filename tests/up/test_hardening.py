@@ -67,17 +67,25 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def test_a_poison_ping_is_one_error_row_and_the_1000_pings_after_it_all_load(run_up):
+def test_pings_nested_past_every_encoders_limit_end_in_one_place_and_the_1000_pings_after_them_all_load(run_up):
+    """The README's ping with an object 300 arrays deep once stopped all loading, for good. It is now
+    a row (its object kept exactly); one past the 1024 levels JSON parsers take is one error row."""
     up = run_up()
-    (poison,) = send_all(up.port, [nested(300)])
+    (deep,) = send_all(up.port, [nested(300)])
+    (too_deep,) = send_all(up.port, [nested(1100)])
     good = send_all(up.port, [demo_ping({"counter": {"demo.launches": i}}) for i in range(1000)])
     assert len(good) == 1000
-    status = up.wait_committed(1001, timeout=60)
-    rows = up.query("SELECT document_id FROM pingpipe_demo_live.hello_v1")
-    assert {r["document_id"] for r in rows} == set(good)
+    status = up.wait_committed(1002, timeout=60)
+    rows = {r["document_id"]: r for r in up.query("SELECT document_id, additional_properties FROM pingpipe_demo_live.hello_v1")}
+    assert set(rows) == set(good) | {deep}
+    kept = orjson.loads(rows[deep]["additional_properties"])["metrics"]["object"]["demo.obj"]
+    depth = 0
+    while isinstance(kept, list):
+        kept, depth = kept[0], depth + 1
+    assert (depth, kept) == (300, 1)
     (error,) = up.query("SELECT document_id, error_type, error_message FROM payload_bytes_error.structured")
-    assert error["document_id"] == poison and error["error_type"] == "Load" and "Recursion" in error["error_message"]
-    assert status["committed"]["messages"] == status["committed"]["rows"] + status["committed"]["errors"] == 1001
+    assert error["document_id"] == too_deep and error["error_type"] == "ParsePayload"
+    assert status["committed"]["messages"] == status["committed"]["rows"] + status["committed"]["errors"] == 1002
     started = time.monotonic()
     assert up.stop() == 0 and time.monotonic() - started < 30
 
