@@ -107,6 +107,11 @@ class SegmentResult:
     counts: Counter = field(default_factory=Counter)
 
 
+def worker_loader() -> Loader:
+    """This worker process's loader (after init_worker): the tables it routes to, and their limits."""
+    return _state["loader"]
+
+
 def payload_bytes(payload: dict, body: bytes) -> bytes:
     """The payload as JSON for an error row, or the body as received when it cannot be written as JSON."""
     try:

@@ -39,7 +39,7 @@ def test_worker_turns_every_line_into_a_row_or_an_error_row(tmp_path):
 
 def test_a_row_over_the_sinks_limit_becomes_an_error_row(tmp_path, monkeypatch):
     """The worker serializes only rows of large payloads to check them; the check must still fire for them."""
-    loader = work._state["loader"]
+    loader = work.worker_loader()
     monkeypatch.setattr(loader, "max_row_bytes", 600)
     big = GOOD[:-1] + b', "extra": "' + b"x" * 400 + b'"}'  # the row (metadata included) is over 600 bytes
     path = segment(tmp_path, "s1", line(), line(body=big))
@@ -57,7 +57,7 @@ def test_a_payload_no_coercer_can_take_becomes_an_error_row_and_the_rest_load(tm
 
     monkeypatch.setattr(work, "column_coercer", lambda fields: refuses_marked)
     marked = GOOD[:-1] + b', "mark": 1}'
-    loader = work._state["loader"]
+    loader = work.worker_loader()
     real_target = loader.target
 
     def target(*key):
