@@ -53,9 +53,12 @@ def build(src: Path, out: Path) -> None:
 
     The metadata columns for `structured` and `telemetry` tables come from SRC's own
     metadata/ namespace when it has one (as in mozilla-pipeline-schemas), else pingpipe's.
+    A Glean app's ping schemas get the generic Glean columns here, with a warning: the
+    per-metric tables Mozilla generates for them come from `pingpipe schemas glean`.
     """
     failures = 0
     count = 0
+    glean_pings: dict[str, list[str]] = {}
     for path in sorted(src.rglob("*.schema.json")):
         rel = path.relative_to(src)
         target = out / rel.parent / (path.name[: -len(".schema.json")] + ".bq")
@@ -68,9 +71,37 @@ def build(src: Path, out: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(dump_json(bq))
         count += 1
-    click.echo(f"wrote {count} BigQuery schema(s) to {out}" + (f"; {failures} failed" if failures else ""), err=True)
+        namespace = _glean_app_namespace(rel, path)
+        if namespace is not None:
+            glean_pings.setdefault(namespace, []).append(rel.parent.name)
+    for namespace, doctypes in sorted(glean_pings.items()):
+        click.echo(_generic_glean_warning(namespace, doctypes), err=True)
+    generic = sum(len(d) for d in glean_pings.values())
+    note = f" ({generic} with generic Glean columns)" if generic else ""
+    click.echo(f"wrote {count} BigQuery schema(s){note} to {out}" + (f"; {failures} failed" if failures else ""), err=True)
     if failures:
         sys.exit(1)
+
+
+def _glean_app_namespace(rel: Path, path: Path) -> str | None:
+    """The namespace of a Glean app's ping schema at REL, else None.
+
+    `glean/glean/` is the generic Glean schema itself, whose open maps are the point.
+    """
+    if len(rel.parts) < 3 or rel.parts[:2] == ("glean", "glean"):
+        return None
+    schema = json.loads(path.read_bytes())
+    return rel.parts[0] if glean_mod.is_glean_ping_schema(schema) else None
+
+
+def _generic_glean_warning(namespace: str, doctypes: list[str]) -> str:
+    return (
+        f"warning: namespace {namespace}: {len(doctypes)} Glean ping schema(s) ({', '.join(sorted(set(doctypes)))}) "
+        "got the generic Glean columns, each metric type one open key/value map: not the per-metric "
+        "tables Mozilla generates for a Glean app.\n"
+        f"  For those, generate {namespace}'s schemas from its definitions: "
+        "pingpipe schemas glean --app-id APP_ID --metrics metrics.yaml --pings pings.yaml --out DIR"
+    )
 
 
 @schemas.command("transpile")
@@ -108,7 +139,8 @@ def _parse_ping_days(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--ping-expiration", multiple=True, help="PING=DAYS: a ping's own expiration (repeatable).")
 @click.option("--no-builtins", is_flag=True, help="Leave out Glean's own metrics and pings.")
 @click.option("--bug-1737656", "bug_1737656", multiple=True, metavar="PING",
-              help="Reproduce a Mozilla table made before bug 1737656: keep jwe/labeled_rate/text/url as maps.")
+              help="Reproduce a Mozilla table created before November 2021 (bug 1737656): keep "
+                   "jwe/labeled_rate/text/url as key/value maps (repeatable).")
 @click.option("--metadata-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Schema repository whose metadata/ and glean/glean/ schemas to use instead of pingpipe's.")
 def glean_cmd(app_id, metrics, pings, out, expiration_days, ping_expiration, no_builtins, bug_1737656, metadata_root):
@@ -119,11 +151,14 @@ def glean_cmd(app_id, metrics, pings, out, expiration_days, ping_expiration, no_
         app = glean_mod.load_app(app_id, metrics, pings, include_builtins=not no_builtins)
     except glean_mod.GleanDefinitionError as exc:
         raise click.ClickException(str(exc)) from None
+    ping_days = _parse_ping_days(ping_expiration)
+    _require_known_pings(app, ping_days, "--ping-expiration")
+    _require_known_pings(app, bug_1737656, "--bug-1737656")
     built = glean_mod.build(
         app,
         metadata_schema=metadata_schema("structured", metadata_root),
         expiration_days=expiration_days,
-        ping_expiration=_parse_ping_days(ping_expiration),
+        ping_expiration=ping_days,
         bug_1737656_affected=bug_1737656,
         generic_root=metadata_root,
     )
@@ -136,6 +171,28 @@ def glean_cmd(app_id, metrics, pings, out, expiration_days, ping_expiration, no_
         f"{app_id}: namespace {app.namespace}, {len(built)} ping(s), {len(app.metrics)} metric(s) -> {out / app.namespace}",
         err=True,
     )
+    click.echo(_builtins_note(app), err=True)
+    if bug_1737656:
+        click.echo(f"bug 1737656: jwe, labeled_rate, text and url kept as key/value maps in "
+                   f"{', '.join(sorted(set(bug_1737656)))}", err=True)
+
+
+def _require_known_pings(app: glean_mod.GleanApp, names, option: str) -> None:
+    """A misspelt ping name would otherwise be ignored without a word."""
+    unknown = sorted(set(names) - set(app.pings))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: not a ping of {app.app_id} "
+                                 f"(pings: {', '.join(sorted(app.pings))})", param_hint=option)
+
+
+def _builtins_note(app: glean_mod.GleanApp) -> str:
+    """Say which glean-core release the built-in columns follow: Mozilla's tables also keep retired ones."""
+    if app.builtins is None:
+        return "built-ins: none (--no-builtins): no column for Glean's own metrics, no table for its pings"
+    count = sum(1 for m in app.metrics if m.builtin)
+    return (f"built-ins: {count} metric(s) and {len(app.builtin_pings)} ping(s) of glean-core from the installed "
+            f"{app.builtins}; glean-core metrics retired before that release have no column here "
+            "(Mozilla's tables keep them)")
 
 
 @schemas.command("check")

@@ -8,8 +8,21 @@ What Mozilla publishes for a Glean app (mozilla-schema-generator + mozilla-pipel
   `metrics.<type>.<category>_<name>`. It is the transpiled generic schema in which each metric
   type's open map (`additionalProperties`) is replaced by the metrics of that type.
 
+Which `metrics.<type>` groups a table has (checked against burnham's tables in MPS):
+
+* a group for each metric type that has at least one metric sent in that ping, a NULLABLE
+  RECORD with one column per metric, typed by the generic schema's `additionalProperties`;
+* no group for a type no metric of the ping has: of the generic schema's 25 types, the ones
+  without metrics are dropped, not kept as open maps;
+* the one exception is bug 1737656: in tables Mozilla created before November 2021 (burnham's
+  seven, not its newer `health`), `jwe`, `labeled_rate`, `text` and `url` stay open maps
+  (REPEATED key/value, e.g. `labeled_rate` as key + REPEATED key/value{denominator, numerator}),
+  whether or not the app has such metrics; metrics of those types go to `<type>2` groups, in
+  every table. Only Mozilla's list says which tables those are, so it is an option here.
+
 glean-parser reads the definitions; Glean's own metrics and pings come from the metrics.yaml
-and pings.yaml that ship inside the `glean-sdk` package, since the SDK sends them in every app.
+and pings.yaml that ship inside the `glean-sdk` package, since the SDK sends them in every app
+(see glean_builtin).
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
+from . import glean_builtin
 from .transpile import merge_metadata, transpile
 
 GENERIC_SCHEMA = "glean.1.schema.json"
@@ -43,6 +57,7 @@ class Metric:
     name: str
     send_in_pings: tuple[str, ...]
     description: str
+    builtin: bool = False  # defined by glean-core, not by the app
 
     @property
     def identifier(self) -> str:
@@ -62,6 +77,8 @@ class GleanApp:
     app_id: str
     metrics: list[Metric] = field(default_factory=list)
     pings: dict[str, Ping] = field(default_factory=dict)
+    builtins: glean_builtin.BuiltinSource | None = None
+    builtin_pings: set[str] = field(default_factory=set)
 
     @property
     def namespace(self) -> str:
@@ -81,15 +98,6 @@ def ping_table(ping: str) -> str:
     return f"{ping.replace('-', '_')}_v1"
 
 
-def _builtin_definition_files() -> list[Path]:
-    """Glean's own metrics.yaml / pings.yaml, shipped inside the glean-sdk wheel."""
-    try:
-        root = resources.files("glean")
-    except ModuleNotFoundError as exc:  # pragma: no cover - glean-sdk is a dependency
-        raise GleanDefinitionError("glean-sdk is not installed; it carries Glean's built-in metrics") from exc
-    return [Path(str(root / "metrics.yaml")), Path(str(root / "pings.yaml"))]
-
-
 def _parse(files: list[Path], allow_reserved: bool) -> dict:
     from glean_parser import parser
 
@@ -103,7 +111,7 @@ def _parse(files: list[Path], allow_reserved: bool) -> dict:
     return result.value
 
 
-def _collect(objects: dict, app: GleanApp) -> None:
+def _collect(objects: dict, app: GleanApp, builtin: bool = False) -> None:
     for category, entries in objects.items():
         if category == "tags":
             continue
@@ -115,6 +123,8 @@ def _collect(objects: dict, app: GleanApp) -> None:
                     include_info_sections=bool(getattr(ping, "include_info_sections", True)),
                     description=ping.description,
                 )
+                if builtin:
+                    app.builtin_pings.add(ping.name)
             continue
         for metric in entries.values():
             # Disabled metrics keep their column: server knobs can switch them on remotely.
@@ -125,6 +135,7 @@ def _collect(objects: dict, app: GleanApp) -> None:
                     name=metric.name,
                     send_in_pings=tuple(metric.send_in_pings),
                     description=metric.description,
+                    builtin=builtin,
                 )
             )
 
@@ -138,7 +149,11 @@ def load_app(
 ) -> GleanApp:
     app = GleanApp(app_id)
     if include_builtins:
-        _collect(_parse(_builtin_definition_files(), allow_reserved=True), app)
+        try:
+            app.builtins = glean_builtin.source()
+        except glean_builtin.BuiltinsUnavailable as exc:
+            raise GleanDefinitionError(str(exc)) from None
+        _collect(_parse(list(app.builtins.files), allow_reserved=True), app, builtin=True)
     _collect(_parse(list(metrics_files) + list(pings_files), allow_reserved=False), app)
     return app
 
@@ -154,6 +169,21 @@ def pings_of(metric: Metric, all_pings: Iterable[str]) -> set[str]:
         else:
             names.add(ping)
     return names
+
+
+def is_glean_ping_schema(schema: dict) -> bool:
+    """A Glean ping's schema: its table needs per-metric columns that only the app's definitions give.
+
+    Glean-shaped means `client_info` + `ping_info` (the generic Glean schema), or, for pings sent
+    without them (glean-min), the `include_info_sections` flag Glean apps' metadata carries.
+    """
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return False
+    if "client_info" in props and "ping_info" in props:
+        return True
+    meta = schema.get("mozPipelineMetadata")
+    return isinstance(meta, dict) and "include_info_sections" in meta and "metrics" in props
 
 
 def generic_schema(include_info_sections: bool = True, root: Path | None = None) -> dict:

@@ -1,37 +1,46 @@
-"""JSON Schema -> BigQuery table schema, with the rules Mozilla's pipeline uses.
+"""JSON Schema -> BigQuery table schema, with the rules of Mozilla's jsonschema-transpiler.
 
 The `.bq` files in mozilla-pipeline-schemas are what `jsonschema-transpiler --type bigquery
 --resolve drop --normalize-case --force-nullable --tuple-struct` makes of each schema after the
-pipeline's metadata schema was merged into it. This module reproduces that output:
+pipeline's metadata schema was merged into it. `Options` holds those flags; its defaults are
+MPS's, and the reference's own test cases run with its `Context::default()` instead. The rules:
 
-* Names are snake_cased (`casing.snake_case`); record fields are sorted by name.
-* An object with `properties` is a RECORD. An object without them but with a schema in
-  `additionalProperties` (or `patternProperties`) is a map: a REPEATED RECORD of `key`/`value`.
+* Property names become column names: `.` and `-` turn into `_`, a leading digit gets a `_`
+  prefix, and a name that is still not `[a-zA-Z_][a-zA-Z0-9_]*` (`$schema`) has no column.
+  With `normalize_case` names are snake_cased (`casing.snake_case`). Fields are sorted by name.
+* An object with `properties` is a RECORD. Without them, a schema in `additionalProperties`
+  and/or `patternProperties` makes a map: a REPEATED RECORD of `key`/`value`.
 * An array is REPEATED; an array of arrays becomes a REPEATED RECORD holding a `list` field.
-  A tuple (`items` as a list) is a RECORD of `_f0`, `_f1`, ... fields.
-* `type` lists, `oneOf` and `allOf` are unions, collapsed to one compatible type: a null member
-  makes the field nullable, integer+number is a number, objects merge field by field.
-* What stays under-specified or incompatible is a JSON value. Under the `drop` resolution
-  such a field is left out of the table (its data ends in `additional_properties`); under
-  `cast` it is a STRING; if its path matches the schema's `json_object_path_regex` it is a
-  BigQuery JSON column.
-* With `force_nullable` every non-repeated field is NULLABLE.
-* Properties named `$...` (the Glean ping's `$schema`) have no column.
+  With `tuple_struct` a tuple (`items` as a list) is a RECORD of `f0_`, `f1_`, ... fields.
+* `type` lists and `oneOf` are unions, collapsed to one compatible type: a null member makes
+  the field nullable; integer+number is a number; other atoms only combine with themselves
+  (and not even date-times or bytes); objects merge field by field, and one field that does
+  not combine (or is under-specified) makes the whole union incompatible; maps merge their
+  values and arrays their items. `anyOf` and `allOf` are not understood by the reference: a
+  schema that has nothing else is under-specified.
+* What stays under-specified or incompatible is a JSON value. If its path matches the
+  `json_object_path_regex` (from the schema's `mozPipelineMetadata`) it is a JSON column;
+  otherwise `resolve` decides: `drop` leaves the column out (its data ends in
+  `additional_properties`), `cast` makes it a STRING, `panic` raises. An empty record is
+  resolved the same way; a map whose value or a tuple one of whose items is dropped is dropped
+  too (a map keeps its keys with `allow_maps_without_value`).
+* A field is NULLABLE if its type allows null or its object does not require it, and every
+  non-repeated field is with `force_nullable`.
 
-The work is split in two pure passes: `parse` turns a JSON schema into a small tree of `Node`s,
-`to_bigquery` turns the tree into BigQuery fields.
+The work is split in pure passes: `parse` turns a JSON schema into a tree of `Node`s,
+`infer_nullability` and `collapse` resolve it, and `to_bigquery` writes the BigQuery fields.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass, field, replace
+from functools import reduce
+from typing import Any
 
 from .casing import snake_case
 
-ATOMS = ("boolean", "integer", "number", "string", "datetime", "bytes", "json")
 BQ_ATOM = {
     "boolean": "BOOL",
     "integer": "INT64",
@@ -40,22 +49,53 @@ BQ_ATOM = {
     "datetime": "TIMESTAMP",
     "bytes": "BYTES",
 }
+# The pairs of atoms a union may hold; any other pair is incompatible (a JSON value).
+ATOM_UNIONS = {
+    ("boolean", "boolean"): "boolean",
+    ("integer", "integer"): "integer",
+    ("number", "number"): "number",
+    ("integer", "number"): "number",
+    ("number", "integer"): "number",
+    ("string", "string"): "string",
+}
+MAX_DESCRIPTION_LENGTH = 1024  # BigQuery's limit
+RESOLVE_METHODS = ("drop", "cast", "panic")
+_BIGQUERY_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 class TranspileError(ValueError):
     """A schema that cannot be expressed as a table (only raised with resolve='panic')."""
 
 
-@dataclass
+@dataclass(frozen=True)
+class Options:
+    """The transpiler's switches, named after the reference's flags; defaults are MPS's build."""
+
+    resolve: str = "drop"  # --resolve: drop | cast | panic, for incompatible/under-specified values
+    normalize_case: bool = True  # --normalize-case: snake_case column names
+    force_nullable: bool = True  # --force-nullable: ignore `required`
+    tuple_struct: bool = True  # --tuple-struct: tuples are records of f0_, f1_, ...
+    allow_maps_without_value: bool = False  # --allow-maps-without-value: keep a map whose value is dropped
+    json_object_path_regex: str | None = None  # JSON columns; a schema's mozPipelineMetadata overrides it
+
+    def __post_init__(self) -> None:
+        if self.resolve not in RESOLVE_METHODS:
+            raise ValueError(f"resolve must be one of {RESOLVE_METHODS}, not {self.resolve!r}")
+
+
+MOZILLA = Options()
+
+
+@dataclass(frozen=True)
 class Node:
     """One schema position: kind is null, atom, object, map, array, tuple or union."""
 
     kind: str
     atom: str | None = None
-    fields: dict[str, "Node"] = field(default_factory=dict)
-    required: set[str] | None = None
+    fields: dict[str, "Node"] = field(default_factory=dict)  # object: column name -> field
+    required: frozenset[str] | None = None
     value: "Node | None" = None  # map values and array items
-    items: list["Node"] = field(default_factory=list)  # union members and tuple items
+    items: tuple["Node", ...] = ()  # union members and tuple items
     nullable: bool = False
     description: str | None = None
 
@@ -64,16 +104,7 @@ class Node:
         return self.kind == "atom" and self.atom == "json"
 
 
-@dataclass(frozen=True)
-class Options:
-    resolve: str = "drop"  # drop | cast | panic
-    normalize_case: bool = True
-    force_nullable: bool = True
-    tuple_struct: bool = True
-    json_object_path_regex: str | None = None
-
-
-MOZILLA = Options()
+JSON = Node("atom", "json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,82 +122,91 @@ def _description(schema: dict) -> str | None:
     return None
 
 
-def _json(schema: dict, nullable: bool = False) -> Node:
-    return Node("atom", "json", nullable=nullable, description=_description(schema))
-
-
-def parse(schema: Any, options: Options = MOZILLA, *, root: bool = True) -> Node:
-    """Turn a JSON schema (draft 4/6/7 subset used by MPS) into a Node tree."""
+def parse(schema: Any, options: Options = MOZILLA) -> Node:
+    """Turn a JSON schema (draft 4/6/7 subset used by MPS) into a Node tree, unions unresolved."""
     if not isinstance(schema, dict):
-        # `true` / `false` / garbage: nothing is known about the value.
-        return Node("atom", "json")
+        return JSON  # `true` / `false` / garbage: nothing is known about the value
     type_ = schema.get("type")
     if isinstance(type_, list):
-        members = [_parse_single(schema, t, options) for t in type_]
-        node = Node("union", items=members, description=_description(schema))
-        node.nullable = any(m.kind == "null" for m in members)
-        return node
-    return _parse_single(schema, type_, options)
+        # Each listed type reads the same schema; `format` only applies to a lone "string".
+        members = tuple(_parse_type(schema, t, options, with_format=False) for t in type_)
+        return Node("union", items=members, nullable="null" in type_, description=_description(schema))
+    return _parse_type(schema, type_ if isinstance(type_, str) else "object", options, with_format=True)
 
 
-def _parse_single(schema: dict, type_: Any, options: Options) -> Node:
+def _parse_type(schema: dict, type_: Any, options: Options, *, with_format: bool) -> Node:
     desc = _description(schema)
-    fmt = schema.get("format")
     if type_ == "null":
         return Node("null", nullable=True, description=desc)
     if type_ == "string":
-        atom = {"date-time": "datetime", "bytes": "bytes"}.get(fmt, "string")
-        return Node("atom", atom, description=desc)
+        fmt = schema.get("format") if with_format else None
+        return Node("atom", {"date-time": "datetime", "bytes": "bytes"}.get(fmt, "string"), description=desc)
     if type_ in ("boolean", "integer", "number"):
         return Node("atom", type_, description=desc)
+    if type_ in ("date-time", "bytes"):
+        return Node("atom", type_.replace("-", ""), description=desc)
     if type_ == "array":
         return _parse_array(schema, desc, options)
-    if type_ is None or type_ == "object":
+    if type_ == "object":
         return _parse_object(schema, desc, options)
     raise TranspileError(f"unknown JSON schema type {type_!r}")
+
+
+def property_column(name: str, options: Options = MOZILLA) -> str | None:
+    """The column a JSON property becomes, or None when BigQuery cannot name it (`$schema`)."""
+    renamed = name.replace(".", "_").replace("-", "_")
+    if renamed[:1].isnumeric():
+        renamed = f"_{renamed}"
+    if not _BIGQUERY_NAME.fullmatch(renamed):
+        return None
+    return column_name(renamed) if options.normalize_case else renamed
+
+
+def column_name(name: str) -> str:
+    """A snake_case BigQuery column name for a JSON property, never starting with a digit."""
+    snake = snake_case(name)
+    return f"_{snake}" if snake[:1].isdigit() else snake
 
 
 def _parse_object(schema: dict, desc: str | None, options: Options) -> Node:
     props = schema.get("properties")
     if isinstance(props, dict):
-        fields = {name: parse(sub, options, root=False) for name, sub in props.items()}
-        required = set(schema["required"]) if isinstance(schema.get("required"), list) else None
-        return Node("object", fields=fields, required=required, description=desc)
-    additional = schema.get("additionalProperties")
-    patterns = schema.get("patternProperties")
-    values: list[Node] = []
-    if isinstance(additional, dict):
-        values.append(parse(additional, options, root=False))
-    if isinstance(patterns, dict):
-        values.extend(parse(sub, options, root=False) for sub in patterns.values())
-    if values:
-        value = values[0] if len(values) == 1 else Node("union", items=values)
-        return Node("map", value=value, description=desc)
-    if isinstance(schema.get("oneOf"), list) or isinstance(schema.get("anyOf"), list):
-        members = [parse(s, options, root=False) for s in schema.get("oneOf") or schema["anyOf"]]
-        node = Node("union", items=members, description=desc)
-        node.nullable = any(m.kind == "null" for m in members)
-        return node
-    if isinstance(schema.get("allOf"), list):
-        return _parse_all_of(schema, desc, options)
+        fields: dict[str, Node] = {}
+        for name, sub in props.items():
+            column = property_column(name, options)
+            if column:
+                fields[column] = parse(sub, options)
+        required = schema.get("required")
+        if isinstance(required, list):
+            names = (property_column(r, options) for r in required if isinstance(r, str))
+            return Node("object", fields=fields, required=frozenset(n for n in names if n), description=desc)
+        return Node("object", fields=fields, description=desc)
+    map_value = _map_value(schema, options)
+    if map_value is not None:
+        return Node("map", value=map_value, description=desc)
+    one_of = schema.get("oneOf")
+    if isinstance(one_of, list):
+        members = tuple(parse(s, options) for s in one_of)
+        return Node("union", items=members, nullable=any(m.kind == "null" for m in members), description=desc)
+    # Nothing to build columns from (including `anyOf` / `allOf`, which the reference ignores).
     return Node("atom", "json", description=desc)
 
 
-def _parse_all_of(schema: dict, desc: str | None, options: Options) -> Node:
-    """allOf: every subschema holds at once, so their properties and requirements add up."""
-    merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
-    for sub in schema["allOf"]:
-        if not isinstance(sub, dict):
-            continue
-        merged["properties"].update(sub.get("properties") or {})
-        merged["required"].extend(sub.get("required") or [])
-        for key in ("additionalProperties", "patternProperties", "oneOf", "anyOf"):
-            if key in sub and key not in merged:
-                merged[key] = sub[key]
-    if not merged["properties"]:
-        del merged["properties"]
-    node = _parse_object(merged, desc, options)
-    return node
+def _map_value(schema: dict, options: Options) -> Node | None:
+    """The value of a map, or None when the object is not a map.
+
+    Pattern values (with or without a typed `additionalProperties`) form a union, even a
+    single one, so like any collapsed union the value keeps no description of its own.
+    """
+    additional = schema.get("additionalProperties")
+    patterns = schema.get("patternProperties")
+    if not isinstance(patterns, dict):
+        return parse(additional, options) if isinstance(additional, dict) else None
+    values = [parse(additional, options)] if isinstance(additional, dict) else []
+    values.extend(parse(sub, options) for sub in patterns.values())
+    if not values:
+        return _unresolvable(None, options, "patternProperties without a pattern")
+    return Node("union", items=tuple(values))
 
 
 def _parse_array(schema: dict, desc: str | None, options: Options) -> Node:
@@ -175,121 +215,127 @@ def _parse_array(schema: dict, desc: str | None, options: Options) -> Node:
         if not options.tuple_struct:
             return Node("atom", "json", description=desc)
         return _parse_tuple(schema, items, desc, options)
-    if items is None:
+    if not isinstance(items, dict):
         return _unresolvable(desc, options, "array without items")
-    return Node("array", value=parse(items, options, root=False), description=desc)
+    return Node("array", value=parse(items, options), description=desc)
 
 
 def _parse_tuple(schema: dict, items: list, desc: str | None, options: Options) -> Node:
-    members = [parse(s, options, root=False) for s in items]
+    """A tuple; items past `minItems` and those `additionalItems` adds up to `maxItems` are optional."""
+    members = [parse(s, options) for s in items]
     min_items = schema.get("minItems", len(members))
-    for member in members[min_items:]:
-        member.nullable = True
+    min_items = min_items if isinstance(min_items, int) else len(members)
+    members = members[:min_items] + [replace(m, nullable=True) for m in members[min_items:]]
     additional = schema.get("additionalItems")
-    max_items = schema.get("maxItems")
+    max_items = schema.get("maxItems", 0)
     if isinstance(additional, dict):
-        if max_items is None or max_items < len(members):
-            return _unresolvable(desc, options, "maxItems must cover the tuple")
-        for _ in range(len(members), max_items):
-            extra = parse(additional, options, root=False)
-            extra.nullable = True
-            members.append(extra)
-    elif additional is False:
-        pass
+        if not isinstance(max_items, int) or max_items < len(members):
+            return _unresolvable(desc, options, "maxItems is less than tuple length")
+        extra = replace(parse(additional, options), nullable=True)
+        members += [extra] * (max_items - len(members))
     elif additional is None:
         if max_items != len(members):
             return _unresolvable(desc, options, "maxItems must be set if additionalItems are allowed")
-    else:
+    elif additional is not False:
         return _unresolvable(desc, options, "additionalItems set incorrectly")
-    return Node("tuple", items=members, description=desc)
+    return Node("tuple", items=tuple(members), description=desc)
 
 
 def _unresolvable(desc: str | None, options: Options, why: str) -> Node:
+    """A schema the reference refuses outright; pingpipe refuses it only under resolve='panic'."""
     if options.resolve == "panic":
         raise TranspileError(why)
     return Node("atom", "json", description=desc)
 
 
 # ---------------------------------------------------------------------------------------------
-# Unions
+# Nullability and unions
+
+
+def infer_nullability(node: Node, force: bool) -> Node:
+    """Null types are nullable, and so are fields their object does not require (all, if forced)."""
+    nullable = node.nullable or node.kind == "null" or force
+    if node.kind == "object":
+        required = node.required or frozenset()
+        fields = {}
+        for name, sub in node.fields.items():
+            sub = infer_nullability(sub, force)
+            fields[name] = replace(sub, nullable=True) if name not in required and not sub.nullable else sub
+        return replace(node, fields=fields, nullable=nullable)
+    if node.kind in ("map", "array"):
+        return replace(node, value=infer_nullability(node.value, force), nullable=nullable)
+    if node.kind in ("tuple", "union"):
+        return replace(node, items=tuple(infer_nullability(i, force) for i in node.items), nullable=nullable)
+    return replace(node, nullable=nullable) if nullable != node.nullable else node
 
 
 def collapse(node: Node) -> Node:
-    """Resolve every union in the tree into one type (returns new nodes, never mutates)."""
+    """Resolve the unions in the tree into one type each; a union keeps its own description only.
+
+    Like the reference, each union found is collapsed once and what it became is not walked
+    again: `_column` collapses every position anew before writing it, which resolves what a
+    lone member left behind, one layer per level.
+    """
     if node.kind == "union":
-        merged = _collapse_union(node.items)
-        merged.description = node.description if node.description is not None else merged.description
-        merged.nullable = merged.nullable or node.nullable
-        return merged
+        return replace(_collapse_union(node.items), description=node.description)
     if node.kind == "object":
-        return Node(
-            "object",
-            fields={k: collapse(v) for k, v in node.fields.items()},
-            required=node.required,
-            nullable=node.nullable,
-            description=node.description,
-        )
+        return replace(node, fields={k: collapse(v) for k, v in node.fields.items()})
     if node.kind in ("map", "array"):
-        return Node(node.kind, value=collapse(node.value), nullable=node.nullable, description=node.description)
+        return replace(node, value=collapse(node.value))
     if node.kind == "tuple":
-        return Node("tuple", items=[collapse(i) for i in node.items], nullable=node.nullable, description=node.description)
+        return replace(node, items=tuple(collapse(i) for i in node.items))
     return node
 
 
-def _collapse_union(members: list[Node]) -> Node:
-    has_null = any(m.kind == "null" for m in members)
+def _collapse_union(members: tuple[Node, ...] | list[Node]) -> Node:
+    """One type for a union's members; nullable if a member is null or nullable.
+
+    A lone member is taken as it is, nullable only if it is the null type. Otherwise nested
+    unions are collapsed first and the non-null members must all be atoms, objects, maps or
+    arrays: anything else is incompatible.
+    """
     if len(members) == 1:
-        only = copy.copy(collapse(members[0]))
-        only.nullable = only.nullable or has_null
-        only.description = None  # a collapsed union keeps only the description of its own position
-        return only
-    rest = [collapse(m) for m in members if m.kind != "null"]
-    nullable = has_null or any(m.nullable for m in rest)
-    if not rest:
-        return Node("null", nullable=True)
+        only = members[0]
+        return replace(only, nullable=only.kind == "null", description=None)
+    rest = [_collapse_union(m.items) if m.kind == "union" else m for m in members if m.kind != "null"]
+    nullable = any(m.kind == "null" for m in members) or any(m.nullable for m in rest)
     kinds = {m.kind for m in rest}
-    if kinds == {"atom"}:
-        result = Node("atom", _merge_atoms(m.atom for m in rest))
+    if not rest:
+        result = Node("null")
+    elif kinds == {"atom"}:
+        result = Node("atom", reduce(_union_atom, (m.atom for m in rest)))
     elif kinds == {"object"}:
-        result = _merge_objects(rest)
-    elif kinds == {"map"}:
-        result = Node("map", value=_collapse_union([m.value for m in rest]))
-    elif kinds == {"array"}:
-        result = Node("array", value=_collapse_union([m.value for m in rest]))
+        result = reduce(_merge_objects, rest)
+    elif kinds == {"map"} or kinds == {"array"}:
+        result = Node(rest[0].kind, value=_collapse_union([m.value for m in rest]))
     else:
-        result = Node("atom", "json")
-    result.nullable = nullable
-    return result
+        result = JSON
+    return infer_nullability(replace(result, nullable=nullable, description=None), force=False)
 
 
-def _merge_atoms(atoms: Iterable[str | None]) -> str:
-    result: str | None = None
-    for atom in atoms:
-        if result is None or result == atom:
-            result = atom
-        elif {result, atom} == {"integer", "number"}:
-            result = "number"
-        else:
-            return "json"
-    return result or "json"
+def _union_atom(left: str, right: str) -> str:
+    return ATOM_UNIONS.get((left, right), "json")
 
 
-def _merge_objects(objects: list[Node]) -> Node:
-    if len(objects) == 1:
-        only = objects[0]
-        return Node("object", fields=only.fields, required=only.required)
-    names: dict[str, list[Node]] = {}
-    for obj in objects:
-        for name, sub in obj.fields.items():
-            names.setdefault(name, []).append(sub)
-    fields = {name: _collapse_union(subs) for name, subs in names.items()}
+def _merge_objects(left: Node, right: Node) -> Node:
+    """Two objects as one: each field is the union of its versions, required where both require it.
+
+    A field whose versions do not combine, or whose only version is already a JSON value (an
+    empty schema, say), makes the merged object a JSON value: the conflict invalidates the
+    whole tree rather than one leaf. An object without a `required` list defers to the other.
+    """
+    if left.kind != "object":
+        return JSON  # an earlier member already conflicted
+    versions: dict[str, list[Node]] = {name: [sub] for name, sub in left.fields.items()}
+    for name, sub in right.fields.items():
+        versions.setdefault(name, []).append(sub)
+    fields = {name: _collapse_union(subs) for name, subs in versions.items()}
     if any(f.is_json for f in fields.values()):
-        # A conflict anywhere below makes the whole object an opaque JSON value.
-        return Node("atom", "json")
-    required: set[str] | None = None
-    for obj in objects:
-        if obj.required is not None:
-            required = set(obj.required) if required is None else required & obj.required
+        return JSON
+    if left.required is not None and right.required is not None:
+        required: frozenset[str] | None = left.required & right.required
+    else:
+        required = left.required if left.required is not None else right.required
     return Node("object", fields=fields, required=required)
 
 
@@ -298,104 +344,99 @@ def _merge_objects(objects: list[Node]) -> Node:
 
 
 def to_bigquery(node: Node, options: Options = MOZILLA) -> list[dict]:
-    """BigQuery columns for a collapsed root node."""
-    node = collapse(node)
-    if node.kind == "object" and node.fields:
-        return _record_fields(node, "", options)
-    column = _field("root", node, "", options, required=not node.nullable)
-    return [column] if column is not None else []
+    """BigQuery columns for a parsed root node.
+
+    A root that becomes a RECORD gives its fields as the table's columns, unless the schema
+    declared an array or a map there: that (as any other type) is one column named `root`.
+    Like the reference, the declared kind is the one before unions are collapsed.
+    """
+    column = _column("root", infer_nullability(node, options.force_nullable), "", options)
+    if column is None:
+        return []
+    if column["type"] == "RECORD" and node.kind not in ("array", "map"):
+        return column["fields"]
+    return [column]
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
 
 
 def _record_fields(node: Node, path: str, options: Options) -> list[dict]:
-    required = node.required or set()
-    columns: dict[str, dict] = {}
-    for name, sub in node.fields.items():
-        if name.startswith("$"):
-            continue  # "$schema" and friends describe the document, they are not data columns
-        bq_name = column_name(name) if options.normalize_case else name
-        sub_path = f"{path}.{bq_name}" if path else bq_name
-        column = _field(bq_name, sub, sub_path, options, required=name in required and not sub.nullable)
-        if column is not None:
-            columns[bq_name] = column
-    return [columns[k] for k in sorted(columns)]
+    columns = (_column(name, sub, _join(path, name), options) for name, sub in sorted(node.fields.items()))
+    return [c for c in columns if c is not None]
 
 
-def column_name(name: str) -> str:
-    """A BigQuery column name for a JSON property: snake_case, never starting with a digit."""
-    snake = snake_case(name)
-    return f"_{snake}" if snake[:1].isdigit() else snake
+def _mode(node: Node) -> str:
+    if node.kind in ("array", "map"):
+        return "REPEATED"
+    return "NULLABLE" if node.nullable else "REQUIRED"
 
 
-def _mode(required: bool, options: Options) -> str:
-    return "REQUIRED" if required and not options.force_nullable else "NULLABLE"
+def _column(name: str, node: Node, path: str, options: Options) -> dict | None:
+    """One BigQuery field, or None when the value has no column (dropped).
 
-
-def _field(name: str, node: Node, path: str, options: Options, *, required: bool) -> dict | None:
-    """One BigQuery field, or None when the value has no column (dropped JSON)."""
-    column: dict[str, Any] = {}
+    Every position is collapsed and its nullability inferred anew before it is written, as the
+    reference does at each level; that is what resolves unions nested in lone union members.
+    """
+    node = infer_nullability(collapse(node), options.force_nullable)
+    type_part = _column_type(node, path, options)
+    if type_part is None:
+        return None
+    column: dict[str, Any] = {**type_part, "mode": _mode(node), "name": name}
     if node.description is not None:
-        column["description"] = node.description
-    if node.kind == "array":
-        inner = _field_type(node.value, path, options)
-        if inner is None:
-            return None
-        column.update(inner)
-        column["mode"] = "REPEATED"
-    elif node.kind == "map":
-        key = {"mode": _mode(True, options), "name": "key", "type": "STRING"}
-        value = _field("value", node.value, f"{path}.value", options, required=not node.value.nullable)
-        if value is None:
-            return None
-        column.update({"fields": [key, value], "mode": "REPEATED", "type": "RECORD"})
-    else:
-        inner = _field_type(node, path, options)
-        if inner is None:
-            return None
-        column.update(inner)
-        column["mode"] = _mode(required, options)
-    column["name"] = name
+        column["description"] = node.description[:MAX_DESCRIPTION_LENGTH]
     return dict(sorted(column.items()))
 
 
-def _field_type(node: Node, path: str, options: Options) -> dict | None:
-    """The type part of a field ({"type": ..., "fields": ...}) for a non-repeated position."""
-    if node.kind == "atom" and node.atom != "json":
-        return {"type": BQ_ATOM[node.atom]}
-    if node.kind == "null":
-        return _json_type(path, options, why="null-only value")
+def _column_type(node: Node, path: str, options: Options) -> dict | None:
+    """The type part of a field ({"type": ..., "fields": ...}); for arrays, that of their items."""
+    if node.kind == "atom":
+        if not node.is_json:
+            return {"type": BQ_ATOM[node.atom]}
+        if options.json_object_path_regex and re.match(options.json_object_path_regex, path or "__unknown__"):
+            return {"type": "JSON"}
+        return _unrepresentable(path, options, "json atom")
     if node.kind == "object":
-        if not node.fields:
-            return _json_type(path, options, why="empty record")
         fields = _record_fields(node, path, options)
-        if not fields:
-            return _json_type(path, options, why="record without representable fields")
-        return {"fields": fields, "type": "RECORD"}
+        return {"fields": fields, "type": "RECORD"} if fields else _unrepresentable(path, options, "empty object")
     if node.kind == "tuple":
-        fields = []
-        for i, item in enumerate(node.items):
-            column = _field(f"_f{i}", item, f"{path}._f{i}", options, required=not item.nullable)
-            if column is not None:
-                fields.append(column)
-        return {"fields": fields, "type": "RECORD"} if fields else _json_type(path, options, why="empty tuple")
+        return _tuple_type(node, path, options)
     if node.kind == "array":
-        # An array inside an array: BigQuery has no nested REPEATED, so wrap it in a record.
-        inner = _field("list", node, f"{path}.list", options, required=False)
-        if inner is None:
-            return None
-        return {"fields": [inner], "type": "RECORD"}
+        return _array_type(node, path, options)
     if node.kind == "map":
-        # A map as an array element: the array's entries are the key/value records themselves.
-        value = _field("value", node.value, f"{path}.value", options, required=not node.value.nullable)
-        if value is None:
-            return None
-        key = {"mode": _mode(True, options), "name": "key", "type": "STRING"}
-        return {"fields": [key, value], "type": "RECORD"}
-    return _json_type(path, options, why="incompatible or under-specified schema")
+        return _map_type(node, path, options)
+    return _unrepresentable(path, options, f"{node.kind} type")
 
 
-def _json_type(path: str, options: Options, *, why: str) -> dict | None:
-    if options.json_object_path_regex and re.search(options.json_object_path_regex, path):
-        return {"type": "JSON"}
+def _tuple_type(node: Node, path: str, options: Options) -> dict | None:
+    """Positional fields `f0_`, `f1_`, ... (sorted by name, as the reference does); any dropped item drops the tuple."""
+    names = [f"f{i}_" for i in range(len(node.items))]
+    columns = [_column(name, item, _join(path, name), options) for name, item in zip(names, node.items)]
+    if any(c is None for c in columns):
+        return None
+    return {"fields": sorted(columns, key=lambda c: c["name"]), "type": "RECORD"}
+
+
+def _array_type(node: Node, path: str, options: Options) -> dict | None:
+    """The items' type; BigQuery has no array of arrays, so an inner array is wrapped in a `list` record."""
+    inner = _column("list", node.value, _join(path, "list"), options)
+    if inner is None:
+        return None
+    if node.value.kind == "array":
+        return {"fields": [inner], "type": "RECORD"}
+    return {k: v for k, v in inner.items() if k in ("fields", "type")}
+
+
+def _map_type(node: Node, path: str, options: Options) -> dict | None:
+    key = {"mode": "NULLABLE" if options.force_nullable else "REQUIRED", "name": "key", "type": "STRING"}
+    value = _column("value", node.value, _join(path, "value"), options)
+    if value is None:
+        return {"fields": [key], "type": "RECORD"} if options.allow_maps_without_value else None
+    return {"fields": [key, value], "type": "RECORD"}
+
+
+def _unrepresentable(path: str, options: Options, why: str) -> dict | None:
     if options.resolve == "cast":
         return {"type": "STRING"}
     if options.resolve == "panic":
@@ -419,9 +460,13 @@ def merge_metadata(schema: dict, metadata_schema: dict) -> dict:
     return merged
 
 
-def transpile(schema: dict, options: Options | None = None) -> list[dict]:
-    """BigQuery schema (list of fields) for a JSON schema; metadata must already be merged."""
-    if options is None:
-        meta = schema.get("mozPipelineMetadata") or {}
-        options = Options(json_object_path_regex=meta.get("json_object_path_regex"))
+def transpile(schema: dict, options: Options = MOZILLA) -> list[dict]:
+    """BigQuery schema (list of fields) for a JSON schema; metadata must already be merged.
+
+    Like the reference, a `mozPipelineMetadata.json_object_path_regex` in the schema wins over
+    the option of the same name.
+    """
+    regex = (schema.get("mozPipelineMetadata") or {}).get("json_object_path_regex")
+    if isinstance(regex, str):
+        options = replace(options, json_object_path_regex=regex)
     return to_bigquery(parse(schema, options), options)

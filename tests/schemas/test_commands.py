@@ -61,3 +61,39 @@ def test_check_fails_on_a_bad_repository_naming_the_file(tmp_path):
     result = run("schemas", "check", str(tmp_path))
     assert result.returncode == 1
     assert "doc.1.schema.json" in result.stderr and "$schema" in result.stderr
+
+
+def test_build_warns_that_a_glean_apps_tables_are_generic_naming_it_and_schemas_glean(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(MPS / "schemas" / "burnham", src / "burnham")
+    shutil.copytree(MPS / "schemas" / "eng-workflow", src / "eng-workflow")
+    result = run("schemas", "build", str(src), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr
+    assert "namespace burnham" in warnings[0] and "8 Glean ping schema(s)" in warnings[0]
+    assert "eng-workflow" not in result.stderr
+    assert "pingpipe schemas glean --app-id" in result.stderr
+    assert "(8 with generic Glean columns)" in result.stderr
+    assert (tmp_path / "out" / "burnham" / "baseline" / "baseline.1.bq").is_file()
+
+
+def test_build_warns_for_a_glean_ping_sent_without_info_sections(tmp_path):
+    """glean-min pings have no client_info/ping_info; their metadata still marks them as Glean's."""
+    generic = json.loads((MPS / "schemas" / "glean" / "glean" / "glean-min.1.schema.json").read_text())
+    generic["mozPipelineMetadata"] = {"bq_dataset_family": "org_example_app", "bq_metadata_format": "structured",
+                                      "bq_table": "beacon_v1", "include_info_sections": False}
+    (tmp_path / "src" / "org-example-app" / "beacon").mkdir(parents=True)
+    (tmp_path / "src" / "org-example-app" / "beacon" / "beacon.1.schema.json").write_text(json.dumps(generic))
+    result = run("schemas", "build", str(tmp_path / "src"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "warning: namespace org-example-app: 1 Glean ping schema(s) (beacon)" in result.stderr
+
+
+def test_build_does_not_warn_for_the_generic_glean_schema_itself(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(MPS / "schemas" / "glean", src / "glean")
+    result = run("schemas", "build", str(src), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    assert len(list((tmp_path / "out").rglob("*.bq"))) == 4

@@ -113,9 +113,13 @@ def test_one_of_objects_conflicting_anywhere_become_json():
     assert bq(schema, resolve="cast")[0]["type"] == "STRING"
 
 
-def test_all_of_adds_properties_together():
-    schema = obj(x={"allOf": [obj(a={"type": "integer"}), {"properties": {"b": {"type": "string"}}}]})
-    assert [f["name"] for f in bq(schema)[0]["fields"]] == ["a", "b"]
+def test_all_of_and_any_of_alone_are_under_specified():
+    """The reference reads neither; MPS relies on it to keep sections out of BigQuery (new-profile's `processes`)."""
+    schema = obj(x={"allOf": [obj(a={"type": "integer"}), {"properties": {"b": {"type": "string"}}}]},
+                 y={"anyOf": [obj(a={"type": "integer"}), obj(a={"type": "integer"})]},
+                 z={**obj(a={"type": "integer"}), "anyOf": [{"required": ["a"]}]})
+    assert [f["name"] for f in bq(schema)] == ["z"]
+    assert {f["name"]: f["type"] for f in bq(schema, resolve="cast")} == {"x": "STRING", "y": "STRING", "z": "RECORD"}
 
 
 def test_arrays_are_repeated_and_arrays_of_arrays_nest_through_list_records():
@@ -127,9 +131,65 @@ def test_arrays_are_repeated_and_arrays_of_arrays_nest_through_list_records():
                              "fields": [{"mode": "REPEATED", "name": "list", "type": "INT64"}]}
 
 
-def test_tuples_become_records_of_positional_fields():
+def test_tuples_become_records_of_positional_fields_named_like_bigquerys_anonymous_columns():
     schema = obj(t={"type": "array", "items": [{"type": "boolean"}, {"type": "string"}], "additionalItems": {"type": "integer"}, "maxItems": 3})
-    assert [(f["name"], f["type"]) for f in bq(schema)[0]["fields"]] == [("_f0", "BOOL"), ("_f1", "STRING"), ("_f2", "INT64")]
+    assert [(f["name"], f["type"]) for f in bq(schema)[0]["fields"]] == [("f0_", "BOOL"), ("f1_", "STRING"), ("f2_", "INT64")]
+
+
+def test_tuple_items_past_min_items_and_additional_items_are_optional():
+    schema = obj(t={"type": "array", "items": [{"type": "boolean"}, {"type": "string"}], "minItems": 1,
+                    "additionalItems": {"type": "integer"}, "maxItems": 3})
+    got = bq({**schema, "required": ["t"]}, force_nullable=False)
+    assert got[0]["mode"] == "REQUIRED"
+    assert [(f["name"], f["mode"]) for f in got[0]["fields"]] == [("f0_", "REQUIRED"), ("f1_", "NULLABLE"), ("f2_", "NULLABLE")]
+
+
+def test_tuple_fields_are_sorted_by_name_as_the_reference_sorts_them():
+    schema = obj(t={"type": "array", "items": [{"type": "integer"}] * 11, "additionalItems": False})
+    assert [f["name"] for f in bq(schema)[0]["fields"]] == ["f0_", "f10_", *(f"f{i}_" for i in range(1, 10))]
+
+
+def test_a_tuple_with_an_unrepresentable_item_is_dropped_whole():
+    schema = obj(t={"type": "array", "items": [{"type": "integer"}, {}], "additionalItems": False})
+    assert bq(schema) == []
+    assert [f["type"] for f in bq(schema, resolve="cast")[0]["fields"]] == ["INT64", "STRING"]
+
+
+def test_tuples_are_json_without_tuple_struct():
+    schema = obj(t={"type": "array", "items": [{"type": "integer"}], "additionalItems": False})
+    assert bq(schema, tuple_struct=False) == []
+    assert bq(schema, tuple_struct=False, resolve="cast") == [{"mode": "NULLABLE", "name": "t", "type": "STRING"}]
+
+
+def test_a_root_tuple_gives_its_positional_fields_as_columns():
+    schema = {"type": "array", "items": [{"type": "integer"}, {"type": "string"}], "maxItems": 2}
+    assert [f["name"] for f in bq(schema)] == ["f0_", "f1_"]
+
+
+# (union member schemas, column type or None when the union is incompatible and dropped)
+UNION_RULES = {
+    "integer and number make a number": ([{"type": "integer"}, {"type": "number"}], "FLOAT64"),
+    "boolean and integer do not combine": ([{"type": "boolean"}, {"type": "integer"}], None),
+    "string and integer do not combine": ([{"type": "string"}, {"type": "integer"}], None),
+    "a null member only makes it nullable": ([{"type": "boolean"}, {"type": "null"}], "BOOL"),
+    "two date-times do not combine": ([{"type": "string", "format": "date-time"}] * 2, None),
+    "a lone date-time with null stays a timestamp": ([{"type": "string", "format": "date-time"}, {"type": "null"}], "TIMESTAMP"),
+    "an atom and an object do not combine": ([{"type": "integer"}, obj(a={"type": "integer"})], None),
+    "objects merge field by field": ([obj(a={"type": "integer"}), obj(b={"type": "string"})], "RECORD"),
+    "objects with a conflicting field do not combine": ([obj(a={"type": "integer"}), obj(a={"type": "boolean"})], None),
+    "a conflict deep down invalidates the whole union": (
+        [obj(n=obj(a={"type": "string"}, b={"type": "integer"})), obj(n=obj(a={"type": "boolean"}))], None),
+    "an under-specified field in one shape invalidates the union": ([obj(a={"type": "integer"}, e={}), obj(b={"type": "string"})], None),
+    "arrays merge their items": ([{"type": "array", "items": {"type": "integer"}}, {"type": "array", "items": {"type": "number"}}], "FLOAT64"),
+    "maps merge their values": ([{"type": "object", "additionalProperties": {"type": "integer"}},
+                                 {"type": "object", "additionalProperties": {"type": "string"}}], None),
+}
+
+
+@pytest.mark.parametrize("members, expected", UNION_RULES.values(), ids=UNION_RULES.keys())
+def test_one_of_collapses_like_mozillas_transpiler(members, expected):
+    for union in ({"oneOf": members}, {"type": "object", "oneOf": members}):
+        assert {f["name"]: f["type"] for f in bq(obj(keep={"type": "string"}, x=union))}.get("x") == expected
 
 
 def test_descriptions_and_titles_are_kept():
@@ -163,3 +223,56 @@ def test_a_collapsed_union_keeps_its_own_description_only():
                  y={"description": "outer", "oneOf": [{"type": "integer", "description": "member"}, {"type": "null"}]})
     assert bq(schema) == [{"mode": "NULLABLE", "name": "x", "type": "INT64"},
                           {"description": "outer", "mode": "NULLABLE", "name": "y", "type": "INT64"}]
+
+
+def test_property_names_become_valid_bigquery_names_even_without_case_normalization():
+    schema = obj(**{"x.y": {"type": "string"}, "k-1": {"type": "string"}, "64bit": {"type": "string"},
+                    "e f": {"type": "string"}, "$schema": {"type": "string"}, "camelCase": {"type": "string"}})
+    assert [f["name"] for f in bq(schema, normalize_case=False)] == ["_64bit", "camelCase", "k_1", "x_y"]
+    assert [f["name"] for f in bq(schema)] == ["_64bit", "camel_case", "k_1", "x_y"]
+
+
+def test_required_names_are_renamed_with_their_properties():
+    schema = {**obj(**{"fooBar": {"type": "integer"}, "x.y": {"type": "integer"}}), "required": ["fooBar", "x.y"]}
+    assert {f["name"]: f["mode"] for f in bq(schema, force_nullable=False)} == {"foo_bar": "REQUIRED", "x_y": "REQUIRED"}
+
+
+def test_descriptions_are_cut_to_bigquerys_limit_of_1024_characters():
+    assert bq(obj(a={"type": "integer", "description": "d" * 2000}))[0]["description"] == "d" * 1024
+
+
+def test_json_object_path_regex_matches_from_the_start_of_the_dotted_path():
+    json_value = {"type": ["object", "array"], "items": {}}
+    schema = obj(metrics=obj(object=obj(thing=json_value)), arr={"type": "array", "items": obj(j=json_value)})
+    paths = {r"metrics\.object\..*": ["metrics"], r"object\..*": [], r"arr\.list\.j": ["arr"]}
+    for regex, columns in paths.items():
+        assert [f["name"] for f in bq(schema, json_object_path_regex=regex)] == columns, regex
+
+
+def test_the_schemas_own_json_object_path_regex_wins_over_the_option():
+    schema = {**obj(a={}), "mozPipelineMetadata": {"json_object_path_regex": "a"}}
+    assert bq(schema, json_object_path_regex="b") == [{"mode": "NULLABLE", "name": "a", "type": "JSON"}]
+
+
+def test_a_map_whose_value_is_dropped_is_dropped_unless_maps_without_value_are_allowed():
+    schema = obj(m={"type": "object", "additionalProperties": {}})
+    assert bq(schema) == []
+    assert bq(schema, allow_maps_without_value=True) == [
+        {"fields": [{"mode": "NULLABLE", "name": "key", "type": "STRING"}], "mode": "REPEATED", "name": "m", "type": "RECORD"}]
+
+
+def test_pattern_property_values_are_a_union_so_they_keep_no_description():
+    value = {"type": "integer", "description": "v"}
+    by_pattern = bq(obj(m={"type": "object", "patternProperties": {".+": value}}))
+    by_additional = bq(obj(m={"type": "object", "additionalProperties": value}))
+    assert "description" not in by_pattern[0]["fields"][1] and by_additional[0]["fields"][1]["description"] == "v"
+
+
+def test_a_format_applies_only_to_a_lone_string_type():
+    schema = obj(a={"type": "string", "format": "date-time"}, b={"type": ["string", "null"], "format": "date-time"})
+    assert {f["name"]: f["type"] for f in bq(schema)} == {"a": "TIMESTAMP", "b": "STRING"}
+
+
+def test_an_unknown_resolution_method_is_refused():
+    with pytest.raises(ValueError):
+        Options(resolve="ignore")
