@@ -8,8 +8,9 @@ FastAPI app. The handler never parses or decompresses the body ("don't crack the
 Status codes follow Mozilla's edge specification: 405 for methods other than POST/PUT, 414 for
 a path over the limit, 400 for an undecodable path, 404 for a path of the wrong form, 411 without
 Content-Length (chunked bodies included: clients must send a length), 413 for a body over the
-limit, 431 for an attribute over 1024 bytes, 507 when the disk is below its floor, 500 when the
-message could not be made safe, and 200 only once it is.
+limit, 431 for an attribute over 1024 bytes, 507 when the disk is below its floor (or full), 503
+when the edge is out of descriptors, 500 when the message could not be made safe otherwise, and 200
+only once it is. Answers that leave the body unread (411, 413, 414, 431) close the connection.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from .attributes import submission_timestamp
 from .config import EdgeConfig
 from .metrics import EdgeMetrics
-from .publish import Publisher, StorageFull
+from .publish import Publisher, failure_status
 from .uri import check_submit_path
 
 log = logging.getLogger("pingpipe.edge")
@@ -37,11 +38,14 @@ log = logging.getLogger("pingpipe.edge")
 _REASONS = {
     200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed", 411: b"Length Required",
     413: b"Payload Too Large", 414: b"URI Too Long", 431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error", 507: b"Insufficient Storage",
+    500: b"Internal Server Error", 503: b"Service Unavailable", 507: b"Insufficient Storage",
 }
+UNREAD_BODY = frozenset({411, 413, 414, 431})  # answered without reading the body, so the connection closes
 # Empty bodies, as Mozilla's edge answers: the status says it all, and an empty body saves a
 # socket write per request (uvicorn writes the header block and a non-empty body separately).
-_STARTS = {code: {"type": "http.response.start", "status": code, "headers": [(b"content-length", b"0")]} for code in _REASONS}
+_STARTS = {code: {"type": "http.response.start", "status": code,
+                  "headers": [(b"content-length", b"0")] + ([(b"connection", b"close")] if code in UNREAD_BODY else [])}
+           for code in _REASONS}
 _EMPTY = {"type": "http.response.body", "body": b""}
 _ALLOW = {"type": "http.response.start", "status": 405, "headers": [(b"allow", b"POST, PUT"), (b"content-length", b"0")]}
 
@@ -59,6 +63,15 @@ def build_publisher(config: EdgeConfig, metrics: EdgeMetrics | None) -> Publishe
 
     return LocalQueuePublisher(config.spool_dir, min_free_bytes=config.min_free_bytes,
                                max_bytes=config.segment_max_bytes, max_age=config.segment_max_age, fsync=config.fsync)
+
+
+def header_text(raw: bytes) -> str:
+    """A header value or query string as text: UTF-8 (what clients send), else latin-1, which
+    maps every byte to a character, so no byte is lost."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def version_info(config: EdgeConfig) -> dict:
@@ -134,7 +147,10 @@ class SubmitHandler:
             if attr is not None:
                 if len(value) > max_attr:
                     return 431, None, 0
-                attributes[attr] = value.decode("latin-1")
+                try:  # header_text, inlined: this loop runs for every header of every submission
+                    attributes[attr] = value.decode()
+                except UnicodeDecodeError:
+                    attributes[attr] = value.decode("latin-1")
         if length is None:
             return 411, None, 0
         try:
@@ -148,7 +164,7 @@ class SubmitHandler:
         if query:
             if len(query) > max_attr:
                 return 431, None, 0
-            attributes["args"] = query.decode("latin-1")
+            attributes["args"] = header_text(query)
         if client:
             attributes["remote_addr"] = client[0]
         return 200, attributes, expected
@@ -174,11 +190,11 @@ class SubmitHandler:
                 break
         try:
             await self.publisher.publish(body, attributes)
-        except StorageFull:
-            return await self._respond(send, 507)
-        except Exception:
-            log.exception("could not make a message safe")
-            return await self._respond(send, 500)
+        except Exception as exc:
+            status = failure_status(exc)
+            if status == 500:
+                log.exception("could not make a message safe")
+            return await self._respond(send, status)
         if self.metrics is not None:
             self.metrics.observe_publish(time.perf_counter() - start, len(body))
         await self._respond(send, 200)
@@ -191,9 +207,12 @@ def create_app(config: EdgeConfig, *, publisher: Publisher | None = None, metric
 
     async def watch_backlog() -> None:
         while True:
-            segments, size = await asyncio.get_running_loop().run_in_executor(None, publisher.backlog)
-            metrics.queue_segments, metrics.queue_bytes = segments, size
-            metrics.dump()
+            try:
+                segments, size = await asyncio.get_running_loop().run_in_executor(None, publisher.backlog)
+                metrics.queue_segments, metrics.queue_bytes = segments, size
+                metrics.dump()
+            except OSError as exc:  # e.g. EMFILE for a moment: the gauges wait for the next round
+                log.warning("could not read the queue's backlog: %s", exc)
             await asyncio.sleep(1)
 
     @asynccontextmanager

@@ -8,29 +8,46 @@ import click
 
 from .config import DEFAULT_HEADERS, ConfigError, EdgeConfig, load_route_table
 
+D = EdgeConfig  # every default comes from the dataclass: one place for them
+
 
 @click.command("edge")
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="PINGPIPE_EDGE_HOST")
-@click.option("--port", default=8080, show_default=True, type=int, envvar="PINGPIPE_EDGE_PORT")
-@click.option("--workers", default=1, show_default=True, type=int, envvar="PINGPIPE_EDGE_WORKERS",
+@click.option("--host", default=D.host, show_default=True, envvar="PINGPIPE_EDGE_HOST")
+@click.option("--port", default=D.port, show_default=True, type=int, envvar="PINGPIPE_EDGE_PORT")
+@click.option("--workers", default=D.workers, show_default=True, type=int, envvar="PINGPIPE_EDGE_WORKERS",
               help="Worker processes sharing the port; each writes its own queue segments.")
 @click.option("--queue", "queue_dir", type=click.Path(file_okay=False, path_type=Path), envvar="PINGPIPE_EDGE_QUEUE",
               help="Local durable queue directory (embedded transport), or Pub/Sub's disk fallback.")
 @click.option("--pubsub-project", envvar="PINGPIPE_EDGE_PUBSUB_PROJECT", help="Publish to Google Cloud Pub/Sub in this project.")
 @click.option("--route-table", type=click.Path(dir_okay=False, path_type=Path), envvar="PINGPIPE_EDGE_ROUTE_TABLE",
               help='JSON list of [uri pattern, topic(, methods)], e.g. [["/submit/<suffix:path>", "raw"]].')
-@click.option("--max-body-bytes", default=1024 * 1024, show_default=True, type=int, envvar="PINGPIPE_EDGE_MAX_BODY_BYTES")
-@click.option("--publish-timeout", default=1.0, show_default=True, type=float, envvar="PINGPIPE_EDGE_PUBLISH_TIMEOUT",
+@click.option("--max-body-bytes", default=D.max_body_bytes, show_default=True, type=int, envvar="PINGPIPE_EDGE_MAX_BODY_BYTES")
+@click.option("--publish-timeout", default=D.publish_timeout, show_default=True, type=float, envvar="PINGPIPE_EDGE_PUBLISH_TIMEOUT",
               help="Seconds to wait for a Pub/Sub ack before spooling to disk.")
-@click.option("--min-free-bytes", default=100 * 1024 * 1024, show_default=True, type=int, envvar="PINGPIPE_EDGE_MIN_FREE_BYTES",
+@click.option("--min-free-bytes", default=D.min_free_bytes, show_default=True, type=int, envvar="PINGPIPE_EDGE_MIN_FREE_BYTES",
               help="Answer 507 when the queue's disk has less free space than this.")
 @click.option("--metrics-port", type=int, default=None, envvar="PINGPIPE_EDGE_METRICS_PORT", help="Serve Prometheus metrics here.")
 @click.option("--header", "headers", multiple=True, envvar="PINGPIPE_EDGE_HEADERS",
               help="Request header to keep as an attribute (repeatable; replaces the default list).")
-@click.option("--segment-max-age", default=1.0, show_default=True, type=float, envvar="PINGPIPE_EDGE_SEGMENT_MAX_AGE",
+@click.option("--segment-max-age", default=D.segment_max_age, show_default=True, type=float, envvar="PINGPIPE_EDGE_SEGMENT_MAX_AGE",
               help="Seconds before an open queue segment is sealed for readers.")
+@click.option("--max-url-bytes", default=D.max_url_bytes, show_default=True, type=int, envvar="PINGPIPE_EDGE_MAX_URL_BYTES",
+              help="Longest request target (path and query) read; longer gets 414.")
+@click.option("--max-header-bytes", default=D.max_header_bytes, show_default=True, type=int,
+              envvar="PINGPIPE_EDGE_MAX_HEADER_BYTES", help="Most bytes of url, header names and values read; more gets 431.")
+@click.option("--max-headers", default=D.max_headers, show_default=True, type=int, envvar="PINGPIPE_EDGE_MAX_HEADERS",
+              help="Most header lines read; more gets 431.")
+@click.option("--keep-alive-timeout", default=D.keep_alive_timeout, show_default=True, type=float,
+              envvar="PINGPIPE_EDGE_KEEP_ALIVE_TIMEOUT", help="Seconds a connection may wait, idle, for its next (or first) request.")
+@click.option("--header-timeout", default=D.header_timeout, show_default=True, type=float,
+              envvar="PINGPIPE_EDGE_HEADER_TIMEOUT", help="Seconds from a request's first byte to the end of its headers; else 408.")
+@click.option("--body-timeout", default=D.body_timeout, show_default=True, type=float, envvar="PINGPIPE_EDGE_BODY_TIMEOUT",
+              help="Seconds from the end of the headers to the end of the body; else 408.")
+@click.option("--fd-reserve", default=D.fd_reserve, show_default=True, type=int, envvar="PINGPIPE_EDGE_FD_RESERVE",
+              help="Open-file descriptors kept for the queue: connections beyond the limit minus these get 503.")
 def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_bytes, publish_timeout,
-         min_free_bytes, metrics_port, headers, segment_max_age):
+         min_free_bytes, metrics_port, headers, segment_max_age, max_url_bytes, max_header_bytes, max_headers,
+         keep_alive_timeout, header_timeout, body_timeout, fd_reserve):
     """Run the HTTP edge: accept pings at /submit/..., answer 200 once each is durable."""
     from .server import run
 
@@ -40,6 +57,9 @@ def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_b
             host=host, port=port, workers=workers, queue_dir=queue_dir, pubsub_project=pubsub_project, routes=routes,
             max_body_bytes=max_body_bytes, publish_timeout=publish_timeout, min_free_bytes=min_free_bytes,
             metrics_port=metrics_port, metadata_headers=tuple(headers) or DEFAULT_HEADERS, segment_max_age=segment_max_age,
+            max_url_bytes=max_url_bytes, max_header_bytes=max_header_bytes, max_headers=max_headers,
+            keep_alive_timeout=keep_alive_timeout, header_timeout=header_timeout, body_timeout=body_timeout,
+            fd_reserve=fd_reserve,
         ).check()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None

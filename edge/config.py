@@ -49,6 +49,16 @@ class EdgeConfig:
     max_body_bytes: int = 1 * MIB
     max_uri_bytes: int = 1024  # the uri is a Pub/Sub attribute, and attributes hold 1024 bytes
     max_attribute_bytes: int = 1024
+    # Limits on what the edge holds for a request it has not read whole: counted as the parser's
+    # callbacks arrive, so no connection can make it buffer more (431, or 414 for the url alone).
+    max_url_bytes: int = 8 * 1024  # the request target; /submit's path has its own, smaller limit above
+    max_header_bytes: int = 64 * 1024  # url + header names + values
+    max_headers: int = 100
+    # Deadlines (seconds) so that no connection holds a descriptor by sending slowly or not at all.
+    keep_alive_timeout: float = 30.0  # idle: from connection open, or from the last answer, to a request's first byte
+    header_timeout: float = 10.0  # from a request's first byte to the end of its headers (else 408)
+    body_timeout: float = 30.0  # from the end of the headers to the end of the body (else 408)
+    fd_reserve: int = 64  # descriptors kept free for queue segments: connections beyond get 503
     metadata_headers: tuple[str, ...] = DEFAULT_HEADERS
     publish_timeout: float = 1.0
     min_free_bytes: int = 100 * MIB
@@ -81,9 +91,12 @@ class EdgeConfig:
             raise ConfigError("--route-table needs --pubsub-project")
         if not self.uses_pubsub and self.queue_dir is None:
             raise ConfigError("give --queue DIR (local durable queue) or --pubsub-project P --route-table FILE")
-        for name in ("max_body_bytes", "max_uri_bytes", "max_attribute_bytes", "segment_max_bytes"):
+        for name in ("max_body_bytes", "max_uri_bytes", "max_attribute_bytes", "segment_max_bytes", "max_url_bytes",
+                     "max_header_bytes", "max_headers", "keep_alive_timeout", "header_timeout", "body_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.fd_reserve < 0:
+            raise ConfigError("fd_reserve cannot be negative")
         if self.publish_timeout <= 0:
             raise ConfigError("publish timeout must be positive")
         if self.min_free_bytes < 0:

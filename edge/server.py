@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import resource
 import tempfile
 from pathlib import Path
 
@@ -45,12 +46,28 @@ def app_from_env():
     return create_app(_from_json(os.environ[_ENV]))
 
 
+def raise_open_file_limit() -> int:
+    """Raise the soft open-file limit to the hard one, and return it.
+
+    Idle connections each hold a descriptor; the protocol turns connections away before the
+    queue's reserve (EdgeConfig.fd_reserve), so the higher the limit, the more clients fit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # e.g. macOS, where the hard limit can be RLIM_INFINITY
+            pass
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def run(config: EdgeConfig) -> None:
     config.check()
+    raise_open_file_limit()  # before uvicorn starts: worker processes inherit it
     # proxy_headers off: remote_addr must be the peer the edge saw (X-Forwarded-For is kept as
     # its own attribute for the decoder's geo lookup), and the rewrite costs time per request.
     common = dict(host=config.host, port=config.port, loop="uvloop", http=EdgeProtocol, lifespan="on",
-                  log_level="warning", access_log=False, timeout_keep_alive=30, proxy_headers=False,
+                  log_level="warning", access_log=False, timeout_keep_alive=config.keep_alive_timeout, proxy_headers=False,
                   server_header=False)
     tune_gc()
     if config.workers == 1:

@@ -59,14 +59,16 @@ class Edge:
 
 
 @contextmanager
-def run_edge(queue: Path, *args: str, env: dict | None = None, port: int | None = None, metrics: bool = False):
+def run_edge(queue: Path, *args: str, env: dict | None = None, port: int | None = None, metrics: bool = False,
+             preexec_fn=None):
+    """`preexec_fn` runs in the child before it starts, e.g. to lower its resource limits."""
     port = port or free_port()
     metrics_port = free_port() if metrics else None
     cmd = [PINGPIPE, "edge", "--port", str(port), "--queue", str(queue), "--min-free-bytes", "0", *args]
     if metrics_port:
         cmd += ["--metrics-port", str(metrics_port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+                            env={**os.environ, **(env or {})}, start_new_session=True, preexec_fn=preexec_fn)
     edge = Edge(proc, port, queue, metrics_port)
     try:
         wait_http(port, proc=proc)

@@ -7,6 +7,7 @@ acknowledged by Pub/Sub (or, if Pub/Sub fails or is slow, fsync'd to the disk fa
 from __future__ import annotations
 
 import asyncio
+import errno
 from typing import Protocol
 
 from .segments import StorageFull
@@ -37,4 +38,24 @@ class Publisher(Protocol):
         ...
 
 
-__all__ = ["Publisher", "StorageFull"]
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
+
+
+def failure_status(exc: BaseException) -> int:
+    """The answer to a message that could not be made safe.
+
+    507 for a full disk and 503 for a lack of descriptors: both pass, and both tell the client to
+    retry later. 500 only for what the edge cannot explain.
+    """
+    if isinstance(exc, StorageFull):
+        return 507
+    if isinstance(exc, OSError):
+        if exc.errno in _FULL:
+            return 507
+        if exc.errno in _OUT_OF_DESCRIPTORS:
+            return 503
+    return 500
+
+
+__all__ = ["Publisher", "StorageFull", "failure_status"]

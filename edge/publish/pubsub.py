@@ -20,7 +20,7 @@ from typing import Any
 from pingpipe.message import BadLine, RawMessage, encode_line
 
 from ..config import Route
-from .segments import SEALED, SegmentLog, _pid_alive, sealed_segments
+from .segments import SEALED, SegmentLog, pid_alive, sealed_segments
 
 log = logging.getLogger("pingpipe.edge.pubsub")
 FLUSHING = ".flushing-"
@@ -117,7 +117,7 @@ class PubSubPublisher:
     def _release_dead_claims(self) -> None:
         for path in self.spool.directory.glob(f"*{SEALED}{FLUSHING}*"):
             pid = int(path.name.rsplit(FLUSHING, 1)[1] or -1)
-            if pid != os.getpid() and not _pid_alive(pid):
+            if pid != os.getpid() and not pid_alive(pid):
                 os.rename(path, path.with_name(path.name.rsplit(FLUSHING, 1)[0]))
 
     async def _flush_loop(self) -> None:

@@ -16,6 +16,7 @@ CPU at 5K/s: benchmarks/bench_up.py, phase 2).
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import socket
@@ -40,7 +41,7 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a writer process still runs. A zombie (killed, not yet reaped) does not: it writes nothing more."""
     try:
         os.kill(pid, 0)
@@ -93,7 +94,7 @@ def recover(directory: Path) -> list[Path]:
             writer_host = "-".join(parts[1:-2])
         except (ValueError, IndexError):
             pid, writer_host = -1, ""
-        if writer_host == host and pid != os.getpid() and _pid_alive(pid):
+        if writer_host == host and pid != os.getpid() and pid_alive(pid):
             continue  # a live sibling worker's segment
         if writer_host == host and pid == os.getpid():
             continue
@@ -212,7 +213,7 @@ class SegmentLog:
                     await loop.run_in_executor(self._executor, self._write, b"".join(line for line, _ in batch))
                 except OSError as exc:
                     self._last_error = exc
-                    error = StorageFull(str(exc)) if exc.errno == 28 else exc
+                    error = StorageFull(str(exc)) if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(error)
@@ -250,7 +251,12 @@ class SegmentLog:
         path = self.directory / name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         if self.fsync:
-            fsync_dir(self.directory)
+            try:
+                fsync_dir(self.directory)  # needs a descriptor too: EMFILE here must not leak `fd`
+            except OSError:
+                os.close(fd)
+                path.unlink(missing_ok=True)
+                raise
         self._open = _Open(path, fd, 0, time.monotonic())
         return self._open
 
