@@ -31,7 +31,7 @@ from click.testing import CliRunner
 
 from pingpipe import jsontext
 from pingpipe.cli import main as cli
-from pingpipe.decoder.commands import build_pipeline
+from pingpipe.cli.decode import build_pipeline
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
 from pingpipe.decoder.io import ReadRaw, WriteRaw, parse_input, parse_output
 from pingpipe.decoder.pipeline import bucket_key

@@ -224,6 +224,10 @@ def create_app(config: EdgeConfig, *, publisher: Publisher | None = None, metric
         finally:
             watcher.cancel()
             await publisher.close()
+            try:
+                metrics.dump()  # the last counts, for whoever reads them (`pingpipe up`)
+            except OSError as exc:
+                log.warning("could not write the edge's counts: %s", exc)
 
     api = FastAPI(title="pingpipe edge", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 

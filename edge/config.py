@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -145,3 +146,24 @@ def parse_route_table(table, project: str | None, source: str = "route table") -
             raise ConfigError(f"{source}: entry {i}: {topic!r} is not projects/P/topics/T")
         routes.append(Route(uri, topic, methods))
     return tuple(routes)
+
+
+CONFIG_ENV = "PINGPIPE_EDGE_CONFIG_JSON"
+
+
+def config_to_json(config: EdgeConfig) -> str:
+    """The configuration as JSON, for another process (uvicorn's workers, `pingpipe up`'s edge)."""
+    data = dataclasses.asdict(config)
+    data["queue_dir"] = str(config.queue_dir) if config.queue_dir else None
+    data["version_file"] = str(config.version_file) if config.version_file else None
+    return json.dumps(data)
+
+
+def config_from_json(text: str) -> EdgeConfig:
+    """The configuration config_to_json wrote."""
+    data = json.loads(text)
+    data["queue_dir"] = Path(data["queue_dir"]) if data["queue_dir"] else None
+    data["version_file"] = Path(data["version_file"]) if data["version_file"] else None
+    data["routes"] = tuple(Route(r["pattern"], r["topic"], tuple(r["methods"])) for r in data["routes"])
+    data["metadata_headers"] = tuple(data["metadata_headers"])
+    return EdgeConfig(**data)

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-_ENV_DIR = "PINGPIPE_EDGE_METRICS_DIR"
+METRICS_DIR_ENV = "PINGPIPE_EDGE_METRICS_DIR"  # where each edge process writes its numbers, every second and on exit
 
 
 class EdgeMetrics:
@@ -53,7 +53,7 @@ class EdgeMetrics:
 
     def dump(self) -> None:
         """Multi-worker mode: publish this worker's numbers for the metrics server."""
-        folder = os.environ.get(_ENV_DIR)
+        folder = os.environ.get(METRICS_DIR_ENV)
         if folder:
             path = Path(folder) / f"{os.getpid()}.json"
             tmp = path.with_suffix(".tmp")
@@ -95,27 +95,36 @@ class _Collector:
         yield CounterMetricFamily("pingpipe_edge_flush_failures", "Flush rounds that failed", value=totals["flush_failures"])
 
 
-def _worker_snapshots(folder: Path):
-    def read():
-        out = []
-        for path in folder.glob("*.json"):
-            try:
-                snap = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            try:
-                os.kill(int(snap["pid"]), 0)
-            except (ProcessLookupError, ValueError):
-                snap["queue_segments"] = snap["queue_bytes"] = 0  # a dead worker holds no queue
-            out.append(snap)
-        return out
-    return read
+def snapshots(folder: Path) -> list[dict]:
+    """The numbers every edge process wrote to `folder` (exited ones included: their counts stand)."""
+    out = []
+    for path in folder.glob("*.json"):
+        try:
+            snap = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(int(snap["pid"]), 0)
+        except (ProcessLookupError, ValueError):
+            snap["queue_segments"] = snap["queue_bytes"] = 0  # a dead worker holds no queue
+        out.append(snap)
+    return out
+
+
+def answers(folder: Path) -> dict[int, int]:
+    """Submissions answered, by status code, summed over the edge processes that wrote to `folder`:
+    how another process (`pingpipe up`) reads the edge's counts."""
+    totals: dict[int, int] = defaultdict(int)
+    for snap in snapshots(folder):
+        for code, n in snap["codes"].items():
+            totals[int(code)] += n
+    return dict(totals)
 
 
 def serve(port: int, host: str = "127.0.0.1", registry: CollectorRegistry | None = None) -> None:
     """Expose metrics: this process's registry, or the sum of all workers' files."""
-    folder = os.environ.get(_ENV_DIR)
+    folder = os.environ.get(METRICS_DIR_ENV)
     if registry is None and folder:
         registry = CollectorRegistry()
-        registry.register(_Collector(_worker_snapshots(Path(folder))))
+        registry.register(_Collector(lambda: snapshots(Path(folder))))
     start_http_server(port, addr=host, registry=registry)

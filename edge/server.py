@@ -1,49 +1,29 @@
 """Running the edge: uvicorn (httptools + uvloop), one process or several behind one port.
 
 uvicorn runs with EdgeProtocol (protocol.py), which answers `/submit` without the ASGI round trip.
+`python -m pingpipe.edge.server` runs the edge whose configuration is in PINGPIPE_EDGE_CONFIG_JSON:
+how `pingpipe up` starts it, from an EdgeConfig object rather than command-line text.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import resource
 import tempfile
-from pathlib import Path
 
 import uvicorn
 
 from pingpipe.gctune import tune_gc
 
 from .app import create_app
-from .config import EdgeConfig, Route
-from .metrics import serve
+from .config import CONFIG_ENV, EdgeConfig, config_from_json, config_to_json
+from .metrics import METRICS_DIR_ENV, serve
 from .protocol import EdgeProtocol
-
-_ENV = "PINGPIPE_EDGE_CONFIG_JSON"
-
-
-def _to_json(config: EdgeConfig) -> str:
-    data = dataclasses.asdict(config)
-    data["queue_dir"] = str(config.queue_dir) if config.queue_dir else None
-    data["version_file"] = str(config.version_file) if config.version_file else None
-    return json.dumps(data)
-
-
-def _from_json(text: str) -> EdgeConfig:
-    data = json.loads(text)
-    data["queue_dir"] = Path(data["queue_dir"]) if data["queue_dir"] else None
-    data["version_file"] = Path(data["version_file"]) if data["version_file"] else None
-    data["routes"] = tuple(Route(r["pattern"], r["topic"], tuple(r["methods"])) for r in data["routes"])
-    data["metadata_headers"] = tuple(data["metadata_headers"])
-    return EdgeConfig(**data)
-
 
 def app_from_env():
     """uvicorn worker factory: each worker process builds its own app (and its own segments)."""
     tune_gc()
-    return create_app(_from_json(os.environ[_ENV]))
+    return create_app(config_from_json(os.environ[CONFIG_ENV]))
 
 
 def raise_open_file_limit() -> int:
@@ -76,8 +56,12 @@ def run(config: EdgeConfig) -> None:
             serve(config.metrics_port, config.host, app.metrics.registry)
         uvicorn.run(app, **common)
         return
-    os.environ.setdefault("PINGPIPE_EDGE_METRICS_DIR", tempfile.mkdtemp(prefix="pingpipe-edge-metrics-"))
-    os.environ[_ENV] = _to_json(config)
+    os.environ.setdefault(METRICS_DIR_ENV, tempfile.mkdtemp(prefix="pingpipe-edge-metrics-"))
+    os.environ[CONFIG_ENV] = config_to_json(config)
     if config.metrics_port:
         serve(config.metrics_port, config.host)
     uvicorn.run("pingpipe.edge.server:app_from_env", factory=True, workers=config.workers, **common)
+
+
+if __name__ == "__main__":  # pragma: no cover - `pingpipe up` runs the edge this way, in its own process
+    run(config_from_json(os.environ[CONFIG_ENV]))

@@ -19,7 +19,6 @@ import threading
 from pathlib import Path
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from pingpipe import jsontext

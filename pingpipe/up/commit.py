@@ -14,7 +14,6 @@ from collections import Counter, OrderedDict
 from pathlib import Path
 
 import duckdb
-import orjson
 
 from pingpipe.decoder.dedupe import DedupeConfig, later_copies
 from pingpipe.loader.load import refused_row

@@ -18,6 +18,7 @@ import ctypes
 import functools
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,8 @@ from pathlib import Path
 
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.dedupe import DedupeConfig
+from pingpipe.edge.config import CONFIG_ENV, EdgeConfig, config_to_json
+from pingpipe.edge.metrics import METRICS_DIR_ENV, answers
 from pingpipe.edge.publish.segments import recover, sealed_segments
 from pingpipe.gctune import tune_gc
 from pingpipe.loader.writers.duckdb import DuckDBWriter
@@ -75,17 +78,15 @@ class UpConfig:
     def warehouse(self) -> Path:
         return self.data / "warehouse.duckdb"
 
+    @property
+    def edge_counts(self) -> Path:
+        return self.data / "edge"
+
 
 def default_workers() -> int:
     """One per core but one, and at least two: the edge mostly waits on fsync, so on 2 cores two
     workers commit ~4.1K pings/s against ~3.3K with one (benchmarks/bench_up.py)."""
     return max(2, (os.cpu_count() or 2) - 1)
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in a child process
@@ -111,7 +112,6 @@ class Up:
         self.out = out or sys.stdout
         self.stopping = False
         self.edge: subprocess.Popen | None = None
-        self.metrics_port = 0
         self.started = time.time()
         self.worker_restarts = 0
         self.segments_decoded = 0  # results back from the workers (committed or waiting for their commit)
@@ -120,7 +120,6 @@ class Up:
         self.edge_exits: list[float] = []  # when the edge exited unexpectedly (the last minute's)
         self.stop_deadline = float("inf")
         self.failures = Failures(config.retry)
-        self._accepted: int | None = None
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -132,13 +131,12 @@ class Up:
                 probe.bind((c.host, c.port))
             except OSError as exc:
                 raise UpError(f"the edge could not start on {c.host}:{c.port}: {exc.strerror}") from None
-        self.metrics_port = _free_port(c.host)
-        cmd = [sys.executable, "-m", "pingpipe.cli", "edge", "--host", c.host, "--port", str(c.port), "--queue", str(c.queue),
-               "--segment-max-age", str(c.segment_max_age), "--metrics-port", str(self.metrics_port),
-               "--min-free-bytes", str(c.min_free_bytes), "--max-body-bytes", str(c.max_body_bytes)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PINGPIPE_EDGE_")}
-        self.edge = subprocess.Popen(cmd, env=env, preexec_fn=functools.partial(_die_with_parent, os.getpid()),
-                                     process_group=0)
+        edge = EdgeConfig(host=c.host, port=c.port, queue_dir=c.queue, segment_max_age=c.segment_max_age,
+                          min_free_bytes=c.min_free_bytes, max_body_bytes=c.max_body_bytes).check()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PINGPIPE_EDGE_")}  # its config is ours alone
+        env.update({CONFIG_ENV: config_to_json(edge), METRICS_DIR_ENV: str(c.edge_counts)})
+        self.edge = subprocess.Popen([sys.executable, "-m", "pingpipe.edge.server"], env=env,
+                                     preexec_fn=functools.partial(_die_with_parent, os.getpid()), process_group=0)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.edge.poll() is not None:
@@ -151,16 +149,10 @@ class Up:
                 time.sleep(0.05)
         raise UpError(f"the edge did not answer on {c.host}:{c.port} within 30 s")
 
-    def accepted(self) -> int | None:
-        """200s the edge answered since it started (from its Prometheus metrics)."""
-        try:
-            with urllib.request.urlopen(f"http://{self.config.host}:{self.metrics_port}/metrics", timeout=1) as r:
-                for line in r.read().decode().splitlines():
-                    if line.startswith('pingpipe_edge_requests_total{code="200"}'):
-                        return int(float(line.rsplit(" ", 1)[1]))
-            return 0
-        except OSError:
-            return None
+    def accepted(self) -> int:
+        """Submissions the edge accepted (200) since `up` started, restarted edges included (their
+        counts, written every second and on exit, are in DATA/edge)."""
+        return answers(self.config.edge_counts).get(200, 0)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -168,6 +160,8 @@ class Up:
         c = self.config
         c.data.mkdir(parents=True, exist_ok=True)
         c.queue.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(c.edge_counts, ignore_errors=True)  # counts since this start
+        c.edge_counts.mkdir()
         try:
             Registry.load(c.schemas)  # fail fast, with the file named, before anything starts
         except Exception as exc:
@@ -406,10 +400,7 @@ class Up:
 
     def _line(self, final: bool = False) -> None:
         t = self.committer.totals
-        if not final:
-            self._accepted = self.accepted()
-        accepted = self._accepted
-        text = (f"accepted {accepted if accepted is not None else '-'} · loaded {t['rows']} · errors {t['errors']} · "
+        text = (f"accepted {self.accepted()} · loaded {t['rows']} · errors {t['errors']} · "
                 f"duplicates {t['duplicates']} · lag {self._lag():.1f} s")
         if final:
             print(f"stopped: {text}", file=self.out, flush=True)

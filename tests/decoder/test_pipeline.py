@@ -11,7 +11,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pingpipe.decoder.commands import build_pipeline
+from pingpipe.cli.decode import build_pipeline
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.message import RawMessage
 

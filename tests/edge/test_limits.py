@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 from pingpipe.edge.app import header_text
-from pingpipe.edge.commands import edge as edge_command
+from pingpipe.cli.edge import edge as edge_command
 from pingpipe.edge.config import ConfigError, EdgeConfig
 from pingpipe.edge.publish import StorageFull, failure_status
 from pingpipe.message import RawMessage

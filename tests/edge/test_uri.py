@@ -19,7 +19,7 @@ DOC = "2c3a0767-d84a-4d02-8a92-fa54a3376049"
         (f"/submit/eng-workflow/hgpush/v1/{DOC}", 404),
         (f"/submit/telemetry/hgpush/1/{DOC}", 404),  # structured form in the telemetry namespace
         (f"/submit/eng-workflow/{DOC}/main/Firefox/61.0a1/nightly/20180328030202", 404),  # telemetry form elsewhere
-        (f"/submit/telemetry/not-a-uuid/main/Firefox/61.0a1/nightly/2018", 404),
+        ("/submit/telemetry/not-a-uuid/main/Firefox/61.0a1/nightly/2018", 404),
         (f"/submit/telemetry/{DOC}/main/Firefox/61.0a1/nightly", 404),
         (f"/submit/eng%20workflow/hgpush/1/{DOC}", 404),
         (f"/submit//hgpush/1/{DOC}", 404),

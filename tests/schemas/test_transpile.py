@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pingpipe.schemas.commands import bq_for_file
+from pingpipe.schemas.build import bq_for_file
 from pingpipe.schemas.transpile import MOZILLA, Options, TranspileError, merge_metadata, transpile
 
 from ..conftest import MPS

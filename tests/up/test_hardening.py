@@ -92,8 +92,9 @@ def test_pings_nested_past_every_encoders_limit_end_in_one_place_and_the_1000_pi
 
 def test_a_killed_edge_is_restarted_and_pings_after_it_load(run_up):
     up = run_up()
-    (edge,) = [pid for pid, cmd in children(up.proc.pid) if b"edge" in cmd.split(b"\0")]
+    (edge,) = [pid for pid, cmd in children(up.proc.pid) if b"pingpipe.edge.server" in cmd.split(b"\0")]
     before = send_all(up.port, [demo_ping({})])
+    time.sleep(1.5)  # the edge writes its counts every second: a SIGKILL takes the last second's with it
     os.kill(edge, signal.SIGKILL)
     wait_http(up.port, timeout=30, proc=up.proc)
     after = send_all(up.port, [demo_ping({}) for _ in range(3)])
@@ -101,7 +102,12 @@ def test_a_killed_edge_is_restarted_and_pings_after_it_load(run_up):
     up.wait_committed(4)
     assert {r["document_id"] for r in up.query("SELECT document_id FROM pingpipe_demo_live.hello_v1")} == set(before + after)
     assert "restarting it" in up.log.read_text()
+    deadline = time.monotonic() + 10  # each edge writes its counts every second: the killed one's stand
+    while up.status()["accepted_since_start"] != 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert up.status()["accepted_since_start"] == 4
     assert up.stop() == 0
+    assert "stopped: accepted 4 · loaded 4" in up.log.read_text()
 
 
 def test_killing_up_while_its_workers_start_leaves_no_process_behind(run_up):

@@ -241,8 +241,8 @@ def test_the_admin_port_answers_only_its_own_host_and_origin_with_the_token(up):
     }
     for why, request in refused.items():
         assert status_of(raw(port, request + b"SELECT 1")) == 403, why
-    csrf = (f"POST /query HTTP/1.1\r\nHost: evil.example\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: 8\r\n\r\nSELECT 1").encode()  # what a web page's form or fetch sends
+    csrf = ("POST /query HTTP/1.1\r\nHost: evil.example\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\n"
+            "Content-Length: 8\r\n\r\nSELECT 1").encode()  # what a web page's form or fetch sends
     assert status_of(raw(port, csrf)) == 403
     status_without_token = raw(port, f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
     assert status_of(status_without_token) == 403

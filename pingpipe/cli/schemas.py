@@ -8,35 +8,9 @@ from pathlib import Path
 
 import click
 
-from . import glean as glean_mod
-from .registry import Registry, RegistryError, metadata_schema
-from .transpile import merge_metadata, transpile
-
-
-def dump_json(data) -> str:
-    """JSON the way MPS writes its generated files: sorted keys, 2-space indent, newline."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def _metadata_for(schema: dict, repo_root: Path | None) -> dict | None:
-    fmt = (schema.get("mozPipelineMetadata") or {}).get("bq_metadata_format")
-    if not fmt:
-        return None
-    return metadata_schema(fmt, repo_root if repo_root and (repo_root / "metadata").is_dir() else None)
-
-
-def bq_for_file(path: Path, repo_root: Path | None) -> list[dict]:
-    schema = json.loads(path.read_bytes())
-    if not isinstance(schema, dict):
-        raise ValueError("a schema must be a JSON object")
-    meta = _metadata_for(schema, repo_root)
-    return transpile(merge_metadata(schema, meta) if meta else schema)
-
-
-def _guess_repo_root(path: Path) -> Path | None:
-    """<root>/<namespace>/<doctype>/<file>: the root, if the file sits in that layout."""
-    root = path.resolve().parent.parent.parent
-    return root if (root / "metadata").is_dir() else None
+from pingpipe.schemas import glean as glean_mod
+from pingpipe.schemas.build import bq_for_file, dump_json, guess_repo_root
+from pingpipe.schemas.registry import Registry, RegistryError, metadata_schema
 
 
 @click.group("schemas")
@@ -111,7 +85,7 @@ def _generic_glean_warning(namespace: str, doctypes: list[str]) -> str:
 def transpile_cmd(file: Path, metadata_root: Path | None) -> None:
     """Print one schema's BigQuery table schema (.bq JSON) to stdout."""
     try:
-        bq = bq_for_file(file, metadata_root or _guess_repo_root(file))
+        bq = bq_for_file(file, metadata_root or guess_repo_root(file))
     except Exception as exc:
         raise click.ClickException(f"{file}: {exc}") from None
     click.echo(dump_json(bq), nl=False)

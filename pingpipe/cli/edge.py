@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .config import DEFAULT_HEADERS, ConfigError, EdgeConfig, load_route_table
+from pingpipe.edge.config import DEFAULT_HEADERS, ConfigError, EdgeConfig, load_route_table
 
 D = EdgeConfig  # every default comes from the dataclass: one place for them
 
@@ -49,7 +49,7 @@ def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_b
          min_free_bytes, metrics_port, headers, segment_max_age, max_url_bytes, max_header_bytes, max_headers,
          keep_alive_timeout, header_timeout, body_timeout, fd_reserve):
     """Run the HTTP edge: accept pings at /submit/..., answer 200 once each is durable."""
-    from .server import run
+    from pingpipe.edge.server import run
 
     try:
         routes = load_route_table(route_table, pubsub_project) if route_table else ()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .core import DecoderConfig
-from .dedupe import DedupeConfig
+from pingpipe.decoder.core import DecoderConfig
+from pingpipe.decoder.dedupe import DedupeConfig
 
 
 def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec: str, errors_spec: str | None,
@@ -19,8 +19,8 @@ def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec
     """
     import apache_beam as beam
 
-    from .io import ReadRaw, SpecError, WriteRaw, parse_input, parse_output
-    from .pipeline import Decode
+    from pingpipe.decoder.io import ReadRaw, SpecError, WriteRaw, parse_input, parse_output
+    from pingpipe.decoder.pipeline import Decode
 
     source = parse_input(input_spec)
     sink = parse_output(output_spec)
@@ -77,7 +77,7 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-    from .io import SpecError, parse_input
+    from pingpipe.decoder.io import SpecError, parse_input
 
     config = DecoderConfig(schemas=schemas, geoip_db=geoip_db, geo_city_filter=geo_city_filter,
                            min_city_population=min_city_population, max_payload_bytes=max_payload_bytes)

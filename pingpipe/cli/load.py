@@ -21,7 +21,7 @@ def load(ctx, inputs, warehouse, schemas, batch_size):
 
     from pingpipe.decoder.io import ReadRaw, SpecError, parse_input
 
-    from .sink import WriteToWarehouse, open_warehouse
+    from pingpipe.loader.sink import WriteToWarehouse, open_warehouse
 
     try:
         sources = [parse_input(spec) for spec in inputs]
@@ -52,8 +52,8 @@ def load(ctx, inputs, warehouse, schemas, batch_size):
               envvar="PINGPIPE_DATA", help="`pingpipe up`'s data folder; while it runs, the copy runs inside it.")
 def dedupe(day, warehouse, data):
     """Copy a day of every live table into <family>_stable, one row per document_id; make the views."""
-    from .sink import open_warehouse
-    from .stable import copy_deduplicate
+    from pingpipe.loader.sink import open_warehouse
+    from pingpipe.loader.stable import copy_deduplicate
 
     if warehouse is None:
         from pingpipe.up.admin import NotRunning, call

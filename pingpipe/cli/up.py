@@ -31,7 +31,7 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
               help="Seconds Ctrl-C waits for the queue to drain; what is left loads at the next start.")
 def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window, drain_timeout):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
-    from .runner import Up, UpConfig, UpError
+    from pingpipe.up.runner import Up, UpConfig, UpError
 
     config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port,
                       geoip_db=geoip_db, dedupe_window=dedupe_window)
@@ -49,8 +49,8 @@ def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window, 
 
 def _ask(data: Path, method: str, path: str, body: bytes | None = None):
     """Ask the running `up`; None when it is not running. Any failure is one line, never a traceback."""
-    from .admin import NotRunning, call
-    from .warehouse import QueryError
+    from pingpipe.up.admin import NotRunning, call
+    from pingpipe.up.warehouse import QueryError
 
     try:
         return call(data, method, path, body)
@@ -90,7 +90,7 @@ def query(sql, data, fmt):
     """Run a read-only SQL query against the warehouse (also while `pingpipe up` runs).
 
     It reads the warehouse's tables only: no writes, no files, no network, no settings."""
-    from . import warehouse
+    from pingpipe.up import warehouse
 
     result = _ask(data, "POST", "/query", sql.encode("utf-8"))
     if result is None:
@@ -112,7 +112,7 @@ def query(sql, data, fmt):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(data, fmt):
     """Tables with row counts, errors by type, and the queue backlog."""
-    from . import warehouse
+    from pingpipe.up import warehouse
 
     info = _ask(data, "GET", "/status")
     running = info is not None

@@ -1,14 +1,17 @@
-"""The `pingpipe` command: one entry point, a subcommand group per stage."""
+"""The `pingpipe` command: one entry point, a subcommand per stage.
+
+Command-line wiring lives here alone: these modules import the stages, and no stage imports them.
+"""
 
 from __future__ import annotations
 
 import click
 
-from pingpipe.decoder.commands import decode
-from pingpipe.edge.commands import edge
-from pingpipe.loader.commands import dedupe, load
-from pingpipe.schemas.commands import schemas
-from pingpipe.up.commands import query, status, up
+from .decode import decode
+from .edge import edge
+from .load import dedupe, load
+from .schemas import schemas
+from .up import query, status, up
 
 
 @click.group()
@@ -25,6 +28,3 @@ main.add_command(dedupe)
 main.add_command(up)
 main.add_command(query)
 main.add_command(status)
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

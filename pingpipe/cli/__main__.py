@@ -1,0 +1,5 @@
+"""`python -m pingpipe.cli`: the `pingpipe` command."""
+
+from . import main
+
+main()
