@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from pingpipe.decoder.dedupe import DedupeConfig
+from pingpipe.up.config import UpConfig
 
 DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.duckdb)."
 
@@ -18,25 +18,23 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
               envvar="PINGPIPE_SCHEMAS", help="Schema repository (default: the schemas that ship with pingpipe, incl. a demo app).")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
               envvar="PINGPIPE_DATA", help=DATA_HELP)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int, envvar="PINGPIPE_PORT")
-@click.option("--admin-port", default=0, type=int, help="Port for queries while running (default: any free one).")
+@click.option("--host", default=UpConfig.host, show_default=True)
+@click.option("--port", default=UpConfig.port, show_default=True, type=int, envvar="PINGPIPE_PORT")
+@click.option("--admin-port", default=UpConfig.admin_port, type=int, help="Port for queries while running (default: any free one).")
 @click.option("--workers", default=None, type=int, show_default="cores - 1, at least 2",
               help="Decoder/loader worker processes.")
 @click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               envvar="PINGPIPE_GEOIP_DB", help="MaxMind City database (.mmdb) for geo columns.")
-@click.option("--dedupe-window", default=DedupeConfig.window, show_default=True, type=float,
+@click.option("--dedupe-window", default=UpConfig.dedupe_window, show_default=True, type=float,
               help="Seconds a document id is remembered: a ping sent again within it is counted as a duplicate.")
-@click.option("--drain-timeout", default=None, type=click.FloatRange(min=0), show_default="30",
+@click.option("--drain-timeout", default=UpConfig.drain_timeout, type=click.FloatRange(min=0), show_default=True,
               help="Seconds Ctrl-C waits for the queue to drain; what is left loads at the next start.")
 def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window, drain_timeout):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
-    from pingpipe.up.runner import Up, UpConfig, UpError
+    from pingpipe.up.runner import Up, UpError
 
     config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port,
-                      geoip_db=geoip_db, dedupe_window=dedupe_window)
-    if drain_timeout is not None:
-        config.drain_timeout = drain_timeout
+                      geoip_db=geoip_db, dedupe_window=dedupe_window, drain_timeout=drain_timeout)
     if workers is not None:
         if workers < 1:
             raise click.BadParameter("must be at least 1", param_hint="--workers")

@@ -17,16 +17,11 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from .config import RetryConfig
+
 # What DuckDB says when the disk, not the data, failed a commit (it may wrap it in another error).
 _ENVIRONMENT_WORDS = ("No space left on device", "Disk quota exceeded", "File too large", "Could not write file", "Could not read from file",
                       "Cannot allocate memory", "Out of Memory", "Too many open files", "Read-only file system")
-
-
-@dataclass(frozen=True)
-class RetryConfig:
-    attempts: int = 3  # failures of a segment alone, on its data, before its messages become error rows
-    first_delay: float = 1.0  # seconds before the first retry; doubled at each failure
-    max_delay: float = 60.0
 
 
 def environmental(exc: BaseException) -> bool:

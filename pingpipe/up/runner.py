@@ -25,11 +25,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pingpipe.decoder.core import DecoderConfig
-from pingpipe.decoder.dedupe import DedupeConfig
 from pingpipe.edge.config import CONFIG_ENV, EdgeConfig, config_to_json
 from pingpipe.edge.metrics import METRICS_DIR_ENV, answers
 from pingpipe.edge.publish.segments import recover, sealed_segments
@@ -40,53 +38,16 @@ from pingpipe.schemas.registry import Registry
 from . import warehouse
 from .admin import STATE_FILE, AdminServer
 from .commit import Committer
-from .retry import Failures, RetryConfig, environmental
+from .config import UpConfig
+from .retry import Failures, environmental
 from .work import SegmentFailed, SegmentResult, WorkerCrashed, error_result, init_worker, process_segments
 
-MIB = 1024 * 1024
 MAX_READY = 4  # results waiting for the commit thread (each a group of segments, up to batch_bytes of pings)
 EDGE_RESTARTS = 3  # edge exits within a minute that `up` restarts it after; one more and it stops
 
 
 class UpError(Exception):
     """A start-up problem the user can fix (port taken, bad schemas, warehouse locked)."""
-
-
-@dataclass
-class UpConfig:
-    data: Path
-    schemas: Path | None = None
-    host: str = "127.0.0.1"
-    port: int = 8080
-    admin_port: int = 0
-    workers: int = field(default_factory=lambda: default_workers())
-    geoip_db: Path | None = None
-    segment_max_age: float = 0.25
-    batch_bytes: int = 16 * MIB
-    dedupe_window: float = DedupeConfig.window
-    min_free_bytes: int = 100 * MIB
-    max_body_bytes: int = MIB
-    poll: float = 0.02
-    drain_timeout: float = 30.0  # after Ctrl-C: what is not committed by then stays queued for the next start
-    retry: RetryConfig = field(default_factory=RetryConfig)
-
-    @property
-    def queue(self) -> Path:
-        return self.data / "queue"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.data / "warehouse.duckdb"
-
-    @property
-    def edge_counts(self) -> Path:
-        return self.data / "edge"
-
-
-def default_workers() -> int:
-    """One per core but one, and at least two: the edge mostly waits on fsync, so on 2 cores two
-    workers commit ~4.1K pings/s against ~3.3K with one (benchmarks/bench_up.py)."""
-    return max(2, (os.cpu_count() or 2) - 1)
 
 
 def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in a child process

@@ -1,0 +1,56 @@
+"""`pingpipe up`'s configuration: one object, whose defaults the command line reads (kept light to import)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pingpipe.decoder.dedupe import DedupeConfig
+from pingpipe.edge.config import EdgeConfig
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    attempts: int = 3  # failures of a segment alone, on its data, before its messages become error rows
+    first_delay: float = 1.0  # seconds before the first retry; doubled at each failure
+    max_delay: float = 60.0
+
+
+def default_workers() -> int:
+    """One per core but one, and at least two: the edge mostly waits on fsync, so on 2 cores two
+    workers commit ~4.1K pings/s against ~3.3K with one (benchmarks/bench_up.py)."""
+    return max(2, (os.cpu_count() or 2) - 1)
+
+
+@dataclass
+class UpConfig:
+    data: Path
+    schemas: Path | None = None
+    host: str = EdgeConfig.host
+    port: int = EdgeConfig.port
+    admin_port: int = 0
+    workers: int = field(default_factory=lambda: default_workers())
+    geoip_db: Path | None = None
+    segment_max_age: float = 0.25  # sealed sooner than a lone edge's: the workers see pings within a quarter second
+    batch_bytes: int = 16 * MIB
+    dedupe_window: float = DedupeConfig.window
+    min_free_bytes: int = EdgeConfig.min_free_bytes
+    max_body_bytes: int = EdgeConfig.max_body_bytes
+    poll: float = 0.02
+    drain_timeout: float = 30.0  # after Ctrl-C: what is not committed by then stays queued for the next start
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+    @property
+    def queue(self) -> Path:
+        return self.data / "queue"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data / "warehouse.duckdb"
+
+    @property
+    def edge_counts(self) -> Path:
+        return self.data / "edge"
