@@ -48,7 +48,7 @@ from pingpipe.gctune import tune_gc  # noqa: E402
 from pingpipe.loader.load import Loader  # noqa: E402
 from pingpipe.message import RawMessage  # noqa: E402
 from pingpipe.up import admin  # noqa: E402
-from pingpipe.up.runner import default_workers  # noqa: E402
+from pingpipe.up.config import default_workers  # noqa: E402
 from pingpipe.up.work import SegmentResult, process_messages  # noqa: E402
 
 PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
@@ -102,7 +102,7 @@ def processes(up_pid: int) -> dict[str, list[int]]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == up_pid and " edge " in cmd:
+        if ppid == up_pid and "pingpipe.edge.server" in cmd:
             groups["edge"].append(int(proc.name))
         elif ppid == up_pid and "spawn_main" in cmd:
             groups["workers"].append(int(proc.name))
