@@ -132,7 +132,7 @@ def main() -> None:
         pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1"]))
         raw = pipeline | ReadRaw(parse_input(f"file:{source}"))
         (raw | beam.Map(bucket_key) | beam.GroupByKey() | beam.FlatMap(lambda keyed: [line for _ in keyed[1]])
-         | WriteRaw(parse_output(f"file:{work}/bare"), "Bare", lines=True))
+         | WriteRaw(parse_output(f"file:{work}/bare"), "Bare"))
         c0 = cpu()
         pipeline.run().wait_until_finish()
         bare_cpu = cpu() - c0

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
-from .pipeline import to_line, to_pair
+from pingpipe.message import encode_line
+
+from .pipeline import to_pair
 
 _SUBSCRIPTION = re.compile(r"^projects/[^/]+/subscriptions/[^/]+$")
 _TOPIC = re.compile(r"^projects/[^/]+/topics/[^/]+$")
@@ -48,7 +50,8 @@ def parse_output(spec: str) -> Endpoint:
 
 
 class ReadRaw(beam.PTransform):
-    """Raw messages: file lines (parsed by the decoder itself, saving a stage) or Pub/Sub messages."""
+    """Raw messages as raw-message lines: file lines as read (the decoder parses them itself, saving a
+    stage), Pub/Sub messages written as lines."""
 
     def __init__(self, endpoint: Endpoint):
         super().__init__()
@@ -58,23 +61,19 @@ class ReadRaw(beam.PTransform):
         if self.endpoint.kind == "file":
             return pbegin | "ReadLines" >> beam.io.ReadFromText(self.endpoint.target, coder=beam.coders.BytesCoder())
         messages = pbegin | "ReadPubSub" >> beam.io.ReadFromPubSub(subscription=self.endpoint.target, with_attributes=True)
-        return messages | "ToRaw" >> beam.Map(lambda m: (m.data, dict(m.attributes or {})))
+        return messages | "ToLines" >> beam.Map(lambda m: encode_line(m.data, dict(m.attributes or {}), newline=False))
 
 
 class WriteRaw(beam.PTransform):
-    """Write (data, attributes) messages as raw-message lines or Pub/Sub messages."""
+    """Write raw-message lines (without their newline) to files, or as Pub/Sub messages."""
 
-    def __init__(self, endpoint: Endpoint, label: str, *, lines: bool = False):
-        """`lines`: the elements are already raw-message lines without their newline (decoded output)."""
+    def __init__(self, endpoint: Endpoint, label: str):
         super().__init__()
         self.endpoint = endpoint
         self.name = label
-        self.lines = lines
 
     def expand(self, messages):
         if self.endpoint.kind == "file":
-            if not self.lines:
-                messages = messages | f"{self.name}Lines" >> beam.Map(to_line)
             return (messages
                     | f"{self.name}Write" >> beam.io.WriteToText(self.endpoint.target, file_name_suffix=".ndjson",
                                                                  coder=beam.coders.BytesCoder()))

@@ -11,8 +11,9 @@ Batch groups the raw messages rather than the decoded ones: a raw line is a quar
 of its decoded form, and the shuffle's cost grows with the bytes. It groups them by bucket, not
 by id, so that messages are decoded in runs: benchmarks/bench_decoder.py measures the pipeline at
 about 1.8x the pure core's CPU this way, 2.4x with one group per id. Only decoded copies compete,
-as in Mozilla's decoder. Decoded messages travel as finished raw-message lines (bytes, without
-their newline); errors as `(data, attributes)` pairs. The registry and the geo database are
+as in Mozilla's decoder. Every element between stages is one kind: a raw-message line (bytes,
+Mozilla's file format, without its newline), whether raw, decoded or an error; which of them it
+is, the tagged outputs say. The registry and the geo database are
 loaded once per worker process (a module-level cache), never per element.
 """
 
@@ -32,7 +33,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from pingpipe.gctune import tune_gc
 from pingpipe.message import BadLine, RawMessage
 
-from .core import Decoded, Decoder, DecoderConfig
+from .core import Decoded, Decoder, DecoderConfig, Failure
 from .dedupe import DedupeConfig, competing_order
 from .failures import duplicate, failure
 
@@ -50,8 +51,8 @@ def shared_decoder(config: DecoderConfig) -> Decoder:
         return decoder
 
 
-def _pair(message: RawMessage) -> tuple[bytes, dict]:
-    return (message.data, message.attributes)
+def _line(message: RawMessage) -> bytes:
+    return message.to_line(newline=False)  # the writers add their own
 
 
 @beam.typehints.with_output_types(tuple[str, tuple[str, bytes]])  # keyed, for the stateful dedupe
@@ -65,33 +66,25 @@ class DecodeFn(beam.DoFn):
         self.decoder = shared_decoder(self.config)
         tune_gc()
 
-    def _decode(self, element):
-        """A raw-message file line (bytes) or a (data, attributes) pair -> Decoded, an error pair, or None."""
-        if isinstance(element, (bytes, str)):
-            line = element.encode("utf-8") if isinstance(element, str) else element
-            if not line.strip():
-                return None
-            try:
-                message = RawMessage.from_line(line)
-            except BadLine as exc:
-                return _pair(failure(line, {}, exc, "ParseRawMessage"))
-        else:
-            message = RawMessage(element[0], element[1])
-        result = self.decoder.decode(message)
-        if isinstance(result, Decoded):
-            return result
-        return (result.message.data, result.message.attributes)
+    def _decode(self, line: bytes) -> Decoded | Failure | None:
+        """A raw-message line -> Decoded, a Failure, or None (a blank line)."""
+        if not line.strip():
+            return None
+        try:
+            message = RawMessage.from_line(line)
+        except BadLine as exc:
+            return Failure(failure(line, {}, exc, "ParseRawMessage"))
+        return self.decoder.decode(message)
 
-    def process(self, element):
+    def process(self, line: bytes):
         """Streaming: decode, then key by document_id for the stateful dedupe that follows."""
-        result = self._decode(element)
-        if isinstance(result, Decoded):
+        result = self._decode(line)
+        if type(result) is Decoded:
             attributes = result.attributes
             # Already serialized: one bytes object is far cheaper for Beam to move than a dict.
-            line = result.to_message().to_line(newline=False)  # the writers add their own
-            yield (attributes.get("document_id", ""), (attributes.get("submission_timestamp", ""), line))
+            yield (attributes.get("document_id", ""), (attributes.get("submission_timestamp", ""), _line(result.to_message())))
         elif result is not None:
-            yield beam.pvalue.TaggedOutput(ERRORS, result)
+            yield beam.pvalue.TaggedOutput(ERRORS, _line(result.message))
 
     def finish_bundle(self):
         # Per-step counts as Beam metrics, reported per bundle (a counter per element costs).
@@ -102,9 +95,9 @@ class DecodeFn(beam.DoFn):
                 self._reported[key] = value
 
 
-def _duplicate(element: tuple[str, bytes]) -> tuple[bytes, dict]:
+def _duplicate(element: tuple[str, bytes]) -> bytes:
     """A duplicate keeps its metadata only (Mozilla drops the body) and goes to the errors."""
-    return _pair(duplicate(RawMessage.from_line(element[1]).attributes))
+    return _line(duplicate(RawMessage.from_line(element[1]).attributes))
 
 
 _URI = re.compile(rb'"uri":"([^"]*)"')
@@ -115,13 +108,10 @@ DEDUPE_BUCKETS = 1024  # batch: the shuffle's keys, so the most workers the deco
 CHUNK = 256  # batch: messages decoded back to back before their outputs move on
 
 
-def document_id(element) -> str:
+def document_id(line: bytes) -> str:
     """The document id of a raw message, read cheaply from its URI before decoding ("" if unreadable)."""
-    if isinstance(element, (bytes, str)):
-        found = _URI.search(element.encode("utf-8") if isinstance(element, str) else element)
-        uri = found.group(1).decode("utf-8", "replace") if found else ""
-    else:
-        uri = element[1].get("uri", "")
+    found = _URI.search(line)
+    uri = found.group(1).decode("utf-8", "replace") if found else ""
     parts = uri.split("?", 1)[0].split("/")
     if len(parts) > 3 and parts[1] == "submit":  # lowercased, as the decoder spells it (steps/uri.py)
         return (parts[3] if parts[2] == "telemetry" else parts[-1]).lower()
@@ -139,12 +129,10 @@ def bucket_key(element) -> tuple[int, tuple[str, object]]:
     return zlib.crc32(doc.encode("utf-8")) % DEDUPE_BUCKETS, (doc, element)
 
 
-def _submitted(element) -> str:
+def _submitted(line: bytes) -> str:
     """The submission_timestamp of a raw message (only needed when a document id has copies)."""
-    if isinstance(element, (bytes, str)):
-        found = _TIMESTAMP.search(element.encode("utf-8") if isinstance(element, str) else element)
-        return found.group(1).decode("ascii", "replace") if found else ""
-    return element[1].get("submission_timestamp", "")
+    found = _TIMESTAMP.search(line)
+    return found.group(1).decode("ascii", "replace") if found else ""
 
 
 @beam.typehints.with_output_types(bytes)
@@ -187,31 +175,35 @@ class DecodeBucket(DecodeFn):
         for elements in copies.values():
             yield from self._earliest_first(competing_order(elements, _submitted))
 
-    def _line(self, element):
-        """Decoded and serialized (a line without its newline: the writers add their own), or an error pair."""
+    def _line(self, element: bytes) -> tuple[str | None, bytes | None]:
+        """(output tag, line): decoded (tag None) or an error (ERRORS); (None, None) for a blank line."""
         result = self._decode(element)
-        return result.to_message().to_line(newline=False) if isinstance(result, Decoded) else result
+        if type(result) is Decoded:
+            return None, _line(result.to_message())
+        return (ERRORS, _line(result.message)) if result is not None else (None, None)
 
     @staticmethod
     def _outputs(results):
-        for result in results:
-            if type(result) is bytes:
-                yield result
-            elif result is not None:
-                yield beam.pvalue.TaggedOutput(ERRORS, result)
+        for tag, line in results:
+            if tag is None:
+                if line is not None:
+                    yield line
+            else:
+                yield beam.pvalue.TaggedOutput(tag, line)
 
     def _earliest_first(self, elements):
         delivered = False
         for element in elements:
             result = self._decode(element)
-            if isinstance(result, Decoded):
+            if type(result) is Decoded:
                 if delivered:
                     Metrics.counter("decoder", "duplicate").inc()
-                    yield beam.pvalue.TaggedOutput(ERRORS, _pair(duplicate(result.attributes)))
+                    yield beam.pvalue.TaggedOutput(ERRORS, _line(duplicate(result.attributes)))
                     continue
                 delivered = True
-                result = result.to_message().to_line(newline=False)
-            yield from self._outputs([result])
+                yield _line(result.to_message())
+            elif result is not None:
+                yield beam.pvalue.TaggedOutput(ERRORS, _line(result.message))
 
 
 class DedupeStreaming(beam.DoFn):
@@ -259,16 +251,8 @@ class Decode(beam.PTransform):
         return {"decoded": deduped.decoded, "errors": errors}
 
 
-def to_line(element: tuple[bytes, dict] | bytes) -> bytes:
-    """Decoded messages are already lines; errors are (data, attributes) pairs."""
-    if isinstance(element, bytes):
-        return element.rstrip(b"\n")
-    return RawMessage(element[0], element[1]).to_line(newline=False)
-
-
-def to_pair(element: tuple[bytes, dict] | bytes) -> tuple[bytes, dict]:
-    if isinstance(element, bytes):
-        message = RawMessage.from_line(element)
-        return (message.data, message.attributes)
-    return element
+def to_pair(line: bytes) -> tuple[bytes, dict]:
+    """A line as the (data, attributes) of a Pub/Sub message."""
+    message = RawMessage.from_line(line)
+    return (message.data, message.attributes)
 

@@ -45,11 +45,10 @@ def shared_loader(warehouse: str, schemas: str | None):
         return _shared[key]
 
 
-def as_pair(element) -> tuple[bytes, dict]:
-    if isinstance(element, bytes):
-        message = RawMessage.from_line(element)
-        return message.data, message.attributes
-    return element
+def as_pair(line: bytes) -> tuple[bytes, dict]:
+    """A raw-message line (decoded or error: the decoder's outputs) as the loader takes it."""
+    message = RawMessage.from_line(line)
+    return message.data, message.attributes
 
 
 class LoadBatch(beam.DoFn):

@@ -35,7 +35,7 @@ def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec
         if endpoint.kind == "warehouse":
             to_warehouse.append(collection)
         else:
-            collection | f"Write{label}" >> WriteRaw(endpoint, label, lines=label == "Decoded")
+            collection | f"Write{label}" >> WriteRaw(endpoint, label)
     if to_warehouse:
         from pingpipe.loader.sink import WriteToWarehouse
 
