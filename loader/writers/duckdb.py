@@ -109,6 +109,23 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return cur
 
 
+ROWS_PREFIX = ".pingpipe-rows-"  # beside the warehouse: NDJSON batches on their way into DuckDB
+_live_folders: set[str] = set()  # this process's writers' folders
+
+
+def _rows_folder(parent: Path) -> str:
+    """A writer's folder for NDJSON batches, beside its warehouse (not in /tmp, where a killed writer's
+    would stay). Folders of writers that died are removed: a writer holds the file, so no other process
+    writes there now."""
+    with _attached_lock:
+        for stale in parent.glob(f"{ROWS_PREFIX}*"):
+            if str(stale) not in _live_folders:
+                shutil.rmtree(stale, ignore_errors=True)
+        folder = tempfile.mkdtemp(prefix=ROWS_PREFIX, dir=parent)
+        _live_folders.add(folder)
+    return folder
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -127,7 +144,7 @@ class DuckDBWriter:
         self.con = connect(self.path, read_only=read_only)
         self._lock = threading.RLock()
         self._schemas: dict[TableId, list[dict]] = {}
-        self.tmp_dir = tempfile.mkdtemp(prefix="pingpipe-duckdb-")  # batches Arrow cannot carry, as NDJSON files
+        self.tmp_dir = None if read_only else _rows_folder(Path(self.path).parent)  # batches Arrow cannot carry
         if not read_only:
             self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
@@ -139,7 +156,9 @@ class DuckDBWriter:
     def close(self) -> None:
         with self._lock:
             disconnect(self.con, self.path)
-            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            if self.tmp_dir is not None:
+                _live_folders.discard(self.tmp_dir)
+                shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     # -- tables ----------------------------------------------------------------------------
 

@@ -228,14 +228,17 @@ def test_a_commit_that_fails_on_a_full_disk_reports_the_disk_and_the_writer_goes
     assert rows[0] == rows[1]  # every committed batch, and nothing of the failed one
 
 
-def test_closing_a_writer_removes_its_temporary_folder(tmp_path):
-    import tempfile
-
-    before = set(Path(tempfile.gettempdir()).glob("pingpipe-duckdb-*"))
+def test_a_writers_batch_folder_is_beside_the_warehouse_gone_at_close_and_a_killed_ones_at_the_next_start(tmp_path):
+    fields = [{"name": "a", "type": "NUMERIC", "mode": "NULLABLE"}]  # NUMERIC: a table Arrow cannot carry, via NDJSON
+    killed = tmp_path / (duckdb_writer.ROWS_PREFIX + "killed")
+    killed.mkdir()
+    (killed / "app_live.t_v1.ndjson").write_bytes(b'{"a": 1}')  # what a writer killed mid-batch leaves
     writer = DuckDBWriter(tmp_path / "w.duckdb")
-    writer.write({TableId("app_live", "t_v1"): ([{"name": "a", "type": "INT64", "mode": "NULLABLE"}], [{"a": 1}])})
+    assert not killed.exists()
+    writer.write({TableId("app_live", "t_v1"): (fields, [{"a": 1}])})
+    assert [p.name for p in tmp_path.glob(duckdb_writer.ROWS_PREFIX + "*")] == [Path(writer.tmp_dir).name]
     writer.close()
-    assert set(Path(tempfile.gettempdir()).glob("pingpipe-duckdb-*")) <= before
+    assert not list(tmp_path.glob(duckdb_writer.ROWS_PREFIX + "*"))
 
 
 def test_a_row_too_large_for_the_sink_goes_to_errors(schemas, tmp_path):
