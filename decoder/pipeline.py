@@ -9,8 +9,8 @@ Which copy wins is dedupe.py's rule, the same as `pingpipe up`'s.
 
 Batch groups the raw messages rather than the decoded ones: a raw line is a quarter of the size
 of its decoded form, and the shuffle's cost grows with the bytes. It groups them by bucket, not
-by id, so that messages are decoded in runs: benchmarks/bench_decoder.py measures the pipeline at
-about 1.8x the pure core's CPU this way, 2.4x with one group per id. Only decoded copies compete,
+by id, so that messages are decoded in runs, which costs less CPU than one group per id
+(benchmarks/bench_decoder.py). Only decoded copies compete,
 as in Mozilla's decoder. Every element between stages is one kind: a raw-message line (bytes,
 Mozilla's file format, without its newline), whether raw, decoded or an error; which of them it
 is, the tagged outputs say. The registry and the geo database are

@@ -10,7 +10,7 @@ import binascii
 from dataclasses import dataclass, field
 
 import orjson
-import pybase64  # SIMD base64: about 13x the standard library's, which was a tenth of a decoded ping's CPU
+import pybase64  # SIMD base64: many times the standard library's speed, on every line read or written
 
 
 class BadLine(ValueError):

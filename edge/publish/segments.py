@@ -8,9 +8,9 @@ loop) only ever see complete files in Mozilla's raw-message format.
 `append` returns only after the line is on disk (written and fsync'd). Requests that arrive
 while a write+fsync is in flight are batched into the next one (group commit), so one fsync
 makes many requests durable and durability costs latency, not throughput. Below saturation the
-batches are small, so a small batch waits `group_delay` (1 ms) for company first: with wrk
-at a fixed 5K requests/s, that cut the edge's CPU per request from 87 to 71 µs here (edge
-CPU at 5K/s: benchmarks/bench_up.py, phase 2).
+batches are small, so a small batch waits `group_delay` (1 ms) for company first, which costs
+less CPU per request than many tiny fsyncs (the edge's CPU at a fixed rate: benchmarks/bench_up.py,
+phase 2).
 """
 
 from __future__ import annotations

@@ -30,10 +30,9 @@ from ..tables import TableId, duckdb_type, quote
 META_SCHEMA = "_pingpipe"
 CATALOG = "warehouse"  # the file's name inside DuckDB, whatever the file is called
 
-# DuckDB's row groups hold 122,880 rows. Past the first group, committing 1,250 wide Glean rows
-# at a time cost 44-49 us/row here against 34 us/row before, with checkpoint stalls of 1.7 s
-# (a checkpoint rewrites the whole group it appended to). With 32,768-row groups: 36-41 us/row
-# throughout, stalls of 0.64 s (`up`'s commit path over 500K rows: benchmarks/bench_commit.py).
+# DuckDB's row groups hold 122,880 rows. Past the first group, `up`'s small commits got dearer
+# per row and its checkpoints stalled longer (a checkpoint rewrites the whole group it appended
+# to); smaller groups keep both flat as the warehouse grows (benchmarks/bench_commit.py).
 ROW_GROUP_SIZE = 32_768
 
 
@@ -131,11 +130,10 @@ def _literal(text: str) -> str:
 
 
 class DuckDBWriter:
-    # DuckDB checkpoints (moves the WAL into the file) after 16 MB of WAL by default: every 3,600
-    # wide Glean rows (4.4 KB of WAL each). Checkpointing less often costs less CPU in all
-    # (benchmarks/bench_loader.py). With 32,768-row groups, 128 MB (a checkpoint every ~29K wide
-    # rows) costs no more CPU than 256 MB and halves the stall: 0.34 s against 0.64 s inside a
-    # COMMIT (benchmarks/bench_commit.py). Replaying 220 MB of WAL after a crash took 0.95 s.
+    # DuckDB checkpoints (moves the WAL into the file) after 16 MB of WAL by default: every few
+    # thousand wide Glean rows. Checkpointing less often costs less CPU in all
+    # (benchmarks/bench_loader.py); with 32,768-row groups, 128 MB costs no more CPU than 256 MB
+    # and stalls a COMMIT about half as long (benchmarks/bench_commit.py).
     CHECKPOINT_THRESHOLD = "128MB"
 
     def __init__(self, path: str | Path, *, read_only: bool = False):

@@ -37,8 +37,8 @@ class Committer:
         self.max_document_ids = max_document_ids
         self.totals: Counter = Counter()
         con = writer.con
-        # One DuckDB thread: `up`'s worker processes already take every core but one. Here two
-        # threads insert the same rows with 1.1-1.3x the CPU (benchmarks/bench_loader.py).
+        # One DuckDB thread: `up`'s worker processes already take every core but one, and two
+        # threads insert the same rows with more CPU in all (benchmarks/bench_loader.py).
         con.execute("SET threads = 1")
         con.execute(f"CREATE TABLE IF NOT EXISTS {SEGMENTS} (name VARCHAR PRIMARY KEY, messages BIGINT, rows BIGINT,"
                     " errors BIGINT, duplicates BIGINT, committed_at TIMESTAMPTZ)")

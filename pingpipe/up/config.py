@@ -21,7 +21,7 @@ class RetryConfig:
 
 def default_workers() -> int:
     """One per core but one, and at least two: the edge mostly waits on fsync, so on 2 cores two
-    workers commit ~4.1K pings/s against ~3.3K with one (benchmarks/bench_up.py)."""
+    workers commit more than one does (benchmarks/bench_up.py --workers)."""
     return max(2, (os.cpu_count() or 2) - 1)
 
 

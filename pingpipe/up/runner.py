@@ -5,9 +5,8 @@
       -> this process: deduplicate, commit rows + "segment done" in one DuckDB transaction,
          then delete the segment (commit.py); serve queries on the admin port (admin.py)
 
-The pure decoder core runs in the workers, not Beam's DirectRunner: on this machine it does the
-same work at 2.4x less CPU (benchmarks/bench_decoder.py), and the segment files already give
-the micro-batches. Results are committed in the order the segments were written.
+The pure decoder core runs in the workers, not Beam's DirectRunner: it does the same work with
+far less CPU (benchmarks/bench_decoder.py), and the segment files already give the micro-batches. Results are committed in the order the segments were written.
 """
 
 from __future__ import annotations
