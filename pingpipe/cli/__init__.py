@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from .audit import audit
 from .decode import decode
 from .edge import edge
 from .load import dedupe, load
@@ -28,3 +29,4 @@ main.add_command(dedupe)
 main.add_command(up)
 main.add_command(query)
 main.add_command(status)
+main.add_command(audit)

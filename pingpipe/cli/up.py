@@ -45,7 +45,7 @@ def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window, 
         raise click.ClickException(str(exc)) from None
 
 
-def _ask(data: Path, method: str, path: str, body: bytes | None = None):
+def ask_up(data: Path, method: str, path: str, body: bytes | None = None):
     """Ask the running `up`; None when it is not running. Any failure is one line, never a traceback."""
     from pingpipe.up.admin import NotRunning, call
     from pingpipe.up.warehouse import QueryError
@@ -59,7 +59,7 @@ def _ask(data: Path, method: str, path: str, body: bytes | None = None):
 
 
 @contextlib.contextmanager
-def _read_only(data: Path):
+def read_only(data: Path):
     import duckdb
 
     from pingpipe.loader.writers.duckdb import connect, disconnect
@@ -90,9 +90,9 @@ def query(sql, data, fmt):
     It reads the warehouse's tables only: no writes, no files, no network, no settings."""
     from pingpipe.up import warehouse
 
-    result = _ask(data, "POST", "/query", sql.encode("utf-8"))
+    result = ask_up(data, "POST", "/query", sql.encode("utf-8"))
     if result is None:
-        with _read_only(data) as con:
+        with read_only(data) as con:
             try:
                 result = warehouse.run_query(con, sql)
             except warehouse.QueryError as exc:
@@ -112,10 +112,10 @@ def status(data, fmt):
     """Tables with row counts, errors by type, and the queue backlog."""
     from pingpipe.up import warehouse
 
-    info = _ask(data, "GET", "/status")
+    info = ask_up(data, "GET", "/status")
     running = info is not None
     if info is None:
-        with _read_only(data) as con:
+        with read_only(data) as con:
             info = warehouse.status(con)
         info["backlog"] = warehouse.backlog(data / "queue")
     info["running"] = running

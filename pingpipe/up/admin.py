@@ -1,7 +1,7 @@
 """The running `pingpipe up`'s admin port: queries and status while it holds the warehouse.
 
 Loopback only. `POST /query` with the SQL as the body answers {"columns", "rows"} (read-only
-queries only: warehouse.py); `GET /status` answers status(); `POST /dedupe?date=YYYY-MM-DD` runs the
+queries only: warehouse.py); `GET /status` answers status(); `GET /audit` the privacy audit; `POST /dedupe?date=YYYY-MM-DD` runs the
 live -> stable copy for that day (under the writer's lock, between commits); all as JSON. `DATA/up.json`
 (its owner's alone) tells clients where the port is and the token it wants. Clients (`pingpipe query`,
 `pingpipe status`) use it when `up` runs, and open the DuckDB file read-only themselves when it does not.
@@ -163,6 +163,11 @@ def _handler(writer, status_extra, token: str):
         def _get(self) -> dict:
             if self.path == "/status":
                 return {**warehouse.status(con), **status_extra()}
+            if self.path == "/audit":
+                from pingpipe.privacy.audit import audit
+
+                findings = audit(con)
+                return {"findings": findings.lines(), "rows": findings.scanned}
             raise Refused(404, "not found")
 
         def _post(self) -> dict:

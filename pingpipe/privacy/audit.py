@@ -1,0 +1,134 @@
+"""The privacy audit: no table of the warehouse keeps an identifier the pipeline promised to drop.
+
+Every string leaf of every table is scanned (nested records, lists, JSON text and
+additional_properties included), and the error tables' payloads too, gunzipped. What counts as
+an identifier: an IPv4 or IPv6 address (X-Forwarded-For values are lists of them), and a raw
+browser User-Agent string. Columns where such a shape is legitimate are allowed by name, each
+with its reason (ALLOWED); a finding anywhere else fails the audit.
+
+The scan of one text (`identifiers`) and of one row (`row_findings`) are pure; `audit` reads a
+DuckDB connection.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import ipaddress
+import re
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pingpipe.loader.writers.duckdb import cursor
+
+# column path pattern (fnmatch, on "table.column.path") -> why values there may look like an identifier
+ALLOWED: dict[str, str] = {
+    "*version*": "version numbers (a.b.c.d) have the shape of an IPv4 address",
+    "*app_build*": "build numbers can have the shape of an IPv4 address",
+    "*build_id*": "build ids can have the shape of an IPv4 address",
+}
+_IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])")
+_IPV6 = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)(?:[0-9]{1,3}\.){3}[0-9]{1,3})?(?![0-9A-Za-z:])")
+_USER_AGENT = re.compile(r"Mozilla/[0-9]+\.[0-9]+ \(|\b(?:AppleWebKit|Gecko|Chrome|Safari|Firefox|Edg|OPR)/[0-9]+(?:\.[0-9]+)+")
+_MAX_PAYLOAD = 8 * 1024 * 1024  # an error payload is read up to this many bytes inflated
+
+
+def identifiers(text: str) -> list[str]:
+    """The IP addresses and raw user agents in a text."""
+    found = []
+    if "." in text:
+        for m in _IPV4.finditer(text):
+            try:
+                ipaddress.IPv4Address(m.group())
+            except ValueError:
+                continue
+            found.append(m.group())
+    if text.count(":") >= 2:
+        for m in _IPV6.finditer(text):
+            candidate = m.group()
+            if candidate.count(":") < 2 or candidate.strip(":") == "":
+                continue
+            try:
+                ipaddress.IPv6Address(candidate)
+            except ValueError:
+                continue
+            found.append(candidate)
+    if "/" in text:
+        found += [m.group() for m in _USER_AGENT.finditer(text)]
+    return found
+
+
+def allowed(path: str) -> str | None:
+    """The reason values at this column path may look like identifiers, if they may."""
+    for pattern, reason in ALLOWED.items():
+        if fnmatch.fnmatchcase(path, pattern):
+            return reason
+    return None
+
+
+def payload_text(data: bytes) -> str:
+    """An error row's payload as text: gunzipped if it is gzip (bounded), undecodable bytes replaced."""
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = zlib.decompressobj(wbits=31).decompress(data, _MAX_PAYLOAD)
+        except (zlib.error, gzip.BadGzipFile):
+            pass
+    return data.decode("utf-8", "replace")
+
+
+def leaves(value, path: str):
+    """(column path, text) for every string (and bytes) leaf of a value: records, lists, maps."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        yield path, payload_text(bytes(value))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from leaves(item, path)
+
+
+@dataclass
+class Findings:
+    """Per column path: how many values held an identifier, and one example."""
+
+    counts: Counter = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+    scanned: int = 0
+
+    def add_row(self, table: str, columns: list[str], row: tuple) -> None:
+        self.scanned += 1
+        for column, value in zip(columns, row):
+            for path, text in leaves(value, f"{table}.{column}"):
+                if allowed(path):
+                    continue
+                found = identifiers(text)
+                if found:
+                    self.counts[path] += 1
+                    self.examples.setdefault(path, found[0])
+
+    def lines(self) -> list[str]:
+        return [f"{path}: {n}, {self.examples[path]}" for path, n in sorted(self.counts.items())]
+
+
+def audit(con, batch: int = 10_000) -> Findings:
+    """Scan every table of a DuckDB warehouse (a connection from loader.writers.duckdb.connect),
+    pingpipe's own bookkeeping aside."""
+    findings = Findings()
+    tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = "
+                         "current_database() AND table_schema <> '_pingpipe' AND table_type = 'BASE TABLE' ORDER BY 1, 2"
+                         ).fetchall()
+    for schema, name in tables:
+        reader = cursor(con)
+        try:
+            reader.execute(f'SELECT * FROM "{schema}"."{name}"')
+            columns = [d[0] for d in reader.description]
+            while rows := reader.fetchmany(batch):
+                for row in rows:
+                    findings.add_row(f"{schema}.{name}", columns, row)
+        finally:
+            reader.close()
+    return findings
