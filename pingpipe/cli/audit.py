@@ -19,12 +19,13 @@ def audit(data):
     Each finding is one line, `table.column: count, example`. Columns where such a shape is
     legitimate (version numbers) are allowed by name, with their reason, in pingpipe/privacy/audit.py.
     """
+    from pingpipe.loader.writers.duckdb import cursor
     from pingpipe.privacy.audit import audit as run_audit
 
     result = ask_up(data, "GET", "/audit")
     if result is None:
         with read_only(data) as con:
-            findings = run_audit(con)
+            findings = run_audit(con, cursor)
         result = {"findings": findings.lines(), "rows": findings.scanned}
     for line in result["findings"]:
         click.echo(line)

@@ -6,8 +6,8 @@ an identifier: an IPv4 or IPv6 address (X-Forwarded-For values are lists of them
 browser User-Agent string. Columns where such a shape is legitimate are allowed by name, each
 with its reason (ALLOWED); a finding anywhere else fails the audit.
 
-The scan of one text (`identifiers`) and of one row (`row_findings`) are pure; `audit` reads a
-DuckDB connection.
+The scan of one text (`identifiers`) and of one row (`Findings.add_row`) are pure; `audit` reads
+a DuckDB connection.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-
-from pingpipe.loader.writers.duckdb import cursor
+from typing import Callable
 
 # column path pattern (fnmatch, on "table.column.path") -> why values there may look like an identifier
 ALLOWED: dict[str, str] = {
@@ -114,9 +113,9 @@ class Findings:
         return [f"{path}: {n}, {self.examples[path]}" for path, n in sorted(self.counts.items())]
 
 
-def audit(con, batch: int = 10_000) -> Findings:
-    """Scan every table of a DuckDB warehouse (a connection from loader.writers.duckdb.connect),
-    pingpipe's own bookkeeping aside."""
+def audit(con, cursor: Callable, batch: int = 10_000) -> Findings:
+    """Scan every table of a DuckDB warehouse, pingpipe's own bookkeeping aside. `cursor(con)` gives
+    a reader of its own (loader.writers.duckdb.cursor: the writer may be busy on `con`)."""
     findings = Findings()
     tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = "
                          "current_database() AND table_schema <> '_pingpipe' AND table_type = 'BASE TABLE' ORDER BY 1, 2"

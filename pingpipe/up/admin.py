@@ -30,7 +30,7 @@ from typing import Callable
 import duckdb
 import orjson
 
-from pingpipe.loader.writers.duckdb import lock_down
+from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor, lock_down
 
 from . import warehouse
 
@@ -166,7 +166,7 @@ def _handler(writer, status_extra, token: str):
             if self.path == "/audit":
                 from pingpipe.privacy.audit import audit
 
-                findings = audit(con)
+                findings = audit(con, duckdb_cursor)
                 return {"findings": findings.lines(), "rows": findings.scanned}
             raise Refused(404, "not found")
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from pingpipe.decoder.core import DecoderConfig
-from pingpipe.loader.writers.duckdb import DuckDBWriter
+from pingpipe.loader.writers.duckdb import DuckDBWriter, cursor
 from pingpipe.message import encode_line
 from pingpipe.privacy.audit import audit, identifiers
 from pingpipe.up import work
@@ -60,11 +60,11 @@ def test_the_pipelines_warehouse_passes_and_a_planted_address_fails_it(tmp_path)
     committer = Committer(writer)
     first = segment(tmp_path, ping(counter={"demo.launches": 1}), b"{not json", gzip.compress(ping()))
     committer.commit(work.process_segments([str(first)]), [first])
-    clean = audit(writer.con)
+    clean = audit(writer.con, cursor)
     assert clean.scanned == 3 and clean.lines() == []  # rows, an error row: the addresses and agent were dropped
     planted = segment(tmp_path, ping(string={"demo.theme": "81.2.69.160"}), gzip.compress(b'{"ip": "2001:db8::7", oops'))
     committer.commit(work.process_segments([str(planted)]), [planted])
-    assert audit(writer.con).lines() == ["payload_bytes_error.structured.payload: 1, 2001:db8::7",
+    assert audit(writer.con, cursor).lines() == ["payload_bytes_error.structured.payload: 1, 2001:db8::7",
                                          "pingpipe_demo_live.hello_v1.metrics.string.demo_theme: 1, 81.2.69.160"]
     writer.close()
     out = subprocess.run([PINGPIPE, "audit", "--data", str(data)], capture_output=True, text=True, timeout=60)
