@@ -12,6 +12,7 @@ from .decode import decode
 from .edge import edge
 from .load import dedupe, load
 from .schemas import schemas
+from .shred import shred
 from .up import query, status, up
 
 
@@ -30,3 +31,4 @@ main.add_command(up)
 main.add_command(query)
 main.add_command(status)
 main.add_command(audit)
+main.add_command(shred)

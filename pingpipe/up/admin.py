@@ -173,6 +173,8 @@ def _handler(writer, status_extra, token: str):
         def _post(self) -> dict:
             if self.path.startswith("/dedupe?date="):
                 return self._dedupe(self.path.split("=", 1)[1])
+            if self.path in ("/shred", "/shred?dry_run=1"):
+                return shred_warehouse(writer, dry_run=self.path.endswith("dry_run=1"))
             if self.path != "/query":
                 raise Refused(404, "not found")
             sql = self._body(content_length(self.headers.get("Content-Length"), MAX_SQL_BYTES))
@@ -231,6 +233,15 @@ def linger(sock: socket.socket, seconds: float = LINGER_SECONDS, limit: int = MA
             limit -= len(chunk)
     except OSError:
         pass
+
+
+def shred_warehouse(writer, *, dry_run: bool = False) -> dict:
+    """Shred every app's deleted clients, in one transaction between commits (privacy/shred.py)."""
+    from pingpipe.privacy.shred import shred
+
+    with writer.transaction() as con:
+        tables = {(t.dataset, t.table): writer.table_fields(t) for t in writer.tables()}
+        return shred(con, tables, dry_run=dry_run)
 
 
 # -- clients -----------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """One Glean scenario, run in its own process (Glean is a process-wide singleton).
 
-    python glean_client.py ENDPOINT DATA_DIR
+    python glean_client.py ENDPOINT DATA_DIR [keep]
 
 Records one value of every metric of tests/up/glean_app, submits the custom ping, then
 triggers baseline (active, inactive), events, metrics and finally deletion-request (upload
-disabled). Test mode makes each submit() return only after its upload. Prints what it recorded
+disabled; not with `keep`). Test mode makes each submit() return only after its upload. Prints what it recorded
 as one JSON line, so the test compares the warehouse with the client's own view.
 """
 
@@ -51,7 +51,8 @@ def main() -> None:
     Glean.handle_client_inactive()  # baseline (inactive) and events
     ui.launches.add(1)
     builtin_pings.metrics.submit(builtin_pings.metrics_reason_codes.TODAY.value)
-    Glean.set_upload_enabled(False)  # deletion-request
+    if sys.argv[3:] != ["keep"]:
+        Glean.set_upload_enabled(False)  # deletion-request
     Glean.shutdown()
     print(json.dumps({"session_uuid": str(session), "installed_at": installed.isoformat()}))
 

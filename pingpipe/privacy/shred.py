@@ -1,0 +1,93 @@
+"""Shredding: the rows of every client that sent a deletion request are deleted from every table of its app.
+
+An app is a dataset family (`<family>_live`, `<family>_stable`). Its deletion requests are the rows
+of its `deletion_request` tables (Glean's ping; the SDK sends it when the user turns telemetry
+off). A table's user id is the first of USER_IDS it has: Glean's `client_info.client_id`, legacy
+telemetry's `client_id`. A table without one is skipped, and reported so. The deletion-request
+rows themselves stay: they are the audit trail.
+
+Deleting is a DELETE … WHERE id IN (the family's requested ids), per table: rerun after a crash,
+it deletes what is left and nothing else. `plan` is pure; `shred` runs it on a DuckDB connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# (column path, how to read it in SQL), in the order they are looked for
+USER_IDS = (("client_info.client_id", "client_info.client_id"), ("client_id", "client_id"))
+DELETION_REQUEST = "deletion_request"
+
+
+@dataclass
+class Plan:
+    """Per family: the deletion-request tables, and each other table with its user-id expression."""
+
+    requests: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # family -> [(table, id expr)]
+    targets: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # family -> [(table, id expr)]
+    skipped: list[str] = field(default_factory=list)  # tables of a family with requests, but no user id
+
+
+def _paths(fields: list[dict], prefix: str = "") -> set[str]:
+    out = set()
+    for f in fields:
+        path = f"{prefix}{f['name']}"
+        out.add(path)
+        if f["type"] in ("RECORD", "STRUCT") and f.get("mode") != "REPEATED":
+            out |= _paths(f["fields"], path + ".")
+    return out
+
+
+def user_id(fields: list[dict]) -> str | None:
+    """The SQL expression of a table's user id, or None if it has none."""
+    paths = _paths(fields)
+    return next((sql for path, sql in USER_IDS if path in paths), None)
+
+
+def family_of(dataset: str) -> str | None:
+    for suffix in ("_live", "_stable"):
+        if dataset.endswith(suffix):
+            return dataset[: -len(suffix)]
+    return None
+
+
+def plan(tables: dict[tuple[str, str], list[dict]]) -> Plan:
+    """What to shred, given every table's (dataset, name) and fields."""
+    result = Plan()
+    for (dataset, name), fields in sorted(tables.items()):
+        family = family_of(dataset)
+        if family is None:
+            continue
+        expr = user_id(fields)
+        table = f'"{dataset}"."{name}"'
+        if name.rsplit("_v", 1)[0] == DELETION_REQUEST:
+            if expr:
+                result.requests.setdefault(family, []).append((table, expr))
+        elif expr:
+            result.targets.setdefault(family, []).append((table, expr))
+        else:
+            result.skipped.append(f"{dataset}.{name}")
+    result.skipped = [t for t in result.skipped if family_of(t.split(".")[0]) in result.requests]
+    result.targets = {f: t for f, t in result.targets.items() if f in result.requests}
+    return result
+
+
+def statements(p: Plan, dry_run: bool) -> list[tuple[str, str]]:
+    """(table, SQL) per table to shred: a DELETE, or with dry_run the count it would delete."""
+    out = []
+    for family, targets in p.targets.items():
+        ids = " UNION ".join(f"SELECT {expr} FROM {table} WHERE {expr} IS NOT NULL" for table, expr in p.requests[family])
+        for table, expr in targets:
+            where = f"{expr} IN ({ids})"
+            out.append((table, f"SELECT count(*) FROM {table} WHERE {where}" if dry_run else f"DELETE FROM {table} WHERE {where}"))
+    return out
+
+
+def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False) -> dict:
+    """Run the plan on a DuckDB connection (one transaction); rows deleted (or that would be) per table."""
+    p = plan(tables)
+    done: dict[str, int] = {}
+    for table, sql in statements(p, dry_run):
+        (n,) = con.execute(sql).fetchone()
+        done[table.replace('"', "")] = n
+    return {"rows": done, "skipped": p.skipped}
