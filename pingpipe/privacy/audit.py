@@ -97,6 +97,7 @@ class Findings:
     counts: Counter = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
     scanned: int = 0
+    left: dict[str, int] = field(default_factory=dict)  # table -> rows of clients whose deletion was processed
 
     def add_row(self, table: str, columns: list[str], row: tuple) -> None:
         self.scanned += 1
@@ -110,7 +111,8 @@ class Findings:
                     self.examples.setdefault(path, found[0])
 
     def lines(self) -> list[str]:
-        return [f"{path}: {n}, {self.examples[path]}" for path, n in sorted(self.counts.items())]
+        return ([f"{path}: {n}, {self.examples[path]}" for path, n in sorted(self.counts.items())]
+                + [f"{table}: {n} row(s) of clients whose deletion was processed" for table, n in sorted(self.left.items())])
 
 
 def audit(con, cursor: Callable, batch: int = 10_000) -> Findings:
@@ -130,4 +132,25 @@ def audit(con, cursor: Callable, batch: int = 10_000) -> Findings:
                     findings.add_row(f"{schema}.{name}", columns, row)
         finally:
             reader.close()
+    shredded = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+                           "AND table_schema = '_pingpipe' AND table_name = 'shredded'").fetchone()[0]
+    if shredded:
+        for schema, name in tables:
+            family = schema.removesuffix("_live").removesuffix("_stable")
+            expr = _user_id(con, schema, name)
+            if expr is None or schema == family or name.startswith("deletion_request"):
+                continue
+            (n,) = con.execute(f'SELECT count(*) FROM "{schema}"."{name}" WHERE {expr} IN '
+                               "(SELECT client_id FROM _pingpipe.shredded WHERE family = ?)", [family]).fetchone()
+            if n:
+                findings.left[f"{schema}.{name}"] = n
     return findings
+
+
+def _user_id(con, schema: str, name: str) -> str | None:
+    """The table's user id as shred.py finds it, read from the catalog."""
+    columns = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = "
+                               "current_database() AND table_schema = ? AND table_name = ?", [schema, name]).fetchall())
+    if "client_id" in (columns.get("client_info") or "") and str(columns["client_info"]).startswith("STRUCT"):
+        return "client_info.client_id"
+    return "client_id" if "client_id" in columns else None

@@ -76,18 +76,32 @@ def statements(p: Plan, dry_run: bool) -> list[tuple[str, str]]:
     """(table, SQL) per table to shred: a DELETE, or with dry_run the count it would delete."""
     out = []
     for family, targets in p.targets.items():
-        ids = " UNION ".join(f"SELECT {expr} FROM {table} WHERE {expr} IS NOT NULL" for table, expr in p.requests[family])
+        ids = requested_ids(p, family)
         for table, expr in targets:
             where = f"{expr} IN ({ids})"
             out.append((table, f"SELECT count(*) FROM {table} WHERE {where}" if dry_run else f"DELETE FROM {table} WHERE {where}"))
     return out
 
 
+SHREDDED = "_pingpipe.shredded"  # (family, client_id, shredded_at): the requests processed, for the audit
+
+
+def requested_ids(p: Plan, family: str) -> str:
+    """SQL for the user ids a family's deletion requests name."""
+    return " UNION ".join(f"SELECT {expr} FROM {table} WHERE {expr} IS NOT NULL" for table, expr in p.requests[family])
+
+
 def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False) -> dict:
-    """Run the plan on a DuckDB connection (one transaction); rows deleted (or that would be) per table."""
+    """Run the plan on a DuckDB connection (in the caller's transaction); rows deleted (or that would be)
+    per table. The ids shredded are recorded in SHREDDED, with the rows' deletion."""
     p = plan(tables)
     done: dict[str, int] = {}
     for table, sql in statements(p, dry_run):
         (n,) = con.execute(sql).fetchone()
         done[table.replace('"', "")] = n
+    if not dry_run and p.requests:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SHREDDED} (family VARCHAR, client_id VARCHAR, shredded_at TIMESTAMPTZ)")
+        for family in p.requests:
+            con.execute(f"INSERT INTO {SHREDDED} SELECT ?, id, now() FROM ({requested_ids(p, family)}) AS r(id) "
+                        f"WHERE id NOT IN (SELECT client_id FROM {SHREDDED} WHERE family = ?)", [family, family])
     return {"rows": done, "skipped": p.skipped}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
+import uuid
 
 import pytest
 
@@ -87,3 +89,20 @@ def test_a_client_that_turned_telemetry_off_is_gone_from_every_table_and_the_oth
     assert again.returncode == 0 and "deleted 1 row" not in again.stdout  # a rerun deletes nothing more
     audit = subprocess.run([PINGPIPE, "audit", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
     assert audit.returncode == 0, audit.stdout
+
+
+def test_the_audit_fails_when_a_shredded_client_has_a_row_again(two_clients):
+    """A ping of a client already shredded, arriving late (a retry from its queue): the audit names the table."""
+    up, ids = two_clients
+    body = json.dumps({"ping_info": {"seq": 9, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+                       "client_info": {"client_id": ids["A"], "app_channel": "beta", "app_build": "1",
+                                       "app_display_version": "1.2.3", "architecture": "x86_64", "os": "Linux",
+                                       "os_version": "6.1", "telemetry_sdk_build": "t", "first_run_date": "2026-11-23+00:00"},
+                       "metrics": {}}).encode()
+    committed = up.status()["committed"]["messages"]
+    request = urllib.request.Request(f"{up.url}/submit/pingpipe-e2e/custom/1/{uuid.uuid4()}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    assert urllib.request.urlopen(request, timeout=10).status == 200
+    up.wait_committed(committed + 1)
+    audit = subprocess.run([PINGPIPE, "audit", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
+    assert audit.returncode == 1 and f"{FAMILY}.custom_v1: 1 row(s) of clients whose deletion was processed" in audit.stdout
