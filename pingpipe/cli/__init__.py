@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from .audit import audit
+from .cycle import cycle
 from .decode import decode
 from .edge import edge
 from .load import dedupe, load
@@ -32,3 +33,4 @@ main.add_command(query)
 main.add_command(status)
 main.add_command(audit)
 main.add_command(shred)
+main.add_command(cycle)

@@ -29,12 +29,15 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
               help="Seconds a document id is remembered: a ping sent again within it is counted as a duplicate.")
 @click.option("--drain-timeout", default=UpConfig.drain_timeout, type=click.FloatRange(min=0), show_default=True,
               help="Seconds Ctrl-C waits for the queue to drain; what is left loads at the next start.")
-def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window, drain_timeout):
+@click.option("--error-retention-days", default=UpConfig.error_retention_days, show_default=True, type=click.IntRange(min=1),
+              help="Error rows (which hold raw payloads) older than this are deleted by the daily cycle.")
+def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
     from pingpipe.up.runner import Up, UpError
 
     config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port,
-                      geoip_db=geoip_db, dedupe_window=dedupe_window, drain_timeout=drain_timeout)
+                      geoip_db=geoip_db, dedupe_window=dedupe_window, drain_timeout=drain_timeout,
+                      error_retention_days=error_retention_days)
     if workers is not None:
         if workers < 1:
             raise click.BadParameter("must be at least 1", param_hint="--workers")

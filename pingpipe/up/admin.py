@@ -43,12 +43,14 @@ LINGER_SECONDS = 1.0  # after a refusal: what the client still sends is discarde
 
 
 class AdminServer:
-    def __init__(self, writer, status_extra: Callable[[], dict], port: int = 0):
+    def __init__(self, writer, status_extra: Callable[[], dict], port: int = 0,
+                 cycle: Callable[[object], dict] | None = None):
+        """`cycle(day)` runs the daily cycle for a day (POST /cycle?date=YYYY-MM-DD)."""
         # Users' SQL runs on the writer's DuckDB instance: close it first (after the writer's and the
         # committer's SETs). The writer reads its NDJSON batches from its own temp folder, so that stays open.
         lock_down(writer.con, [writer.tmp_dir])
         self.token = secrets.token_urlsafe(32)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="admin", daemon=True)
@@ -116,7 +118,7 @@ def content_length(value: str | None, limit: int) -> int:
     return length
 
 
-def _handler(writer, status_extra, token: str):
+def _handler(writer, status_extra, token: str, cycle=None):
     con = writer.con
 
     class Handler(BaseHTTPRequestHandler):
@@ -173,6 +175,8 @@ def _handler(writer, status_extra, token: str):
         def _post(self) -> dict:
             if self.path.startswith("/dedupe?date="):
                 return self._dedupe(self.path.split("=", 1)[1])
+            if self.path.startswith("/cycle?date=") and cycle is not None:
+                return cycle(self._date(self.path.split("=", 1)[1]))
             if self.path in ("/shred", "/shred?dry_run=1"):
                 return shred_warehouse(writer, dry_run=self.path.endswith("dry_run=1"))
             if self.path != "/query":
@@ -202,15 +206,19 @@ def _handler(writer, status_extra, token: str):
                 left -= len(chunk)
             return b"".join(chunks)
 
-        def _dedupe(self, day: str) -> dict:
+        @staticmethod
+        def _date(day: str):
             import datetime as dt
 
-            from pingpipe.loader.stable import copy_deduplicate
-
             try:
-                date = dt.date.fromisoformat(day)
+                return dt.date.fromisoformat(day)
             except ValueError:
                 raise Refused(400, f"not a date: {day!r} (YYYY-MM-DD)") from None
+
+        def _dedupe(self, day: str) -> dict:
+            from pingpipe.loader.stable import copy_deduplicate
+
+            date = self._date(day)
             try:
                 return {"kept": copy_deduplicate(writer, date)}
             except duckdb.Error as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pingpipe.decoder.dedupe import DedupeConfig
 from pingpipe.edge.config import EdgeConfig
+from pingpipe.privacy.expire import ERROR_RETENTION_DAYS
 
 MIB = 1024 * 1024
 
@@ -41,6 +42,8 @@ class UpConfig:
     max_body_bytes: int = EdgeConfig.max_body_bytes
     poll: float = 0.02
     drain_timeout: float = 30.0  # after Ctrl-C: what is not committed by then stays queued for the next start
+    error_retention_days: int = ERROR_RETENTION_DAYS  # error rows (raw payloads) are deleted after this many days
+    daily_cycle: bool = True  # dedupe, shred and expire once per completed UTC day (cycle.py)
     retry: RetryConfig = field(default_factory=RetryConfig)
 
     @property

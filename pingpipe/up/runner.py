@@ -12,6 +12,7 @@ far less CPU (benchmarks/bench_decoder.py), and the segment files already give t
 from __future__ import annotations
 
 import collections
+import datetime
 import concurrent.futures as cf
 import ctypes
 import functools
@@ -34,7 +35,7 @@ from pingpipe.gctune import tune_gc
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.schemas.registry import Registry
 
-from . import warehouse
+from . import cycle, warehouse
 from .admin import STATE_FILE, AdminServer
 from .commit import Committer
 from .config import UpConfig
@@ -80,6 +81,8 @@ class Up:
         self.edge_exits: list[float] = []  # when the edge exited unexpectedly (the last minute's)
         self.stop_deadline = float("inf")
         self.failures = Failures(config.retry)
+        self.last_cycle: dict | None = None  # the daily cycle's last report
+        self._cycle_checked = 0.0
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -123,7 +126,7 @@ class Up:
         shutil.rmtree(c.edge_counts, ignore_errors=True)  # counts since this start
         c.edge_counts.mkdir()
         try:
-            Registry.load(c.schemas)  # fail fast, with the file named, before anything starts
+            self.registry = Registry.load(c.schemas)  # fail fast, with the file named, before anything starts
         except Exception as exc:
             raise UpError(str(exc)) from None
         try:
@@ -136,7 +139,8 @@ class Up:
         recover(c.queue)  # seal what a killed edge left open: those pings were acknowledged
         self.decoder_config = DecoderConfig(schemas=c.schemas, geoip_db=c.geoip_db)
         self.pool = self._new_pool()
-        admin = AdminServer(writer, self._status_extra, c.admin_port)
+        self.writer = writer
+        admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle)
         self.committer = committer
         try:
             self._start_edge()
@@ -306,8 +310,13 @@ class Up:
                         future.result()
                         failures.done([p.name for p in group])
                     except Exception as exc:
-                        self._failed("committing", group, exc, now)
+                        if group:
+                            self._failed("committing", group, exc, now)
+                        else:  # the daily cycle: tried again at the next check
+                            print(f"the daily cycle failed, will retry: {exc!r}", file=self.out, flush=True)
                     claimed.difference_update(p.name for p in group)
+                if committing is None and not ready and self._cycle_due(now):  # between commits: the writer is free
+                    committing = (commits.submit(self._cycle, self._cycle_day), [])
                 if committing is None and ready:
                     result, group = ready.popleft()
                     committing = (commits.submit(committer.commit, result, group), group)
@@ -333,6 +342,22 @@ class Up:
                     last_line = now
                     self._line()
 
+    def _cycle_due(self, now: float) -> bool:
+        """Whether yesterday's cycle (dedupe, shred, expire) should run now; checked once a minute."""
+        if not self.config.daily_cycle or self.stopping or now - self._cycle_checked < 60:
+            return False
+        self._cycle_checked = now
+        self._cycle_day = cycle.due(self.writer, datetime.datetime.now(datetime.timezone.utc).date())
+        return self._cycle_day is not None
+
+    def _cycle(self, day) -> dict:
+        """The daily cycle for `day` (cycle.py), between commits: on the commit thread, or from the admin port."""
+        report = cycle.run_cycle(self.writer, self.registry, day, error_retention_days=self.config.error_retention_days)
+        self.last_cycle = report
+        print(f"daily cycle for {day}: stable {sum(report['stable'].values())} row(s), shredded "
+              f"{sum(report['shredded'].values())}, expired {sum(report['expired'].values())}", file=self.out, flush=True)
+        return report
+
     # -- reporting -------------------------------------------------------------------------
 
     def _lag(self) -> float:
@@ -345,7 +370,7 @@ class Up:
     def _status_extra(self) -> dict:
         return {"backlog": warehouse.backlog(self.config.queue), "lag_seconds": round(self._lag(), 3),
                 "accepted_since_start": self.accepted(), "pid": os.getpid(), "worker_restarts": self.worker_restarts,
-                "segments_decoded_since_start": self.segments_decoded,
+                "segments_decoded_since_start": self.segments_decoded, "last_cycle": self.last_cycle,
                 "since_start": dict(self.committer.totals)}
 
     def _banner(self, admin_port: int) -> None:

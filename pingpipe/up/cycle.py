@@ -1,0 +1,46 @@
+"""`up`'s daily cycle, once per completed UTC day: live -> stable (dedupe), shred, expire.
+
+It runs between commits, on the writer's own connection, and records each day it finished in
+`_pingpipe.cycles`, so a restart neither skips a day nor runs one twice. `pingpipe cycle` runs
+it by hand (tests, or a day to redo).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pingpipe.loader.stable import copy_deduplicate
+from pingpipe.loader.writers.duckdb import META_SCHEMA
+from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, retention
+from pingpipe.privacy.shred import shred
+
+CYCLES = f"{META_SCHEMA}.cycles"
+
+
+def last_day(writer) -> dt.date | None:
+    """The last day whose cycle finished, if any."""
+    writer.query(f"CREATE TABLE IF NOT EXISTS {CYCLES} (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)")
+    (day,) = writer.query(f"SELECT max(day) FROM {CYCLES}").fetchone()
+    return day
+
+
+def due(writer, today: dt.date) -> dt.date | None:
+    """Yesterday, if its cycle has not run (the day a cycle covers must be complete)."""
+    yesterday = today - dt.timedelta(days=1)
+    last = last_day(writer)
+    return yesterday if last is None or last < yesterday else None
+
+
+def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS) -> dict:
+    """Dedupe `day` into the stable tables, then shred and expire everything; returns what each did."""
+    import json
+
+    kept = copy_deduplicate(writer, day)
+    with writer.transaction() as con:
+        tables = {(t.dataset, t.table): writer.table_fields(t) for t in writer.tables()}
+        shredded = shred(con, tables)
+        expired = expire(con, list(tables), retention(registry), error_retention_days=error_retention_days)
+        report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"],
+                  "expired": expired}
+        con.execute(f"INSERT OR REPLACE INTO {CYCLES} VALUES (?, now(), ?)", [day, json.dumps(report)])
+    return report
