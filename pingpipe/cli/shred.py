@@ -13,7 +13,8 @@ from .up import DATA_HELP, ask_up
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
               envvar="PINGPIPE_DATA", help=DATA_HELP)
 @click.option("--dry-run", is_flag=True, help="Print per table how many rows would go; delete nothing.")
-def shred(data, dry_run):
+@click.option("--warehouse", default=None, help="bigquery:PROJECT to shred there, as DML jobs (default: the warehouse of --data).")
+def shred(data, dry_run, warehouse):
     """Delete, from every table of an app, the rows of each client whose deletion-request ping is stored.
 
     The deletion-request rows stay (the audit trail). Rerunning deletes what is left and nothing else.
@@ -21,6 +22,13 @@ def shred(data, dry_run):
     from pingpipe.loader.writers.duckdb import DuckDBWriter
     from pingpipe.up.admin import shred_warehouse
 
+    if warehouse is not None:
+        kind, _, project = warehouse.partition(":")
+        if kind != "bigquery" or not project:
+            raise click.ClickException(f"warehouse {warehouse!r}: expected bigquery:PROJECT (a DuckDB warehouse is --data's)")
+        result = shred_on_bigquery(project, dry_run)
+        _report(result, dry_run)
+        return
     result = ask_up(data, "POST", "/shred" + ("?dry_run=1" if dry_run else ""), b"")
     if result is None:
         path = data / "warehouse.duckdb"
@@ -31,6 +39,26 @@ def shred(data, dry_run):
             result = shred_warehouse(writer, dry_run=dry_run)
         finally:
             writer.close()
+    _report(result, dry_run)
+
+
+def shred_on_bigquery(project: str, dry_run: bool, client=None) -> dict:
+    """Every _live/_stable table of the project, its schema read from BigQuery, shredded by DML jobs."""
+    from pingpipe.loader.writers.bigquery import make_client
+    from pingpipe.privacy.shred import family_of, shred_bigquery
+
+    client = client or make_client(project)
+    tables = {}
+    for dataset in client.list_datasets(project):
+        if family_of(dataset.dataset_id) is None:
+            continue
+        for table in client.list_tables(dataset):
+            schema = client.get_table(table).schema
+            tables[(dataset.dataset_id, table.table_id)] = [f.to_api_repr() for f in schema]
+    return shred_bigquery(client, project, tables, dry_run=dry_run)
+
+
+def _report(result: dict, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     for table, n in result["rows"].items():
         click.echo(f"{table}: {verb} {n} row(s)")

@@ -7,7 +7,8 @@ telemetry's `client_id`. A table without one is skipped, and reported so. The de
 rows themselves stay: they are the audit trail.
 
 Deleting is a DELETE … WHERE id IN (the family's requested ids), per table: rerun after a crash,
-it deletes what is left and nothing else. `plan` is pure; `shred` runs it on a DuckDB connection.
+it deletes what is left and nothing else; no table is rewritten. `plan` and `statements` are pure;
+`shred` runs them on DuckDB, `shred_bigquery` as BigQuery DML jobs, one per table.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ DELETION_REQUEST = "deletion_request"
 class Plan:
     """Per family: the deletion-request tables, and each other table with its user-id expression."""
 
-    requests: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # family -> [(table, id expr)]
-    targets: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # family -> [(table, id expr)]
+    requests: dict[str, list[tuple[tuple[str, str], str]]] = field(default_factory=dict)  # family -> [((ds, t), id expr)]
+    targets: dict[str, list[tuple[tuple[str, str], str]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # tables of a family with requests, but no user id
 
 
@@ -59,7 +60,7 @@ def plan(tables: dict[tuple[str, str], list[dict]]) -> Plan:
         if family is None:
             continue
         expr = user_id(fields)
-        table = f'"{dataset}"."{name}"'
+        table = (dataset, name)
         if name.rsplit("_v", 1)[0] == DELETION_REQUEST:
             if expr:
                 result.requests.setdefault(family, []).append((table, expr))
@@ -72,23 +73,30 @@ def plan(tables: dict[tuple[str, str], list[dict]]) -> Plan:
     return result
 
 
-def statements(p: Plan, dry_run: bool) -> list[tuple[str, str]]:
-    """(table, SQL) per table to shred: a DELETE, or with dry_run the count it would delete."""
+def duckdb_ref(dataset: str, name: str) -> str:
+    return f'"{dataset}"."{name}"'
+
+
+def statements(p: Plan, dry_run: bool, ref=duckdb_ref) -> list[tuple[str, str]]:
+    """("dataset.table", SQL) per table to shred: a DELETE, or with dry_run the count it would delete.
+    `ref(dataset, table)` writes a table's name in the warehouse's SQL."""
     out = []
     for family, targets in p.targets.items():
-        ids = requested_ids(p, family)
-        for table, expr in targets:
-            where = f"{expr} IN ({ids})"
-            out.append((table, f"SELECT count(*) FROM {table} WHERE {where}" if dry_run else f"DELETE FROM {table} WHERE {where}"))
+        ids = requested_ids(p, family, ref)
+        for (dataset, name), expr in targets:
+            table, where = ref(dataset, name), f"{expr} IN ({ids})"
+            sql = f"SELECT count(*) FROM {table} WHERE {where}" if dry_run else f"DELETE FROM {table} WHERE {where}"
+            out.append((f"{dataset}.{name}", sql))
     return out
 
 
 SHREDDED = "_pingpipe.shredded"  # (family, client_id, shredded_at): the requests processed, for the audit
 
 
-def requested_ids(p: Plan, family: str) -> str:
+def requested_ids(p: Plan, family: str, ref=duckdb_ref) -> str:
     """SQL for the user ids a family's deletion requests name."""
-    return " UNION ".join(f"SELECT {expr} FROM {table} WHERE {expr} IS NOT NULL" for table, expr in p.requests[family])
+    return " UNION DISTINCT ".join(f"SELECT {expr} FROM {ref(*table)} WHERE {expr} IS NOT NULL"
+                                   for table, expr in p.requests[family])
 
 
 def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False) -> dict:
@@ -98,10 +106,21 @@ def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = Fal
     done: dict[str, int] = {}
     for table, sql in statements(p, dry_run):
         (n,) = con.execute(sql).fetchone()
-        done[table.replace('"', "")] = n
+        done[table] = n
     if not dry_run and p.requests:
         con.execute(f"CREATE TABLE IF NOT EXISTS {SHREDDED} (family VARCHAR, client_id VARCHAR, shredded_at TIMESTAMPTZ)")
         for family in p.requests:
             con.execute(f"INSERT INTO {SHREDDED} SELECT ?, id, now() FROM ({requested_ids(p, family)}) AS r(id) "
                         f"WHERE id NOT IN (SELECT client_id FROM {SHREDDED} WHERE family = ?)", [family, family])
+    return {"rows": done, "skipped": p.skipped}
+
+
+def shred_bigquery(client, project: str, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False) -> dict:
+    """The same plan as BigQuery jobs: one DML DELETE (or count) per table, where the data is."""
+    p = plan(tables)
+    done: dict[str, int] = {}
+    for table, sql in statements(p, dry_run, lambda dataset, name: f"`{project}.{dataset}.{name}`"):
+        job = client.query(sql)
+        rows = list(job.result())
+        done[table] = rows[0][0] if dry_run else (job.num_dml_affected_rows or 0)
     return {"rows": done, "skipped": p.skipped}

@@ -15,6 +15,7 @@ from pingpipe.loader.tables import ERROR_FIELDS, TableId
 from pingpipe.loader.writers.bigquery import BigQueryWriter
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
+from tests.helpers import PINGPIPE
 
 from .bigquery_servers import FakeBigQuery, client_for, start_bqemulator
 from .test_duckdb import decoded_messages, schemas  # noqa: F401  (the module-scoped schemas fixture)
@@ -139,3 +140,33 @@ def test_transient_errors_are_retried_with_back_off_and_rows_land_once(fake):
     inserts = [c for c in fake.calls if c[1].endswith("/insertAll")]
     assert len(inserts) == 3 and fake.fail_next_inserts == 0
     assert fake.rows[("eng_workflow_live", "hgpush_v1")] == [{"document_id": "a"}, {"document_id": "b"}]
+
+
+def test_shred_deletes_a_deleted_clients_rows_by_dml_on_bqemulator(bqemulator):
+    """`pingpipe shred --warehouse bigquery:P` as a user runs it: DML jobs where the data is, no download."""
+    client = client_for(bqemulator.endpoint)
+    writer = BigQueryWriter("test", client=client, retry_deadline=30)
+    fields = [{"name": "client_info", "type": "RECORD", "mode": "NULLABLE",
+               "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}]},
+              {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+              {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"}]
+
+    def rows(*clients):
+        return [{"client_info": {"client_id": c}, "document_id": str(uuid.uuid4()), "submission_timestamp": "2026-11-28T10:00:00Z"}
+                for c in clients]
+
+    writer.write({TableId("shredapp_live", "baseline_v1"): (fields, rows("a", "b", "a")),
+                  TableId("shredapp_stable", "baseline_v1"): (fields, rows("a", "b")),
+                  TableId("shredapp_live", "deletion_request_v1"): (fields, rows("a"))})
+    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
+    dry = subprocess.run([PINGPIPE, "shred", "--warehouse", "bigquery:test", "--dry-run"], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert dry.returncode == 0 and "shredapp_live.baseline_v1: would delete 2 row(s)" in dry.stdout, dry.stdout + dry.stderr
+    done = subprocess.run([PINGPIPE, "shred", "--warehouse", "bigquery:test"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and "shredapp_stable.baseline_v1: deleted 1 row(s)" in done.stdout, done.stdout + done.stderr
+
+    def clients(table):
+        return sorted(r[0] for r in client.query(f"SELECT client_info.client_id FROM `test.{table}`").result())
+
+    assert clients("shredapp_live.baseline_v1") == ["b"] and clients("shredapp_stable.baseline_v1") == ["b"]
+    assert clients("shredapp_live.deletion_request_v1") == ["a"]  # the request stays

@@ -28,7 +28,7 @@ def test_every_table_of_a_family_with_deletion_requests_is_planned_and_one_witho
               ("legacy_live", "main_v4"): [{"name": "client_id", "type": "STRING"}]})
     assert p.skipped == ["app_live.odd_v1"]
     tables = [t for t, _ in statements(p, dry_run=False)]
-    assert tables == ['"app_live"."baseline_v1"', '"app_stable"."baseline_v1"', '"legacy_live"."main_v4"']
+    assert tables == ["app_live.baseline_v1", "app_stable.baseline_v1", "legacy_live.main_v4"]
     assert all(sql.startswith("DELETE") for _, sql in statements(p, dry_run=False))
 
 
