@@ -14,19 +14,28 @@ from .up import DATA_HELP, ask_up
               envvar="PINGPIPE_DATA", help=DATA_HELP)
 @click.option("--dry-run", is_flag=True, help="Print per table how many rows would go; delete nothing.")
 @click.option("--warehouse", default=None, help="bigquery:PROJECT to shred there, as DML jobs (default: the warehouse of --data).")
-def shred(data, dry_run, warehouse):
+@click.option("--user-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="YAML rules naming your tables' user-id columns, before the shipped ones (privacy/user_ids.yaml). "
+                   "A running `up` uses its own (up --user-ids).")
+def shred(data, dry_run, warehouse, user_ids):
     """Delete, from every table of an app, the rows of each client whose deletion-request ping is stored.
 
     The deletion-request rows stay (the audit trail). Rerunning deletes what is left and nothing else.
     """
     from pingpipe.loader.writers.duckdb import DuckDBWriter
+    from pingpipe.privacy.shred import RulesError, load_rules
     from pingpipe.up.admin import shred_warehouse
+
+    try:
+        rules = load_rules(user_ids)
+    except RulesError as exc:
+        raise click.ClickException(str(exc)) from None
 
     if warehouse is not None:
         kind, _, project = warehouse.partition(":")
         if kind != "bigquery" or not project:
             raise click.ClickException(f"warehouse {warehouse!r}: expected bigquery:PROJECT (a DuckDB warehouse is --data's)")
-        result = shred_on_bigquery(project, dry_run)
+        result = shred_on_bigquery(project, dry_run, rules)
         _report(result, dry_run)
         return
     result = ask_up(data, "POST", "/shred" + ("?dry_run=1" if dry_run else ""), b"")
@@ -36,13 +45,13 @@ def shred(data, dry_run, warehouse):
             raise click.ClickException(f"no warehouse at {path}: start `pingpipe up --data {data}` first")
         writer = DuckDBWriter(path)
         try:
-            result = shred_warehouse(writer, dry_run=dry_run)
+            result = shred_warehouse(writer, dry_run=dry_run, rules=rules)
         finally:
             writer.close()
     _report(result, dry_run)
 
 
-def shred_on_bigquery(project: str, dry_run: bool, client=None) -> dict:
+def shred_on_bigquery(project: str, dry_run: bool, rules=None, client=None) -> dict:
     """Every _live/_stable table of the project, its schema read from BigQuery, shredded by DML jobs."""
     from pingpipe.loader.writers.bigquery import make_client
     from pingpipe.privacy.shred import family_of, shred_bigquery
@@ -55,7 +64,7 @@ def shred_on_bigquery(project: str, dry_run: bool, client=None) -> dict:
         for table in client.list_tables(dataset):
             schema = client.get_table(table).schema
             tables[(dataset.dataset_id, table.table_id)] = [f.to_api_repr() for f in schema]
-    return shred_bigquery(client, project, tables, dry_run=dry_run)
+    return shred_bigquery(client, project, tables, dry_run=dry_run, rules=rules)
 
 
 def _report(result: dict, dry_run: bool) -> None:

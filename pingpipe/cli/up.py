@@ -31,13 +31,15 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
               help="Seconds Ctrl-C waits for the queue to drain; what is left loads at the next start.")
 @click.option("--error-retention-days", default=UpConfig.error_retention_days, show_default=True, type=click.IntRange(min=1),
               help="Error rows (which hold raw payloads) older than this are deleted by the daily cycle.")
-def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days):
+@click.option("--user-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="YAML rules naming your tables' user-id columns, for shredding (see pingpipe/privacy/user_ids.yaml).")
+def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
     from pingpipe.up.runner import Up, UpError
 
     config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port,
                       geoip_db=geoip_db, dedupe_window=dedupe_window, drain_timeout=drain_timeout,
-                      error_retention_days=error_retention_days)
+                      error_retention_days=error_retention_days, user_ids=user_ids)
     if workers is not None:
         if workers < 1:
             raise click.BadParameter("must be at least 1", param_hint="--workers")

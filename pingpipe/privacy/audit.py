@@ -21,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .shred import user_id
+
 # column path pattern (fnmatch, on "table.column.path") -> why values there may look like an identifier
 ALLOWED: dict[str, str] = {
     "*version*": "version numbers (a.b.c.d) have the shape of an IPv4 address",
@@ -137,7 +139,7 @@ def audit(con, cursor: Callable, batch: int = 10_000) -> Findings:
     if shredded:
         for schema, name in tables:
             family = schema.removesuffix("_live").removesuffix("_stable")
-            expr = _user_id(con, schema, name)
+            expr = _user_id(con, schema, name, family)
             if expr is None or schema == family or name.startswith("deletion_request"):
                 continue
             (n,) = con.execute(f'SELECT count(*) FROM "{schema}"."{name}" WHERE {expr} IN '
@@ -147,10 +149,14 @@ def audit(con, cursor: Callable, batch: int = 10_000) -> Findings:
     return findings
 
 
-def _user_id(con, schema: str, name: str) -> str | None:
-    """The table's user id as shred.py finds it, read from the catalog."""
-    columns = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = "
-                               "current_database() AND table_schema = ? AND table_name = ?", [schema, name]).fetchall())
-    if "client_id" in (columns.get("client_info") or "") and str(columns["client_info"]).startswith("STRUCT"):
-        return "client_info.client_id"
-    return "client_id" if "client_id" in columns else None
+def _user_id(con, schema: str, name: str, family: str) -> str | None:
+    """The table's user id by shred.py's rules, its fields read from the catalog (records: their field names)."""
+    fields = []
+    for column, data_type in con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = "
+                                         "current_database() AND table_schema = ? AND table_name = ?", [schema, name]).fetchall():
+        if str(data_type).startswith("STRUCT("):
+            inner = [{"name": n, "type": "STRING"} for n in re.findall(r'[(,]\s*"?(\w+)"?\s', str(data_type))]
+            fields.append({"name": column, "type": "RECORD", "fields": inner})
+        else:
+            fields.append({"name": column, "type": "STRING"})
+    return user_id(fields, family)

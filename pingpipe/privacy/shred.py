@@ -2,8 +2,9 @@
 
 An app is a dataset family (`<family>_live`, `<family>_stable`). Its deletion requests are the rows
 of its `deletion_request` tables (Glean's ping; the SDK sends it when the user turns telemetry
-off). A table's user id is the first of USER_IDS it has: Glean's `client_info.client_id`, legacy
-telemetry's `client_id`. A table without one is skipped, and reported so. The deletion-request
+off). A table's user id comes from the rules of user_ids.yaml (shipped; a user adds their own): by
+default Glean's `client_info.client_id`, then `client_id`. A table without one is skipped, and
+reported so. The deletion-request
 rows themselves stay: they are the audit trail.
 
 Deleting is a DELETE … WHERE id IN (the family's requested ids), per table: rerun after a crash,
@@ -13,11 +14,33 @@ it deletes what is left and nothing else; no table is rewritten. `plan` and `sta
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
+from pathlib import Path
 
-# (column path, how to read it in SQL), in the order they are looked for
-USER_IDS = (("client_info.client_id", "client_info.client_id"), ("client_id", "client_id"))
+import yaml
+
 DELETION_REQUEST = "deletion_request"
+SHIPPED_RULES = Path(__file__).with_name("user_ids.yaml")
+
+
+class RulesError(ValueError):
+    """A user-id rules file pingpipe cannot read; the message names the file and the fault."""
+
+
+def load_rules(extra: Path | None = None) -> list[tuple[str, str]]:
+    """(family pattern, column path) rules: the file's first, then the shipped ones."""
+    rules = []
+    for path in ([extra] if extra else []) + [SHIPPED_RULES]:
+        try:
+            entries = yaml.safe_load(Path(path).read_text()) or []
+        except (OSError, yaml.YAMLError) as exc:
+            raise RulesError(f"{path}: {exc}") from None
+        for i, entry in enumerate(entries if isinstance(entries, list) else [None]):
+            if not (isinstance(entry, dict) and isinstance(entry.get("family"), str) and isinstance(entry.get("column"), str)):
+                raise RulesError(f"{path}: entry {i} must be {{family: PATTERN, column: PATH}}")
+            rules.append((entry["family"], entry["column"]))
+    return rules
 
 
 @dataclass
@@ -39,10 +62,11 @@ def _paths(fields: list[dict], prefix: str = "") -> set[str]:
     return out
 
 
-def user_id(fields: list[dict]) -> str | None:
-    """The SQL expression of a table's user id, or None if it has none."""
+def user_id(fields: list[dict], family: str = "", rules: list[tuple[str, str]] | None = None) -> str | None:
+    """The column path (also its SQL) of a table's user id, or None if no rule gives it one."""
     paths = _paths(fields)
-    return next((sql for path, sql in USER_IDS if path in paths), None)
+    rules = rules if rules is not None else load_rules()
+    return next((column for pattern, column in rules if fnmatch.fnmatchcase(family, pattern) and column in paths), None)
 
 
 def family_of(dataset: str) -> str | None:
@@ -52,14 +76,15 @@ def family_of(dataset: str) -> str | None:
     return None
 
 
-def plan(tables: dict[tuple[str, str], list[dict]]) -> Plan:
-    """What to shred, given every table's (dataset, name) and fields."""
+def plan(tables: dict[tuple[str, str], list[dict]], rules: list[tuple[str, str]] | None = None) -> Plan:
+    """What to shred, given every table's (dataset, name) and fields, and the user-id rules."""
+    rules = rules if rules is not None else load_rules()
     result = Plan()
     for (dataset, name), fields in sorted(tables.items()):
         family = family_of(dataset)
         if family is None:
             continue
-        expr = user_id(fields)
+        expr = user_id(fields, family, rules)
         table = (dataset, name)
         if name.rsplit("_v", 1)[0] == DELETION_REQUEST:
             if expr:
@@ -99,10 +124,11 @@ def requested_ids(p: Plan, family: str, ref=duckdb_ref) -> str:
                                    for table, expr in p.requests[family])
 
 
-def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False) -> dict:
+def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False,
+          rules: list[tuple[str, str]] | None = None) -> dict:
     """Run the plan on a DuckDB connection (in the caller's transaction); rows deleted (or that would be)
     per table. The ids shredded are recorded in SHREDDED, with the rows' deletion."""
-    p = plan(tables)
+    p = plan(tables, rules)
     done: dict[str, int] = {}
     for table, sql in statements(p, dry_run):
         (n,) = con.execute(sql).fetchone()
@@ -115,9 +141,10 @@ def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = Fal
     return {"rows": done, "skipped": p.skipped}
 
 
-def shred_bigquery(client, project: str, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False) -> dict:
+def shred_bigquery(client, project: str, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False,
+                   rules: list[tuple[str, str]] | None = None) -> dict:
     """The same plan as BigQuery jobs: one DML DELETE (or count) per table, where the data is."""
-    p = plan(tables)
+    p = plan(tables, rules)
     done: dict[str, int] = {}
     for table, sql in statements(p, dry_run, lambda dataset, name: f"`{project}.{dataset}.{name}`"):
         job = client.query(sql)

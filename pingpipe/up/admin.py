@@ -44,13 +44,14 @@ LINGER_SECONDS = 1.0  # after a refusal: what the client still sends is discarde
 
 class AdminServer:
     def __init__(self, writer, status_extra: Callable[[], dict], port: int = 0,
-                 cycle: Callable[[object], dict] | None = None):
-        """`cycle(day)` runs the daily cycle for a day (POST /cycle?date=YYYY-MM-DD)."""
+                 cycle: Callable[[object], dict] | None = None, rules: list[tuple[str, str]] | None = None):
+        """`cycle(day)` runs the daily cycle for a day (POST /cycle?date=YYYY-MM-DD); `rules` are the
+        user-id rules `up` shreds with."""
         # Users' SQL runs on the writer's DuckDB instance: close it first (after the writer's and the
         # committer's SETs). The writer reads its NDJSON batches from its own temp folder, so that stays open.
         lock_down(writer.con, [writer.tmp_dir])
         self.token = secrets.token_urlsafe(32)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle, rules))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="admin", daemon=True)
@@ -118,7 +119,7 @@ def content_length(value: str | None, limit: int) -> int:
     return length
 
 
-def _handler(writer, status_extra, token: str, cycle=None):
+def _handler(writer, status_extra, token: str, cycle=None, rules=None):
     con = writer.con
 
     class Handler(BaseHTTPRequestHandler):
@@ -178,7 +179,7 @@ def _handler(writer, status_extra, token: str, cycle=None):
             if self.path.startswith("/cycle?date=") and cycle is not None:
                 return cycle(self._date(self.path.split("=", 1)[1]))
             if self.path in ("/shred", "/shred?dry_run=1"):
-                return shred_warehouse(writer, dry_run=self.path.endswith("dry_run=1"))
+                return shred_warehouse(writer, dry_run=self.path.endswith("dry_run=1"), rules=rules)
             if self.path != "/query":
                 raise Refused(404, "not found")
             sql = self._body(content_length(self.headers.get("Content-Length"), MAX_SQL_BYTES))
@@ -243,13 +244,13 @@ def linger(sock: socket.socket, seconds: float = LINGER_SECONDS, limit: int = MA
         pass
 
 
-def shred_warehouse(writer, *, dry_run: bool = False) -> dict:
+def shred_warehouse(writer, *, dry_run: bool = False, rules: list[tuple[str, str]] | None = None) -> dict:
     """Shred every app's deleted clients, in one transaction between commits (privacy/shred.py)."""
     from pingpipe.privacy.shred import shred
 
     with writer.transaction() as con:
         tables = {(t.dataset, t.table): writer.table_fields(t) for t in writer.tables()}
-        return shred(con, tables, dry_run=dry_run)
+        return shred(con, tables, dry_run=dry_run, rules=rules)
 
 
 # -- clients -----------------------------------------------------------------------------

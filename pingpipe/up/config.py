@@ -44,6 +44,7 @@ class UpConfig:
     drain_timeout: float = 30.0  # after Ctrl-C: what is not committed by then stays queued for the next start
     error_retention_days: int = ERROR_RETENTION_DAYS  # error rows (raw payloads) are deleted after this many days
     daily_cycle: bool = True  # dedupe, shred and expire once per completed UTC day (cycle.py)
+    user_ids: Path | None = None  # more user-id rules for shredding, before privacy/user_ids.yaml's
     retry: RetryConfig = field(default_factory=RetryConfig)
 
     @property

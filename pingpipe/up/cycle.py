@@ -31,14 +31,15 @@ def due(writer, today: dt.date) -> dt.date | None:
     return yesterday if last is None or last < yesterday else None
 
 
-def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS) -> dict:
+def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS,
+              rules: list[tuple[str, str]] | None = None) -> dict:
     """Dedupe `day` into the stable tables, then shred and expire everything; returns what each did."""
     import json
 
     kept = copy_deduplicate(writer, day)
     with writer.transaction() as con:
         tables = {(t.dataset, t.table): writer.table_fields(t) for t in writer.tables()}
-        shredded = shred(con, tables)
+        shredded = shred(con, tables, rules=rules)
         expired = expire(con, list(tables), retention(registry), error_retention_days=error_retention_days)
         report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"],
                   "expired": expired}

@@ -32,6 +32,7 @@ from pingpipe.edge.config import CONFIG_ENV, EdgeConfig, config_to_json
 from pingpipe.edge.metrics import METRICS_DIR_ENV, answers
 from pingpipe.edge.publish.segments import recover, sealed_segments
 from pingpipe.gctune import tune_gc
+from pingpipe.privacy.shred import RulesError, load_rules
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.schemas.registry import Registry
 
@@ -140,7 +141,12 @@ class Up:
         self.decoder_config = DecoderConfig(schemas=c.schemas, geoip_db=c.geoip_db)
         self.pool = self._new_pool()
         self.writer = writer
-        admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle)
+        try:
+            self.rules = load_rules(c.user_ids)
+        except RulesError as exc:
+            writer.close()
+            raise UpError(str(exc)) from None
+        admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle, rules=self.rules)
         self.committer = committer
         try:
             self._start_edge()
@@ -352,7 +358,8 @@ class Up:
 
     def _cycle(self, day) -> dict:
         """The daily cycle for `day` (cycle.py), between commits: on the commit thread, or from the admin port."""
-        report = cycle.run_cycle(self.writer, self.registry, day, error_retention_days=self.config.error_retention_days)
+        report = cycle.run_cycle(self.writer, self.registry, day, error_retention_days=self.config.error_retention_days,
+                                 rules=self.rules)
         self.last_cycle = report
         print(f"daily cycle for {day}: stable {sum(report['stable'].values())} row(s), shredded "
               f"{sum(report['shredded'].values())}, expired {sum(report['expired'].values())}", file=self.out, flush=True)

@@ -106,3 +106,21 @@ def test_the_audit_fails_when_a_shredded_client_has_a_row_again(two_clients):
     up.wait_committed(committed + 1)
     audit = subprocess.run([PINGPIPE, "audit", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
     assert audit.returncode == 1 and f"{FAMILY}.custom_v1: 1 row(s) of clients whose deletion was processed" in audit.stdout
+
+
+def test_a_users_rules_name_the_user_id_of_their_own_tables_before_the_shipped_ones(tmp_path):
+    from pingpipe.privacy.shred import load_rules
+
+    rules_file = tmp_path / "ids.yaml"
+    rules_file.write_text("- family: shop\n  column: profile.account_id\n")
+    account = [{"name": "profile", "type": "RECORD", "fields": [{"name": "account_id", "type": "STRING"}]}]
+    tables = {("shop_live", "deletion_request_v1"): account, ("shop_live", "orders_v1"): account,
+              ("shop_live", "visits_v1"): [{"name": "page", "type": "STRING"}]}
+    assert plan(tables).targets == {}  # the shipped rules know no such column: nothing to shred
+    p = plan(tables, load_rules(rules_file))
+    assert [t for t, _ in statements(p, dry_run=False)] == ["shop_live.orders_v1"] and p.skipped == ["shop_live.visits_v1"]
+    rules_file.write_text("- family: shop\n")
+    out = subprocess.run([PINGPIPE, "shred", "--data", str(tmp_path), "--user-ids", str(rules_file)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 1 and "entry 0 must be {family: PATTERN, column: PATH}" in out.stderr
+    assert "Traceback" not in out.stderr
