@@ -17,7 +17,7 @@ from .shred import shred
 from .up import query, status, up
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pingpipe")
 def main() -> None:
     """pingpipe: telemetry pings in, per-application warehouse tables out."""

@@ -85,6 +85,15 @@ def _explains_a_select(cursor: duckdb.DuckDBPyConnection, query: str) -> bool:
     return len(statements) == 1 and statements[0].type == duckdb.StatementType.SELECT
 
 
+def one_line(exc: duckdb.Error) -> str:
+    """DuckDB's message in one line (it adds the query and a caret below); a missing table points to
+    `pingpipe status`, which lists them."""
+    text = " ".join(line.strip() for line in str(exc).split("\n\n")[0].splitlines() if line.strip())
+    if isinstance(exc, duckdb.CatalogException) and "does not exist" in text:
+        text += " (`pingpipe status` lists the tables)"
+    return text
+
+
 def statements_of(cursor: duckdb.DuckDBPyConnection, sql: str) -> list:
     """The statements of `sql` if each is a query (SELECT, or EXPLAIN [ANALYZE] of one).
 
@@ -92,7 +101,7 @@ def statements_of(cursor: duckdb.DuckDBPyConnection, sql: str) -> list:
     try:
         statements = cursor.extract_statements(sql)
     except duckdb.Error as exc:
-        raise QueryError(str(exc)) from None
+        raise QueryError(one_line(exc)) from None
     if not statements:
         raise QueryError("no SQL statement given")
     for statement in statements:
@@ -123,7 +132,7 @@ def run_statements(cursor: duckdb.DuckDBPyConnection, statements: list) -> dict:
                 cursor.execute("ROLLBACK")
             except duckdb.Error:
                 pass  # the statement ended the transaction itself: nothing runs after it anyway
-            raise QueryError(str(exc)) from None
+            raise QueryError(one_line(exc)) from None
         try:
             cursor.execute("ROLLBACK")
         except duckdb.TransactionException:

@@ -331,3 +331,11 @@ def test_the_cli_prints_one_line_and_fails_when_up_does_not_answer_properly(tmp_
             assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("Error: "), out.stderr
     finally:
         server.close()
+
+
+def test_a_query_error_is_one_line_and_a_missing_table_points_to_status(tmp_path):
+    DuckDBWriter(tmp_path / "warehouse.duckdb").close()
+    for sql, says in (("SELECT * FROM nope", "`pingpipe status` lists the tables"), ("SELEC 1", "Parser Error")):
+        out = subprocess.run([PINGPIPE, "query", "--data", str(tmp_path), sql], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1 and says in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert subprocess.run([PINGPIPE, "query", "-h"], capture_output=True, text=True, timeout=60).stdout.startswith("Usage:")
