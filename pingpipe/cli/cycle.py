@@ -9,7 +9,7 @@ import click
 
 from pingpipe.up.config import UpConfig
 
-from .up import DATA_HELP, ask_up
+from .up import DATA_HELP, ask_up, writable
 
 
 @click.command("cycle")
@@ -26,21 +26,14 @@ def cycle(day, data, schemas, error_retention_days):
 
     `pingpipe up` runs it by itself once per completed UTC day; this runs it by hand (a day to redo).
     """
-    from pingpipe.loader.writers.duckdb import DuckDBWriter
     from pingpipe.schemas.registry import Registry
     from pingpipe.up import cycle as daily
 
     day = day.date() if day else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     report = ask_up(data, "POST", f"/cycle?date={day}", b"")
     if report is None:
-        path = data / "warehouse.duckdb"
-        if not path.exists():
-            raise click.ClickException(f"no warehouse at {path}: start `pingpipe up --data {data}` first")
-        writer = DuckDBWriter(path)
-        try:
+        with writable(data) as writer:
             report = daily.run_cycle(writer, Registry.load(schemas), day, error_retention_days=error_retention_days)
-        finally:
-            writer.close()
     click.echo(f"daily cycle for {report['day']}:")
     for section, verb in (("stable", "kept"), ("shredded", "deleted"), ("expired", "expired")):
         for table, n in report[section].items():

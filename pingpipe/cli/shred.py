@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .up import DATA_HELP, ask_up
+from .up import DATA_HELP, ask_up, writable
 
 
 @click.command("shred")
@@ -22,9 +22,8 @@ def shred(data, dry_run, warehouse, user_ids):
 
     The deletion-request rows stay (the audit trail). Rerunning deletes what is left and nothing else.
     """
-    from pingpipe.loader.writers.duckdb import DuckDBWriter
     from pingpipe.privacy.shred import RulesError, load_rules
-    from pingpipe.up.admin import shred_warehouse
+    from pingpipe.up.cycle import shred_warehouse
 
     try:
         rules = load_rules(user_ids)
@@ -40,14 +39,8 @@ def shred(data, dry_run, warehouse, user_ids):
         return
     result = ask_up(data, "POST", "/shred" + ("?dry_run=1" if dry_run else ""), b"")
     if result is None:
-        path = data / "warehouse.duckdb"
-        if not path.exists():
-            raise click.ClickException(f"no warehouse at {path}: start `pingpipe up --data {data}` first")
-        writer = DuckDBWriter(path)
-        try:
+        with writable(data) as writer:
             result = shred_warehouse(writer, dry_run=dry_run, rules=rules)
-        finally:
-            writer.close()
     _report(result, dry_run)
 
 

@@ -63,24 +63,52 @@ def ask_up(data: Path, method: str, path: str, body: bytes | None = None):
         raise click.ClickException(str(exc)) from None
 
 
+def _existing(data: Path) -> Path:
+    path = data / "warehouse.duckdb"
+    if not path.exists():
+        raise click.ClickException(f"no warehouse at {path}: start `pingpipe up --data {data}` first")
+    return path
+
+
+def _held(path: Path, data: Path, exc: Exception) -> click.ClickException:
+    return click.ClickException(f"the warehouse {path} is held by another process and no running `pingpipe up` "
+                                f"answered for {data}: {str(exc).splitlines()[0]}")
+
+
 @contextlib.contextmanager
 def read_only(data: Path):
+    """The warehouse of DATA opened read-only (when `up` does not hold it)."""
     import duckdb
 
     from pingpipe.loader.writers.duckdb import connect, disconnect
 
-    path = data / "warehouse.duckdb"
-    if not path.exists():
-        raise click.ClickException(f"no warehouse at {path}: start `pingpipe up --data {data}` first")
+    path = _existing(data)
     try:
         con = connect(path, read_only=True)
     except duckdb.IOException as exc:
-        raise click.ClickException(f"the warehouse {path} is held by another process and no running `pingpipe up` "
-                                   f"answered for {data}: {exc}") from None
+        raise _held(path, data, exc) from None
     try:
         yield con
     finally:
         disconnect(con, path)
+
+
+@contextlib.contextmanager
+def writable(data: Path):
+    """The warehouse of DATA opened for writing, as a DuckDBWriter (when `up` does not hold it)."""
+    import duckdb
+
+    from pingpipe.loader.writers.duckdb import DuckDBWriter
+
+    path = _existing(data)
+    try:
+        writer = DuckDBWriter(path)
+    except duckdb.IOException as exc:
+        raise _held(path, data, exc) from None
+    try:
+        yield writer
+    finally:
+        writer.close()
 
 
 @click.command("query")

@@ -179,6 +179,8 @@ def _handler(writer, status_extra, token: str, cycle=None, rules=None):
             if self.path.startswith("/cycle?date=") and cycle is not None:
                 return cycle(self._date(self.path.split("=", 1)[1]))
             if self.path in ("/shred", "/shred?dry_run=1"):
+                from .cycle import shred_warehouse
+
                 return shred_warehouse(writer, dry_run=self.path.endswith("dry_run=1"), rules=rules)
             if self.path != "/query":
                 raise Refused(404, "not found")
@@ -242,15 +244,6 @@ def linger(sock: socket.socket, seconds: float = LINGER_SECONDS, limit: int = MA
             limit -= len(chunk)
     except OSError:
         pass
-
-
-def shred_warehouse(writer, *, dry_run: bool = False, rules: list[tuple[str, str]] | None = None) -> dict:
-    """Shred every app's deleted clients, in one transaction between commits (privacy/shred.py)."""
-    from pingpipe.privacy.shred import shred
-
-    with writer.transaction() as con:
-        tables = {(t.dataset, t.table): writer.table_fields(t) for t in writer.tables()}
-        return shred(con, tables, dry_run=dry_run, rules=rules)
 
 
 # -- clients -----------------------------------------------------------------------------

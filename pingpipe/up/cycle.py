@@ -31,6 +31,17 @@ def due(writer, today: dt.date) -> dt.date | None:
     return yesterday if last is None or last < yesterday else None
 
 
+def tables_of(writer) -> dict[tuple[str, str], list[dict]]:
+    """(dataset, table) -> fields, for every table the writer holds."""
+    return {(t.dataset, t.table): writer.table_fields(t) for t in writer.tables()}
+
+
+def shred_warehouse(writer, *, dry_run: bool = False, rules: list[tuple[str, str]] | None = None) -> dict:
+    """Shred every app's deleted clients, in one transaction between commits (privacy/shred.py)."""
+    with writer.transaction() as con:
+        return shred(con, tables_of(writer), dry_run=dry_run, rules=rules)
+
+
 def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS,
               rules: list[tuple[str, str]] | None = None) -> dict:
     """Dedupe `day` into the stable tables, then shred and expire everything; returns what each did."""
@@ -38,7 +49,7 @@ def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERR
 
     kept = copy_deduplicate(writer, day)
     with writer.transaction() as con:
-        tables = {(t.dataset, t.table): writer.table_fields(t) for t in writer.tables()}
+        tables = tables_of(writer)
         shredded = shred(con, tables, rules=rules)
         expired = expire(con, list(tables), retention(registry), error_retention_days=error_retention_days)
         report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"],

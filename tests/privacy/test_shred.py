@@ -14,7 +14,7 @@ import pytest
 from pingpipe.privacy.shred import plan, statements
 from tests.helpers import PINGPIPE
 from tests.up.conftest import start_up
-from tests.up.test_glean import APP, FAMILY, HERE
+from tests.up.test_glean import FAMILY, HERE, app_schemas
 
 CLIENT = [{"name": "client_info", "type": "RECORD", "mode": "NULLABLE",
            "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}]}]
@@ -45,11 +45,7 @@ def client_ids(up) -> dict[str, set]:
 @pytest.fixture(scope="module")
 def two_clients(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shred")
-    schemas = tmp / "schemas"
-    generated = subprocess.run([PINGPIPE, "schemas", "glean", "--app-id", "pingpipe-e2e", "--metrics", str(APP / "metrics.yaml"),
-                                "--pings", str(APP / "pings.yaml"), "--out", str(schemas)], capture_output=True, text=True)
-    assert generated.returncode == 0, generated.stderr
-    up = start_up(tmp / "data", schemas=schemas)
+    up = start_up(tmp / "data", schemas=app_schemas(tmp / "schemas"))
     try:
         sessions = {}
         for name, args in (("A", []), ("B", ["keep"])):  # A turns telemetry off at the end, B does not

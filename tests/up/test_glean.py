@@ -72,17 +72,21 @@ class RetryProxy:
         self.httpd.server_close()
 
 
+def app_schemas(out: Path) -> Path:
+    """`pingpipe schemas glean` for the test app in glean_app/."""
+    generated = subprocess.run([PINGPIPE, "schemas", "glean", "--app-id", "pingpipe-e2e", "--metrics", str(APP / "metrics.yaml"),
+                                "--pings", str(APP / "pings.yaml"), "--out", str(out)], capture_output=True, text=True)
+    assert generated.returncode == 0, generated.stderr
+    return out
+
+
 @pytest.fixture(scope="module")
 def glean_run(tmp_path_factory):
     """Generate the app's schemas, start `pingpipe up` with them, run the Glean scenario through the proxy."""
     from tests.up.conftest import start_up
 
     tmp = tmp_path_factory.mktemp("glean-e2e")
-    schemas = tmp / "schemas"
-    generated = subprocess.run([PINGPIPE, "schemas", "glean", "--app-id", "pingpipe-e2e", "--metrics", str(APP / "metrics.yaml"),
-                                "--pings", str(APP / "pings.yaml"), "--out", str(schemas)], capture_output=True, text=True)
-    assert generated.returncode == 0, generated.stderr
-    up = start_up(tmp / "data", schemas=schemas)
+    up = start_up(tmp / "data", schemas=app_schemas(tmp / "schemas"))
     proxy = RetryProxy(up.port)
     try:
         client = subprocess.run([sys.executable, str(HERE / "glean_client.py"), f"http://127.0.0.1:{proxy.port}", str(tmp / "glean")],
