@@ -35,6 +35,18 @@ class HeldCommitter(Committer):
         return super().commit(result, paths)
 
 
+def run_driven(up: Up, drive) -> int:
+    """Run `up` in this thread while `drive` runs in another (it ends with a Ctrl-C); this process's
+    signal handlers are restored after."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    threading.Thread(target=drive, daemon=True).start()
+    try:
+        return up.run()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
 def test_the_workers_keep_decoding_segments_while_a_commit_is_slow(tmp_path, monkeypatch):
     queue = tmp_path / "data" / "queue"
     queue.mkdir(parents=True)
@@ -59,13 +71,9 @@ def test_the_workers_keep_decoding_segments_while_a_commit_is_slow(tmp_path, mon
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: drain and stop
 
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    threading.Thread(target=drive, daemon=True).start()
     try:
-        code = up.run()
+        code = run_driven(up, drive)
     finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
         HeldCommitter.release.set()
     # The four segments behind the held one were all decoded (and wait, in order) before it committed.
     assert decoded_while_held == [5]
@@ -99,13 +107,7 @@ def run_until(up: Up, done, timeout: float = 60.0) -> tuple[int, float]:
         stopped.append(time.monotonic())
         os.kill(os.getpid(), signal.SIGINT)
 
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    threading.Thread(target=drive, daemon=True).start()
-    try:
-        code = up.run()
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    code = run_driven(up, drive)
     return code, time.monotonic() - stopped[0]
 
 
