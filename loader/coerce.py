@@ -190,7 +190,7 @@ class Coercer:
     def __call__(self, payload: dict) -> dict:
         """The row for a payload (column name -> value); unplaced data in additional_properties."""
         extra: dict = {}
-        row = self._record(payload, extra)
+        row = self._record(payload, extra, {})
         if extra and self.has_additional:
             text = additional_properties(extra)
             if text is not None:
@@ -198,21 +198,48 @@ class Coercer:
         return row
 
 
-def compile_record(fields: list[dict]) -> Callable[[dict, dict], dict]:
-    """`record(obj, extra) -> row` for a record's fields.
+class Layout:
+    """Where the one record walk writes a row: here a nested dict, keyed by column name.
 
-    name -> (column, converter, kind). The two commonest kinds are converted inline, without a
+    columns.py's layout writes one flat list per row instead, keyed by column slot (`flat`): a
+    nested record marks its own slot and writes its fields into the same list."""
+
+    flat = False
+
+    def leaf(self, field: dict):
+        """The key a leaf column's value is written under."""
+        return field["name"]
+
+    def record(self, field: dict, compile_fields: Callable[[], Callable]):
+        """(key, record function) for a nested record; `compile_fields()` compiles its fields' walk."""
+        return field["name"], compile_fields()
+
+    def done(self, fields: list[dict], columns: dict, known: int, record: Callable) -> Callable:
+        """The record function the parent calls (a layout may wrap the walk)."""
+        return record
+
+
+ROWS = Layout()
+
+
+def compile_record(fields: list[dict], layout: Layout = ROWS) -> Callable[[dict, dict, object], object]:
+    """`record(obj, extra, out) -> out`: obj's values written into `out` under the layout's keys.
+
+    name -> (key, converter, kind). The two commonest kinds are converted inline, without a
     call: most of a Glean row is strings and integers, and a call per value is the cost here. A
     nested record's own record function is called directly (one call per record, not two)."""
-    columns: dict[str, tuple[str, Callable, int] | None] = {}
+    columns: dict[str, tuple[object, Callable, int] | None] = {}
     for field in fields:
         kind = field_kind(field)
-        convert = compile_record(field["fields"]) if kind == RECORD else compile_field(field)
-        columns[field["name"]] = (field["name"], convert, kind)
+        if kind == RECORD:
+            key, convert = layout.record(field, lambda f=field: compile_record(f["fields"], layout))
+        else:
+            key, convert = layout.leaf(field), compile_field(field)
+        columns[field["name"]] = (key, convert, kind)
     known = len(columns)
+    same_out = layout.flat
 
-    def record(obj: dict, extra: dict) -> dict:
-        row = {}
+    def record(obj: dict, extra: dict, out):
         for key, value in obj.items():
             if value is None:
                 continue
@@ -222,27 +249,31 @@ def compile_record(fields: list[dict]) -> Callable[[dict, dict], dict]:
             if target is None:
                 extra[key] = value
                 continue
-            name, convert, kind = target
+            at, convert, kind = target
             t = type(value)
             if kind == STRING and t is str:
-                row[name] = value
+                out[at] = value
             elif kind == INT and t is int and INT_MIN <= value <= INT_MAX:
-                row[name] = value
+                out[at] = value
             elif kind == RECORD:
                 if t is not dict:
                     extra[key] = value
                     continue
                 sub_extra: dict = {}
-                row[name] = convert(value, sub_extra)
+                if same_out:
+                    out[at] = True
+                    convert(value, sub_extra, out)
+                else:
+                    out[at] = convert(value, sub_extra, {})
                 if sub_extra:
                     extra[key] = sub_extra
             else:
                 converted = convert_other(kind, convert, key, value, extra)
                 if converted is not MISSING:
-                    row[name] = converted
-        return row
+                    out[at] = converted
+        return out
 
-    return record
+    return layout.done(fields, columns, known, record)
 
 
 def compile_field(field: dict) -> Callable:
@@ -293,7 +324,7 @@ def compile_field(field: dict) -> Callable:
         def nested(v, extra):
             if type(v) is not dict:
                 return MISSING
-            return record(v, extra)
+            return record(v, extra, {})
 
         return nested
     return _scalar(bq_type)
