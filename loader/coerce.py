@@ -43,7 +43,7 @@ _TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:
 _TIME = re.compile(r"(\d\d):(\d\d)(?::(\d\d)(?:\.\d{1,9})?)?", re.ASCII)
 
 
-def _timestamp_ok(v: str, zone_allowed: bool) -> bool:
+def timestamp_ok(v: str, zone_allowed: bool) -> bool:
     if len(v) == 27 and v[26] == "Z" and v[10] == "T" and v[19] == "." and v.isascii():  # the pipeline's own form
         try:
             dt.datetime.fromisoformat(v[:26])  # over ASCII, it accepts only digits in the right places
@@ -115,7 +115,7 @@ def _scalar(bq_type: str):
     if bq_type in ("BOOL", "BOOLEAN"):
         return lambda v, extra: v if type(v) is bool else MISSING
     if bq_type in ("TIMESTAMP", "DATETIME"):
-        return lambda v, extra: v if type(v) is str and _timestamp_ok(v, bq_type == "TIMESTAMP") else MISSING
+        return lambda v, extra: v if type(v) is str and timestamp_ok(v, bq_type == "TIMESTAMP") else MISSING
     if bq_type == "DATE":
         return lambda v, extra: v if type(v) is str and _date_ok(v) else MISSING
     if bq_type == "TIME":

@@ -8,6 +8,7 @@ without IP address or raw user agent.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
@@ -18,7 +19,7 @@ from pingpipe import jsontext
 from pingpipe.decoder.failures import DUPLICATE, load_failure, refused
 from pingpipe.schemas.registry import Registry
 
-from .coerce import Coercer
+from .coerce import Coercer, timestamp_ok
 from .tables import ERROR_FIELDS, TableId, error_table
 
 MAX_ROW_BYTES = 10 * 1024 * 1024  # BigQuery's limit for a streamed row
@@ -42,11 +43,17 @@ class Batch:
         entry[1].append(row)
 
 
-def error_row(data: bytes, attributes: dict[str, str]) -> dict:
-    """An error message (decoder/failures.py) as its row of payload_bytes_error.*; the payload in base64."""
+def error_row(data: bytes, attributes: dict[str, str], now: dt.datetime | None = None) -> dict:
+    """An error message (decoder/failures.py) as its row of payload_bytes_error.*; the payload in base64.
+
+    Every error row has a submission_timestamp, which its expiry goes by: a message that came
+    without a valid one (a raw line made elsewhere) gets the time its error row was made."""
     row = {name: attributes.get(name) for name in (
         "submission_timestamp", "document_namespace", "document_type", "document_version", "document_id", "uri",
         "error_type", "error_message", "exception_class", "stack_trace")}
+    stamp = row["submission_timestamp"]
+    if not (isinstance(stamp, str) and timestamp_ok(stamp, zone_allowed=True)):
+        row["submission_timestamp"] = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     row["payload"] = pybase64.b64encode_as_string(data)
     return {k: v for k, v in row.items() if v is not None}
 

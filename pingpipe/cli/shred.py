@@ -15,8 +15,8 @@ from .up import DATA_HELP, ask_up, writable
 @click.option("--dry-run", is_flag=True, help="Print per table how many rows would go; delete nothing.")
 @click.option("--warehouse", default=None, help="bigquery:PROJECT to shred there, as DML jobs (default: the warehouse of --data).")
 @click.option("--user-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="YAML rules naming your tables' user-id columns, before the shipped ones (privacy/user_ids.yaml). "
-                   "A running `up` uses its own (up --user-ids).")
+              help="YAML rules naming your tables' user-id columns (and secondary ids), before the shipped ones "
+                   "(privacy/user_ids.yaml) and a running `up`'s own (up --user-ids).")
 def shred(data, dry_run, warehouse, user_ids):
     """Delete, from every table of an app, the rows of each client whose deletion-request ping is stored.
 
@@ -37,7 +37,7 @@ def shred(data, dry_run, warehouse, user_ids):
         result = shred_on_bigquery(project, dry_run, rules)
         _report(result, dry_run)
         return
-    result = ask_up(data, "POST", "/shred" + ("?dry_run=1" if dry_run else ""), b"")
+    result = ask_up(data, "POST", "/shred" + ("?dry_run=1" if dry_run else ""), user_ids.read_bytes() if user_ids else b"")
     if result is None:
         with writable(data) as writer:
             result = shred_warehouse(writer, dry_run=dry_run, rules=rules)

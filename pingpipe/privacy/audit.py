@@ -21,7 +21,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .shred import user_id
+import duckdb
+
+from .shred import DELETION_REQUEST, family_of
 
 # column path pattern (fnmatch, on "table.column.path") -> why values there may look like an identifier
 ALLOWED: dict[str, str] = {
@@ -134,29 +136,25 @@ def audit(con, cursor: Callable, batch: int = 10_000) -> Findings:
                     findings.add_row(f"{schema}.{name}", columns, row)
         finally:
             reader.close()
-    shredded = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
-                           "AND table_schema = '_pingpipe' AND table_name = 'shredded'").fetchone()[0]
+    shredded = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_catalog = current_database() "
+                           "AND table_schema = '_pingpipe' AND table_name = 'shredded' AND column_name = 'id_column'"
+                           ).fetchone()[0]
     if shredded:
+        recorded = con.execute("SELECT DISTINCT family, id_column FROM _pingpipe.shredded WHERE id_column IS NOT NULL").fetchall()
         for schema, name in tables:
-            family = schema.removesuffix("_live").removesuffix("_stable")
-            expr = _user_id(con, schema, name, family)
-            if expr is None or schema == family or name.startswith("deletion_request"):
+            family = family_of(schema)
+            if family is None or name.startswith(DELETION_REQUEST):
                 continue
-            (n,) = con.execute(f'SELECT count(*) FROM "{schema}"."{name}" WHERE {expr} IN '
-                               "(SELECT client_id FROM _pingpipe.shredded WHERE family = ?)", [family]).fetchone()
-            if n:
-                findings.left[f"{schema}.{name}"] = n
+            for column in sorted({c for f, c in recorded if f == family}):
+                reader = cursor(con)  # its own: a probe that fails leaves `con` as it was
+                try:
+                    (n,) = reader.execute(f'SELECT count(*) FROM "{schema}"."{name}" WHERE {column} IN (SELECT client_id '
+                                          "FROM _pingpipe.shredded WHERE family = ? AND id_column = ?)", [family, column]
+                                          ).fetchone()
+                except duckdb.BinderException:  # the table has no such column: no user of it to find
+                    continue
+                finally:
+                    reader.close()
+                if n:
+                    findings.left[f"{schema}.{name}"] = findings.left.get(f"{schema}.{name}", 0) + n
     return findings
-
-
-def _user_id(con, schema: str, name: str, family: str) -> str | None:
-    """The table's user id by shred.py's rules, its fields read from the catalog (records: their field names)."""
-    fields = []
-    for column, data_type in con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = "
-                                         "current_database() AND table_schema = ? AND table_name = ?", [schema, name]).fetchall():
-        if str(data_type).startswith("STRUCT("):
-            inner = [{"name": n, "type": "STRING"} for n in re.findall(r'[(,]\s*"?(\w+)"?\s', str(data_type))]
-            fields.append({"name": column, "type": "RECORD", "fields": inner})
-        else:
-            fields.append({"name": column, "type": "STRING"})
-    return user_id(fields, family)

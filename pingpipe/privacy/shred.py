@@ -4,8 +4,9 @@ An app is a dataset family (`<family>_live`, `<family>_stable`). Its deletion re
 of its `deletion_request` tables (Glean's ping; the SDK sends it when the user turns telemetry
 off). A table's user id comes from the rules of user_ids.yaml (shipped; a user adds their own): by
 default Glean's `client_info.client_id`, then `client_id`. A table without one is skipped, and
-reported so. The deletion-request
-rows themselves stay: they are the audit trail.
+reported so. A rule may also follow a secondary id that a deletion request carries (a uuid or
+string metric the app sends in it) into the tables where that id names the user. The
+deletion-request rows themselves stay: they are the audit trail.
 
 Deleting is a DELETE … WHERE id IN (the family's requested ids), per table: rerun after a crash,
 it deletes what is left and nothing else; no table is rewritten. `plan` and `statements` are pure;
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from pingpipe import faults
+
 DELETION_REQUEST = "deletion_request"
 SHIPPED_RULES = Path(__file__).with_name("user_ids.yaml")
 
@@ -28,45 +31,79 @@ class RulesError(ValueError):
     """A user-id rules file pingpipe cannot read; the message names the file and the fault."""
 
 
-def load_rules(extra: Path | None = None) -> list[tuple[str, str]]:
-    """(family pattern, column path) rules: the file's first, then the shipped ones."""
+@dataclass(frozen=True)
+class Rule:
+    """Tables of the families matching `family` (fnmatch) that have `column` keep the user id there.
+
+    With `request`, a secondary id (Glean's "secondary ids in the deletion-request ping"): the ids
+    that the deletion requests of the families matching `requests` carry at `request` name users
+    in those tables' `column`."""
+
+    family: str
+    column: str
+    request: str | None = None
+    requests: str = "*"
+
+
+_RULE_SHAPE = "{family: PATTERN, column: PATH} or {family: PATTERN, column: PATH, request: PATH[, requests: PATTERN]}"
+
+
+def load_rules(extra: Path | None = None) -> list[Rule]:
+    """The rules of a user's file first, then the shipped ones."""
     rules = []
     for path in ([extra] if extra else []) + [SHIPPED_RULES]:
         try:
-            entries = yaml.safe_load(Path(path).read_text()) or []
-        except (OSError, yaml.YAMLError) as exc:
+            text = Path(path).read_text()
+        except OSError as exc:
             raise RulesError(f"{path}: {exc}") from None
-        for i, entry in enumerate(entries if isinstance(entries, list) else [None]):
-            if not (isinstance(entry, dict) and isinstance(entry.get("family"), str) and isinstance(entry.get("column"), str)):
-                raise RulesError(f"{path}: entry {i} must be {{family: PATTERN, column: PATH}}")
-            rules.append((entry["family"], entry["column"]))
+        rules += parse_rules(text, str(path))
+    return rules
+
+
+def parse_rules(text: str, source: str) -> list[Rule]:
+    """The rules of one YAML text (`source` names it in errors)."""
+    try:
+        entries = yaml.safe_load(text) or []
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{source}: {exc}") from None
+    rules = []
+    for i, entry in enumerate(entries if isinstance(entries, list) else [None]):
+        if not (isinstance(entry, dict) and {"family", "column"} <= entry.keys() <= {"family", "column", "request", "requests"}
+                and all(isinstance(v, str) for v in entry.values())):
+            raise RulesError(f"{source}: entry {i} must be {_RULE_SHAPE}")
+        rules.append(Rule(**entry))
     return rules
 
 
 @dataclass
 class Plan:
-    """Per family: the deletion-request tables, and each other table with its user-id expression."""
+    """Per (family, user-id column): the sources of the ids to delete, and the tables to delete them from.
 
-    requests: dict[str, list[tuple[tuple[str, str], str]]] = field(default_factory=dict)  # family -> [((ds, t), id expr)]
-    targets: dict[str, list[tuple[tuple[str, str], str]]] = field(default_factory=dict)
+    A source is a deletion-request table and where it carries the id: the family's own requests
+    (its user id), or another family's (a secondary id)."""
+
+    requests: dict[tuple[str, str], list[tuple[tuple[str, str], str]]] = field(default_factory=dict)
+    targets: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # tables of a family with requests, but no user id
 
 
-def _paths(fields: list[dict], prefix: str = "") -> set[str]:
+def paths(fields: list[dict], prefix: str = "") -> set[str]:
+    """Every column path of a table (records: theirs too, dotted), as rules and SQL name them."""
     out = set()
     for f in fields:
         path = f"{prefix}{f['name']}"
         out.add(path)
         if f["type"] in ("RECORD", "STRUCT") and f.get("mode") != "REPEATED":
-            out |= _paths(f["fields"], path + ".")
+            out |= paths(f["fields"], path + ".")
     return out
 
 
-def user_id(fields: list[dict], family: str = "", rules: list[tuple[str, str]] | None = None) -> str | None:
+def user_id(fields: list[dict], family: str = "", rules: list[Rule] | None = None) -> str | None:
     """The column path (also its SQL) of a table's user id, or None if no rule gives it one."""
-    paths = _paths(fields)
+    have = paths(fields)
     rules = rules if rules is not None else load_rules()
-    return next((column for pattern, column in rules if fnmatch.fnmatchcase(family, pattern) and column in paths), None)
+    return next((r.column for r in rules if r.request is None and fnmatch.fnmatchcase(family, r.family) and r.column in have),
+                None)
 
 
 def family_of(dataset: str) -> str | None:
@@ -76,25 +113,36 @@ def family_of(dataset: str) -> str | None:
     return None
 
 
-def plan(tables: dict[tuple[str, str], list[dict]], rules: list[tuple[str, str]] | None = None) -> Plan:
+def plan(tables: dict[tuple[str, str], list[dict]], rules: list[Rule] | None = None) -> Plan:
     """What to shred, given every table's (dataset, name) and fields, and the user-id rules."""
     rules = rules if rules is not None else load_rules()
-    result = Plan()
+    secondary = [r for r in rules if r.request is not None]
+    result, candidates, no_id = Plan(), [], []
     for (dataset, name), fields in sorted(tables.items()):
         family = family_of(dataset)
         if family is None:
             continue
-        expr = user_id(fields, family, rules)
-        table = (dataset, name)
+        table, have, expr = (dataset, name), paths(fields), user_id(fields, family, rules)
         if name.rsplit("_v", 1)[0] == DELETION_REQUEST:
             if expr:
-                result.requests.setdefault(family, []).append((table, expr))
-        elif expr:
-            result.targets.setdefault(family, []).append((table, expr))
-        else:
-            result.skipped.append(f"{dataset}.{name}")
-    result.skipped = [t for t in result.skipped if family_of(t.split(".")[0]) in result.requests]
-    result.targets = {f: t for f, t in result.targets.items() if f in result.requests}
+                result.requests.setdefault((family, expr), []).append((table, expr))
+            for r in secondary:
+                if fnmatch.fnmatchcase(family, r.requests) and r.request in have:
+                    candidates.append((r, table))
+            continue
+        ids = {expr} if expr else set()
+        ids |= {r.column for r in secondary if fnmatch.fnmatchcase(family, r.family) and r.column in have}
+        for column in sorted(ids):
+            result.targets.setdefault((family, column), []).append(table)
+        if not ids:
+            no_id.append(table)
+    for r, source in candidates:  # a secondary id reaches every family its rule names
+        for (family, column) in list(result.targets):
+            if column == r.column and fnmatch.fnmatchcase(family, r.family):
+                result.requests.setdefault((family, column), []).append((source, r.request))
+    result.targets = {k: t for k, t in result.targets.items() if k in result.requests}
+    asked = {family for family, _ in result.requests}
+    result.skipped = [f"{d}.{n}" for d, n in no_id if family_of(d) in asked]
     return result
 
 
@@ -103,51 +151,54 @@ def duckdb_ref(dataset: str, name: str) -> str:
 
 
 def statements(p: Plan, dry_run: bool, ref=duckdb_ref) -> list[tuple[str, str]]:
-    """("dataset.table", SQL) per table to shred: a DELETE, or with dry_run the count it would delete.
-    `ref(dataset, table)` writes a table's name in the warehouse's SQL."""
+    """("dataset.table", SQL) per table and user id to shred: a DELETE, or with dry_run the count
+    it would delete. `ref(dataset, table)` writes a table's name in the warehouse's SQL."""
     out = []
-    for family, targets in p.targets.items():
-        ids = requested_ids(p, family, ref)
-        for (dataset, name), expr in targets:
-            table, where = ref(dataset, name), f"{expr} IN ({ids})"
+    for key, targets in p.targets.items():
+        ids = requested_ids(p, key, ref)
+        for dataset, name in targets:
+            table, where = ref(dataset, name), f"{key[1]} IN ({ids})"
             sql = f"SELECT count(*) FROM {table} WHERE {where}" if dry_run else f"DELETE FROM {table} WHERE {where}"
             out.append((f"{dataset}.{name}", sql))
     return out
 
 
-SHREDDED = "_pingpipe.shredded"  # (family, client_id, shredded_at): the requests processed, for the audit
+SHREDDED = "_pingpipe.shredded"  # (family, client_id, shredded_at, id_column): the ids processed, for the audit
 
 
-def requested_ids(p: Plan, family: str, ref=duckdb_ref) -> str:
-    """SQL for the user ids a family's deletion requests name."""
+def requested_ids(p: Plan, key: tuple[str, str], ref=duckdb_ref) -> str:
+    """SQL for the user ids that deletion requests name in a (family, column)."""
     return " UNION DISTINCT ".join(f"SELECT {expr} FROM {ref(*table)} WHERE {expr} IS NOT NULL"
-                                   for table, expr in p.requests[family])
+                                   for table, expr in p.requests[key])
 
 
-def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False,
-          rules: list[tuple[str, str]] | None = None) -> dict:
+def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False, rules: list[Rule] | None = None) -> dict:
     """Run the plan on a DuckDB connection (in the caller's transaction); rows deleted (or that would be)
     per table. The ids shredded are recorded in SHREDDED, with the rows' deletion."""
     p = plan(tables, rules)
     done: dict[str, int] = {}
     for table, sql in statements(p, dry_run):
         (n,) = con.execute(sql).fetchone()
-        done[table] = n
+        done[table] = done.get(table, 0) + n
+        faults.point("shred")  # tests: a crash with some tables deleted, none committed
     if not dry_run and p.requests:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SHREDDED.split('.')[0]}")
         con.execute(f"CREATE TABLE IF NOT EXISTS {SHREDDED} (family VARCHAR, client_id VARCHAR, shredded_at TIMESTAMPTZ)")
-        for family in p.requests:
-            con.execute(f"INSERT INTO {SHREDDED} SELECT ?, id, now() FROM ({requested_ids(p, family)}) AS r(id) "
-                        f"WHERE id NOT IN (SELECT client_id FROM {SHREDDED} WHERE family = ?)", [family, family])
+        con.execute(f"ALTER TABLE {SHREDDED} ADD COLUMN IF NOT EXISTS id_column VARCHAR")
+        for family, column in p.requests:
+            con.execute(f"INSERT INTO {SHREDDED} SELECT ?, id, now(), ? FROM ({requested_ids(p, (family, column))}) AS r(id) "
+                        f"WHERE id NOT IN (SELECT client_id FROM {SHREDDED} WHERE family = ? AND id_column IS NOT DISTINCT FROM ?)",
+                        [family, column, family, column])
     return {"rows": done, "skipped": p.skipped}
 
 
 def shred_bigquery(client, project: str, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False,
-                   rules: list[tuple[str, str]] | None = None) -> dict:
+                   rules: list[Rule] | None = None) -> dict:
     """The same plan as BigQuery jobs: one DML DELETE (or count) per table, where the data is."""
     p = plan(tables, rules)
     done: dict[str, int] = {}
     for table, sql in statements(p, dry_run, lambda dataset, name: f"`{project}.{dataset}.{name}`"):
         job = client.query(sql)
         rows = list(job.result())
-        done[table] = rows[0][0] if dry_run else (job.num_dml_affected_rows or 0)
+        done[table] = done.get(table, 0) + (rows[0][0] if dry_run else (job.num_dml_affected_rows or 0))
     return {"rows": done, "skipped": p.skipped}

@@ -44,7 +44,7 @@ LINGER_SECONDS = 1.0  # after a refusal: what the client still sends is discarde
 
 class AdminServer:
     def __init__(self, writer, status_extra: Callable[[], dict], port: int = 0,
-                 cycle: Callable[[object], dict] | None = None, rules: list[tuple[str, str]] | None = None):
+                 cycle: Callable[[object], dict] | None = None, rules: list | None = None):
         """`cycle(day)` runs the daily cycle for a day (POST /cycle?date=YYYY-MM-DD); `rules` are the
         user-id rules `up` shreds with."""
         # Users' SQL runs on the writer's DuckDB instance: close it first (after the writer's and the
@@ -179,9 +179,17 @@ def _handler(writer, status_extra, token: str, cycle=None, rules=None):
             if self.path.startswith("/cycle?date=") and cycle is not None:
                 return cycle(self._date(self.path.split("=", 1)[1]))
             if self.path in ("/shred", "/shred?dry_run=1"):
+                from pingpipe.privacy.shred import RulesError, load_rules, parse_rules
+
                 from .cycle import shred_warehouse
 
-                return shred_warehouse(writer, dry_run=self.path.endswith("dry_run=1"), rules=rules)
+                extra = self._body(content_length(self.headers.get("Content-Length"), MAX_SQL_BYTES))
+                try:  # the caller's own rules (shred --user-ids), before up's
+                    mine = parse_rules(extra.decode("utf-8", "replace"), "--user-ids") if extra else []
+                except RulesError as exc:
+                    raise Refused(400, str(exc)) from None
+                return shred_warehouse(writer, dry_run=self.path.endswith("dry_run=1"),
+                                       rules=mine + (load_rules() if rules is None else rules))
             if self.path != "/query":
                 raise Refused(404, "not found")
             sql = self._body(content_length(self.headers.get("Content-Length"), MAX_SQL_BYTES))

@@ -36,14 +36,14 @@ def tables_of(writer) -> dict[tuple[str, str], list[dict]]:
     return {(t.dataset, t.table): writer.table_fields(t) for t in writer.tables()}
 
 
-def shred_warehouse(writer, *, dry_run: bool = False, rules: list[tuple[str, str]] | None = None) -> dict:
+def shred_warehouse(writer, *, dry_run: bool = False, rules: list | None = None) -> dict:
     """Shred every app's deleted clients, in one transaction between commits (privacy/shred.py)."""
     with writer.transaction() as con:
         return shred(con, tables_of(writer), dry_run=dry_run, rules=rules)
 
 
 def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS,
-              rules: list[tuple[str, str]] | None = None) -> dict:
+              rules: list | None = None) -> dict:
     """Dedupe `day` into the stable tables, then shred and expire everything; returns what each did."""
     import json
 

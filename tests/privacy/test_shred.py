@@ -4,6 +4,7 @@ the SDK itself sends its deletion request, and `pingpipe shred` deletes that cli
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -42,24 +43,29 @@ def client_ids(up) -> dict[str, set]:
     return out
 
 
+def run_two_clients(up, tmp) -> dict[str, str]:
+    """The real SDK for clients A (turns telemetry off at the end) and B; their client and legacy ids."""
+    sessions, ids = {}, {}
+    for name, args in (("A", []), ("B", ["keep"])):
+        client = subprocess.run([sys.executable, str(HERE / "glean_client.py"), up.url, str(tmp / f"glean-{name}"), *args],
+                                capture_output=True, text=True, timeout=180)
+        assert client.returncode == 0, client.stderr[-3000:]
+        recorded = json.loads(client.stdout.strip().splitlines()[-1])
+        sessions[name], ids[f"legacy {name}"] = recorded["session_uuid"], recorded["legacy_id"]
+    up.wait_committed(11)  # A: custom, 2 baseline, events, metrics, deletion-request; B: the same but the last
+    for name, session in sessions.items():
+        (row,) = up.query(f"SELECT client_info.client_id AS c FROM {FAMILY}.custom_v1 "
+                          f"WHERE metrics.uuid.e2e_ui_session_uuid = '{session}'")
+        ids[name] = row["c"]
+    return ids
+
+
 @pytest.fixture(scope="module")
 def two_clients(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shred")
     up = start_up(tmp / "data", schemas=app_schemas(tmp / "schemas"))
     try:
-        sessions = {}
-        for name, args in (("A", []), ("B", ["keep"])):  # A turns telemetry off at the end, B does not
-            client = subprocess.run([sys.executable, str(HERE / "glean_client.py"), up.url, str(tmp / f"glean-{name}"), *args],
-                                    capture_output=True, text=True, timeout=180)
-            assert client.returncode == 0, client.stderr[-3000:]
-            sessions[name] = json.loads(client.stdout.strip().splitlines()[-1])["session_uuid"]
-        up.wait_committed(11)  # A: custom, 2 baseline, events, metrics, deletion-request; B: the same but the last
-        ids = {}
-        for name, session in sessions.items():
-            (row,) = up.query(f"SELECT client_info.client_id AS c FROM {FAMILY}.custom_v1 "
-                              f"WHERE metrics.uuid.e2e_ui_session_uuid = '{session}'")
-            ids[name] = row["c"]
-        yield up, ids
+        yield up, run_two_clients(up, tmp)
     finally:
         if up.proc.poll() is None:
             assert up.stop() == 0
@@ -85,6 +91,51 @@ def test_a_client_that_turned_telemetry_off_is_gone_from_every_table_and_the_oth
     assert again.returncode == 0 and "deleted 1 row" not in again.stdout  # a rerun deletes nothing more
     audit = subprocess.run([PINGPIPE, "audit", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
     assert audit.returncode == 0, audit.stdout
+
+
+def custom_ping(up, client_id: str, legacy_id: str) -> None:
+    """A custom ping as the app's previous install sent it: another client id, the legacy id."""
+    body = json.dumps({"ping_info": {"seq": 9, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+                       "client_info": {"client_id": client_id, "app_channel": "beta", "app_build": "1",
+                                       "app_display_version": "1.2.3", "architecture": "x86_64", "os": "Linux",
+                                       "os_version": "6.1", "telemetry_sdk_build": "t", "first_run_date": "2026-11-23+00:00"},
+                       "metrics": {"uuid": {"e2e.legacy.client_id": legacy_id}}}).encode()
+    request = urllib.request.Request(f"{up.url}/submit/pingpipe-e2e/custom/1/{uuid.uuid4()}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    assert urllib.request.urlopen(request, timeout=10).status == 200
+
+
+def test_a_secondary_id_the_sdk_put_in_the_deletion_request_reaches_the_rows_it_names(two_clients, tmp_path):
+    """A's deletion request carries its legacy id (a uuid metric sent in deletion-request). Rows of the
+    app's previous install, under other client ids, go once a rule names that id; B's stay."""
+    up, ids = two_clients
+    (request,) = up.query(f"SELECT metrics.uuid.e2e_legacy_client_id AS l FROM {FAMILY}.deletion_request_v1")
+    assert request["l"] == ids["legacy A"]  # the SDK itself sent it
+    committed = up.status()["committed"]["messages"]
+    custom_ping(up, str(uuid.uuid4()), ids["legacy A"])
+    custom_ping(up, str(uuid.uuid4()), ids["legacy B"])
+    up.wait_committed(committed + 2)
+    legacy_rows = f"SELECT metrics.uuid.e2e_legacy_client_id AS l FROM {FAMILY}.custom_v1 WHERE client_info.app_build = '1'"
+    plain = subprocess.run([PINGPIPE, "shred", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0 and "deleted 1 row" not in plain.stdout  # no rule follows the legacy id yet
+    assert len(up.query(legacy_rows)) == 2
+    rules = tmp_path / "ids.yaml"
+    rules.write_text("- request: metrics.uuid.e2e_legacy_client_id\n  family: pingpipe_e2e\n"
+                     "  column: metrics.uuid.e2e_legacy_client_id\n")
+    done = subprocess.run([PINGPIPE, "shred", "--data", str(up.data), "--user-ids", str(rules)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and f"{FAMILY}.custom_v1: deleted 1 row(s)" in done.stdout, done.stdout + done.stderr
+    assert up.query(legacy_rows) == [{"l": ids["legacy B"]}]
+    audit = subprocess.run([PINGPIPE, "audit", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
+    assert audit.returncode == 0, audit.stdout
+    custom_ping(up, str(uuid.uuid4()), ids["legacy A"])  # the previous install, heard from once more
+    up.wait_committed(committed + 3)
+    audit = subprocess.run([PINGPIPE, "audit", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
+    assert audit.returncode == 1 and f"{FAMILY}.custom_v1: 1 row(s) of clients whose deletion was processed" in audit.stdout
+    again = subprocess.run([PINGPIPE, "shred", "--data", str(up.data), "--user-ids", str(rules)], capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0 and f"{FAMILY}.custom_v1: deleted 1 row(s)" in again.stdout
+    assert subprocess.run([PINGPIPE, "audit", "--data", str(up.data)], capture_output=True, timeout=60).returncode == 0
 
 
 def test_the_audit_fails_when_a_shredded_client_has_a_row_again(two_clients):
@@ -120,3 +171,63 @@ def test_a_users_rules_name_the_user_id_of_their_own_tables_before_the_shipped_o
                          text=True, timeout=60)
     assert out.returncode == 1 and "entry 0 must be {family: PATTERN, column: PATH}" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_shred_killed_halfway_deletes_nothing_and_after_a_restart_deletes_the_rest(tmp_path, monkeypatch):
+    """SIGKILL inside the shred's transaction (after its first table, by a crash point: see
+    pingpipe/faults.py), then a restart: nothing was deleted, and the rerun deletes exactly A."""
+    schemas = app_schemas(tmp_path / "schemas")
+    monkeypatch.setenv("PINGPIPE_KILL_AT", "shred")
+    up = start_up(tmp_path / "data", schemas=schemas)
+    try:
+        ids = run_two_clients(up, tmp_path)
+        before = client_ids(up)
+        killed = subprocess.run([PINGPIPE, "shred", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
+        assert up.proc.wait(timeout=30) == -9  # `up` died inside the shred
+        assert killed.returncode == 1 and "Traceback" not in killed.stderr and len(killed.stderr.strip().splitlines()) == 1
+    finally:
+        if up.proc.poll() is None:
+            up.stop(signal.SIGKILL)
+    monkeypatch.delenv("PINGPIPE_KILL_AT")
+    up = start_up(tmp_path / "data", schemas=schemas)
+    try:
+        assert client_ids(up) == before  # the kill came before the commit: no table lost a row
+        done = subprocess.run([PINGPIPE, "shred", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and f"{FAMILY}.custom_v1: deleted 1 row(s)" in done.stdout, done.stdout + done.stderr
+        for table, clients in client_ids(up).items():
+            expected = before[table] if table.endswith("deletion_request_v1") else before[table] - {ids["A"]}
+            assert clients == expected, table
+        audit = subprocess.run([PINGPIPE, "audit", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
+        assert audit.returncode == 0, audit.stdout
+    finally:
+        assert up.stop() == 0
+
+
+def test_the_shipped_rules_follow_firefox_desktops_legacy_telemetry_id_into_the_telemetry_tables():
+    """Firefox desktop's Glean deletion request names its legacy telemetry client id (a secondary id):
+    telemetry's rows of it go, with those of telemetry's own deletion requests, and no others."""
+    import duckdb
+
+    from pingpipe.privacy.shred import shred
+
+    glean_request = [{"name": "client_info", "type": "RECORD", "fields": [{"name": "client_id", "type": "STRING"}]},
+                     {"name": "metrics", "type": "RECORD", "fields": [
+                         {"name": "uuid", "type": "RECORD", "fields": [{"name": "legacy_telemetry_client_id", "type": "STRING"}]}]}]
+    legacy = [{"name": "client_id", "type": "STRING"}]
+    tables = {("firefox_desktop_live", "deletion_request_v1"): glean_request, ("telemetry_live", "main_v4"): legacy,
+              ("telemetry_stable", "main_v4"): legacy, ("telemetry_live", "deletion_request_v4"): legacy}
+    con = duckdb.connect()
+    for schema in ("firefox_desktop_live", "telemetry_live", "telemetry_stable"):
+        con.execute(f"CREATE SCHEMA {schema}")
+    con.execute("CREATE TABLE firefox_desktop_live.deletion_request_v1 (client_info STRUCT(client_id VARCHAR), "
+                "metrics STRUCT(uuid STRUCT(legacy_telemetry_client_id VARCHAR)))")
+    con.execute("INSERT INTO firefox_desktop_live.deletion_request_v1 VALUES ({'client_id': 'g1'}, "
+                "{'uuid': {'legacy_telemetry_client_id': 'L1'}})")
+    for table in ("telemetry_live.main_v4", "telemetry_stable.main_v4"):
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM (VALUES ('L1'), ('L2'), ('L3'), ('g1')) AS t(client_id)")
+    con.execute("CREATE TABLE telemetry_live.deletion_request_v4 AS SELECT 'L3' AS client_id")
+    done = shred(con, tables)
+    assert done == {"rows": {"telemetry_live.main_v4": 2, "telemetry_stable.main_v4": 2}, "skipped": []}
+    for table in ("telemetry_live.main_v4", "telemetry_stable.main_v4"):
+        assert sorted(r[0] for r in con.execute(f"SELECT client_id FROM {table}").fetchall()) == ["L2", "g1"]
+    assert shred(con, tables)["rows"] == {"telemetry_live.main_v4": 0, "telemetry_stable.main_v4": 0}  # a rerun: nothing

@@ -4,7 +4,7 @@
 
 Records one value of every metric of tests/up/glean_app, submits the custom ping, then
 triggers baseline (active, inactive), events, metrics and finally deletion-request (upload
-disabled; not with `keep`). Test mode makes each submit() return only after its upload. Prints what it recorded
+disabled; not with `keep`), which carries a secondary id (e2e.legacy.client_id). Test mode makes each submit() return only after its upload. Prints what it recorded
 as one JSON line, so the test compares the warehouse with the client's own view.
 """
 
@@ -51,10 +51,12 @@ def main() -> None:
     Glean.handle_client_inactive()  # baseline (inactive) and events
     ui.launches.add(1)
     builtin_pings.metrics.submit(builtin_pings.metrics_reason_codes.TODAY.value)
+    legacy = uuid.uuid4()
+    metrics.e2e.legacy.client_id.set(legacy)  # a secondary id: it goes in the deletion request
     if sys.argv[3:] != ["keep"]:
         Glean.set_upload_enabled(False)  # deletion-request
     Glean.shutdown()
-    print(json.dumps({"session_uuid": str(session), "installed_at": installed.isoformat()}))
+    print(json.dumps({"session_uuid": str(session), "installed_at": installed.isoformat(), "legacy_id": str(legacy)}))
 
 
 if __name__ == "__main__":

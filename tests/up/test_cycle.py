@@ -70,3 +70,26 @@ def test_up_runs_the_cycle_by_itself_and_by_hand(run_up):
     assert out.returncode == 0 and f"daily cycle for {TODAY}" in out.stdout, out.stderr
     assert up.status()["last_cycle"]["day"] == str(TODAY)
     assert up.stop() == 0
+
+
+def test_an_error_row_of_a_message_without_a_submission_timestamp_still_expires(tmp_path):
+    """A raw line made elsewhere, with no (or a broken) submission_timestamp: its error row is stamped
+    when it is made, so the retention reaches it."""
+    from pingpipe.privacy.expire import expire
+
+    work.init_worker(DecoderConfig())
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    path = tmp_path / "s1.ndjson"
+    path.write_bytes(encode_line(b"{not json", {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}"})
+                     + encode_line(b"{not json", {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}",
+                                                  "submission_timestamp": "yesterday-ish"}))
+    made = dt.datetime.now(dt.timezone.utc)
+    Committer(writer).commit(work.process_segments([str(path)]), [path])
+    stamps = [r[0] for r in writer.query("SELECT submission_timestamp FROM payload_bytes_error.structured").fetchall()]
+    assert len(stamps) == 2 and all(abs((s - made).total_seconds()) < 60 for s in stamps)
+    with writer.transaction() as con:
+        tables = list(cycle.tables_of(writer))
+        assert expire(con, tables, {}, error_retention_days=14, now=made + dt.timedelta(days=13)) == {}
+        assert expire(con, tables, {}, error_retention_days=14, now=made + dt.timedelta(days=15)) == {
+            "payload_bytes_error.structured": 2}
+    writer.close()
