@@ -11,6 +11,7 @@ from .audit import audit
 from .cycle import cycle
 from .decode import decode
 from .edge import edge
+from .etl import etl, lineage
 from .load import dedupe, load
 from .schemas import schemas
 from .shred import shred
@@ -34,3 +35,5 @@ main.add_command(status)
 main.add_command(audit)
 main.add_command(shred)
 main.add_command(cycle)
+main.add_command(etl)
+main.add_command(lineage)

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from pingpipe import faults
+from pingpipe.schemas.fields import column_paths
 
 DELETION_REQUEST = "deletion_request"
 SHIPPED_RULES = Path(__file__).with_name("user_ids.yaml")
@@ -87,27 +88,16 @@ class Plan:
     skipped: list[str] = field(default_factory=list)  # tables of a family with requests, but no user id
 
 
-def paths(fields: list[dict], prefix: str = "") -> set[str]:
-    """Every column path of a table (records: theirs too, dotted), as rules and SQL name them."""
-    out = set()
-    for f in fields:
-        path = f"{prefix}{f['name']}"
-        out.add(path)
-        if f["type"] in ("RECORD", "STRUCT") and f.get("mode") != "REPEATED":
-            out |= paths(f["fields"], path + ".")
-    return out
-
-
 def user_id(fields: list[dict], family: str = "", rules: list[Rule] | None = None) -> str | None:
     """The column path (also its SQL) of a table's user id, or None if no rule gives it one."""
-    have = paths(fields)
+    have = column_paths(fields)
     rules = rules if rules is not None else load_rules()
     return next((r.column for r in rules if r.request is None and fnmatch.fnmatchcase(family, r.family) and r.column in have),
                 None)
 
 
 def family_of(dataset: str) -> str | None:
-    for suffix in ("_live", "_stable"):
+    for suffix in ("_live", "_stable", "_derived"):
         if dataset.endswith(suffix):
             return dataset[: -len(suffix)]
     return None
@@ -122,7 +112,7 @@ def plan(tables: dict[tuple[str, str], list[dict]], rules: list[Rule] | None = N
         family = family_of(dataset)
         if family is None:
             continue
-        table, have, expr = (dataset, name), paths(fields), user_id(fields, family, rules)
+        table, have, expr = (dataset, name), column_paths(fields), user_id(fields, family, rules)
         if name.rsplit("_v", 1)[0] == DELETION_REQUEST:
             if expr:
                 result.requests.setdefault((family, expr), []).append((table, expr))

@@ -44,14 +44,16 @@ LINGER_SECONDS = 1.0  # after a refusal: what the client still sends is discarde
 
 class AdminServer:
     def __init__(self, writer, status_extra: Callable[[], dict], port: int = 0,
-                 cycle: Callable[[object], dict] | None = None, rules: list | None = None):
+                 cycle: Callable[[object], dict] | None = None, rules: list | None = None,
+                 etl: Callable[..., dict] | None = None):
         """`cycle(day)` runs the daily cycle for a day (POST /cycle?date=YYYY-MM-DD); `rules` are the
-        user-id rules `up` shreds with."""
+        user-id rules `up` shreds with; `etl(day, only, sql)` runs the day's queries (POST
+        /etl?date=YYYY-MM-DD[&table=T…], the body naming a folder of the caller's queries, or empty)."""
         # Users' SQL runs on the writer's DuckDB instance: close it first (after the writer's and the
         # committer's SETs). The writer reads its NDJSON batches from its own temp folder, so that stays open.
         lock_down(writer.con, [writer.tmp_dir])
         self.token = secrets.token_urlsafe(32)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle, rules))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle, rules, etl))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="admin", daemon=True)
@@ -119,7 +121,7 @@ def content_length(value: str | None, limit: int) -> int:
     return length
 
 
-def _handler(writer, status_extra, token: str, cycle=None, rules=None):
+def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None):
     con = writer.con
 
     class Handler(BaseHTTPRequestHandler):
@@ -178,6 +180,13 @@ def _handler(writer, status_extra, token: str, cycle=None, rules=None):
                 return self._dedupe(self.path.split("=", 1)[1])
             if self.path.startswith("/cycle?date=") and cycle is not None:
                 return cycle(self._date(self.path.split("=", 1)[1]))
+            if self.path.startswith("/etl?") and etl is not None:
+                from urllib.parse import parse_qs, urlsplit
+
+                params = parse_qs(urlsplit(self.path).query)
+                sql = self._body(content_length(self.headers.get("Content-Length"), MAX_SQL_BYTES)).decode("utf-8", "replace")
+                return etl(self._date((params.get("date") or [""])[0]), set(params["table"]) if "table" in params else None,
+                           sql or None)
             if self.path in ("/shred", "/shred?dry_run=1"):
                 from pingpipe.privacy.shred import RulesError, load_rules, parse_rules
 

@@ -1,4 +1,5 @@
-"""`up`'s daily cycle, once per completed UTC day: live -> stable (dedupe), shred, expire.
+"""`up`'s daily cycle, once per completed UTC day: live -> stable (dedupe), shred, expire, then the
+day's derived tables (etl).
 
 It runs between commits, on the writer's own connection, and records each day it finished in
 `_pingpipe.cycles`, so a restart neither skips a day nor runs one twice. `pingpipe cycle` runs
@@ -8,18 +9,23 @@ it by hand (tests, or a day to redo).
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+from pingpipe.etl import catalog
+from pingpipe.etl.queries import QueryError
+from pingpipe.etl.run import Report, run
 from pingpipe.loader.stable import copy_deduplicate
 from pingpipe.loader.writers.duckdb import META_SCHEMA
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, retention
 from pingpipe.privacy.shred import shred
 
 CYCLES = f"{META_SCHEMA}.cycles"
+CYCLES_DDL = f"CREATE TABLE IF NOT EXISTS {CYCLES} (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)"
 
 
 def last_day(writer) -> dt.date | None:
     """The last day whose cycle finished, if any."""
-    writer.query(f"CREATE TABLE IF NOT EXISTS {CYCLES} (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)")
+    writer.query(CYCLES_DDL)
     (day,) = writer.query(f"SELECT max(day) FROM {CYCLES}").fetchone()
     return day
 
@@ -43,8 +49,10 @@ def shred_warehouse(writer, *, dry_run: bool = False, rules: list | None = None)
 
 
 def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS,
-              rules: list | None = None) -> dict:
-    """Dedupe `day` into the stable tables, then shred and expire everything; returns what each did."""
+              rules: list | None = None, sql: Path | None = None) -> dict:
+    """Dedupe `day` into the stable tables, shred and expire everything, then run the day's queries
+    (the generated ones and those under `sql`); returns what each did. A query that fails is
+    reported, and the cycle still counts as done (`pingpipe etl run --date` redoes it)."""
     import json
 
     kept = copy_deduplicate(writer, day)
@@ -54,5 +62,17 @@ def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERR
         expired = expire(con, list(tables), retention(registry), error_retention_days=error_retention_days)
         report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"],
                   "expired": expired}
+    report["etl"] = run_etl(writer, registry, day, sql=sql).as_dict()
+    with writer.transaction() as con:
+        con.execute(CYCLES_DDL)
         con.execute(f"INSERT OR REPLACE INTO {CYCLES} VALUES (?, now(), ?)", [day, json.dumps(report)])
     return report
+
+
+def run_etl(writer, registry, day: dt.date, *, sql: Path | None = None, only: set[str] | None = None):
+    """The day's derived tables: the registry's generated queries and the user's (pingpipe/etl)."""
+    try:
+        queries = catalog.queries(registry, sql)
+    except QueryError as exc:
+        return Report(failed={exc.path: str(exc)})
+    return run(writer, queries, day, only=only, expected=catalog.expected(registry))

@@ -32,6 +32,9 @@ from pingpipe.edge.config import CONFIG_ENV, EdgeConfig, config_to_json
 from pingpipe.edge.metrics import METRICS_DIR_ENV, answers
 from pingpipe.edge.publish.segments import recover, sealed_segments
 from pingpipe.gctune import tune_gc
+from pingpipe.etl import catalog
+from pingpipe.etl.graph import order
+from pingpipe.etl.queries import QueryError
 from pingpipe.privacy.shred import RulesError, load_rules
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.schemas.registry import Registry
@@ -143,10 +146,11 @@ class Up:
         self.writer = writer
         try:
             self.rules = load_rules(c.user_ids)
-        except RulesError as exc:
+            order(catalog.queries(self.registry, c.sql))  # a query that cannot run is said now, not at midnight
+        except (RulesError, QueryError) as exc:
             writer.close()
             raise UpError(str(exc)) from None
-        admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle, rules=self.rules)
+        admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle, rules=self.rules, etl=self._etl)
         self.committer = committer
         try:
             self._start_edge()
@@ -359,11 +363,18 @@ class Up:
     def _cycle(self, day) -> dict:
         """The daily cycle for `day` (cycle.py), between commits: on the commit thread, or from the admin port."""
         report = cycle.run_cycle(self.writer, self.registry, day, error_retention_days=self.config.error_retention_days,
-                                 rules=self.rules)
+                                 rules=self.rules, sql=self.config.sql)
         self.last_cycle = report
         print(f"daily cycle for {day}: stable {sum(report['stable'].values())} row(s), shredded "
-              f"{sum(report['shredded'].values())}, expired {sum(report['expired'].values())}", file=self.out, flush=True)
+              f"{sum(report['shredded'].values())}, expired {sum(report['expired'].values())}, "
+              f"derived tables {len(report['etl']['ran'])} ({len(report['etl']['failed'])} failed)", file=self.out, flush=True)
+        for message in report["etl"]["failed"].values():
+            print(f"  etl: {message}", file=self.out, flush=True)
         return report
+
+    def _etl(self, day, only: set[str] | None, sql: str | None) -> dict:
+        """`pingpipe etl run` through the admin port: the caller's queries (a folder), or up's own."""
+        return cycle.run_etl(self.writer, self.registry, day, sql=Path(sql) if sql else self.config.sql, only=only).as_dict()
 
     # -- reporting -------------------------------------------------------------------------
 

@@ -1,0 +1,110 @@
+"""`pingpipe etl` (run the day's queries, write the generated ones) and `pingpipe lineage`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .up import DATA_HELP, ask_up, writable
+
+SQL_HELP = "Your queries, as <dataset>/<table>/query.sql or view.sql (bigquery-etl's layout); they replace generated ones of the same name."
+SCHEMAS_HELP = "The schema registry whose Glean apps get generated queries (default: the shipped one)."
+
+
+def _registry(schemas: Path | None):
+    from pingpipe.schemas.registry import Registry, RegistryError
+
+    try:
+        return Registry.load(schemas)
+    except RegistryError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+
+
+def _queries(registry, sql: Path | None):
+    from pingpipe.etl import catalog
+    from pingpipe.etl.graph import order
+    from pingpipe.etl.queries import QueryError
+
+    try:
+        return order(catalog.queries(registry, sql))
+    except QueryError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group("etl")
+def etl():
+    """Derived tables: SQL in bigquery-etl's layout, generated for every Glean app, plus your own."""
+
+
+@etl.command("run")
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day (UTC) to compute [default: yesterday].")
+@click.option("--table", "tables", multiple=True, help="Only this dataset.table (repeat for more) [default: all].")
+@click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SQL_HELP)
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
+              envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="When `up` is not running: " + SCHEMAS_HELP)
+def run(day, tables, sql, data, schemas):
+    """Run the queries for a day, in dependency order; each replaces its day's rows.
+
+    A query that fails is named with its file, and the queries that read its table do not run;
+    the others do. Exit 1 if any failed.
+    """
+    from pingpipe.up import cycle as daily
+
+    day = day.date() if day else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    only = set(tables) or None
+    path = f"/etl?date={day}" + "".join(f"&table={t}" for t in tables)
+    report = ask_up(data, "POST", path, str(sql.resolve()).encode() if sql else b"")
+    if report is None:
+        registry = _registry(schemas)
+        _queries(registry, sql)
+        with writable(data) as writer:
+            report = daily.run_etl(writer, registry, day, sql=sql, only=only).as_dict()
+    for table, rows in report["ran"].items():
+        click.echo(f"{table}: {rows} row(s) for {day}")
+    for reason in report["waiting"].values():
+        click.echo(reason)
+    for message in report["failed"].values():
+        click.echo(f"error: {message}", err=True)
+    if not any(report.values()):
+        click.echo("no query to run")
+    sys.exit(1 if report["failed"] else 0)
+
+
+@etl.command("generate")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write them to.")
+@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SCHEMAS_HELP)
+def generate(out, schemas):
+    """Write the queries generated for the registry's Glean apps, to read or to start your own from."""
+    from pingpipe.etl.glean_usage import generate as generated
+    from pingpipe.etl.queries import write_dir
+
+    for folder in write_dir(generated(_registry(schemas)), out):
+        click.echo(str(folder))
+
+
+@click.command("lineage")
+@click.argument("table")
+@click.option("--upstream/--downstream", default=True, show_default=True, help="Where it comes from, or what is made from it.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SQL_HELP)
+@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SCHEMAS_HELP)
+def lineage(table, upstream, fmt, sql, schemas):
+    """Print where TABLE (dataset.table) comes from, or what is made from it: live and stable tables,
+    views, derived tables and your queries, read from the registry and the parsed SQL."""
+    from pingpipe.etl.lineage import graph, render, tree
+
+    registry = _registry(schemas)
+    nodes = graph(registry, _queries(registry, sql))
+    if table not in nodes:
+        raise click.ClickException(f"{table}: no table of that name in the registry or the queries "
+                                   "(write it as dataset.table, e.g. org_demo_app.active_users)")
+    direction = "upstream" if upstream else "downstream"
+    result = tree(nodes, table, direction)
+    click.echo(json.dumps(result, indent=2) if fmt == "json" else "\n".join(render(result, direction)))

@@ -1,0 +1,105 @@
+"""Queries in bigquery-etl's layout: `<root>/<dataset>/<table>/query.sql` (or `view.sql`), with
+`metadata.yaml` and, optionally, `schema.yaml`.
+
+`query.sql` is one BigQuery SELECT for the day its date parameter names (`@submission_date` by
+default, bigquery-etl's `scheduling.date_partition_parameter`); a run replaces that day's rows
+of `<dataset>.<table>`. `view.sql` is one `CREATE OR REPLACE VIEW` statement. `schema.yaml`
+(`fields:`, BigQuery's JSON form) gives the table's columns before its first run, which a query
+that reads its own previous day (`depends_on_past`) needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+DEFAULT_DATE_PARAMETER = "submission_date"
+_METADATA_KEYS = {"friendly_name", "description", "owners", "labels", "scheduling", "depends_on_past", "bigquery"}
+
+
+class QueryError(ValueError):
+    """A query pingpipe cannot use or could not run; the message starts with its file."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Query:
+    dataset: str
+    table: str
+    sql: str  # BigQuery SQL: a SELECT (a table's query) or a CREATE VIEW statement (a view)
+    path: str  # the file it came from, or "generated:<what made it>"
+    view: bool = False
+    description: str = ""
+    owners: tuple[str, ...] = ()
+    labels: dict = field(default_factory=dict, hash=False, compare=False)
+    date_parameter: str | None = DEFAULT_DATE_PARAMETER  # None: each run replaces the whole table
+    depends_on_past: bool = False
+    fields: list[dict] | None = field(default=None, hash=False, compare=False)  # schema.yaml's
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}.{self.table}"
+
+
+def load_dir(root: Path) -> list[Query]:
+    """Every query and view under `root`, in name order; a malformed file raises QueryError naming it."""
+    root = Path(root)
+    if not root.is_dir():
+        raise QueryError(str(root), "not a folder of <dataset>/<table>/query.sql")
+    out = []
+    for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
+        query, view = folder / "query.sql", folder / "view.sql"
+        if not (query.exists() or view.exists()):
+            continue
+        if query.exists() and view.exists():
+            raise QueryError(str(folder), "has both query.sql and view.sql: keep one")
+        path = query if query.exists() else view
+        metadata = _yaml(folder / "metadata.yaml", {})
+        if not isinstance(metadata, dict) or not set(metadata) <= _METADATA_KEYS:
+            raise QueryError(str(folder / "metadata.yaml"), f"expected a mapping of {', '.join(sorted(_METADATA_KEYS))}")
+        scheduling = metadata.get("scheduling") or {}
+        schema = _yaml(folder / "schema.yaml", None)
+        if schema is not None and not (isinstance(schema, dict) and isinstance(schema.get("fields"), list)):
+            raise QueryError(str(folder / "schema.yaml"), "expected `fields:` with a list of BigQuery fields")
+        out.append(Query(
+            dataset=folder.parent.name, table=folder.name, sql=path.read_text(), path=str(path), view=path is view,
+            description=str(metadata.get("description") or ""), owners=tuple(metadata.get("owners") or ()),
+            labels=dict(metadata.get("labels") or {}),
+            date_parameter=scheduling.get("date_partition_parameter", DEFAULT_DATE_PARAMETER) if isinstance(scheduling, dict)
+            else DEFAULT_DATE_PARAMETER,
+            depends_on_past=bool(metadata.get("depends_on_past") or (isinstance(scheduling, dict)
+                                                                     and scheduling.get("depends_on_past"))),
+            fields=schema["fields"] if schema else None))
+    return out
+
+
+def _yaml(path: Path, default):
+    if not path.exists():
+        return default
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise QueryError(str(path), f"is not YAML: {str(exc).splitlines()[0]}") from None
+
+
+def write_dir(queries: list[Query], root: Path) -> list[Path]:
+    """Write queries in the same layout (e.g. the generated ones, to read or to start from)."""
+    written = []
+    for q in queries:
+        folder = Path(root) / q.dataset / q.table
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ("view.sql" if q.view else "query.sql")).write_text(q.sql)
+        metadata = {"description": q.description, "owners": list(q.owners), "labels": q.labels}
+        if not q.view:
+            metadata["scheduling"] = {"date_partition_parameter": q.date_parameter}
+            metadata["depends_on_past"] = q.depends_on_past
+        (folder / "metadata.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
+        if q.fields:
+            (folder / "schema.yaml").write_text(yaml.safe_dump({"fields": q.fields}, sort_keys=False))
+        written.append(folder)
+    return written

@@ -1,0 +1,110 @@
+"""Running the queries for a day on the DuckDB warehouse: in dependency order, each in its own
+transaction, replacing its day's rows (a rerun gives the same table). A query that fails, or
+that reads a table nobody makes, is reported with its file; the queries downstream of it wait,
+the others run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from pingpipe.loader.tables import TableId, quote
+
+from .graph import inputs, order
+from .queries import Query, QueryError
+from .sql import parse, to_duckdb
+
+# DuckDB column types a table made by CREATE … AS can be described with in BigQuery's terms
+_BQ_TYPES = {"VARCHAR": "STRING", "BIGINT": "INT64", "INTEGER": "INT64", "SMALLINT": "INT64", "TINYINT": "INT64",
+             "HUGEINT": "NUMERIC", "UBIGINT": "NUMERIC", "UINTEGER": "INT64", "DOUBLE": "FLOAT64", "FLOAT": "FLOAT64",
+             "BOOLEAN": "BOOL", "DATE": "DATE", "TIMESTAMP WITH TIME ZONE": "TIMESTAMP", "TIMESTAMP": "DATETIME",
+             "TIME": "TIME", "BLOB": "BYTES", "JSON": "JSON"}
+
+
+@dataclass
+class Report:
+    ran: dict[str, int] = field(default_factory=dict)  # table -> rows of the day (a view: 0)
+    failed: dict[str, str] = field(default_factory=dict)  # table -> the error, starting with its file
+    waiting: dict[str, str] = field(default_factory=dict)  # table -> why it did not run
+
+    def as_dict(self) -> dict:
+        return {"ran": self.ran, "failed": self.failed, "waiting": self.waiting}
+
+
+def existing(writer) -> set[str]:
+    """The tables and views the warehouse holds, as `dataset.table`."""
+    rows = writer.query("SELECT table_schema, table_name FROM information_schema.tables "
+                        "WHERE table_catalog = current_database()").fetchall()
+    return {f"{schema}.{name}" for schema, name in rows}
+
+
+def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = None,
+        expected: set[str] = frozenset()) -> Report:
+    """Run `queries` (or those named in `only`) for `day`. `expected` names tables that will exist
+    but may not yet (the registry's): a query reading one that does not waits, without an error."""
+    report = Report()
+    try:
+        reads = inputs(queries)
+        ordered = order(queries, reads)
+    except QueryError as exc:  # the set cannot be ordered: nothing runs
+        report.failed[getattr(exc, "path", "")] = str(exc)
+        return report
+    made = {q.name for q in queries}
+    for q in ordered:
+        if only is not None and q.name not in only:
+            continue
+        held = existing(writer)
+        blocked = sorted(r for r in reads[q.name] if r in report.failed or r in report.waiting)
+        if blocked:
+            report.waiting[q.name] = f"{q.path}: not run, it reads {', '.join(blocked)}, which did not run"
+            continue
+        unknown = sorted(r for r in reads[q.name] if r not in held and r not in made and r not in expected)
+        if unknown:
+            report.failed[q.name] = f"{q.path}: reads {', '.join(unknown)}, which no table, view or query makes"
+            continue
+        absent = sorted(r for r in reads[q.name] if r not in held)
+        if absent:
+            report.waiting[q.name] = f"{q.path}: not run, {', '.join(absent)} has no rows yet"
+            continue
+        try:
+            report.ran[q.name] = run_one(writer, q, day, exists=q.name in held)
+        except QueryError as exc:
+            report.failed[q.name] = str(exc)
+        except Exception as exc:  # the warehouse refused it: its message, one line, with the file
+            report.failed[q.name] = f"{q.path}: {str(exc).splitlines()[0]}"
+    return report
+
+
+def run_one(writer, q: Query, day: dt.date, *, exists: bool) -> int:
+    """One query for one day, in one transaction: its day's rows replaced (or the view made)."""
+    tree = parse(q)
+    sql = to_duckdb(q, day if q.date_parameter else None, tree)
+    target = TableId(q.dataset, q.table)
+    name = f"{quote(q.dataset)}.{quote(q.table)}"
+    with writer.transaction() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(q.dataset)}")
+        if q.view:
+            con.execute(sql)
+            return 0
+        if not exists or writer.table_fields(target) is None:
+            writer.ensure_table(target, q.fields or describe(con, q, sql))
+        if q.date_parameter:
+            con.execute(f"DELETE FROM {name} WHERE {quote(q.date_parameter)} = ?", [day])
+        else:
+            con.execute(f"DELETE FROM {name}")
+        con.execute(f"INSERT INTO {name} BY NAME {sql}")
+        if not q.date_parameter:
+            return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        return con.execute(f"SELECT count(*) FROM {name} WHERE {quote(q.date_parameter)} = ?", [day]).fetchone()[0]
+
+
+def describe(con, q: Query, sql: str) -> list[dict]:
+    """BigQuery fields for a query's result, from DuckDB's description of it (scalar columns only)."""
+    fields = []
+    for column, duck_type, *_ in con.execute(f"DESCRIBE {sql}").fetchall():
+        bq_type = _BQ_TYPES.get(str(duck_type)) or ("NUMERIC" if str(duck_type).startswith("DECIMAL") else None)
+        if bq_type is None:
+            raise QueryError(q.path, f"column {column} is {duck_type}: give the table a schema.yaml with its fields")
+        fields.append({"name": column, "type": bq_type, "mode": "NULLABLE"})
+    return fields
