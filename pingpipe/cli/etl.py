@@ -63,7 +63,6 @@ def run(day, tables, sql, data, schemas):
     report = ask_up(data, "POST", path, str(sql.resolve()).encode() if sql else b"")
     if report is None:
         registry = _registry(schemas)
-        _queries(registry, sql)
         with writable(data) as writer:
             report = daily.run_etl(writer, registry, day, sql=sql, only=only).as_dict()
     for table, rows in report["ran"].items():

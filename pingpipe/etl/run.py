@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pingpipe.loader.tables import TableId, quote
 
-from .graph import inputs, order
+from .graph import CycleError, order, reads
 from .queries import Query, QueryError
 from .sql import parse, to_duckdb
 
@@ -43,27 +43,39 @@ def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = N
         expected: set[str] = frozenset()) -> Report:
     """Run `queries` (or those named in `only`) for `day`. `expected` names tables that will exist
     but may not yet (the registry's): a query reading one that does not waits, without an error."""
-    report = Report()
-    try:
-        reads = inputs(queries)
-        ordered = order(queries, reads)
-    except QueryError as exc:  # the set cannot be ordered: nothing runs
-        report.failed[getattr(exc, "path", "")] = str(exc)
-        return report
+    report, read = Report(), {}
+    for q in queries:  # a query that cannot be read fails alone: what reads its table waits
+        try:
+            read[q.name] = reads(q)
+        except QueryError as exc:
+            report.failed[q.name] = str(exc)
+    runnable = [q for q in queries if q.name in read]
+    while True:
+        try:
+            ordered = order(runnable, read)
+            break
+        except CycleError as exc:  # the cycle's queries fail; the rest still run
+            for name in exc.names:
+                report.failed[name] = str(exc)
+            runnable = [q for q in runnable if q.name not in exc.names]
+        except QueryError as exc:  # two queries make one table
+            report.failed[exc.path] = str(exc)
+            return report
     made = {q.name for q in queries}
+    reads_of = read
     for q in ordered:
         if only is not None and q.name not in only:
             continue
         held = existing(writer)
-        blocked = sorted(r for r in reads[q.name] if r in report.failed or r in report.waiting)
+        blocked = sorted(r for r in reads_of[q.name] if r in report.failed or r in report.waiting)
         if blocked:
             report.waiting[q.name] = f"{q.path}: not run, it reads {', '.join(blocked)}, which did not run"
             continue
-        unknown = sorted(r for r in reads[q.name] if r not in held and r not in made and r not in expected)
+        unknown = sorted(r for r in reads_of[q.name] if r not in held and r not in made and r not in expected)
         if unknown:
             report.failed[q.name] = f"{q.path}: reads {', '.join(unknown)}, which no table, view or query makes"
             continue
-        absent = sorted(r for r in reads[q.name] if r not in held)
+        absent = sorted(r for r in reads_of[q.name] if r not in held)
         if absent:
             report.waiting[q.name] = f"{q.path}: not run, {', '.join(absent)} has no rows yet"
             continue
