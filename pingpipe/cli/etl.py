@@ -49,7 +49,8 @@ def etl():
               envvar="PINGPIPE_DATA", help=DATA_HELP)
 @click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="When `up` is not running: " + SCHEMAS_HELP)
-def run(day, tables, sql, data, schemas):
+@click.option("--warehouse", default=None, help="bigquery:PROJECT to run them there, as written (default: the warehouse of --data).")
+def run(day, tables, sql, data, schemas, warehouse):
     """Run the queries for a day, in dependency order; each replaces its day's rows.
 
     A query that fails is named with its file, and the queries that read its table do not run;
@@ -59,8 +60,11 @@ def run(day, tables, sql, data, schemas):
 
     day = day.date() if day else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     only = set(tables) or None
-    path = f"/etl?date={day}" + "".join(f"&table={t}" for t in tables)
-    report = ask_up(data, "POST", path, str(sql.resolve()).encode() if sql else b"")
+    if warehouse is not None:
+        report = _on_bigquery(warehouse, _registry(schemas), sql, day, only)
+    else:
+        path = f"/etl?date={day}" + "".join(f"&table={t}" for t in tables)
+        report = ask_up(data, "POST", path, str(sql.resolve()).encode() if sql else b"")
     if report is None:
         registry = _registry(schemas)
         with writable(data) as writer:
@@ -74,6 +78,22 @@ def run(day, tables, sql, data, schemas):
     if not any(report.values()):
         click.echo("no query to run")
     sys.exit(1 if report["failed"] else 0)
+
+
+def _on_bigquery(warehouse: str, registry, sql: Path | None, day, only) -> dict:
+    from pingpipe.etl import catalog
+    from pingpipe.etl.bigquery import run_bigquery
+    from pingpipe.etl.queries import QueryError
+    from pingpipe.loader.writers.bigquery import make_client
+
+    kind, _, project = warehouse.partition(":")
+    if kind != "bigquery" or not project:
+        raise click.ClickException(f"warehouse {warehouse!r}: expected bigquery:PROJECT (a DuckDB warehouse is --data's)")
+    try:
+        queries = catalog.queries(registry, sql)
+    except QueryError as exc:
+        raise click.ClickException(str(exc)) from None
+    return run_bigquery(make_client(project), project, queries, day, only=only).as_dict()
 
 
 @etl.command("generate")
