@@ -70,7 +70,7 @@ def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERR
 
 
 def run_etl(writer, registry, day: dt.date, *, sql: Path | None = None, only: set[str] | None = None):
-    """The day's derived tables: the registry's generated queries and the user's (pingpipe/etl)."""
+    """The day's derived tables: the registry's generated queries and the user's (etl/)."""
     try:
         queries = catalog.queries(registry, sql)
     except QueryError as exc:
