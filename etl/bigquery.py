@@ -52,7 +52,7 @@ def run_bigquery(client, project: str, queries: list[Query], day: dt.date, *, on
             client.create_dataset(f"{project}.{q.dataset}", exists_ok=True)
             if q.view:
                 client.query(sql).result()
-                report.ran[q.name] = 0
+                report.ran[q.name] = None
                 continue
             table = f"`{project}.{q.dataset}.{q.table}`"
             if q.fields:

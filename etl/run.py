@@ -24,7 +24,7 @@ _BQ_TYPES = {"VARCHAR": "STRING", "BIGINT": "INT64", "INTEGER": "INT64", "SMALLI
 
 @dataclass
 class Report:
-    ran: dict[str, int] = field(default_factory=dict)  # table -> rows of the day (a view: 0)
+    ran: dict[str, int | None] = field(default_factory=dict)  # table -> rows of the day (a view: None)
     failed: dict[str, str] = field(default_factory=dict)  # table -> the error, starting with its file
     waiting: dict[str, str] = field(default_factory=dict)  # table -> why it did not run
 
@@ -88,7 +88,7 @@ def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = N
     return report
 
 
-def run_one(writer, q: Query, day: dt.date, *, exists: bool) -> int:
+def run_one(writer, q: Query, day: dt.date, *, exists: bool) -> int | None:
     """One query for one day, in one transaction: its day's rows replaced (or the view made)."""
     tree = parse(q)
     sql = to_duckdb(q, day if q.date_parameter else None, tree)
@@ -98,7 +98,7 @@ def run_one(writer, q: Query, day: dt.date, *, exists: bool) -> int:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(q.dataset)}")
         if q.view:
             con.execute(sql)
-            return 0
+            return None
         if not exists or writer.table_fields(target) is None:
             writer.ensure_table(target, q.fields or describe(con, q, sql))
         if q.date_parameter:

@@ -70,7 +70,7 @@ def run(day, tables, sql, data, schemas, warehouse):
         with writable(data) as writer:
             report = daily.run_etl(writer, registry, day, sql=sql, only=only).as_dict()
     for table, rows in report["ran"].items():
-        click.echo(f"{table}: {rows} row(s) for {day}")
+        click.echo(f"{table}: view made" if rows is None else f"{table}: {rows} row(s) for {day}")
     for reason in report["waiting"].values():
         click.echo(reason)
     for message in report["failed"].values():
