@@ -8,9 +8,8 @@ import datetime as dt
 
 from sqlglot import exp
 
-from .graph import CycleError, order, reads
 from .queries import Query, QueryError
-from .run import Report
+from .run import Report, schedule
 from .sql import parse
 
 
@@ -27,24 +26,8 @@ def qualified(q: Query, project: str) -> tuple[str, list[str]]:
 def run_bigquery(client, project: str, queries: list[Query], day: dt.date, *, only: set[str] | None = None) -> Report:
     from google.cloud import bigquery
 
-    report, read = Report(), {}
-    for q in queries:
-        try:
-            read[q.name] = reads(q)
-        except QueryError as exc:
-            report.failed[q.name] = str(exc)
-    try:
-        ordered = order([q for q in queries if q.name in read], read)
-    except (CycleError, QueryError) as exc:
-        report.failed[exc.path] = str(exc)
-        return report
-    for q in ordered:
-        if only is not None and q.name not in only:
-            continue
-        blocked = sorted(r for r in read[q.name] if r in report.failed or r in report.waiting)
-        if blocked:
-            report.waiting[q.name] = f"{q.path}: not run, it reads {', '.join(blocked)}, which did not run"
-            continue
+    report = Report()
+    for q, _ in schedule(queries, report, only):
         params = [bigquery.ScalarQueryParameter(q.date_parameter, "DATE", day)] if q.date_parameter else []
         config = bigquery.QueryJobConfig(query_parameters=params)
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from pingpipe.loader.tables import TableId, quote
 
@@ -39,12 +40,12 @@ def existing(writer) -> set[str]:
     return {f"{schema}.{name}" for schema, name in rows}
 
 
-def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = None,
-        expected: set[str] = frozenset()) -> Report:
-    """Run `queries` (or those named in `only`) for `day`. `expected` names tables that will exist
-    but may not yet (the registry's): a query reading one that does not waits, without an error."""
-    report, read = Report(), {}
-    for q in queries:  # a query that cannot be read fails alone: what reads its table waits
+def schedule(queries: list[Query], report: Report, only: set[str] | None = None) -> Iterator[tuple[Query, set[str]]]:
+    """The queries to run (those in `only`), in dependency order, each with the tables it reads. One
+    that cannot be read, or a cycle's, fails alone in `report`; one reading a table whose query
+    failed or waits (as the caller records it while iterating) waits."""
+    read = {}
+    for q in queries:
         try:
             read[q.name] = reads(q)
         except QueryError as exc:
@@ -60,22 +61,30 @@ def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = N
             runnable = [q for q in runnable if q.name not in exc.names]
         except QueryError as exc:  # two queries make one table
             report.failed[exc.path] = str(exc)
-            return report
-    made = {q.name for q in queries}
-    reads_of = read
+            return
     for q in ordered:
         if only is not None and q.name not in only:
             continue
-        held = existing(writer)
-        blocked = sorted(r for r in reads_of[q.name] if r in report.failed or r in report.waiting)
+        blocked = sorted(r for r in read[q.name] if r in report.failed or r in report.waiting)
         if blocked:
             report.waiting[q.name] = f"{q.path}: not run, it reads {', '.join(blocked)}, which did not run"
             continue
-        unknown = sorted(r for r in reads_of[q.name] if r not in held and r not in made and r not in expected)
+        yield q, read[q.name]
+
+
+def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = None,
+        expected: set[str] = frozenset()) -> Report:
+    """Run `queries` (or those named in `only`) for `day`. `expected` names tables that will exist
+    but may not yet (the registry's): a query reading one that does not waits, without an error."""
+    report = Report()
+    made = {q.name for q in queries}
+    for q, reads_of in schedule(queries, report, only):
+        held = existing(writer)
+        unknown = sorted(r for r in reads_of if r not in held and r not in made and r not in expected)
         if unknown:
             report.failed[q.name] = f"{q.path}: reads {', '.join(unknown)}, which no table, view or query makes"
             continue
-        absent = sorted(r for r in reads_of[q.name] if r not in held)
+        absent = sorted(r for r in reads_of if r not in held)
         if absent:
             report.waiting[q.name] = f"{q.path}: not run, {', '.join(absent)} has no rows yet"
             continue
