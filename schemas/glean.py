@@ -58,6 +58,16 @@ class Metric:
     send_in_pings: tuple[str, ...]
     description: str
     builtin: bool = False  # defined by glean-core, not by the app
+    # What a data dictionary shows (glean_parser's names); none of it changes a schema.
+    lifetime: str = "ping"
+    expires: str = "never"
+    unit: str | None = None
+    labels: tuple[str, ...] = ()
+    extra_keys: tuple[str, ...] = ()
+    bugs: tuple[str, ...] = ()
+    data_reviews: tuple[str, ...] = ()
+    notification_emails: tuple[str, ...] = ()
+    disabled: bool = False
 
     @property
     def identifier(self) -> str:
@@ -70,6 +80,10 @@ class Ping:
     include_client_id: bool
     include_info_sections: bool
     description: str
+    reasons: tuple[tuple[str, str], ...] = ()  # (reason, description)
+    bugs: tuple[str, ...] = ()
+    data_reviews: tuple[str, ...] = ()
+    notification_emails: tuple[str, ...] = ()
 
 
 @dataclass
@@ -122,6 +136,8 @@ def _collect(objects: dict, app: GleanApp, builtin: bool = False) -> None:
                     include_client_id=bool(ping.include_client_id),
                     include_info_sections=bool(getattr(ping, "include_info_sections", True)),
                     description=ping.description,
+                    reasons=tuple(sorted((ping.reasons or {}).items())),
+                    **_references(ping),
                 )
                 if builtin:
                     app.builtin_pings.add(ping.name)
@@ -136,8 +152,30 @@ def _collect(objects: dict, app: GleanApp, builtin: bool = False) -> None:
                     send_in_pings=tuple(metric.send_in_pings),
                     description=metric.description,
                     builtin=builtin,
+                    lifetime=getattr(metric.lifetime, "name", str(metric.lifetime)),
+                    expires=str(metric.expires),
+                    unit=_unit(metric),
+                    labels=tuple(sorted(getattr(metric, "labels", None) or ())),
+                    extra_keys=tuple(sorted(getattr(metric, "extra_keys", None) or ())),
+                    disabled=bool(metric.disabled),
+                    **_references(metric),
                 )
             )
+
+
+def _unit(metric) -> str | None:
+    """A quantity's free-text unit, or a distribution's time or memory unit (an enum in glean_parser)."""
+    for name in ("unit", "time_unit", "memory_unit"):
+        value = getattr(metric, name, None)
+        if value:
+            return str(getattr(value, "name", value))
+    return None
+
+
+def _references(obj) -> dict:
+    """Who to ask about a metric or ping: its bugs, data reviews and owners' addresses."""
+    return {name: tuple(str(v) for v in getattr(obj, name, None) or ())
+            for name in ("bugs", "data_reviews", "notification_emails")}
 
 
 def load_app(

@@ -99,3 +99,61 @@ def pubsub_emulator(tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# ---------------------------------------------------------------------------------------------
+# Headless Chromium from Debian's package, driven by Playwright (the system browser, never a download)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def install_chromium() -> Path:
+    """Debian's chromium, installed with apt-get when missing (as root: CI and these machines)."""
+    if CHROMIUM.is_file():
+        return CHROMIUM
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        done = subprocess.run(install, env=env, capture_output=True, text=True)
+        if done.returncode != 0:  # stale package lists on a fresh machine
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+            done = subprocess.run(install, env=env, capture_output=True, text=True)
+        if CHROMIUM.is_file():
+            return CHROMIUM
+        why = done.stderr[-1000:]
+    else:
+        why = "apt-get as root is not available"
+    if os.environ.get("CI"):
+        raise RuntimeError(f"Debian's chromium is required in CI and could not be installed: {why}")
+    pytest.skip(f"chromium is not installed and could not be: {why}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module (Playwright launching Debian's binary). Not per session:
+    Playwright's sync API holds an asyncio loop open in the main thread, and later tests run their own."""
+    path = install_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(path), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh page; its screenshot is saved under test-artifacts/ whatever the outcome."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    pg = context.new_page()
+    yield pg
+    folder = REPO / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    try:
+        pg.screenshot(path=str(folder / f"{request.node.name}.png"), full_page=True)
+    finally:
+        context.close()

@@ -10,6 +10,7 @@ import click
 from .audit import audit
 from .cycle import cycle
 from .decode import decode
+from .dictionary import dictionary
 from .edge import edge
 from .etl import etl, lineage
 from .load import dedupe, load
@@ -37,3 +38,4 @@ main.add_command(shred)
 main.add_command(cycle)
 main.add_command(etl)
 main.add_command(lineage)
+main.add_command(dictionary)

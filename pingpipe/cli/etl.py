@@ -15,7 +15,7 @@ SQL_HELP = "Your queries, as <dataset>/<table>/query.sql or view.sql (bigquery-e
 SCHEMAS_HELP = "The schema registry whose Glean apps get generated queries (default: the shipped one)."
 
 
-def _registry(schemas: Path | None):
+def registry_of(schemas: Path | None):
     from pingpipe.schemas.registry import Registry, RegistryError
 
     try:
@@ -24,7 +24,7 @@ def _registry(schemas: Path | None):
         raise click.ClickException(str(exc).splitlines()[0]) from None
 
 
-def _queries(registry, sql: Path | None):
+def ordered_queries(registry, sql: Path | None):
     from pingpipe.etl import catalog
     from pingpipe.etl.graph import order
     from pingpipe.etl.queries import QueryError
@@ -61,12 +61,12 @@ def run(day, tables, sql, data, schemas, warehouse):
     day = day.date() if day else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     only = set(tables) or None
     if warehouse is not None:
-        report = _on_bigquery(warehouse, _registry(schemas), sql, day, only)
+        report = _on_bigquery(warehouse, registry_of(schemas), sql, day, only)
     else:
         path = f"/etl?date={day}" + "".join(f"&table={t}" for t in tables)
         report = ask_up(data, "POST", path, str(sql.resolve()).encode() if sql else b"")
     if report is None:
-        registry = _registry(schemas)
+        registry = registry_of(schemas)
         with writable(data) as writer:
             report = daily.run_etl(writer, registry, day, sql=sql, only=only).as_dict()
     for table, rows in report["ran"].items():
@@ -104,7 +104,7 @@ def generate(out, schemas):
     from pingpipe.etl.glean_usage import generate as generated
     from pingpipe.etl.queries import write_dir
 
-    for folder in write_dir(generated(_registry(schemas)), out):
+    for folder in write_dir(generated(registry_of(schemas)), out):
         click.echo(str(folder))
 
 
@@ -119,8 +119,8 @@ def lineage(table, upstream, fmt, sql, schemas):
     views, derived tables and your queries, read from the registry and the parsed SQL."""
     from pingpipe.etl.lineage import graph, render, tree
 
-    registry = _registry(schemas)
-    nodes = graph(registry, _queries(registry, sql))
+    registry = registry_of(schemas)
+    nodes = graph(registry, ordered_queries(registry, sql))
     if table not in nodes:
         raise click.ClickException(f"{table}: no table of that name in the registry or the queries "
                                    "(write it as dataset.table, e.g. org_demo_app.active_users)")

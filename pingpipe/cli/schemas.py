@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from pingpipe.schemas import glean as glean_mod
+from pingpipe.schemas import definitions, glean as glean_mod
 from pingpipe.schemas.build import bq_for_file, dump_json, guess_repo_root
 from pingpipe.schemas.registry import Registry, RegistryError, metadata_schema
 
@@ -108,7 +108,8 @@ def _parse_ping_days(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--pings", "pings", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A pings.yaml (repeatable).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Schema repository to write <namespace>/<ping>/<ping>.1.{schema.json,bq} into.")
+              help="Schema repository to write <namespace>/<ping>/<ping>.1.{schema.json,bq} into "
+                   "(and the definitions, for the data dictionary, into apps/<namespace>/).")
 @click.option("--expiration-days", type=int, default=None, help="expiration_policy.delete_after_days for every ping.")
 @click.option("--ping-expiration", multiple=True, help="PING=DAYS: a ping's own expiration (repeatable).")
 @click.option("--no-builtins", is_flag=True, help="Leave out Glean's own metrics and pings.")
@@ -141,6 +142,7 @@ def glean_cmd(app_id, metrics, pings, out, expiration_days, ping_expiration, no_
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{ping}.1.schema.json").write_text(dump_json(published))
         (folder / f"{ping}.1.bq").write_text(dump_json(bq))
+    definitions.save(out, app_id, [*metrics, *pings], builtins=not no_builtins)  # what the data dictionary reads
     click.echo(
         f"{app_id}: namespace {app.namespace}, {len(built)} ping(s), {len(app.metrics)} metric(s) -> {out / app.namespace}",
         err=True,

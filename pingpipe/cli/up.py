@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from pingpipe.up.config import UpConfig
+from pingpipe.up.config import UI_PORT, UpConfig
 
 DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.duckdb)."
 
@@ -21,6 +21,9 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
 @click.option("--host", default=UpConfig.host, show_default=True)
 @click.option("--port", default=UpConfig.port, show_default=True, type=int, envvar="PINGPIPE_PORT")
 @click.option("--admin-port", default=UpConfig.admin_port, type=int, help="Port for queries while running (default: any free one).")
+@click.option("--ui-port", default=UpConfig.ui_port, type=click.IntRange(0, 65535), envvar="PINGPIPE_UI_PORT",
+              show_default=f"{UI_PORT}, or any free port if it is taken",
+              help="Port of the data dictionary and debug viewer, on 127.0.0.1 (0: any free port).")
 @click.option("--workers", default=None, type=int, show_default="cores - 1, at least 2",
               help="Decoder/loader worker processes.")
 @click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -36,12 +39,12 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
 @click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Your queries, as <dataset>/<table>/query.sql (bigquery-etl's layout): the daily cycle runs them "
                    "with the generated ones.")
-def up(schemas, data, host, port, admin_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids,
+def up(schemas, data, host, port, admin_port, ui_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids,
        sql):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
     from pingpipe.up.runner import Up, UpError
 
-    config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port,
+    config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port, ui_port=ui_port,
                       geoip_db=geoip_db, dedupe_window=dedupe_window, drain_timeout=drain_timeout,
                       error_retention_days=error_retention_days, user_ids=user_ids, sql=sql)
     if workers is not None:

@@ -33,6 +33,7 @@ class Committer:
         fewer (about 120 bytes of memory each: the bound keeps a long, fast run from growing without end).
         Which copy wins is decoder/dedupe.py's rule, the same as Beam's."""
         self.writer = writer
+        self.debug = None  # the debug viewer's DebugStore: tagged pings are handed to it once committed
         self.dedupe_window = dedupe_window
         self.max_document_ids = max_document_ids
         self.totals: Counter = Counter()
@@ -96,6 +97,8 @@ class Committer:
             seen.popitem(last=False)
         for path in paths:
             path.unlink(missing_ok=True)
+        if result.debug and self.debug is not None:
+            self.debug.add(result.debug)
         self.totals.update(counts)
         return counts
 

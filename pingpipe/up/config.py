@@ -11,6 +11,7 @@ from pingpipe.edge.config import EdgeConfig
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS
 
 MIB = 1024 * 1024
+UI_PORT = 8081  # the dictionary and debug viewer, when free (else any free port, said in the banner)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class UpConfig:
     host: str = EdgeConfig.host
     port: int = EdgeConfig.port
     admin_port: int = 0
+    ui_port: int | None = None  # None: UI_PORT, or any free port if it is taken; 0: any free port
+    debug_per_tag: int = 100  # debug pings kept per X-Debug-ID tag (in memory, at most a day)
     workers: int = field(default_factory=lambda: default_workers())
     geoip_db: Path | None = None
     segment_max_age: float = 0.25  # sealed sooner than a lone edge's: the workers see pings within a quarter second

@@ -32,6 +32,10 @@ from pingpipe.edge.config import CONFIG_ENV, EdgeConfig, config_to_json
 from pingpipe.edge.metrics import METRICS_DIR_ENV, answers
 from pingpipe.edge.publish.segments import recover, sealed_segments
 from pingpipe.gctune import tune_gc
+from pingpipe.dictionary import catalog as dictionary, figures
+from pingpipe.dictionary.debug import DebugConfig, DebugStore
+from pingpipe.dictionary.pages import Site
+from pingpipe.dictionary.server import UIServer
 from pingpipe.etl import catalog
 from pingpipe.etl.graph import order
 from pingpipe.etl.queries import QueryError
@@ -42,7 +46,7 @@ from pingpipe.schemas.registry import Registry
 from . import cycle, warehouse
 from .admin import STATE_FILE, AdminServer
 from .commit import Committer
-from .config import UpConfig
+from .config import UI_PORT, UpConfig
 from .retry import Failures, environmental
 from .work import SegmentFailed, SegmentResult, WorkerCrashed, error_result, init_worker, process_segments
 
@@ -152,13 +156,17 @@ class Up:
             raise UpError(str(exc)) from None
         admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle, rules=self.rules, etl=self._etl)
         self.committer = committer
+        committer.debug = DebugStore(DebugConfig(per_tag=c.debug_per_tag))
+        ui = None
         try:
+            ui = self._ui(writer, committer.debug)
             self._start_edge()
             admin.start()
+            ui.start()
             state = {"pid": os.getpid(), "edge": f"http://{c.host}:{c.port}", "admin_port": admin.port,
-                     "warehouse": str(c.warehouse), "queue": str(c.queue)}
+                     "ui": ui.url, "warehouse": str(c.warehouse), "queue": str(c.queue)}
             admin.write_state(c.data / STATE_FILE, state)  # adds the admin token; the owner's alone (0600)
-            self._banner(admin.port)
+            self._banner(admin.port, ui.url)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._on_signal)
             self._loop(committer)
@@ -168,10 +176,27 @@ class Up:
                 self.edge.kill()
             (c.data / STATE_FILE).unlink(missing_ok=True)
             admin.close()
+            if ui is not None:
+                ui.close()
             self.pool.shutdown(wait=True, cancel_futures=True)
             writer.close()
         self._line(final=True)
         return code
+
+    def _ui(self, writer: DuckDBWriter, debug: DebugStore) -> UIServer:
+        """The data dictionary and debug viewer, on 127.0.0.1: the --ui-port asked for, else UI_PORT if
+        it is free, else any free port (the banner says which)."""
+        c = self.config
+        site = Site(dictionary.for_registry(self.registry, c.sql), figures=lambda tables: figures.read(writer.con, tables),
+                    debug=debug)
+        port = UI_PORT if c.ui_port is None else c.ui_port
+        try:
+            return UIServer(site, "127.0.0.1", port)
+        except OSError as exc:
+            if c.ui_port is not None:
+                raise UpError(f"the dictionary could not start on 127.0.0.1:{port}: {exc.strerror} "
+                              "(--ui-port 0 takes any free port)") from None
+            return UIServer(site, "127.0.0.1", 0)
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(self.config.workers, mp_context=multiprocessing.get_context("spawn"),
@@ -391,7 +416,7 @@ class Up:
                 "segments_decoded_since_start": self.segments_decoded, "last_cycle": self.last_cycle,
                 "since_start": dict(self.committer.totals)}
 
-    def _banner(self, admin_port: int) -> None:
+    def _banner(self, admin_port: int, ui: str) -> None:
         c = self.config
         print(f"pingpipe up\n"
               f"  POST pings to  http://{c.host}:{c.port}/submit/<namespace>/<doctype>/<version>/<document id>\n"
@@ -399,6 +424,7 @@ class Up:
               f"  queue          {c.queue}\n"
               f"  schemas        {c.schemas or 'shipped with pingpipe (incl. the demo Glean app pingpipe-demo)'}\n"
               f"  admin          http://127.0.0.1:{admin_port}  (pingpipe status --data {c.data})\n"
+              f"  dictionary     {ui}   (pings tagged X-Debug-ID: {ui}debug/)\n"
               f"Ctrl-C drains the queue and stops.", file=self.out, flush=True)
 
     def _line(self, final: bool = False) -> None:

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from pingpipe import jsontext
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
+from pingpipe.dictionary import debug
 from pingpipe.decoder.failures import duplicate, failure, load_failure
 from pingpipe.loader.coerce import Coercer
 from pingpipe.loader.columns import column_coercer
@@ -105,6 +106,7 @@ class SegmentResult:
     rows: dict[TableId, TableRows] = field(default_factory=dict)
     errors: dict[TableId, list[bytes]] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)
+    debug: list[dict] = field(default_factory=list)  # the debug viewer's entries of messages tagged X-Debug-ID
 
 
 def worker_loader() -> Loader:
@@ -134,6 +136,8 @@ def _error(result: SegmentResult, error: RawMessage) -> None:
     result.errors.setdefault(table, []).append(orjson.dumps(error_row(error.data, attributes)))
     result.counts["errors"] += 1
     result.counts[f"error.{attributes.get('error_type')}"] += 1
+    if debug.TAG in attributes:
+        result.debug.append(debug.entry(attributes, error=error.data))
 
 
 def _messages(paths: list[str], result: SegmentResult):
@@ -181,6 +185,8 @@ def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader:
     rows.about.append(tuple(attributes.get(k) for k in _DUPLICATE_KEYS))
     rows.data.append(decoded.payload)
     rows.bodies.append(message.data)
+    if debug.TAG in attributes:
+        result.debug.append(debug.entry(attributes, decoded.payload))
 
 
 def process_segments(paths: list[str]) -> SegmentResult:

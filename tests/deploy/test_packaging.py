@@ -18,23 +18,26 @@ def test_the_wheel_carries_every_module_and_the_shipped_schemas(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         source.mkdir(exist_ok=True)
         shutil.copy(REPO / name, source / name)
-    for folder in ("pingpipe", "edge", "decoder", "loader", "schemas", "etl"):
+    for folder in ("pingpipe", "edge", "decoder", "loader", "schemas", "etl", "dictionary"):
         shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("pingpipe-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for folder, package in (("pingpipe", "pingpipe"), ("edge", "pingpipe/edge"), ("decoder", "pingpipe/decoder"),
-                            ("loader", "pingpipe/loader"), ("schemas", "pingpipe/schemas"), ("etl", "pingpipe/etl")):
+                            ("loader", "pingpipe/loader"), ("schemas", "pingpipe/schemas"), ("etl", "pingpipe/etl"),
+                            ("dictionary", "pingpipe/dictionary")):
         for source in (REPO / folder).rglob("*.py"):
             assert f"{package}/{source.relative_to(REPO / folder)}" in names, source
     for data in (REPO / "schemas" / "data").rglob("*"):
         if data.is_file():
             assert f"pingpipe/schemas/data/{data.relative_to(REPO / 'schemas' / 'data')}" in names, data
+    for data in [*(REPO / "dictionary" / "templates").iterdir(), *(REPO / "dictionary" / "static").iterdir()]:
+        assert f"pingpipe/dictionary/{data.relative_to(REPO / 'dictionary')}" in names, data
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     probe = ("import pingpipe, pingpipe.cli, pingpipe.up.runner, pingpipe.loader.writers.duckdb, pingpipe.decoder.pipeline, "
-             "pingpipe.etl.run\n"
+             "pingpipe.etl.run, pingpipe.dictionary.pages\n"
              "from pingpipe.schemas.registry import Registry\n"
              "r = Registry.load()\n"
              "print(pingpipe.__file__)\n"

@@ -288,10 +288,14 @@ def test_the_shipped_demo_app_schemas_are_what_its_definitions_generate(tmp_path
                                   "--pings", str(app / "pings.yaml"), "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    shipped = sorted(p.relative_to(data) for p in (data / "pingpipe-demo").rglob("*") if p.is_file())
-    assert generated == shipped
+    shipped = sorted(p.relative_to(data) for folder in ("pingpipe-demo", "apps/pingpipe-demo")
+                     for p in (data / folder).rglob("*") if p.is_file())
+    assert generated == shipped  # the schemas, and the definitions kept beside them for the dictionary
     for rel in generated:
-        assert json.loads((tmp_path / rel).read_text()) == json.loads((data / rel).read_text()), rel
+        if rel.suffix == ".yaml":
+            assert (tmp_path / rel).read_bytes() == (data / rel).read_bytes(), rel
+        else:
+            assert json.loads((tmp_path / rel).read_text()) == json.loads((data / rel).read_text()), rel
 
 
 def test_builtins_come_from_the_installed_glean_sdk_without_loading_it():
@@ -327,3 +331,19 @@ def test_a_misspelt_ping_name_is_refused_not_ignored(tmp_path, option):
     assert result.exit_code == 2
     assert "baselin: not a ping of burnham" in result.output
     assert not (tmp_path / "burnham").exists()
+
+
+def test_the_definitions_are_kept_beside_the_schemas_and_read_back(tmp_path):
+    from pingpipe.schemas import definitions
+
+    r = CliRunner().invoke(main, ["schemas", "glean", "--app-id", "org.example.Burnham", "--metrics", str(BURNHAM / "metrics.yaml"),
+                                  "--pings", str(BURNHAM / "pings.yaml"), "--metrics", str(BURNHAM / "tags.yaml"),
+                                  "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "apps" / "org-example-burnham").iterdir()) == [
+        "app.yaml", "metrics.yaml", "pings.yaml", "tags.yaml"]
+    found = definitions.load(tmp_path)
+    assert found.problems == {}
+    app = found.apps["org-example-burnham"]
+    assert app.app_id == "org.example.Burnham" and "discovery" in app.pings
+    assert any(m.identifier == "mission.identifier" for m in app.metrics)

@@ -1,0 +1,89 @@
+"""The warehouse's figures for a table page: rows, last received, rows per day (live `up` only).
+
+Read on a cursor of its own, in one read-only snapshot, beside `up`'s writer. A static build has
+no warehouse and shows none of this.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import duckdb
+
+from pingpipe.loader.tables import quote
+from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
+
+DAYS = 30  # the sparkline's span
+
+
+@dataclass
+class Figures:
+    exists: bool = False
+    rows: int | None = None
+    last_received: str | None = None
+    per_day: list[tuple[str, int]] = field(default_factory=list)  # (day, rows), oldest first, every day of the span
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (name, DuckDB type), for tables the catalog has no schema of
+
+
+def existing(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """`dataset.table` of every table and view in the warehouse."""
+    cursor = duckdb_cursor(con)
+    try:
+        return {f"{s}.{t}" for s, t in cursor.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+    finally:
+        cursor.close()
+
+
+def table_figures(cursor, table: str, today: dt.date | None = None, days: int = DAYS) -> Figures:
+    """Rows, the latest submission_timestamp (or submission_date) and rows per day for the last `days` days."""
+    dataset, _, name = table.partition(".")
+    columns = cursor.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+        "ORDER BY ordinal_position", [dataset, name]).fetchall()
+    if not columns:
+        return Figures()
+    source = f"{quote(dataset)}.{quote(name)}"
+    names = {c for c, _ in columns}
+    when = "submission_timestamp" if "submission_timestamp" in names else "submission_date" if "submission_date" in names else None
+    figures = Figures(True, columns=[(c, t) for c, t in columns])
+    if when is None:
+        (figures.rows,) = cursor.execute(f"SELECT count(*) FROM {source}").fetchone()
+        return figures
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    first = today - dt.timedelta(days=days - 1)
+    rows, last = cursor.execute(f"SELECT count(*), max({when}) FROM {source}").fetchone()
+    figures.rows = rows
+    figures.last_received = None if last is None else str(last)
+    counts = dict(cursor.execute(
+        f"SELECT CAST({when} AS DATE) AS d, count(*) FROM {source} WHERE {when} >= ? GROUP BY d", [first]).fetchall())
+    figures.per_day = [(str(d), counts.get(d, 0)) for d in (first + dt.timedelta(days=i) for i in range(days))]
+    return figures
+
+
+def read(con: duckdb.DuckDBPyConnection, tables: list[str], today: dt.date | None = None) -> dict[str, Figures]:
+    """Figures of several tables from one snapshot."""
+    cursor = duckdb_cursor(con)
+    try:
+        cursor.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            return {t: table_figures(cursor, t, today) for t in tables}
+        finally:
+            cursor.execute("ROLLBACK")
+    finally:
+        cursor.close()
+
+
+def sparkline(values: list[int], width: int = 240, height: int = 36) -> str:
+    """An inline SVG of the values (rows per day) as bars, scaled to the largest; an empty day shows none."""
+    if not values:
+        return ""
+    top = max(values) or 1
+    step = width / len(values)
+    bars = "".join(
+        f'<rect x="{i * step + 0.5:.1f}" y="{height - max(1.0, v / top * (height - 2)):.1f}" width="{max(1.0, step - 1):.1f}" '
+        f'height="{max(1.0, v / top * (height - 2)):.1f}"/>' for i, v in enumerate(values) if v)
+    return (f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+            f'aria-label="rows per day, last {len(values)} days, at most {max(values)}">'
+            f'<g fill="currentColor">{bars}</g></svg>')

@@ -1,0 +1,78 @@
+"""The dictionary and debug viewer, served by `pingpipe up` on a loopback address of their own.
+
+Never on the edge's port: the pages show what clients sent (debug pings). Read-only, GET and HEAD
+only. Requests must name this address in Host, so a web page cannot reach it under a name of its
+own (DNS rebinding); no other check is needed for pages that change nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .pages import Page, Site
+
+
+class UIServer:
+    def __init__(self, site: Site, host: str = "127.0.0.1", port: int = 0):
+        self.site = site
+        self.httpd = ThreadingHTTPServer((host, port), _handler(site))
+        self.httpd.daemon_threads = True
+        self.host = host
+        self.port = self.httpd.server_address[1]
+        self.httpd.RequestHandlerClass.allowed_hosts = {f"{host}:{self.port}", f"localhost:{self.port}",
+                                                        f"127.0.0.1:{self.port}"}
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="ui", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _handler(site: Site):
+    class Handler(BaseHTTPRequestHandler):
+        allowed_hosts: set[str] = set()
+        server_version = "pingpipe-ui"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format, *args):  # noqa: A002 - quiet: `up` prints its own line
+            pass
+
+        def do_GET(self):
+            self._answer(head=False)
+
+        def do_HEAD(self):
+            self._answer(head=True)
+
+        def _answer(self, head: bool) -> None:
+            hosts = self.headers.get_all("Host") or []
+            if len(hosts) != 1 or hosts[0].strip().lower() not in self.allowed_hosts:
+                page = Page(403, "text/plain; charset=utf-8", b"refused: Host is not this address\n")
+            else:
+                try:
+                    page = site.render(self.path)
+                except Exception as exc:  # noqa: BLE001 - one page failing must not take the server down
+                    page = Page(500, "text/plain; charset=utf-8", f"this page failed: {exc!r}\n".encode("utf-8"))
+            self.send_response(page.status)
+            self.send_header("Content-Type", page.content_type)
+            self.send_header("Content-Length", str(len(page.body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'")
+            self.end_headers()
+            if not head:
+                try:
+                    self.wfile.write(page.body)
+                except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                    pass
+
+    return Handler

@@ -1,0 +1,105 @@
+"""The dictionary's pages and its static build: every link resolves, nothing is fetched from elsewhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html.parser
+import subprocess
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from pingpipe.dictionary import catalog
+from pingpipe.dictionary.debug import DebugStore, entry
+from pingpipe.dictionary.figures import Figures
+from pingpipe.dictionary.pages import Site
+from pingpipe.schemas.registry import Registry
+from tests.helpers import PINGPIPE
+
+
+class Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.links.append(value)
+
+
+def links_of(body: bytes) -> list[str]:
+    parser = Links()
+    parser.feed(body.decode("utf-8"))
+    return parser.links
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    done = subprocess.run([PINGPIPE, "dictionary", "build", "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout
+    return out
+
+
+def test_every_internal_link_of_the_static_build_resolves(built):
+    """Crawl from index.html, following every relative link; nothing points outside but http(s) references."""
+    seen, todo, external = set(), [built / "index.html"], set()
+    while todo:
+        page = todo.pop()
+        if page in seen:
+            continue
+        seen.add(page)
+        if page.suffix != ".html":
+            continue
+        for link in links_of(page.read_bytes()):
+            parts = urllib.parse.urlsplit(link)
+            if parts.scheme:
+                external.add(link)
+                continue
+            target = (page.parent / urllib.parse.unquote(parts.path)).resolve()
+            if link.endswith("/"):
+                target = target / "index.html"
+            assert target.is_file(), f"{page.relative_to(built)} links to {link}, which is not in the build"
+            todo.append(target)
+    assert len(seen) > 100
+    assert (built / "apps/pingpipe-demo/metrics/demo.launches/index.html") in seen
+    assert all(u.startswith("https://") for u in external)  # data reviews and bugs: links, never loaded
+    assert not any(u.endswith((".js", ".css", ".woff", ".woff2")) for u in external)
+
+
+def test_a_static_build_carries_no_warehouse_figures_and_no_debug_viewer(built):
+    index = (built / "index.html").read_text()
+    assert "without warehouse figures" in index and "debug/" not in index
+    assert not (built / "debug").exists()
+
+
+@pytest.fixture(scope="module")
+def dictionary():
+    return catalog.for_registry(Registry.load())
+
+
+def test_unknown_pages_are_404_with_a_way_back(dictionary):
+    page = Site(dictionary).render("/apps/nope/")
+    assert page.status == 404 and b"no app nope" in page.body
+    assert Site(dictionary).render("/debug/").status == 404  # only `up` has a debug viewer
+
+
+def test_text_from_definitions_and_pings_is_escaped(dictionary):
+    store = DebugStore()
+    store.add([entry({"x_debug_id": "t", "document_id": "d", "submission_timestamp": "2026-11-29T10:00:00Z"},
+                     {"note": "<script>alert(1)</script>"})])
+    body = Site(dictionary, figures=lambda tables: {}, debug=store).render("/debug/t/").body.decode()
+    assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
+
+
+def test_live_pages_show_rows_and_a_sparkline_of_rows_per_day(dictionary):
+    days = [(str(dt.date(2026, 11, 1) + dt.timedelta(days=i)), i % 3) for i in range(30)]
+    figures = Figures(True, rows=29, last_received="2026-11-30 10:00:00", per_day=days)
+    site = Site(dictionary, figures=lambda tables: {t: figures for t in tables}, debug=DebugStore())
+    body = site.render("/tables/pingpipe_demo_live.hello_v1/").body.decode()
+    assert '<dd class="rows">29</dd>' in body and "<svg class=\"spark\"" in body
+    assert body.count("<rect") == sum(1 for _, n in days if n)
+    assert b"Debug pings" in site.render("/").body
