@@ -44,6 +44,12 @@ def _handler(site: Site):
         server_version = "pingpipe-ui"
         protocol_version = "HTTP/1.1"
 
+        def setup(self):
+            super().setup()
+            # Headers and body go out in two writes: without NODELAY the body waits for the
+            # client's delayed ACK (40 ms a page).
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def log_message(self, format, *args):  # noqa: A002 - quiet: `up` prints its own line
             pass
 
