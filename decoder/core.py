@@ -1,6 +1,7 @@
 """The decoder core: one raw message in, one decoded message or one error out. No Beam here.
 
-Step order: geo-IP (and drop the IP) -> parse URI -> gunzip -> JSON + schema validation ->
+Step order: [a Cloud Logging LogEntry: its ip_address out (steps/logentry.py)] -> geo-IP (and drop
+the IP) -> [a LogEntry: its Fields become the submission] -> parse URI -> gunzip -> JSON + schema validation ->
 user agent (and drop it) -> normalize -> override attributes -> inject metadata. Geo runs first,
 as in Mozilla's decoder, so that an IP address never reaches any output, errors included.
 Deduplication needs to see many messages: it lives in the runners (pipeline.py, pingpipe up).
@@ -19,6 +20,7 @@ from pingpipe.schemas.registry import Registry
 from .errors import DecodeError
 from .failures import failure
 from .steps.geo import GeoLookup, load_city_filter
+from .steps import logentry
 from .steps.gunzip import gunzip
 from .steps.metadata import add_metadata
 from .steps.normalize import apply_overrides, normalize
@@ -26,8 +28,8 @@ from .steps.payload import lookup_schema, parse_json, validate
 from .steps.uri import parse_uri
 from .steps.useragent import parse_user_agent
 
-STEPS = ("geo", "uri", "gunzip", "payload", "user_agent", "normalize", "metadata")
-STEP_ERROR_TYPES = {"geo": "GeoCityLookup", "uri": "ParseUri", "gunzip": "DecompressPayload", "payload": "ParsePayload",
+STEPS = ("logentry", "geo", "uri", "gunzip", "payload", "user_agent", "normalize", "metadata")
+STEP_ERROR_TYPES = {"logentry": "ParseLogEntry", "geo": "GeoCityLookup", "uri": "ParseUri", "gunzip": "DecompressPayload", "payload": "ParsePayload",
                     "user_agent": "ParseUserAgent", "normalize": "NormalizeAttributes", "metadata": "AddMetadata"}
 
 
@@ -80,13 +82,22 @@ class Decoder:
         attributes = dict(message.attributes)
         counts = self.counts
         counts["in"] += 1
-        step = "geo"
+        raw = message.data  # what an error row keeps: a LogEntry's never holds its ip_address
+        log_entry = logentry.is_log_entry(attributes)
+        step = "logentry"
         try:
+            if log_entry:
+                raw = logentry.extract_ip(raw, attributes)
+            step = "geo"
             self.geo(attributes)
+            if log_entry:
+                step = "logentry"
+                raw = logentry.parse(raw, attributes)
             step = "uri"
-            parse_uri(attributes)
+            if not log_entry:  # an entry's Fields name the document, not a URI
+                parse_uri(attributes)
             step = "gunzip"
-            data = gunzip(message.data, attributes, self.max_payload_bytes)
+            data = gunzip(raw, attributes, self.max_payload_bytes)
             step = "payload"
             payload = parse_json(data)
             entry = lookup_schema(self.registry, attributes, payload)
@@ -101,9 +112,9 @@ class Decoder:
             add_metadata(attributes, payload, meta.bq_metadata_format, meta.get("submission_timestamp_granularity"))
         except DecodeError as exc:
             counts[f"error.{exc.error_type}"] += 1
-            return Failure(failure(message.data, attributes, exc, exc.error_type))
+            return Failure(failure(raw, attributes, exc, exc.error_type))
         except Exception as exc:  # a bug or an unexpected input: still an error row, never a crash
             counts[f"error.{STEP_ERROR_TYPES[step]}"] += 1
-            return Failure(failure(message.data, attributes, exc, STEP_ERROR_TYPES[step]))
+            return Failure(failure(raw, attributes, exc, STEP_ERROR_TYPES[step]))
         counts["out"] += 1
         return Decoded(attributes, payload, entry.live_table, len(data))

@@ -14,6 +14,7 @@ from .dictionary import dictionary
 from .edge import edge
 from .etl import etl, lineage
 from .load import dedupe, load
+from .logs import logs
 from .schemas import schemas
 from .shred import shred
 from .up import query, status, up
@@ -39,3 +40,4 @@ main.add_command(cycle)
 main.add_command(etl)
 main.add_command(lineage)
 main.add_command(dictionary)
+main.add_command(logs)

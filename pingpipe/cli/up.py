@@ -36,17 +36,20 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
               help="Error rows (which hold raw payloads) older than this are deleted by the daily cycle.")
 @click.option("--user-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="YAML rules naming your tables' user-id columns, for shredding (see pingpipe/privacy/user_ids.yaml).")
+@click.option("--logs", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of server logs to follow: the Glean server events in its files load like pings "
+                   "(see `pingpipe logs ingest`).")
 @click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Your queries, as <dataset>/<table>/query.sql (bigquery-etl's layout): the daily cycle runs them "
                    "with the generated ones.")
 def up(schemas, data, host, port, admin_port, ui_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids,
-       sql):
+       logs, sql):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
     from pingpipe.up.runner import Up, UpError
 
     config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port, ui_port=ui_port,
                       geoip_db=geoip_db, dedupe_window=dedupe_window, drain_timeout=drain_timeout,
-                      error_retention_days=error_retention_days, user_ids=user_ids, sql=sql)
+                      error_retention_days=error_retention_days, user_ids=user_ids, logs=logs, sql=sql)
     if workers is not None:
         if workers < 1:
             raise click.BadParameter("must be at least 1", param_hint="--workers")

@@ -48,6 +48,7 @@ class UpConfig:
     error_retention_days: int = ERROR_RETENTION_DAYS  # error rows (raw payloads) are deleted after this many days
     daily_cycle: bool = True  # dedupe, shred and expire once per completed UTC day (cycle.py)
     user_ids: Path | None = None  # more user-id rules for shredding, before privacy/user_ids.yaml's
+    logs: Path | None = None  # a folder of server logs (Glean server events) followed into the queue
     sql: Path | None = None  # the user's queries (bigquery-etl layout), run by the daily cycle with the generated ones
     retry: RetryConfig = field(default_factory=RetryConfig)
 
@@ -58,6 +59,10 @@ class UpConfig:
     @property
     def warehouse(self) -> Path:
         return self.data / "warehouse.duckdb"
+
+    @property
+    def logs_offsets(self) -> Path:
+        return self.data / "logs-offsets.json"
 
     @property
     def edge_counts(self) -> Path:

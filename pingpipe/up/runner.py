@@ -39,6 +39,7 @@ from pingpipe.dictionary.server import UIServer
 from pingpipe.etl import catalog
 from pingpipe.etl.graph import order
 from pingpipe.etl.queries import QueryError
+from pingpipe.logs.ingest import Follower, IngestConfig
 from pingpipe.privacy.shred import RulesError, load_rules
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.schemas.registry import Registry
@@ -90,6 +91,7 @@ class Up:
         self.stop_deadline = float("inf")
         self.failures = Failures(config.retry)
         self.last_cycle: dict | None = None  # the daily cycle's last report
+        self.logs: Follower | None = None  # --logs: the folder of server logs followed into the queue
         self._cycle_checked = 0.0
 
     # -- start-up --------------------------------------------------------------------------
@@ -163,6 +165,10 @@ class Up:
             self._start_edge()
             admin.start()
             ui.start()
+            if c.logs is not None:
+                self.logs = Follower(c.logs, IngestConfig(c.queue, follow=True, offsets=c.logs_offsets,
+                                                          segment_max_age=c.segment_max_age))
+                self.logs.start()
             state = {"pid": os.getpid(), "edge": f"http://{c.host}:{c.port}", "admin_port": admin.port,
                      "ui": ui.url, "warehouse": str(c.warehouse), "queue": str(c.queue)}
             admin.write_state(c.data / STATE_FILE, state)  # adds the admin token; the owner's alone (0600)
@@ -174,6 +180,8 @@ class Up:
         finally:
             if self.edge is not None and self.edge.poll() is None:
                 self.edge.kill()
+            if self.logs is not None:
+                self.logs.stop()
             (c.data / STATE_FILE).unlink(missing_ok=True)
             admin.close()
             if ui is not None:
@@ -221,6 +229,8 @@ class Up:
                    f"{self.config.drain_timeout:g} s (Ctrl-C again to stop now)")
         if self.edge is not None and self.edge.poll() is None:
             self.edge.send_signal(signal.SIGTERM)
+        if self.logs is not None:
+            self.logs.stop()  # what the files hold now is queued, then drained with the rest
 
     def _stop(self, message: str) -> None:
         self.stopping = True
@@ -425,7 +435,8 @@ class Up:
               f"  schemas        {c.schemas or 'shipped with pingpipe (incl. the demo Glean app pingpipe-demo)'}\n"
               f"  admin          http://127.0.0.1:{admin_port}  (pingpipe status --data {c.data})\n"
               f"  dictionary     {ui}   (pings tagged X-Debug-ID: {ui}debug/)\n"
-              f"Ctrl-C drains the queue and stops.", file=self.out, flush=True)
+              + (f"  logs           {c.logs}: Glean server events in its files, followed\n" if c.logs else "") +
+              "Ctrl-C drains the queue and stops.", file=self.out, flush=True)
 
     def _line(self, final: bool = False) -> None:
         t = self.committer.totals

@@ -18,7 +18,7 @@ def test_the_wheel_carries_every_module_and_the_shipped_schemas(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         source.mkdir(exist_ok=True)
         shutil.copy(REPO / name, source / name)
-    for folder in ("pingpipe", "edge", "decoder", "loader", "schemas", "etl", "dictionary"):
+    for folder in ("pingpipe", "edge", "decoder", "loader", "schemas", "etl", "dictionary", "logs"):
         shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
                    check=True, capture_output=True, timeout=300)
@@ -26,7 +26,7 @@ def test_the_wheel_carries_every_module_and_the_shipped_schemas(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for folder, package in (("pingpipe", "pingpipe"), ("edge", "pingpipe/edge"), ("decoder", "pingpipe/decoder"),
                             ("loader", "pingpipe/loader"), ("schemas", "pingpipe/schemas"), ("etl", "pingpipe/etl"),
-                            ("dictionary", "pingpipe/dictionary")):
+                            ("dictionary", "pingpipe/dictionary"), ("logs", "pingpipe/logs")):
         for source in (REPO / folder).rglob("*.py"):
             assert f"{package}/{source.relative_to(REPO / folder)}" in names, source
     for data in (REPO / "schemas" / "data").rglob("*"):
