@@ -20,17 +20,27 @@ def logs():
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
               envvar="PINGPIPE_DATA", help=DATA_HELP)
 @click.option("--follow", is_flag=True, help="Keep reading the files as they grow (Ctrl-C to stop).")
-def ingest(files, data, follow):
+@click.option("--service", default=None, metavar="NAME",
+              help="Load plain mozlog lines of this service (not Glean) into NAME_logs_live.<Type>, one table per Type.")
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="With --service: the YAML naming Fields to drop, to hash and to give columns (default: only IP and "
+                   "e-mail addresses out, everywhere).")
+@click.option("--hash-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              envvar="PINGPIPE_LOGS_HASH_KEY_FILE", help="With --service: the key for the policy's keyed hashes. Keep it "
+                                                         "outside the warehouse.")
+def ingest(files, data, follow, service, policy, hash_key_file):
     """Queue the Glean server events in FILES (or - for stdin) for `pingpipe up` to load.
 
     Mozlog lines of Type glean-server-event and LogEntry JSON become submissions, as Mozilla's
     decoder makes them (ParseLogEntry); a line that is neither becomes an error row; mozlog lines
-    of other Types are skipped and counted. What is queued loads exactly once, now if `up` runs
+    of other Types are skipped and counted. With --service, every mozlog line becomes a row of
+    its Type's table instead, with identifiers stripped by the policy before it is queued. What is queued loads exactly once, now if `up` runs
     on DATA, else at its next start. With --follow, where each file was read up to is kept in
     DATA/logs-offsets.json, so a restart goes on where it stopped.
     """
     from pingpipe.logs.ingest import IngestConfig, run
 
+    convert = service_converter(service, policy, hash_key_file)
     missing = [str(f) for f in files if str(f) != "-" and not f.is_file()]
     if missing:
         raise click.BadParameter(f"no such file: {', '.join(missing)}", param_hint="FILES")
@@ -38,6 +48,8 @@ def ingest(files, data, follow):
         raise click.BadParameter("--follow reads files; stdin is read to its end anyway", param_hint="--follow")
     data.mkdir(parents=True, exist_ok=True)
     config = IngestConfig(queue=data / "queue", follow=follow, offsets=data / "logs-offsets.json" if follow else None)
+    if convert is not None:
+        config.convert = convert
     try:
         totals = asyncio.run(run(list(files), config))
     except KeyboardInterrupt:
@@ -49,3 +61,22 @@ def ingest(files, data, follow):
     click.echo(f"queued {totals.queued} line(s) into {config.queue}" + (f"; skipped {skipped}:" if skipped else ""))
     for reason, n in totals.skipped.most_common():
         click.echo(f"  {n}: {reason}")
+
+
+def service_converter(service: str | None, policy: Path | None, hash_key_file: Path | None):
+    """The line converter for --service (None for Glean server events); a policy that cannot apply is one line."""
+    from pingpipe.logs import mozlog
+    from pingpipe.logs.policy import PolicyError, load
+
+    if service is None:
+        if policy or hash_key_file:
+            raise click.UsageError("--policy and --hash-key-file go with --service")
+        return None
+    try:
+        rules = load(policy)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+    key = hash_key_file.read_bytes().strip() if hash_key_file else None
+    if rules.hash and not key:
+        raise click.UsageError(f"the policy hashes {', '.join(sorted(rules.hash))}: give --hash-key-file")
+    return mozlog.service_message(service, rules, key)

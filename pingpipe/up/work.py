@@ -25,6 +25,7 @@ from pingpipe.loader.columns import column_coercer
 from pingpipe.loader.load import Loader, error_row
 from pingpipe.loader.tables import TableId, error_table
 from pingpipe.gctune import tune_gc
+from pingpipe.logs import records as log_records
 from pingpipe.message import BadLine, RawMessage
 
 _state: dict[str, object] = {}
@@ -167,7 +168,39 @@ def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: 
             _error(result, load_failure(data, attributes, exc))
 
 
+class MozlogError(ValueError):
+    """A service's log line that is not mozlog (its reason was found when it was queued)."""
+
+
+def _log_row(message: RawMessage, result: SegmentResult) -> None:
+    """A row a service's log line became when it was queued (logs/records.py): placed, not decoded."""
+    attributes = message.attributes
+    if log_records.ERROR in attributes:
+        _error(result, failure(message.data, attributes, MozlogError(attributes[log_records.ERROR]), log_records.ERROR_TYPE))
+        return
+    table, fields = log_records.place(attributes)
+    coercers = _state.setdefault("log_coercers", {})
+    key = (table, attributes.get(log_records.COLUMNS))
+    if key not in coercers:
+        coercers[key] = Coercer(fields)
+    _add(result, table, fields, coercers[key], attributes, jsontext.loads(message.data), message.data)
+
+
+def _add(result: SegmentResult, table: TableId, fields: list[dict], coerce: Coercer, attributes: dict, payload: dict,
+         body: bytes) -> None:
+    rows = result.rows.get(table)
+    if rows is None:
+        rows = result.rows[table] = TableRows(fields, coerce)
+    rows.ids.append(attributes.get("document_id", ""))
+    rows.about.append(tuple(attributes.get(k) for k in _DUPLICATE_KEYS))
+    rows.data.append(payload)
+    rows.bodies.append(body)
+
+
 def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
+    if log_records.SERVICE in message.attributes:
+        _log_row(message, result)
+        return
     decoded = decoder.decode(message)
     if not isinstance(decoded, Decoded):
         _error(result, decoded.message)
@@ -178,13 +211,7 @@ def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader:
     except Exception as exc:  # noqa: BLE001
         _error(result, load_failure(payload_bytes(decoded.payload, message.data), attributes, exc))
         return
-    rows = result.rows.get(table)
-    if rows is None:
-        rows = result.rows[table] = TableRows(fields, coerce)
-    rows.ids.append(attributes.get("document_id", ""))
-    rows.about.append(tuple(attributes.get(k) for k in _DUPLICATE_KEYS))
-    rows.data.append(decoded.payload)
-    rows.bodies.append(message.data)
+    _add(result, table, fields, coerce, attributes, decoded.payload, message.data)
     if debug.TAG in attributes:
         result.debug.append(debug.entry(attributes, decoded.payload))
 

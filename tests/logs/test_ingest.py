@@ -61,7 +61,7 @@ def test_server_events_load_into_their_table_with_every_value_and_no_ip(run_up, 
     assert {kv["key"]: kv["value"] for kv in beef["events"][0]["extra"]} == {"method": "totp", "attempts": "1"}
     assert coffee["country"] == "GB" and beef["country"] is None  # from the logged ip_address, when there is one
     assert coffee["browser"] == "Firefox" and coffee["version"] == "2.1.0" and coffee["channel"] == "production"
-    errors = up.query("SELECT error_type, error_message, CAST(payload AS VARCHAR) AS line FROM payload_bytes_error.structured")
+    errors = up.query("SELECT error_type, error_message, decode(payload) AS line FROM payload_bytes_error.structured")
     assert [(e["error_type"], e["line"]) for e in errors] == [("ParseLogEntry", "server started on :8000")]
     assert "could not be parsed as LogEntry JSON" in errors[0]["error_message"]
     assert status["committed"]["messages"] == 3  # the other mozlog Type was skipped, not queued
