@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pingpipe.etl import catalog
 from pingpipe.etl.queries import QueryError
-from pingpipe.etl.run import Report, run
+from pingpipe.etl.run import Report, existing, run
 from pingpipe.loader.stable import copy_deduplicate
 from pingpipe.loader.writers.duckdb import META_SCHEMA
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, retention
@@ -71,8 +71,9 @@ def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERR
 
 def run_etl(writer, registry, day: dt.date, *, sql: Path | None = None, only: set[str] | None = None):
     """The day's derived tables: the registry's generated queries and the user's (etl/)."""
+    tables = existing(writer)
     try:
-        queries = catalog.queries(registry, sql)
+        queries = catalog.queries(registry, sql, tables)
     except QueryError as exc:
         return Report(failed={exc.path: str(exc)})
-    return run(writer, queries, day, only=only, expected=catalog.expected(registry))
+    return run(writer, queries, day, only=only, expected=catalog.expected(registry, tables))

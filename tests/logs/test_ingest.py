@@ -93,3 +93,30 @@ def test_logs_ingest_of_a_missing_file_is_one_line_and_exit_2(tmp_path):
     done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(tmp_path), str(tmp_path / "nope.log")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "no such file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_logs_ingest_follow_queues_lines_as_the_file_grows_and_stops_on_ctrl_c(run_up, server_log, schemas, tmp_path):
+    import signal
+
+    up = run_up("--schemas", str(schemas))
+    growing = tmp_path / "growing.log"
+    growing.write_bytes(b"")
+    follow = subprocess.Popen([PINGPIPE, "logs", "ingest", "--follow", "--data", str(up.data), str(growing)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = server_log.read_bytes().splitlines(keepends=True)
+        with open(growing, "ab") as f:
+            f.write(lines[0])
+            f.flush()
+            up.wait_committed(1)
+            f.write(lines[3][:20])  # half a line: not read until its newline is there
+            f.flush()
+            time.sleep(1)
+            assert up.status()["committed"]["messages"] == 1
+            f.write(lines[3][20:])
+        up.wait_committed(2)
+    finally:
+        follow.send_signal(signal.SIGINT)
+        _, err = follow.communicate(timeout=30)
+    assert follow.returncode == 0 and "Traceback" not in err
+    assert up.query("SELECT count(*) AS n FROM accounts_demo_live.events_v1") == [{"n": 2}]

@@ -94,3 +94,18 @@ def test_a_policy_that_hashes_without_a_key_is_one_line_before_anything_is_queue
                            "--policy", str(policy), str(log)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "give --hash-key-file" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "d" / "queue").exists()
+
+
+def test_the_daily_cycle_counts_each_services_events_per_type(run_up, service_log):
+    """All Event Counts: generated from the service's tables, run by the daily cycle after dedupe."""
+    log, policy, key = service_log
+    up = run_up()
+    ingest(up, log, policy, key)
+    up.wait_committed(5)
+    from pingpipe.up import admin
+
+    report = admin.call(up.data, "POST", "/cycle?date=2025-11-29")
+    assert "fxa_auth_logs_derived.event_counts_v1" in report["etl"]["ran"], report["etl"]
+    counts = up.query("SELECT submission_date, type, logger, events FROM fxa_auth_logs_derived.event_counts_v1 ORDER BY type")
+    assert [(str(c["submission_date"]), c["type"], c["logger"], c["events"]) for c in counts] == [
+        ("2025-11-29", "account.login", "fxa-auth", 1), ("2025-11-29", "request.summary", "fxa-auth", 2)]
