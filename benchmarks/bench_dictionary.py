@@ -66,6 +66,15 @@ def committed(data: Path) -> int:
     return json.loads(out.stdout)["committed"].get("messages", 0) if out.returncode == 0 else 0
 
 
+def stop_up(up: subprocess.Popen) -> None:
+    """Ctrl-C, as a user stops it; killed if it has not drained within two minutes."""
+    up.send_signal(signal.SIGINT)
+    try:
+        up.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(up.pid, signal.SIGKILL)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pings", type=int, default=20000)
@@ -113,11 +122,7 @@ def main() -> None:
         print(f"debug viewer: a tagged ping shows {statistics.median(delays):.2f} s (median), "
               f"{delays[-1]:.2f} s (max of {len(delays)}) after its 200")
     finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
+        stop_up(up)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -20,8 +20,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,10 +29,11 @@ from pathlib import Path
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_dictionary import PINGPIPE, committed, free_port, stop_up  # noqa: E402
+
 from pingpipe.message import encode_line  # noqa: E402
 
-PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
 NS = 1_764_403_200_000_000_000
 POLICY = "drop: [remoteAddressChain]\nhash: [uid]\ncolumns:\n  request.summary: {path: STRING, code: INT64, t: INT64}\n"
 PING = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
@@ -42,12 +41,6 @@ PING = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_tim
                         "app_display_version": "1.0", "architecture": "x86_64", "os": "Linux", "os_version": "6.1",
                         "telemetry_sdk_build": "bench", "first_run_date": "2026-11-23+00:00"},
         "metrics": {"counter": {"demo.launches": 3}, "string": {"demo.theme": "dark"}}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def mozlog_lines(n: int) -> bytes:
@@ -73,11 +66,6 @@ def glean_lines(n: int) -> bytes:
     return b"".join(line(i) for i in range(n))
 
 
-def committed(data: Path) -> int:
-    out = subprocess.run([PINGPIPE, "status", "--data", str(data), "--format", "json"], capture_output=True, text=True)
-    return json.loads(out.stdout)["committed"].get("messages", 0) if out.returncode == 0 else 0
-
-
 def through_up(work: Path, name: str, log: bytes, lines: int, args: list[str]) -> float:
     data = work / f"data-{name}"
     (work / f"{name}.log").write_bytes(log)
@@ -96,11 +84,7 @@ def through_up(work: Path, name: str, log: bytes, lines: int, args: list[str]) -
         print(f"  queued in {queued:.1f} s ({lines / queued:,.0f} lines/s); committed in {total:.1f} s")
         return lines / total
     finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
+        stop_up(up)
 
 
 def main() -> None:
