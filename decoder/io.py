@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+
 import re
 from dataclasses import dataclass
 
@@ -32,6 +34,8 @@ class Endpoint:
 def parse_input(spec: str) -> Endpoint:
     kind, _, target = spec.partition(":")
     if kind == "file" and target:
+        if "://" not in target and not glob.glob(target):  # a local pattern; gs:// and others are Beam's to list
+            raise SpecError(f"input {spec!r}: no file matches {target}")
         return Endpoint("file", target)
     if kind == "pubsub" and _SUBSCRIPTION.match(target):
         return Endpoint("pubsub", target)

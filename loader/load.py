@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 import pybase64
 
@@ -20,7 +20,7 @@ from pingpipe.decoder.failures import DUPLICATE, load_failure, refused
 from pingpipe.schemas.registry import Registry
 
 from .coerce import Coercer, timestamp_ok
-from .tables import ERROR_FIELDS, TableId, error_table
+from .tables import ERROR_DATASET, ERROR_FIELDS, TableId, error_table
 
 MAX_ROW_BYTES = 10 * 1024 * 1024  # BigQuery's limit for a streamed row
 
@@ -41,6 +41,37 @@ class Batch:
         if entry is None:
             entry = self.tables[table] = (fields, [])
         entry[1].append(row)
+
+
+ERROR_KEY = ("document_id", "uri", "error_type", "error_message", "payload")  # what tells one error row from another
+
+
+def drop_loaded(batch: Batch, loaded: Callable[[TableId, list[str], tuple[str, ...]], set[tuple]]) -> int:
+    """Take out of a batch the rows their table already holds (a load run again), counted as
+    `already_loaded`: a ping by its document id; an error row by its document id or uri, type,
+    message and payload."""
+    dropped = 0
+    for table, (fields, rows) in batch.tables.items():
+        errors = table.dataset == ERROR_DATASET
+        ids = list({r.get("document_id") or (r.get("uri") if errors else None) for r in rows} - {None})
+        if not ids:
+            continue
+        key_columns = ERROR_KEY if errors else ("document_id",)
+        held = loaded(table, ids, key_columns)
+        if not held:
+            continue
+        keep = []
+        for r in rows:
+            key = tuple(pybase64.b64decode(r[c]) if c == "payload" and r.get(c) is not None else r.get(c) for c in key_columns)
+            if key not in held:
+                keep.append(r)
+                continue
+            kind = "duplicates" if errors and r.get("error_type") == DUPLICATE else "errors" if errors else "rows"
+            batch.counts[kind] -= 1  # no longer loaded by this run: out of its counts
+        dropped += len(rows) - len(keep)
+        batch.tables[table] = (fields, keep)
+    batch.counts["already_loaded"] += dropped
+    return dropped
 
 
 def error_row(data: bytes, attributes: dict[str, str], now: dt.datetime | None = None) -> dict:

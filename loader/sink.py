@@ -16,7 +16,7 @@ from pingpipe.gctune import tune_gc
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
 
-from .load import Loader
+from .load import Loader, drop_loaded
 
 _shared: dict[tuple, tuple] = {}
 _lock = threading.Lock()
@@ -62,6 +62,9 @@ class LoadBatch(beam.DoFn):
 
     def process(self, elements):
         batch = self.loader.batch(as_pair(e) for e in elements)
+        loaded = getattr(self.writer, "loaded", None)
+        if loaded is not None:  # DuckDB: a load run again skips what is there (BigQuery: the stable tables dedupe)
+            drop_loaded(batch, loaded)
         self.writer.write(batch.tables)
         for name, value in batch.counts.items():
             Metrics.counter("loader", name).inc(value)

@@ -58,12 +58,20 @@ class SchemaFileError(ValueError):
 
 
 class RegistryError(ValueError):
-    """A schema repository with bad files; `errors` lists every one."""
+    """A schema repository with bad files, or none; `errors` lists every bad file."""
 
-    def __init__(self, root: Path, errors: list[SchemaFileError]):
+    def __init__(self, root: Path, errors: list[SchemaFileError], message: str | None = None):
         lines = "\n".join(f"  {e}" for e in errors)
-        super().__init__(f"{len(errors)} bad schema file(s) under {root}:\n{lines}")
+        super().__init__(message or f"{len(errors)} bad schema file(s) under {root}{_hint(root)}:\n{lines}")
         self.errors = errors
+
+
+def _hint(root: Path) -> str:
+    """Pointed at a repository's root rather than its schemas/ folder (mozilla-pipeline-schemas' layout)?"""
+    inner = Path(root) / "schemas"
+    if inner.is_dir() and any(inner.glob(f"*/*/*{SCHEMA_SUFFIX}")):
+        return f" (did you mean {inner}?)"
+    return ""
 
 
 class UnknownSchema(KeyError):
@@ -198,6 +206,9 @@ class Registry:
                     errors.append(exc)
         if errors:
             raise RegistryError(root, errors)
+        if not entries:
+            raise RegistryError(root, [], f"no schemas under {root}{_hint(root)}: expected "
+                                           "<namespace>/<doctype>/<doctype>.<version>.schema.json files")
         return cls(root, entries)
 
     # -- lookup ----------------------------------------------------------------------------

@@ -37,6 +37,15 @@ def load_city_filter(path: Path, min_population: int) -> frozenset[int]:
     return frozenset(allowed)
 
 
+class GeoDatabaseError(ValueError):
+    """A --geoip-db that is not a MaxMind database: said at start-up, not by every ping."""
+
+
+def check_database(mmdb: Path) -> None:
+    """Open the database once, as the workers will; GeoDatabaseError (one line) if it cannot be read."""
+    GeoLookup(mmdb)
+
+
 class GeoLookup:
     """One MaxMind reader per process (opened once per worker, never per element)."""
 
@@ -47,7 +56,10 @@ class GeoLookup:
         if mmdb is not None:
             import maxminddb
 
-            self.reader = maxminddb.open_database(str(mmdb), maxminddb.MODE_MMAP_EXT)
+            try:
+                self.reader = maxminddb.open_database(str(mmdb), maxminddb.MODE_MMAP_EXT)
+            except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
+                raise GeoDatabaseError(f"{mmdb} is not a MaxMind database: {exc}") from None
             epoch = self.reader.metadata().build_epoch
             self.db_version = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         # Many pings come from the same address (NAT, a client's several pings): cache answers.

@@ -167,6 +167,18 @@ class DuckDBWriter:
         """The tables this warehouse holds (metadata tables aside)."""
         return list(self._schemas)
 
+    def loaded(self, table: TableId, ids: list[str], columns: tuple[str, ...] = ("document_id",)) -> set[tuple]:
+        """The `columns` of the rows the table already holds with these ids (a batch load run again):
+        document ids for a ping table; for an error table, what tells its rows apart, found by their
+        document id, or their uri when they have none."""
+        if table not in self._schemas or not ids:
+            return set()
+        names = ", ".join(quote(c) for c in columns)
+        where = "coalesce(document_id, uri)" if "uri" in columns else "document_id"
+        rows = self.query(f"SELECT DISTINCT {names} FROM {quote(table.dataset)}.{quote(table.table)} "
+                          f"WHERE {where} IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
+        return {tuple(bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else v for v in r) for r in rows}
+
     @contextlib.contextmanager
     def transaction(self):
         """One transaction on the writer's connection, between commits: committed at the end of the

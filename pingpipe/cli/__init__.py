@@ -5,6 +5,8 @@ Command-line wiring lives here alone: these modules import the stages, and no st
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from .audit import audit
@@ -20,7 +22,35 @@ from .shred import shred
 from .up import query, status, up
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+DEBUG_ENV = "PINGPIPE_DEBUG"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its last non-empty line (where libraries put the cause), with its type."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[-1] if lines else ""
+    name = type(exc).__name__
+    return f"{name}: {text}" if text and not text.startswith(name) else text or name
+
+
+class Commands(click.Group):
+    """The `pingpipe` group: a mistake or a failure is one line and a non-zero exit, never a traceback
+    (PINGPIPE_DEBUG=1 shows it, for a bug report)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise click.ClickException(f"{one_line(exc)} ({DEBUG_ENV}=1 shows where)") from None
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pingpipe")
 def main() -> None:
     """pingpipe: telemetry pings in, per-application warehouse tables out."""
@@ -41,3 +71,15 @@ main.add_command(etl)
 main.add_command(lineage)
 main.add_command(dictionary)
 main.add_command(logs)
+
+
+def _show_envvars(command: click.Command) -> None:
+    """Every option read from a PINGPIPE_* variable says so in --help."""
+    for param in command.params:
+        if isinstance(param, click.Option) and param.envvar:
+            param.show_envvar = True
+    for sub in getattr(command, "commands", {}).values():
+        _show_envvars(sub)
+
+
+_show_envvars(main)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .beamrun import errors_by_type, run_counted
+
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.dedupe import DedupeConfig
 
@@ -79,6 +81,13 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
 
     from pingpipe.decoder.io import SpecError, parse_input
 
+    if geoip_db is not None:
+        from pingpipe.decoder.steps.geo import GeoDatabaseError, check_database
+
+        try:
+            check_database(geoip_db)
+        except GeoDatabaseError as exc:
+            raise click.BadParameter(str(exc), param_hint="--geoip-db") from None
     config = DecoderConfig(schemas=schemas, geoip_db=geoip_db, geo_city_filter=geo_city_filter,
                            min_city_population=min_city_population, max_payload_bytes=max_payload_bytes)
     try:
@@ -87,8 +96,11 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
         raise click.BadParameter(str(exc), param_hint="--input") from None
     options = PipelineOptions(ctx.args)
     options.view_as(StandardOptions).streaming = streaming or options.view_as(StandardOptions).streaming
+    pipeline = beam.Pipeline(options=options)
     try:
-        with beam.Pipeline(options=options) as pipeline:
-            build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window)
+        build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window)
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
+    counts = run_counted(pipeline)
+    click.echo(f"read {counts['decoder.in']}: decoded {counts['decoder.out'] - counts['decoder.duplicate']}, "
+               f"duplicates {counts['decoder.duplicate']}, errors by type: {errors_by_type(counts, 'decoder')}")

@@ -63,6 +63,26 @@ def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_b
         ).check()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    if config.uses_pubsub:
+        _require_credentials(pubsub_project)
     where = f"Pub/Sub project {pubsub_project} (disk fallback {config.spool_dir})" if config.uses_pubsub else f"queue {config.spool_dir}"
     click.echo(f"pingpipe edge on http://{host}:{port}/submit/... -> {where}", err=True)
     run(config)
+
+
+def _require_credentials(project: str) -> None:
+    """Say now, in one line, that Pub/Sub cannot be reached without credentials (not at the first ping)."""
+    import os
+
+    if os.environ.get("PUBSUB_EMULATOR_HOST"):
+        return
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        google.auth.default()
+    except DefaultCredentialsError as exc:
+        cause = str(exc).splitlines()[0]
+        raise click.ClickException(
+            f"no Google credentials for Pub/Sub project {project} ({cause}): set GOOGLE_APPLICATION_CREDENTIALS, run "
+            "`gcloud auth application-default login`, or set PUBSUB_EMULATOR_HOST for the emulator") from None

@@ -6,15 +6,50 @@ from pathlib import Path
 
 import click
 
+from .beamrun import run_counted
+from .up import DATA_HELP
+
+
+def warehouse_spec(value: str, kinds: tuple[str, ...]) -> tuple[str, str]:
+    """(kind, target) of a --warehouse value; a mistake is one line that says what would work."""
+    kind, sep, target = value.partition(":")
+    if sep and kind in kinds and target:
+        return kind, target
+    if kind == "bigquery" and "bigquery" not in kinds:
+        raise click.BadParameter("this command runs on the DuckDB warehouse (duckdb:PATH, or --data DIR)", param_hint="--warehouse")
+    hint = f" (did you mean duckdb:{value}?)" if not sep or value.endswith(".duckdb") else ""
+    raise click.BadParameter(f"{value!r}: expected {' or '.join(k + (':PATH' if k == 'duckdb' else ':PROJECT') for k in kinds)}{hint}",
+                             param_hint="--warehouse")
+
+
+def require_free(path: Path) -> None:
+    """A DuckDB file another process holds (a running `pingpipe up`) cannot be written: say so now, in one line."""
+    from pingpipe.up.admin import read_state
+
+    state = read_state(path.parent)
+    if state and Path(state.get("warehouse", "")).resolve() == path.resolve():
+        raise click.ClickException(f"pingpipe up (PID {state['pid']}) holds {path}: stop it first, or send the pings "
+                                   f"to its edge ({state.get('edge', '')})")
+    if not path.exists():
+        return
+    import duckdb
+
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.Error as exc:
+        raise click.ClickException(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+
 
 @click.command("load", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--input", "inputs", multiple=True, required=True,
               help="file:GLOB of decoded/error raw-message lines, or pubsub:projects/P/subscriptions/S (repeatable)")
-@click.option("--warehouse", required=True, help="duckdb:PATH or bigquery:PROJECT")
-@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
+              envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option("--warehouse", default=None, help="duckdb:PATH or bigquery:PROJECT (default: the warehouse of --data).")
+@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, envvar="PINGPIPE_SCHEMAS")
 @click.option("--batch-size", type=int, default=5000, show_default=True)
 @click.pass_context
-def load(ctx, inputs, warehouse, schemas, batch_size):
+def load(ctx, inputs, data, warehouse, schemas, batch_size):
     """Load decoded pings into their tables and errors into payload_bytes_error.*"""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -25,24 +60,31 @@ def load(ctx, inputs, warehouse, schemas, batch_size):
 
     try:
         sources = [parse_input(spec) for spec in inputs]
-        kind = warehouse.partition(":")[0]
-        if kind not in ("duckdb", "bigquery") or not warehouse.partition(":")[2]:
-            raise SpecError(f"warehouse {warehouse!r}: expected duckdb:PATH or bigquery:PROJECT")
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
+    if warehouse is None:
+        data.mkdir(parents=True, exist_ok=True)
+        warehouse = f"duckdb:{data / 'warehouse.duckdb'}"
+    kind, path = warehouse_spec(warehouse, ("duckdb", "bigquery"))
+    if kind == "duckdb":
+        require_free(Path(path))
     options = PipelineOptions(ctx.args)
     if any(s.streaming for s in sources):
         options.view_as(StandardOptions).streaming = True
-    with beam.Pipeline(options=options) as pipeline:
-        streams = [pipeline | f"Read{i}" >> ReadRaw(source) for i, source in enumerate(sources)]
-        messages = streams | "All" >> beam.Flatten()
-        messages | "Load" >> WriteToWarehouse(warehouse, schemas, batch_size)
+    pipeline = beam.Pipeline(options=options)
+    streams = [pipeline | f"Read{i}" >> ReadRaw(source) for i, source in enumerate(sources)]
+    messages = streams | "All" >> beam.Flatten()
+    messages | "Load" >> WriteToWarehouse(warehouse, schemas, batch_size)
+    counts = run_counted(pipeline)
+    click.echo(f"loaded {counts['loader.rows']} row(s), {counts['loader.errors']} error row(s), "
+               f"{counts['loader.duplicates']} duplicate(s)"
+               + (f"; {counts['loader.already_loaded']} already in their tables, skipped" if counts["loader.already_loaded"] else ""))
     if kind == "duckdb":
         writer = open_warehouse(warehouse)
         rows = writer.query("SELECT dataset, name FROM _pingpipe.tables ORDER BY 1, 2").fetchall()
         for dataset, name in rows:
             count = writer.query(f'SELECT count(*) FROM "{dataset}"."{name}"').fetchone()[0]
-            click.echo(f"{dataset}.{name}: {count} row(s)")
+            click.echo(f"  {dataset}.{name}: {count} row(s)")
 
 
 @click.command("dedupe")
@@ -69,10 +111,10 @@ def dedupe(day, warehouse, data):
             for table, count in kept.items():
                 click.echo(f"{table} {day.date()}: {count} row(s)")
             return
-    if not warehouse.startswith("duckdb:"):
-        raise click.ClickException("dedupe runs on the DuckDB warehouse; on BigQuery use bigquery-etl's copy_deduplicate")
-    if not Path(warehouse.partition(":")[2]).exists():
-        raise click.ClickException(f"no warehouse at {warehouse.partition(':')[2]}")
+    kind, path = warehouse_spec(warehouse, ("duckdb",))
+    if not Path(path).exists():
+        raise click.ClickException(f"no warehouse at {path}")
+    require_free(Path(path))
     writer = open_warehouse(warehouse)
     for table, count in copy_deduplicate(writer, day.date()).items():
         click.echo(f"{table} {day.date()}: {count} row(s)")

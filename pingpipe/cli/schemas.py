@@ -18,6 +18,22 @@ def schemas() -> None:
     """The schema registry: build .bq tables, generate Glean app schemas, check a repository."""
 
 
+@schemas.command("init")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def init(dest: Path) -> None:
+    """Start a schema registry at DEST from the one that ships with pingpipe (the pipeline's metadata
+    schemas, the generic Glean schema and the demo app), to add your own apps to with `schemas glean`."""
+    import shutil
+
+    from pingpipe.schemas.registry import default_root
+
+    if dest.exists() and any(dest.iterdir()):
+        raise click.ClickException(f"{dest} is not empty: give a new folder")
+    shutil.copytree(default_root(), dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    click.echo(f"{dest}: the shipped schemas; add an app with `pingpipe schemas glean ... --out {dest}`, "
+               f"then run `pingpipe up --schemas {dest}`")
+
+
 @schemas.command("build")
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -33,7 +49,10 @@ def build(src: Path, out: Path) -> None:
     failures = 0
     count = 0
     glean_pings: dict[str, list[str]] = {}
-    for path in sorted(src.rglob("*.schema.json")):
+    found = sorted(src.rglob("*.schema.json"))
+    if not found:
+        raise click.ClickException(f"no *.schema.json files under {src}")
+    for path in found:
         rel = path.relative_to(src)
         target = out / rel.parent / (path.name[: -len(".schema.json")] + ".bq")
         try:

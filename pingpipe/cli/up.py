@@ -19,8 +19,12 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
               envvar="PINGPIPE_DATA", help=DATA_HELP)
 @click.option("--host", default=UpConfig.host, show_default=True)
-@click.option("--port", default=UpConfig.port, show_default=True, type=int, envvar="PINGPIPE_PORT")
-@click.option("--admin-port", default=UpConfig.admin_port, type=int, help="Port for queries while running (default: any free one).")
+@click.option("--port", default=UpConfig.port, show_default=True, type=click.IntRange(1, 65535), envvar="PINGPIPE_PORT",
+              help="The edge's port: POST pings to http://HOST:PORT/submit/...")
+@click.option("--admin-port", default=UpConfig.admin_port, type=click.IntRange(0, 65535),
+              help="Port for queries while running (default: any free one).")
+@click.option("--metrics-port", default=UpConfig.metrics_port, type=click.IntRange(1, 65535), envvar="PINGPIPE_METRICS_PORT",
+              help="Serve the edge's Prometheus metrics on this port (default: not served).")
 @click.option("--ui-port", default=UpConfig.ui_port, type=click.IntRange(0, 65535), envvar="PINGPIPE_UI_PORT",
               show_default=f"{UI_PORT}, or any free port if it is taken",
               help="Port of the data dictionary and debug viewer, on 127.0.0.1 (0: any free port).")
@@ -42,12 +46,12 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
 @click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Your queries, as <dataset>/<table>/query.sql (bigquery-etl's layout): the daily cycle runs them "
                    "with the generated ones.")
-def up(schemas, data, host, port, admin_port, ui_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids,
+def up(schemas, data, host, port, admin_port, metrics_port, ui_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids,
        logs, sql):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
     from pingpipe.up.runner import Up, UpError
 
-    config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port, ui_port=ui_port,
+    config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port, metrics_port=metrics_port, ui_port=ui_port,
                       geoip_db=geoip_db, dedupe_window=dedupe_window, drain_timeout=drain_timeout,
                       error_retention_days=error_retention_days, user_ids=user_ids, logs=logs, sql=sql)
     if workers is not None:
@@ -58,6 +62,11 @@ def up(schemas, data, host, port, admin_port, ui_port, workers, geoip_db, dedupe
         sys.exit(Up(config).run())
     except UpError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def deprecated(old: str, new: str) -> None:
+    """An old spelling still works, for one release, and says so."""
+    click.echo(f"note: {old} is deprecated and goes in the next release; use {new}", err=True)
 
 
 def ask_up(data: Path, method: str, path: str, body: bytes | None = None):
@@ -125,14 +134,16 @@ def writable(data: Path):
 @click.argument("sql")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
               envvar="PINGPIPE_DATA", help=DATA_HELP)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="table: aligned text; json: one JSON object per row.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "table"]), default="text", show_default=True,
+              help="text: an aligned table; json: one JSON object per row. (`table` is the old name of text.)")
 def query(sql, data, fmt):
     """Run a read-only SQL query against the warehouse (also while `pingpipe up` runs).
 
     It reads the warehouse's tables only: no writes, no files, no network, no settings."""
     from pingpipe.up import warehouse
 
+    if fmt == "table":
+        deprecated("--format table", "--format text")
     result = ask_up(data, "POST", "/query", sql.encode("utf-8"))
     if result is None:
         with read_only(data) as con:

@@ -34,6 +34,7 @@ class UpConfig:
     host: str = EdgeConfig.host
     port: int = EdgeConfig.port
     admin_port: int = 0
+    metrics_port: int | None = None  # the edge's Prometheus metrics (None: not served)
     ui_port: int | None = None  # None: UI_PORT, or any free port if it is taken; 0: any free port
     debug_per_tag: int = 100  # debug pings kept per X-Debug-ID tag (in memory, at most a day)
     workers: int = field(default_factory=lambda: default_workers())

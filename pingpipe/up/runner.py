@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from pingpipe.decoder.core import DecoderConfig
+from pingpipe.decoder.steps.geo import GeoDatabaseError, check_database
 from pingpipe.edge.config import CONFIG_ENV, EdgeConfig, config_to_json
 from pingpipe.edge.metrics import METRICS_DIR_ENV, answers
 from pingpipe.edge.publish.segments import recover, sealed_segments
@@ -45,7 +46,7 @@ from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.schemas.registry import Registry
 
 from . import cycle, warehouse
-from .admin import STATE_FILE, AdminServer
+from .admin import STATE_FILE, AdminServer, read_state
 from .commit import Committer
 from .config import UI_PORT, UpConfig
 from .retry import Failures, environmental
@@ -57,6 +58,11 @@ EDGE_RESTARTS = 3  # edge exits within a minute that `up` restarts it after; one
 
 class UpError(Exception):
     """A start-up problem the user can fix (port taken, bad schemas, warehouse locked)."""
+
+
+def one_line_error(exc: BaseException) -> str:
+    """DuckDB's and others' messages, on their first line (DuckDB adds hints below)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in a child process
@@ -105,7 +111,7 @@ class Up:
             except OSError as exc:
                 raise UpError(f"the edge could not start on {c.host}:{c.port}: {exc.strerror}") from None
         edge = EdgeConfig(host=c.host, port=c.port, queue_dir=c.queue, segment_max_age=c.segment_max_age,
-                          min_free_bytes=c.min_free_bytes, max_body_bytes=c.max_body_bytes).check()
+                          min_free_bytes=c.min_free_bytes, max_body_bytes=c.max_body_bytes, metrics_port=c.metrics_port).check()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINGPIPE_EDGE_")}  # its config is ours alone
         env.update({CONFIG_ENV: config_to_json(edge), METRICS_DIR_ENV: str(c.edge_counts)})
         self.edge = subprocess.Popen([sys.executable, "-m", "pingpipe.edge.server"], env=env,
@@ -139,10 +145,19 @@ class Up:
             self.registry = Registry.load(c.schemas)  # fail fast, with the file named, before anything starts
         except Exception as exc:
             raise UpError(str(exc)) from None
+        if c.geoip_db is not None:
+            try:
+                check_database(c.geoip_db)
+            except GeoDatabaseError as exc:
+                raise UpError(str(exc)) from None
+        running = read_state(c.data)
+        if running and running.get("pid") != os.getpid():
+            raise UpError(f"pingpipe up is already running on {c.data} (PID {running['pid']}); "
+                          f"one `up` per data folder (--data DIR for another)")
         try:
             writer = DuckDBWriter(c.warehouse)
         except Exception as exc:
-            raise UpError(f"cannot open the warehouse {c.warehouse}: {exc}") from None
+            raise UpError(f"cannot open the warehouse {c.warehouse}: {one_line_error(exc)}") from None
         committer = Committer(writer, dedupe_window=c.dedupe_window)
         committer.forget_done(c.queue)
         tune_gc()  # after loading the dedupe window: its ids are never scanned by the collector
@@ -156,7 +171,11 @@ class Up:
         except (RulesError, QueryError) as exc:
             writer.close()
             raise UpError(str(exc)) from None
-        admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle, rules=self.rules, etl=self._etl)
+        try:
+            admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle, rules=self.rules, etl=self._etl)
+        except OSError as exc:
+            writer.close()
+            raise UpError(f"the admin port could not start on 127.0.0.1:{c.admin_port}: {exc.strerror}") from None
         self.committer = committer
         committer.debug = DebugStore(DebugConfig(per_tag=c.debug_per_tag))
         ui = None
@@ -435,6 +454,7 @@ class Up:
               f"  schemas        {c.schemas or 'shipped with pingpipe (incl. the demo Glean app pingpipe-demo)'}\n"
               f"  admin          http://127.0.0.1:{admin_port}  (pingpipe status --data {c.data})\n"
               f"  dictionary     {ui}   (pings tagged X-Debug-ID: {ui}debug/)\n"
+              f"  metrics        {f'http://{c.host}:{c.metrics_port}/metrics' if c.metrics_port else 'not served (--metrics-port PORT)'}\n"
               + (f"  logs           {c.logs}: Glean server events in its files, followed\n" if c.logs else "") +
               "Ctrl-C drains the queue and stops.", file=self.out, flush=True)
 

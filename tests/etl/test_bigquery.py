@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 
 from pingpipe.etl.glean_usage import queries_for
 from pingpipe.etl.run import run
 from pingpipe.loader.tables import TableId
+from pingpipe.schemas.registry import Registry
 from pingpipe.loader.writers.bigquery import BigQueryWriter
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from tests.helpers import PINGPIPE
@@ -43,8 +45,8 @@ def test_the_generated_queries_give_the_same_tables_on_bqemulator_and_duckdb(bqe
     duck.write({TableId("twin_stable", "baseline_v1"): (FIELDS, stable_rows())})
     queries = queries_for("twin", "baseline_v1", PATHS)
     env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
-    schemas = tmp_path / "no-glean-apps"
-    schemas.mkdir()
+    schemas = tmp_path / "no-glean-apps"  # only the pipeline's own schemas: no query is generated
+    shutil.copytree(Registry.load().root / "metadata", schemas / "metadata")
     for day in DAYS:
         assert run(duck, queries, day).failed == {}
     sql = tmp_path / "sql"  # the same queries as files, as a user keeps them: the CLI runs them on BigQuery

@@ -29,6 +29,7 @@ def test_load_cli_writes_every_message_to_a_table_or_the_error_table(tmp_path, s
     tables = con.execute("SELECT dataset, name FROM _pingpipe.tables").fetchall()
     total = sum(con.execute(f'SELECT count(*) FROM "{d}"."{n}"').fetchone()[0] for d, n in tables)
     assert total == len(messages)
+    (tmp_path / "x").write_bytes(b"")
     bad = subprocess.run([pingpipe, "load", "--input", f"file:{tmp_path}/x", "--warehouse", "sqlite:x"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "duckdb:PATH" in bad.stderr

@@ -17,7 +17,7 @@ import pytest
 
 from pingpipe.schemas.registry import Registry
 from tests.conftest import MPS
-from tests.helpers import PINGPIPE, load, submit_path
+from tests.helpers import PINGPIPE, free_port, load, submit_path
 from tests.up.conftest import scan_warehouse
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0 pingpipe-e2e-agent"
@@ -221,8 +221,9 @@ def test_a_killed_worker_process_is_replaced_and_nothing_is_lost(run_up):
 
 def test_a_second_up_on_the_same_data_or_port_fails_with_a_clear_message(run_up, tmp_path):
     up = run_up()
-    same_data = subprocess.run([PINGPIPE, "up", "--data", str(up.data), "--port", "0"], capture_output=True, text=True, timeout=60)
-    assert same_data.returncode != 0 and "warehouse" in same_data.stderr
+    same_data = subprocess.run([PINGPIPE, "up", "--data", str(up.data), "--port", str(free_port())], capture_output=True,
+                               text=True, timeout=60)
+    assert same_data.returncode == 1 and f"already running on {up.data} (PID {up.proc.pid})" in same_data.stderr
     same_port = subprocess.run([PINGPIPE, "up", "--data", str(tmp_path / "other"), "--port", str(up.port)],
                                capture_output=True, text=True, timeout=120)
     assert same_port.returncode != 0 and "could not start" in same_port.stderr

@@ -1,0 +1,46 @@
+"""`pingpipe decode` then `pingpipe load`, as an operator runs them on files: a summary of what each
+did, and a load run again adds nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+
+import duckdb
+
+from pingpipe.message import encode_line
+from tests.helpers import PINGPIPE
+
+from .conftest import SHARED
+
+PING = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+        "client_info": {"client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "release", "app_build": "1",
+                        "app_display_version": "1.0", "architecture": "x86_64", "os": "Linux", "os_version": "6.1",
+                        "telemetry_sdk_build": "t", "first_run_date": "2026-11-23+00:00"},
+        "metrics": {"counter": {"demo.launches": 3}}}
+
+
+def test_decode_says_what_it_did_and_load_twice_loads_once(tmp_path):
+    raw = tmp_path / "raw.ndjson"
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    lines = [encode_line(json.dumps(PING).encode(), {"uri": f"/submit/pingpipe-demo/hello/1/{i}",
+                                                     "submission_timestamp": "2026-11-23T10:00:00.000000Z"}) for i in ids]
+    lines.append(lines[0])  # a retry: a duplicate
+    raw.write_bytes(b"".join(lines) + (SHARED / "decoder" / "decoder-integration" / "error-input.ndjson").read_bytes())
+    done = subprocess.run([PINGPIPE, "decode", "--input", f"file:{raw}", "--output", f"file:{tmp_path}/dec/part",
+                           "--errors", f"file:{tmp_path}/err/part"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "read 6: decoded 3, duplicates 1, errors by type: ParsePayload 1, ParseUri 1" in done.stdout
+
+    load = [PINGPIPE, "load", "--input", f"file:{tmp_path}/dec/part*", "--input", f"file:{tmp_path}/err/part*",
+            "--data", str(tmp_path / "data")]
+    first = subprocess.run(load, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "loaded 3 row(s), 2 error row(s), 1 duplicate(s)" in first.stdout
+    again = subprocess.run(load, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "loaded 0 row(s), 0 error row(s), 0 duplicate(s); 6 already in their tables, skipped" in again.stdout
+    con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM pingpipe_demo_live.hello_v1").fetchone() == (3,)
+    assert con.execute("SELECT count(*) FROM payload_bytes_error.structured").fetchone() == (3,)

@@ -1,0 +1,149 @@
+"""Every command's mistakes: one line, a non-zero exit, never a traceback (the real console script)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import click
+import pytest
+
+from pingpipe.cli import main
+from tests.helpers import PINGPIPE, free_port
+from tests.up.conftest import start_up
+
+from .conftest import MPS
+
+
+def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([PINGPIPE, *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
+
+
+def assert_one_line(done: subprocess.CompletedProcess, code: int, says: str) -> None:
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out, out
+    assert done.returncode == code, out
+    assert says in out, out
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1, done.stderr
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    w = tmp_path_factory.mktemp("cli")
+    (w / "empty").mkdir()
+    (w / "bad.mmdb").write_bytes(b"not a database")
+    (w / "routes.json").write_text('[["/submit/*", "raw"]]')
+    mps_root = w / "mps-root"
+    mps_root.mkdir()
+    (mps_root / "schemas").symlink_to(MPS / "schemas")
+    return w
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    up = start_up(tmp_path_factory.mktemp("running") / "data")
+    yield up
+    os.killpg(up.proc.pid, signal.SIGKILL)
+    up.proc.wait(timeout=20)
+
+
+CASES = [
+    # (args, exit code, what the one line says); {w} is the work folder
+    (["up", "--port", "99999", "--data", "{w}/d"], 2, "99999 is not in the range"),
+    (["up", "--geoip-db", "{w}/bad.mmdb", "--data", "{w}/d"], 1, "is not a MaxMind database"),
+    (["up", "--schemas", "{w}/empty", "--data", "{w}/d"], 1, "no schemas under"),
+    (["edge", "--port", "99999", "--queue", "{w}/q"], 1, "not a TCP port"),
+    (["decode", "--input", "file:{w}/nomatch*", "--output", "file:{w}/o", "--errors", "file:{w}/e"], 2, "no file matches"),
+    (["decode", "--geoip-db", "{w}/bad.mmdb", "--input", "file:x", "--output", "file:o", "--errors", "file:e"], 2,
+     "is not a MaxMind database"),
+    (["load", "--input", "file:{w}/nomatch*", "--data", "{w}/d"], 1, "no file matches"),
+    (["dedupe", "--warehouse", "{w}/w.duckdb", "--date", "2026-01-01"], 2, "did you mean duckdb:"),
+    (["dedupe", "--warehouse", "bigquery:p", "--date", "2026-01-01"], 2, "runs on the DuckDB warehouse"),
+    (["query", "SELECT 1", "--data", "{w}/nodata"], 1, "no warehouse at"),
+    (["status", "--data", "{w}/nodata"], 1, "no warehouse at"),
+    (["schemas", "check", "{w}/empty"], 1, "no schemas under"),
+    (["schemas", "build", "{w}/empty", "--out", "{w}/o"], 1, "no *.schema.json files"),
+    (["schemas", "check", "{w}/mps-root"], 1, "did you mean"),
+    (["schemas", "init", "{w}"], 1, "is not empty"),
+    (["logs", "ingest", "--data", "{w}/d", "{w}/nope.log"], 2, "no such file"),
+    (["dictionary", "build", "--out", "/proc/pingpipe-cannot-write"], 1, "cannot write"),
+    (["lineage", "nope.table"], 1, "no table of that name"),
+    (["shred", "--warehouse", "duckdb:x"], 1, "expected bigquery:PROJECT"),
+    (["etl", "run", "--data", "{w}/nodata"], 1, "no warehouse at"),
+]
+
+
+@pytest.mark.parametrize("args, code, says", CASES, ids=[" ".join(c[0][:2]) + f"-{i}" for i, c in enumerate(CASES)])
+def test_a_mistake_is_one_line_and_a_non_zero_exit(work, args, code, says):
+    assert_one_line(run(*[a.format(w=work) for a in args]), code, says)
+
+
+def test_edge_without_pubsub_credentials_says_how_to_give_them(work):
+    env = {k: v for k, v in os.environ.items() if k != "PUBSUB_EMULATOR_HOST"}
+    env.update(GOOGLE_APPLICATION_CREDENTIALS=str(work / "nope.json"), HOME=str(work), CLOUDSDK_CONFIG=str(work / "gcloud"))
+    done = run("edge", "--pubsub-project", "p", "--route-table", str(work / "routes.json"), "--queue", str(work / "q"),
+               "--port", str(free_port()), env=env)
+    assert_one_line(done, 1, "no Google credentials for Pub/Sub project p")
+
+
+def test_a_second_up_on_the_same_data_names_the_first(running):
+    done = run("up", "--data", str(running.data), "--port", str(free_port()))
+    assert_one_line(done, 1, f"already running on {running.data} (PID {running.proc.pid})")
+
+
+def test_a_taken_admin_port_is_one_line(work):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run("up", "--data", str(work / "admin"), "--port", str(free_port()), "--admin-port", str(port))
+    assert_one_line(done, 1, f"the admin port could not start on 127.0.0.1:{port}")
+
+
+def test_load_into_the_warehouse_a_running_up_holds_says_so(running, work):
+    done = run("load", "--input", f"file:{MPS / 'schemas' / 'eng-workflow' / 'hgpush' / '*.json'}", "--data",
+               str(running.data))
+    assert_one_line(done, 1, f"pingpipe up (PID {running.proc.pid}) holds")
+
+
+def test_a_query_of_an_unknown_table_points_to_status(running):
+    done = run("query", "SELECT * FROM nope.nothing", "--data", str(running.data))
+    assert_one_line(done, 1, "`pingpipe status` lists the tables")
+
+
+def test_the_old_format_name_still_works_and_says_it_is_deprecated(running):
+    done = run("query", "SELECT 1 AS one", "--format", "table", "--data", str(running.data))
+    assert done.returncode == 0 and "one" in done.stdout
+    assert "--format table is deprecated" in done.stderr
+
+
+def commands(group: click.Group, path=()):
+    for name, command in group.commands.items():
+        yield (*path, name)
+        if isinstance(command, click.Group):
+            yield from commands(command, (*path, name))
+
+
+@pytest.mark.parametrize("path", list(commands(main)), ids=" ".join)
+def test_every_command_answers_dash_h(path):
+    done = run(*path, "-h")
+    assert done.returncode == 0 and "Usage:" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_every_environment_variable_is_in_the_readme():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    names = set()
+
+    def walk(command):
+        for param in command.params:
+            if isinstance(param, click.Option) and param.envvar:
+                names.add(param.envvar)
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(main)
+    assert names and not [n for n in sorted(names) if f"`{n}`" not in readme]
