@@ -5,6 +5,7 @@ Command-line wiring lives here alone: these modules import the stages, and no st
 
 from __future__ import annotations
 
+import logging
 import os
 
 import click
@@ -23,6 +24,17 @@ from .up import query, status, up
 
 
 DEBUG_ENV = "PINGPIPE_DEBUG"
+
+
+class _BeamNoise(logging.Filter):
+    """Beam warns at import that its own BigQuery client (apitools, in its [gcp] extra) is missing:
+    pingpipe writes BigQuery with google-cloud-bigquery and never uses it (`pingpipe[dataflow]` has it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("apitools not found")
+
+
+logging.getLogger().addFilter(_BeamNoise())
 
 
 def one_line(exc: BaseException) -> str:
