@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from .beamrun import errors_by_type, run_counted
+from .beamrun import errors_by_type, progress, run_counted
 
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.dedupe import DedupeConfig
 
 
 def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec: str, errors_spec: str | None,
-                   dedupe_window: float = DedupeConfig.window):
+                   dedupe_window: float = DedupeConfig.window, show_progress: bool = False):
     """Wire read -> Decode -> writes into `pipeline`; returns the output PCollections.
 
     A warehouse output (duckdb:PATH, bigquery:PROJECT) runs the loader in the same pipeline; errors
@@ -30,10 +30,15 @@ def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec
     if error_sink.kind != "warehouse" and not errors_spec:
         raise SpecError("--errors is required unless --output is a warehouse")
     raw = pipeline | "Read" >> ReadRaw(source)
+    if show_progress:
+        raw = raw | "Progress" >> progress("decode: messages read, so far")
     result = raw | "Decoder" >> Decode(config, streaming=source.streaming, dedupe_window=dedupe_window)
     errors = result["errors"]
     to_warehouse = []
-    for label, collection, endpoint in (("Decoded", result["decoded"], sink), ("Errors", errors, error_sink)):
+    decoded = result["decoded"]
+    if show_progress:
+        decoded = decoded | "ProgressDecoded" >> progress("decode: pings decoded, so far")
+    for label, collection, endpoint in (("Decoded", decoded, sink), ("Errors", errors, error_sink)):
         if endpoint.kind == "warehouse":
             to_warehouse.append(collection)
         else:
@@ -98,7 +103,7 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
     options.view_as(StandardOptions).streaming = streaming or options.view_as(StandardOptions).streaming
     pipeline = beam.Pipeline(options=options)
     try:
-        build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window)
+        build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window, show_progress=True)
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
     counts = run_counted(pipeline)
