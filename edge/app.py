@@ -58,6 +58,7 @@ def build_publisher(config: EdgeConfig, metrics: EdgeMetrics | None) -> Publishe
             config.routes, spool_dir=config.spool_dir, publish_timeout=config.publish_timeout,
             min_free_bytes=config.min_free_bytes, flush_interval=config.flush_interval,
             max_bytes=config.segment_max_bytes, max_age=config.segment_max_age, fsync=config.fsync, metrics=metrics,
+            shutdown_flush_seconds=config.shutdown_flush_seconds,
         )
     from .publish.localqueue import LocalQueuePublisher
 

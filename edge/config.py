@@ -67,6 +67,7 @@ class EdgeConfig:
     segment_max_bytes: int = 16 * MIB
     segment_max_age: float = 1.0
     flush_interval: float = 1.0
+    shutdown_flush_seconds: float = 20.0  # on SIGTERM, spooled messages are republished for up to this long
     fsync: bool = True
     version_file: Path | None = None
     extra: dict = field(default_factory=dict)

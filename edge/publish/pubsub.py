@@ -48,10 +48,12 @@ class PubSubPublisher:
         fsync: bool = True,
         client: Any = None,
         metrics: Any = None,
+        shutdown_flush_seconds: float = 20.0,
     ):
         self.routes = [(route.regex, route) for route in routes]
         self.timeout = publish_timeout
         self.flush_interval = flush_interval
+        self.shutdown_flush_seconds = shutdown_flush_seconds
         self.spool = SegmentLog(spool_dir, max_bytes=max_bytes, max_age=max_age, fsync=fsync, min_free_bytes=min_free_bytes)
         self.client = client if client is not None else make_client(publish_timeout)
         self.metrics = metrics
@@ -83,9 +85,22 @@ class PubSubPublisher:
         self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
 
     async def close(self) -> None:
+        """Stop (requests have stopped: SIGTERM), and republish what is spooled, within the grace
+        period: a pod scaled down must not strand messages on a volume no pod may mount again. What
+        cannot be published in time stays sealed on disk for the next edge on that volume."""
         if self._flusher is not None:
             self._flusher.cancel()
-        await self.spool.close()
+        await self.spool.close()  # seals the open segment
+        if not sealed_segments(self.spool.directory):
+            return
+        try:
+            flushed = await asyncio.wait_for(self.flush_once(), self.shutdown_flush_seconds)
+            log.warning("shutting down: republished %d spooled message(s)", flushed)
+        except Exception as exc:  # timeout, or Pub/Sub still down
+            log.warning("shutting down: spooled messages stay on disk (%s)", type(exc).__name__)
+        left = sealed_segments(self.spool.directory)
+        if left:
+            log.warning("shutting down: %d spooled segment(s) stay in %s for the next edge", len(left), self.spool.directory)
 
     # -- publishing ------------------------------------------------------------------------
 

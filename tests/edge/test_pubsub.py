@@ -133,3 +133,32 @@ def test_a_queue_left_by_a_killed_edge_is_flushed_after_restart(tmp_path, topic,
     received = {m.attributes["uri"].rsplit("/", 1)[1] for m in messages}
     assert set(result.ok) <= received
     assert not leftover, f"flushed segments must be deleted: {leftover}"
+
+
+def test_on_sigterm_the_edge_republishes_what_it_spooled_before_it_exits(tmp_path, topic, pubsub_emulator):
+    """A pod scaled down gets SIGTERM: what it spooled during an outage reaches the topic before it
+    exits, not whenever (if ever) a pod with its volume comes back. The flush loop is stopped by then,
+    so only the shutdown flush can have published them."""
+    import signal
+
+    name, sub, subscriber = topic
+    spool = tmp_path / "spool"
+    pubsub_emulator.pause()
+    try:
+        with run_edge(spool, *edge_args(tmp_path, name), env=pubsub_emulator.env()) as edge:
+            result = load(edge.port, 200, threads=4)
+            assert len(result.ok) == 200
+            time.sleep(0.5)
+            assert list(spool.glob("*.ndjson*")), "the outage should have spooled them"
+            edge.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            pubsub_emulator.resume()  # Pub/Sub is back while the edge is shutting down
+            assert edge.proc.wait(timeout=60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once shut down
+            log = edge.proc.stderr.read()
+    finally:
+        pubsub_emulator.resume()
+    assert "shutting down: republished 200 spooled message(s)" in log, log
+    messages = pull_all(subscriber, sub, settle=3.0, deadline=60)
+    received = {m.attributes["uri"].rsplit("/", 1)[1] for m in messages}
+    assert set(result.ok) <= received
+    assert not [p for p in spool.glob("*.ndjson*") if p.stat().st_size], "nothing may stay stranded on the volume"
