@@ -22,6 +22,9 @@ D = EdgeConfig  # every default comes from the dataclass: one place for them
 @click.option("--route-table", type=click.Path(dir_okay=False, path_type=Path), envvar="PINGPIPE_EDGE_ROUTE_TABLE",
               help='JSON list of [uri pattern, topic(, methods)], e.g. [["/submit/<suffix:path>", "raw"]].')
 @click.option("--max-body-bytes", default=D.max_body_bytes, show_default=True, type=int, envvar="PINGPIPE_EDGE_MAX_BODY_BYTES")
+@click.option("--shutdown-flush-seconds", default=D.shutdown_flush_seconds, show_default=True, type=click.FloatRange(min=0),
+              envvar="PINGPIPE_EDGE_SHUTDOWN_FLUSH_SECONDS",
+              help="On SIGTERM, how long to republish what was spooled to disk during a Pub/Sub outage.")
 @click.option("--publish-timeout", default=D.publish_timeout, show_default=True, type=float, envvar="PINGPIPE_EDGE_PUBLISH_TIMEOUT",
               help="Seconds to wait for a Pub/Sub ack before spooling to disk.")
 @click.option("--min-free-bytes", default=D.min_free_bytes, show_default=True, type=int, envvar="PINGPIPE_EDGE_MIN_FREE_BYTES",
@@ -45,7 +48,7 @@ D = EdgeConfig  # every default comes from the dataclass: one place for them
               help="Seconds from the end of the headers to the end of the body; else 408.")
 @click.option("--fd-reserve", default=D.fd_reserve, show_default=True, type=int, envvar="PINGPIPE_EDGE_FD_RESERVE",
               help="Open-file descriptors kept for the queue: connections beyond the limit minus these get 503.")
-def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_bytes, publish_timeout,
+def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_bytes, shutdown_flush_seconds, publish_timeout,
          min_free_bytes, metrics_port, headers, segment_max_age, max_url_bytes, max_header_bytes, max_headers,
          keep_alive_timeout, header_timeout, body_timeout, fd_reserve):
     """Run the HTTP edge: accept pings at /submit/..., answer 200 once each is durable."""
@@ -56,6 +59,7 @@ def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_b
         config = EdgeConfig(
             host=host, port=port, workers=workers, queue_dir=queue_dir, pubsub_project=pubsub_project, routes=routes,
             max_body_bytes=max_body_bytes, publish_timeout=publish_timeout, min_free_bytes=min_free_bytes,
+            shutdown_flush_seconds=shutdown_flush_seconds,
             metrics_port=metrics_port, metadata_headers=tuple(headers) or DEFAULT_HEADERS, segment_max_age=segment_max_age,
             max_url_bytes=max_url_bytes, max_header_bytes=max_header_bytes, max_headers=max_headers,
             keep_alive_timeout=keep_alive_timeout, header_timeout=header_timeout, body_timeout=body_timeout,
