@@ -79,7 +79,8 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
     """Decode raw messages into validated, identifier-free pings, or errors.
 
     Extra arguments are Beam pipeline options, e.g. --runner DataflowRunner --project P
-    --region R --temp_location gs://... --setup_file ./setup.py (packages pingpipe for workers).
+    --region R --temp_location gs://... --extra_package dist/pingpipe-0.1.0-py3-none-any.whl (pingpipe for
+    the workers: `pip wheel --no-deps -w dist .`; or a worker image, deploy/dataflow/Dockerfile).
     """
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
