@@ -459,6 +459,9 @@ class Up:
               "Ctrl-C drains the queue and stops.", file=self.out, flush=True)
 
     def _line(self, final: bool = False) -> None:
+        if self.logs is not None and self.logs.error is not None:  # said once; the pings go on loading
+            print(f"following {self.config.logs} stopped: {self.logs.error!r}", file=self.out, flush=True)
+            self.logs.error = None
         t = self.committer.totals
         text = (f"accepted {self.accepted()} · loaded {t['rows']} · errors {t['errors']} · "
                 f"duplicates {t['duplicates']} · lag {self._lag():.1f} s")
