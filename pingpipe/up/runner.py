@@ -463,7 +463,7 @@ class Up:
             print(f"following {self.config.logs} stopped: {self.logs.error!r}", file=self.out, flush=True)
             self.logs.error = None
         t = self.committer.totals
-        text = (f"accepted {self.accepted()} · loaded {t['rows']} · errors {t['errors']} · "
+        text = (f"edge accepted {self.accepted()} · loaded {t['rows']} · errors {t['errors']} · "
                 f"duplicates {t['duplicates']} · lag {self._lag():.1f} s")
         if final:
             print(f"stopped: {text}", file=self.out, flush=True)

@@ -107,7 +107,7 @@ def test_a_killed_edge_is_restarted_and_pings_after_it_load(run_up):
         time.sleep(0.2)
     assert up.status()["accepted_since_start"] == 4
     assert up.stop() == 0
-    assert "stopped: accepted 4 · loaded 4" in up.log.read_text()
+    assert "stopped: edge accepted 4 · loaded 4" in up.log.read_text()
 
 
 def test_killing_up_while_its_workers_start_leaves_no_process_behind(run_up):
