@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from .attributes import submission_timestamp
+from .cors import Cors
 from .config import EdgeConfig
 from .metrics import EdgeMetrics
 from .publish import Publisher, failure_status
@@ -101,14 +102,25 @@ class SubmitHandler:
         self.max_attr = config.max_attribute_bytes
         self.check_routes = config.uses_pubsub
         self.protocols = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2"}
+        self.cors = Cors(tuple(config.cors_origins), config.cors_max_age)
 
-    async def _respond(self, send, code: int) -> None:
+    async def _respond(self, send, code: int, cors: bytes = b"") -> None:
         if self.metrics is not None:
             self.metrics.count(code)
-        if code == 405:
-            await send(_ALLOW)
-        else:
-            await send(_STARTS[code])
+        start = _ALLOW if code == 405 else _STARTS[code]
+        if cors:  # the answer's CORS lines (cors.py), as headers
+            pairs = [line.split(b": ", 1) for line in cors.split(b"\r\n") if line]
+            start = {**start, "headers": start["headers"] + [(name, value) for name, value in pairs]}
+        await send(start)
+        await send(_EMPTY)
+
+    async def _preflight(self, send, raw_path: bytes, headers) -> None:
+        status, extra = self.cors.preflight(raw_path, headers)
+        if self.metrics is not None:
+            self.metrics.count(status)
+        base = _ALLOW if status == 405 else _STARTS.get(status) or {"type": "http.response.start", "status": status,
+                                                                      "headers": [] if status == 204 else [(b"content-length", b"0")]}
+        await send({**base, "headers": base["headers"] + extra})
         await send(_EMPTY)
 
     def head(self, method: str, raw_path: bytes, query: bytes | None, headers, http_version: str,
@@ -172,10 +184,13 @@ class SubmitHandler:
 
     async def __call__(self, scope, receive, send) -> None:
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+        if scope["method"] == "OPTIONS":
+            return await self._preflight(send, raw_path, scope["headers"])
         status, attributes, expected = self.head(scope["method"], raw_path, scope.get("query_string"), scope["headers"],
                                                  scope.get("http_version", "1.1"), scope.get("client"))
+        cors = self.cors.header_lines(scope["headers"])
         if status != 200:
-            return await self._respond(send, status)
+            return await self._respond(send, status, cors)
         start = time.perf_counter()
         body = b""
         while True:
@@ -186,7 +201,7 @@ class SubmitHandler:
             if chunk:
                 body = body + chunk if body else chunk
                 if len(body) > expected:
-                    return await self._respond(send, 413)
+                    return await self._respond(send, 413, cors)
             if not message.get("more_body", False):
                 break
         try:
@@ -195,10 +210,10 @@ class SubmitHandler:
             status = failure_status(exc)
             if status == 500:
                 log.exception("could not make a message safe")
-            return await self._respond(send, status)
+            return await self._respond(send, status, cors)
         if self.metrics is not None:
             self.metrics.observe_publish(time.perf_counter() - start, len(body))
-        await self._respond(send, 200)
+        await self._respond(send, 200, cors)
 
 
 def create_app(config: EdgeConfig, *, publisher: Publisher | None = None, metrics: EdgeMetrics | None = None):

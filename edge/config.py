@@ -70,6 +70,10 @@ class EdgeConfig:
     shutdown_flush_seconds: float = 20.0  # on SIGTERM, spooled messages are republished for up to this long
     fsync: bool = True
     version_file: Path | None = None
+    cors_origins: tuple[str, ...] = ("*",)  # origins whose pages may send pings with fetch (`*`: any; edge/cors.py)
+    cors_max_age: int = 86400  # seconds a browser may keep a preflight's answer
+    tls_cert: Path | None = None  # serve HTTPS with this certificate (and tls_key): laptops, tests, small setups
+    tls_key: Path | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -97,6 +101,12 @@ class EdgeConfig:
                      "max_header_bytes", "max_headers", "keep_alive_timeout", "header_timeout", "body_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("HTTPS needs both --tls-cert and --tls-key")
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"--{name.replace('_', '-')} {path}: no such file")
         if self.fd_reserve < 0:
             raise ConfigError("fd_reserve cannot be negative")
         if self.publish_timeout <= 0:
@@ -157,6 +167,8 @@ def config_to_json(config: EdgeConfig) -> str:
     data = dataclasses.asdict(config)
     data["queue_dir"] = str(config.queue_dir) if config.queue_dir else None
     data["version_file"] = str(config.version_file) if config.version_file else None
+    for name in ("tls_cert", "tls_key"):
+        data[name] = str(getattr(config, name)) if getattr(config, name) else None
     return json.dumps(data)
 
 
@@ -167,4 +179,7 @@ def config_from_json(text: str) -> EdgeConfig:
     data["version_file"] = Path(data["version_file"]) if data["version_file"] else None
     data["routes"] = tuple(Route(r["pattern"], r["topic"], tuple(r["methods"])) for r in data["routes"])
     data["metadata_headers"] = tuple(data["metadata_headers"])
+    data["cors_origins"] = tuple(data["cors_origins"])
+    for name in ("tls_cert", "tls_key"):
+        data[name] = Path(data[name]) if data[name] else None
     return EdgeConfig(**data)

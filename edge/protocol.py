@@ -112,11 +112,12 @@ _CLOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # uvicorn's Se
 
 
 class _Answer:
-    __slots__ = ("status", "keep_alive", "attributes", "parts", "size", "started")
+    __slots__ = ("status", "keep_alive", "attributes", "parts", "size", "started", "cors")
 
-    def __init__(self, status: int | None, keep_alive: bool):
+    def __init__(self, status: int | None, keep_alive: bool, cors: bytes = b""):
         self.status = status  # None until decided
         self.keep_alive = keep_alive
+        self.cors = cors  # the answer's CORS header lines (cors.py)
         self.attributes: dict[str, str] | None = None
         self.parts: list[bytes] = []
         self.size = 0
@@ -244,9 +245,16 @@ class EdgeProtocol(HttpToolsProtocol):
         self.fast = True
         parser = self.parser
         http_version = parser.get_http_version()
-        status, attributes, _ = self.submit.head(parser.get_method().decode("ascii"), parsed.path, parsed.query,
-                                                 self.headers, http_version, self.client)
-        answer = _Answer(None, http_version != "1.0" and parser.should_keep_alive() and not self.closing)
+        method = parser.get_method()
+        submit = self.submit
+        if method == b"OPTIONS":  # a browser's preflight: answered here, never queued
+            status, extra = submit.cors.preflight(parsed.path, self.headers)
+            attributes, cors = None, b"".join(name + b": " + value + b"\r\n" for name, value in extra)
+        else:
+            status, attributes, _ = submit.head(method.decode("ascii"), parsed.path, parsed.query, self.headers,
+                                                http_version, self.client)
+            cors = submit.cors.header_lines(self.headers)
+        answer = _Answer(None, http_version != "1.0" and parser.should_keep_alive() and not self.closing, cors)
         self.answers.append(answer)
         if status != 200:
             answer.status = status
@@ -396,21 +404,24 @@ class EdgeProtocol(HttpToolsProtocol):
                 log.error("could not make a message safe", exc_info=exc)
         self._write_ready()
 
-    def _head(self, status: int, keep_alive: bool) -> bytes:
-        """The status line and headers (uvicorn's defaults, e.g. Date, included), cached until they change."""
+    def _head(self, status: int, keep_alive: bool, cors: bytes = b"") -> bytes:
+        """The status line and headers (uvicorn's defaults, e.g. Date, included), cached until they change.
+        The CORS lines are few distinct values (`*`, or an allowed origin), so they are part of the key."""
         defaults = self.server_state.default_headers
         if defaults is not self._heads_for:
             self._heads, self._heads_for = {}, defaults
-        head = self._heads.get((status, keep_alive))
+        head = self._heads.get((status, keep_alive, cors))
         if head is None:
             lines = [STATUS_LINE[status]]
             lines += [name + b": " + value + b"\r\n" for name, value in defaults]
             if status == 405:
                 lines.append(b"allow: POST, PUT\r\n")
-            lines.append(b"content-length: 0\r\n")
+            lines.append(cors)
+            if status != 204:  # a 204 has no Content-Length (RFC 9110)
+                lines.append(b"content-length: 0\r\n")
             if not keep_alive:
                 lines.append(b"connection: close\r\n")
-            head = self._heads[(status, keep_alive)] = b"".join(lines) + b"\r\n"
+            head = self._heads[(status, keep_alive, cors)] = b"".join(lines) + b"\r\n"
         return head
 
     def _write_ready(self) -> None:
@@ -424,7 +435,7 @@ class EdgeProtocol(HttpToolsProtocol):
             self.server_state.total_requests += 1
             if transport.is_closing():
                 continue  # the client left; a published message stays published
-            transport.write(self._head(answer.status, answer.keep_alive))
+            transport.write(self._head(answer.status, answer.keep_alive, answer.cors))
             if not answer.keep_alive:
                 transport.close()
         if answers or transport.is_closing():

@@ -49,6 +49,8 @@ def run(config: EdgeConfig) -> None:
     common = dict(host=config.host, port=config.port, loop="uvloop", http=EdgeProtocol, lifespan="on",
                   log_level="warning", access_log=False, timeout_keep_alive=config.keep_alive_timeout, proxy_headers=False,
                   server_header=False)
+    if config.tls_cert is not None:  # HTTPS on the same port: both the /submit fast path and the ASGI one
+        common.update(ssl_certfile=str(config.tls_cert), ssl_keyfile=str(config.tls_key))
     tune_gc()
     if config.workers == 1:
         app = create_app(config)

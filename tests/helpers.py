@@ -24,13 +24,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(port: int, path: str = "/__lbheartbeat__", timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+def wait_http(port: int, path: str = "/__lbheartbeat__", timeout: float = 20.0, proc: subprocess.Popen | None = None,
+              tls: bool = False) -> None:
+    """Wait until the server answers; `tls`: over HTTPS, whatever its certificate (a test's own)."""
+    import ssl
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            if tls:
+                context = ssl.create_default_context()
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+                conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=1, context=context)
+            else:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             conn.request("GET", path)
             if conn.getresponse().status < 500:
                 return
@@ -60,7 +69,7 @@ class Edge:
 
 @contextmanager
 def run_edge(queue: Path, *args: str, env: dict | None = None, port: int | None = None, metrics: bool = False,
-             preexec_fn=None):
+             preexec_fn=None, tls: bool = False):
     """`preexec_fn` runs in the child before it starts, e.g. to lower its resource limits."""
     port = port or free_port()
     metrics_port = free_port() if metrics else None
@@ -71,7 +80,7 @@ def run_edge(queue: Path, *args: str, env: dict | None = None, port: int | None 
                             env={**os.environ, **(env or {})}, start_new_session=True, preexec_fn=preexec_fn)
     edge = Edge(proc, port, queue, metrics_port)
     try:
-        wait_http(port, proc=proc)
+        wait_http(port, proc=proc, tls=tls)
         yield edge
     finally:
         if proc.poll() is None:
@@ -142,3 +151,12 @@ def queued_doc_ids(queue: Path, include_open: bool = True) -> list[str]:
                 if line.strip():
                     ids.append(RawMessage.from_line(line).attributes["uri"].rsplit("/", 1)[1])
     return ids
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate (and key) for 127.0.0.1 and localhost, made by openssl for a test."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key

@@ -22,6 +22,12 @@ D = EdgeConfig  # every default comes from the dataclass: one place for them
 @click.option("--route-table", type=click.Path(dir_okay=False, path_type=Path), envvar="PINGPIPE_EDGE_ROUTE_TABLE",
               help='JSON list of [uri pattern, topic(, methods)], e.g. [["/submit/<suffix:path>", "raw"]].')
 @click.option("--max-body-bytes", default=D.max_body_bytes, show_default=True, type=int, envvar="PINGPIPE_EDGE_MAX_BODY_BYTES")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              envvar="PINGPIPE_EDGE_TLS_CERT", help="Serve HTTPS with this certificate (PEM; with --tls-key).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              envvar="PINGPIPE_EDGE_TLS_KEY", help="The certificate's private key (PEM).")
+@click.option("--cors-origin", "cors_origins", multiple=True, envvar="PINGPIPE_EDGE_CORS_ORIGINS",
+              help="An origin whose web pages may send pings with fetch (repeatable; default: any, `*`).")
 @click.option("--shutdown-flush-seconds", default=D.shutdown_flush_seconds, show_default=True, type=click.FloatRange(min=0),
               envvar="PINGPIPE_EDGE_SHUTDOWN_FLUSH_SECONDS",
               help="On SIGTERM, how long to republish what was spooled to disk during a Pub/Sub outage.")
@@ -48,7 +54,8 @@ D = EdgeConfig  # every default comes from the dataclass: one place for them
               help="Seconds from the end of the headers to the end of the body; else 408.")
 @click.option("--fd-reserve", default=D.fd_reserve, show_default=True, type=int, envvar="PINGPIPE_EDGE_FD_RESERVE",
               help="Open-file descriptors kept for the queue: connections beyond the limit minus these get 503.")
-def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_bytes, shutdown_flush_seconds, publish_timeout,
+def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_bytes, tls_cert, tls_key, cors_origins,
+         shutdown_flush_seconds, publish_timeout,
          min_free_bytes, metrics_port, headers, segment_max_age, max_url_bytes, max_header_bytes, max_headers,
          keep_alive_timeout, header_timeout, body_timeout, fd_reserve):
     """Run the HTTP edge: accept pings at /submit/..., answer 200 once each is durable."""
@@ -59,7 +66,8 @@ def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_b
         config = EdgeConfig(
             host=host, port=port, workers=workers, queue_dir=queue_dir, pubsub_project=pubsub_project, routes=routes,
             max_body_bytes=max_body_bytes, publish_timeout=publish_timeout, min_free_bytes=min_free_bytes,
-            shutdown_flush_seconds=shutdown_flush_seconds,
+            shutdown_flush_seconds=shutdown_flush_seconds, tls_cert=tls_cert, tls_key=tls_key,
+            cors_origins=tuple(cors_origins) or D.cors_origins,
             metrics_port=metrics_port, metadata_headers=tuple(headers) or DEFAULT_HEADERS, segment_max_age=segment_max_age,
             max_url_bytes=max_url_bytes, max_header_bytes=max_header_bytes, max_headers=max_headers,
             keep_alive_timeout=keep_alive_timeout, header_timeout=header_timeout, body_timeout=body_timeout,
@@ -70,7 +78,8 @@ def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_b
     if config.uses_pubsub:
         _require_credentials(pubsub_project)
     where = f"Pub/Sub project {pubsub_project} (disk fallback {config.spool_dir})" if config.uses_pubsub else f"queue {config.spool_dir}"
-    click.echo(f"pingpipe edge on http://{host}:{port}/submit/... -> {where}", err=True)
+    scheme = "https" if config.tls_cert else "http"
+    click.echo(f"pingpipe edge on {scheme}://{host}:{port}/submit/... -> {where}", err=True)
     run(config)
 
 

@@ -25,6 +25,12 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
               help="Port for queries while running (default: any free one).")
 @click.option("--metrics-port", default=UpConfig.metrics_port, type=click.IntRange(1, 65535), envvar="PINGPIPE_METRICS_PORT",
               help="Serve the edge's Prometheus metrics on this port (default: not served).")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              envvar="PINGPIPE_TLS_CERT", help="Serve the edge over HTTPS with this certificate (PEM; with --tls-key).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              envvar="PINGPIPE_TLS_KEY", help="The certificate's private key (PEM).")
+@click.option("--cors-origin", "cors_origins", multiple=True, envvar="PINGPIPE_CORS_ORIGINS",
+              help="An origin whose web pages may send pings with fetch (repeatable; default: any, `*`).")
 @click.option("--ui-port", default=UpConfig.ui_port, type=click.IntRange(0, 65535), envvar="PINGPIPE_UI_PORT",
               show_default=f"{UI_PORT}, or any free port if it is taken",
               help="Port of the data dictionary and debug viewer, on 127.0.0.1 (0: any free port).")
@@ -46,12 +52,13 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
 @click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Your queries, as <dataset>/<table>/query.sql (bigquery-etl's layout): the daily cycle runs them "
                    "with the generated ones.")
-def up(schemas, data, host, port, admin_port, metrics_port, ui_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids,
+def up(schemas, data, host, port, admin_port, metrics_port, tls_cert, tls_key, cors_origins, ui_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids,
        logs, sql):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
     from pingpipe.up.runner import Up, UpError
 
     config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port, metrics_port=metrics_port, ui_port=ui_port,
+                      tls_cert=tls_cert, tls_key=tls_key, cors_origins=tuple(cors_origins) or UpConfig.cors_origins,
                       geoip_db=geoip_db, dedupe_window=dedupe_window, drain_timeout=drain_timeout,
                       error_retention_days=error_retention_days, user_ids=user_ids, logs=logs, sql=sql)
     if workers is not None:

@@ -35,6 +35,9 @@ class UpConfig:
     port: int = EdgeConfig.port
     admin_port: int = 0
     metrics_port: int | None = None  # the edge's Prometheus metrics (None: not served)
+    tls_cert: Path | None = None  # the edge serves HTTPS (web pages' Glean.js requires it)
+    tls_key: Path | None = None
+    cors_origins: tuple[str, ...] = EdgeConfig.cors_origins
     ui_port: int | None = None  # None: UI_PORT, or any free port if it is taken; 0: any free port
     debug_per_tag: int = 100  # debug pings kept per X-Debug-ID tag (in memory, at most a day)
     workers: int = field(default_factory=lambda: default_workers())
@@ -60,6 +63,10 @@ class UpConfig:
     @property
     def warehouse(self) -> Path:
         return self.data / "warehouse.duckdb"
+
+    @property
+    def edge_url(self) -> str:
+        return f"{'https' if self.tls_cert else 'http'}://{self.host}:{self.port}"
 
     @property
     def logs_offsets(self) -> Path:

@@ -60,6 +60,15 @@ class UpError(Exception):
     """A start-up problem the user can fix (port taken, bad schemas, warehouse locked)."""
 
 
+def _any_certificate():
+    """Our own edge's heartbeat, over HTTPS when it has a certificate (a test's or a laptop's own)."""
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return context
+
+
 def one_line_error(exc: BaseException) -> str:
     """DuckDB's and others' messages, on their first line (DuckDB adds hints below)."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -111,7 +120,8 @@ class Up:
             except OSError as exc:
                 raise UpError(f"the edge could not start on {c.host}:{c.port}: {exc.strerror}") from None
         edge = EdgeConfig(host=c.host, port=c.port, queue_dir=c.queue, segment_max_age=c.segment_max_age,
-                          min_free_bytes=c.min_free_bytes, max_body_bytes=c.max_body_bytes, metrics_port=c.metrics_port).check()
+                          min_free_bytes=c.min_free_bytes, max_body_bytes=c.max_body_bytes, metrics_port=c.metrics_port,
+                          tls_cert=c.tls_cert, tls_key=c.tls_key, cors_origins=c.cors_origins).check()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINGPIPE_EDGE_")}  # its config is ours alone
         env.update({CONFIG_ENV: config_to_json(edge), METRICS_DIR_ENV: str(c.edge_counts)})
         self.edge = subprocess.Popen([sys.executable, "-m", "pingpipe.edge.server"], env=env,
@@ -121,7 +131,7 @@ class Up:
             if self.edge.poll() is not None:
                 raise UpError(f"the edge could not start on {c.host}:{c.port} (exit {self.edge.returncode}; see above)")
             try:
-                with urllib.request.urlopen(f"http://{c.host}:{c.port}/__lbheartbeat__", timeout=1) as r:
+                with urllib.request.urlopen(f"{c.edge_url}/__lbheartbeat__", timeout=1, context=_any_certificate()) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -188,7 +198,7 @@ class Up:
                 self.logs = Follower(c.logs, IngestConfig(c.queue, follow=True, offsets=c.logs_offsets,
                                                           segment_max_age=c.segment_max_age))
                 self.logs.start()
-            state = {"pid": os.getpid(), "edge": f"http://{c.host}:{c.port}", "admin_port": admin.port,
+            state = {"pid": os.getpid(), "edge": c.edge_url, "admin_port": admin.port,
                      "ui": ui.url, "warehouse": str(c.warehouse), "queue": str(c.queue)}
             admin.write_state(c.data / STATE_FILE, state)  # adds the admin token; the owner's alone (0600)
             self._banner(admin.port, ui.url)
@@ -448,7 +458,7 @@ class Up:
     def _banner(self, admin_port: int, ui: str) -> None:
         c = self.config
         print(f"pingpipe up\n"
-              f"  POST pings to  http://{c.host}:{c.port}/submit/<namespace>/<doctype>/<version>/<document id>\n"
+              f"  POST pings to  {c.edge_url}/submit/<namespace>/<doctype>/<version>/<document id>\n"
               f"  warehouse      {c.warehouse}   (pingpipe query --data {c.data} \"SQL\")\n"
               f"  queue          {c.queue}\n"
               f"  schemas        {c.schemas or 'shipped with pingpipe (incl. the demo Glean app pingpipe-demo)'}\n"

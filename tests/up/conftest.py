@@ -65,7 +65,7 @@ class UpProcess:
         return self.proc.wait(timeout=timeout)
 
 
-def start_up(data: Path, *args: str, port: int | None = None, schemas: Path | None = None) -> UpProcess:
+def start_up(data: Path, *args: str, port: int | None = None, schemas: Path | None = None, tls: bool = False) -> UpProcess:
     port = port or free_port()
     log = data.with_name(data.name + f"-up-{time.time_ns()}.log")
     cmd = [PINGPIPE, "up", "--data", str(data), "--port", str(port), "--workers", "1", *args]
@@ -80,7 +80,7 @@ def start_up(data: Path, *args: str, port: int | None = None, schemas: Path | No
             raise RuntimeError(f"pingpipe up exited with {proc.returncode}:\n{log.read_text()}")
         state = admin.read_state(data)
         if state and state["pid"] == proc.pid:
-            wait_http(port, proc=proc)
+            wait_http(port, proc=proc, tls=tls)
             return up
         time.sleep(0.1)
     proc.kill()

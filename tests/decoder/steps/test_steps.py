@@ -132,8 +132,26 @@ def test_payloads_that_are_not_json_objects(data, message):
 def test_user_agent_is_parsed_then_dropped():
     attrs = {"user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0"}
     parse_user_agent(attrs)
-    assert attrs == {"user_agent_browser": "Firefox", "user_agent_browser_version": "120.0",
-                     "user_agent_os": "Windows", "user_agent_os_version": "10"}
+    assert attrs == {"user_agent_browser": "Firefox", "user_agent_browser_version": "120", "user_agent_os": "Windows 10"}
+
+
+@pytest.mark.parametrize("agent, want", [  # Mozilla's ParseUserAgent: its token lists, best match by their order
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36",
+     {"user_agent_browser": "Chrome", "user_agent_browser_version": "156", "user_agent_os": "Linux"}),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 "
+     "Mobile/15E148 Safari/604.1", {"user_agent_browser": "Safari", "user_agent_browser_version": "604", "user_agent_os": "iPhone"}),
+    ("Mozilla/5.0 (Windows NT 6.1; Trident/7.0; rv:11.0) like Gecko",
+     {"user_agent_browser": "MSIE", "user_agent_browser_version": "11", "user_agent_os": "Windows 7"}),
+    ("Mozilla/5.0 (Android 13; Mobile; rv:120.0) Gecko/120.0 Firefox/120.0",
+     {"user_agent_browser": "Firefox", "user_agent_browser_version": "120", "user_agent_os": "Android"}),
+    ("Firefox AndroidSync 1.120.0 (Firefox)",
+     {"user_agent_browser": "FxSync", "user_agent_browser_version": "1", "user_agent_os": "Android"}),
+    ("curl/7.88.1", {}),
+])
+def test_user_agents_are_read_by_mozillas_rule(agent, want):
+    attrs = {"user_agent": agent}
+    parse_user_agent(attrs)
+    assert attrs == want
 
 
 # -- normalize ------------------------------------------------------------------------------
