@@ -9,6 +9,7 @@ POSTs a real 3xx-byte gzipped Glean baseline ping. For each of
      pingpipe's /submit skips that path, see edge/protocol.py, so it can pass this "ceiling"),
   2. a plain FastAPI route that reads the body and answers 200,
   3. pingpipe's edge into the local durable queue (fsync'd, group commit),
+  3b. the same over HTTPS (--tls-cert/--tls-key, a self-signed certificate): what TLS costs,
   4. pingpipe's edge into the Pub/Sub emulator (the emulator runs on core 1 beside wrk),
 
 it prints the maximum req/s with its p50/p99, then the p50/p99 at 80% of that rate (wrk paced
@@ -18,6 +19,7 @@ by a per-connection delay). Needs wrk (`apt-get install wrk`); the Pub/Sub row n
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import os
@@ -101,10 +103,10 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def wrk(port: int, lua: Path, seconds: float, connections: int, pace_ms: float = 0) -> dict:
+def wrk(port: int, lua: Path, seconds: float, connections: int, pace_ms: float = 0, scheme: str = "http") -> dict:
     env = {**os.environ, "PACE_MS": str(pace_ms)}
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
-                          "-s", str(lua), f"http://127.0.0.1:{port}{PATH}"], capture_output=True, text=True, env=env).stdout
+                          "-s", str(lua), f"{scheme}://127.0.0.1:{port}{PATH}"], capture_output=True, text=True, env=env).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {}
     for pct in ("50", "99"):
@@ -115,14 +117,15 @@ def wrk(port: int, lua: Path, seconds: float, connections: int, pace_ms: float =
     return {"rps": rps, "p50": lat["50"], "p99": lat["99"], "non2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
-def measure(name: str, port: int, lua: Path, args) -> None:
-    top = wrk(port, lua, args.seconds, args.connections)
+def measure(name: str, port: int, lua: Path, args, scheme: str = "http") -> None:
+    wrk_ = functools.partial(wrk, scheme=scheme)
+    top = wrk_(port, lua, args.seconds, args.connections)
     target = 0.8 * top["rps"]
     # Each connection sends, waits for the answer, then waits `pace` ms: rate = C / (pace + latency).
     pace = args.connections * 1000 / target
-    paced = wrk(port, lua, 3, args.connections, pace_ms=pace)
+    paced = wrk_(port, lua, 3, args.connections, pace_ms=pace)
     pace = max(0.0, pace - (args.connections * 1000 / paced["rps"] - pace))  # take the latency out once
-    paced = wrk(port, lua, args.seconds, args.connections, pace_ms=pace)
+    paced = wrk_(port, lua, args.seconds, args.connections, pace_ms=pace)
     print(f"{name:34} {top['rps']:9,.0f} {top['p50']:7.2f} {top['p99']:7.2f} | {paced['rps']:9,.0f} {paced['p50']:7.2f} "
           f"{paced['p99']:7.2f} {top['non2xx'] + paced['non2xx']:6d}", flush=True)
 
@@ -168,7 +171,12 @@ def main() -> None:
         ("plain FastAPI route", lambda port: start([*uvicorn, "fastapi_app:app", "--port", str(port)])),
         ("pingpipe -> local queue (fsync)", lambda port: start(
             [PINGPIPE, "edge", "--port", str(port), "--queue", str(work / f"queue-{port}"), "--min-free-bytes", "0"])),
+        ("same, over HTTPS (TLS on the edge)", lambda port: start(
+            [PINGPIPE, "edge", "--port", str(port), "--queue", str(work / f"queue-{port}"), "--min-free-bytes", "0",
+             "--tls-cert", str(work / "cert.pem"), "--tls-key", str(work / "key.pem")])),
     ]
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(work / "key.pem"),
+                    "-out", str(work / "cert.pem"), "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
     emulator = None
     if shutil.which("gcloud"):
         emulator = start_emulator(work)
@@ -185,7 +193,7 @@ def main() -> None:
             try:
                 wait_port(port)
                 time.sleep(0.5)
-                measure(name, port, lua, args)
+                measure(name, port, lua, args, scheme="https" if "HTTPS" in name else "http")
             finally:
                 stop(proc)
         spooled = sum(len(p.read_bytes().splitlines()) for p in work.glob("spool-*/*.ndjson*"))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PINGPIPE, free_port, make_certificate
+from tests.helpers import PINGPIPE, make_certificate
 from tests.up.conftest import scan_warehouse, start_up
 
 HERE = Path(__file__).resolve().parent
@@ -92,7 +92,7 @@ def rows_with_theme(up, theme: str, timeout: float = 20.0) -> list[dict]:
            f"metadata.header.x_debug_id AS debug FROM {TABLE} WHERE metrics.string.page_theme = '{theme}'")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if up.query(f"SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'page_visit_v1'")[0]["n"]:
+        if up.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'page_visit_v1'")[0]["n"]:
             rows = up.query(sql)
             if rows:
                 return rows
