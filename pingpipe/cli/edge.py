@@ -11,6 +11,22 @@ from pingpipe.edge.config import DEFAULT_HEADERS, ConfigError, EdgeConfig, load_
 D = EdgeConfig  # every default comes from the dataclass: one place for them
 
 
+def web_options(envvar_prefix: str):
+    """--tls-cert, --tls-key and --cors-origin: what web pages' pings need, for `edge` and `up` alike."""
+    def decorate(command):
+        for option in reversed([
+            click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                         envvar=f"{envvar_prefix}TLS_CERT", help="Serve HTTPS with this certificate (PEM; with --tls-key)."),
+            click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                         envvar=f"{envvar_prefix}TLS_KEY", help="The certificate's private key (PEM)."),
+            click.option("--cors-origin", "cors_origins", multiple=True, envvar=f"{envvar_prefix}CORS_ORIGINS",
+                         help="An origin whose web pages may send pings with fetch (repeatable; default: any, `*`)."),
+        ]):
+            command = option(command)
+        return command
+    return decorate
+
+
 @click.command("edge")
 @click.option("--host", default=D.host, show_default=True, envvar="PINGPIPE_EDGE_HOST")
 @click.option("--port", default=D.port, show_default=True, type=int, envvar="PINGPIPE_EDGE_PORT")
@@ -22,12 +38,7 @@ D = EdgeConfig  # every default comes from the dataclass: one place for them
 @click.option("--route-table", type=click.Path(dir_okay=False, path_type=Path), envvar="PINGPIPE_EDGE_ROUTE_TABLE",
               help='JSON list of [uri pattern, topic(, methods)], e.g. [["/submit/<suffix:path>", "raw"]].')
 @click.option("--max-body-bytes", default=D.max_body_bytes, show_default=True, type=int, envvar="PINGPIPE_EDGE_MAX_BODY_BYTES")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              envvar="PINGPIPE_EDGE_TLS_CERT", help="Serve HTTPS with this certificate (PEM; with --tls-key).")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              envvar="PINGPIPE_EDGE_TLS_KEY", help="The certificate's private key (PEM).")
-@click.option("--cors-origin", "cors_origins", multiple=True, envvar="PINGPIPE_EDGE_CORS_ORIGINS",
-              help="An origin whose web pages may send pings with fetch (repeatable; default: any, `*`).")
+@web_options("PINGPIPE_EDGE_")
 @click.option("--shutdown-flush-seconds", default=D.shutdown_flush_seconds, show_default=True, type=click.FloatRange(min=0),
               envvar="PINGPIPE_EDGE_SHUTDOWN_FLUSH_SECONDS",
               help="On SIGTERM, how long to republish what was spooled to disk during a Pub/Sub outage.")

@@ -10,6 +10,8 @@ import click
 
 from pingpipe.up.config import UI_PORT, UpConfig
 
+from .edge import web_options
+
 DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.duckdb)."
 
 
@@ -25,12 +27,7 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
               help="Port for queries while running (default: any free one).")
 @click.option("--metrics-port", default=UpConfig.metrics_port, type=click.IntRange(1, 65535), envvar="PINGPIPE_METRICS_PORT",
               help="Serve the edge's Prometheus metrics on this port (default: not served).")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              envvar="PINGPIPE_TLS_CERT", help="Serve the edge over HTTPS with this certificate (PEM; with --tls-key).")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              envvar="PINGPIPE_TLS_KEY", help="The certificate's private key (PEM).")
-@click.option("--cors-origin", "cors_origins", multiple=True, envvar="PINGPIPE_CORS_ORIGINS",
-              help="An origin whose web pages may send pings with fetch (repeatable; default: any, `*`).")
+@web_options("PINGPIPE_")
 @click.option("--ui-port", default=UpConfig.ui_port, type=click.IntRange(0, 65535), envvar="PINGPIPE_UI_PORT",
               show_default=f"{UI_PORT}, or any free port if it is taken",
               help="Port of the data dictionary and debug viewer, on 127.0.0.1 (0: any free port).")
