@@ -48,3 +48,40 @@ def copy_deduplicate(writer: DuckDBWriter, day: dt.date) -> dict[str, int]:
             con.execute(f"CREATE OR REPLACE VIEW {quote(view.dataset)}.{quote(view.table)} AS SELECT * FROM {dst}")
             kept[str(stable)] = count
     return kept
+
+
+def copy_deduplicate_bigquery(client, project: str, day: dt.date) -> dict[str, int]:
+    """The same copy on BigQuery, as jobs where the data is (never a download): for each live table
+    of the project, the stable table is made like it (partitioning, clustering) if missing, its day
+    deleted, then refilled by one INSERT … SELECT keeping the first row per document_id; the view
+    reads it. Rows kept per stable table."""
+    from google.cloud import bigquery
+
+    start = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+    config = bigquery.QueryJobConfig(query_parameters=[
+        bigquery.ScalarQueryParameter("start", "TIMESTAMP", start),
+        bigquery.ScalarQueryParameter("end", "TIMESTAMP", start + dt.timedelta(days=1))])
+    kept: dict[str, int] = {}
+    for dataset in client.list_datasets(project):
+        if not dataset.dataset_id.endswith("_live"):
+            continue
+        for item in client.list_tables(dataset):
+            live = TableId(dataset.dataset_id, item.table_id)
+            stable, view = stable_of(live), view_of(live)
+            source = client.get_table(f"{project}.{live}")
+            client.create_dataset(f"{project}.{stable.dataset}", exists_ok=True)
+            target = bigquery.Table(f"{project}.{stable}", schema=source.schema)
+            target.time_partitioning, target.clustering_fields = source.time_partitioning, source.clustering_fields
+            client.create_table(target, exists_ok=True)
+            columns = ", ".join(f"`{f.name}`" for f in source.schema)
+            day_rows = "submission_timestamp >= @start AND submission_timestamp < @end"
+            client.query(f"DELETE FROM `{project}.{stable}` WHERE {day_rows}", job_config=config).result()
+            job = client.query(
+                f"INSERT INTO `{project}.{stable}` ({columns}) SELECT {columns} FROM ("
+                f"SELECT *, ROW_NUMBER() OVER (PARTITION BY document_id ORDER BY submission_timestamp) AS _n "
+                f"FROM `{project}.{live}` WHERE {day_rows}) WHERE _n = 1", job_config=config)
+            job.result()
+            client.create_dataset(f"{project}.{view.dataset}", exists_ok=True)
+            client.query(f"CREATE OR REPLACE VIEW `{project}.{view}` AS SELECT * FROM `{project}.{stable}`").result()
+            kept[str(stable)] = job.num_dml_affected_rows or 0
+    return kept

@@ -62,7 +62,7 @@ CASES = [
      "is not a MaxMind database"),
     (["load", "--input", "file:{w}/nomatch*", "--data", "{w}/d"], 1, "no file matches"),
     (["dedupe", "--warehouse", "{w}/w.duckdb", "--date", "2026-01-01"], 2, "did you mean duckdb:"),
-    (["dedupe", "--warehouse", "bigquery:p", "--date", "2026-01-01"], 2, "runs on the DuckDB warehouse"),
+    (["dedupe", "--warehouse", "sqlite:w.db", "--date", "2026-01-01"], 2, "expected duckdb:PATH or bigquery:PROJECT"),
     (["query", "SELECT 1", "--data", "{w}/nodata"], 1, "no warehouse at"),
     (["status", "--data", "{w}/nodata"], 1, "no warehouse at"),
     (["schemas", "check", "{w}/empty"], 1, "no schemas under"),

@@ -89,7 +89,7 @@ def load(ctx, inputs, data, warehouse, schemas, batch_size):
 
 @click.command("dedupe")
 @click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="The day (UTC) to copy.")
-@click.option("--warehouse", default=None, help="duckdb:PATH (default: the warehouse of --data)")
+@click.option("--warehouse", default=None, help="duckdb:PATH or bigquery:PROJECT (default: the warehouse of --data)")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
               envvar="PINGPIPE_DATA", help="`pingpipe up`'s data folder; while it runs, the copy runs inside it.")
 def dedupe(day, warehouse, data):
@@ -111,7 +111,14 @@ def dedupe(day, warehouse, data):
             for table, count in kept.items():
                 click.echo(f"{table} {day.date()}: {count} row(s)")
             return
-    kind, path = warehouse_spec(warehouse, ("duckdb",))
+    kind, path = warehouse_spec(warehouse, ("duckdb", "bigquery"))
+    if kind == "bigquery":  # jobs where the data is: a DELETE and an INSERT … SELECT per table
+        from pingpipe.loader.stable import copy_deduplicate_bigquery
+        from pingpipe.loader.writers.bigquery import make_client
+
+        for table, count in copy_deduplicate_bigquery(make_client(path), path, day.date()).items():
+            click.echo(f"{table} {day.date()}: {count} row(s)")
+        return
     if not Path(path).exists():
         raise click.ClickException(f"no warehouse at {path}")
     require_free(Path(path))

@@ -170,3 +170,28 @@ def test_shred_deletes_a_deleted_clients_rows_by_dml_on_bqemulator(bqemulator):
 
     assert clients("shredapp_live.baseline_v1") == ["b"] and clients("shredapp_stable.baseline_v1") == ["b"]
     assert clients("shredapp_live.deletion_request_v1") == ["a"]  # the request stays
+
+
+def test_dedupe_copies_a_day_to_the_stable_table_by_jobs_on_bqemulator(bqemulator):
+    """`pingpipe dedupe --warehouse bigquery:P`: the day's first copy of each document in the stable
+    table and a view over it, by queries where the data is; run again, the same day is replaced."""
+    client = client_for(bqemulator.endpoint)
+    writer = BigQueryWriter("test", client=client, retry_deadline=30)
+    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+              {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+              {"name": "n", "type": "INT64", "mode": "NULLABLE"}]
+    writer.write({TableId("dedupapp_live", "metrics_v1"): (fields, [
+        {"document_id": "a", "submission_timestamp": "2026-11-28T10:00:00Z", "n": 1},
+        {"document_id": "a", "submission_timestamp": "2026-11-28T11:00:00Z", "n": 2},  # a retry: the later copy
+        {"document_id": "b", "submission_timestamp": "2026-11-28T12:00:00Z", "n": 3},
+        {"document_id": "c", "submission_timestamp": "2026-11-29T01:00:00Z", "n": 4}])})  # another day
+    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
+    for _ in range(2):
+        done = subprocess.run([PINGPIPE, "dedupe", "--warehouse", "bigquery:test", "--date", "2026-11-28"],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "dedupapp_stable.metrics_v1 2026-11-28: 2 row(s)" in done.stdout
+    rows = sorted((r[0], r[1]) for r in client.query("SELECT document_id, n FROM `test.dedupapp_stable.metrics_v1`").result())
+    assert rows == [("a", 1), ("b", 3)]
+    view = sorted(r[0] for r in client.query("SELECT document_id FROM `test.dedupapp.metrics`").result())
+    assert view == ["a", "b"]
