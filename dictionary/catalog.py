@@ -247,11 +247,12 @@ def build(registry: Registry, queries: list[Query], definitions: Definitions) ->
 
 
 def _app_of(table: str, apps: dict[str, AppDoc]) -> str | None:
-    """The app whose dataset family a derived table's dataset starts with (`<family>_derived`, `<family>`)."""
+    """The app whose dataset family (read off its live tables, as the registry names them) a derived
+    table's dataset belongs to: `<family>_derived`, `<family>`."""
     dataset = table.split(".", 1)[0]
     for doc in apps.values():
-        family = doc.namespace.replace("-", "_").replace(".", "_").lower()
-        if dataset == family or dataset.startswith(family + "_"):
+        families = {t.split(".", 1)[0].removesuffix("_live") for t in doc.tables if t.split(".", 1)[0].endswith("_live")}
+        if any(dataset == f or dataset.startswith(f + "_") for f in families):
             return doc.namespace
     return None
 

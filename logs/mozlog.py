@@ -10,13 +10,13 @@ its reason and the line as it was. Mozlog lines of other Types are not Glean's a
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Callable
 
 import orjson
 
 from pingpipe import jsontext
+from pingpipe.edge.attributes import submission_timestamp
 
 from . import records
 from .policy import Policy
@@ -31,7 +31,8 @@ class Skipped:
 
 
 def received_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now, in the edge's submission_timestamp form (so log lines and edge pings order alike)."""
+    return submission_timestamp()
 
 
 def to_message(line: bytes, received: str) -> tuple[bytes, dict[str, str]] | Skipped:
