@@ -178,12 +178,14 @@ def _log_row(message: RawMessage, result: SegmentResult) -> None:
     if log_records.ERROR in attributes:
         _error(result, failure(message.data, attributes, MozlogError(attributes[log_records.ERROR]), log_records.ERROR_TYPE))
         return
-    table, fields = log_records.place(attributes)
-    coercers = _state.setdefault("log_coercers", {})
-    key = (table, attributes.get(log_records.COLUMNS))
-    if key not in coercers:
-        coercers[key] = Coercer(fields)
-    _add(result, table, fields, coercers[key], attributes, jsontext.loads(message.data), message.data)
+    targets = _state.setdefault("log_targets", {})  # per table, once per worker: not per line
+    key = (attributes[log_records.SERVICE], attributes[log_records.TYPE], attributes.get(log_records.COLUMNS))
+    target = targets.get(key)
+    if target is None:
+        table, fields = log_records.place(attributes)
+        target = targets[key] = (table, fields, Coercer(fields))
+    table, fields, coerce = target
+    _add(result, table, fields, coerce, attributes, jsontext.loads(message.data), message.data)
 
 
 def _add(result: SegmentResult, table: TableId, fields: list[dict], coerce: Coercer, attributes: dict, payload: dict,
