@@ -1,6 +1,7 @@
-"""The same queries on BigQuery, as written: each table's day replaced by DML (DELETE, then INSERT …
-SELECT with the date as a query parameter), each view created as written; tables named
-`dataset.table` are qualified with the project."""
+"""The same queries on BigQuery, as written: each table's day replaced by one MERGE job (the date
+as a query parameter; loader/dayjob.py), each view created as written; tables named
+`dataset.table` are qualified with the project. A table made from declared fields is
+day-partitioned on its date column, as bigquery-etl's are."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import datetime as dt
 
 from sqlglot import exp
 
+from pingpipe.loader.dayjob import replace_day
+
 from .queries import Query, QueryError
-from .run import Report, schedule
+from .run import Report, hold, schedule
 from .sql import parse
 
 
@@ -23,11 +26,22 @@ def qualified(q: Query, project: str) -> tuple[str, list[str]]:
     return tree.sql(dialect="bigquery"), columns
 
 
-def run_bigquery(client, project: str, queries: list[Query], day: dt.date, *, only: set[str] | None = None) -> Report:
+def existing_bigquery(client, project: str) -> set[str]:
+    """The project's tables and views, as `dataset.table`."""
+    return {f"{d.dataset_id}.{t.table_id}" for d in client.list_datasets(project) for t in client.list_tables(d)}
+
+
+def run_bigquery(client, project: str, queries: list[Query], day: dt.date, *, only: set[str] | None = None,
+                 expected: set[str] = frozenset()) -> Report:
+    """`run`'s rules on BigQuery: a query reading a table that does not exist yet waits (`expected`),
+    one reading what nothing makes fails; each table's day is replaced by one job."""
     from google.cloud import bigquery
 
     report = Report()
-    for q, _ in schedule(queries, report, only):
+    held, made = existing_bigquery(client, project), {q.name for q in queries}
+    for q, reads_of in schedule(queries, report, only):
+        if hold(report, q, reads_of, held, made, expected):
+            continue
         params = [bigquery.ScalarQueryParameter(q.date_parameter, "DATE", day)] if q.date_parameter else []
         config = bigquery.QueryJobConfig(query_parameters=params)
         try:
@@ -36,18 +50,20 @@ def run_bigquery(client, project: str, queries: list[Query], day: dt.date, *, on
             if q.view:
                 client.query(sql).result()
                 report.ran[q.name] = None
+                held.add(q.name)
                 continue
             table = f"`{project}.{q.dataset}.{q.table}`"
             if q.fields:
-                schema = [bigquery.SchemaField.from_api_repr(f) for f in q.fields]
-                client.create_table(bigquery.Table(f"{project}.{q.dataset}.{q.table}", schema=schema), exists_ok=True)
+                target = bigquery.Table(f"{project}.{q.dataset}.{q.table}",
+                                        schema=[bigquery.SchemaField.from_api_repr(f) for f in q.fields])
+                if any(f["name"] == q.date_parameter and f["type"] == "DATE" for f in q.fields):
+                    target.time_partitioning = bigquery.TimePartitioning(field=q.date_parameter)
+                client.create_table(target, exists_ok=True)
             else:
                 client.query(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({sql}) LIMIT 0", job_config=config).result()
-            where = f"{q.date_parameter} = @{q.date_parameter}" if q.date_parameter else "TRUE"
-            client.query(f"DELETE FROM {table} WHERE {where}", job_config=config).result()
-            job = client.query(f"INSERT INTO {table} ({', '.join(columns)}) {sql}", job_config=config)
-            job.result()
-            report.ran[q.name] = job.num_dml_affected_rows or 0
+            rows = f"target.`{q.date_parameter}` = @{q.date_parameter}" if q.date_parameter else "TRUE"
+            report.ran[q.name] = replace_day(client, table, columns, sql, rows, config)
+            held.add(q.name)
         except QueryError as exc:
             report.failed[q.name] = str(exc)
         except Exception as exc:  # BigQuery's refusal, one line, with the file

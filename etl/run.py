@@ -72,6 +72,21 @@ def schedule(queries: list[Query], report: Report, only: set[str] | None = None)
         yield q, read[q.name]
 
 
+def hold(report: Report, q: Query, reads_of: set[str], held: set[str], made: set[str], expected: set[str]) -> bool:
+    """Whether `q` cannot run now, recorded in `report`: it fails when it reads a table that no table,
+    view or query makes, and waits when one it reads will exist (a query's, the registry's) but does
+    not yet."""
+    unknown = sorted(r for r in reads_of if r not in held and r not in made and r not in expected)
+    if unknown:
+        report.failed[q.name] = f"{q.path}: reads {', '.join(unknown)}, which no table, view or query makes"
+        return True
+    absent = sorted(r for r in reads_of if r not in held)
+    if absent:
+        report.waiting[q.name] = f"{q.path}: not run, {', '.join(absent)} has no rows yet"
+        return True
+    return False
+
+
 def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = None,
         expected: set[str] = frozenset()) -> Report:
     """Run `queries` (or those named in `only`) for `day`. `expected` names tables that will exist
@@ -80,13 +95,7 @@ def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = N
     made = {q.name for q in queries}
     for q, reads_of in schedule(queries, report, only):
         held = existing(writer)
-        unknown = sorted(r for r in reads_of if r not in held and r not in made and r not in expected)
-        if unknown:
-            report.failed[q.name] = f"{q.path}: reads {', '.join(unknown)}, which no table, view or query makes"
-            continue
-        absent = sorted(r for r in reads_of if r not in held)
-        if absent:
-            report.waiting[q.name] = f"{q.path}: not run, {', '.join(absent)} has no rows yet"
+        if hold(report, q, reads_of, held, made, expected):
             continue
         try:
             report.ran[q.name] = run_one(writer, q, day, exists=q.name in held)

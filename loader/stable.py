@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from .dayjob import replace_day
 from .tables import TableId, quote
 from .writers.duckdb import DuckDBWriter
 
@@ -52,8 +53,8 @@ def copy_deduplicate(writer: DuckDBWriter, day: dt.date) -> dict[str, int]:
 
 def copy_deduplicate_bigquery(client, project: str, day: dt.date) -> dict[str, int]:
     """The same copy on BigQuery, as jobs where the data is (never a download): for each live table
-    of the project, the stable table is made like it (partitioning, clustering) if missing, its day
-    deleted, then refilled by one INSERT … SELECT keeping the first row per document_id; the view
+    of the project, the stable table is made like it (partitioning with its expiry, clustering) if
+    missing, and its day replaced by one MERGE of each document's first copy (dayjob.py); the view
     reads it. Rows kept per stable table."""
     from google.cloud import bigquery
 
@@ -73,15 +74,14 @@ def copy_deduplicate_bigquery(client, project: str, day: dt.date) -> dict[str, i
             target = bigquery.Table(f"{project}.{stable}", schema=source.schema)
             target.time_partitioning, target.clustering_fields = source.time_partitioning, source.clustering_fields
             client.create_table(target, exists_ok=True)
-            columns = ", ".join(f"`{f.name}`" for f in source.schema)
-            day_rows = "submission_timestamp >= @start AND submission_timestamp < @end"
-            client.query(f"DELETE FROM `{project}.{stable}` WHERE {day_rows}", job_config=config).result()
-            job = client.query(
-                f"INSERT INTO `{project}.{stable}` ({columns}) SELECT {columns} FROM ("
-                f"SELECT *, ROW_NUMBER() OVER (PARTITION BY document_id ORDER BY submission_timestamp) AS _n "
-                f"FROM `{project}.{live}` WHERE {day_rows}) WHERE _n = 1", job_config=config)
-            job.result()
+            columns = [f.name for f in source.schema]
+            names = ", ".join(f"`{c}`" for c in columns)
+            first_copies = (f"SELECT {names} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY document_id "
+                            f"ORDER BY submission_timestamp) AS _n FROM `{project}.{live}` "
+                            f"WHERE submission_timestamp >= @start AND submission_timestamp < @end) WHERE _n = 1")
+            kept[str(stable)] = replace_day(
+                client, f"`{project}.{stable}`", columns, first_copies,
+                "target.submission_timestamp >= @start AND target.submission_timestamp < @end", config)
             client.create_dataset(f"{project}.{view.dataset}", exists_ok=True)
             client.query(f"CREATE OR REPLACE VIEW `{project}.{view}` AS SELECT * FROM `{project}.{stable}`").result()
-            kept[str(stable)] = job.num_dml_affected_rows or 0
     return kept

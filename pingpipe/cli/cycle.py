@@ -1,14 +1,17 @@
-"""`pingpipe cycle`: run the daily cycle (dedupe a day into the stable tables, shred, expire) now."""
+"""`pingpipe cycle`: run the daily cycle (dedupe a day into the stable tables, shred, expire, etl) now."""
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import click
 
 from pingpipe.up.config import UpConfig
 
+from .etl import SQL_HELP
+from .load import bigquery_project
 from .up import DATA_HELP, ask_up, writable
 
 
@@ -17,26 +20,58 @@ from .up import DATA_HELP, ask_up, writable
               help="The day (UTC) to copy into the stable tables [default: yesterday].")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
               envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option("--warehouse", default=None,
+              help="bigquery:PROJECT to run the cycle there, as jobs where the data is (default: the warehouse of --data).")
 @click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="When `up` is not running: the schemas whose expiration policies apply (default: the shipped ones).")
+              help="When `up` is not running: the schemas whose expiration policies and Glean apps apply (default: the shipped ones).")
+@click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="When `up` is not running: " + SQL_HELP)
+@click.option("--user-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="When `up` is not running: YAML rules naming your tables' user-id columns, before the shipped ones.")
 @click.option("--error-retention-days", default=UpConfig.error_retention_days, show_default=True, type=click.IntRange(min=1),
               help="When `up` is not running: error rows older than this are deleted.")
-def cycle(day, data, schemas, error_retention_days):
-    """Run `up`'s daily cycle now: the day's live rows into the stable tables, then shred and expire.
+def cycle(day, data, warehouse, schemas, sql, user_ids, error_retention_days):
+    """Run `up`'s daily cycle now: the day's live rows into the stable tables, shred, expire, then
+    the day's derived tables.
 
-    `pingpipe up` runs it by itself once per completed UTC day; this runs it by hand (a day to redo).
+    `pingpipe up` runs it by itself once per completed UTC day; this runs it by hand (a day to redo),
+    or, with --warehouse bigquery:PROJECT, at scale (deploy/kubernetes/daily-cycle.yaml). Exit 1 if
+    a query failed.
     """
+    from pingpipe.privacy.shred import RulesError, load_rules
     from pingpipe.schemas.registry import Registry
     from pingpipe.up import cycle as daily
 
     day = day.date() if day else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
-    report = ask_up(data, "POST", f"/cycle?date={day}", b"")
-    if report is None:
-        with writable(data) as writer:
-            report = daily.run_cycle(writer, Registry.load(schemas), day, error_retention_days=error_retention_days)
+    try:
+        rules = load_rules(user_ids)
+    except RulesError as exc:
+        raise click.ClickException(str(exc)) from None
+    if warehouse is not None:
+        from pingpipe.loader.writers.bigquery import make_client
+
+        project = bigquery_project(warehouse)
+        report = daily.run_cycle_bigquery(make_client(project), project, Registry.load(schemas), day,
+                                          error_retention_days=error_retention_days, rules=rules, sql=sql)
+    else:
+        report = ask_up(data, "POST", f"/cycle?date={day}", b"")
+        if report is None:
+            with writable(data) as writer:
+                report = daily.run_cycle(writer, Registry.load(schemas), day, error_retention_days=error_retention_days,
+                                         rules=rules, sql=sql)
     click.echo(f"daily cycle for {report['day']}:")
     for section, verb in (("stable", "kept"), ("shredded", "deleted"), ("expired", "expired")):
         for table, n in report[section].items():
             click.echo(f"  {table}: {verb} {n} row(s)")
+    for table, days in report.get("expiry", {}).items():
+        click.echo(f"  {table}: partitions now expire after {days} day(s)")
     for table in report["skipped"]:
         click.echo(f"  {table}: not shredded, it has no user id")
+    etl = report.get("etl") or {}
+    for table, rows in etl.get("ran", {}).items():
+        click.echo(f"  {table}: view made" if rows is None else f"  {table}: {rows} row(s)")
+    for reason in etl.get("waiting", {}).values():
+        click.echo(f"  {reason}")
+    for message in etl.get("failed", {}).values():
+        click.echo(f"error: {message}", err=True)
+    sys.exit(1 if etl.get("failed") else 0)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from .load import bigquery_project
 from .up import DATA_HELP, ask_up, writable
 
 SQL_HELP = "Your queries, as <dataset>/<table>/query.sql or view.sql (bigquery-etl's layout); they replace generated ones of the same name."
@@ -81,19 +82,11 @@ def run(day, tables, sql, data, schemas, warehouse):
 
 
 def _on_bigquery(warehouse: str, registry, sql: Path | None, day, only) -> dict:
-    from pingpipe.etl import catalog
-    from pingpipe.etl.bigquery import run_bigquery
-    from pingpipe.etl.queries import QueryError
     from pingpipe.loader.writers.bigquery import make_client
+    from pingpipe.up.cycle import run_etl_bigquery
 
-    kind, _, project = warehouse.partition(":")
-    if kind != "bigquery" or not project:
-        raise click.ClickException(f"warehouse {warehouse!r}: expected bigquery:PROJECT (a DuckDB warehouse is --data's)")
-    try:
-        queries = catalog.queries(registry, sql)
-    except QueryError as exc:
-        raise click.ClickException(str(exc)) from None
-    return run_bigquery(make_client(project), project, queries, day, only=only).as_dict()
+    project = bigquery_project(warehouse)
+    return run_etl_bigquery(make_client(project), project, registry, day, sql=sql, only=only).as_dict()
 
 
 @etl.command("generate")

@@ -22,6 +22,14 @@ def warehouse_spec(value: str, kinds: tuple[str, ...]) -> tuple[str, str]:
                              param_hint="--warehouse")
 
 
+def bigquery_project(warehouse: str) -> str:
+    """PROJECT of `bigquery:PROJECT`, or the one-line mistake."""
+    kind, _, project = warehouse.partition(":")
+    if kind != "bigquery" or not project:
+        raise click.ClickException(f"warehouse {warehouse!r}: expected bigquery:PROJECT (a DuckDB warehouse is --data's)")
+    return project
+
+
 def require_free(path: Path) -> None:
     """A DuckDB file another process holds (a running `pingpipe up`) cannot be written: say so now, in one line."""
     from pingpipe.up.admin import read_state

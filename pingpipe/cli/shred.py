@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .load import bigquery_project
 from .up import DATA_HELP, ask_up, writable
 
 
@@ -31,10 +32,7 @@ def shred(data, dry_run, warehouse, user_ids):
         raise click.ClickException(str(exc)) from None
 
     if warehouse is not None:
-        kind, _, project = warehouse.partition(":")
-        if kind != "bigquery" or not project:
-            raise click.ClickException(f"warehouse {warehouse!r}: expected bigquery:PROJECT (a DuckDB warehouse is --data's)")
-        result = shred_on_bigquery(project, dry_run, rules)
+        result = shred_on_bigquery(bigquery_project(warehouse), dry_run, rules)
         _report(result, dry_run)
         return
     result = ask_up(data, "POST", "/shred" + ("?dry_run=1" if dry_run else ""), user_ids.read_bytes() if user_ids else b"")
@@ -47,17 +45,11 @@ def shred(data, dry_run, warehouse, user_ids):
 def shred_on_bigquery(project: str, dry_run: bool, rules=None, client=None) -> dict:
     """Every _live/_stable table of the project, its schema read from BigQuery, shredded by DML jobs."""
     from pingpipe.loader.writers.bigquery import make_client
-    from pingpipe.privacy.shred import family_of, shred_bigquery
+    from pingpipe.privacy.shred import shred_bigquery
+    from pingpipe.up.cycle import bigquery_tables
 
     client = client or make_client(project)
-    tables = {}
-    for dataset in client.list_datasets(project):
-        if family_of(dataset.dataset_id) is None:
-            continue
-        for table in client.list_tables(dataset):
-            schema = client.get_table(table).schema
-            tables[(dataset.dataset_id, table.table_id)] = [f.to_api_repr() for f in schema]
-    return shred_bigquery(client, project, tables, dry_run=dry_run, rules=rules)
+    return shred_bigquery(client, project, bigquery_tables(client, project), dry_run=dry_run, rules=rules)
 
 
 def _report(result: dict, dry_run: bool) -> None:

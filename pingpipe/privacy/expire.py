@@ -1,8 +1,8 @@
 """Expiry: rows older than their table's retention are deleted.
 
 A ping's retention is its schema's `mozPipelineMetadata.expiration_policy.delete_after_days`
-(BigQuery gets it as the partition expiration when the table is made; on DuckDB this deletes
-the days past it, live and stable tables alike). Error rows hold raw payloads, which may carry
+(on BigQuery it is each table's partition expiry, set when the table is made and kept by the daily
+cycle; on DuckDB this deletes the days past it, live and stable tables alike). Error rows hold raw payloads, which may carry
 identifiers a client put there: they are not shredded, they expire after `error_retention_days`.
 """
 
@@ -23,16 +23,21 @@ def retention(registry) -> dict[str, int]:
     return out
 
 
+def days_kept(dataset: str, table: str, days: dict[str, int], error_retention_days: int) -> int | None:
+    """How many days a table's rows are kept (None: for ever): its ping's retention, live and stable
+    alike, or the error tables' own."""
+    if dataset == "payload_bytes_error":
+        return error_retention_days
+    return days.get(f"{dataset.removesuffix('_stable').removesuffix('_live')}_live.{table}")
+
+
 def expire(con, tables: list[tuple[str, str]], days: dict[str, int], *, error_retention_days: int = ERROR_RETENTION_DAYS,
            now: dt.datetime | None = None, dry_run: bool = False) -> dict[str, int]:
     """Delete (or count, dry_run) the expired rows of each (dataset, table); rows per table."""
     now = now or dt.datetime.now(dt.timezone.utc)
     done = {}
     for dataset, name in tables:
-        if dataset == "payload_bytes_error":
-            keep = error_retention_days
-        else:
-            keep = days.get(f"{dataset.removesuffix('_stable').removesuffix('_live')}_live.{name}")
+        keep = days_kept(dataset, name, days, error_retention_days)
         if keep is None:
             continue
         verb = "SELECT count(*) FROM" if dry_run else "DELETE FROM"
@@ -41,3 +46,33 @@ def expire(con, tables: list[tuple[str, str]], days: dict[str, int], *, error_re
         if n:
             done[f"{dataset}.{name}"] = n
     return done
+
+
+def expire_bigquery(client, project: str, days: dict[str, int], *,
+                    error_retention_days: int = ERROR_RETENTION_DAYS) -> tuple[dict[str, int], dict[str, int]]:
+    """The same retention on BigQuery, kept by BigQuery itself: each day-partitioned table's
+    partition expiry is set to its days (a change in a schema's policy reaches tables made before
+    it). A table with no partitioning has its old rows deleted by a DML job instead. Returns the
+    days per table whose expiry changed, and the rows deleted per table."""
+    from google.cloud import bigquery
+
+    changed, deleted = {}, {}
+    for dataset in client.list_datasets(project):
+        for item in client.list_tables(dataset):
+            keep = days_kept(dataset.dataset_id, item.table_id, days, error_retention_days)
+            if keep is None:
+                continue
+            name, table = f"{dataset.dataset_id}.{item.table_id}", client.get_table(item)
+            if table.time_partitioning is not None:
+                if table.time_partitioning.expiration_ms != keep * 86_400_000:
+                    table.partition_expiration = keep * 86_400_000
+                    client.update_table(table, ["partition_expiration"])
+                    changed[name] = keep
+            elif any(f.name == "submission_timestamp" for f in table.schema):
+                config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("days", "INT64", keep)])
+                job = client.query(f"DELETE FROM `{project}.{name}` WHERE submission_timestamp < "
+                                   "TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @days DAY)", job_config=config)
+                job.result()
+                if job.num_dml_affected_rows:
+                    deleted[name] = job.num_dml_affected_rows
+    return changed, deleted

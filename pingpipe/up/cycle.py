@@ -3,7 +3,8 @@ day's derived tables (etl).
 
 It runs between commits, on the writer's own connection, and records each day it finished in
 `_pingpipe.cycles`, so a restart neither skips a day nor runs one twice. `pingpipe cycle` runs
-it by hand (tests, or a day to redo).
+it by hand (tests, or a day to redo). At scale the same cycle runs on BigQuery as jobs where the
+data is (`run_cycle_bigquery`, `pingpipe cycle --warehouse bigquery:PROJECT`, a daily CronJob).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from pathlib import Path
 from pingpipe.etl import catalog
 from pingpipe.etl.queries import QueryError
 from pingpipe.etl.run import Report, existing, run
-from pingpipe.loader.stable import copy_deduplicate
+from pingpipe.loader.stable import copy_deduplicate, copy_deduplicate_bigquery
 from pingpipe.loader.writers.duckdb import META_SCHEMA
-from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, retention
-from pingpipe.privacy.shred import shred
+from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, expire_bigquery, retention
+from pingpipe.privacy.shred import family_of, shred, shred_bigquery
 
 CYCLES = f"{META_SCHEMA}.cycles"
 CYCLES_DDL = f"CREATE TABLE IF NOT EXISTS {CYCLES} (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)"
@@ -77,3 +78,40 @@ def run_etl(writer, registry, day: dt.date, *, sql: Path | None = None, only: se
     except QueryError as exc:
         return Report(failed={exc.path: str(exc)})
     return run(writer, queries, day, only=only, expected=catalog.expected(registry, tables))
+
+
+def bigquery_tables(client, project: str) -> dict[tuple[str, str], list[dict]]:
+    """(dataset, table) -> fields, for every table of an app's datasets, read from BigQuery."""
+    tables = {}
+    for dataset in client.list_datasets(project):
+        if family_of(dataset.dataset_id) is None:
+            continue
+        for item in client.list_tables(dataset):
+            tables[(dataset.dataset_id, item.table_id)] = [f.to_api_repr() for f in client.get_table(item).schema]
+    return tables
+
+
+def run_etl_bigquery(client, project: str, registry, day: dt.date, *, sql: Path | None = None,
+                     only: set[str] | None = None) -> Report:
+    """The day's derived tables on BigQuery: the same queries as `run_etl`, as written."""
+    from pingpipe.etl.bigquery import existing_bigquery, run_bigquery
+
+    tables = existing_bigquery(client, project)
+    try:
+        queries = catalog.queries(registry, sql, tables)
+    except QueryError as exc:
+        return Report(failed={exc.path: str(exc)})
+    return run_bigquery(client, project, queries, day, only=only, expected=catalog.expected(registry, tables))
+
+
+def run_cycle_bigquery(client, project: str, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS,
+                       rules: list | None = None, sql: Path | None = None) -> dict:
+    """The daily cycle on BigQuery, in `run_cycle`'s order: `day` copied into the stable tables,
+    deleted clients shredded, retention applied as partition expiry, then the day's queries."""
+    kept = copy_deduplicate_bigquery(client, project, day)
+    shredded = shred_bigquery(client, project, bigquery_tables(client, project), rules=rules)
+    expiry, expired = expire_bigquery(client, project, retention(registry), error_retention_days=error_retention_days)
+    report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"],
+              "expired": expired, "expiry": expiry}
+    report["etl"] = run_etl_bigquery(client, project, registry, day, sql=sql).as_dict()
+    return report

@@ -1,0 +1,107 @@
+"""The daily cycle at scale: `pingpipe cycle --warehouse bigquery:P`, as the CronJob runs it, on the
+real bqemulator: dedupe, shred, expiry and a derived table, each as jobs where the data is."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+from google.cloud import bigquery
+
+from pingpipe.loader.tables import ERROR_FIELDS, TableId
+from pingpipe.loader.writers.bigquery import BigQueryWriter
+from pingpipe.schemas.registry import Registry
+from tests.helpers import PINGPIPE
+from tests.loader.bigquery_servers import client_for
+from tests.loader.test_bigquery import bqemulator  # noqa: F401  (the module-scoped emulator fixture)
+
+PROJECT = "cycle"
+DAY = dt.date(2026, 11, 28)
+FIELDS = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+          {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+          {"name": "client_info", "type": "RECORD", "mode": "NULLABLE",
+           "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}]}]
+DAILY_SQL = """SELECT DATE(submission_timestamp) AS submission_date, count(*) AS pings
+FROM pingpipe_demo_stable.hello_v1
+WHERE DATE(submission_timestamp) = @submission_date
+GROUP BY 1
+"""
+
+
+def ping(client_id: str, at: str, document_id: str | None = None) -> dict:
+    return {"document_id": document_id or str(uuid.uuid4()), "submission_timestamp": at, "client_info": {"client_id": client_id}}
+
+
+def registry_keeping_hello(tmp_path, days: int):
+    """The shipped registry, with the demo app's hello ping kept `days` days."""
+    root = tmp_path / "schemas"
+    shutil.copytree(Registry.load().root, root)
+    path = root / "pingpipe-demo" / "hello" / "hello.1.schema.json"
+    schema = json.loads(path.read_text())
+    schema["mozPipelineMetadata"]["expiration_policy"] = {"delete_after_days": days}
+    path.write_text(json.dumps(schema))
+    return root
+
+
+def test_the_daily_cycle_runs_on_bigquery_as_jobs(bqemulator, tmp_path):  # noqa: F811
+    client = client_for(bqemulator.endpoint, project=PROJECT)
+    writer = BigQueryWriter(PROJECT, client=client, retry_deadline=30)  # no registry: the tables have no expiry yet
+    hello, stable = TableId("pingpipe_demo_live", "hello_v1"), f"{PROJECT}.pingpipe_demo_stable.hello_v1"
+    writer.write({hello: (FIELDS, [ping("kept", "2026-11-28T10:00:00Z", "a"), ping("kept", "2026-11-28T11:00:00Z", "a"),
+                                   ping("gone", "2026-11-28T12:00:00Z"), ping("kept", "2026-11-29T01:00:00Z")]),
+                  TableId("pingpipe_demo_live", "deletion_request_v1"): (FIELDS, [ping("gone", "2026-11-28T13:00:00Z")])})
+    # the stable table as an earlier run left it: a row of the day that is not in live any more, and another day
+    target = bigquery.Table(stable, schema=[bigquery.SchemaField.from_api_repr(f) for f in FIELDS])
+    target.time_partitioning = bigquery.TimePartitioning(field="submission_timestamp")
+    client.create_dataset(f"{PROJECT}.pingpipe_demo_stable")
+    client.create_table(target, timeout=30)
+    client.query(f"INSERT INTO `{stable}` (document_id, submission_timestamp, client_info) VALUES "
+                 "('stale', TIMESTAMP '2026-11-28 09:00:00', STRUCT('kept')), "
+                 "('earlier', TIMESTAMP '2026-11-27 09:00:00', STRUCT('kept'))").result()
+    # error rows in a table made without partitioning (by hand, say): their old rows are deleted instead
+    errors = bigquery.Table(f"{PROJECT}.payload_bytes_error.structured",
+                            schema=[bigquery.SchemaField.from_api_repr(f) for f in ERROR_FIELDS])
+    client.create_dataset(f"{PROJECT}.payload_bytes_error", exists_ok=True)
+    client.create_table(errors)
+    now = dt.datetime.now(dt.timezone.utc)
+    for age in (20, 1):
+        client.query(f"INSERT INTO `{PROJECT}.payload_bytes_error.structured` (submission_timestamp, error_type) "
+                     f"VALUES (TIMESTAMP '{(now - dt.timedelta(days=age)).isoformat()}', 'old{age}')").result()
+    sql = tmp_path / "sql" / "pingpipe_demo_derived" / "hello_daily_v1"
+    sql.mkdir(parents=True)
+    (sql / "query.sql").write_text(DAILY_SQL)
+    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
+    command = [PINGPIPE, "cycle", "--warehouse", f"bigquery:{PROJECT}", "--date", str(DAY),
+               "--schemas", str(registry_keeping_hello(tmp_path, 30)), "--sql", str(tmp_path / "sql")]
+
+    def day_rows():
+        return sorted(r[0] for r in client.query(f"SELECT document_id FROM `{stable}`").result())
+
+    for run in range(2):  # a rerun of the same day gives the same tables
+        out = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "pingpipe_demo_derived.hello_daily_v1: 1 row(s)" in out.stdout, out.stdout
+        assert day_rows() == ["a", "earlier"]  # the day replaced: first copy kept, stale row gone, another day left
+        assert [r[0] for r in client.query(f"SELECT document_id FROM `{stable}` WHERE document_id = 'a'").result()] == ["a"]
+        first = next(iter(client.query(f"SELECT submission_timestamp FROM `{stable}` WHERE document_id = 'a'").result()))[0]
+        assert first == dt.datetime(2026, 11, 28, 10, tzinfo=dt.timezone.utc)
+        if run == 0:
+            assert "pingpipe_demo_stable.hello_v1: partitions now expire after 30 day(s)" in out.stdout, out.stdout
+            assert "pingpipe_demo_live.hello_v1: deleted 1 row(s)" in out.stdout, out.stdout
+            assert "payload_bytes_error.structured: expired 1 row(s)" in out.stdout, out.stdout
+        else:
+            assert "partitions now expire" not in out.stdout  # already set
+    live = sorted(r[0] for r in client.query(f"SELECT client_info.client_id FROM `{PROJECT}.{hello}`").result())
+    assert live == ["kept", "kept", "kept"]  # the deleted client's ping is shredded from live; its request stays
+    for table in (str(hello), "pingpipe_demo_stable.hello_v1"):
+        assert client.get_table(f"{PROJECT}.{table}").time_partitioning.expiration_ms == 30 * 86_400_000, table
+    kinds = sorted(r[0] for r in client.query(f"SELECT error_type FROM `{PROJECT}.payload_bytes_error.structured`").result())
+    assert kinds == ["old1"]  # 14 days kept
+    daily = [tuple(r.values()) for r in client.query(
+        f"SELECT submission_date, pings FROM `{PROJECT}.pingpipe_demo_derived.hello_daily_v1`").result()]
+    assert daily == [(DAY, 1)]
+    assert sorted(r[0] for r in client.query(f"SELECT document_id FROM `{PROJECT}.pingpipe_demo.hello`").result()) == ["a", "earlier"]
