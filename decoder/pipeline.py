@@ -72,7 +72,9 @@ class DecodeFn(beam.DoFn):
             return None
         try:
             message = RawMessage.from_line(line)
-        except BadLine as exc:
+        except BadLine as exc:  # counted as the decoder counts its own failures, so the summary holds it
+            self.decoder.counts["in"] += 1
+            self.decoder.counts["error.ParseRawMessage"] += 1
             return Failure(failure(line, {}, exc, "ParseRawMessage"))
         return self.decoder.decode(message)
 

@@ -9,6 +9,7 @@ without IP address or raw user agent.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol
@@ -46,26 +47,52 @@ class Batch:
 ERROR_KEY = ("document_id", "uri", "error_type", "error_message", "payload")  # what tells one error row from another
 
 
-def drop_loaded(batch: Batch, loaded: Callable[[TableId, list[str], tuple[str, ...]], set[tuple]]) -> int:
-    """Take out of a batch the rows their table already holds (a load run again), counted as
+class LoadedBefore:
+    """What the tables held before this run, asked of the writer once per id, with each row's
+    multiplicity: a row of the input is skipped while its table held more copies of it than the run
+    has met. A load run again skips each row once; identical error rows of one input all load, in
+    one batch or many; a run that died half way loads the rest when run again."""
+
+    def __init__(self, loaded: Callable[[TableId, list[str], tuple[str, ...]], Counter]):
+        self.loaded = loaded
+        self._asked: dict[TableId, set] = {}
+        self._left: dict[TableId, Counter] = {}
+        self._lock = threading.Lock()
+
+    def left(self, table: TableId, ids: set, columns: tuple[str, ...]) -> Counter:
+        """The table's copies, by key, not yet met by this run; the ids never asked are asked now
+        (before this batch is written, so the answer is still the table as it was)."""
+        with self._lock:
+            asked = self._asked.setdefault(table, set())
+            new = [i for i in ids if i not in asked]
+            left = self._left.setdefault(table, Counter())
+            if new:
+                left.update(self.loaded(table, new, columns))
+                asked.update(new)
+            return left
+
+
+def drop_loaded(batch: Batch, before: LoadedBefore) -> int:
+    """Take out of a batch the rows their table held before this run (a load run again), counted as
     `already_loaded`: a ping by its document id; an error row by its document id or uri, type,
     message and payload."""
     dropped = 0
     for table, (fields, rows) in batch.tables.items():
         errors = table.dataset == ERROR_DATASET
-        ids = list({r.get("document_id") or (r.get("uri") if errors else None) for r in rows} - {None})
+        ids = {r.get("document_id") or (r.get("uri") if errors else None) for r in rows} - {None}
         if not ids:
             continue
         key_columns = ERROR_KEY if errors else ("document_id",)
-        held = loaded(table, ids, key_columns)
-        if not held:
+        left = before.left(table, ids, key_columns)
+        if not left:
             continue
         keep = []
         for r in rows:
             key = tuple(pybase64.b64decode(r[c]) if c == "payload" and r.get(c) is not None else r.get(c) for c in key_columns)
-            if key not in held:
+            if left[key] <= 0:
                 keep.append(r)
                 continue
+            left[key] -= 1
             kind = "duplicates" if errors and r.get("error_type") == DUPLICATE else "errors" if errors else "rows"
             batch.counts[kind] -= 1  # no longer loaded by this run: out of its counts
         dropped += len(rows) - len(keep)

@@ -7,6 +7,7 @@ warehouse connection per worker process; each batch is written in one transactio
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 
 import apache_beam as beam
@@ -16,9 +17,10 @@ from pingpipe.gctune import tune_gc
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
 
-from .load import Loader, drop_loaded
+from .load import LoadedBefore, Loader, drop_loaded
 
 _shared: dict[tuple, tuple] = {}
+_runs: dict[str, LoadedBefore] = {}
 _lock = threading.Lock()
 
 
@@ -45,6 +47,16 @@ def shared_loader(warehouse: str, schemas: str | None):
         return _shared[key]
 
 
+def loaded_before(run: str, writer) -> LoadedBefore | None:
+    """One run's memory of what the warehouse held before it, shared by its bundles in a process.
+    DuckDB only: a load run again skips what is there (on BigQuery, the stable tables dedupe)."""
+    loaded = getattr(writer, "loaded", None)
+    if loaded is None:
+        return None
+    with _lock:
+        return _runs.setdefault(run, LoadedBefore(loaded))
+
+
 def as_pair(line: bytes) -> tuple[bytes, dict]:
     """A raw-message line (decoded or error: the decoder's outputs) as the loader takes it."""
     message = RawMessage.from_line(line)
@@ -52,19 +64,20 @@ def as_pair(line: bytes) -> tuple[bytes, dict]:
 
 
 class LoadBatch(beam.DoFn):
-    def __init__(self, warehouse: str, schemas: str | None):
+    def __init__(self, warehouse: str, schemas: str | None, run: str):
         self.warehouse = warehouse
         self.schemas = schemas
+        self.run = run
 
     def setup(self):
         self.loader, self.writer = shared_loader(self.warehouse, self.schemas)
+        self.before = loaded_before(self.run, self.writer)
         tune_gc()
 
     def process(self, elements):
         batch = self.loader.batch(as_pair(e) for e in elements)
-        loaded = getattr(self.writer, "loaded", None)
-        if loaded is not None:  # DuckDB: a load run again skips what is there (BigQuery: the stable tables dedupe)
-            drop_loaded(batch, loaded)
+        if self.before is not None:
+            drop_loaded(batch, self.before)
         self.writer.write(batch.tables)
         for name, value in batch.counts.items():
             Metrics.counter("loader", name).inc(value)
@@ -77,8 +90,9 @@ class WriteToWarehouse(beam.PTransform):
         self.warehouse = warehouse
         self.schemas = str(schemas) if schemas else None
         self.batch_size = batch_size
+        self.run = uuid.uuid4().hex  # this pipeline's: what "before this run" means to drop_loaded
 
     def expand(self, messages):
         return (messages
                 | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
-                | "Load" >> beam.ParDo(LoadBatch(self.warehouse, self.schemas)))
+                | "Load" >> beam.ParDo(LoadBatch(self.warehouse, self.schemas, self.run)))

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -167,17 +168,18 @@ class DuckDBWriter:
         """The tables this warehouse holds (metadata tables aside)."""
         return list(self._schemas)
 
-    def loaded(self, table: TableId, ids: list[str], columns: tuple[str, ...] = ("document_id",)) -> set[tuple]:
-        """The `columns` of the rows the table already holds with these ids (a batch load run again):
-        document ids for a ping table; for an error table, what tells its rows apart, found by their
-        document id, or their uri when they have none."""
+    def loaded(self, table: TableId, ids: list[str], columns: tuple[str, ...] = ("document_id",)) -> Counter:
+        """How many rows the table holds of each value of `columns`, among the rows with these ids (a
+        batch load run again): document ids for a ping table; for an error table, what tells its rows
+        apart, found by their document id, or their uri when they have none."""
         if table not in self._schemas or not ids:
-            return set()
+            return Counter()
         names = ", ".join(quote(c) for c in columns)
         where = "coalesce(document_id, uri)" if "uri" in columns else "document_id"
-        rows = self.query(f"SELECT DISTINCT {names} FROM {quote(table.dataset)}.{quote(table.table)} "
-                          f"WHERE {where} IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
-        return {tuple(bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else v for v in r) for r in rows}
+        rows = self.query(f"SELECT {names}, count(*) FROM {quote(table.dataset)}.{quote(table.table)} "
+                          f"WHERE {where} IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL", [ids]).fetchall()
+        return Counter({tuple(bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else v for v in r[:-1]): r[-1]
+                        for r in rows})
 
     @contextlib.contextmanager
     def transaction(self):

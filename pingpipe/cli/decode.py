@@ -102,6 +102,10 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
         raise click.BadParameter(str(exc), param_hint="--input") from None
     options = PipelineOptions(ctx.args)
     options.view_as(StandardOptions).streaming = streaming or options.view_as(StandardOptions).streaming
+    if output_spec.startswith("duckdb:") and not one_process(options):
+        raise click.BadParameter("a DuckDB file is written by one process, and these options run workers in several: "
+                                 "write file: outputs and `pingpipe load` them, or write to bigquery:PROJECT",
+                                 param_hint="--output")
     pipeline = beam.Pipeline(options=options)
     try:
         build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window, show_progress=True)
@@ -110,3 +114,13 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
     counts = run_counted(pipeline)
     click.echo(f"read {counts['decoder.in']}: decoded {counts['decoder.out'] - counts['decoder.duplicate']}, "
                f"duplicates {counts['decoder.duplicate']}, errors by type: {errors_by_type(counts, 'decoder')}")
+
+
+def one_process(options) -> bool:
+    """Whether the pipeline's workers all run in this process (the DirectRunner in memory or on threads)."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    direct = options.view_as(DirectOptions)
+    return (runner in ("DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner")
+            and (direct.direct_running_mode != "multi_processing" or direct.direct_num_workers == 1))

@@ -1,0 +1,40 @@
+"""A load run again: rows the warehouse held before the run are skipped, each copy once."""
+
+from __future__ import annotations
+
+from pingpipe.loader.load import Batch, LoadedBefore, drop_loaded, error_row
+from pingpipe.loader.tables import ERROR_FIELDS, TableId
+from pingpipe.loader.writers.duckdb import DuckDBWriter
+
+ERRORS = TableId("payload_bytes_error", "structured")
+ATTRIBUTES = {"uri": "/submit/app/ping/1/d1", "document_id": "d1", "error_type": "ParsePayload", "error_message": "bad",
+              "submission_timestamp": "2026-11-23T10:00:00.000000Z"}
+
+
+def batch_of(copies: int) -> Batch:
+    """`copies` identical error rows: one bad body a client sent that many times."""
+    batch = Batch()
+    for _ in range(copies):
+        batch.add(ERRORS, ERROR_FIELDS, error_row(b"{not json", ATTRIBUTES))
+    batch.counts["errors"] = copies
+    return batch
+
+
+def load_run(writer: DuckDBWriter, *batches: Batch) -> tuple[int, int]:
+    """One run over these batches, written one by one: (error rows loaded, skipped)."""
+    before, loaded, skipped = LoadedBefore(writer.loaded), 0, 0
+    for batch in batches:
+        skipped += drop_loaded(batch, before)
+        writer.write(batch.tables)
+        loaded += batch.counts["errors"]
+    return loaded, skipped
+
+
+def test_identical_rows_of_one_run_all_load_and_a_rerun_skips_each_once(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    assert load_run(writer, batch_of(3), batch_of(2)) == (5, 0)  # across batches too: the table grew during the run
+    assert load_run(writer, batch_of(3), batch_of(2)) == (0, 5)  # the same input again
+    assert load_run(writer, batch_of(7)) == (2, 5)  # a run that had died after 5 of 7
+    (count,) = writer.query("SELECT count(*) FROM payload_bytes_error.structured").fetchone()
+    assert count == 7
+    writer.close()
