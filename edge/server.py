@@ -7,6 +7,7 @@ how `pingpipe up` starts it, from an EdgeConfig object rather than command-line 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import tempfile
@@ -15,7 +16,7 @@ import uvicorn
 
 from pingpipe.gctune import tune_gc
 
-from .app import create_app
+from .app import build_publisher, create_app
 from .config import CONFIG_ENV, EdgeConfig, config_from_json, config_to_json
 from .metrics import METRICS_DIR_ENV, serve
 from .protocol import EdgeProtocol
@@ -63,6 +64,22 @@ def run(config: EdgeConfig) -> None:
     if config.metrics_port:
         serve(config.metrics_port, config.host)
     uvicorn.run("pingpipe.edge.server:app_from_env", factory=True, workers=config.workers, **common)
+
+
+def drain(config: EdgeConfig, progress=None) -> int:
+    """Republish a spool volume left by an edge that is gone to Pub/Sub, until it is empty, and
+    return how many messages; serve nothing. Pub/Sub down: it waits and retries."""
+    from .publish.pubsub import PubSubPublisher
+
+    config.check()
+    if not config.uses_pubsub:
+        raise ValueError("draining a spool needs Pub/Sub: --pubsub-project and --route-table")
+    publisher = build_publisher(config, None)
+    assert isinstance(publisher, PubSubPublisher)
+    try:
+        return asyncio.run(publisher.drain(progress))
+    finally:
+        publisher.client.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover - `pingpipe up` runs the edge this way, in its own process

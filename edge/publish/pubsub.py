@@ -14,16 +14,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
 from pingpipe.message import BadLine, RawMessage, encode_line
 
 from ..config import Route
-from .segments import SEALED, SegmentLog, pid_alive, sealed_segments
+from .segments import SEALED, SegmentLog, pid_alive, recover, sealed_segments
 
 log = logging.getLogger("pingpipe.edge.pubsub")
 FLUSHING = ".flushing-"
+
+
+def claim_suffix() -> str:
+    """What a flusher appends to a segment it claims: its host and pid."""
+    return f"{FLUSHING}{socket.gethostname()}-{os.getpid()}"
+
+
+def stale_claim(name: str, host: str, pid: int, alive=pid_alive) -> bool:
+    """Whether a claimed segment (`….ndjson.flushing-HOST-PID`) was left by a flusher that is gone,
+    asked by process `pid` on `host` before it claims anything: one on another host (the volume
+    moved: a pod rescheduled, a drain Job), one with this very pid (a restarted pod is pid 1 again),
+    or one whose process is dead. A live sibling's claim (`pingpipe up`'s edge workers) is kept."""
+    owner = name.rsplit(FLUSHING, 1)[1]
+    claim_host, _, claim_pid = owner.rpartition("-")
+    try:
+        number = int(claim_pid)
+    except ValueError:
+        return True
+    if (claim_host or host) != host or number == pid:
+        return True
+    return not alive(number)
 
 
 def make_client(publish_timeout: float) -> Any:
@@ -130,10 +153,27 @@ class PubSubPublisher:
     # -- flushing --------------------------------------------------------------------------
 
     def _release_dead_claims(self) -> None:
+        host, pid = socket.gethostname(), os.getpid()
         for path in self.spool.directory.glob(f"*{SEALED}{FLUSHING}*"):
-            pid = int(path.name.rsplit(FLUSHING, 1)[1] or -1)
-            if pid != os.getpid() and not pid_alive(pid):
+            if stale_claim(path.name, host, pid):
                 os.rename(path, path.with_name(path.name.rsplit(FLUSHING, 1)[0]))
+
+    async def drain(self, progress=None) -> int:
+        """Republish everything on the spool volume, retrying while Pub/Sub refuses, and return how
+        many messages: for a volume whose pod will not come back (a StatefulSet scaled down). Open
+        segments of writers that are gone are sealed first; nothing is deleted before its ack."""
+        self._release_dead_claims()
+        recover(self.spool.directory)
+        total, last = 0, time.monotonic()
+        while sealed_segments(self.spool.directory):
+            flushed = await self.flush_once()
+            total += flushed
+            if progress is not None and (flushed or time.monotonic() - last > 10):
+                progress(total, len(sealed_segments(self.spool.directory)))
+                last = time.monotonic()
+            if not flushed:
+                await asyncio.sleep(self.flush_interval)
+        return total
 
     async def _flush_loop(self) -> None:
         while True:
@@ -147,7 +187,7 @@ class PubSubPublisher:
         """Republish sealed segments oldest first; returns how many messages were flushed."""
         count = 0
         for segment in sealed_segments(self.spool.directory):
-            claimed = segment.with_name(f"{segment.name}{FLUSHING}{os.getpid()}")
+            claimed = segment.with_name(segment.name + claim_suffix())
             try:
                 os.rename(segment, claimed)
             except FileNotFoundError:

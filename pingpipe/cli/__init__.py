@@ -14,7 +14,7 @@ from .audit import audit
 from .cycle import cycle
 from .decode import decode
 from .dictionary import dictionary
-from .edge import edge
+from .edge import edge, pubsub_setup
 from .etl import etl, lineage
 from .load import dedupe, load
 from .logs import logs
@@ -70,6 +70,7 @@ def main() -> None:
 
 main.add_command(schemas)
 main.add_command(edge)
+main.add_command(pubsub_setup)
 main.add_command(decode)
 main.add_command(load)
 main.add_command(dedupe)

@@ -65,10 +65,13 @@ def web_options(envvar_prefix: str):
               help="Seconds from the end of the headers to the end of the body; else 408.")
 @click.option("--fd-reserve", default=D.fd_reserve, show_default=True, type=int, envvar="PINGPIPE_EDGE_FD_RESERVE",
               help="Open-file descriptors kept for the queue: connections beyond the limit minus these get 503.")
+@click.option("--drain", is_flag=True,
+              help="Serve nothing: republish the spool in --queue to Pub/Sub (retrying while it refuses), and exit once "
+                   "it is empty. For a volume whose pod is gone (deploy/kubernetes/drain-spool.yaml).")
 def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_bytes, tls_cert, tls_key, cors_origins,
          shutdown_flush_seconds, publish_timeout,
          min_free_bytes, metrics_port, headers, segment_max_age, max_url_bytes, max_header_bytes, max_headers,
-         keep_alive_timeout, header_timeout, body_timeout, fd_reserve):
+         keep_alive_timeout, header_timeout, body_timeout, fd_reserve, drain):
     """Run the HTTP edge: accept pings at /submit/..., answer 200 once each is durable."""
     from pingpipe.edge.server import run
 
@@ -88,6 +91,15 @@ def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_b
         raise click.ClickException(str(exc)) from None
     if config.uses_pubsub:
         _require_credentials(pubsub_project)
+    if drain:
+        from pingpipe.edge.server import drain as drain_spool
+
+        if not config.uses_pubsub or queue_dir is None:
+            raise click.UsageError("--drain needs --queue and Pub/Sub (--pubsub-project and --route-table)")
+        click.echo(f"draining {config.spool_dir} to Pub/Sub project {pubsub_project}", err=True)
+        total = drain_spool(config, lambda n, left: click.echo(f"  republished {n}, {left} segment(s) left", err=True))
+        click.echo(f"drained {config.spool_dir}: republished {total} message(s); it is empty")
+        return
     where = f"Pub/Sub project {pubsub_project} (disk fallback {config.spool_dir})" if config.uses_pubsub else f"queue {config.spool_dir}"
     scheme = "https" if config.tls_cert else "http"
     click.echo(f"pingpipe edge on {scheme}://{host}:{port}/submit/... -> {where}", err=True)
@@ -110,3 +122,22 @@ def _require_credentials(project: str) -> None:
         raise click.ClickException(
             f"no Google credentials for Pub/Sub project {project} ({cause}): set GOOGLE_APPLICATION_CREDENTIALS, run "
             "`gcloud auth application-default login`, or set PUBSUB_EMULATOR_HOST for the emulator") from None
+
+
+@click.command("pubsub-setup")
+@click.option("--pubsub-project", required=True, envvar="PINGPIPE_EDGE_PUBSUB_PROJECT", help="The project of the topics.")
+@click.option("--route-table", required=True, type=click.Path(dir_okay=False, path_type=Path), envvar="PINGPIPE_EDGE_ROUTE_TABLE",
+              help="The edge's route table: its topics are the raw topics.")
+@click.option("--errors-topic", default="errors", show_default=True, help="The decoder's error topic (--errors pubsub:...).")
+def pubsub_setup(pubsub_project, route_table, errors_topic):
+    """Create the Pub/Sub topics and subscriptions a deployment needs, if missing: each raw topic of the
+    route table with its `<topic>-decoder` subscription, and the errors topic with `<errors>-loader`."""
+    from pingpipe.edge import topics
+
+    try:
+        routes = load_route_table(route_table, pubsub_project)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    _require_credentials(pubsub_project)
+    for line in topics.apply(topics.plan(routes, pubsub_project, errors_topic)):
+        click.echo(line)

@@ -55,3 +55,31 @@ def test_the_edges_environment_names_only_options_of_pingpipe_edge():
     flush = next(float(e["value"]) for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]
                  if e["name"] == "PINGPIPE_EDGE_SHUTDOWN_FLUSH_SECONDS")
     assert flush < grace  # the shutdown flush ends before Kubernetes kills the pod
+
+
+def test_the_drain_job_mounts_a_spool_volume_of_the_statefulset_and_runs_the_edges_drain():
+    (sts,) = by_kind("StatefulSet")
+    (job,) = [j for j in by_kind("Job") if j["metadata"]["name"].startswith("pingpipe-edge-drain")]
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    edge = main.commands["edge"]
+    assert container["args"][0] == "edge" and "--drain" in container["args"]
+    assert "--drain" in {o for p in edge.params for o in p.opts}
+    options = {p.envvar for p in edge.params if isinstance(p, click.Option) and p.envvar}
+    assert {e["name"] for e in container["env"]} <= options
+    (template,) = sts["spec"]["volumeClaimTemplates"]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert claims == [f"{template['metadata']['name']}-{sts['metadata']['name']}-ORDINAL"]  # the StatefulSet's PVC names
+    assert pod["serviceAccountName"] == sts["spec"]["template"]["spec"]["serviceAccountName"]
+    assert pod["securityContext"]["runAsUser"] == sts["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+
+
+def test_the_setup_job_runs_pubsub_setup_on_the_edges_route_table():
+    (job,) = [j for j in by_kind("Job") if j["metadata"]["name"] == "pingpipe-pubsub-setup"]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    command = main.commands[container["args"][0]]
+    options = {p.envvar for p in command.params if isinstance(p, click.Option) and p.envvar}
+    assert {e["name"] for e in container["env"]} <= options
+    assert {"--errors-topic"} <= set(container["args"]) and {o for p in command.params for o in p.opts} >= {"--errors-topic"}
+    (config,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+    assert config["configMap"]["name"] in {c["metadata"]["name"] for c in by_kind("ConfigMap")}

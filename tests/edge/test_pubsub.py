@@ -54,6 +54,14 @@ def edge_args(tmp_path, topic_name, extra=()):
             "--segment-max-age", "0.2")
 
 
+def spool_200(edge) -> list[str]:
+    """200 pings answered while Pub/Sub is paused: all spooled to the edge's volume; their ids."""
+    result = load(edge.port, 200, threads=4)
+    assert len(result.ok) == 200
+    time.sleep(0.5)
+    return result.ok
+
+
 def test_published_messages_can_be_pulled_back(tmp_path, topic, pubsub_emulator):
     name, sub, subscriber = topic
     doc = str(uuid.uuid4())
@@ -119,9 +127,7 @@ def test_a_queue_left_by_a_killed_edge_is_flushed_after_restart(tmp_path, topic,
     pubsub_emulator.pause()
     try:
         with run_edge(spool, *args, env=pubsub_emulator.env()) as edge:
-            result = load(edge.port, 200, threads=4)
-            assert len(result.ok) == 200
-            time.sleep(0.5)
+            accepted = spool_200(edge)
             edge.kill()  # kill -9 with everything still on disk
     finally:
         pubsub_emulator.resume()
@@ -131,7 +137,7 @@ def test_a_queue_left_by_a_killed_edge_is_flushed_after_restart(tmp_path, topic,
         time.sleep(1.0)
         leftover = [p for p in spool.glob("*.ndjson*") if p.stat().st_size]
     received = {m.attributes["uri"].rsplit("/", 1)[1] for m in messages}
-    assert set(result.ok) <= received
+    assert set(accepted) <= received
     assert not leftover, f"flushed segments must be deleted: {leftover}"
 
 
@@ -146,9 +152,7 @@ def test_on_sigterm_the_edge_republishes_what_it_spooled_before_it_exits(tmp_pat
     pubsub_emulator.pause()
     try:
         with run_edge(spool, *edge_args(tmp_path, name), env=pubsub_emulator.env()) as edge:
-            result = load(edge.port, 200, threads=4)
-            assert len(result.ok) == 200
-            time.sleep(0.5)
+            accepted = spool_200(edge)
             assert list(spool.glob("*.ndjson*")), "the outage should have spooled them"
             edge.proc.send_signal(signal.SIGTERM)
             time.sleep(0.5)
@@ -160,5 +164,38 @@ def test_on_sigterm_the_edge_republishes_what_it_spooled_before_it_exits(tmp_pat
     assert "shutting down: republished 200 spooled message(s)" in log, log
     messages = pull_all(subscriber, sub, settle=3.0, deadline=60)
     received = {m.attributes["uri"].rsplit("/", 1)[1] for m in messages}
-    assert set(result.ok) <= received
+    assert set(accepted) <= received
     assert not [p for p in spool.glob("*.ndjson*") if p.stat().st_size], "nothing may stay stranded on the volume"
+
+
+def test_a_volume_whose_pod_is_gone_is_drained_by_another_process(tmp_path, topic, pubsub_emulator):
+    """`pingpipe edge --drain` (deploy/kubernetes/drain-spool.yaml): a pod killed during an outage
+    left sealed segments, an open one and a segment it had claimed for flushing (as pod
+    pingpipe-edge-3, pid 1); another process on another host drains all of it, waiting while
+    Pub/Sub is still down, and exits once the volume is empty."""
+    import subprocess
+
+    from ..helpers import PINGPIPE
+
+    name, sub, subscriber = topic
+    spool = tmp_path / "spool"
+    pubsub_emulator.pause()
+    try:
+        with run_edge(spool, *edge_args(tmp_path, name), env=pubsub_emulator.env()) as edge:
+            accepted = spool_200(edge)
+            edge.kill()
+        sealed = sorted(spool.glob("*.ndjson"))
+        assert sealed, "the outage should have spooled them"
+        sealed[0].rename(sealed[0].with_name(sealed[0].name + ".flushing-pingpipe-edge-3-1"))
+        drain = subprocess.Popen([PINGPIPE, "edge", "--drain", "--queue", str(spool), *edge_args(tmp_path, name)],
+                                 env=pubsub_emulator.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert drain.poll() is None, "Pub/Sub is down: the drain waits"
+    finally:
+        pubsub_emulator.resume()
+    out, err = drain.communicate(timeout=120)
+    assert drain.returncode == 0, out + err
+    assert "republished 200 message(s); it is empty" in out, out + err
+    received = {m.attributes["uri"].rsplit("/", 1)[1] for m in pull_all(subscriber, sub, settle=3.0, deadline=60)}
+    assert set(accepted) <= received
+    assert not list(spool.glob("*.ndjson*")), "nothing may stay on the volume"
