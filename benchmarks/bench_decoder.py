@@ -126,6 +126,18 @@ def main() -> None:
         print(f"{'Beam DirectRunner, file -> file':40} {len(lines) / beam_wall:9,.0f} pings/s wall  {len(lines) / beam_cpu:9,.0f} pings/s per core")
         print(f"Beam overhead: {beam_cpu / pure_cpu:.2f}x the CPU of the pure core (goal <= 2x)")
 
+        # The same pipeline with its SDK harness in two worker processes (Fn API over gRPC, as on
+        # Dataflow Runner v2): what a second core buys, and what the process boundary costs.
+        pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+                                                          "--direct_num_workers=2"]))
+        build_pipeline(pipeline, config, f"file:{source}", f"file:{work}/mp-out", f"file:{work}/mp-err")
+        t0 = time.perf_counter()
+        pipeline.run().wait_until_finish()
+        mp_wall = time.perf_counter() - t0
+        assert sum(len(p.read_bytes().splitlines()) for p in work.glob("mp-out-*")) == len(lines)
+        print(f"{'Beam, 2 SDK worker processes':40} {len(lines) / mp_wall:9,.0f} pings/s wall  "
+              f"({beam_wall / mp_wall:.2f}x the DirectRunner in one process)")
+
         # Beam's own share: the same read -> key by bucket -> GroupByKey -> write, with each
         # ping's decoded line already made (no decoding at all). Exact batch dedupe needs the shuffle.
         line = decoder.decode(RawMessage.from_line(lines[0])).to_message().to_line(newline=False)
