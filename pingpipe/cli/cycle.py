@@ -67,6 +67,8 @@ def cycle(day, data, warehouse, schemas, sql, user_ids, error_retention_days):
         click.echo(f"  {table}: partitions now expire after {days} day(s)")
     for table in report["skipped"]:
         click.echo(f"  {table}: not shredded, it has no user id")
+    for table in report.get("deferred", ()):
+        click.echo(f"  {table}: shredding deferred to the next run (its newest rows are in BigQuery's streaming buffer)")
     etl = report.get("etl") or {}
     for table, rows in etl.get("ran", {}).items():
         click.echo(f"  {table}: view made" if rows is None else f"  {table}: {rows} row(s)")

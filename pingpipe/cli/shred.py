@@ -58,5 +58,7 @@ def _report(result: dict, dry_run: bool) -> None:
         click.echo(f"{table}: {verb} {n} row(s)")
     for table in result["skipped"]:
         click.echo(f"{table}: skipped, it has no user id")
+    for table in result.get("deferred", ()):
+        click.echo(f"{table}: deferred: BigQuery refuses DML over its newest rows (the streaming buffer); the next run deletes them")
     if not result["rows"] and not result["skipped"]:
         click.echo("no deletion request: nothing to shred")

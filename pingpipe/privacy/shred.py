@@ -184,11 +184,24 @@ def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = Fal
 
 def shred_bigquery(client, project: str, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False,
                    rules: list[Rule] | None = None) -> dict:
-    """The same plan as BigQuery jobs: one DML DELETE (or count) per table, where the data is."""
+    """The same plan as BigQuery jobs: one DML DELETE (or count) per table, where the data is.
+
+    BigQuery refuses DML over rows streamed in the last minutes (its streaming buffer), which only
+    a live table has: that table is reported as deferred, and the next run deletes its rows (the
+    requests stay); the other tables are shredded now."""
+    from google.api_core.exceptions import BadRequest
+
     p = plan(tables, rules)
     done: dict[str, int] = {}
+    deferred: list[str] = []
     for table, sql in statements(p, dry_run, lambda dataset, name: f"`{project}.{dataset}.{name}`"):
-        job = client.query(sql)
-        rows = list(job.result())
+        try:
+            job = client.query(sql)
+            rows = list(job.result())
+        except BadRequest as exc:
+            if table.split(".")[0].endswith("_live") and "streaming buffer" in str(exc):
+                deferred.append(table)
+                continue
+            raise
         done[table] = done.get(table, 0) + (rows[0][0] if dry_run else (job.num_dml_affected_rows or 0))
-    return {"rows": done, "skipped": p.skipped}
+    return {"rows": done, "skipped": p.skipped, "deferred": deferred}

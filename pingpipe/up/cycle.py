@@ -112,6 +112,6 @@ def run_cycle_bigquery(client, project: str, registry, day: dt.date, *, error_re
     shredded = shred_bigquery(client, project, bigquery_tables(client, project), rules=rules)
     expiry, expired = expire_bigquery(client, project, retention(registry), error_retention_days=error_retention_days)
     report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"],
-              "expired": expired, "expiry": expiry}
+              "deferred": shredded["deferred"], "expired": expired, "expiry": expiry}
     report["etl"] = run_etl_bigquery(client, project, registry, day, sql=sql).as_dict()
     return report

@@ -4,11 +4,13 @@
   (`.venv-bqemulator`, created on first use from the package registry), started with the two
   offline workarounds from ../shared/README.md: its DuckDB pinned below 2.x, and its start-up
   download of DuckDB's `spatial` extension switched off.
-* `FakeBigQuery`: a fake, for the two paths bqemulator gets wrong (a schema update leaves the
-  table unchanged; a bad row gets HTTP 500 and a client retry storm). It answers the REST calls
-  the writer makes with BigQuery's documented resources: tables.get/insert/patch and
-  tabledata.insertAll with `insertErrors` per rejected row. It can also fail the next
-  insertAll calls with 503, to prove the back-off retry.
+* `FakeBigQuery`: a fake, for the paths bqemulator gets wrong or cannot cause (a schema update
+  leaves the table unchanged; a bad row gets HTTP 500 and a client retry storm; a DML job refused
+  because it would touch rows still in the streaming buffer). It answers the REST calls with
+  BigQuery's documented resources: tables.get/insert/patch, tabledata.insertAll with
+  `insertErrors` per rejected row, and query jobs (jobs.insert, getQueryResults) that it does not
+  run: each records its SQL, and `refuse` makes the ones matching a pattern fail with a message. It
+  can also fail the next insertAll calls with 503, to prove the back-off retry.
 """
 
 from __future__ import annotations
@@ -125,6 +127,9 @@ class FakeBigQuery:
         self.rows: dict[tuple[str, str], list[dict]] = {}
         self.calls: list[tuple[str, str]] = []
         self.fail_next_inserts = 0
+        self.queries: list[str] = []
+        self.refusals: list[tuple[str, str]] = []  # (regex on the SQL, BigQuery's error message)
+        self._jobs: dict[str, dict] = {}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -143,9 +148,48 @@ class FakeBigQuery:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _job(self, method: str, path: str) -> bool:
+                """jobs.insert of a query, and its getQueryResults / jobs.get: recorded, not run."""
+                m = re.fullmatch(r"/bigquery/v2/projects/([^/]+)/(jobs|queries)(?:/([^/]+))?", path)
+                if not m:
+                    return False
+                project, kind, job_id = m.groups()
+                if method == "POST" and kind == "jobs" and job_id is None:
+                    body = self._body()
+                    sql = body["configuration"]["query"]["query"]
+                    fake.queries.append(sql)
+                    job_id = body.get("jobReference", {}).get("jobId") or f"job{len(fake.queries)}"
+                    ref = {"projectId": project, "jobId": job_id, "location": "US"}
+                    refused = next((message for pattern, message in fake.refusals if re.search(pattern, sql)), None)
+                    status = {"state": "DONE"}
+                    if refused:
+                        status.update(errorResult={"reason": "invalidQuery", "message": refused},
+                                      errors=[{"reason": "invalidQuery", "message": refused}])
+                    fake._jobs[job_id] = {"kind": "bigquery#job", "id": f"{project}:US.{job_id}", "jobReference": ref,
+                                          "configuration": body["configuration"], "status": status,
+                                          "statistics": {"query": {"numDmlAffectedRows": "0", "statementType": "DELETE"}}}
+                    self._send(200, fake._jobs[job_id])
+                    return True
+                job = fake._jobs.get(job_id)
+                if job is None:
+                    self._send(404, {"error": {"code": 404, "message": f"Not found: Job {job_id}", "status": "NOT_FOUND"}})
+                elif kind == "jobs":
+                    self._send(200, job)
+                elif "errorResult" in job["status"]:
+                    message = job["status"]["errorResult"]["message"]
+                    self._send(400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT",
+                                               "errors": [{"reason": "invalidQuery", "message": message}]}})
+                else:
+                    self._send(200, {"kind": "bigquery#getQueryResultsResponse", "jobReference": job["jobReference"],
+                                     "jobComplete": True, "totalRows": "0", "rows": [], "schema": {"fields": []},
+                                     "numDmlAffectedRows": "0"})
+                return True
+
             def _route(self, method: str):
                 path = self.path.split("?", 1)[0]
                 fake.calls.append((method, path))
+                if self._job(method, path):
+                    return
                 m = re.fullmatch(r"/bigquery/v2/projects/([^/]+)/datasets(?:/([^/]+))?(?:/tables(?:/([^/]+))?(/insertAll)?)?", path)
                 if not m:
                     return self._send(404, {"error": {"code": 404, "message": f"Not found: {path}", "status": "NOT_FOUND"}})

@@ -195,3 +195,26 @@ def test_dedupe_copies_a_day_to_the_stable_table_by_jobs_on_bqemulator(bqemulato
     assert rows == [("a", 1), ("b", 3)]
     view = sorted(r[0] for r in client.query("SELECT document_id FROM `test.dedupapp.metrics`").result())
     assert view == ["a", "b"]
+
+
+def test_a_live_table_whose_newest_rows_bigquery_will_not_touch_yet_is_shredded_next_time(fake):
+    """BigQuery refuses DML over rows still in a table's streaming buffer (bqemulator has none): that
+    live table is reported deferred, every other table is shredded, and the run does not fail."""
+    from pingpipe.privacy.shred import shred_bigquery
+
+    client = client_for(fake.endpoint)
+    fields = [{"name": "client_info", "type": "RECORD", "mode": "NULLABLE",
+               "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}]}]
+    tables = {("shredapp_live", "baseline_v1"): fields, ("shredapp_stable", "baseline_v1"): fields,
+              ("shredapp_live", "deletion_request_v1"): fields}
+    fake.refusals.append((r"DELETE FROM `test\.shredapp_live\.baseline_v1`",
+                          "UPDATE or DELETE statement over table test.shredapp_live.baseline_v1 would affect rows in the "
+                          "streaming buffer, which is not supported"))
+    result = shred_bigquery(client, "test", tables)
+    assert result["deferred"] == ["shredapp_live.baseline_v1"]
+    assert list(result["rows"]) == ["shredapp_stable.baseline_v1"]
+    assert [q.split(" WHERE")[0] for q in fake.queries] == ["DELETE FROM `test.shredapp_live.baseline_v1`",
+                                                            "DELETE FROM `test.shredapp_stable.baseline_v1`"]
+    fake.refusals[:] = [(r"shredapp_stable", "Syntax error: something else")]  # any other refusal is an error
+    with pytest.raises(Exception, match="something else"):
+        shred_bigquery(client, "test", tables)
