@@ -138,6 +138,28 @@ def main() -> None:
         print(f"{'Beam, 2 SDK worker processes':40} {len(lines) / mp_wall:9,.0f} pings/s wall  "
               f"({beam_wall / mp_wall:.2f}x the DirectRunner in one process)")
 
+        # The DaskRunner on a local dask.distributed cluster of two worker processes (decoder/ondask.py).
+        from apache_beam.runners.dask.dask_runner import DaskOptions
+        from distributed import LocalCluster
+
+        from pingpipe.decoder import ondask
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            ranges = ondask.input_ranges(parse_input(f"file:{source}"))
+            options = PipelineOptions(["--runner", ondask.RUNNER, "--dask_client_address", cluster.scheduler_address])
+            options.view_as(DaskOptions).npartitions = len(ranges)
+            pipeline = beam.Pipeline(options=options)
+            ondask.build(pipeline, config, ranges, {"decoded": parse_output(f"file:{work}/dask-out"),
+                                                    "errors": parse_output(f"file:{work}/dask-err")})
+            t0 = time.perf_counter()
+            result = pipeline.run()
+            result.wait_until_finish()
+            dask_wall = time.perf_counter() - t0
+            result.client.close()
+        assert sum(len(p.read_bytes().splitlines()) for p in work.glob("dask-out-*")) == len(lines)
+        print(f"{'Beam DaskRunner, 2 worker processes':40} {len(lines) / dask_wall:9,.0f} pings/s wall  "
+              f"({beam_wall / dask_wall:.2f}x the DirectRunner in one process; {len(ranges)} partitions)")
+
         # Beam's own share: the same read -> key by bucket -> GroupByKey -> write, with each
         # ping's decoded line already made (no decoding at all). Exact batch dedupe needs the shuffle.
         line = decoder.decode(RawMessage.from_line(lines[0])).to_message().to_line(newline=False)

@@ -106,6 +106,10 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
         raise click.BadParameter("a DuckDB file is written by one process, and these options run workers in several: "
                                  "write file: outputs and `pingpipe load` them, or write to bigquery:PROJECT",
                                  param_hint="--output")
+    from pingpipe.decoder import ondask
+
+    if ondask.is_dask(options.view_as(StandardOptions).runner):
+        return decode_on_dask(options, config, input_spec, output_spec, errors_spec)
     pipeline = beam.Pipeline(options=options)
     try:
         build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window, show_progress=True)
@@ -114,6 +118,47 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
     counts = run_counted(pipeline)
     click.echo(f"read {counts['decoder.in']}: decoded {counts['decoder.out'] - counts['decoder.duplicate']}, "
                f"duplicates {counts['decoder.duplicate']}, errors by type: {errors_by_type(counts, 'decoder')}")
+
+
+def decode_on_dask(options, config: DecoderConfig, input_spec: str, output_spec: str, errors_spec: str | None) -> None:
+    """Batch, files to files, on a Dask cluster (`--dask_client_address`, else a local one): the
+    bag gets a partition per byte range of the input unless --dask_npartitions says otherwise."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from pingpipe.decoder import ondask
+    from pingpipe.decoder.io import SpecError, parse_input, parse_output
+
+    try:
+        from apache_beam.runners.dask.dask_runner import DaskOptions
+        import distributed  # noqa: F401  (the runner needs it, and says so only when it runs)
+    except ImportError:
+        raise click.ClickException("the DaskRunner needs dask: pip install 'pingpipe[dask]'") from None
+    if options.view_as(StandardOptions).streaming:
+        raise click.BadParameter("the DaskRunner runs batch only: read files (file:GLOB)", param_hint="--input")
+    if not errors_spec:
+        raise click.BadParameter("give --errors file:PREFIX (on the DaskRunner, outputs are files)", param_hint="--errors")
+    options.view_as(StandardOptions).runner = ondask.RUNNER
+    try:
+        ranges = ondask.input_ranges(parse_input(input_spec))
+        outputs = {"decoded": parse_output(output_spec), "errors": parse_output(errors_spec)}
+    except SpecError as exc:
+        raise click.ClickException(str(exc)) from None
+    dask = options.view_as(DaskOptions)
+    if dask.npartitions is None and dask.partition_size is None:
+        dask.npartitions = len(ranges)  # before the pipeline is made: it reads its options then
+    pipeline = beam.Pipeline(options=options)
+    try:
+        ondask.build(pipeline, config, ranges, outputs)
+    except SpecError as exc:
+        raise click.ClickException(str(exc)) from None
+    result = pipeline.run()
+    try:
+        result.wait_until_finish()
+    finally:
+        result.client.close()
+    click.echo(f"decoded on the DaskRunner in {dask.npartitions or len(ranges)} partitions; it reports no counters: "
+               "`pingpipe load` the outputs to count them")
 
 
 def one_process(options) -> bool:
