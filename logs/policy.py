@@ -24,11 +24,10 @@ from pathlib import Path
 
 import yaml
 
+from pingpipe.privacy.addresses import replace_ip_addresses
+
 COLUMN_TYPES = ("STRING", "INT64", "FLOAT64", "BOOL", "TIMESTAMP")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-IPV4 = re.compile(r"(?<![0-9.])(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(?![0-9.])")
-IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![0-9A-Fa-f:])|"
-                  r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:)*:(?::[0-9A-Fa-f]{1,4})+(?![0-9A-Fa-f:])")
 
 
 class PolicyError(ValueError):
@@ -75,18 +74,9 @@ def is_address(text: str) -> bool:
         return bool(EMAIL.fullmatch(text.strip()))
 
 
-def _ipv6(match: re.Match) -> str:
-    """A candidate only if it parses: `12:30:45` is a time, not an address."""
-    try:
-        ipaddress.IPv6Address(match.group())
-        return "[ip]"
-    except ValueError:
-        return match.group()
-
-
 def redact(text: str) -> str:
     """Addresses inside a text replaced by what they were."""
-    return IPV6.sub(_ipv6, IPV4.sub("[ip]", EMAIL.sub("[email]", text)))
+    return replace_ip_addresses(EMAIL.sub("[email]", text))
 
 
 def scrub(value):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fnmatch
 import gzip
-import ipaddress
 import re
 import zlib
 from collections import Counter
@@ -23,6 +22,7 @@ from typing import Callable
 
 import duckdb
 
+from .addresses import ip_addresses
 from .shred import DELETION_REQUEST, family_of
 
 # column path pattern (fnmatch, on "table.column.path") -> why values there may look like an identifier
@@ -31,32 +31,13 @@ ALLOWED: dict[str, str] = {
     "*app_build*": "build numbers can have the shape of an IPv4 address",
     "*build_id*": "build ids can have the shape of an IPv4 address",
 }
-_IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])")
-_IPV6 = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)(?:[0-9]{1,3}\.){3}[0-9]{1,3})?(?![0-9A-Za-z:])")
 _USER_AGENT = re.compile(r"Mozilla/[0-9]+\.[0-9]+ \(|\b(?:AppleWebKit|Gecko|Chrome|Safari|Firefox|Edg|OPR)/[0-9]+(?:\.[0-9]+)+")
 _MAX_PAYLOAD = 8 * 1024 * 1024  # an error payload is read up to this many bytes inflated
 
 
 def identifiers(text: str) -> list[str]:
     """The IP addresses and raw user agents in a text."""
-    found = []
-    if "." in text:
-        for m in _IPV4.finditer(text):
-            try:
-                ipaddress.IPv4Address(m.group())
-            except ValueError:
-                continue
-            found.append(m.group())
-    if text.count(":") >= 2:
-        for m in _IPV6.finditer(text):
-            candidate = m.group()
-            if candidate.count(":") < 2 or candidate.strip(":") == "":
-                continue
-            try:
-                ipaddress.IPv6Address(candidate)
-            except ValueError:
-                continue
-            found.append(candidate)
+    found = ip_addresses(text)
     if "/" in text:
         found += [m.group() for m in _USER_AGENT.finditer(text)]
     return found
