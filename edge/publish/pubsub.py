@@ -26,6 +26,12 @@ from .segments import SEALED, SegmentLog, pid_alive, recover, sealed_segments
 
 log = logging.getLogger("pingpipe.edge.pubsub")
 FLUSHING = ".flushing-"
+UNROUTABLE = ".unroutable.ndjson.keep"  # queued messages no route takes, kept beside the spool for an operator
+
+
+def unroutable(directory: Path) -> list[Path]:
+    """The files of queued messages that match no route (never dropped, never republished)."""
+    return sorted(Path(directory).glob(f"*{UNROUTABLE}"))
 
 
 def claim_suffix() -> str:
@@ -217,7 +223,7 @@ class PubSubPublisher:
                 return count
             if unroutable:
                 # Never dropped: kept beside the queue for an operator, and logged.
-                keep = claimed.with_name(claimed.name.split(SEALED)[0] + ".unroutable.ndjson.keep")
+                keep = claimed.with_name(claimed.name.split(SEALED)[0] + UNROUTABLE)
                 keep.write_bytes(b"\n".join(unroutable) + b"\n")
                 log.error("%d queued message(s) match no route; kept in %s", len(unroutable), keep)
             claimed.unlink()

@@ -97,7 +97,15 @@ def edge(host, port, workers, queue_dir, pubsub_project, route_table, max_body_b
         if not config.uses_pubsub or queue_dir is None:
             raise click.UsageError("--drain needs --queue and Pub/Sub (--pubsub-project and --route-table)")
         click.echo(f"draining {config.spool_dir} to Pub/Sub project {pubsub_project}", err=True)
+        from pingpipe.edge.publish.pubsub import unroutable
+
         total = drain_spool(config, lambda n, left: click.echo(f"  republished {n}, {left} segment(s) left", err=True))
+        kept = unroutable(config.spool_dir)
+        if kept:  # accepted pings: the volume must not be deleted with them
+            lines = sum(len(p.read_bytes().splitlines()) for p in kept)
+            raise click.ClickException(
+                f"republished {total} message(s); {lines} match no route of the route table and stay in "
+                f"{', '.join(p.name for p in kept)} in {config.spool_dir}: route or move them before deleting the volume")
         click.echo(f"drained {config.spool_dir}: republished {total} message(s); it is empty")
         return
     where = f"Pub/Sub project {pubsub_project} (disk fallback {config.spool_dir})" if config.uses_pubsub else f"queue {config.spool_dir}"

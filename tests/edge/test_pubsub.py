@@ -199,3 +199,28 @@ def test_a_volume_whose_pod_is_gone_is_drained_by_another_process(tmp_path, topi
     received = {m.attributes["uri"].rsplit("/", 1)[1] for m in pull_all(subscriber, sub, settle=3.0, deadline=60)}
     assert set(accepted) <= received
     assert not list(spool.glob("*.ndjson*")), "nothing may stay on the volume"
+
+
+def test_a_drain_keeps_what_no_route_takes_and_says_the_volume_is_not_empty(tmp_path, topic, pubsub_emulator):
+    """A message queued under a route table that has changed since is an accepted ping: the drain
+    republishes the rest, keeps it beside the spool, and fails, so that nobody deletes the volume."""
+    import subprocess
+
+    from pingpipe.message import encode_line
+
+    from ..helpers import PINGPIPE
+
+    name, sub, subscriber = topic
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    routed, stray = str(uuid.uuid4()), str(uuid.uuid4())
+    (spool / "01000000000000000000-gone-1-000001.ndjson").write_bytes(
+        encode_line(b"{}", {"uri": f"/submit/app/ping/1/{routed}"}) + encode_line(b"{}", {"uri": f"/old/{stray}"}))
+    drain = subprocess.run([PINGPIPE, "edge", "--drain", "--queue", str(spool), *edge_args(tmp_path, name)],
+                           env=pubsub_emulator.env(), capture_output=True, text=True, timeout=120)
+    assert drain.returncode == 1, drain.stdout + drain.stderr
+    assert "republished 1 message(s); 1 match no route" in drain.stderr and "Traceback" not in drain.stderr
+    received = {m.attributes["uri"].rsplit("/", 1)[1] for m in pull_all(subscriber, sub, settle=2.0, deadline=30)}
+    assert received == {routed}
+    (kept,) = spool.glob("*.keep")
+    assert stray.encode() in kept.read_bytes()
