@@ -10,6 +10,7 @@ import datetime as dt
 from sqlglot import exp
 
 from pingpipe.loader.dayjob import replace_day
+from pingpipe.loader.writers.bigquery import project_tables
 
 from .queries import Query, QueryError
 from .run import Report, hold, schedule
@@ -28,7 +29,7 @@ def qualified(q: Query, project: str) -> tuple[str, list[str]]:
 
 def existing_bigquery(client, project: str) -> set[str]:
     """The project's tables and views, as `dataset.table`."""
-    return {f"{d.dataset_id}.{t.table_id}" for d in client.list_datasets(project) for t in client.list_tables(d)}
+    return {str(t) for t in project_tables(client, project)}
 
 
 def run_bigquery(client, project: str, queries: list[Query], day: dt.date, *, only: set[str] | None = None,

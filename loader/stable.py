@@ -12,6 +12,7 @@ import re
 
 from .dayjob import replace_day
 from .tables import TableId, quote
+from .writers.bigquery import project_tables
 from .writers.duckdb import DuckDBWriter
 
 
@@ -63,25 +64,23 @@ def copy_deduplicate_bigquery(client, project: str, day: dt.date) -> dict[str, i
         bigquery.ScalarQueryParameter("start", "TIMESTAMP", start),
         bigquery.ScalarQueryParameter("end", "TIMESTAMP", start + dt.timedelta(days=1))])
     kept: dict[str, int] = {}
-    for dataset in client.list_datasets(project):
-        if not dataset.dataset_id.endswith("_live"):
+    for live in project_tables(client, project):
+        if not live.dataset.endswith("_live"):
             continue
-        for item in client.list_tables(dataset):
-            live = TableId(dataset.dataset_id, item.table_id)
-            stable, view = stable_of(live), view_of(live)
-            source = client.get_table(f"{project}.{live}")
-            client.create_dataset(f"{project}.{stable.dataset}", exists_ok=True)
-            target = bigquery.Table(f"{project}.{stable}", schema=source.schema)
-            target.time_partitioning, target.clustering_fields = source.time_partitioning, source.clustering_fields
-            client.create_table(target, exists_ok=True)
-            columns = [f.name for f in source.schema]
-            names = ", ".join(f"`{c}`" for c in columns)
-            first_copies = (f"SELECT {names} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY document_id "
-                            f"ORDER BY submission_timestamp) AS _n FROM `{project}.{live}` "
-                            f"WHERE submission_timestamp >= @start AND submission_timestamp < @end) WHERE _n = 1")
-            kept[str(stable)] = replace_day(
-                client, f"`{project}.{stable}`", columns, first_copies,
-                "target.submission_timestamp >= @start AND target.submission_timestamp < @end", config)
-            client.create_dataset(f"{project}.{view.dataset}", exists_ok=True)
-            client.query(f"CREATE OR REPLACE VIEW `{project}.{view}` AS SELECT * FROM `{project}.{stable}`").result()
+        stable, view = stable_of(live), view_of(live)
+        source = client.get_table(f"{project}.{live}")
+        client.create_dataset(f"{project}.{stable.dataset}", exists_ok=True)
+        target = bigquery.Table(f"{project}.{stable}", schema=source.schema)
+        target.time_partitioning, target.clustering_fields = source.time_partitioning, source.clustering_fields
+        client.create_table(target, exists_ok=True)
+        columns = [f.name for f in source.schema]
+        names = ", ".join(f"`{c}`" for c in columns)
+        first_copies = (f"SELECT {names} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY document_id "
+                        f"ORDER BY submission_timestamp) AS _n FROM `{project}.{live}` "
+                        f"WHERE submission_timestamp >= @start AND submission_timestamp < @end) WHERE _n = 1")
+        kept[str(stable)] = replace_day(
+            client, f"`{project}.{stable}`", columns, first_copies,
+            "target.submission_timestamp >= @start AND target.submission_timestamp < @end", config)
+        client.create_dataset(f"{project}.{view.dataset}", exists_ok=True)
+        client.query(f"CREATE OR REPLACE VIEW `{project}.{view}` AS SELECT * FROM `{project}.{stable}`").result()
     return kept

@@ -72,7 +72,7 @@ CASES = [
     (["logs", "ingest", "--data", "{w}/d", "{w}/nope.log"], 2, "no such file"),
     (["dictionary", "build", "--out", "/proc/pingpipe-cannot-write"], 1, "cannot write"),
     (["lineage", "nope.table"], 1, "no table of that name"),
-    (["shred", "--warehouse", "duckdb:x"], 1, "expected bigquery:PROJECT"),
+    (["shred", "--warehouse", "duckdb:x"], 2, "expected bigquery:PROJECT (a DuckDB warehouse is --data's)"),
     (["etl", "run", "--data", "{w}/nodata"], 1, "no warehouse at"),
 ]
 

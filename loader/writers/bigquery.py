@@ -39,6 +39,11 @@ def retry_policy(deadline: float = 600.0):
     return DEFAULT_RETRY.with_delay(initial=1.0, maximum=60.0, multiplier=2.0).with_deadline(deadline)
 
 
+def project_tables(client, project: str) -> list[TableId]:
+    """Every table and view of the project, as DuckDBWriter.tables() lists a DuckDB warehouse's."""
+    return [TableId(d.dataset_id, t.table_id) for d in client.list_datasets(project) for t in client.list_tables(d)]
+
+
 def make_client(project: str) -> "bigquery.Client":
     """The client for `project`; with BIGQUERY_EMULATOR_HOST set, an anonymous one for that emulator."""
     import os

@@ -17,17 +17,17 @@ def warehouse_spec(value: str, kinds: tuple[str, ...]) -> tuple[str, str]:
         return kind, target
     if kind == "bigquery" and "bigquery" not in kinds:
         raise click.BadParameter("this command runs on the DuckDB warehouse (duckdb:PATH, or --data DIR)", param_hint="--warehouse")
-    hint = f" (did you mean duckdb:{value}?)" if not sep or value.endswith(".duckdb") else ""
+    if "duckdb" in kinds:
+        hint = f" (did you mean duckdb:{value}?)" if not sep or value.endswith(".duckdb") else ""
+    else:
+        hint = " (a DuckDB warehouse is --data's)"
     raise click.BadParameter(f"{value!r}: expected {' or '.join(k + (':PATH' if k == 'duckdb' else ':PROJECT') for k in kinds)}{hint}",
                              param_hint="--warehouse")
 
 
-def bigquery_project(warehouse: str) -> str:
-    """PROJECT of `bigquery:PROJECT`, or the one-line mistake."""
-    kind, _, project = warehouse.partition(":")
-    if kind != "bigquery" or not project:
-        raise click.ClickException(f"warehouse {warehouse!r}: expected bigquery:PROJECT (a DuckDB warehouse is --data's)")
-    return project
+def bigquery_project(value: str) -> str:
+    """PROJECT of `bigquery:PROJECT`, for the commands that run there or on --data's warehouse."""
+    return warehouse_spec(value, ("bigquery",))[1]
 
 
 def require_free(path: Path) -> None:

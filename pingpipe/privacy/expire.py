@@ -48,31 +48,30 @@ def expire(con, tables: list[tuple[str, str]], days: dict[str, int], *, error_re
     return done
 
 
-def expire_bigquery(client, project: str, days: dict[str, int], *,
+def expire_bigquery(client, project: str, tables: list[tuple[str, str]], days: dict[str, int], *,
                     error_retention_days: int = ERROR_RETENTION_DAYS) -> tuple[dict[str, int], dict[str, int]]:
-    """The same retention on BigQuery, kept by BigQuery itself: each day-partitioned table's
-    partition expiry is set to its days (a change in a schema's policy reaches tables made before
+    """The same retention on BigQuery, kept by BigQuery itself: the partition expiry of each
+    day-partitioned table of `tables` (dataset, table) is set to its days (a change in a schema's policy reaches tables made before
     it). A table with no partitioning has its old rows deleted by a DML job instead. Returns the
     days per table whose expiry changed, and the rows deleted per table."""
     from google.cloud import bigquery
 
     changed, deleted = {}, {}
-    for dataset in client.list_datasets(project):
-        for item in client.list_tables(dataset):
-            keep = days_kept(dataset.dataset_id, item.table_id, days, error_retention_days)
-            if keep is None:
-                continue
-            name, table = f"{dataset.dataset_id}.{item.table_id}", client.get_table(item)
-            if table.time_partitioning is not None:
-                if table.time_partitioning.expiration_ms != keep * 86_400_000:
-                    table.partition_expiration = keep * 86_400_000
-                    client.update_table(table, ["partition_expiration"])
-                    changed[name] = keep
-            elif any(f.name == "submission_timestamp" for f in table.schema):
-                config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("days", "INT64", keep)])
-                job = client.query(f"DELETE FROM `{project}.{name}` WHERE submission_timestamp < "
-                                   "TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @days DAY)", job_config=config)
-                job.result()
-                if job.num_dml_affected_rows:
-                    deleted[name] = job.num_dml_affected_rows
+    for dataset, name in tables:
+        keep = days_kept(dataset, name, days, error_retention_days)
+        if keep is None:
+            continue
+        ref, table = f"{dataset}.{name}", client.get_table(f"{project}.{dataset}.{name}")
+        if table.time_partitioning is not None:
+            if table.time_partitioning.expiration_ms != keep * 86_400_000:
+                table.partition_expiration = keep * 86_400_000
+                client.update_table(table, ["partition_expiration"])
+                changed[ref] = keep
+        elif any(f.name == "submission_timestamp" for f in table.schema):
+            config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("days", "INT64", keep)])
+            job = client.query(f"DELETE FROM `{project}.{ref}` WHERE submission_timestamp < "
+                               "TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @days DAY)", job_config=config)
+            job.result()
+            if job.num_dml_affected_rows:
+                deleted[ref] = job.num_dml_affected_rows
     return changed, deleted

@@ -16,6 +16,7 @@ from pingpipe.etl import catalog
 from pingpipe.etl.queries import QueryError
 from pingpipe.etl.run import Report, existing, run
 from pingpipe.loader.stable import copy_deduplicate, copy_deduplicate_bigquery
+from pingpipe.loader.writers.bigquery import project_tables
 from pingpipe.loader.writers.duckdb import META_SCHEMA
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, expire_bigquery, retention
 from pingpipe.privacy.shred import family_of, shred, shred_bigquery
@@ -82,13 +83,8 @@ def run_etl(writer, registry, day: dt.date, *, sql: Path | None = None, only: se
 
 def bigquery_tables(client, project: str) -> dict[tuple[str, str], list[dict]]:
     """(dataset, table) -> fields, for every table of an app's datasets, read from BigQuery."""
-    tables = {}
-    for dataset in client.list_datasets(project):
-        if family_of(dataset.dataset_id) is None:
-            continue
-        for item in client.list_tables(dataset):
-            tables[(dataset.dataset_id, item.table_id)] = [f.to_api_repr() for f in client.get_table(item).schema]
-    return tables
+    return {(t.dataset, t.table): [f.to_api_repr() for f in client.get_table(f"{project}.{t}").schema]
+            for t in project_tables(client, project) if family_of(t.dataset) is not None}
 
 
 def run_etl_bigquery(client, project: str, registry, day: dt.date, *, sql: Path | None = None,
@@ -110,7 +106,8 @@ def run_cycle_bigquery(client, project: str, registry, day: dt.date, *, error_re
     deleted clients shredded, retention applied as partition expiry, then the day's queries."""
     kept = copy_deduplicate_bigquery(client, project, day)
     shredded = shred_bigquery(client, project, bigquery_tables(client, project), rules=rules)
-    expiry, expired = expire_bigquery(client, project, retention(registry), error_retention_days=error_retention_days)
+    tables = [(t.dataset, t.table) for t in project_tables(client, project)]
+    expiry, expired = expire_bigquery(client, project, tables, retention(registry), error_retention_days=error_retention_days)
     report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"],
               "deferred": shredded["deferred"], "expired": expired, "expiry": expiry}
     report["etl"] = run_etl_bigquery(client, project, registry, day, sql=sql).as_dict()
