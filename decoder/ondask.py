@@ -104,8 +104,8 @@ def input_ranges(source: Endpoint) -> list[tuple[str, int, int]]:
 
 
 def build(pipeline, config: DecoderConfig, ranges: list[tuple[str, int, int]], outputs: dict[str, Endpoint]) -> None:
-    """Wire the Dask-shaped decode of `ranges` into `pipeline`; `outputs` maps "decoded" and
-    "errors" to file endpoints."""
+    """Wire the Dask-shaped decode of `ranges` into `pipeline`; `outputs` maps the decoder's output
+    tags ("decoded", and ERRORS: "errors") to file endpoints."""
     if any(e.kind != "file" for e in outputs.values()):
         raise SpecError("on the DaskRunner, --output and --errors are files (file:PREFIX); load them with `pingpipe load`")
     pairs = (pipeline
@@ -114,9 +114,9 @@ def build(pipeline, config: DecoderConfig, ranges: list[tuple[str, int, int]], o
              | "KeyByBucket" >> beam.Map(bucket_key)
              | "GroupByBucket" >> beam.GroupByKey()
              | "Decode" >> beam.ParDo(Pairs(DecodeBucket(config), "decoded")))
-    tags = {"decoded": "decoded", "errors": ERRORS}
+    assert set(outputs) == {"decoded", ERRORS}
     written = [pairs
-               | f"Only{name}" >> beam.Filter(lambda pair, tag=tags[name]: pair[0] == tag)
+               | f"Only{name}" >> beam.Filter(lambda pair, tag=name: pair[0] == tag)
                | f"Lines{name}" >> beam.Map(itemgetter(1))
                | f"Write{name}" >> beam.ParDo(WriteBundle(endpoint.target))
                for name, endpoint in outputs.items()]

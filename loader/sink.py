@@ -54,7 +54,11 @@ def loaded_before(run: str, writer) -> LoadedBefore | None:
     if loaded is None:
         return None
     with _lock:
-        return _runs.setdefault(run, LoadedBefore(loaded))
+        if run not in _runs:
+            _runs[run] = LoadedBefore(loaded)
+            while len(_runs) > 4:  # a process may run pipeline after pipeline: keep the latest runs' only
+                _runs.pop(next(iter(_runs)))
+        return _runs[run]
 
 
 def as_pair(line: bytes) -> tuple[bytes, dict]:
