@@ -157,7 +157,7 @@ def decode_on_dask(options, config: DecoderConfig, input_spec: str, output_spec:
         result.wait_until_finish()
     finally:
         result.client.close()
-    click.echo(f"decoded on the DaskRunner in {dask.npartitions or len(ranges)} partitions; it reports no counters: "
+    click.echo(f"decoded on the DaskRunner in {dask.npartitions or len(ranges)} partition(s); it reports no counters: "
                "`pingpipe load` the outputs to count them")
 
 
