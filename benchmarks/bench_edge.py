@@ -10,6 +10,8 @@ POSTs a real 3xx-byte gzipped Glean baseline ping. For each of
   2. a plain FastAPI route that reads the body and answers 200,
   3. pingpipe's edge into the local durable queue (fsync'd, group commit),
   3b. the same over HTTPS (--tls-cert/--tls-key, a self-signed certificate): what TLS costs,
+      beside 1b, the raw ASGI app over uvicorn's own TLS (the event loop's), the baseline of
+      the edge's TLS front (edge/tls.py),
   4. pingpipe's edge into the Pub/Sub emulator (the emulator runs on core 1 beside wrk),
 
 it prints the maximum req/s with its p50/p99, then the p50/p99 at 80% of that rate (wrk paced
@@ -168,6 +170,9 @@ def main() -> None:
                "--log-level", "warning", "--no-access-log", "--no-proxy-headers", "--no-server-header", "--app-dir", str(work)]
     rows = [
         ("raw ASGI 200 (ASGI ceiling)", lambda port: start([*uvicorn, "raw_app:app", "--port", str(port)])),
+        ("raw ASGI 200 over uvicorn's TLS", lambda port: start(
+            [*uvicorn, "raw_app:app", "--port", str(port), "--ssl-certfile", str(work / "cert.pem"),
+             "--ssl-keyfile", str(work / "key.pem")])),
         ("plain FastAPI route", lambda port: start([*uvicorn, "fastapi_app:app", "--port", str(port)])),
         ("pingpipe -> local queue (fsync)", lambda port: start(
             [PINGPIPE, "edge", "--port", str(port), "--queue", str(work / f"queue-{port}"), "--min-free-bytes", "0"])),
@@ -193,7 +198,7 @@ def main() -> None:
             try:
                 wait_port(port)
                 time.sleep(0.5)
-                measure(name, port, lua, args, scheme="https" if "HTTPS" in name else "http")
+                measure(name, port, lua, args, scheme="https" if "HTTPS" in name or "TLS" in name else "http")
             finally:
                 stop(proc)
         spooled = sum(len(p.read_bytes().splitlines()) for p in work.glob("spool-*/*.ndjson*"))

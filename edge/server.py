@@ -20,6 +20,7 @@ from .app import build_publisher, create_app
 from .config import CONFIG_ENV, EdgeConfig, config_from_json, config_to_json
 from .metrics import METRICS_DIR_ENV, serve
 from .protocol import EdgeProtocol
+from .tls import TLSEdgeProtocol
 
 def app_from_env():
     """uvicorn worker factory: each worker process builds its own app (and its own segments)."""
@@ -47,11 +48,12 @@ def run(config: EdgeConfig) -> None:
     raise_open_file_limit()  # before uvicorn starts: worker processes inherit it
     # proxy_headers off: remote_addr must be the peer the edge saw (X-Forwarded-For is kept as
     # its own attribute for the decoder's geo lookup), and the rewrite costs time per request.
-    common = dict(host=config.host, port=config.port, loop="uvloop", http=EdgeProtocol, lifespan="on",
+    # HTTPS is served by the edge's own front (tls.py), not uvicorn's ssl options, so that the
+    # handshake has a deadline and the descriptor reserve: both request paths run over it.
+    http = TLSEdgeProtocol if config.tls_cert is not None else EdgeProtocol
+    common = dict(host=config.host, port=config.port, loop="uvloop", http=http, lifespan="on",
                   log_level="warning", access_log=False, timeout_keep_alive=config.keep_alive_timeout, proxy_headers=False,
                   server_header=False)
-    if config.tls_cert is not None:  # HTTPS on the same port: both the /submit fast path and the ASGI one
-        common.update(ssl_certfile=str(config.tls_cert), ssl_keyfile=str(config.tls_key))
     tune_gc()
     if config.workers == 1:
         app = create_app(config)

@@ -160,3 +160,25 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
                     "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
                    check=True, capture_output=True)
     return cert, key
+
+
+@contextmanager
+def many_descriptors(need: int):
+    """This test process with its open-file limit raised to the hard limit (skipped below `need`),
+    restored after; yields a preexec_fn factory that gives a child process `n` descriptors."""
+    import resource
+
+    import pytest
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        pytest.skip(f"this test process needs ~{need:,} descriptors; the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    def child_limit(n: int):
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+    try:
+        yield child_limit
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

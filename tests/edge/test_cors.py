@@ -32,9 +32,10 @@ def test_https_serves_submissions_and_the_dockerflow_endpoints(tmp_path, certifi
             doc = str(uuid.uuid4())
             assert client.post(submit_path(doc_id=doc), content=b'{"a": 1}').status_code == 200  # the fast path
             assert client.get("/__heartbeat__").status_code == 200  # the ASGI app
-        with pytest.raises(httpx.HTTPError):
-            httpx.post(f"http://127.0.0.1:{edge.port}{submit_path()}", content=b"{}")  # plain HTTP is not spoken
-    assert doc.encode() in queued(tmp_path / "q")
+        plain = str(uuid.uuid4())
+        answer = httpx.post(f"http://127.0.0.1:{edge.port}{submit_path(doc_id=plain)}", content=b"{}")
+        assert answer.status_code == 400 and "https://" in answer.text  # plain HTTP is not spoken, and says so
+    assert doc.encode() in queued(tmp_path / "q") and plain.encode() not in queued(tmp_path / "q")
 
 
 def test_a_preflight_is_allowed_for_glean_headers_and_never_queued(tmp_path):

@@ -24,7 +24,7 @@ from pingpipe.edge.config import ConfigError, EdgeConfig
 from pingpipe.edge.publish import StorageFull, failure_status
 from pingpipe.message import RawMessage
 
-from ..helpers import queued_doc_ids, run_edge
+from ..helpers import many_descriptors, queued_doc_ids, run_edge
 
 TIMEOUT = 1.0  # every deadline of the module's edge, in seconds
 
@@ -242,17 +242,9 @@ def test_a_slow_request_within_the_deadlines_is_answered_200(edge):
 def test_idle_connections_beyond_the_descriptor_reserve_never_make_a_submission_fail(tmp_path):
     """With 1,024 descriptors, 1,100 idle connections: the edge turns the surplus away with 503,
     keeps descriptors for its queue, and answers a submission 200 or 503, never 500."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < 1400:
-        pytest.skip(f"this test process needs ~1,400 descriptors; the hard limit is {hard}")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-    def limit_descriptors():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-
     idle: list[socket.socket] = []
-    try:
-        with run_edge(tmp_path / "queue", "--segment-max-age", "0.1", preexec_fn=limit_descriptors) as server:
+    with many_descriptors(1400) as child_limit:
+        with run_edge(tmp_path / "queue", "--segment-max-age", "0.1", preexec_fn=child_limit(1024)) as server:
             for _ in range(1100):
                 idle.append(connect(server))
             time.sleep(0.5)  # the edge accepts them all
@@ -280,10 +272,8 @@ def test_idle_connections_beyond_the_descriptor_reserve_never_make_a_submission_
                         ok.append(200)
                 time.sleep(0.1)
             assert server.proc.poll() is None
-    finally:
         for sock in idle:
             sock.close()
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert answers and set(answers) <= {200, 503}, answers
     assert turned_away > 0, "no idle connection was turned away with 503"
     assert ok == [200], "no 200 after the idle connections closed"
