@@ -35,6 +35,7 @@ from pingpipe.loader.writers import duckdb as duckdb_writer  # noqa: E402
 from pingpipe.message import RawMessage  # noqa: E402
 from pingpipe.up import work as up_work  # noqa: E402
 from pingpipe.up.commit import Committer  # noqa: E402
+from pingpipe.up.config import UpConfig  # noqa: E402
 
 WINDOW = 100_000
 
@@ -42,8 +43,7 @@ WINDOW = 100_000
 def run(results: list, rows: int, path: Path, row_group_size: int, checkpoint: str) -> list[tuple[float, float]]:
     """(CPU us/row, longest commit in s) per WINDOW rows."""
     duckdb_writer.ROW_GROUP_SIZE = row_group_size  # read when the file is attached
-    writer = duckdb_writer.DuckDBWriter(path)
-    writer.con.execute(f"SET checkpoint_threshold = '{checkpoint}'")
+    writer = duckdb_writer.DuckDBWriter(path, threads=UpConfig.duckdb_threads, checkpoint_threshold=checkpoint)  # as `up` opens it
     committer = Committer(writer)
     windows, used, longest, done, start, k = [], 0.0, 0.0, 0, 0, 0
     while done < rows:

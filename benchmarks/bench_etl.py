@@ -105,8 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-etl-"))
     try:
-        writer = DuckDBWriter(work / "w.duckdb")
-        writer.query("SET threads = 1")  # as `up` runs DuckDB
+        writer = DuckDBWriter(work / "w.duckdb", threads=1)  # as `up` runs DuckDB
         fill(writer, args.rows, args.clients)
         queries = queries_for("bench", "baseline_v1", PATHS)
         assert run(writer, queries, DAY1).failed == {}

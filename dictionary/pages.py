@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 
 from . import catalog
 from .catalog import Dictionary
-from .debug import DebugStore
+from .debug import MIB, DebugStore
 from .figures import Figures, sparkline
 
 STATIC = ("style.css", "search.js", "live.js")
@@ -172,7 +172,15 @@ class Site:
         return {app: sum(figures[t].rows or 0 for t in ts if t in figures and figures[t].exists) for app, ts in lives.items()}
 
     def _debug_limits(self) -> dict:
-        return {"per_tag": self.debug.config.per_tag, "hours": round(self.debug.config.max_age / 3600, 1)}
+        """The store's bounds, and what they evicted: a user looking for an evicted ping is told why."""
+        c, status = self.debug.config, self.debug.status()
+        limits = {"per_tag": c.per_tag, "hours": round(c.max_age / 3600, 1), "max_mb": f"{round(c.max_bytes / MIB, 2):g}",
+                  "max_tags": c.max_tags, "evicted": ""}
+        if status["evicted"]:
+            n, since = status["evicted"], dt.datetime.fromtimestamp(status["evicted_since"], dt.timezone.utc)
+            limits["evicted"] = (f"{n} older {'ping was' if n == 1 else 'pings were'} evicted since {since:%Y-%m-%d %H:%M} "
+                                 f"UTC to keep the viewer under {limits['max_mb']} MiB / {c.max_tags} tags.")
+        return limits
 
     def paths(self) -> list[str]:
         """Every page of the static site."""

@@ -3,9 +3,10 @@
 A policy (YAML) names the mozlog Fields to drop and those to replace with a keyed hash (HMAC-SHA256,
 with a key kept outside the warehouse), so that one user's events still join without saying who
 the user is. Whatever the policy says, anything that looks like an IP address or an e-mail
-address is taken out everywhere: a field whose value is one is dropped, and one inside a longer
-text is replaced by `[ip]` or `[email]`. `columns` gives, per mozlog Type, the Fields that get
-typed columns; the others stay in a JSON column.
+address (privacy/addresses.py) is taken out of every string that lands, field names and the
+envelope included: a field whose value or name is one is dropped, and one inside a longer text
+is replaced by `[ip]` or `[email]`. `columns` gives, per mozlog Type, the Fields that get typed
+columns; the others stay in a JSON column.
 
     drop: [remoteAddressChain, ip, email]
     hash: [uid]
@@ -17,17 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from pingpipe.privacy.addresses import replace_ip_addresses
+from pingpipe.privacy.addresses import is_address, replace_addresses
 
 COLUMN_TYPES = ("STRING", "INT64", "FLOAT64", "BOOL", "TIMESTAMP")
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
 class PolicyError(ValueError):
@@ -65,26 +63,29 @@ def keyed_hash(value, key: bytes) -> str:
     return hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def is_address(text: str) -> bool:
-    """The whole text is an IP address or an e-mail address."""
-    try:
-        ipaddress.ip_address(text.strip())
-        return True
-    except ValueError:
-        return bool(EMAIL.fullmatch(text.strip()))
-
-
 def redact(text: str) -> str:
     """Addresses inside a text replaced by what they were."""
-    return replace_ip_addresses(EMAIL.sub("[email]", text))
+    return replace_addresses(text)
+
+
+def redact_bytes(data: bytes) -> bytes:
+    """A line's bytes with the addresses in its text replaced (bytes that are not UTF-8 kept as they were)."""
+    text = data.decode("utf-8", "surrogateescape")
+    return redact(text).encode("utf-8", "surrogateescape")
 
 
 def scrub(value):
-    """The value without IP or e-mail addresses, at any depth; None when the value itself is one."""
+    """The value without IP or e-mail addresses, at any depth, in names as in values; None when the
+    value itself is one. A name that is one drops its field; of names that become the same, the first stays."""
     if isinstance(value, str):
         return None if is_address(value) else redact(value)
     if isinstance(value, dict):
-        return {k: v for k, v in ((k, scrub(v)) for k, v in value.items()) if v is not None}
+        out = {}
+        for name, item in value.items():
+            name, item = scrub(name) if isinstance(name, str) else name, scrub(item)
+            if name is not None and item is not None and name not in out:
+                out[name] = item
+        return out
     if isinstance(value, list):
         return [v for v in (scrub(v) for v in value) if v is not None]
     return value
@@ -99,9 +100,10 @@ def apply(fields: dict, policy: Policy, key: bytes | None) -> dict:
         if name in policy.hash:
             if key is None:
                 raise PolicyError(f"the policy hashes {name!r} but no hash key was given")
-            out[name] = keyed_hash(value, key)
-            continue
-        value = scrub(value)
-        if value is not None:
+            value = keyed_hash(value, key)
+        else:
+            value = scrub(value)
+        name = scrub(name)
+        if name is not None and value is not None and name not in out:
             out[name] = value
     return out

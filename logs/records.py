@@ -1,17 +1,19 @@
 """Plain mozlog lines (services not on Glean) -> rows of `<service>_logs_live.<type>`, one table per Type.
 
 The producer (`pingpipe logs ingest --service`) parses each line and applies the service's policy
-(policy.py) before anything is written, then queues the row itself; `up`'s workers only place it
-(`place`). Mozlog's envelope gets columns; Fields get typed columns where the policy gives them,
-and the rest is one JSON column. A line that is not mozlog is queued as it came, with its reason,
-for an error row. A row's document id is a hash of its service and line: the same line loaded
-twice is a counted duplicate, never a second row.
+(policy.py) before anything is written, to the Fields and the envelope alike, then queues the row
+itself; `up`'s workers only place it (`place`). Mozlog's envelope gets columns; Fields get typed
+columns where the policy gives them, and the rest is one JSON column. A line that is not mozlog,
+or whose Type could not name a table (`type_problem`), is queued with its reason for an error row.
+A row's document id is a hash of its service and line: the same line loaded twice is a counted
+duplicate, never a second row. A service gets at most so many tables (`over_table_bound`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 
 import orjson
@@ -19,13 +21,22 @@ import orjson
 from pingpipe.loader.tables import TableId
 from pingpipe.schemas.registry import sanitize_identifier
 
-from .policy import Policy, apply
+from pingpipe.privacy.addresses import address_spans
+
+from .policy import Policy, apply, scrub
 
 SERVICE = "log_service"  # the attributes of a queued log row
 TYPE = "log_type"
 COLUMNS = "log_columns"
-ERROR = "log_error"
+ERROR = "log_error"  # the reason a line became an error row
+ERROR_KIND = "log_error_type"  # its error_type, when not ERROR_TYPE
 ERROR_TYPE = "ParseMozlog"
+TOO_LONG = "LogLineTooLong"
+LIVE_SUFFIX = "_logs_live"
+MAX_TABLES = 100  # a service's log tables: past it, a new Type's rows are error rows
+# What a mozlog Type must look like to name a table: Mozilla's are like `request.summary`.
+TYPE_RULE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+ENVELOPE_TEXT = ("Logger", "Hostname", "EnvVersion")
 
 
 class NotMozlog(ValueError):
@@ -50,7 +61,32 @@ ENVELOPE = [
 
 
 def table_of(service: str, type_: str) -> TableId:
-    return TableId(f"{sanitize_identifier(service)}_logs_live", sanitize_identifier(type_))
+    return TableId(f"{sanitize_identifier(service)}{LIVE_SUFFIX}", sanitize_identifier(type_))
+
+
+def type_problem(type_: str) -> str | None:
+    """Why a mozlog Type cannot name a table, or None. The reason never repeats the Type: it may hold an address."""
+    if address_spans(type_):
+        return "its Type holds an IP or e-mail address"
+    if not TYPE_RULE.fullmatch(type_):
+        return "its Type is not a name (a letter, then at most 63 letters, digits, '_', '.' or '-')"
+    return None
+
+
+def over_table_bound(new: set[TableId], existing: set[TableId], bound: int) -> set[TableId]:
+    """The tables of `new` that would take a service past `bound` log tables, given the tables that
+    exist: a service's first tables in name order are made, the rest refused."""
+    refused = set()
+    by_dataset: dict[str, int] = {}
+    for table in existing:
+        if table.dataset.endswith(LIVE_SUFFIX):
+            by_dataset[table.dataset] = by_dataset.get(table.dataset, 0) + 1
+    for table in sorted((t for t in new if t.dataset.endswith(LIVE_SUFFIX) and t not in existing), key=str):
+        if by_dataset.get(table.dataset, 0) >= bound:
+            refused.add(table)
+        else:
+            by_dataset[table.dataset] = by_dataset.get(table.dataset, 0) + 1
+    return refused
 
 
 def fields_for(columns: dict[str, str] | None) -> list[dict]:
@@ -78,6 +114,9 @@ def parse(line: bytes) -> dict:
         raise NotMozlog("JSON, but not an object")
     if not isinstance(record.get("Type"), str) or "Timestamp" not in record:
         raise NotMozlog("JSON, but not mozlog: no Type or no Timestamp")
+    problem = type_problem(record["Type"])
+    if problem:
+        raise NotMozlog(problem)
     if not isinstance(record.get("Fields", {}), dict):
         raise NotMozlog("its Fields is not an object")
     _nanoseconds(record["Timestamp"])
@@ -91,8 +130,9 @@ def row(service: str, line: bytes, record: dict, policy: Policy, key: bytes | No
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     document_id = str(uuid.UUID(bytes=hashlib.sha256(service.encode() + b"\n" + line.rstrip(b"\r\n")).digest()[:16]))
     fields = apply(record.get("Fields") or {}, policy, key)
+    logger, hostname, env_version = (scrub(record.get(name)) for name in ENVELOPE_TEXT)
     out = {"submission_timestamp": stamp, "document_id": document_id, "timestamp": ns, "type": record["Type"],
-           "logger": record.get("Logger"), "hostname": record.get("Hostname"), "env_version": record.get("EnvVersion"),
+           "logger": logger, "hostname": hostname, "env_version": env_version,
            "severity": record.get("Severity"), "pid": record.get("Pid")}
     columns = policy.columns.get(record["Type"])
     attributes = {SERVICE: service, TYPE: record["Type"], "submission_timestamp": stamp, "document_id": document_id}

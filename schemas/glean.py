@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
 from . import glean_builtin
+from .names import AppIdError, check_app_id, dataset_family, glean_namespace
 from .transpile import merge_metadata, transpile
 
 GENERIC_SCHEMA = "glean.1.schema.json"
@@ -96,16 +96,14 @@ class GleanApp:
 
     @property
     def namespace(self) -> str:
-        return app_namespace(self.app_id)
+        return glean_namespace(self.app_id)
 
     @property
     def dataset_family(self) -> str:
-        return re.sub(r"[-.]", "_", self.app_id).lower()
+        return dataset_family(self.namespace)
 
 
-def app_namespace(app_id: str) -> str:
-    """The document namespace the Glean SDK sends for an application id."""
-    return re.sub(r"[^a-z0-9]+", "-", app_id.lower())
+app_namespace = glean_namespace  # the name its callers know (the rule is names.py's)
 
 
 def ping_table(ping: str) -> str:
@@ -185,7 +183,10 @@ def load_app(
     *,
     include_builtins: bool = True,
 ) -> GleanApp:
-    app = GleanApp(app_id)
+    try:
+        app = GleanApp(check_app_id(app_id))
+    except AppIdError as exc:
+        raise GleanDefinitionError(str(exc)) from None
     if include_builtins:
         try:
             app.builtins = glean_builtin.source()

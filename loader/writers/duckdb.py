@@ -16,7 +16,9 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -27,6 +29,7 @@ from pingpipe import jsontext
 from ..arrow import schema_for, to_arrow
 from ..evolution import additions, merge
 from ..tables import TableId, duckdb_type, quote
+from .locks import LOCK_WAIT, RETRY_EVERY, held_message, holder
 
 META_SCHEMA = "_pingpipe"
 CATALOG = "warehouse"  # the file's name inside DuckDB, whatever the file is called
@@ -37,37 +40,77 @@ CATALOG = "warehouse"  # the file's name inside DuckDB, whatever the file is cal
 ROW_GROUP_SIZE = 32_768
 
 
-_attached: dict[str, list] = {}  # real path -> [the connection that attached it, connections handed out, read-only]
+class WarehouseHeld(duckdb.IOException):
+    """Another process kept the file locked for longer than the open waited; the message names it."""
+
+
+@dataclass
+class _Attachment:
+    anchor: duckdb.DuckDBPyConnection  # the connection that attached the file
+    read_only: bool
+    rows: str | None  # the folder its writers' NDJSON batches pass through: the only files its SQL may read
+    users: int = 0
+
+
+_attached: dict[str, _Attachment] = {}  # by real path
 _attached_lock = threading.Lock()
 
 
-def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: str | Path, *, read_only: bool = False, settings: dict | None = None,
+            lock_wait: float = LOCK_WAIT) -> duckdb.DuckDBPyConnection:
     """A connection whose default database is the warehouse file; give it back with `disconnect`.
 
     The file is attached, not opened, because only ATTACH takes a row group size. DuckDB lets a
     process attach a file once, so connections to the same file share one attachment, as
     `duckdb.connect` shares one instance per file. Its cursors start in DuckDB's in-memory
     database: take them with `cursor()`.
+
+    The instance is closed (`lock_down`) as it opens, after its `settings`: later connections in this
+    process share both. A file another process holds (a `status` reading it) is waited for, up to
+    `lock_wait` seconds, then WarehouseHeld names the holder.
     """
     key = os.path.realpath(path)
     with _attached_lock:
         entry = _attached.get(key)
         if entry is None:
             anchor = duckdb.connect(":memory:")
+            rows = None
             try:
                 options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
-                anchor.execute(f"ATTACH {_literal(key)} AS {CATALOG} ({options})")
-                if read_only:  # only reading is done here: users' SQL (`pingpipe query`) gets no files either
-                    lock_down(anchor, [])
+                _attach(anchor, f"ATTACH {_literal(key)} AS {CATALOG} ({options})", lock_wait)
+                for name, value in (settings or {}).items():
+                    anchor.execute(f"SET {name} = ?", [value])
+                if not read_only:
+                    rows = _rows_folder(Path(key).parent)
+                # before anyone's SQL (`pingpipe query`, the ETL's queries): no files but the writers' batches
+                lock_down(anchor, [rows] if rows else [])
             except BaseException:
                 anchor.close()
+                if rows is not None:
+                    _drop_rows_folder(rows)
                 raise
-            entry = _attached[key] = [anchor, 0, read_only]
-        elif entry[2] and not read_only:
+            entry = _attached[key] = _Attachment(anchor, read_only, rows)
+        elif entry.read_only and not read_only:
             raise duckdb.ConnectionException(f"{path} is open read-only in this process: it cannot be written here")
-        con = cursor(entry[0])
-        entry[1] += 1
+        con = cursor(entry.anchor)
+        entry.users += 1
         return con
+
+
+def _attach(anchor: duckdb.DuckDBPyConnection, sql: str, wait: float) -> None:
+    """ATTACH, tried again while another process holds the file's lock, for `wait` seconds at most."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            anchor.execute(sql)
+            return
+        except duckdb.IOException as exc:
+            held = holder(str(exc))
+            if held is None:
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseHeld(held_message(*held, wait)) from None
+        time.sleep(RETRY_EVERY)
 
 
 def disconnect(con: duckdb.DuckDBPyConnection, path: str | Path) -> None:
@@ -77,10 +120,12 @@ def disconnect(con: duckdb.DuckDBPyConnection, path: str | Path) -> None:
     with _attached_lock:
         entry = _attached.get(key)
         if entry is not None:
-            entry[1] -= 1
-            if entry[1] <= 0:
+            entry.users -= 1
+            if entry.users <= 0:
                 del _attached[key]
-                entry[0].close()
+                entry.anchor.close()
+                if entry.rows is not None:
+                    _drop_rows_folder(entry.rows)
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, allowed_dirs: list[str]) -> None:
@@ -110,20 +155,24 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 ROWS_PREFIX = ".pingpipe-rows-"  # beside the warehouse: NDJSON batches on their way into DuckDB
-_live_folders: set[str] = set()  # this process's writers' folders
+_live_folders: set[str] = set()  # this process's attachments' folders
 
 
 def _rows_folder(parent: Path) -> str:
-    """A writer's folder for NDJSON batches, beside its warehouse (not in /tmp, where a killed writer's
-    would stay). Folders of writers that died are removed: a writer holds the file, so no other process
-    writes there now."""
-    with _attached_lock:
-        for stale in parent.glob(f"{ROWS_PREFIX}*"):
-            if str(stale) not in _live_folders:
-                shutil.rmtree(stale, ignore_errors=True)
-        folder = tempfile.mkdtemp(prefix=ROWS_PREFIX, dir=parent)
-        _live_folders.add(folder)
+    """A writable attachment's folder for its writers' NDJSON batches, beside its warehouse (not in /tmp,
+    where a killed writer's would stay). Folders of writers that died are removed: this process holds the
+    file (called under _attached_lock), so no other process writes there now."""
+    for stale in parent.glob(f"{ROWS_PREFIX}*"):
+        if str(stale) not in _live_folders:
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix=ROWS_PREFIX, dir=parent)
+    _live_folders.add(folder)
     return folder
+
+
+def _drop_rows_folder(folder: str) -> None:
+    _live_folders.discard(folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _literal(text: str) -> str:
@@ -137,15 +186,22 @@ class DuckDBWriter:
     # and stalls a COMMIT about half as long (benchmarks/bench_commit.py).
     CHECKPOINT_THRESHOLD = "128MB"
 
-    def __init__(self, path: str | Path, *, read_only: bool = False):
+    def __init__(self, path: str | Path, *, read_only: bool = False, threads: int | None = None,
+                 checkpoint_threshold: str = CHECKPOINT_THRESHOLD, lock_wait: float = LOCK_WAIT):
+        """Settings are made here, once, because the instance is locked when it opens (`connect`):
+        `threads` None is DuckDB's default (one per core)."""
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.con = connect(self.path, read_only=read_only)
+        settings = {} if read_only else {"checkpoint_threshold": checkpoint_threshold}
+        if threads is not None and not read_only:
+            settings["threads"] = threads
+        self.con = connect(self.path, read_only=read_only, settings=settings, lock_wait=lock_wait)
         self._lock = threading.RLock()
         self._schemas: dict[TableId, list[dict]] = {}
-        self.tmp_dir = None if read_only else _rows_folder(Path(self.path).parent)  # batches Arrow cannot carry
+        self.tmp_dir = None  # batches Arrow cannot carry: the attachment's folder, the only files its SQL may read
         if not read_only:
-            self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
+            with _attached_lock:
+                self.tmp_dir = _attached[os.path.realpath(self.path)].rows
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
             self.con.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.tables (dataset VARCHAR, name VARCHAR, fields JSON,"
                              " PRIMARY KEY (dataset, name))")
@@ -154,10 +210,7 @@ class DuckDBWriter:
 
     def close(self) -> None:
         with self._lock:
-            disconnect(self.con, self.path)
-            if self.tmp_dir is not None:
-                _live_folders.discard(self.tmp_dir)
-                shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            disconnect(self.con, self.path)  # the last one removes the batch folder
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -236,7 +289,7 @@ class DuckDBWriter:
             self.con.execute(f"INSERT INTO {target} BY NAME SELECT {select} FROM _pingpipe_rows")
             self.con.unregister("_pingpipe_rows")  # not on failure: an aborted transaction refuses it (the next register replaces it)
             return
-        path = os.path.join(self.tmp_dir, f"{table.dataset}.{table.table}.ndjson")
+        path = os.path.join(self.tmp_dir, f"{id(self):x}.{table.dataset}.{table.table}.ndjson")  # the folder is shared
         with open(path, "wb") as f:
             # Rows may come already serialized (bytes), e.g. from `pingpipe up`'s worker processes.
             f.write(b"\n".join(row if type(row) is bytes else jsontext.dumps(row) for row in rows))

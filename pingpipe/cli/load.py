@@ -42,8 +42,10 @@ def require_free(path: Path) -> None:
         return
     import duckdb
 
-    try:
-        duckdb.connect(str(path)).close()
+    from pingpipe.loader.writers.duckdb import connect, disconnect
+
+    try:  # waits, as every open does, while another process holds the file (writers/locks.py)
+        disconnect(connect(path), path)
     except duckdb.Error as exc:
         raise click.ClickException(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from pingpipe.logs.ingest import IngestConfig
+
 from .up import DATA_HELP
 
 
@@ -28,7 +30,9 @@ def logs():
 @click.option("--hash-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               envvar="PINGPIPE_LOGS_HASH_KEY_FILE", help="With --service: the key for the policy's keyed hashes. Keep it "
                                                          "outside the warehouse.")
-def ingest(files, data, follow, service, policy, hash_key_file):
+@click.option("--max-line-bytes", default=IngestConfig.max_line_bytes, show_default=True, type=click.IntRange(min=1),
+              help="A longer line becomes an error row of its first bytes, with its length (never read whole).")
+def ingest(files, data, follow, service, policy, hash_key_file, max_line_bytes):
     """Queue the Glean server events in FILES (or - for stdin) for `pingpipe up` to load.
 
     Mozlog lines of Type glean-server-event and LogEntry JSON become submissions, as Mozilla's
@@ -38,7 +42,7 @@ def ingest(files, data, follow, service, policy, hash_key_file):
     on DATA, else at its next start. With --follow, where each file was read up to is kept in
     DATA/logs-offsets.json, so a restart goes on where it stopped.
     """
-    from pingpipe.logs.ingest import IngestConfig, run
+    from pingpipe.logs.ingest import run
 
     convert = service_converter(service, policy, hash_key_file)
     missing = [str(f) for f in files if str(f) != "-" and not f.is_file()]
@@ -47,7 +51,8 @@ def ingest(files, data, follow, service, policy, hash_key_file):
     if follow and any(str(f) == "-" for f in files):
         raise click.BadParameter("--follow reads files; stdin is read to its end anyway", param_hint="--follow")
     data.mkdir(parents=True, exist_ok=True)
-    config = IngestConfig(queue=data / "queue", follow=follow, offsets=data / "logs-offsets.json" if follow else None)
+    config = IngestConfig(queue=data / "queue", follow=follow, offsets=data / "logs-offsets.json" if follow else None,
+                          max_line_bytes=max_line_bytes)
     if convert is not None:
         config.convert = convert
     try:

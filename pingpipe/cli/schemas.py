@@ -10,6 +10,7 @@ import click
 
 from pingpipe.schemas import definitions, glean as glean_mod
 from pingpipe.schemas.build import bq_for_file, dump_json, guess_repo_root
+from pingpipe.schemas.names import APP_ID_RULE, AppIdError, check_app_id
 from pingpipe.schemas.registry import Registry, RegistryError, metadata_schema
 
 
@@ -120,8 +121,16 @@ def _parse_ping_days(values: tuple[str, ...]) -> dict[str, int]:
     return result
 
 
+def _app_id(ctx, param, value: str) -> str:
+    try:
+        return check_app_id(value)
+    except AppIdError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @schemas.command("glean")
-@click.option("--app-id", required=True, help="The application id, as given to Glean (e.g. org.mozilla.fenix).")
+@click.option("--app-id", required=True, callback=_app_id,
+              help="The application id, as given to Glean (e.g. org.mozilla.fenix): " + APP_ID_RULE + ".")
 @click.option("--metrics", "metrics", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A metrics.yaml (repeatable).")
 @click.option("--pings", "pings", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -31,6 +31,12 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
 @click.option("--ui-port", default=UpConfig.ui_port, type=click.IntRange(0, 65535), envvar="PINGPIPE_UI_PORT",
               show_default=f"{UI_PORT}, or any free port if it is taken",
               help="Port of the data dictionary and debug viewer, on 127.0.0.1 (0: any free port).")
+@click.option("--debug-max-bytes", default=UpConfig.debug_max_bytes, show_default=True, type=click.IntRange(min=1),
+              help="Memory the debug viewer's pings may take in all (their text, in bytes); the oldest go first.")
+@click.option("--debug-max-tags", default=UpConfig.debug_max_tags, show_default=True, type=click.IntRange(min=1),
+              help="Debug tags (X-Debug-ID) the viewer keeps; the one whose last ping is oldest goes first.")
+@click.option("--debug-per-tag", default=UpConfig.debug_per_tag, show_default=True, type=click.IntRange(min=1),
+              help="Debug pings the viewer keeps per tag (the newest).")
 @click.option("--workers", default=None, type=int, show_default="cores - 1, at least 2",
               help="Decoder/loader worker processes.")
 @click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -46,18 +52,23 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
 @click.option("--logs", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="A folder of server logs to follow: the Glean server events in its files load like pings "
                    "(see `pingpipe logs ingest`).")
+@click.option("--max-log-tables", default=UpConfig.max_log_tables, show_default=True, type=click.IntRange(min=1),
+              help="Tables one service's mozlog Types may make (`logs ingest --service`): a new Type's rows past "
+                   "it are error rows.")
 @click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Your queries, as <dataset>/<table>/query.sql (bigquery-etl's layout): the daily cycle runs them "
                    "with the generated ones.")
-def up(schemas, data, host, port, admin_port, metrics_port, tls_cert, tls_key, cors_origins, ui_port, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids,
-       logs, sql):
+def up(schemas, data, host, port, admin_port, metrics_port, tls_cert, tls_key, cors_origins, ui_port, debug_max_bytes, debug_max_tags,
+       debug_per_tag, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids, logs, max_log_tables, sql):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
     from pingpipe.up.runner import Up, UpError
 
     config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port, metrics_port=metrics_port, ui_port=ui_port,
                       tls_cert=tls_cert, tls_key=tls_key, cors_origins=tuple(cors_origins) or UpConfig.cors_origins,
+                      debug_max_bytes=debug_max_bytes, debug_max_tags=debug_max_tags, debug_per_tag=debug_per_tag,
                       geoip_db=geoip_db, dedupe_window=dedupe_window, drain_timeout=drain_timeout,
-                      error_retention_days=error_retention_days, user_ids=user_ids, logs=logs, sql=sql)
+                      error_retention_days=error_retention_days, user_ids=user_ids, logs=logs,
+                      max_log_tables=max_log_tables, sql=sql)
     if workers is not None:
         if workers < 1:
             raise click.BadParameter("must be at least 1", param_hint="--workers")
@@ -94,8 +105,9 @@ def _existing(data: Path) -> Path:
 
 
 def _held(path: Path, data: Path, exc: Exception) -> click.ClickException:
-    return click.ClickException(f"the warehouse {path} is held by another process and no running `pingpipe up` "
-                                f"answered for {data}: {str(exc).splitlines()[0]}")
+    """The open waited (writers.locks) and the file is still another process's: say whose, in one line."""
+    return click.ClickException(f"cannot open the warehouse {path}: {str(exc).splitlines()[0]} "
+                                f"(and no running `pingpipe up` answered for {data})")
 
 
 @contextlib.contextmanager

@@ -2,8 +2,8 @@
 
 Every string leaf of every table is scanned (nested records, lists, JSON text and
 additional_properties included), and the error tables' payloads too, gunzipped. What counts as
-an identifier: an IPv4 or IPv6 address (X-Forwarded-For values are lists of them), and a raw
-browser User-Agent string. Columns where such a shape is legitimate are allowed by name, each
+an identifier: an IPv4 or IPv6 address (X-Forwarded-For values are lists of them), an e-mail
+address (addresses.py: the log policies' rule), and a raw browser User-Agent string. Columns where such a shape is legitimate are allowed by name, each
 with its reason (ALLOWED); a finding anywhere else fails the audit.
 
 The scan of one text (`identifiers`) and of one row (`Findings.add_row`) are pure; `audit` reads
@@ -22,7 +22,7 @@ from typing import Callable
 
 import duckdb
 
-from .addresses import ip_addresses
+from .addresses import addresses
 from .shred import DELETION_REQUEST, family_of
 
 # column path pattern (fnmatch, on "table.column.path") -> why values there may look like an identifier
@@ -30,14 +30,15 @@ ALLOWED: dict[str, str] = {
     "*version*": "version numbers (a.b.c.d) have the shape of an IPv4 address",
     "*app_build*": "build numbers can have the shape of an IPv4 address",
     "*build_id*": "build ids can have the shape of an IPv4 address",
+    "*addon*": "add-on ids have the shape of an e-mail address (uBlock0@raymondhill.net)",
 }
 _USER_AGENT = re.compile(r"Mozilla/[0-9]+\.[0-9]+ \(|\b(?:AppleWebKit|Gecko|Chrome|Safari|Firefox|Edg|OPR)/[0-9]+(?:\.[0-9]+)+")
 _MAX_PAYLOAD = 8 * 1024 * 1024  # an error payload is read up to this many bytes inflated
 
 
 def identifiers(text: str) -> list[str]:
-    """The IP addresses and raw user agents in a text."""
-    found = ip_addresses(text)
+    """The IP and e-mail addresses and raw user agents in a text."""
+    found = addresses(text)
     if "/" in text:
         found += [m.group() for m in _USER_AGENT.finditer(text)]
     return found

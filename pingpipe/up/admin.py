@@ -30,7 +30,7 @@ from typing import Callable
 import duckdb
 import orjson
 
-from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor, lock_down
+from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 
 from . import warehouse
 
@@ -49,9 +49,8 @@ class AdminServer:
         """`cycle(day)` runs the daily cycle for a day (POST /cycle?date=YYYY-MM-DD); `rules` are the
         user-id rules `up` shreds with; `etl(day, only, sql)` runs the day's queries (POST
         /etl?date=YYYY-MM-DD[&table=T…], the body naming a folder of the caller's queries, or empty)."""
-        # Users' SQL runs on the writer's DuckDB instance: close it first (after the writer's and the
-        # committer's SETs). The writer reads its NDJSON batches from its own temp folder, so that stays open.
-        lock_down(writer.con, [writer.tmp_dir])
+        # Users' SQL runs on the writer's DuckDB instance, closed to the outside as it opened (`connect`);
+        # warehouse.run_query checks that before each query.
         self.token = secrets.token_urlsafe(32)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle, rules, etl))
         self.httpd.daemon_threads = True

@@ -19,6 +19,7 @@ from pingpipe.decoder.dedupe import DedupeConfig, later_copies
 from pingpipe.loader.load import refused_row
 from pingpipe.loader.tables import ERROR_FIELDS, TableId, error_table
 from pingpipe.loader.writers.duckdb import META_SCHEMA, DuckDBWriter
+from pingpipe.logs import records as log_records
 
 from .work import SegmentResult
 
@@ -28,7 +29,7 @@ SEEN = f"{META_SCHEMA}.seen_document_ids"
 
 class Committer:
     def __init__(self, writer: DuckDBWriter, *, dedupe_window: float = DedupeConfig.window,
-                 max_document_ids: int = DedupeConfig.max_ids):
+                 max_document_ids: int = DedupeConfig.max_ids, max_log_tables: int = log_records.MAX_TABLES):
         """Ids are remembered for `dedupe_window` seconds, or the last `max_document_ids` of them if
         fewer (about 120 bytes of memory each: the bound keeps a long, fast run from growing without end).
         Which copy wins is decoder/dedupe.py's rule, the same as Beam's."""
@@ -36,11 +37,9 @@ class Committer:
         self.debug = None  # the debug viewer's DebugStore: tagged pings are handed to it once committed
         self.dedupe_window = dedupe_window
         self.max_document_ids = max_document_ids
+        self.max_log_tables = max_log_tables  # tables one service's log Types may make (logs/records.py)
         self.totals: Counter = Counter()
-        con = writer.con
-        # One DuckDB thread: `up`'s worker processes already take every core but one, and two
-        # threads insert the same rows with more CPU in all (benchmarks/bench_loader.py).
-        con.execute("SET threads = 1")
+        con = writer.con  # opened with its settings made (UpConfig.duckdb_threads): they are locked now
         con.execute(f"CREATE TABLE IF NOT EXISTS {SEGMENTS} (name VARCHAR PRIMARY KEY, messages BIGINT, rows BIGINT,"
                     " errors BIGINT, duplicates BIGINT, committed_at TIMESTAMPTZ)")
         con.execute(f"CREATE TABLE IF NOT EXISTS {SEEN} (document_id VARCHAR, seen_at DOUBLE)")
@@ -72,7 +71,7 @@ class Committer:
         alone, and rolled back) and written as error rows with its message; the rest is written again.
         """
         now = time.time()
-        refused: dict[tuple[TableId, int], str] = {}
+        refused: dict[tuple[TableId, int], str] = self._beyond_log_tables(result)
         for attempt in (1, 2):
             batches, positions, counts, new_ids = self._plan(result, now, refused)
             try:
@@ -148,6 +147,13 @@ class Committer:
             oldest_kept = next(iter(self.seen.values()), now)
             extra.append((f"DELETE FROM {SEEN} WHERE seen_at < ?", [max(now - self.dedupe_window, oldest_kept)]))
         return extra
+
+    def _beyond_log_tables(self, result: SegmentResult) -> dict[tuple[TableId, int], str]:
+        """The rows of log tables a service may not make (past max_log_tables): refused, as error rows."""
+        new = {table for table in result.rows if self.writer.table_fields(table) is None}
+        beyond = log_records.over_table_bound(new, set(self.writer.tables()), self.max_log_tables)
+        return {(table, i): f"its service has {self.max_log_tables} log tables, the most it may make (--max-log-tables)"
+                for table in beyond for i in range(len(result.rows[table].ids))}
 
     def _refused_rows(self, result: SegmentResult, batches: dict, positions: dict) -> dict[tuple[TableId, int], str]:
         found = {}

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pingpipe.decoder.dedupe import DedupeConfig
+from pingpipe.dictionary.debug import DebugConfig
 from pingpipe.edge.config import EdgeConfig
+from pingpipe.logs.records import MAX_TABLES as MAX_LOG_TABLES
+from pingpipe.loader.writers.locks import LOCK_WAIT
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS
 
 MIB = 1024 * 1024
@@ -39,7 +42,9 @@ class UpConfig:
     tls_key: Path | None = None
     cors_origins: tuple[str, ...] = EdgeConfig.cors_origins
     ui_port: int | None = None  # None: UI_PORT, or any free port if it is taken; 0: any free port
-    debug_per_tag: int = 100  # debug pings kept per X-Debug-ID tag (in memory, at most a day)
+    debug_per_tag: int = DebugConfig.per_tag  # debug pings kept per X-Debug-ID tag (in memory, at most a day)
+    debug_max_bytes: int = DebugConfig.max_bytes  # ... and in all: the debug viewer's memory
+    debug_max_tags: int = DebugConfig.max_tags
     workers: int = field(default_factory=lambda: default_workers())
     geoip_db: Path | None = None
     segment_max_age: float = 0.25  # sealed sooner than a lone edge's: the workers see pings within a quarter second
@@ -49,10 +54,15 @@ class UpConfig:
     max_body_bytes: int = EdgeConfig.max_body_bytes
     poll: float = 0.02
     drain_timeout: float = 30.0  # after Ctrl-C: what is not committed by then stays queued for the next start
+    lock_wait: float = LOCK_WAIT  # seconds the warehouse is waited for while another process holds it (a `status`)
+    # One DuckDB thread: the worker processes already take every core but one, and two threads
+    # insert the same rows with more CPU in all (benchmarks/bench_loader.py).
+    duckdb_threads: int = 1
     error_retention_days: int = ERROR_RETENTION_DAYS  # error rows (raw payloads) are deleted after this many days
     daily_cycle: bool = True  # dedupe, shred and expire once per completed UTC day (cycle.py)
     user_ids: Path | None = None  # more user-id rules for shredding, before privacy/user_ids.yaml's
     logs: Path | None = None  # a folder of server logs (Glean server events) followed into the queue
+    max_log_tables: int = MAX_LOG_TABLES  # tables one service's mozlog Types may make (logs/records.py)
     sql: Path | None = None  # the user's queries (bigquery-etl layout), run by the daily cycle with the generated ones
     retry: RetryConfig = field(default_factory=RetryConfig)
 

@@ -165,10 +165,10 @@ class Up:
             raise UpError(f"pingpipe up is already running on {c.data} (PID {running['pid']}); "
                           f"one `up` per data folder (--data DIR for another)")
         try:
-            writer = DuckDBWriter(c.warehouse)
+            writer = DuckDBWriter(c.warehouse, threads=c.duckdb_threads, lock_wait=c.lock_wait)
         except Exception as exc:
             raise UpError(f"cannot open the warehouse {c.warehouse}: {one_line_error(exc)}") from None
-        committer = Committer(writer, dedupe_window=c.dedupe_window)
+        committer = Committer(writer, dedupe_window=c.dedupe_window, max_log_tables=c.max_log_tables)
         committer.forget_done(c.queue)
         tune_gc()  # after loading the dedupe window: its ids are never scanned by the collector
         recover(c.queue)  # seal what a killed edge left open: those pings were acknowledged
@@ -187,7 +187,8 @@ class Up:
             writer.close()
             raise UpError(f"the admin port could not start on 127.0.0.1:{c.admin_port}: {exc.strerror}") from None
         self.committer = committer
-        committer.debug = DebugStore(DebugConfig(per_tag=c.debug_per_tag))
+        committer.debug = DebugStore(DebugConfig(per_tag=c.debug_per_tag, max_bytes=c.debug_max_bytes,
+                                                 max_tags=c.debug_max_tags))
         ui = None
         try:
             ui = self._ui(writer, committer.debug)
@@ -376,6 +377,7 @@ class Up:
                     except Exception as exc:  # processing raised: the segments stay, and are tried again
                         claimed.difference_update(p.name for p in group)
                         self._failed("processing", group, exc, now)
+                    del future  # its result is held by `ready` alone, not kept by this loop once committed
                 # Commits, one at a time.
                 if committing is not None and committing[0].done():
                     future, group = committing
@@ -394,6 +396,7 @@ class Up:
                 if committing is None and ready:
                     result, group = ready.popleft()
                     committing = (commits.submit(committer.commit, result, group), group)
+                    del result  # a result (decoded pings, debug entries) can be hundreds of MB: not kept while idle
                 waiting = [f for f in (running[0][0] if running else None, committing[0] if committing else None) if f]
                 if waiting:
                     cf.wait(waiting, timeout=c.poll, return_when=cf.FIRST_COMPLETED)

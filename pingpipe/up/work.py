@@ -137,7 +137,7 @@ def _error(result: SegmentResult, error: RawMessage) -> None:
     result.errors.setdefault(table, []).append(orjson.dumps(error_row(error.data, attributes)))
     result.counts["errors"] += 1
     result.counts[f"error.{attributes.get('error_type')}"] += 1
-    if debug.TAG in attributes:
+    if debug.valid_tag(attributes.get(debug.TAG)):  # no entry (a pretty-printed payload) for a tag not kept
         result.debug.append(debug.entry(attributes, error=error.data))
 
 
@@ -169,14 +169,15 @@ def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: 
 
 
 class MozlogError(ValueError):
-    """A service's log line that is not mozlog (its reason was found when it was queued)."""
+    """A log line refused when it was queued (not mozlog, or too long), with its reason."""
 
 
 def _log_row(message: RawMessage, result: SegmentResult) -> None:
     """A row a service's log line became when it was queued (logs/records.py): placed, not decoded."""
     attributes = message.attributes
     if log_records.ERROR in attributes:
-        _error(result, failure(message.data, attributes, MozlogError(attributes[log_records.ERROR]), log_records.ERROR_TYPE))
+        kind = attributes.get(log_records.ERROR_KIND, log_records.ERROR_TYPE)
+        _error(result, failure(message.data, attributes, MozlogError(attributes[log_records.ERROR]), kind))
         return
     targets = _state.setdefault("log_targets", {})  # per table, once per worker: not per line
     key = (attributes[log_records.SERVICE], attributes[log_records.TYPE], attributes.get(log_records.COLUMNS))
@@ -200,7 +201,7 @@ def _add(result: SegmentResult, table: TableId, fields: list[dict], coerce: Coer
 
 
 def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
-    if log_records.SERVICE in message.attributes:
+    if log_records.SERVICE in message.attributes or log_records.ERROR in message.attributes:
         _log_row(message, result)
         return
     decoded = decoder.decode(message)
@@ -214,7 +215,7 @@ def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader:
         _error(result, load_failure(payload_bytes(decoded.payload, message.data), attributes, exc))
         return
     _add(result, table, fields, coerce, attributes, decoded.payload, message.data)
-    if debug.TAG in attributes:
+    if debug.valid_tag(attributes.get(debug.TAG)):
         result.debug.append(debug.entry(attributes, decoded.payload))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pingpipe.dictionary import catalog
-from pingpipe.dictionary.debug import DebugStore, entry
+from pingpipe.dictionary.debug import DebugConfig, DebugStore, entry
 from pingpipe.dictionary.figures import Figures
 from pingpipe.dictionary.pages import Site
 from pingpipe.schemas.registry import Registry
@@ -103,3 +103,19 @@ def test_live_pages_show_rows_and_a_sparkline_of_rows_per_day(dictionary):
     assert '<dd class="rows">29</dd>' in body and "<svg class=\"spark\"" in body
     assert body.count("<rect") == sum(1 for _, n in days if n)
     assert b"Debug pings" in site.render("/").body
+
+
+def test_the_debug_pages_state_the_bounds_and_say_how_many_pings_were_evicted(dictionary):
+    store = DebugStore(DebugConfig(max_bytes=512 * 1024, max_tags=2))
+    site = Site(dictionary, figures=lambda tables: {}, debug=store)
+    store.add([entry({"x_debug_id": "t", "document_id": "d0", "submission_timestamp": "2026-11-29T10:00:00Z"}, {"n": 0})])
+    assert "evicted" not in site.render("/debug/").body.decode()
+    assert "at most 0.5 MiB and 2 tags in all" in site.render("/debug/").body.decode()
+
+    store.add([entry({"x_debug_id": "t", "document_id": f"d{i}", "submission_timestamp": "2026-11-29T10:00:00Z"},
+                     {"text": "x" * 200_000}) for i in range(1, 4)], now=1764410400.0)  # 2025-11-29 10:00 UTC
+    notice = "older pings were evicted since 2025-11-29 10:00 UTC to keep the viewer under 0.5 MiB / 2 tags."
+    for path in ("/debug/", "/debug/t/"):
+        body = site.render(path).body.decode()
+        n = store.status()["evicted"]
+        assert n >= 2 and f"{n} {notice}" in body

@@ -105,6 +105,21 @@ def test_a_bad_query_is_named_by_its_file_and_writes_nothing_while_the_others_ru
     assert "bad_v1" not in tables
 
 
+def test_a_users_query_that_reads_a_file_past_the_sql_check_is_refused_by_duckdb_itself(data, tmp_path):
+    """The check lets a query read its own table (its earlier days), and DuckDB reads a dotted name no table
+    has yet as a file: `secret.csv` is the file secret.csv. Only the connection's own lock stops that."""
+    (tmp_path / "secret.csv").write_text("secret_word\nswordfish\n")
+    root = tmp_path / "sql"
+    write_query(root, "secret.csv", "SELECT @submission_date AS submission_date, secret_word FROM `secret.csv`")
+    result = subprocess.run([PINGPIPE, "etl", "run", "--data", str(data), "--sql", str(root), "--date", "2026-11-20"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)  # the file where DuckDB looks
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert str(root / "secret" / "csv" / "query.sql") in result.stderr and "disabled by configuration" in result.stderr
+    tables = subprocess.run([PINGPIPE, "query", "--data", str(data), "SELECT table_name FROM information_schema.columns "
+                             "WHERE table_schema = 'secret'"], capture_output=True, text=True, timeout=60)
+    assert tables.returncode == 0 and "csv" not in tables.stdout, tables.stdout + tables.stderr
+
+
 def test_a_dependency_cycle_and_a_failing_query_stop_only_what_depends_on_them(data, tmp_path):
     root = tmp_path / "sql"
     write_query(root, "analysis.x_v1", "SELECT * FROM `analysis.y_v1`")

@@ -312,3 +312,26 @@ def test_a_ping_to_a_schema_without_pipeline_metadata_keeps_its_id_time_and_meta
     assert 0 <= row[3] < 100
     assert set(json.loads(row[4])) == {"$schema"}  # no column for it; id and time have theirs, metadata is the pipeline's
     assert copy_deduplicate(writer, dt.date(2026, 11, 23)) == {"glean_stable.glean_v1": 1}
+
+
+def test_every_writer_is_closed_to_files_and_settings_as_it_opens_yet_appends_arrow_and_ndjson_rows(tmp_path):
+    """`etl run`, `cycle`, `shred`, `load` and `up` write through one; users' SQL runs on it."""
+    (tmp_path / "secret.txt").write_text("not for queries")
+    writer = DuckDBWriter(tmp_path / "w.duckdb", threads=1)
+    other = DuckDBWriter(tmp_path / "w.duckdb")  # a second writer in the process shares the instance and its batch folder
+    try:
+        assert duckdb_writer.locked_down(writer.con) and duckdb_writer.locked_down(other.con)
+        assert writer.query("SELECT current_setting('threads')").fetchone() == (1,)  # made before the lock
+        for sql in (f"SELECT * FROM read_text('{tmp_path / 'secret.txt'}')", f"COPY (SELECT 1) TO '{tmp_path / 'out.csv'}'",
+                    f"ATTACH '{tmp_path / 'other.duckdb'}' AS other", "SET threads = 4", "SET enable_external_access = true"):
+            with pytest.raises(duckdb.Error, match="disabled by configuration|configuration has been locked"):
+                writer.query(sql)
+        table, fields = TableId("app_live", "ping_v1"), [{"name": "a", "type": "INT64", "mode": "NULLABLE"}]
+        assert writer.write({table: (fields, [{"a": 1}])}) == 1  # an Arrow table
+        assert writer.write({table: (fields, [b'{"a": 2}'])}) == 1  # serialized rows: read_json from the batch folder
+        assert other.write({table: (fields, [b'{"a": 3}'])}) == 1
+        assert writer.query("SELECT a FROM app_live.ping_v1 ORDER BY a").fetchall() == [(1,), (2,), (3,)]
+    finally:
+        other.close()
+        writer.close()
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "other.duckdb").exists()

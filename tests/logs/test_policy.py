@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pingpipe.logs.policy import Policy, PolicyError, apply, keyed_hash, load, redact, scrub
+from pingpipe.logs.policy import Policy, PolicyError, apply, keyed_hash, load, redact, redact_bytes, scrub
 
 KEY = b"a key kept outside the warehouse"
 
@@ -49,3 +49,25 @@ def test_a_policy_file_is_read_and_a_bad_one_named(tmp_path):
     bad.write_text("columns:\n  t: {a: DECIMAL}\n")
     with pytest.raises(PolicyError, match="bad.yaml: columns of t"):
         load(bad)
+
+
+@pytest.mark.parametrize("fields, kept", [
+    ({"alice2@example.com": 1, "ok": 2}, {"ok": 2}),  # a name that is an address drops its field
+    ({"nested": {"198.51.100.10": "x", "deep": [{"bob@example.org": 1, "n": 1}]}}, {"nested": {"deep": [{"n": 1}]}}),
+    ({"from 81.2.69.160": 1}, {"from [ip]": 1}),  # an address inside a name is replaced, as in a value
+    ({"to eve%40example.com": "jörg@exämple.de", "host": "203.000.113.015"}, {}),  # values that are addresses, too
+])
+def test_addresses_in_field_names_are_taken_out_at_any_depth(fields, kept):
+    assert apply(fields, Policy(), None) == kept
+
+
+def test_encoded_addresses_are_taken_out_of_values():
+    out = apply({"a": "reset for eve%40example.com", "b": "by jörg@exämple.de", "c": "peer 203.000.113.015 left"},
+                Policy(), None)
+    assert out == {"a": "reset for [email]", "b": "by [email]", "c": "peer [ip] left"}
+
+
+def test_redaction_of_a_100_kb_value_and_of_a_line_keeps_what_is_not_an_address():
+    value = "A" * 100_000 + " mail a@example.com"
+    assert redact(value) == "A" * 100_000 + " mail [email]"
+    assert redact_bytes(b"\xff not utf-8, from 81.2.69.160\n") == b"\xff not utf-8, from [ip]\n"

@@ -14,7 +14,7 @@ import pytest
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.loader.writers.duckdb import DuckDBWriter, cursor
 from pingpipe.message import encode_line
-from pingpipe.privacy.audit import audit, identifiers
+from pingpipe.privacy.audit import allowed, audit, identifiers
 from pingpipe.up import work
 from pingpipe.up.commit import Committer
 from tests.helpers import PINGPIPE
@@ -30,6 +30,8 @@ UA = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
     (UA, ["Mozilla/5.0 (", "Firefox/120.0"]),
     ("120.0.1", []), ("999.1.1.1", []), ("10:00:00", []), ("2026-11-23T10:00:00.000000Z", []),
     ("3b1f2a3e-1111-4222-8333-944445555666", []), ("Glean/71.0.0 (Python on Linux)", []), ("std::map", []),
+    ("reply to jörg@exämple.de", ["jörg@exämple.de"]), ("to=eve%40example.com", ["eve%40example.com"]),
+    ("@mention, user@localhost", []),
 ])
 def test_identifiers_are_found_by_their_shape_and_look_alikes_are_not(text, found):
     assert identifiers(text) == found
@@ -70,3 +72,13 @@ def test_the_pipelines_warehouse_passes_and_a_planted_address_fails_it(tmp_path)
     out = subprocess.run([PINGPIPE, "audit", "--data", str(data)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "pingpipe_demo_live.hello_v1.metrics.string.demo_theme: 1, 81.2.69.160" in out.stdout
     shutil.rmtree(data)
+
+
+def test_an_email_address_in_a_ping_fails_the_audit_and_in_an_addon_column_does_not(tmp_path):
+    writer = DuckDBWriter(tmp_path / "warehouse.duckdb")
+    committer = Committer(writer)
+    planted = segment(tmp_path, ping(string={"demo.theme": "sent by eve%40example.com"}))
+    committer.commit(work.process_segments([str(planted)]), [planted])
+    assert audit(writer.con, cursor).lines() == ["pingpipe_demo_live.hello_v1.metrics.string.demo_theme: 1, eve%40example.com"]
+    writer.close()
+    assert allowed("app_live.metrics_v1.metrics.string_list.addons_active_addons")  # uBlock0@raymondhill.net

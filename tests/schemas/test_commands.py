@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..conftest import MPS
+import pytest
+
+from ..conftest import MPS, SHARED
 
 PINGPIPE = Path(sys.executable).with_name("pingpipe")
 
@@ -97,3 +99,29 @@ def test_build_does_not_warn_for_the_generic_glean_schema_itself(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr
     assert len(list((tmp_path / "out").rglob("*.bq"))) == 4
+
+
+GLEAN = ["--metrics", str(SHARED / "glean" / "metrics.yaml"), "--pings", str(SHARED / "glean" / "pings.yaml")]
+
+
+@pytest.mark.parametrize("app_id", ['org.evil"><script>alert(1)</script>', "org/example", "org example", "org.example\n",
+                                    "org.exämple", "...", ""])
+def test_schemas_glean_refuses_an_app_id_glean_would_not_carry_as_given_in_one_line_writing_nothing(tmp_path, app_id):
+    result = run("schemas", "glean", "--app-id", app_id, *GLEAN, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and "--app-id" in errors[0] and "not an application id" in errors[0], result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dotted_uppercase_app_id_names_its_namespace_and_datasets_as_glean_sends_it_and_the_dictionary_builds(tmp_path):
+    out = tmp_path / "schemas"
+    result = run("schemas", "glean", "--app-id", "Org.Mozilla..Test---App", *GLEAN, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in out.iterdir() if p.name != "apps"] == ["org-mozilla-test-app"]  # glean-core's own test case
+    families = {json.loads(p.read_text())["mozPipelineMetadata"]["bq_dataset_family"] for p in out.rglob("*.schema.json")}
+    assert families == {"org_mozilla_test_app"}
+    site = run("dictionary", "build", "--schemas", str(out), "--out", str(tmp_path / "site"))
+    assert site.returncode == 0, site.stderr
+    assert (tmp_path / "site" / "tables" / "org_mozilla_test_app_live.baseline_v1").is_dir()
+    assert (tmp_path / "site" / "tables" / "org_mozilla_test_app_derived.baseline_clients_daily_v1").is_dir()

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from pingpipe.cli import main
-from pingpipe.schemas import glean
+from pingpipe.schemas import glean, names
 from pingpipe.schemas.transpile import column_name
 
 from ..conftest import MPS, SHARED
@@ -231,6 +231,22 @@ def test_namespace_dataset_and_table_names_follow_the_sdk():
     app = glean.GleanApp("org.mozilla.fenix-nightly")
     assert app.dataset_family == "org_mozilla_fenix_nightly"
     assert glean.ping_table("deletion-request") == "deletion_request_v1"
+
+
+@pytest.mark.parametrize("app_id, namespace", [
+    ("org.mozilla.test-app", "org-mozilla-test-app"), ("org.mozilla..test---app", "org-mozilla-test-app"),  # glean-core's cases
+    ("org-mozilla-test-app", "org-mozilla-test-app"), ("org.mozilla.Test.App", "org-mozilla-test-app"),
+    ("org.\u212aelvin", "org-elvin"),  # the Kelvin sign is no ASCII letter to glean-core, whatever Python's lower() says
+])
+def test_an_app_id_becomes_the_namespace_glean_core_sends_and_its_datasets_are_named_from_that(app_id, namespace):
+    app = glean.GleanApp(app_id)
+    assert app.namespace == names.glean_namespace(app_id) == namespace
+    assert app.dataset_family == namespace.replace("-", "_")
+
+
+def test_definitions_with_an_app_id_glean_would_not_carry_as_given_are_refused_not_named_after(tmp_path):
+    with pytest.raises(glean.GleanDefinitionError, match="not an application id"):
+        glean.load_app('org.evil"><script>', [SHARED / "glean" / "metrics.yaml"], include_builtins=False)
 
 
 def test_new_apps_put_text_and_url_metrics_in_the_2_suffixed_groups(tmp_path):

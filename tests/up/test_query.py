@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from pingpipe.loader.tables import TableId
-from pingpipe.loader.writers.duckdb import DuckDBWriter, connect, cursor, disconnect, lock_down
+from pingpipe.loader.writers.duckdb import DuckDBWriter, connect, cursor, disconnect, locked_down
 from pingpipe.up import admin, warehouse
 from tests.helpers import PINGPIPE
 from tests.up.conftest import start_up
@@ -176,7 +176,7 @@ def test_duckdb_itself_refuses_every_attempt_on_a_locked_down_writer_which_still
     try:
         writer.con.execute(f"CREATE TABLE {SEEN} (document_id VARCHAR, seen_at DOUBLE)")
         writer.con.execute(f"INSERT INTO {SEEN} VALUES ('a', 1)")
-        lock_down(writer.con, [writer.tmp_dir])  # as the admin port does before it serves queries
+        assert locked_down(writer.con)  # as it opened: nothing to do before serving queries
         reader = cursor(writer.con)
         run = lambda sql: warehouse.run_statements(reader, reader.extract_statements(sql))  # noqa: E731
         assert accepted(run, engine_attempts(tmp_path)) == []
