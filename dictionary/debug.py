@@ -31,6 +31,7 @@ MIB = 1024 * 1024
 # The rule of the Glean SDKs' debug view tags (glean-core's debug.rs validate_tag, Glean.js's docs):
 # letters, digits and `-`, 1 to 20 of them. (glean-core 71 itself refuses a 20th character.)
 TAG_RULE = re.compile(r"[A-Za-z0-9-]{1,20}")
+CLIENT_ID = re.compile(r'"client_id": ?"([^"\\]{1,200})"')  # in a payload as shown: Glean's and legacy pings'
 
 
 @dataclass
@@ -79,6 +80,7 @@ def entry(attributes: dict, payload: dict | None = None, error: bytes | None = N
         except Exception:  # noqa: BLE001 - the URI itself may be what failed
             pass
     where = {k: where.get(f"document_{k}") for k in ("namespace", "type", "version", "id")}
+    text = _pretty(payload) if error is None else _body_text(error)
     return {
         "tag": tag,
         "received": attributes.get("submission_timestamp"),
@@ -86,7 +88,8 @@ def entry(attributes: dict, payload: dict | None = None, error: bytes | None = N
         "valid": error is None,
         "error_type": attributes.get("error_type"),
         "error_message": attributes.get("error_message"),
-        "payload": _pretty(payload) if error is None else _body_text(error),
+        "payload": text,
+        "client_ids": tuple(sorted(set(CLIENT_ID.findall(text)))),  # forgotten when their deletion is processed
     }
 
 
@@ -165,6 +168,14 @@ class DebugStore:
         with self._lock:
             self._expire(time.time() if now is None else now)
             return list(reversed(self._tags.get(tag, {}).values()))
+
+    def forget(self, client_ids: set[str]) -> int:
+        """Drop every ping of these clients (their deletion was processed); how many were dropped."""
+        with self._lock:
+            gone = [seq for tag in self._tags.values() for seq, e in tag.items() if client_ids.intersection(e["client_ids"])]
+            for seq in gone:
+                self._drop(seq)
+            return len(gone)
 
     def status(self) -> dict:
         """What is kept, and how many pings the byte and tag bounds evicted since when (epoch seconds):

@@ -2,22 +2,32 @@
 
 Never on the edge's port: the pages show what clients sent (debug pings). Read-only, GET and HEAD
 only. Requests must name this address in Host, so a web page cannot reach it under a name of its
-own (DNS rebinding); no other check is needed for pages that change nothing.
+own (DNS rebinding). Any local user can reach a loopback port, and the debug pings are people's
+data, so the pages also want a token, as Jupyter's do: `up` prints a link that carries it
+(`link`), which the browser opens once and then holds as a cookie; the link is also in the
+state file only the owner of DATA can read (`pingpipe status` prints it).
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import socket
 import threading
+import urllib.parse
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .pages import Page, Site
 
+COOKIE = "pingpipe_ui"
+
 
 class UIServer:
-    def __init__(self, site: Site, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, site: Site, host: str = "127.0.0.1", port: int = 0, token: str | None = None):
         self.site = site
-        self.httpd = ThreadingHTTPServer((host, port), _handler(site))
+        self.token = token or secrets.token_urlsafe(24)
+        self.httpd = ThreadingHTTPServer((host, port), _handler(site, self.token))
         self.httpd.daemon_threads = True
         self.host = host
         self.port = self.httpd.server_address[1]
@@ -29,6 +39,11 @@ class UIServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
 
+    @property
+    def link(self) -> str:
+        """The address with its token: opened once, the browser is let in."""
+        return f"{self.url}?token={self.token}"
+
     def start(self) -> None:
         self._thread.start()
 
@@ -38,7 +53,22 @@ class UIServer:
         self.httpd.server_close()
 
 
-def _handler(site: Site):
+def _given(cookie_header: str | None) -> str:
+    try:
+        morsel = SimpleCookie(cookie_header or "").get(COOKIE)
+    except CookieError:
+        return ""
+    return morsel.value if morsel is not None else ""
+
+
+def _same(given: str, token: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("ascii"))
+
+
+def _handler(site: Site, token: str):
+    refused = Page(403, "text/plain; charset=utf-8",
+                   b"refused: open the link `pingpipe up` printed, with its token (`pingpipe status` shows it again)\n")
+
     class Handler(BaseHTTPRequestHandler):
         allowed_hosts: set[str] = set()
         server_version = "pingpipe-ui"
@@ -61,8 +91,20 @@ def _handler(site: Site):
 
         def _answer(self, head: bool) -> None:
             hosts = self.headers.get_all("Host") or []
+            path, _, query = self.path.partition("?")
+            offered = urllib.parse.parse_qs(query).get("token", [""])[0]
             if len(hosts) != 1 or hosts[0].strip().lower() not in self.allowed_hosts:
                 page = Page(403, "text/plain; charset=utf-8", b"refused: Host is not this address\n")
+            elif offered and _same(offered, token):  # the link: keep the token as a cookie, out of the address bar
+                self.send_response(303)
+                self.send_header("Location", path or "/")
+                self.send_header("Set-Cookie", f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")
+                self.send_header("Content-Length", "0")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                return
+            elif not _same(_given(self.headers.get("Cookie")), token):
+                page = refused
             else:
                 try:
                     page = site.render(self.path)

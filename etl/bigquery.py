@@ -10,7 +10,7 @@ import datetime as dt
 from sqlglot import exp
 
 from pingpipe.loader.dayjob import replace_day
-from pingpipe.loader.writers.bigquery import project_tables
+from pingpipe.loader.writers.bigquery import ensure_dataset, project_tables
 
 from .queries import Query, QueryError
 from .run import Report, hold, schedule
@@ -47,7 +47,7 @@ def run_bigquery(client, project: str, queries: list[Query], day: dt.date, *, on
         config = bigquery.QueryJobConfig(query_parameters=params)
         try:
             sql, columns = qualified(q, project)
-            client.create_dataset(f"{project}.{q.dataset}", exists_ok=True)
+            ensure_dataset(client, project, q.dataset)
             if q.view:
                 client.query(sql).result()
                 report.ran[q.name] = None

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from pingpipe import utc
+
 from .dayjob import replace_day
 from .tables import TableId, quote
-from .writers.bigquery import project_tables
+from .writers.bigquery import ensure_dataset, project_tables
 from .writers.duckdb import DuckDBWriter
 
 
@@ -30,8 +32,7 @@ def copy_deduplicate(writer: DuckDBWriter, day: dt.date) -> dict[str, int]:
     """Copy one day of every live table into its stable table, deduplicated; rows kept per table."""
     kept: dict[str, int] = {}
     live_tables = [t for t in writer.tables() if t.dataset.endswith("_live")]
-    start = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
-    end = start + dt.timedelta(days=1)
+    start, end = utc.bounds(day)
     with writer.transaction() as con:
         for live in live_tables:
             stable = stable_of(live)
@@ -59,17 +60,16 @@ def copy_deduplicate_bigquery(client, project: str, day: dt.date) -> dict[str, i
     reads it. Rows kept per stable table."""
     from google.cloud import bigquery
 
-    start = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+    start, end = utc.bounds(day)
     config = bigquery.QueryJobConfig(query_parameters=[
-        bigquery.ScalarQueryParameter("start", "TIMESTAMP", start),
-        bigquery.ScalarQueryParameter("end", "TIMESTAMP", start + dt.timedelta(days=1))])
+        bigquery.ScalarQueryParameter("start", "TIMESTAMP", start), bigquery.ScalarQueryParameter("end", "TIMESTAMP", end)])
     kept: dict[str, int] = {}
     for live in project_tables(client, project):
         if not live.dataset.endswith("_live"):
             continue
         stable, view = stable_of(live), view_of(live)
         source = client.get_table(f"{project}.{live}")
-        client.create_dataset(f"{project}.{stable.dataset}", exists_ok=True)
+        ensure_dataset(client, project, stable.dataset)
         target = bigquery.Table(f"{project}.{stable}", schema=source.schema)
         target.time_partitioning, target.clustering_fields = source.time_partitioning, source.clustering_fields
         client.create_table(target, exists_ok=True)
@@ -81,6 +81,6 @@ def copy_deduplicate_bigquery(client, project: str, day: dt.date) -> dict[str, i
         kept[str(stable)] = replace_day(
             client, f"`{project}.{stable}`", columns, first_copies,
             "target.submission_timestamp >= @start AND target.submission_timestamp < @end", config)
-        client.create_dataset(f"{project}.{view.dataset}", exists_ok=True)
+        ensure_dataset(client, project, view.dataset)
         client.query(f"CREATE OR REPLACE VIEW `{project}.{view}` AS SELECT * FROM `{project}.{stable}`").result()
     return kept

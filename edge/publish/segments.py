@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from pingpipe.private import FILE_MODE
+
 OPEN = ".ndjson.open"
 SEALED = ".ndjson"
 
@@ -249,7 +251,7 @@ class SegmentLog:
         self._seq += 1
         name = f"{time.time_ns():020d}-{self._worker}-{self._seq:06d}{OPEN}"
         path = self.directory / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, FILE_MODE)
         if self.fsync:
             try:
                 fsync_dir(self.directory)  # needs a descriptor too: EMFILE here must not leak `fd`

@@ -39,6 +39,24 @@ def retry_policy(deadline: float = 600.0):
     return DEFAULT_RETRY.with_delay(initial=1.0, maximum=60.0, multiplier=2.0).with_deadline(deadline)
 
 
+# Hours a dataset keeps deleted and changed rows readable by time travel: BigQuery's minimum, set
+# when pingpipe makes the dataset, so that a shredded row is gone from queries within two days
+# (then BigQuery's fail-safe keeps it 7 more days, readable by Google support only).
+TIME_TRAVEL_HOURS = 48
+
+
+def ensure_dataset(client, project: str, dataset: str, retry=None) -> None:
+    """The dataset, made with the shortest time-travel window if it does not exist yet."""
+    from google.cloud import bigquery
+
+    made = bigquery.Dataset(f"{project}.{dataset}")
+    made.max_time_travel_hours = TIME_TRAVEL_HOURS
+    if retry is None:
+        client.create_dataset(made, exists_ok=True)
+    else:
+        client.create_dataset(made, exists_ok=True, retry=retry)
+
+
 def project_tables(client, project: str) -> list[TableId]:
     """Every table and view of the project, as DuckDBWriter.tables() lists a DuckDB warehouse's."""
     return [TableId(d.dataset_id, t.table_id) for d in client.list_datasets(project) for t in client.list_tables(d)]
@@ -104,7 +122,7 @@ class BigQueryWriter:
         if known is not None and not additions(known, fields):
             return known
         if table.dataset not in self._datasets:
-            self.client.create_dataset(bq.Dataset(f"{self.project}.{table.dataset}"), exists_ok=True, retry=self.retry)
+            ensure_dataset(self.client, self.project, table.dataset, self.retry)
             self._datasets.add(table.dataset)
         try:
             existing = self.client.get_table(self._ref(table), retry=self.retry)

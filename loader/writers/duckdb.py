@@ -24,7 +24,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pingpipe import jsontext
+from pingpipe import faults, jsontext, utc
+from pingpipe.private import private_file, private_umask
 
 from ..arrow import schema_for, to_arrow
 from ..evolution import additions, merge
@@ -33,6 +34,8 @@ from .locks import LOCK_WAIT, RETRY_EVERY, held_message, holder
 
 META_SCHEMA = "_pingpipe"
 CATALOG = "warehouse"  # the file's name inside DuckDB, whatever the file is called
+PURGED = "purged"  # the copy `purge` writes, while it is attached
+PURGE_DUE = f"{META_SCHEMA}.purge_due"  # a row while deleted rows' bytes may still be in the file
 
 # DuckDB's row groups hold 122,880 rows. Past the first group, `up`'s small commits got dearer
 # per row and its checkpoints stalled longer (a checkpoint rewrites the whole group it appended
@@ -77,10 +80,15 @@ def connect(path: str | Path, *, read_only: bool = False, settings: dict | None 
             rows = None
             try:
                 options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
+                if not read_only:
+                    private_umask()  # the file, its WAL and the batches DuckDB writes: the owner's alone
                 _attach(anchor, f"ATTACH {_literal(key)} AS {CATALOG} ({options})", lock_wait)
+                anchor.execute(f"SET GLOBAL TimeZone = '{utc.TIME_ZONE}'")  # a timestamp's DATE is its UTC day
                 for name, value in (settings or {}).items():
                     anchor.execute(f"SET {name} = ?", [value])
                 if not read_only:
+                    for made in (key, f"{key}.wal"):  # by DuckDB, which takes no mode; or before this rule
+                        private_file(made)
                     rows = _rows_folder(Path(key).parent)
                 # before anyone's SQL (`pingpipe query`, the ETL's queries): no files but the writers' batches
                 lock_down(anchor, [rows] if rows else [])
@@ -175,6 +183,14 @@ def _drop_rows_folder(folder: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -207,6 +223,8 @@ class DuckDBWriter:
                              " PRIMARY KEY (dataset, name))")
             for dataset, name, fields in self.con.execute(f"SELECT dataset, name, fields FROM {META_SCHEMA}.tables").fetchall():
                 self._schemas[TableId(dataset, name)] = json.loads(fields)
+            if self.purge_due():  # rows were deleted and the process died before their bytes went: now
+                self.purge()
 
     def close(self) -> None:
         with self._lock:
@@ -343,6 +361,70 @@ class DuckDBWriter:
             self.con.execute("ROLLBACK")
         except duckdb.TransactionException:
             pass
+
+    # -- deleting for good ------------------------------------------------------------------
+
+    def mark_purge(self, con, reason: str) -> None:
+        """In the caller's transaction, which deletes rows: their bytes must leave the file (`purge`).
+        Committed with the deletion, so a crash before the purge is finished by the next open."""
+        con.execute(f"CREATE TABLE IF NOT EXISTS {PURGE_DUE} (reason VARCHAR, since TIMESTAMPTZ)")
+        con.execute(f"INSERT INTO {PURGE_DUE} VALUES (?, now())", [reason])
+
+    def purge_due(self) -> bool:
+        with self._lock:
+            return bool(self.con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name = ? AND table_name = ?", PURGE_DUE.split(".")).fetchone()[0]) and \
+                bool(self.con.execute(f"SELECT count(*) FROM {PURGE_DUE}").fetchone()[0])
+
+    def purge(self) -> int:
+        """Rewrite the warehouse as a new file holding only what it holds now, and put it in place of
+        the old one; returns the new file's size.
+
+        DuckDB's DELETE only marks rows: their bytes stay in the file (in row groups still in use, in
+        dictionaries, in the statistics of metadata blocks, in free blocks it never zeroes) and in
+        its WAL, until something rewrites them. Rewriting just the touched tables leaves the old
+        blocks free but not blank, so the whole file is copied, visible rows only (COPY FROM
+        DATABASE: tables, views, macros, constraints), beside the old one in the writer's own
+        folder. The rename is the commit: a crash before it leaves the old file whole, with its
+        purge still due, and the copy is swept away by the next open (stale batch folders are), which
+        purges again."""
+        with self._lock:
+            target = os.path.join(self.tmp_dir, "purged.duckdb")
+            for leftover in (target, f"{target}.wal"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
+            self.con.execute(f"ATTACH {_literal(target)} AS {PURGED} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+            try:
+                self.con.execute(f"COPY FROM DATABASE {CATALOG} TO {PURGED}")
+                self.con.execute(f"DROP TABLE IF EXISTS {PURGED}.{PURGE_DUE}")
+            finally:
+                self.con.execute(f"DETACH {PURGED}")  # checkpointed: the copy is whole, with no WAL
+            faults.point("purge.copied")
+            _fsync(target)
+            key = os.path.realpath(self.path)
+            self.con.execute("FORCE CHECKPOINT")  # the old file's WAL into it, so that DETACH leaves none
+            self.con.execute("USE memory")
+            try:
+                self.con.execute(f"DETACH {CATALOG}")
+            except BaseException:
+                self.con.execute(f"USE {CATALOG}")
+                raise
+            try:
+                wal = f"{key}.wal"
+                if os.path.exists(wal):
+                    if os.path.getsize(wal):
+                        raise RuntimeError(f"{wal} was not checkpointed: the warehouse is left as it was")
+                    os.unlink(wal)
+                faults.point("purge.detached")
+                os.replace(target, key)
+                _fsync(os.path.dirname(key))
+                faults.point("purge.replaced")
+            finally:
+                self.con.execute(f"ATTACH {_literal(key)} AS {CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+                self.con.execute(f"USE {CATALOG}")
+            private_file(key)
+            return os.path.getsize(key)
 
     def _reload_schemas(self) -> None:
         self._schemas.clear()

@@ -22,6 +22,7 @@ from typing import Callable
 
 import duckdb
 
+from . import evidence
 from .addresses import addresses
 from .shred import DELETION_REQUEST, family_of
 
@@ -140,3 +141,68 @@ def audit(con, cursor: Callable, batch: int = 10_000) -> Findings:
                 if n:
                     findings.left[f"{schema}.{name}"] = findings.left.get(f"{schema}.{name}", 0) + n
     return findings
+
+
+@dataclass
+class DeepFindings:
+    """Where a deleted row's value is still written under a folder, value by value never shown."""
+
+    hits: list[tuple[str, int]] = field(default_factory=list)  # (file, offset)
+    kept: int = 0  # hits of values that rows still in the warehouse hold too (not a trace)
+    files: int = 0
+    recorded: int = 0  # values recorded by shreds
+
+    def lines(self) -> list[str]:
+        return [f"{path}: offset {offset}: a value of a deleted row" for path, offset in self.hits]
+
+
+def deep(con, folder, cursor: Callable, progress=None) -> DeepFindings:
+    """Scan every byte of every file under `folder` for the values of rows shreds deleted
+    (evidence.py). A value that a row still in the warehouse also holds is not a trace of the
+    deleted ones: it is counted apart."""
+    from pathlib import Path
+
+    out = DeepFindings()
+    found = evidence.recorded(con)
+    if found is None:
+        return out
+    keys, records = found
+    out.recorded = len(records)
+
+    def seen(path):
+        out.files += 1
+        if progress is not None:
+            progress(path)
+
+    hits = list(evidence.scan(Path(folder), keys, records, seen))
+    held = _held_by_kept_rows(con, cursor, {h.value for h in hits})
+    for hit in hits:
+        if hit.value in held:
+            out.kept += 1
+        else:
+            out.hits.append((hit.path, hit.offset))
+    return out
+
+
+def _held_by_kept_rows(con, cursor: Callable, values: set[bytes]) -> set[bytes]:
+    """Those of `values` some row of the warehouse holds (as text, or in its JSON form)."""
+    if not values:
+        return set()
+    texts = {v.decode("utf-8", "replace"): v for v in values}
+    tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = "
+                         "current_database() AND table_type = 'BASE TABLE' AND table_schema || '.' || table_name "
+                         "NOT IN (?, ?)", [evidence.EVIDENCE, evidence.KEY]).fetchall()
+    held: set[bytes] = set()
+    for schema, name in tables:
+        left = [t for t, v in texts.items() if v not in held]
+        if not left:
+            break
+        reader = cursor(con)
+        try:
+            rows = reader.execute(
+                f'SELECT v FROM unnest(?::VARCHAR[]) AS c(v) WHERE EXISTS (SELECT 1 FROM "{schema}"."{name}" AS t '
+                "WHERE contains(CAST(t AS VARCHAR), c.v) OR contains(CAST(to_json(t) AS VARCHAR), c.v))", [left]).fetchall()
+        finally:
+            reader.close()
+        held |= {texts[v] for (v,) in rows}
+    return held

@@ -9,8 +9,10 @@ string metric the app sends in it) into the tables where that id names the user.
 deletion-request rows themselves stay: they are the audit trail.
 
 Deleting is a DELETE … WHERE id IN (the family's requested ids), per table: rerun after a crash,
-it deletes what is left and nothing else; no table is rewritten. `plan` and `statements` are pure;
-`shred` runs them on DuckDB, `shred_bigquery` as BigQuery DML jobs, one per table.
+it deletes what is left and nothing else. Before it, what the rows held is recorded as keyed
+hashes (evidence.py), for `pingpipe audit --deep`. On DuckDB a DELETE only marks rows, so the
+caller then rewrites the file without them (DuckDBWriter.purge). `plan` and `statements` are
+pure; `shred` runs them on DuckDB, `shred_bigquery` as BigQuery DML jobs, one per table.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 import yaml
 
 from pingpipe import faults
+
+from . import evidence
 from pingpipe.schemas.fields import column_paths
 
 DELETION_REQUEST = "deletion_request"
@@ -140,16 +144,16 @@ def duckdb_ref(dataset: str, name: str) -> str:
     return f'"{dataset}"."{name}"'
 
 
-def statements(p: Plan, dry_run: bool, ref=duckdb_ref) -> list[tuple[str, str]]:
+def statements(p: Plan, dry_run: bool, ref=duckdb_ref, verb: str | None = None) -> list[tuple[str, str]]:
     """("dataset.table", SQL) per table and user id to shred: a DELETE, or with dry_run the count
-    it would delete. `ref(dataset, table)` writes a table's name in the warehouse's SQL."""
+    it would delete (or `verb`, e.g. "SELECT *", of the rows it would). `ref(dataset, table)` writes
+    a table's name in the warehouse's SQL."""
+    verb = verb or ("SELECT count(*) FROM" if dry_run else "DELETE FROM")
     out = []
     for key, targets in p.targets.items():
         ids = requested_ids(p, key, ref)
         for dataset, name in targets:
-            table, where = ref(dataset, name), f"{key[1]} IN ({ids})"
-            sql = f"SELECT count(*) FROM {table} WHERE {where}" if dry_run else f"DELETE FROM {table} WHERE {where}"
-            out.append((f"{dataset}.{name}", sql))
+            out.append((f"{dataset}.{name}", f"{verb} {ref(dataset, name)} WHERE {key[1]} IN ({ids})"))
     return out
 
 
@@ -167,6 +171,10 @@ def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = Fal
     per table. The ids shredded are recorded in SHREDDED, with the rows' deletion."""
     p = plan(tables, rules)
     done: dict[str, int] = {}
+    if not dry_run:  # what the deep audit will look for, recorded before it goes; the ids stay (the audit trail)
+        ids = {str(i) for key in p.requests for (i,) in con.execute(requested_ids(p, key)).fetchall()}
+        for table, sql in statements(p, dry_run, verb="SELECT * FROM"):
+            evidence.record(con, family_of(table.split(".")[0]), con.execute(sql).fetchall(), exclude=ids)
     for table, sql in statements(p, dry_run):
         (n,) = con.execute(sql).fetchone()
         done[table] = done.get(table, 0) + n

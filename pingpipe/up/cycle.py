@@ -19,7 +19,7 @@ from pingpipe.loader.stable import copy_deduplicate, copy_deduplicate_bigquery
 from pingpipe.loader.writers.bigquery import project_tables
 from pingpipe.loader.writers.duckdb import META_SCHEMA
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, expire_bigquery, retention
-from pingpipe.privacy.shred import family_of, shred, shred_bigquery
+from pingpipe.privacy.shred import SHREDDED, family_of, shred, shred_bigquery
 
 CYCLES = f"{META_SCHEMA}.cycles"
 CYCLES_DDL = f"CREATE TABLE IF NOT EXISTS {CYCLES} (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)"
@@ -45,9 +45,34 @@ def tables_of(writer) -> dict[tuple[str, str], list[dict]]:
 
 
 def shred_warehouse(writer, *, dry_run: bool = False, rules: list | None = None) -> dict:
-    """Shred every app's deleted clients, in one transaction between commits (privacy/shred.py)."""
+    """Shred every app's deleted clients, in one transaction between commits (privacy/shred.py), then
+    rewrite the file without their bytes."""
     with writer.transaction() as con:
-        return shred(con, tables_of(writer), dry_run=dry_run, rules=rules)
+        result = shred(con, tables_of(writer), dry_run=dry_run, rules=rules)
+        if not dry_run:
+            mark_purge(writer, con, result["rows"], {})
+    if not dry_run:
+        purge(writer)
+    return result
+
+
+def mark_purge(writer, con, shredded: dict[str, int], expired: dict[str, int]) -> None:
+    """In the transaction that deleted rows: their bytes must leave the file, now or at the next open."""
+    if any(shredded.values()) or any(expired.values()):
+        writer.mark_purge(con, "shred" if any(shredded.values()) else "expiry")
+
+
+def shredded_ids(writer) -> set[str]:
+    """Every user id whose deletion was processed (privacy/shred.py's audit trail)."""
+    held = writer.query("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                        "AND schema_name = ? AND table_name = ?", SHREDDED.split(".")).fetchone()[0]
+    return {i for (i,) in writer.query(f"SELECT DISTINCT client_id FROM {SHREDDED}").fetchall()} if held else set()
+
+
+def purge(writer) -> None:
+    """Deleted rows' bytes out of the warehouse file (DuckDBWriter.purge), if any are due."""
+    if writer.purge_due():
+        writer.purge()
 
 
 def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS,
@@ -62,8 +87,10 @@ def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERR
         tables = tables_of(writer)
         shredded = shred(con, tables, rules=rules)
         expired = expire(con, list(tables), retention(registry), error_retention_days=error_retention_days)
+        mark_purge(writer, con, shredded["rows"], expired)
         report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"],
                   "expired": expired}
+    purge(writer)
     report["etl"] = run_etl(writer, registry, day, sql=sql).as_dict()
     with writer.transaction() as con:
         con.execute(CYCLES_DDL)

@@ -35,6 +35,12 @@ def ui_url(up) -> str:
     return admin.read_state(up.data)["ui"]
 
 
+def enter(page, up) -> str:
+    """Open the link `up` printed, as a user does first (it lets the browser in); the UI's address."""
+    page.goto(admin.read_state(up.data)["ui_link"])
+    return ui_url(up)
+
+
 def send(up, tmp_path: Path, launches: int, tag: str | None = None) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLEAN_")}
     if tag:
@@ -52,7 +58,7 @@ def shot(page, name: str) -> None:
 def test_a_metric_is_found_by_search_and_by_clicking_and_its_sample_sql_returns_what_the_sdk_sent(up, page, tmp_path):
     send(up, tmp_path, launches=7)
     up.wait_committed(2)
-    base = ui_url(up)
+    base = enter(page, up)
 
     # Search, answered in the page.
     page.goto(base)
@@ -91,7 +97,7 @@ def test_a_metric_is_found_by_search_and_by_clicking_and_its_sample_sql_returns_
 
 
 def test_debug_tagged_pings_appear_live_and_a_refused_one_shows_why(up, page, tmp_path):
-    base = ui_url(up)
+    base = enter(page, up)
     page.goto(base + "debug/browser-test/")  # opened before the pings exist: the page follows them
     assert "No pings with this tag" in page.inner_text("#pings")
 
@@ -126,13 +132,26 @@ def test_debug_tagged_pings_appear_live_and_a_refused_one_shows_why(up, page, tm
     print(f"debug pings shown {shown_after:.2f} s after the SDK's uploads returned (page refreshes each second)")
 
 
-def test_the_ui_answers_only_under_its_own_host_name(up):
+def test_the_ui_answers_only_under_its_own_host_name_and_only_to_who_has_its_token(up):
     import http.client
 
-    port = int(ui_url(up).rsplit(":", 1)[1].strip("/"))
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request("GET", "/debug/", headers={"Host": f"evil.example:{port}"})
-    assert conn.getresponse().status == 403
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request("GET", "/debug/")
-    assert conn.getresponse().status == 200
+    state = admin.read_state(up.data)
+    port = int(state["ui"].rsplit(":", 1)[1].strip("/"))
+    token = state["ui_link"].split("?token=", 1)[1]
+
+    def get(path: str, **headers):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+
+    assert get("/debug/", Host=f"evil.example:{port}", Cookie=f"pingpipe_ui={token}")[0] == 403
+    status, _, body = get("/debug/")  # any local user can reach the port: not the debug pings
+    assert status == 403 and b"open the link" in body
+    assert get("/debug/?token=wrong")[0] == 403 and get("/debug/", Cookie="pingpipe_ui=wrong")[0] == 403
+    status, headers, _ = get(f"/debug/?token={token}")  # the link: the token becomes a cookie, out of the address
+    assert status == 303 and headers["Location"] == "/debug/"
+    assert f"pingpipe_ui={token}" in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
+    assert get("/debug/", Cookie=f"pingpipe_ui={token}")[0] == 200
+    status = subprocess.run([PINGPIPE, "status", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
+    assert state["ui_link"] in status.stdout

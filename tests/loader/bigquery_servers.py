@@ -128,6 +128,7 @@ class FakeBigQuery:
         self.calls: list[tuple[str, str]] = []
         self.fail_next_inserts = 0
         self.queries: list[str] = []
+        self.datasets: dict[str, dict] = {}  # datasets.insert bodies, by dataset id
         self.refusals: list[tuple[str, str]] = []  # (regex on the SQL, BigQuery's error message)
         self._jobs: dict[str, dict] = {}
         fake = self
@@ -196,6 +197,7 @@ class FakeBigQuery:
                 project, dataset, table, insert = m.groups()
                 body = self._body() if method in ("POST", "PATCH", "PUT") else {}
                 if dataset is None and method == "POST":  # datasets.insert
+                    fake.datasets[body["datasetReference"]["datasetId"]] = body
                     return self._send(200, {**body, "id": f"{project}:{body['datasetReference']['datasetId']}"})
                 if table is None and "/tables" in path and method == "POST":  # tables.insert
                     ref = body["tableReference"]

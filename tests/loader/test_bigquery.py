@@ -12,7 +12,7 @@ import pytest
 
 from pingpipe.loader.load import Loader
 from pingpipe.loader.tables import ERROR_FIELDS, TableId
-from pingpipe.loader.writers.bigquery import BigQueryWriter
+from pingpipe.loader.writers.bigquery import BigQueryWriter, ensure_dataset
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
 from tests.helpers import PINGPIPE
@@ -106,6 +106,17 @@ def test_a_grown_schema_adds_columns_with_a_schema_update_and_keeps_the_old_ones
         {"document_id": "2", "metrics": {"counter": {"a": 2, "b": 3}}, "sample_id": 7}]
     table = fake.tables[("eng_workflow_live", "hgpush_v1")]
     assert table["timePartitioning"] == {"type": "DAY", "field": "submission_timestamp"}
+
+
+def test_every_dataset_pingpipe_makes_keeps_deleted_rows_readable_for_the_shortest_time_bigquery_allows(fake):
+    """BigQuery's time travel keeps a deleted row readable for 7 days by default; 48 hours is its minimum.
+    bqemulator ignores the setting (it always answers 168), so the request itself is what is checked."""
+    client = client_for(fake.endpoint)
+    BigQueryWriter("test", client=client, retry_deadline=10).write({HGPUSH: (
+        [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"}], [{"document_id": "1"}])})
+    ensure_dataset(client, "test", "eng_workflow_stable")  # dedupe's and etl's datasets, made the same way
+    assert {name: int(body.get("maxTimeTravelHours", 168)) for name, body in fake.datasets.items()} == {
+        "eng_workflow_live": 48, "eng_workflow_stable": 48}
 
 
 def test_rows_bigquery_rejects_go_to_the_error_table_with_its_message_and_the_rest_load(fake):

@@ -335,3 +335,46 @@ def test_every_writer_is_closed_to_files_and_settings_as_it_opens_yet_appends_ar
         other.close()
         writer.close()
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "other.duckdb").exists()
+
+
+def test_a_purge_rewrites_the_file_without_a_deleted_rows_bytes_and_keeps_everything_else(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    writer = DuckDBWriter(path)
+    marker = "DELETED-" + "x" * 40
+    with writer.transaction() as con:
+        con.execute("CREATE SCHEMA app_live")
+        con.execute("CREATE TABLE app_live.t (id VARCHAR PRIMARY KEY, note VARCHAR)")
+        con.execute("INSERT INTO app_live.t SELECT 'row-' || i, 'kept-' || i FROM range(50000) AS r(i)")
+        con.execute("INSERT INTO app_live.t VALUES ('gone', ?)", [marker])
+        con.execute("CREATE VIEW app_live.v AS SELECT count(*) AS n FROM app_live.t")
+    writer.query("CHECKPOINT")
+    assert marker.encode() in path.read_bytes()
+    with writer.transaction() as con:
+        con.execute("DELETE FROM app_live.t WHERE id = 'gone'")
+        writer.mark_purge(con, "test")
+    writer.query("CHECKPOINT")
+    assert marker.encode() in path.read_bytes()  # a DELETE only marks the row
+    assert writer.purge_due()
+    writer.purge()
+    assert marker.encode() not in path.read_bytes() and not writer.purge_due()
+    assert writer.query("SELECT n FROM app_live.v").fetchone() == (50000,)  # views, rows, constraints kept
+    with pytest.raises(duckdb.ConstraintException):
+        writer.query("INSERT INTO app_live.t VALUES ('row-1', 'again')")
+    writer.write({TableId("app_live", "u"): ([{"name": "x", "type": "STRING", "mode": "NULLABLE"}], [{"x": "after"}])})
+    writer.close()
+
+
+def test_a_purge_that_was_due_when_the_process_died_is_done_by_the_next_open(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    writer = DuckDBWriter(path)
+    writer.query("CREATE TABLE t AS SELECT 'DELETED-' || repeat('y', 40) AS v UNION ALL SELECT 'kept'")
+    writer.query("CHECKPOINT")
+    with writer.transaction() as con:
+        con.execute("DELETE FROM t WHERE v <> 'kept'")
+        writer.mark_purge(con, "test")
+    writer.close()  # as if killed before the purge: the mark was committed with the deletion
+    assert b"DELETED-" in path.read_bytes()
+    writer = DuckDBWriter(path)
+    assert b"DELETED-" not in path.read_bytes() and not writer.purge_due()
+    assert writer.query("SELECT v FROM t").fetchall() == [("kept",)]
+    writer.close()

@@ -30,9 +30,13 @@ def post_tagged(port: int, tag: str) -> str:
 
 
 def page(up, path: str, missing_ok: bool = False) -> str:
-    """The UI's page at `path`, relative to its root (`..` allowed, as the pages' own links are)."""
+    """The UI's page at `path`, relative to its root (`..` allowed, as the pages' own links are), by a
+    browser that opened the link `up` printed."""
+    state = admin.read_state(up.data)
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    browser.open(state["ui_link"], timeout=10).read()
     try:
-        with urllib.request.urlopen(urllib.parse.urljoin(admin.read_state(up.data)["ui"], path), timeout=10) as response:
+        with browser.open(urllib.parse.urljoin(state["ui"], path), timeout=10) as response:
             return response.read().decode("utf-8")
     except urllib.error.HTTPError as exc:
         if missing_ok and exc.code == 404:
