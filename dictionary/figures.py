@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from pingpipe import utc
 from pingpipe.loader.tables import quote
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 
@@ -51,7 +52,7 @@ def table_figures(cursor, table: str, today: dt.date | None = None, days: int = 
     if when is None:
         (figures.rows,) = cursor.execute(f"SELECT count(*) FROM {source}").fetchone()
         return figures
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or utc.today()
     first = today - dt.timedelta(days=days - 1)
     rows, last = cursor.execute(f"SELECT count(*), max({when}) FROM {source}").fetchone()
     figures.rows = rows

@@ -21,6 +21,8 @@ import jinja2
 import orjson
 from markupsafe import Markup, escape
 
+from pingpipe import utc
+
 from . import catalog
 from .catalog import Dictionary
 from .debug import MIB, DebugStore
@@ -79,7 +81,7 @@ class Site:
         self.figures = figures
         self.debug = debug
         self.live = figures is not None
-        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = now or utc.now
         self.env = _env()
 
     def render(self, path: str) -> Page:

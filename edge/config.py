@@ -6,8 +6,11 @@ import dataclasses
 import json
 import os
 import re
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pingpipe.private import private_folder
 
 DEFAULT_HEADERS = (
     "Content-Length", "Date", "DNT", "User-Agent", "X-Forwarded-For", "X-Pingsender-Version",
@@ -101,12 +104,7 @@ class EdgeConfig:
                      "max_header_bytes", "max_headers", "keep_alive_timeout", "header_timeout", "body_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ConfigError("HTTPS needs both --tls-cert and --tls-key")
-        for name in ("tls_cert", "tls_key"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise ConfigError(f"--{name.replace('_', '-')} {path}: no such file")
+        check_tls_pair(self.tls_cert, self.tls_key)
         if self.fd_reserve < 0:
             raise ConfigError("fd_reserve cannot be negative")
         if self.publish_timeout <= 0:
@@ -119,12 +117,64 @@ class EdgeConfig:
             raise ConfigError("workers must be at least 1")
         spool = self.spool_dir
         try:
-            spool.mkdir(parents=True, exist_ok=True)
+            private_folder(spool)  # raw payloads and clients' addresses
         except OSError as exc:
             raise ConfigError(f"queue directory {spool}: {exc.strerror}") from None
         if not os.access(spool, os.W_OK | os.X_OK):
             raise ConfigError(f"queue directory {spool} is not writable")
         return self
+
+
+class _Encrypted(Exception):
+    """A key that asks for a passphrase (OpenSSL would prompt for it on the terminal)."""
+
+
+def tls_context(cert: Path | str, key: Path | str) -> ssl.SSLContext:
+    """A server TLS context holding the certificate and its key: the one place the pair is loaded
+    (the check at start-up, the edge's workers). A pair that cannot serve is one ConfigError naming
+    both files, before anything starts."""
+    cert_bytes, key_bytes = _read(cert, "--tls-cert"), _read(key, "--tls-key")
+    if b"-----BEGIN CERTIFICATE-----" not in cert_bytes and b"-----BEGIN CERTIFICATE-----" in key_bytes:
+        raise ConfigError(f"--tls-cert {cert} and --tls-key {key} are swapped: the certificate is {key}"
+                          + (f", the key {cert}" if b"PRIVATE KEY-----" in cert_bytes else ""))
+    if b"-----BEGIN CERTIFICATE-----" not in cert_bytes:
+        held = "holds a private key, not a certificate" if b"PRIVATE KEY-----" in cert_bytes else \
+            "is not a PEM certificate (no -----BEGIN CERTIFICATE----- line)"
+        raise ConfigError(f"--tls-cert {cert} {held}")
+    if b"PRIVATE KEY-----" not in key_bytes:
+        held = "holds a certificate, not a private key" if b"-----BEGIN CERTIFICATE-----" in key_bytes else \
+            "is not a PEM private key (no -----BEGIN PRIVATE KEY----- line)"
+        raise ConfigError(f"--tls-key {key} {held}")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key, password=_no_passphrase)
+    except _Encrypted:
+        raise ConfigError(f"--tls-key {key} is encrypted (it asks for a passphrase): give it unencrypted, "
+                          f"e.g. openssl pkey -in {key} -out key-plain.pem") from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(f"the certificate {cert} does not match the key {key}: give the key it was made with") from None
+        raise ConfigError(f"the certificate {cert} and the key {key} cannot serve HTTPS: {exc.reason or exc}") from None
+    return context
+
+
+def _read(path: Path | str, option: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: {exc.strerror}") from None
+
+
+def _no_passphrase():
+    raise _Encrypted()
+
+
+def check_tls_pair(cert: Path | None, key: Path | None) -> None:
+    """HTTPS's two options: both or neither, and a pair that loads (tls_context)."""
+    if (cert is None) != (key is None):
+        raise ConfigError("HTTPS needs both --tls-cert and --tls-key")
+    if cert is not None:
+        tls_context(cert, key)
 
 
 def load_route_table(path: Path, project: str | None) -> tuple[Route, ...]:

@@ -18,7 +18,7 @@ import resource
 import ssl
 import time
 
-from .config import EdgeConfig
+from .config import EdgeConfig, tls_context
 from .protocol import EdgeProtocol, descriptor
 
 _HANDSHAKE = 0x16  # the content type of the TLS record every handshake starts with
@@ -34,8 +34,7 @@ def server_context(cert: str, key: str) -> ssl.SSLContext:
     """The server's TLS context, made once per process and certificate."""
     context = _contexts.get((cert, key))
     if context is None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
+        context = tls_context(cert, key)  # the pair was checked at start-up (EdgeConfig.check)
         context.set_alpn_protocols(_ALPN)
         context = _contexts[(cert, key)] = context
     return context

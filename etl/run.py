@@ -28,9 +28,24 @@ class Report:
     ran: dict[str, int | None] = field(default_factory=dict)  # table -> rows of the day (a view: None)
     failed: dict[str, str] = field(default_factory=dict)  # table -> the error, starting with its file
     waiting: dict[str, str] = field(default_factory=dict)  # table -> why it did not run
+    unknown: dict[str, str] = field(default_factory=dict)  # a table asked for that no query makes -> the mistake
 
     def as_dict(self) -> dict:
-        return {"ran": self.ran, "failed": self.failed, "waiting": self.waiting}
+        return {"ran": self.ran, "failed": self.failed, "waiting": self.waiting, "unknown": self.unknown}
+
+
+def unknown_tables(queries: list[Query], only: set[str] | None) -> dict[str, str]:
+    """The tables of `only` that no query makes, each with what it may have meant to say."""
+    import difflib
+
+    names = sorted(q.name for q in queries)
+    out = {}
+    for name in sorted((only or set()) - set(names)):
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        some = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+        out[name] = f"{name}: no query makes this table " + (f"(did you mean {close[0]}?)" if close else
+                                                               f"(the queries make {some or 'none'})")
+    return out
 
 
 def existing(writer) -> set[str]:
@@ -43,7 +58,11 @@ def existing(writer) -> set[str]:
 def schedule(queries: list[Query], report: Report, only: set[str] | None = None) -> Iterator[tuple[Query, set[str]]]:
     """The queries to run (those in `only`), in dependency order, each with the tables it reads. One
     that cannot be read, or a cycle's, fails alone in `report`; one reading a table whose query
-    failed or waits (as the caller records it while iterating) waits."""
+    failed or waits (as the caller records it while iterating) waits. A table of `only` that no
+    query makes is a mistake: nothing runs (`report.unknown`)."""
+    report.unknown.update(unknown_tables(queries, only))
+    if report.unknown:
+        return
     read = {}
     for q in queries:
         try:

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Protocol
 
 import pybase64
 
-from pingpipe import jsontext
+from pingpipe import jsontext, utc
 from pingpipe.decoder.failures import DUPLICATE, load_failure, refused
 from pingpipe.schemas.registry import Registry
 
@@ -111,7 +111,7 @@ def error_row(data: bytes, attributes: dict[str, str], now: dt.datetime | None =
         "error_type", "error_message", "exception_class", "stack_trace")}
     stamp = row["submission_timestamp"]
     if not (isinstance(stamp, str) and timestamp_ok(stamp, zone_allowed=True)):
-        row["submission_timestamp"] = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        row["submission_timestamp"] = (now or utc.now()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     row["payload"] = pybase64.b64encode_as_string(data)
     return {k: v for k, v in row.items() if v is not None}
 

@@ -14,7 +14,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pingpipe.gctune import tune_gc
-from pingpipe.message import RawMessage
+from pingpipe.decoder.failures import failure
+from pingpipe.message import BadLine, RawMessage
 from pingpipe.schemas.registry import Registry
 
 from .load import LoadedBefore, Loader, drop_loaded
@@ -22,6 +23,7 @@ from .load import LoadedBefore, Loader, drop_loaded
 _shared: dict[tuple, tuple] = {}
 _runs: dict[str, LoadedBefore] = {}
 _lock = threading.Lock()
+NOT_RAW = "ParseRawMessage"  # the error type of a line that is not a raw message (decoder/pipeline.py's)
 
 
 def open_warehouse(spec: str, registry: Registry | None = None):
@@ -62,9 +64,19 @@ def loaded_before(run: str, writer) -> LoadedBefore | None:
 
 
 def as_pair(line: bytes) -> tuple[bytes, dict]:
-    """A raw-message line (decoded or error: the decoder's outputs) as the loader takes it."""
-    message = RawMessage.from_line(line)
+    """A raw-message line (decoded or error: the decoder's outputs) as the loader takes it; a line that
+    is not one (a CSV, a ping's bare JSON) is its error row, ParseRawMessage, as the decoder and `up` make it."""
+    try:
+        message = RawMessage.from_line(line)
+    except BadLine as exc:
+        message = failure(line, {}, exc, NOT_RAW)
     return message.data, message.attributes
+
+
+def pairs(lines) -> tuple[list[tuple[bytes, dict]], int]:
+    """The lines of a batch as pairs (blank lines skipped), and how many were not raw messages."""
+    out = [as_pair(line) for line in lines if line.strip()]
+    return out, sum(1 for _, attributes in out if attributes.get("error_type") == NOT_RAW)
 
 
 class LoadBatch(beam.DoFn):
@@ -79,7 +91,9 @@ class LoadBatch(beam.DoFn):
         tune_gc()
 
     def process(self, elements):
-        batch = self.loader.batch(as_pair(e) for e in elements)
+        messages, not_raw = pairs(elements)
+        batch = self.loader.batch(messages)
+        batch.counts["not_raw"] += not_raw
         if self.before is not None:
             drop_loaded(batch, self.before)
         self.writer.write(batch.tables)

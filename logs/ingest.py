@@ -297,10 +297,11 @@ async def _stdin(log: SegmentLog, totals: Totals, config: IngestConfig) -> None:
 
 
 async def run(paths: list[Path], config: IngestConfig, stop: asyncio.Event | None = None,
-              directory: Path | None = None) -> Totals:
+              directory: Path | None = None, totals: Totals | None = None) -> Totals:
     """Queue the lines of `paths` (a Path("-") is stdin), and with `follow`, what they gain, until
-    `stop` is set; `directory`: also every file that appears in it."""
-    totals = Totals()
+    `stop` is set; `directory`: also every file that appears in it. `totals` are counted into as
+    lines go (a follower's, read while it runs)."""
+    totals = totals if totals is not None else Totals()
     log = SegmentLog(config.queue, max_age=config.segment_max_age)
     log.start()
     tracker = Tracker([p for p in paths if str(p) != "-"], directory, config.max_line_bytes, read_offsets(config.offsets))
@@ -348,7 +349,7 @@ class Follower:
         async def main():
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
             self._ready.set()
-            self.totals = await run([], self.config, self._stop, directory=self.directory)
+            await run([], self.config, self._stop, directory=self.directory, totals=self.totals)
 
         try:
             asyncio.run(main())

@@ -37,6 +37,9 @@ MAX_TABLES = 100  # a service's log tables: past it, a new Type's rows are error
 # What a mozlog Type must look like to name a table: Mozilla's are like `request.summary`.
 TYPE_RULE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 ENVELOPE_TEXT = ("Logger", "Hostname", "EnvVersion")
+# What --service must look like: its dataset is the name with `-` as `_` (fxa-auth -> fxa_auth_logs_live),
+# as Mozilla names a service's datasets; any other change would put two names' rows in one table.
+SERVICE_RULE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 class NotMozlog(ValueError):
@@ -61,7 +64,22 @@ ENVELOPE = [
 
 
 def table_of(service: str, type_: str) -> TableId:
-    return TableId(f"{sanitize_identifier(service)}{LIVE_SUFFIX}", sanitize_identifier(type_))
+    return TableId(dataset_of(service), sanitize_identifier(type_))
+
+
+def service_problem(service: str) -> str | None:
+    """Why a service name cannot name its dataset as given, or None (the reason says what would)."""
+    if SERVICE_RULE.fullmatch(service):
+        return None
+    cleaned = re.sub(r"_+", "_", sanitize_identifier(service)).strip("_")
+    like = f" (e.g. {cleaned})" if cleaned and SERVICE_RULE.fullmatch(cleaned) else ""
+    return (f"{service!r} cannot name a dataset: a service name is a letter, then at most 63 letters, digits, "
+            f"'_' or '-'{like}")
+
+
+def dataset_of(service: str) -> str:
+    """The dataset of a service's log tables: `<service>_logs_live`, `-` as `_`."""
+    return f"{sanitize_identifier(service)}{LIVE_SUFFIX}"
 
 
 def type_problem(type_: str) -> str | None:

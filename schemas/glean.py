@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import glean_builtin
+from .glean_problems import problem_lines
 from .names import AppIdError, check_app_id, dataset_family, glean_namespace
 from .transpile import merge_metadata, transpile
 
@@ -47,7 +48,11 @@ BUG_1737656_TYPES = ("jwe", "labeled_rate", "text", "url")
 
 
 class GleanDefinitionError(ValueError):
-    """metrics.yaml / pings.yaml that glean-parser rejects."""
+    """metrics.yaml / pings.yaml that glean-parser rejects; `problems`: one line each (file:line: …)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 @dataclass(frozen=True)
@@ -117,9 +122,14 @@ def _parse(files: list[Path], allow_reserved: bool) -> dict:
         if not Path(path).is_file():
             raise GleanDefinitionError(f"{path}: no such file")
     result = parser.parse_objects([Path(p) for p in files], {"allow_reserved": allow_reserved})
-    errors = list(result)
+    try:
+        errors = list(result)
+    except (ValueError, TypeError) as exc:  # what glean_parser raises, rather than yields, e.g. a date that is not one
+        shown = " ".join(str(exc).split())
+        raise GleanDefinitionError(f"{', '.join(str(p) for p in files)}: {shown}") from None
     if errors:
-        raise GleanDefinitionError("\n".join(str(e) for e in errors))
+        problems = problem_lines([str(e) for e in errors])
+        raise GleanDefinitionError("\n".join(problems), problems)
     return result.value
 
 

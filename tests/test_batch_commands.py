@@ -44,3 +44,24 @@ def test_decode_says_what_it_did_and_load_twice_loads_once(tmp_path):
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM pingpipe_demo_live.hello_v1").fetchone() == (3,)
     assert con.execute("SELECT count(*) FROM payload_bytes_error.structured").fetchone() == (3,)
+
+
+def test_load_of_lines_that_are_not_raw_messages_makes_them_counted_error_rows_as_decode_does(tmp_path):
+    """A CSV given to `load` (issue 30): each line an error row, ParseRawMessage, as `decode` and `up` make
+    them; the raw-message lines beside them load; one summary, no traceback."""
+    data_csv = tmp_path / "data.csv"
+    good = encode_line(json.dumps(PING).encode(), {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}",
+                                                   "submission_timestamp": "2026-11-23T10:00:00.000000Z"})
+    data_csv.write_bytes(b"client,launches\nabc,3\n\n" + good + b'{"payload": 7}\n')
+    decoded = subprocess.run([PINGPIPE, "decode", "--input", f"file:{data_csv}", "--output", f"file:{tmp_path}/dec/part",
+                              "--errors", f"file:{tmp_path}/err/part"], capture_output=True, text=True, timeout=300)
+    assert "errors by type: ParseRawMessage 3" in decoded.stdout, decoded.stdout + decoded.stderr  # what load agrees with
+    done = subprocess.run([PINGPIPE, "load", "--input", f"file:{data_csv}", "--data", str(tmp_path / "data")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "Traceback" not in done.stderr and "ERROR" not in done.stderr, done.stderr
+    assert "loaded 0 row(s), 4 error row(s)" in done.stdout  # the raw line is undecoded: `load` takes the decoder's output
+    assert "3 line(s) are not raw messages" in done.stderr and "ParseRawMessage" in done.stderr
+    con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
+    rows = con.execute("SELECT error_type, decode(payload) FROM payload_bytes_error.structured "
+                       "WHERE error_type = 'ParseRawMessage' ORDER BY 2").fetchall()
+    assert rows == [("ParseRawMessage", "abc,3"), ("ParseRawMessage", "client,launches"), ("ParseRawMessage", '{"payload": 7}')]

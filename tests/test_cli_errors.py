@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import click
 import pytest
 
 from pingpipe.cli import main
+from pingpipe.up import admin
+from pingpipe.up.warehouse import QueryError
 from tests.helpers import PINGPIPE, free_port
 from tests.up.conftest import start_up
 
@@ -74,6 +79,10 @@ CASES = [
     (["lineage", "nope.table"], 1, "no table of that name"),
     (["shred", "--warehouse", "duckdb:x"], 2, "expected bigquery:PROJECT (a DuckDB warehouse is --data's)"),
     (["etl", "run", "--data", "{w}/nodata"], 1, "no warehouse at"),
+    (["cycle", "--date", "2099-01-01", "--data", "{w}/nodata"], 2, "2099-01-01 has not ended (UTC)"),
+    (["logs", "ingest", "--data", "{w}/d", "--service", "fxa auth!", "{w}/routes.json"], 2,
+     "'fxa auth!' cannot name a dataset: a service name is a letter, then at most 63 letters, digits, '_' or '-' "
+     "(e.g. fxa_auth)"),
 ]
 
 
@@ -119,6 +128,52 @@ def test_the_old_format_name_still_works_and_says_it_is_deprecated(running):
     done = run("query", "SELECT 1 AS one", "--format", "table", "--data", str(running.data))
     assert done.returncode == 0 and "one" in done.stdout
     assert "--format table is deprecated" in done.stderr
+
+
+def test_a_cycle_of_a_day_that_has_not_ended_is_refused_by_the_command_and_by_a_running_up(running):
+    today = dt.datetime.now(dt.timezone.utc).date()
+    done = run("cycle", "--date", str(today), "--data", str(running.data))
+    assert_one_line(done, 2, f"{today} has not ended (UTC)")
+    with pytest.raises(QueryError, match="2099-01-01 has not ended"):  # the admin port, asked directly
+        admin.call(running.data, "POST", "/cycle?date=2099-01-01")
+    last = admin.call(running.data, "GET", "/status")["last_cycle"]
+    assert last is None or last["day"] < str(today)
+
+
+def test_etl_run_of_a_table_no_query_makes_is_exit_2_with_a_did_you_mean(running):
+    done = run("etl", "run", "--table", "pingpipe_demo.active_user", "--data", str(running.data))
+    assert_one_line(done, 2, "pingpipe_demo.active_user: no query makes this table (did you mean pingpipe_demo.active_users?)")
+    done = run("etl", "run", "--table", "nope.nope", "--data", str(running.data))
+    assert_one_line(done, 2, "nope.nope: no query makes this table (the queries make ")
+    assert "no query to run" not in done.stdout
+
+
+def test_status_in_text_shows_the_last_cycle_as_the_readme_says(running):
+    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    deadline = time.monotonic() + 60
+    while not admin.call(running.data, "GET", "/status")["last_cycle"] and time.monotonic() < deadline:
+        time.sleep(0.2)  # `up` runs yesterday's cycle by itself once it has started
+    done = run("status", "--data", str(running.data))
+    assert done.returncode == 0, done.stderr
+    assert f"last cycle: {yesterday}: stable 0 row(s), shredded 0, expired 0, derived tables " in done.stdout, done.stdout
+
+
+def test_a_service_name_with_a_dash_is_taken_and_the_command_says_the_dataset_it_names(work, tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_text('{"Type": "request.summary", "Logger": "fxa-auth", "Fields": {"path": "/"}}\n')
+    done = run("logs", "ingest", "--data", str(tmp_path / "d"), "--service", "fxa-auth", str(log))
+    assert done.returncode == 0 and "(service fxa-auth: tables fxa_auth_logs_live.<Type>)" in done.stdout, done.stderr
+    refused = run("logs", "ingest", "--data", str(tmp_path / "d2"), "--service", "fxa auth!", str(log))
+    assert refused.returncode == 2 and not (tmp_path / "d2").exists()  # refused before anything is queued
+
+
+def test_audit_and_shred_answer_in_json_as_status_and_lineage_do(running):
+    audit = run("audit", "--format", "json", "--data", str(running.data))
+    assert audit.returncode == 0, audit.stderr
+    answer = json.loads(audit.stdout)
+    assert answer["findings"] == [] and answer["rows"] >= 0 and "deep" not in answer
+    shred = run("shred", "--dry-run", "--format", "json", "--data", str(running.data))
+    assert shred.returncode == 0 and json.loads(shred.stdout) == {"dry_run": True, "rows": {}, "skipped": []}, shred.stderr
 
 
 def commands(group: click.Group, path=()):

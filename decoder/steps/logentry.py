@@ -6,8 +6,9 @@ A server logging Glean server-side events writes mozlog lines of Type `glean-ser
 as the string `payload`; Cloud Logging wraps each line in a LogEntry (`jsonPayload`). A message
 without `submission_timestamp` and `uri` is such an entry. Before geo, `ip_address` leaves the entry for
 the `x_forwarded_for` attribute (which geo uses and drops), so no output holds it, errors
-included. After geo, the entry's Fields become the submission: its attributes, its payload, and
-`receiveTimestamp` as the submission time.
+included. After geo, the entry's Fields become the submission: its attributes (the namespace as
+a Glean SDK would send the application id: `org.Example.app` is `org-example-app`), its payload,
+and `receiveTimestamp` as the submission time.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import re
 
 import orjson
+
+from pingpipe.schemas.names import glean_namespace
 
 from ..errors import DecodeError
 
@@ -84,6 +87,9 @@ def parse(data: bytes, attributes: dict[str, str]) -> bytes:
     if received is None or any(v is None for v in values.values()):
         raise InvalidLogEntry("Message has no submission_timestamp but is not in a known LogEntry format")
     ping = values.pop("payload")
+    # A logger writes the application id it was given; a Glean SDK sends its sanitized form: the
+    # same rule makes both the app's namespace (`schemas glean --app-id` names its tables by it).
+    values["document_namespace"] = glean_namespace(values["document_namespace"])
     attributes.update(values)
     attributes["submission_timestamp"] = microseconds(received)
     user_agent = _text(fields.get("user_agent"))

@@ -13,6 +13,7 @@ import click
 from .audit import audit
 from .cycle import cycle
 from .decode import decode
+from .demo import demo
 from .dictionary import dictionary
 from .edge import edge, pubsub_setup
 from .etl import etl, lineage
@@ -84,6 +85,7 @@ main.add_command(etl)
 main.add_command(lineage)
 main.add_command(dictionary)
 main.add_command(logs)
+main.add_command(demo)
 
 
 def _show_envvars(command: click.Command) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 
 import click
 
+from pingpipe import utc
 from pingpipe.up.config import UpConfig
 
 from .etl import SQL_HELP
@@ -42,11 +42,15 @@ def cycle(day, data, warehouse, schemas, sql, user_ids, error_retention_days):
     from pingpipe.schemas.registry import Registry
     from pingpipe.up import cycle as daily
 
-    day = day.date() if day else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    day = day.date() if day else utc.yesterday()
     try:
         rules = load_rules(user_ids)
     except RulesError as exc:
         raise click.ClickException(str(exc)) from None
+    from pingpipe.up.admin import not_ended
+
+    if problem := not_ended(day):  # its cycle would be recorded as done with part of the day
+        raise click.BadParameter(problem, param_hint="--date")
     if warehouse is not None:
         from pingpipe.loader.writers.bigquery import make_client
 

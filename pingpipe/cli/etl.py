@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path
 
 import click
 
+from pingpipe import utc
 from .load import bigquery_project
 from .up import DATA_HELP, ask_up, writable
 
@@ -59,7 +59,7 @@ def run(day, tables, sql, data, schemas, warehouse):
     """
     from pingpipe.up import cycle as daily
 
-    day = day.date() if day else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    day = day.date() if day else utc.yesterday()
     only = set(tables) or None
     if warehouse is not None:
         report = _on_bigquery(warehouse, registry_of(schemas), sql, day, only)
@@ -70,6 +70,8 @@ def run(day, tables, sql, data, schemas, warehouse):
         registry = registry_of(schemas)
         with writable(data) as writer:
             report = daily.run_etl(writer, registry, day, sql=sql, only=only).as_dict()
+    if report.get("unknown"):  # nothing ran: a table no query makes is a mistake in the command
+        raise click.BadParameter("; ".join(report["unknown"].values()), param_hint="--table")
     for table, rows in report["ran"].items():
         click.echo(f"{table}: view made" if rows is None else f"{table}: {rows} row(s) for {day}")
     for reason in report["waiting"].values():

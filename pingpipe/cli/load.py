@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
+
+from pingpipe.private import private_folder
 
 from .beamrun import run_counted
 from .up import DATA_HELP
@@ -73,7 +76,7 @@ def load(ctx, inputs, data, warehouse, schemas, batch_size):
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
     if warehouse is None:
-        data.mkdir(parents=True, exist_ok=True)
+        private_folder(data)
         warehouse = f"duckdb:{data / 'warehouse.duckdb'}"
     kind, path = warehouse_spec(warehouse, ("duckdb", "bigquery"))
     if kind == "duckdb":
@@ -89,6 +92,9 @@ def load(ctx, inputs, data, warehouse, schemas, batch_size):
     click.echo(f"loaded {counts['loader.rows']} row(s), {counts['loader.errors']} error row(s), "
                f"{counts['loader.duplicates']} duplicate(s)"
                + (f"; {counts['loader.already_loaded']} already in their tables, skipped" if counts["loader.already_loaded"] else ""))
+    if counts["loader.not_raw"]:  # error rows like any other (nothing is lost), but most likely the wrong file
+        click.echo(f"  {counts['loader.not_raw']} line(s) are not raw messages ({{\"attributeMap\": …, \"payload\": …}}): "
+                   "error rows of type ParseRawMessage; `pingpipe load` reads raw-message lines, the decoder's outputs", err=True)
     if kind == "duckdb":
         writer = open_warehouse(warehouse)
         rows = writer.query("SELECT dataset, name FROM _pingpipe.tables ORDER BY 1, 2").fetchall()
@@ -98,15 +104,18 @@ def load(ctx, inputs, data, warehouse, schemas, batch_size):
 
 
 @click.command("dedupe")
-@click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="The day (UTC) to copy.")
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day (UTC) to copy [default: yesterday, as `etl run` and `cycle`].")
 @click.option("--warehouse", default=None, help="duckdb:PATH or bigquery:PROJECT (default: the warehouse of --data)")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
               envvar="PINGPIPE_DATA", help="`pingpipe up`'s data folder; while it runs, the copy runs inside it.")
 def dedupe(day, warehouse, data):
     """Copy a day of every live table into <family>_stable, one row per document_id; make the views."""
+    from pingpipe import utc
     from pingpipe.loader.sink import open_warehouse
     from pingpipe.loader.stable import copy_deduplicate
 
+    day = day or dt.datetime.combine(utc.yesterday(), dt.time())
     if warehouse is None:
         from pingpipe.up.admin import NotRunning, call
         from pingpipe.up.warehouse import QueryError

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pingpipe.logs.ingest import IngestConfig
+from pingpipe.private import private_folder
 
 from .up import DATA_HELP
 
@@ -43,6 +44,7 @@ def ingest(files, data, follow, service, policy, hash_key_file, max_line_bytes):
     DATA/logs-offsets.json, so a restart goes on where it stopped.
     """
     from pingpipe.logs.ingest import run
+    from pingpipe.logs.records import dataset_of
 
     convert = service_converter(service, policy, hash_key_file)
     missing = [str(f) for f in files if str(f) != "-" and not f.is_file()]
@@ -50,7 +52,7 @@ def ingest(files, data, follow, service, policy, hash_key_file, max_line_bytes):
         raise click.BadParameter(f"no such file: {', '.join(missing)}", param_hint="FILES")
     if follow and any(str(f) == "-" for f in files):
         raise click.BadParameter("--follow reads files; stdin is read to its end anyway", param_hint="--follow")
-    data.mkdir(parents=True, exist_ok=True)
+    private_folder(data)
     config = IngestConfig(queue=data / "queue", follow=follow, offsets=data / "logs-offsets.json" if follow else None,
                           max_line_bytes=max_line_bytes)
     if convert is not None:
@@ -63,20 +65,26 @@ def ingest(files, data, follow, service, policy, hash_key_file, max_line_bytes):
     except OSError as exc:
         raise click.ClickException(f"cannot queue into {config.queue}: {exc.strerror or exc}") from None
     skipped = sum(totals.skipped.values())
-    click.echo(f"queued {totals.queued} line(s) into {config.queue}" + (f"; skipped {skipped}:" if skipped else ""))
+    into = f" (service {service}: tables {dataset_of(service)}.<Type>)" if service else ""
+    click.echo(f"queued {totals.queued} line(s) into {config.queue}{into}"
+               + (f"; skipped {skipped} line(s):" if skipped else ""))
     for reason, n in totals.skipped.most_common():
-        click.echo(f"  {n}: {reason}")
+        click.echo(f"  {n} × {reason}")
 
 
 def service_converter(service: str | None, policy: Path | None, hash_key_file: Path | None):
     """The line converter for --service (None for Glean server events); a policy that cannot apply is one line."""
     from pingpipe.logs import mozlog
     from pingpipe.logs.policy import PolicyError, load
+    from pingpipe.logs.records import service_problem
 
     if service is None:
         if policy or hash_key_file:
             raise click.UsageError("--policy and --hash-key-file go with --service")
         return None
+    problem = service_problem(service)
+    if problem:  # never a name quietly changed: two services' rows would share a table
+        raise click.BadParameter(problem, param_hint="--service")
     try:
         rules = load(policy)
     except PolicyError as exc:

@@ -153,7 +153,7 @@ def glean_cmd(app_id, metrics, pings, out, expiration_days, ping_expiration, no_
     try:
         app = glean_mod.load_app(app_id, metrics, pings, include_builtins=not no_builtins)
     except glean_mod.GleanDefinitionError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(glean_problems(exc.problems)) from None
     ping_days = _parse_ping_days(ping_expiration)
     _require_known_pings(app, ping_days, "--ping-expiration")
     _require_known_pings(app, bug_1737656, "--bug-1737656")
@@ -179,6 +179,14 @@ def glean_cmd(app_id, metrics, pings, out, expiration_days, ping_expiration, no_
     if bug_1737656:
         click.echo(f"bug 1737656: jwe, labeled_rate, text and url kept as key/value maps in "
                    f"{', '.join(sorted(set(bug_1737656)))}", err=True)
+
+
+def glean_problems(problems: list[str], most: int = 10) -> str:
+    """glean_parser's problems, one line each (`file:line: where: message`), at most `most` of them."""
+    if len(problems) == 1:
+        return problems[0]
+    more = f"\n  … and {len(problems) - most} more" if len(problems) > most else ""
+    return f"glean_parser found {len(problems)} problems:\n  " + "\n  ".join(problems[:most]) + more
 
 
 def _require_known_pings(app: glean_mod.GleanApp, names, option: str) -> None:

@@ -18,7 +18,9 @@ from .up import DATA_HELP, ask_up, writable
 @click.option("--user-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="YAML rules naming your tables' user-id columns (and secondary ids), before the shipped ones "
                    "(privacy/user_ids.yaml) and a running `up`'s own (up --user-ids).")
-def shred(data, dry_run, warehouse, user_ids):
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one object, {dry_run, rows: {table: n}, skipped: [table][, deferred: [table]]}.")
+def shred(data, dry_run, warehouse, user_ids, fmt):
     """Delete, from every table of an app, the rows of each client whose deletion-request ping is stored.
 
     The deletion-request rows stay (the audit trail). Rerunning deletes what is left and nothing else.
@@ -33,13 +35,13 @@ def shred(data, dry_run, warehouse, user_ids):
 
     if warehouse is not None:
         result = shred_on_bigquery(bigquery_project(warehouse), dry_run, rules)
-        _report(result, dry_run)
+        _report(result, dry_run, fmt)
         return
     result = ask_up(data, "POST", "/shred" + ("?dry_run=1" if dry_run else ""), user_ids.read_bytes() if user_ids else b"")
     if result is None:
         with writable(data) as writer:
             result = shred_warehouse(writer, dry_run=dry_run, rules=rules)
-    _report(result, dry_run)
+    _report(result, dry_run, fmt)
 
 
 def shred_on_bigquery(project: str, dry_run: bool, rules=None, client=None) -> dict:
@@ -52,7 +54,12 @@ def shred_on_bigquery(project: str, dry_run: bool, rules=None, client=None) -> d
     return shred_bigquery(client, project, bigquery_tables(client, project), dry_run=dry_run, rules=rules)
 
 
-def _report(result: dict, dry_run: bool) -> None:
+def _report(result: dict, dry_run: bool, fmt: str = "text") -> None:
+    if fmt == "json":
+        from pingpipe.up.warehouse import dumps
+
+        click.echo(dumps({"dry_run": dry_run, **result}).decode("utf-8"))
+        return
     verb = "would delete" if dry_run else "deleted"
     for table, n in result["rows"].items():
         click.echo(f"{table}: {verb} {n} row(s)")

@@ -134,8 +134,10 @@ def writable(data: Path):
     import duckdb
 
     from pingpipe.loader.writers.duckdb import DuckDBWriter
+    from pingpipe.private import private_folder
 
     path = _existing(data)
+    private_folder(data)  # a folder an older pingpipe made: its owner's alone before anything is written
     try:
         writer = DuckDBWriter(path)
     except duckdb.IOException as exc:
@@ -150,12 +152,14 @@ def writable(data: Path):
 @click.argument("sql")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
               envvar="PINGPIPE_DATA", help=DATA_HELP)
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "table"]), default="text", show_default=True,
-              help="text: an aligned table; json: one JSON object per row. (`table` is the old name of text.)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv", "table"]), default="text", show_default=True,
+              help="text: an aligned table; json: one JSON object per row (no rows: nothing, and a note on stderr); "
+                   "csv: a header line, then one line per row. (`table` is the old name of text.)")
 def query(sql, data, fmt):
     """Run a read-only SQL query against the warehouse (also while `pingpipe up` runs).
 
-    It reads the warehouse's tables only: no writes, no files, no network, no settings."""
+    It reads the warehouse's tables only: no writes, no files, no network, no settings. SHOW TABLES
+    lists every dataset.table (DuckDB's own would list only its main schema, where pingpipe keeps none)."""
     from pingpipe.up import warehouse
 
     if fmt == "table":
@@ -170,6 +174,10 @@ def query(sql, data, fmt):
     if fmt == "json":
         for row in result["rows"]:
             click.echo(warehouse.dumps(dict(zip(result["columns"], row))).decode("utf-8"))
+        if not result["rows"]:  # JSON lines of no rows are no lines: said where a pipe does not read it
+            click.echo(f"(0 rows; columns: {', '.join(result['columns']) or 'none'})", err=True)
+    elif fmt == "csv":
+        click.echo(warehouse.format_csv(result), nl=False)
     else:
         click.echo(warehouse.format_table(result))
 
@@ -193,6 +201,12 @@ def status(data, fmt):
         click.echo(warehouse.dumps(info).decode("utf-8"))
         return
     click.echo(f"warehouse {data / 'warehouse.duckdb'} ({'pingpipe up is running' if running else 'not running'})")
+    if running:
+        from pingpipe.up.admin import read_state
+
+        link = (read_state(data) or {}).get("ui_link")
+        if link:
+            click.echo(f"dictionary {link}   (open it: the link lets your browser in)")
     click.echo(warehouse.format_table({"columns": ["table", "rows"], "rows": [[t["table"], t["rows"]] for t in info["tables"]]}))
     click.echo("errors by type:" + ("" if info["errors_by_type"] else " none"))
     for error_type, n in info["errors_by_type"].items():
@@ -200,3 +214,14 @@ def status(data, fmt):
     b = info["backlog"]
     click.echo(f"queue backlog: {b['sealed_segments']} sealed segment(s), {b['sealed_bytes']} bytes; "
                f"{b['open_segments']} open ({b['open_bytes']} bytes)" + (f"; lag {info['lag_seconds']} s" if running else ""))
+    cycle = info.get("last_cycle")
+    click.echo(f"last cycle: {warehouse.cycle_summary(cycle)}" + (f" (finished {cycle['finished_at']})" if
+                                                                   cycle.get("finished_at") else "") if cycle else
+               "last cycle: none yet (`up` runs one per ended UTC day; `pingpipe cycle` runs one by hand)")
+    logs = info.get("logs")
+    if logs:
+        skipped = logs["skipped"]
+        click.echo(f"logs {logs['folder']}: queued {logs['queued']} line(s), skipped {sum(skipped.values())}"
+                   + (":" if skipped else ""))
+        for reason, n in sorted(skipped.items(), key=lambda item: -item[1]):
+            click.echo(f"  {n} × {reason}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pingpipe import utc
+
 ERROR_RETENTION_DAYS = 14  # raw error payloads are kept briefly: long enough to find and replay a bad deploy's
 
 
@@ -34,7 +36,7 @@ def days_kept(dataset: str, table: str, days: dict[str, int], error_retention_da
 def expire(con, tables: list[tuple[str, str]], days: dict[str, int], *, error_retention_days: int = ERROR_RETENTION_DAYS,
            now: dt.datetime | None = None, dry_run: bool = False) -> dict[str, int]:
     """Delete (or count, dry_run) the expired rows of each (dataset, table); rows per table."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or utc.now()
     done = {}
     for dataset, name in tables:
         keep = days_kept(dataset, name, days, error_retention_days)

@@ -13,6 +13,7 @@ token, which only the owner of DATA/up.json can read.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import http.client
 import os
@@ -30,6 +31,7 @@ from typing import Callable
 import duckdb
 import orjson
 
+from pingpipe import utc
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 
 from . import warehouse
@@ -45,14 +47,16 @@ LINGER_SECONDS = 1.0  # after a refusal: what the client still sends is discarde
 class AdminServer:
     def __init__(self, writer, status_extra: Callable[[], dict], port: int = 0,
                  cycle: Callable[[object], dict] | None = None, rules: list | None = None,
-                 etl: Callable[..., dict] | None = None):
+                 etl: Callable[..., dict] | None = None, shred: Callable[..., dict] | None = None):
         """`cycle(day)` runs the daily cycle for a day (POST /cycle?date=YYYY-MM-DD); `rules` are the
         user-id rules `up` shreds with; `etl(day, only, sql)` runs the day's queries (POST
-        /etl?date=YYYY-MM-DD[&table=T…], the body naming a folder of the caller's queries, or empty)."""
+        /etl?date=YYYY-MM-DD[&table=T…], the body naming a folder of the caller's queries, or empty);
+        `shred(dry_run, rules)` shreds as `up` does (POST /shred), else cycle.shred_warehouse."""
         # Users' SQL runs on the writer's DuckDB instance, closed to the outside as it opened (`connect`);
         # warehouse.run_query checks that before each query.
         self.token = secrets.token_urlsafe(32)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle, rules, etl))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle, rules, etl,
+                                                                                  shred))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="admin", daemon=True)
@@ -120,7 +124,7 @@ def content_length(value: str | None, limit: int) -> int:
     return length
 
 
-def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None):
+def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None, shred=None):
     con = writer.con
 
     class Handler(BaseHTTPRequestHandler):
@@ -166,7 +170,12 @@ def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None)
 
         def _get(self) -> dict:
             if self.path == "/status":
-                return {**warehouse.status(con), **status_extra()}
+                return {**status_extra(), **warehouse.status(con)}  # the last cycle as recorded in the file
+            if self.path == "/audit?deep=1":
+                from pingpipe.privacy.audit import deep
+
+                found = deep(con, Path(writer.path).parent, duckdb_cursor)
+                return {"deep": found.lines(), "kept": found.kept, "files": found.files, "recorded": found.recorded}
             if self.path == "/audit":
                 from pingpipe.privacy.audit import audit
 
@@ -178,7 +187,11 @@ def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None)
             if self.path.startswith("/dedupe?date="):
                 return self._dedupe(self.path.split("=", 1)[1])
             if self.path.startswith("/cycle?date=") and cycle is not None:
-                return cycle(self._date(self.path.split("=", 1)[1]))
+                day = self._date(self.path.split("=", 1)[1])
+                problem = not_ended(day)
+                if problem:
+                    raise Refused(400, problem)
+                return cycle(day)
             if self.path.startswith("/etl?") and etl is not None:
                 from urllib.parse import parse_qs, urlsplit
 
@@ -196,8 +209,9 @@ def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None)
                     mine = parse_rules(extra.decode("utf-8", "replace"), "--user-ids") if extra else []
                 except RulesError as exc:
                     raise Refused(400, str(exc)) from None
-                return shred_warehouse(writer, dry_run=self.path.endswith("dry_run=1"),
-                                       rules=mine + (load_rules() if rules is None else rules))
+                mine += load_rules() if rules is None else rules
+                dry_run = self.path.endswith("dry_run=1")
+                return shred(dry_run, mine) if shred else shred_warehouse(writer, dry_run=dry_run, rules=mine)
             if self.path != "/query":
                 raise Refused(404, "not found")
             sql = self._body(content_length(self.headers.get("Content-Length"), MAX_SQL_BYTES))
@@ -227,8 +241,6 @@ def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None)
 
         @staticmethod
         def _date(day: str):
-            import datetime as dt
-
             try:
                 return dt.date.fromisoformat(day)
             except ValueError:
@@ -244,6 +256,15 @@ def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None)
                 raise Refused(400, str(exc)) from None
 
     return Handler
+
+
+def not_ended(day: dt.date) -> str | None:
+    """Why `day`'s cycle cannot run yet, or None. A day that has not ended (UTC) is refused: its cycle
+    would copy part of it and be recorded as done, and `up` would never run that day whole."""
+    if utc.ended(day):
+        return None
+    return (f"{day} has not ended (UTC): a day's cycle runs once it is over (`up` runs each one by itself); "
+            f"the last day that has ended is {utc.yesterday()}")
 
 
 def linger(sock: socket.socket, seconds: float = LINGER_SECONDS, limit: int = MAX_SQL_BYTES) -> None:

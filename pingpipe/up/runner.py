@@ -12,7 +12,6 @@ far less CPU (benchmarks/bench_decoder.py), and the segment files already give t
 from __future__ import annotations
 
 import collections
-import datetime
 import concurrent.futures as cf
 import ctypes
 import functools
@@ -27,9 +26,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pingpipe import utc
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.steps.geo import GeoDatabaseError, check_database
-from pingpipe.edge.config import CONFIG_ENV, EdgeConfig, config_to_json
+from pingpipe.edge.config import CONFIG_ENV, ConfigError, EdgeConfig, check_tls_pair, config_to_json
 from pingpipe.edge.metrics import METRICS_DIR_ENV, answers
 from pingpipe.edge.publish.segments import recover, sealed_segments
 from pingpipe.gctune import tune_gc
@@ -41,6 +41,7 @@ from pingpipe.etl import catalog
 from pingpipe.etl.graph import order
 from pingpipe.etl.queries import QueryError
 from pingpipe.logs.ingest import Follower, IngestConfig
+from pingpipe.private import private_folder
 from pingpipe.privacy.shred import RulesError, load_rules
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.schemas.registry import Registry
@@ -107,6 +108,7 @@ class Up:
         self.failures = Failures(config.retry)
         self.last_cycle: dict | None = None  # the daily cycle's last report
         self.logs: Follower | None = None  # --logs: the folder of server logs followed into the queue
+        self._skips_said: set[str] = set()  # reasons the follower skipped lines for, said once each
         self._cycle_checked = 0.0
 
     # -- start-up --------------------------------------------------------------------------
@@ -119,9 +121,12 @@ class Up:
                 probe.bind((c.host, c.port))
             except OSError as exc:
                 raise UpError(f"the edge could not start on {c.host}:{c.port}: {exc.strerror}") from None
-        edge = EdgeConfig(host=c.host, port=c.port, queue_dir=c.queue, segment_max_age=c.segment_max_age,
-                          min_free_bytes=c.min_free_bytes, max_body_bytes=c.max_body_bytes, metrics_port=c.metrics_port,
-                          tls_cert=c.tls_cert, tls_key=c.tls_key, cors_origins=c.cors_origins).check()
+        try:
+            edge = EdgeConfig(host=c.host, port=c.port, queue_dir=c.queue, segment_max_age=c.segment_max_age,
+                              min_free_bytes=c.min_free_bytes, max_body_bytes=c.max_body_bytes, metrics_port=c.metrics_port,
+                              tls_cert=c.tls_cert, tls_key=c.tls_key, cors_origins=c.cors_origins).check()
+        except ConfigError as exc:
+            raise UpError(str(exc)) from None
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINGPIPE_EDGE_")}  # its config is ours alone
         env.update({CONFIG_ENV: config_to_json(edge), METRICS_DIR_ENV: str(c.edge_counts)})
         self.edge = subprocess.Popen([sys.executable, "-m", "pingpipe.edge.server"], env=env,
@@ -147,7 +152,11 @@ class Up:
 
     def run(self) -> int:
         c = self.config
-        c.data.mkdir(parents=True, exist_ok=True)
+        try:  # before anything starts: a pair that cannot serve HTTPS is one line now, not the edge's traceback later
+            check_tls_pair(c.tls_cert, c.tls_key)
+        except ConfigError as exc:
+            raise UpError(str(exc)) from None
+        private_folder(c.data)  # raw payloads and addresses in its queue, the warehouse: the owner's alone
         c.queue.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(c.edge_counts, ignore_errors=True)  # counts since this start
         c.edge_counts.mkdir()
@@ -182,7 +191,8 @@ class Up:
             writer.close()
             raise UpError(str(exc)) from None
         try:
-            admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle, rules=self.rules, etl=self._etl)
+            admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle, rules=self.rules, etl=self._etl,
+                                shred=self._shred)
         except OSError as exc:
             writer.close()
             raise UpError(f"the admin port could not start on 127.0.0.1:{c.admin_port}: {exc.strerror}") from None
@@ -200,9 +210,9 @@ class Up:
                                                           segment_max_age=c.segment_max_age))
                 self.logs.start()
             state = {"pid": os.getpid(), "edge": c.edge_url, "admin_port": admin.port,
-                     "ui": ui.url, "warehouse": str(c.warehouse), "queue": str(c.queue)}
+                     "ui": ui.url, "ui_link": ui.link, "warehouse": str(c.warehouse), "queue": str(c.queue)}
             admin.write_state(c.data / STATE_FILE, state)  # adds the admin token; the owner's alone (0600)
-            self._banner(admin.port, ui.url)
+            self._banner(admin.port, ui)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._on_signal)
             self._loop(committer)
@@ -424,13 +434,14 @@ class Up:
         if not self.config.daily_cycle or self.stopping or now - self._cycle_checked < 60:
             return False
         self._cycle_checked = now
-        self._cycle_day = cycle.due(self.writer, datetime.datetime.now(datetime.timezone.utc).date())
+        self._cycle_day = cycle.due(self.writer, utc.today())
         return self._cycle_day is not None
 
     def _cycle(self, day) -> dict:
         """The daily cycle for `day` (cycle.py), between commits: on the commit thread, or from the admin port."""
         report = cycle.run_cycle(self.writer, self.registry, day, error_retention_days=self.config.error_retention_days,
                                  rules=self.rules, sql=self.config.sql)
+        self._forget_shredded()
         self.last_cycle = report
         print(f"daily cycle for {day}: stable {sum(report['stable'].values())} row(s), shredded "
               f"{sum(report['shredded'].values())}, expired {sum(report['expired'].values())}, "
@@ -438,6 +449,18 @@ class Up:
         for message in report["etl"]["failed"].values():
             print(f"  etl: {message}", file=self.out, flush=True)
         return report
+
+    def _shred(self, dry_run: bool, rules: list) -> dict:
+        """`pingpipe shred` through the admin port: as the cycle shreds, and the debug viewer forgets them."""
+        result = cycle.shred_warehouse(self.writer, dry_run=dry_run, rules=rules)
+        if not dry_run:
+            self._forget_shredded()
+        return result
+
+    def _forget_shredded(self) -> None:
+        """The debug viewer keeps no ping of a client whose deletion was processed."""
+        if self.committer.debug is not None:
+            self.committer.debug.forget(cycle.shredded_ids(self.writer))
 
     def _etl(self, day, only: set[str] | None, sql: str | None) -> dict:
         """`pingpipe etl run` through the admin port: the caller's queries (a folder), or up's own."""
@@ -456,9 +479,16 @@ class Up:
         return {"backlog": warehouse.backlog(self.config.queue), "lag_seconds": round(self._lag(), 3),
                 "accepted_since_start": self.accepted(), "pid": os.getpid(), "worker_restarts": self.worker_restarts,
                 "segments_decoded_since_start": self.segments_decoded, "last_cycle": self.last_cycle,
-                "since_start": dict(self.committer.totals)}
+                "since_start": dict(self.committer.totals), "logs": self._logs_status()}
 
-    def _banner(self, admin_port: int, ui: str) -> None:
+    def _logs_status(self) -> dict | None:
+        """--logs: lines queued and lines skipped (by reason) since the start; counted on the follower's thread."""
+        if self.logs is None:
+            return None
+        totals = self.logs.totals
+        return {"folder": str(self.config.logs), "queued": totals.queued, "skipped": dict(totals.skipped)}
+
+    def _banner(self, admin_port: int, ui: UIServer) -> None:
         c = self.config
         print(f"pingpipe up\n"
               f"  POST pings to  {c.edge_url}/submit/<namespace>/<doctype>/<version>/<document id>\n"
@@ -466,7 +496,8 @@ class Up:
               f"  queue          {c.queue}\n"
               f"  schemas        {c.schemas or 'shipped with pingpipe (incl. the demo Glean app pingpipe-demo)'}\n"
               f"  admin          http://127.0.0.1:{admin_port}  (pingpipe status --data {c.data})\n"
-              f"  dictionary     {ui}   (pings tagged X-Debug-ID: {ui}debug/)\n"
+              f"  dictionary     {ui.link}   (open this link: it lets your browser in; pings tagged "
+              f"X-Debug-ID: {ui.url}debug/)\n"
               f"  metrics        {f'http://{c.host}:{c.metrics_port}/metrics' if c.metrics_port else 'not served (--metrics-port PORT)'}\n"
               + (f"  logs           {c.logs}: Glean server events in its files, followed\n" if c.logs else "") +
               "Ctrl-C drains the queue and stops.", file=self.out, flush=True)
@@ -475,6 +506,12 @@ class Up:
         if self.logs is not None and self.logs.error is not None:  # said once; the pings go on loading
             print(f"following {self.config.logs} stopped: {self.logs.error!r}", file=self.out, flush=True)
             self.logs.error = None
+        if self.logs is not None:  # lines it does not queue (another mozlog Type): said once per reason
+            skipped = dict(self.logs.totals.skipped)
+            for reason in sorted(skipped.keys() - self._skips_said):
+                print(f"following {self.config.logs}: skipping lines: {reason} (`pingpipe status` counts them)",
+                      file=self.out, flush=True)
+            self._skips_said.update(skipped)
         t = self.committer.totals
         text = (f"edge accepted {self.accepted()} · loaded {t['rows']} · errors {t['errors']} · "
                 f"duplicates {t['duplicates']} · lag {self._lag():.1f} s")

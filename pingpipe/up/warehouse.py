@@ -12,15 +12,23 @@ instance `lock_down` closed to files, the network, extensions and settings.
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import duckdb
 import orjson
 
+from pingpipe import utc
 from pingpipe.edge.publish.segments import OPEN, SEALED
 from pingpipe.loader.tables import ERROR_DATASET
 from pingpipe.loader.writers.duckdb import META_SCHEMA, cursor as duckdb_cursor, locked_down
 
+# `SHOW TABLES` is DuckDB's list of its current schema, `main`, where pingpipe keeps no table: it
+# answers every dataset.table instead (`SHOW ALL TABLES` is DuckDB's, with the columns).
+SHOW_TABLES = re.compile(r"\s*show\s+tables\s*;?\s*", re.IGNORECASE)
+LIST_TABLES = ("SELECT table_schema || '.' || table_name AS \"table\", CASE table_type WHEN 'VIEW' THEN 'view' "
+               "ELSE 'table' END AS type FROM information_schema.tables WHERE table_catalog = current_database() "
+               f"AND table_schema <> '{META_SCHEMA}' ORDER BY 1")
 QUERY_TYPES = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 NUMBER_RANGE = (-(2**63), 2**64 - 1)  # the integers orjson writes as numbers
 
@@ -148,7 +156,8 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
     try:
         if not locked_down(cursor):
             raise QueryError("this warehouse connection is not locked down: no user SQL runs on it")
-        return run_statements(cursor, statements_of(cursor, sql))
+        statements = [LIST_TABLES if SHOW_TABLES.fullmatch(s.query) else s for s in statements_of(cursor, sql)]
+        return run_statements(cursor, statements)
     finally:
         cursor.close()
 
@@ -183,10 +192,34 @@ def status(con: duckdb.DuckDBPyConnection) -> dict:
                 f"SELECT coalesce(sum(messages), 0), coalesce(sum(rows), 0), coalesce(sum(errors), 0), "
                 f"coalesce(sum(duplicates), 0), count(*) FROM {META_SCHEMA}.segments").fetchone()
             committed = {"messages": m, "rows": r, "errors": e, "duplicates": d, "segments": s}
+        last_cycle = _last_cycle(cursor)
     finally:
         cursor.execute("ROLLBACK")
         cursor.close()
-    return {"tables": tables, "errors_by_type": dict(sorted(errors.items())), "committed": committed}
+    return {"tables": tables, "errors_by_type": dict(sorted(errors.items())), "committed": committed,
+            "last_cycle": last_cycle}
+
+
+def _last_cycle(cursor: duckdb.DuckDBPyConnection) -> dict | None:
+    """The report of the daily cycle that finished last (cycle.py records each), with when; None before the first."""
+    from .cycle import CYCLES
+
+    schema, _, name = CYCLES.partition(".")
+    held = cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() AND "
+                          "table_schema = ? AND table_name = ?", [schema, name]).fetchone()[0]
+    row = cursor.execute(f"SELECT report, finished_at FROM {CYCLES} ORDER BY finished_at DESC LIMIT 1").fetchone() \
+        if held else None
+    if row is None:
+        return None
+    return {**orjson.loads(row[0]), "finished_at": row[1].astimezone(utc.UTC).isoformat(timespec="seconds")}
+
+
+def cycle_summary(report: dict) -> str:
+    """A cycle's report in one line, as `up` prints it when the cycle ends."""
+    etl = report.get("etl") or {}
+    return (f"{report['day']}: stable {sum(report.get('stable', {}).values())} row(s), shredded "
+            f"{sum(report.get('shredded', {}).values())}, expired {sum(report.get('expired', {}).values())}, derived "
+            f"tables {len(etl.get('ran', {}))} ({len(etl.get('failed', {}))} failed)")
 
 
 def backlog(queue: Path) -> dict:
@@ -204,6 +237,27 @@ def backlog(queue: Path) -> dict:
         return total
 
     return {"sealed_segments": len(sealed), "sealed_bytes": size(sealed), "open_segments": len(open_), "open_bytes": size(open_)}
+
+
+def _csv_cell(value) -> str:
+    """A value as CSV text, the same whether the result came from `up` (as JSON) or from the file: text as
+    it is, NULL as nothing, the rest as its JSON (numbers, true/false, lists and structs)."""
+    if value is None:
+        return ""
+    value = orjson.loads(dumps(value))  # a date, a Decimal, bytes: as `up`'s JSON answer gives them
+    return value if isinstance(value, str) else dumps(value).decode("utf-8")
+
+
+def format_csv(result: dict) -> str:
+    """RFC 4180 CSV (with \\n line ends): the header line, even with no rows, then a line per row."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(result["columns"])
+    writer.writerows([_csv_cell(v) for v in row] for row in result["rows"])
+    return out.getvalue()
 
 
 def format_table(result: dict, max_width: int = 60) -> str:

@@ -1,6 +1,7 @@
 """HTTPS under hostile clients: a handshake is a phase with a deadline like the headers, the
 descriptor reserve holds before it, and plain HTTP sent to the HTTPS port is told to use https.
-A real `pingpipe edge` subprocess, real sockets, a real TLS client."""
+A certificate and key that cannot serve are one line before anything starts, and the README's
+openssl line makes a pair that does. A real `pingpipe edge` subprocess, real sockets, a real TLS client."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import ssl
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
-from ..helpers import make_certificate, many_descriptors, queued_doc_ids, run_edge, submit_path
+from ..helpers import PINGPIPE, free_port, make_certificate, many_descriptors, queued_doc_ids, run_edge, submit_path
 
 TIMEOUT = 1.0  # the header timeout, which bounds a handshake
 
@@ -108,3 +110,56 @@ def test_connections_beyond_the_descriptor_reserve_are_closed_before_any_handsha
     while doc not in queued_doc_ids(tmp_path / "q") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert doc in queued_doc_ids(tmp_path / "q")
+
+
+@pytest.fixture(scope="module")
+def bad_pairs(tmp_path_factory, certificate):
+    """Pairs that cannot serve HTTPS, as people get them wrong: (--tls-cert, --tls-key, what the one line says)."""
+    cert, key = certificate
+    folder = tmp_path_factory.mktemp("bad-tls")
+    other_cert, other_key = make_certificate(folder)
+    encrypted = folder / "encrypted.pem"
+    subprocess.run(["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret", "-out", str(encrypted)],
+                   check=True, capture_output=True)
+    text = folder / "notes.txt"
+    text.write_text("not a certificate\n")
+    return {
+        "swapped": (key, cert, f"--tls-cert {key} and --tls-key {cert} are swapped: the certificate is {cert}, the key {key}"),
+        "another's key": (cert, other_key, f"the certificate {cert} does not match the key {other_key}"),
+        "not PEM": (text, key, f"--tls-cert {text} is not a PEM certificate"),
+        "a certificate as the key": (cert, other_cert, f"--tls-key {other_cert} holds a certificate, not a private key"),
+        "encrypted key": (cert, encrypted, f"--tls-key {encrypted} is encrypted (it asks for a passphrase)"),
+        "no key": (cert, None, "HTTPS needs both --tls-cert and --tls-key"),
+    }
+
+
+CASES = ["swapped", "another's key", "not PEM", "a certificate as the key", "encrypted key", "no key"]
+
+
+@pytest.mark.parametrize("command", ["edge", "up"])
+@pytest.mark.parametrize("case", CASES)
+def test_a_pair_that_cannot_serve_https_is_one_line_naming_the_files_before_anything_starts(tmp_path, bad_pairs, case,
+                                                                                            command):
+    cert, key, says = bad_pairs[case]
+    args = ["--tls-cert", str(cert)] + (["--tls-key", str(key)] if key else [])
+    where = ["--queue", str(tmp_path / "q")] if command == "edge" else ["--data", str(tmp_path / "data")]
+    done = subprocess.run([PINGPIPE, command, "--port", str(free_port()), *where, *args], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out and "ConfigError" not in out, out
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and says in lines[0], out
+    assert not (tmp_path / "q").exists() and not (tmp_path / "data").exists()  # nothing was started, or even made
+
+
+def test_the_readmes_openssl_line_makes_a_pair_the_edge_serves_https_to_127_0_0_1_with(tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### From a web page"):]
+    section = section[:section.index("\n### ", 1)]
+    block = next(b for b in section.split("```sh\n")[1:] if b.lstrip().startswith("openssl req"))
+    subprocess.run(["bash", "-ec", block[:block.index("```")]], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    with run_edge(tmp_path / "q", "--tls-cert", str(cert), "--tls-key", str(key), tls=True) as edge:
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(cert))) as client:  # checks the name: 127.0.0.1
+            assert client.post(f"https://127.0.0.1:{edge.port}{submit_path()}", content=b"{}").status_code == 200
+    assert "mkcert -install" in section and "mkcert -cert-file cert.pem -key-file key.pem localhost 127.0.0.1" in section

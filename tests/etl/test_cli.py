@@ -141,3 +141,17 @@ def test_a_dependency_cycle_and_a_failing_query_stop_only_what_depends_on_them(d
     assert result.returncode == 1 and str(root / "analysis" / "a_v1" / "query.sql") in result.stderr
     assert "analysis.b_v1" in result.stdout and "did not run" in result.stdout  # downstream: waits
     assert "analysis.other_v1: 1 row(s) for 2026-11-20" in result.stdout  # unrelated: ran
+
+
+def test_a_table_no_query_makes_is_a_mistake_exit_2_with_a_did_you_mean_and_nothing_runs(data, tmp_path):
+    sql = chain(tmp_path / "sql")
+    typo = etl_run(data, sql, "--table", "analysis.a_v1", "--table", "analysis.b_v2")
+    assert typo.returncode == 2 and "Traceback" not in typo.stderr, typo.stdout + typo.stderr
+    assert "analysis.b_v2: no query makes this table (did you mean analysis.b_v1?)" in typo.stderr
+    assert "analysis.a_v1" not in typo.stdout  # refused before anything ran
+    out = subprocess.run([PINGPIPE, "query", "--data", str(data), "--format", "csv", "SELECT count(*) AS n FROM "
+                          "information_schema.tables WHERE table_schema = 'analysis'"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == "n\n0\n", out.stdout + out.stderr
+    nothing = etl_run(data, sql, "--table", "nope.nope")
+    assert nothing.returncode == 2 and "nope.nope: no query makes this table (the queries make " in nothing.stderr
+    assert "no query to run" not in nothing.stdout

@@ -74,12 +74,29 @@ def test_server_events_load_into_their_table_with_every_value_and_no_ip(run_up, 
     assert again.status()["committed"]["messages"] == 3
 
 
+def test_up_following_logs_says_once_what_it_skipped_and_status_counts_it(run_up, server_log, schemas):
+    up = run_up("--schemas", str(schemas), "--logs", str(server_log.parent))
+    up.wait_committed(3)
+    said = f"following {server_log.parent}: skipping lines: mozlog Type 'request.summary' is not a Glean server event"
+    deadline = time.monotonic() + 30
+    while said not in up.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert up.log.read_text().count(said) == 1, up.log.read_text()
+    logs = up.status()["logs"]
+    assert logs["queued"] == 3 and logs["skipped"] == {"mozlog Type 'request.summary' is not a Glean server event": 1}
+    text = subprocess.run([PINGPIPE, "status", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
+    assert (f"logs {server_log.parent}: queued 3 line(s), skipped 1:\n"
+            "  1 × mozlog Type 'request.summary' is not a Glean server event") in text.stdout, text.stdout
+    time.sleep(1.5)  # the status line goes on every second: the reason is not said again
+    assert up.log.read_text().count(said) == 1
+
+
 def test_logs_ingest_queues_a_file_and_stdin_for_the_running_up(run_up, server_log, schemas):
     up = run_up("--schemas", str(schemas))
     done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(up.data), str(server_log)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "queued 3 line(s)" in done.stdout and "1: mozlog Type 'request.summary' is not a Glean server event" in done.stdout
+    assert "queued 3 line(s)" in done.stdout and "skipped 1 line(s):\n  1 × mozlog Type 'request.summary' is not a Glean server event" in done.stdout
     up.wait_committed(3)
     done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(up.data), "-"], input=server_log.read_bytes(),
                           capture_output=True, timeout=60)
@@ -120,3 +137,23 @@ def test_logs_ingest_follow_queues_lines_as_the_file_grows_and_stops_on_ctrl_c(r
         _, err = follow.communicate(timeout=30)
     assert follow.returncode == 0 and "Traceback" not in err
     assert up.query("SELECT count(*) AS n FROM accounts_demo_live.events_v1") == [{"n": 2}]
+
+
+def test_server_events_of_a_dotted_mixed_case_application_id_land_in_its_tables(run_up, tmp_path):
+    """The id the logger was given (`Org.Example.Weather`) and the one `schemas glean` was given are
+    the same: the events land in org_example_weather_live, as a Glean SDK's pings of that id would."""
+    app_id = "Org.Example.Weather"
+    subprocess.run([sys.executable, "-m", "glean_parser", "translate", "-f", "python_server", "-o", str(tmp_path / "gen"),
+                    str(APP / "metrics.yaml")], check=True, capture_output=True, timeout=120)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with open(logs / "server.log", "wb") as out:
+        subprocess.run([sys.executable, str(APP / "server.py"), str(tmp_path / "gen"), app_id], stdout=out, check=True,
+                       timeout=60)
+    assert b'"document_namespace": "Org.Example.Weather"' in (logs / "server.log").read_bytes().replace(b'":"', b'": "')
+    subprocess.run([PINGPIPE, "schemas", "glean", "--app-id", app_id, "--metrics", str(APP / "metrics.yaml"),
+                    "--out", str(tmp_path / "schemas")], check=True, capture_output=True, timeout=120)
+    up = run_up("--schemas", str(tmp_path / "schemas"), "--logs", str(logs))
+    status = up.wait_committed(3)
+    assert up.query("SELECT count(*) AS n FROM org_example_weather_live.events_v1") == [{"n": 2}]
+    assert set(status["errors_by_type"]) <= {"ParseLogEntry"}  # the plain text line, nothing else

@@ -82,3 +82,15 @@ def test_an_email_address_in_a_ping_fails_the_audit_and_in_an_addon_column_does_
     assert audit(writer.con, cursor).lines() == ["pingpipe_demo_live.hello_v1.metrics.string.demo_theme: 1, eve%40example.com"]
     writer.close()
     assert allowed("app_live.metrics_v1.metrics.string_list.addons_active_addons")  # uBlock0@raymondhill.net
+
+
+def test_audit_in_json_lists_the_findings_and_exits_1_as_in_text(tmp_path):
+    writer = DuckDBWriter(tmp_path / "warehouse.duckdb")
+    planted = segment(tmp_path, ping(string={"demo.theme": "81.2.69.160"}))
+    Committer(writer).commit(work.process_segments([str(planted)]), [planted])
+    writer.close()
+    out = subprocess.run([PINGPIPE, "audit", "--data", str(tmp_path), "--format", "json"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 1, out.stderr
+    assert json.loads(out.stdout) == {"rows": 1, "findings": ["pingpipe_demo_live.hello_v1.metrics.string.demo_theme: 1, "
+                                                              "81.2.69.160"]}

@@ -71,6 +71,17 @@ def two_clients(tmp_path_factory):
             assert up.stop() == 0
 
 
+def test_shred_in_json_says_per_table_what_it_would_delete(two_clients):
+    """Before the test below shreds: a dry run, as one JSON object (as `status` and `lineage` answer)."""
+    up, ids = two_clients
+    dry = subprocess.run([PINGPIPE, "shred", "--data", str(up.data), "--dry-run", "--format", "json"], capture_output=True,
+                         text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    answer = json.loads(dry.stdout)
+    assert answer["dry_run"] is True and answer["rows"][f"{FAMILY}.custom_v1"] == 1, answer
+    assert ids["A"] in client_ids(up)[f"{FAMILY}.custom_v1"]  # a dry run deletes nothing
+
+
 def test_a_client_that_turned_telemetry_off_is_gone_from_every_table_and_the_other_is_intact(two_clients):
     up, ids = two_clients
     before = client_ids(up)

@@ -125,3 +125,38 @@ def test_a_dotted_uppercase_app_id_names_its_namespace_and_datasets_as_glean_sen
     assert site.returncode == 0, site.stderr
     assert (tmp_path / "site" / "tables" / "org_mozilla_test_app_live.baseline_v1").is_dir()
     assert (tmp_path / "site" / "tables" / "org_mozilla_test_app_derived.baseline_clients_daily_v1").is_dir()
+
+
+GLEAN_METRICS = """---
+$schema: moz://mozilla.org/schemas/glean/metrics/2-0-0
+
+browser:
+  clicks:
+    type: countr
+    description: Clicks.
+    bugs: [https://bugzilla.mozilla.org/1]
+    data_reviews: [https://bugzilla.mozilla.org/1]
+    notification_emails: [a@example.com]
+    expires: never
+  theme:
+    type: string
+    description: The theme.
+    colour: red
+    bugs: [https://bugzilla.mozilla.org/1]
+    data_reviews: [https://bugzilla.mozilla.org/1]
+    notification_emails: [a@example.com]
+    expires: never
+"""
+
+
+def test_misspelt_glean_definitions_are_glean_parsers_messages_one_line_each_with_file_and_line(tmp_path):
+    metrics = tmp_path / "metrics.yaml"
+    metrics.write_text(GLEAN_METRICS)
+    result = run("schemas", "glean", "--app-id", "org.example.app", "--metrics", str(metrics), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "Error: glean_parser found 2 problems:" and len(lines) == 3, result.stderr
+    assert lines[1].startswith(f"  {metrics}:6: browser.clicks.type: 'countr' is not one of ['event', 'boolean', ")
+    assert lines[1].endswith("(did you mean 'counter'?)")
+    assert lines[2] == f"  {metrics}:15: browser.theme.colour: Additional properties are not allowed ('colour' was unexpected)"
+    assert "Documentation for this node" not in result.stderr and not (tmp_path / "out").exists()

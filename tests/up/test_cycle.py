@@ -65,10 +65,11 @@ def test_up_runs_the_cycle_by_itself_and_by_hand(run_up):
     while not up.status()["last_cycle"] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert up.status()["last_cycle"]["day"] == str(YESTERDAY)  # at start: yesterday had not run
-    out = subprocess.run([PINGPIPE, "cycle", "--data", str(up.data), "--date", str(TODAY)], capture_output=True, text=True,
+    before = YESTERDAY - dt.timedelta(days=1)  # a day to redo by hand (one that has ended)
+    out = subprocess.run([PINGPIPE, "cycle", "--data", str(up.data), "--date", str(before)], capture_output=True, text=True,
                          timeout=60)
-    assert out.returncode == 0 and f"daily cycle for {TODAY}" in out.stdout, out.stderr
-    assert up.status()["last_cycle"]["day"] == str(TODAY)
+    assert out.returncode == 0 and f"daily cycle for {before}" in out.stdout, out.stderr
+    assert up.status()["last_cycle"]["day"] == str(before)
     assert up.stop() == 0
 
 

@@ -339,3 +339,58 @@ def test_a_query_error_is_one_line_and_a_missing_table_points_to_status(tmp_path
         out = subprocess.run([PINGPIPE, "query", "--data", str(tmp_path), sql], capture_output=True, text=True, timeout=60)
         assert out.returncode == 1 and says in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert subprocess.run([PINGPIPE, "query", "-h"], capture_output=True, text=True, timeout=60).stdout.startswith("Usage:")
+
+
+def query_cli(data: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PINGPIPE, "query", "--data", str(data), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_show_tables_lists_every_dataset_table_through_up_and_on_a_direct_open(up, tmp_path):
+    assert send(up.port, str(uuid.uuid4())) == 200
+    up.wait_committed(1)
+    through_up = query_cli(up.data, "--format", "json", "show tables;")
+    assert through_up.returncode == 0, through_up.stderr
+    listed = [orjson.loads(line) for line in through_up.stdout.splitlines()]
+    assert {"table": "pingpipe_demo_live.hello_v1", "type": "table"} in listed
+    assert not [t for t in listed if t["table"].startswith("_pingpipe.")]  # pingpipe's bookkeeping is not a dataset
+    make_warehouse(tmp_path / "data" / "warehouse.duckdb")
+    direct = query_cli(tmp_path / "data", "SHOW TABLES")
+    assert direct.returncode == 0 and direct.stdout.splitlines()[-1] == "(0 rows)", direct.stdout
+    all_tables = query_cli(tmp_path / "data", "--format", "csv", "SHOW ALL TABLES")  # DuckDB's own, as it is
+    assert all_tables.stdout.startswith("database,schema,name,column_names,column_types,temporary\n")
+    assert ",_pingpipe,seen_document_ids," in all_tables.stdout
+
+
+def test_csv_has_a_header_even_without_rows_and_json_of_no_rows_says_so_on_stderr(up, tmp_path):
+    sql = ("SELECT 'a,b' AS text, NULL AS nothing, [1, 2] AS list, {'k': 'v'} AS struct, true AS yes, "
+           "DATE '2026-11-23' AS day, 2.50::DECIMAL(4, 2) AS price")
+    rows = query_cli(up.data, "--format", "csv", sql)
+    assert rows.returncode == 0 and rows.stdout == ('text,nothing,list,struct,yes,day,price\n'
+                                                    '"a,b",,"[1,2]","{""k"":""v""}",true,2026-11-23,2.50\n'), rows.stdout
+    make_warehouse(tmp_path / "data" / "warehouse.duckdb")
+    assert query_cli(tmp_path / "data", "--format", "csv", sql).stdout == rows.stdout  # the same on a direct open
+    for data in (up.data, tmp_path / "data"):
+        empty = query_cli(data, "--format", "csv", f"{sql} WHERE false")
+        assert empty.returncode == 0 and empty.stdout == "text,nothing,list,struct,yes,day,price\n", empty.stdout
+        none = query_cli(data, "--format", "json", f"{sql} WHERE false")
+        assert none.returncode == 0 and none.stdout == "" and "(0 rows; columns: text, nothing," in none.stderr
+
+
+def test_status_shows_the_last_cycle_when_up_is_not_running_too(tmp_path):
+    import datetime as dt
+
+    from pingpipe.schemas.registry import Registry
+    from pingpipe.up import cycle
+
+    DuckDBWriter(tmp_path / "warehouse.duckdb").close()
+    before = subprocess.run([PINGPIPE, "status", "--data", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert before.stdout.splitlines()[-1].startswith("last cycle: none yet"), before.stdout + before.stderr
+    writer = DuckDBWriter(tmp_path / "warehouse.duckdb")
+    cycle.run_cycle(writer, Registry.load(None), dt.date(2026, 11, 22))
+    writer.close()
+    out = subprocess.run([PINGPIPE, "status", "--data", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "last cycle: 2026-11-22: stable 0 row(s), shredded 0, expired 0, derived tables " in out.stdout, out.stdout
+    as_json = orjson.loads(subprocess.run([PINGPIPE, "status", "--data", str(tmp_path), "--format", "json"],
+                                          capture_output=True, text=True, timeout=60).stdout)
+    assert as_json["last_cycle"]["day"] == "2026-11-22" and as_json["last_cycle"]["finished_at"]
