@@ -202,3 +202,16 @@ def test_every_environment_variable_is_in_the_readme():
 
     walk(main)
     assert names and not [n for n in sorted(names) if f"`{n}`" not in readme]
+
+
+def test_a_reader_that_leaves_early_stops_the_command_quietly_as_a_unix_tool(tmp_path):
+    """`pingpipe query … | head -1`: no error line, no traceback; the exit status of a closed pipe."""
+    from pingpipe.loader.writers.duckdb import DuckDBWriter
+
+    DuckDBWriter(tmp_path / "warehouse.duckdb").close()
+    proc = subprocess.Popen([PINGPIPE, "query", "--data", str(tmp_path), "--format", "json", "SELECT * FROM range(200000)"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b'{"range":')
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141
+    assert proc.stderr.read() == b""
