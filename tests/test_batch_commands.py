@@ -13,6 +13,9 @@ from pingpipe.message import encode_line
 from tests.helpers import PINGPIPE
 
 from .conftest import SHARED
+import pytest
+
+pytestmark = pytest.mark.system
 
 PING = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
         "client_info": {"client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "release", "app_build": "1",

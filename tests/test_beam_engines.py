@@ -101,6 +101,7 @@ def in_process(tmp_path_factory):
     return source, decode_and_load(folder, source)
 
 
+@pytest.mark.system
 def test_two_sdk_worker_processes_give_what_one_process_gives(in_process, tmp_path):
     source, (summary, tables) = in_process
     assert summary == ("read 300: decoded 9, duplicates 231, errors by type: ParsePayload 40, ParseRawMessage 20"
@@ -110,6 +111,7 @@ def test_two_sdk_worker_processes_give_what_one_process_gives(in_process, tmp_pa
     assert len(list((tmp_path / "decoded").glob("part-*-of-00002.ndjson"))) == 2  # two bundles, written in parallel
 
 
+@pytest.mark.external
 def test_the_portable_runner_with_a_job_service_and_a_worker_pool_gives_the_same(in_process, services, tmp_path):
     source, expected = in_process
     job_port, pool_port = services
@@ -118,6 +120,7 @@ def test_the_portable_runner_with_a_job_service_and_a_worker_pool_gives_the_same
     assert got == expected
 
 
+@pytest.mark.system
 def test_a_duckdb_output_is_refused_when_workers_run_in_several_processes(in_process, tmp_path):
     source, _ = in_process
     done = subprocess.run([PINGPIPE, "decode", "--input", f"file:{source}", "--output", f"duckdb:{tmp_path}/w.duckdb",
@@ -127,6 +130,7 @@ def test_a_duckdb_output_is_refused_when_workers_run_in_several_processes(in_pro
     assert "Traceback" not in done.stderr and not (tmp_path / "w.duckdb").exists()
 
 
+@pytest.mark.external
 def test_the_dask_runner_on_a_scheduler_and_two_worker_processes_gives_the_same(in_process, dask_cluster, tmp_path):
     source, (summary, tables) = in_process
     address, client = dask_cluster
@@ -145,6 +149,7 @@ def test_the_dask_runner_on_a_scheduler_and_two_worker_processes_gives_the_same(
     assert len(executed) == 2 and all(executed.values()), executed  # both worker processes did work
 
 
+@pytest.mark.external
 def test_the_dask_runner_refuses_what_it_cannot_run_in_one_line(in_process, tmp_path):
     source, _ = in_process
     for extra, message in ((["--errors", "file:x", "--streaming"], "batch only"),

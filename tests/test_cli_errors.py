@@ -86,11 +86,13 @@ CASES = [
 ]
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("args, code, says", CASES, ids=[" ".join(c[0][:2]) + f"-{i}" for i, c in enumerate(CASES)])
 def test_a_mistake_is_one_line_and_a_non_zero_exit(work, args, code, says):
     assert_one_line(run(*[a.format(w=work) for a in args]), code, says)
 
 
+@pytest.mark.system
 def test_edge_without_pubsub_credentials_says_how_to_give_them(work):
     env = {k: v for k, v in os.environ.items() if k != "PUBSUB_EMULATOR_HOST"}
     env.update(GOOGLE_APPLICATION_CREDENTIALS=str(work / "nope.json"), HOME=str(work), CLOUDSDK_CONFIG=str(work / "gcloud"))
@@ -99,11 +101,13 @@ def test_edge_without_pubsub_credentials_says_how_to_give_them(work):
     assert_one_line(done, 1, "no Google credentials for Pub/Sub project p")
 
 
+@pytest.mark.system
 def test_a_second_up_on_the_same_data_names_the_first(running):
     done = run("up", "--data", str(running.data), "--port", str(free_port()))
     assert_one_line(done, 1, f"already running on {running.data} (PID {running.proc.pid})")
 
 
+@pytest.mark.system
 def test_a_taken_admin_port_is_one_line(work):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -113,23 +117,27 @@ def test_a_taken_admin_port_is_one_line(work):
     assert_one_line(done, 1, f"the admin port could not start on 127.0.0.1:{port}")
 
 
+@pytest.mark.system
 def test_load_into_the_warehouse_a_running_up_holds_says_so(running, work):
     done = run("load", "--input", f"file:{MPS / 'schemas' / 'eng-workflow' / 'hgpush' / '*.json'}", "--data",
                str(running.data))
     assert_one_line(done, 1, f"pingpipe up (PID {running.proc.pid}) holds")
 
 
+@pytest.mark.system
 def test_a_query_of_an_unknown_table_points_to_status(running):
     done = run("query", "SELECT * FROM nope.nothing", "--data", str(running.data))
     assert_one_line(done, 1, "`pingpipe status` lists the tables")
 
 
+@pytest.mark.system
 def test_the_old_format_name_still_works_and_says_it_is_deprecated(running):
     done = run("query", "SELECT 1 AS one", "--format", "table", "--data", str(running.data))
     assert done.returncode == 0 and "one" in done.stdout
     assert "--format table is deprecated" in done.stderr
 
 
+@pytest.mark.system
 def test_a_cycle_of_a_day_that_has_not_ended_is_refused_by_the_command_and_by_a_running_up(running):
     today = dt.datetime.now(dt.timezone.utc).date()
     done = run("cycle", "--date", str(today), "--data", str(running.data))
@@ -140,6 +148,7 @@ def test_a_cycle_of_a_day_that_has_not_ended_is_refused_by_the_command_and_by_a_
     assert last is None or last["day"] < str(today)
 
 
+@pytest.mark.system
 def test_etl_run_of_a_table_no_query_makes_is_exit_2_with_a_did_you_mean(running):
     done = run("etl", "run", "--table", "pingpipe_demo.active_user", "--data", str(running.data))
     assert_one_line(done, 2, "pingpipe_demo.active_user: no query makes this table (did you mean pingpipe_demo.active_users?)")
@@ -148,6 +157,7 @@ def test_etl_run_of_a_table_no_query_makes_is_exit_2_with_a_did_you_mean(running
     assert "no query to run" not in done.stdout
 
 
+@pytest.mark.system
 def test_status_in_text_shows_the_last_cycle_as_the_readme_says(running):
     yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     deadline = time.monotonic() + 60
@@ -158,6 +168,7 @@ def test_status_in_text_shows_the_last_cycle_as_the_readme_says(running):
     assert f"last cycle: {yesterday}: stable 0 row(s), shredded 0, expired 0, derived tables " in done.stdout, done.stdout
 
 
+@pytest.mark.system
 def test_a_service_name_with_a_dash_is_taken_and_the_command_says_the_dataset_it_names(work, tmp_path):
     log = tmp_path / "auth.log"
     log.write_text('{"Type": "request.summary", "Logger": "fxa-auth", "Fields": {"path": "/"}}\n')
@@ -167,6 +178,7 @@ def test_a_service_name_with_a_dash_is_taken_and_the_command_says_the_dataset_it
     assert refused.returncode == 2 and not (tmp_path / "d2").exists()  # refused before anything is queued
 
 
+@pytest.mark.system
 def test_audit_and_shred_answer_in_json_as_status_and_lineage_do(running):
     audit = run("audit", "--format", "json", "--data", str(running.data))
     assert audit.returncode == 0, audit.stderr
@@ -183,6 +195,7 @@ def commands(group: click.Group, path=()):
             yield from commands(command, (*path, name))
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("path", list(commands(main)), ids=" ".join)
 def test_every_command_answers_dash_h(path):
     done = run(*path, "-h")
@@ -204,6 +217,7 @@ def test_every_environment_variable_is_in_the_readme():
     assert names and not [n for n in sorted(names) if f"`{n}`" not in readme]
 
 
+@pytest.mark.system
 def test_a_reader_that_leaves_early_stops_the_command_quietly_as_a_unix_tool(tmp_path):
     """`pingpipe query … | head -1`: no error line, no traceback; the exit status of a closed pipe."""
     from pingpipe.loader.writers.duckdb import DuckDBWriter

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from pingpipe.gctune import GEN0_THRESHOLD, tune_gc
+import pytest
 
 
 def test_young_collections_run_far_less_often_and_start_up_objects_are_frozen():
@@ -20,6 +21,7 @@ def test_young_collections_run_far_less_often_and_start_up_objects_are_frozen():
         gc.set_threshold(*before)
 
 
+@pytest.mark.system
 def test_a_process_that_froze_duckdb_objects_exits_without_leak_reports():
     code = ("import duckdb; from pingpipe.gctune import tune_gc; con = duckdb.connect(); "
             "con.execute('SELECT 1').fetchall(); tune_gc(); print('ok')")

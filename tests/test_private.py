@@ -13,6 +13,9 @@ from pathlib import Path
 from tests.helpers import PINGPIPE, run_edge, submit_path
 from tests.up.conftest import start_up
 from tests.up.test_hardening import demo_ping
+import pytest
+
+pytestmark = pytest.mark.system
 
 
 @contextmanager

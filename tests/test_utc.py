@@ -18,6 +18,8 @@ from tests.helpers import PINGPIPE
 from tests.up.conftest import segment, start_up
 from tests.up.test_hardening import CLIENT_INFO
 
+pytestmark = pytest.mark.system
+
 FIRST = utc.today() - dt.timedelta(days=5)
 DAY = [FIRST + dt.timedelta(days=i) for i in range(3)]
 # client -> the UTC moments of its baseline pings: at the edges of days, where a local day differs

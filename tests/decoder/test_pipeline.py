@@ -17,6 +17,7 @@ from pingpipe.message import RawMessage
 
 from ..conftest import MPS, SHARED
 from .conftest import MMDB
+import pytest
 
 
 def run(tmp_path: Path, registry_root: Path, inputs: list[bytes]) -> tuple[list[RawMessage], list[RawMessage], dict]:
@@ -77,6 +78,7 @@ def test_conservation_in_equals_decoded_plus_errors_plus_duplicates(tmp_path, re
     assert "81.2.69.160" not in text
 
 
+@pytest.mark.system
 def test_the_cli_runs_the_pipeline(tmp_path, registry_root):
     import subprocess
     import sys
@@ -94,6 +96,7 @@ def test_the_cli_runs_the_pipeline(tmp_path, registry_root):
     assert bad.returncode != 0 and "file:GLOB" in bad.stderr
 
 
+@pytest.mark.system
 def test_decode_straight_into_the_warehouse_in_one_pipeline(tmp_path, registry_root):
     """--output duckdb:PATH runs the loader in the decoder's pipeline; errors go to its error tables."""
     import subprocess

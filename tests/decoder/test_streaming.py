@@ -13,6 +13,9 @@ from pathlib import Path
 
 from ..conftest import MPS
 from .conftest import MMDB
+import pytest
+
+pytestmark = pytest.mark.external
 
 
 def make(publisher, subscriber, project, name):

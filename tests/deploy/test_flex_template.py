@@ -61,6 +61,7 @@ def test_parameters_become_decode_options_and_dataflows_stay_beams():
                     "--temp_location=gs://b/tmp", "--sdk_container_image=img", "--runner=DataflowRunner"]
 
 
+@pytest.mark.system
 def test_the_python_file_runs_the_pipeline_as_the_launcher_calls_it(tmp_path):
     raw = tmp_path / "raw.ndjson"
     ping = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
@@ -85,6 +86,7 @@ def gcloud_flags(*command: str) -> set[str]:
     return set(re.findall(r"(--[a-z][a-z-]*)", re.sub(r"\x1b\[[0-9;]*m", "", out.stdout)))
 
 
+@pytest.mark.external
 def test_the_launch_script_uses_flags_gcloud_has():
     if shutil.which("gcloud") is None:
         if os.environ.get("CI"):

@@ -15,6 +15,8 @@ import pytest
 
 from tests.helpers import free_port
 
+pytestmark = pytest.mark.external
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ["podman", "runc", "debootstrap"]
 

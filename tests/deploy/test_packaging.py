@@ -9,6 +9,9 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+import pytest
+
+pytestmark = pytest.mark.system
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -55,6 +55,7 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
 
+@pytest.mark.external
 def test_a_metric_is_found_by_search_and_by_clicking_and_its_sample_sql_returns_what_the_sdk_sent(up, page, tmp_path):
     send(up, tmp_path, launches=7)
     up.wait_committed(2)
@@ -96,6 +97,7 @@ def test_a_metric_is_found_by_search_and_by_clicking_and_its_sample_sql_returns_
     shot(page, "dictionary-table")
 
 
+@pytest.mark.external
 def test_debug_tagged_pings_appear_live_and_a_refused_one_shows_why(up, page, tmp_path):
     base = enter(page, up)
     page.goto(base + "debug/browser-test/")  # opened before the pings exist: the page follows them
@@ -132,6 +134,7 @@ def test_debug_tagged_pings_appear_live_and_a_refused_one_shows_why(up, page, tm
     print(f"debug pings shown {shown_after:.2f} s after the SDK's uploads returned (page refreshes each second)")
 
 
+@pytest.mark.system
 def test_the_ui_answers_only_under_its_own_host_name_and_only_to_who_has_its_token(up):
     import http.client
 

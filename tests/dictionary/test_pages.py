@@ -44,6 +44,7 @@ def built(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.system
 def test_every_internal_link_of_the_static_build_resolves(built):
     """Crawl from index.html, following every relative link; nothing points outside but http(s) references."""
     seen, todo, external = set(), [built / "index.html"], set()
@@ -70,6 +71,7 @@ def test_every_internal_link_of_the_static_build_resolves(built):
     assert not any(u.endswith((".js", ".css", ".woff", ".woff2")) for u in external)
 
 
+@pytest.mark.system
 def test_a_static_build_carries_no_warehouse_figures_and_no_debug_viewer(built):
     index = (built / "index.html").read_text()
     assert "without warehouse figures" in index and "debug/" not in index

@@ -25,6 +25,7 @@ def queued(queue) -> bytes:
     return b"".join(p.read_bytes() for p in queue.glob("*.ndjson*"))
 
 
+@pytest.mark.system
 def test_https_serves_submissions_and_the_dockerflow_endpoints(tmp_path, certificate):
     cert, key = certificate
     with run_edge(tmp_path / "q", "--tls-cert", str(cert), "--tls-key", str(key), tls=True) as edge:
@@ -38,6 +39,7 @@ def test_https_serves_submissions_and_the_dockerflow_endpoints(tmp_path, certifi
     assert doc.encode() in queued(tmp_path / "q") and plain.encode() not in queued(tmp_path / "q")
 
 
+@pytest.mark.system
 def test_a_preflight_is_allowed_for_glean_headers_and_never_queued(tmp_path):
     with run_edge(tmp_path / "q") as edge:
         answer = httpx.options(edge.url + submit_path(), headers=PREFLIGHT)
@@ -56,15 +58,17 @@ def test_a_preflight_is_allowed_for_glean_headers_and_never_queued(tmp_path):
 @pytest.mark.parametrize("path, headers, status", [
     ("/submit/not-a-submission", PREFLIGHT, 404),
     ("/elsewhere", PREFLIGHT, 404),
-    (submit_path(), {**PREFLIGHT, "Access-Control-Request-Method": "DELETE"}, 405),
-    (submit_path(), {**PREFLIGHT, "Access-Control-Request-Headers": "x-unknown"}, 403),
-])
+    (submit_path(doc_id="3b7d0765-368a-4819-918d-0f41f9b80b76"), {**PREFLIGHT, "Access-Control-Request-Method": "DELETE"}, 405),
+    (submit_path(doc_id="762cce8d-95b6-4685-bfc9-d340939ed200"), {**PREFLIGHT, "Access-Control-Request-Headers": "x-unknown"}, 403),
+])  # fixed ids: every test process must collect the same tests (pytest-xdist)
+@pytest.mark.system
 def test_a_preflight_for_anything_else_is_a_4xx(tmp_path, path, headers, status):
     with run_edge(tmp_path / "q") as edge:
         assert httpx.options(edge.url + path, headers=headers).status_code == status
     assert queued(tmp_path / "q") == b""
 
 
+@pytest.mark.system
 def test_an_allow_list_answers_its_origins_only(tmp_path):
     with run_edge(tmp_path / "q", "--cors-origin", PAGE) as edge:
         ok = httpx.options(edge.url + submit_path(), headers=PREFLIGHT)
@@ -98,6 +102,7 @@ def test_the_asgi_path_answers_preflights_and_submissions_alike(tmp_path):
         assert server.asgi_submits == 3
 
 
+@pytest.mark.system
 def test_up_serves_https_with_cors_and_loads_a_web_pages_ping(tmp_path, certificate):
     import json
     import os

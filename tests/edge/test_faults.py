@@ -13,6 +13,8 @@ import pytest
 
 from ..helpers import load, queued_doc_ids, run_edge, submit_path
 
+pytestmark = pytest.mark.system
+
 URI = "/submit/eng-workflow/hgpush/1/2c3a0767-d84a-4d02-8a92-fa54a3376049"
 
 

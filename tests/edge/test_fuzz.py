@@ -64,6 +64,7 @@ def test_no_input_makes_the_submit_path_crash_or_500(harness, method, path, hdrs
         assert sent[0]["status"] in (200, 400, 404, 405, 411, 413, 414, 431)
 
 
+@pytest.mark.system
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(request=st.binary(min_size=1, max_size=600))
 def test_raw_bytes_on_the_socket_never_get_a_500(edge_server, request):

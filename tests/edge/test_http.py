@@ -15,6 +15,8 @@ from pingpipe.message import RawMessage
 
 from ..helpers import run_edge
 
+pytestmark = pytest.mark.system
+
 DOC = "2c3a0767-d84a-4d02-8a92-fa54a3376049"
 URI = f"/submit/eng-workflow/hgpush/1/{DOC}"
 

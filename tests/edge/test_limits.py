@@ -103,6 +103,7 @@ PAD = b"".join(b"X-Pad-%02d: %s\r\n" % (i, b"p" * 1024) for i in range(70))  # 7
 MANY = b"".join(b"X-H%03d: v\r\n" % i for i in range(101))  # 101 headers, 1 KiB
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("path", [submit_uri(), "/__lbheartbeat__"], ids=["submit", "asgi"])
 @pytest.mark.parametrize("headers", [PAD, MANY], ids=["bytes", "count"])
 def test_headers_over_the_limits_get_431_and_the_connection_closes(edge, path, headers):
@@ -112,6 +113,7 @@ def test_headers_over_the_limits_get_431_and_the_connection_closes(edge, path, h
     assert statuses(data) == [431] and b"connection: close" in data
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("path", ["/submit/" + "a" * 9000, "/__lbheartbeat__?" + "q" * 9000], ids=["submit", "asgi"])
 def test_a_url_over_its_limit_gets_414_and_the_connection_closes(edge, path):
     with connect(edge) as sock:
@@ -120,6 +122,7 @@ def test_a_url_over_its_limit_gets_414_and_the_connection_closes(edge, path):
     assert statuses(data) == [414] and b"connection: close" in data
 
 
+@pytest.mark.system
 def test_headers_within_the_limits_are_accepted(edge):
     doc = str(uuid.uuid4())
     headers = b"".join(b"X-Pad-%02d: %s\r\n" % (i, b"p" * 1024) for i in range(60)) + MANY[: 30 * 11]
@@ -128,6 +131,7 @@ def test_headers_within_the_limits_are_accepted(edge):
         assert statuses(sock.recv(4096)) == [200]
 
 
+@pytest.mark.system
 def test_connections_sending_megabytes_of_headers_leave_the_edge_small(tmp_path):
     """Eight connections each send 8 MB of one unfinished header: each is answered 431 and closed
     once it passes the limit, so the edge's peak memory barely moves."""
@@ -175,6 +179,7 @@ def trickle(sock: socket.socket, pieces: list[bytes], gap: float, limit: float =
     return data, time.monotonic() - start
 
 
+@pytest.mark.system
 def test_a_connection_that_sends_nothing_is_closed_after_the_keep_alive_timeout(edge):
     with connect(edge) as sock:
         start = time.monotonic()
@@ -182,6 +187,7 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_keep_alive_timeout(
         assert TIMEOUT * 0.9 <= time.monotonic() - start < TIMEOUT + 1.0
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("path", [submit_uri(), "/__lbheartbeat__"], ids=["submit", "asgi"])
 @pytest.mark.parametrize("filler", [b"", b"\r\n"], ids=["silent", "crlf"])
 def test_a_connection_idle_after_its_answer_is_closed_after_the_keep_alive_timeout(edge, path, filler):
@@ -194,6 +200,7 @@ def test_a_connection_idle_after_its_answer_is_closed_after_the_keep_alive_timeo
     assert TIMEOUT * 0.9 <= took < TIMEOUT + 1.0
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("path", [submit_uri(), "/nowhere"], ids=["submit", "asgi"])
 def test_headers_that_never_end_get_408_within_the_header_timeout(edge, path):
     """Bytes keep coming, a header every 0.2 s, so it is the deadline that closes it, not idleness."""
@@ -204,6 +211,7 @@ def test_headers_that_never_end_get_408_within_the_header_timeout(edge, path):
     assert TIMEOUT * 0.9 <= took < TIMEOUT + 1.0
 
 
+@pytest.mark.system
 def test_a_body_that_never_arrives_gets_408_within_the_body_timeout(edge):
     head = post(submit_uri(), b"x" * 100)[:-100]
     with connect(edge) as sock:
@@ -212,6 +220,7 @@ def test_a_body_that_never_arrives_gets_408_within_the_body_timeout(edge):
     assert TIMEOUT * 0.9 <= took < TIMEOUT + 1.0
 
 
+@pytest.mark.system
 def test_an_asgi_answer_that_leaves_its_body_unfinished_closes_within_the_body_timeout(edge):
     head = b"PUT /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
     with connect(edge) as sock:
@@ -220,6 +229,7 @@ def test_an_asgi_answer_that_leaves_its_body_unfinished_closes_within_the_body_t
     assert took < TIMEOUT + 1.0
 
 
+@pytest.mark.system
 def test_a_slow_request_within_the_deadlines_is_answered_200(edge):
     doc = str(uuid.uuid4())
     request = post(submit_uri(doc), b'{"slow": true}', extra=b"User-Agent: slow\r\nX-Debug-ID: slow\r\n")
@@ -239,6 +249,7 @@ def test_a_slow_request_within_the_deadlines_is_answered_200(edge):
 
 # -- 3. descriptors -----------------------------------------------------------------------------
 
+@pytest.mark.system
 def test_idle_connections_beyond_the_descriptor_reserve_never_make_a_submission_fail(tmp_path):
     """With 1,024 descriptors, 1,100 idle connections: the edge turns the surplus away with 503,
     keeps descriptors for its queue, and answers a submission 200 or 503, never 500."""
@@ -279,6 +290,7 @@ def test_idle_connections_beyond_the_descriptor_reserve_never_make_a_submission_
     assert ok == [200], "no 200 after the idle connections closed"
 
 
+@pytest.mark.system
 def test_the_edge_raises_its_open_file_limit_to_the_hard_limit(tmp_path):
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
@@ -327,6 +339,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.system
 def test_a_queue_out_of_descriptors_answers_503_and_recovers(tmp_path):
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(SEGMENT_OUT_OF_DESCRIPTORS), str(tmp_path)],
                          capture_output=True, text=True, timeout=30)
@@ -347,6 +360,7 @@ def test_a_message_that_could_not_be_made_safe_is_500_only_when_unexplained(exc,
 
 # -- 4. refused bodies are not read ---------------------------------------------------------------
 
+@pytest.mark.system
 @pytest.mark.parametrize("path, status", [(submit_uri(), 413), ("/nowhere", 404)], ids=["submit", "asgi"])
 def test_a_10_gb_body_is_refused_and_the_connection_closed_without_reading_it(edge, path, status):
     chunk = b"x" * 65536
@@ -371,6 +385,7 @@ def test_a_10_gb_body_is_refused_and_the_connection_closed_without_reading_it(ed
 
 # -- 5. pipelining --------------------------------------------------------------------------------
 
+@pytest.mark.system
 def test_a_malformed_request_after_pipelined_submissions_is_answered_400_after_their_200s(edge):
     docs = [str(uuid.uuid4()) for _ in range(20)]
     with connect(edge) as sock:
@@ -384,6 +399,7 @@ def test_a_malformed_request_after_pipelined_submissions_is_answered_400_after_t
     assert all(queued.count(doc) == 1 for doc in docs)
 
 
+@pytest.mark.system
 def test_a_malformed_request_after_an_asgi_one_is_answered_after_it(edge):
     """The submission's answer, then the ASGI request's (which waited for it), then the 400."""
     with connect(edge) as sock:
@@ -393,6 +409,7 @@ def test_a_malformed_request_after_an_asgi_one_is_answered_after_it(edge):
     assert data.index(b'"version"') < data.index(b"HTTP/1.1 400")
 
 
+@pytest.mark.system
 def test_a_submission_queued_behind_an_asgi_request_gets_408_when_its_body_stops(edge):
     """While an ASGI request runs, a submission goes through ASGI too: its deadline holds there."""
     head = post(submit_uri(), b"x" * 100)[:-90]
@@ -404,6 +421,7 @@ def test_a_submission_queued_behind_an_asgi_request_gets_408_when_its_body_stops
 
 # -- 6. text --------------------------------------------------------------------------------------
 
+@pytest.mark.system
 def test_utf8_header_values_are_kept_as_utf8_and_other_bytes_as_latin1(edge):
     doc = str(uuid.uuid4())
     extra = "User-Agent: Fénix/1.0 🦊\r\n".encode() + b"X-Debug-ID: \xff\xfeid\r\n"

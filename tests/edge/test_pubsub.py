@@ -12,6 +12,8 @@ import pytest
 
 from ..helpers import load, run_edge, submit_path
 
+pytestmark = pytest.mark.external
+
 
 @pytest.fixture
 def topic(pubsub_emulator):

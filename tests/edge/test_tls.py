@@ -18,6 +18,8 @@ import pytest
 
 from ..helpers import PINGPIPE, free_port, make_certificate, many_descriptors, queued_doc_ids, run_edge, submit_path
 
+pytestmark = pytest.mark.system
+
 TIMEOUT = 1.0  # the header timeout, which bounds a handshake
 
 

@@ -11,6 +11,7 @@ from pingpipe.edge.config import parse_route_table
 from pingpipe.edge.topics import plan
 
 from ..helpers import PINGPIPE
+import pytest
 
 
 def test_the_plan_is_each_raw_topic_with_the_decoders_subscription_and_the_errors_topic():
@@ -23,6 +24,7 @@ def test_the_plan_is_each_raw_topic_with_the_decoders_subscription_and_the_error
                                ("projects/p/subscriptions/errors-loader", "projects/p/topics/errors"))
 
 
+@pytest.mark.external
 def test_pubsub_setup_makes_them_on_the_emulator_and_keeps_them_when_run_again(tmp_path, pubsub_emulator):
     from google.cloud import pubsub_v1
 

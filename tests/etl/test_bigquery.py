@@ -17,6 +17,9 @@ from pingpipe.loader.writers.duckdb import DuckDBWriter
 from tests.helpers import PINGPIPE
 from tests.loader.bigquery_servers import client_for
 from tests.loader.test_bigquery import bqemulator  # noqa: F401  (the module-scoped emulator fixture)
+import pytest
+
+pytestmark = pytest.mark.external
 
 
 def _s(name: str, bq_type: str = "STRING") -> dict:

@@ -12,6 +12,8 @@ import pytest
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from tests.helpers import PINGPIPE
 
+pytestmark = pytest.mark.system
+
 APP = "pingpipe_demo"
 
 

@@ -48,6 +48,7 @@ def loaded(schemas, writer):  # noqa: F811
     return batch, writer.write(batch.tables)
 
 
+@pytest.mark.external
 def test_decoded_pings_round_trip_through_bqemulator(schemas, bqemulator):  # noqa: F811
     client = client_for(bqemulator.endpoint)
     writer = BigQueryWriter("test", client=client, registry=Registry.load(schemas), retry_deadline=30)
@@ -71,6 +72,7 @@ def test_decoded_pings_round_trip_through_bqemulator(schemas, bqemulator):  # no
     assert {r["error_type"] for r in errors} == {"ParsePayload"}  # the validation documents named .fail.
 
 
+@pytest.mark.external
 def test_load_command_writes_to_bigquery_through_the_emulator(schemas, bqemulator, tmp_path):  # noqa: F811
     lines = b"".join(RawMessage(data, attrs).to_line() for data, attrs in decoded_messages(schemas))
     (tmp_path / "decoded.ndjson").write_bytes(lines)
@@ -153,6 +155,7 @@ def test_transient_errors_are_retried_with_back_off_and_rows_land_once(fake):
     assert fake.rows[("eng_workflow_live", "hgpush_v1")] == [{"document_id": "a"}, {"document_id": "b"}]
 
 
+@pytest.mark.external
 def test_shred_deletes_a_deleted_clients_rows_by_dml_on_bqemulator(bqemulator):
     """`pingpipe shred --warehouse bigquery:P` as a user runs it: DML jobs where the data is, no download."""
     client = client_for(bqemulator.endpoint)
@@ -183,6 +186,7 @@ def test_shred_deletes_a_deleted_clients_rows_by_dml_on_bqemulator(bqemulator):
     assert clients("shredapp_live.deletion_request_v1") == ["a"]  # the request stays
 
 
+@pytest.mark.external
 def test_dedupe_copies_a_day_to_the_stable_table_by_jobs_on_bqemulator(bqemulator):
     """`pingpipe dedupe --warehouse bigquery:P`: the day's first copy of each document in the stable
     table and a view over it, by queries where the data is; run again, the same day is replaced."""

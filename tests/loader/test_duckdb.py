@@ -214,6 +214,7 @@ print("ROWS", written + 1, writer.query("SELECT count(*) FROM app_live.t_v1").fe
 """
 
 
+@pytest.mark.system
 def test_a_commit_that_fails_on_a_full_disk_reports_the_disk_and_the_writer_goes_on_after(tmp_path):
     """The disk is made full for real: the process may not grow a file past 4 MiB (RLIMIT_FSIZE)."""
     import subprocess

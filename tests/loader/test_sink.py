@@ -11,6 +11,9 @@ import duckdb
 from pingpipe.message import RawMessage
 
 from .test_duckdb import decoded_messages, schemas  # noqa: F401  (module fixture)
+import pytest
+
+pytestmark = pytest.mark.system
 
 
 def test_load_cli_writes_every_message_to_a_table_or_the_error_table(tmp_path, schemas):  # noqa: F811

@@ -138,6 +138,7 @@ def test_lines_hold_at_most_the_limit_of_an_unfinished_line():
     assert split.feed(b"\nij") == [TooLong(b"cdef", 1_000_005)] and split.finish() == [b"ij"]
 
 
+@pytest.mark.system
 def test_up_follows_a_rotated_log_without_loading_a_line_twice(run_up, tmp_path):
     """The issue's case: 100 events and 50 other lines, the file renamed away: nothing comes back."""
     logs = tmp_path / "logs"
@@ -160,6 +161,7 @@ def test_up_follows_a_rotated_log_without_loading_a_line_twice(run_up, tmp_path)
     assert up.query("SELECT count(*) AS n FROM pingpipe_demo_live.hello_v1") == [{"n": 100}]
 
 
+@pytest.mark.system
 def test_logs_ingest_takes_its_line_limit_from_its_config():
     done = subprocess.run([PINGPIPE, "logs", "ingest", "--help"], capture_output=True, text=True, timeout=60)
     assert f"default: {IngestConfig.max_line_bytes}" in done.stdout.replace("\n", " ").replace("  ", " ")

@@ -48,6 +48,7 @@ def test_mozlog_lines_of_other_types_are_skipped_and_anything_else_is_queued_for
     assert b'"receiveTimestamp":"2026-01-01T00:00:00.000000Z"' in payload and attributes == {}
 
 
+@pytest.mark.system
 def test_server_events_load_into_their_table_with_every_value_and_no_ip(run_up, server_log, schemas):
     up = run_up("--schemas", str(schemas), "--logs", str(server_log.parent), "--geoip-db", str(MMDB))
     status = up.wait_committed(3)
@@ -74,6 +75,7 @@ def test_server_events_load_into_their_table_with_every_value_and_no_ip(run_up, 
     assert again.status()["committed"]["messages"] == 3
 
 
+@pytest.mark.system
 def test_up_following_logs_says_once_what_it_skipped_and_status_counts_it(run_up, server_log, schemas):
     up = run_up("--schemas", str(schemas), "--logs", str(server_log.parent))
     up.wait_committed(3)
@@ -91,6 +93,7 @@ def test_up_following_logs_says_once_what_it_skipped_and_status_counts_it(run_up
     assert up.log.read_text().count(said) == 1
 
 
+@pytest.mark.system
 def test_logs_ingest_queues_a_file_and_stdin_for_the_running_up(run_up, server_log, schemas):
     up = run_up("--schemas", str(schemas))
     done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(up.data), str(server_log)],
@@ -106,12 +109,14 @@ def test_logs_ingest_queues_a_file_and_stdin_for_the_running_up(run_up, server_l
     assert up.query("SELECT count(*) AS n FROM accounts_demo_live.events_v1") == [{"n": 2}]
 
 
+@pytest.mark.system
 def test_logs_ingest_of_a_missing_file_is_one_line_and_exit_2(tmp_path):
     done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(tmp_path), str(tmp_path / "nope.log")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "no such file" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.system
 def test_logs_ingest_follow_queues_lines_as_the_file_grows_and_stops_on_ctrl_c(run_up, server_log, schemas, tmp_path):
     import signal
 
@@ -139,6 +144,7 @@ def test_logs_ingest_follow_queues_lines_as_the_file_grows_and_stops_on_ctrl_c(r
     assert up.query("SELECT count(*) AS n FROM accounts_demo_live.events_v1") == [{"n": 2}]
 
 
+@pytest.mark.system
 def test_server_events_of_a_dotted_mixed_case_application_id_land_in_its_tables(run_up, tmp_path):
     """The id the logger was given (`Org.Example.Weather`) and the one `schemas glean` was given are
     the same: the events land in org_example_weather_live, as a Glean SDK's pings of that id would."""

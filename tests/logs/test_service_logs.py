@@ -12,6 +12,8 @@ from pingpipe.logs.policy import keyed_hash
 from tests.helpers import PINGPIPE
 from tests.up.conftest import scan_warehouse
 
+pytestmark = pytest.mark.system
+
 NS = 1_764_403_200_000_000_000  # 2025-11-29T08:00:00Z in nanoseconds
 
 

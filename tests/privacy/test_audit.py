@@ -55,6 +55,7 @@ def worker_state():
     work.init_worker(DecoderConfig())
 
 
+@pytest.mark.system
 def test_the_pipelines_warehouse_passes_and_a_planted_address_fails_it(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -84,6 +85,7 @@ def test_an_email_address_in_a_ping_fails_the_audit_and_in_an_addon_column_does_
     assert allowed("app_live.metrics_v1.metrics.string_list.addons_active_addons")  # uBlock0@raymondhill.net
 
 
+@pytest.mark.system
 def test_audit_in_json_lists_the_findings_and_exits_1_as_in_text(tmp_path):
     writer = DuckDBWriter(tmp_path / "warehouse.duckdb")
     planted = segment(tmp_path, ping(string={"demo.theme": "81.2.69.160"}))

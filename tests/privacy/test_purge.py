@@ -23,6 +23,8 @@ from tests.helpers import PINGPIPE
 from tests.up.conftest import start_up
 from tests.up.test_hardening import CLIENT_INFO, PING_INFO
 
+pytestmark = pytest.mark.system
+
 DELETED = "7c0ffee0-0000-4000-8000-00000000000d"
 KEPT = [f"3b1f2a3e-1111-4222-8333-{i:012d}" for i in range(40)]
 MARKERS = [f"MARKER-{i:02d}-{uuid.uuid4().hex}" for i in range(50)]  # 42 bytes each, nowhere else

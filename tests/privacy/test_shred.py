@@ -71,6 +71,7 @@ def two_clients(tmp_path_factory):
             assert up.stop() == 0
 
 
+@pytest.mark.system
 def test_shred_in_json_says_per_table_what_it_would_delete(two_clients):
     """Before the test below shreds: a dry run, as one JSON object (as `status` and `lineage` answer)."""
     up, ids = two_clients
@@ -82,6 +83,7 @@ def test_shred_in_json_says_per_table_what_it_would_delete(two_clients):
     assert ids["A"] in client_ids(up)[f"{FAMILY}.custom_v1"]  # a dry run deletes nothing
 
 
+@pytest.mark.system
 def test_a_client_that_turned_telemetry_off_is_gone_from_every_table_and_the_other_is_intact(two_clients):
     up, ids = two_clients
     before = client_ids(up)
@@ -116,6 +118,7 @@ def custom_ping(up, client_id: str, legacy_id: str) -> None:
     assert urllib.request.urlopen(request, timeout=10).status == 200
 
 
+@pytest.mark.system
 def test_a_secondary_id_the_sdk_put_in_the_deletion_request_reaches_the_rows_it_names(two_clients, tmp_path):
     """A's deletion request carries its legacy id (a uuid metric sent in deletion-request). Rows of the
     app's previous install, under other client ids, go once a rule names that id; B's stay."""
@@ -149,6 +152,7 @@ def test_a_secondary_id_the_sdk_put_in_the_deletion_request_reaches_the_rows_it_
     assert subprocess.run([PINGPIPE, "audit", "--data", str(up.data)], capture_output=True, timeout=60).returncode == 0
 
 
+@pytest.mark.system
 def test_the_audit_fails_when_a_shredded_client_has_a_row_again(two_clients):
     """A ping of a client already shredded, arriving late (a retry from its queue): the audit names the table."""
     up, ids = two_clients
@@ -166,6 +170,7 @@ def test_the_audit_fails_when_a_shredded_client_has_a_row_again(two_clients):
     assert audit.returncode == 1 and f"{FAMILY}.custom_v1: 1 row(s) of clients whose deletion was processed" in audit.stdout
 
 
+@pytest.mark.system
 def test_a_users_rules_name_the_user_id_of_their_own_tables_before_the_shipped_ones(tmp_path):
     from pingpipe.privacy.shred import load_rules
 
@@ -184,6 +189,7 @@ def test_a_users_rules_name_the_user_id_of_their_own_tables_before_the_shipped_o
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.system
 def test_a_shred_killed_halfway_deletes_nothing_and_after_a_restart_deletes_the_rest(tmp_path, monkeypatch):
     """SIGKILL inside the shred's transaction (after its first table, by a crash point: see
     pingpipe/faults.py), then a restart: nothing was deleted, and the rerun deletes exactly A."""

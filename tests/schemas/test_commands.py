@@ -12,6 +12,8 @@ import pytest
 
 from ..conftest import MPS, SHARED
 
+pytestmark = pytest.mark.system
+
 PINGPIPE = Path(sys.executable).with_name("pingpipe")
 
 

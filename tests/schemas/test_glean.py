@@ -314,6 +314,7 @@ def test_the_shipped_demo_app_schemas_are_what_its_definitions_generate(tmp_path
             assert json.loads((tmp_path / rel).read_text()) == json.loads((data / rel).read_text()), rel
 
 
+@pytest.mark.system
 def test_builtins_come_from_the_installed_glean_sdk_without_loading_it():
     """glean-core's own definitions ship in the glean-sdk wheel; reading them must not start the SDK."""
     import subprocess

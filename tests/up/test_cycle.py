@@ -17,6 +17,7 @@ from pingpipe.up import cycle, work
 from pingpipe.up.commit import Committer
 from tests.helpers import PINGPIPE
 from tests.up.test_hardening import CLIENT_INFO, PING_INFO
+import pytest
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 YESTERDAY = TODAY - dt.timedelta(days=1)
@@ -59,6 +60,7 @@ def test_the_cycle_dedupes_yesterday_shreds_and_expires_once_per_day(tmp_path):
     again.close()
 
 
+@pytest.mark.system
 def test_up_runs_the_cycle_by_itself_and_by_hand(run_up):
     up = run_up()
     deadline = time.monotonic() + 30

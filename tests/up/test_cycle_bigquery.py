@@ -18,6 +18,9 @@ from pingpipe.schemas.registry import Registry
 from tests.helpers import PINGPIPE
 from tests.loader.bigquery_servers import client_for
 from tests.loader.test_bigquery import bqemulator  # noqa: F401  (the module-scoped emulator fixture)
+import pytest
+
+pytestmark = pytest.mark.external
 
 PROJECT = "cycle"
 DAY = dt.date(2026, 11, 28)

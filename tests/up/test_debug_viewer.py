@@ -14,6 +14,9 @@ import uuid
 from pingpipe.up import admin
 from tests.helpers import free_port
 from tests.up.test_query import HELLO
+import pytest
+
+pytestmark = pytest.mark.system
 
 
 def post_tagged(port: int, tag: str) -> str:

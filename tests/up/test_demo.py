@@ -206,6 +206,7 @@ def active_users(up) -> dict[str, dict]:
     return {r["day"]: r for r in rows}
 
 
+@pytest.mark.system
 def test_demo_into_a_running_up_loads_through_the_decoder_and_the_cycles_fill_active_users(run_up, app):
     up = run_up()
     done = demo("--data", str(up.data), "--days", "7", "--clients", "40")
@@ -230,6 +231,7 @@ def test_demo_into_a_running_up_loads_through_the_decoder_and_the_cycles_fill_ac
     assert "pingpipe_demo.active_users" in done.stdout and "up loaded them" in done.stderr
 
 
+@pytest.mark.system
 def test_demo_without_up_queues_for_its_next_start_then_cycles_only_makes_the_derived_tables(run_up, app, tmp_path):
     data = tmp_path / "data"
     done = demo("--data", str(data), "--days", "3", "--clients", "15", "--seed", "7")
@@ -245,6 +247,7 @@ def test_demo_without_up_queues_for_its_next_start_then_cycles_only_makes_the_de
     assert len(active_users(up)) == 3
 
 
+@pytest.mark.system
 def test_demo_mistakes_are_one_line(tmp_path):
     for args, code, says in ((["--no-cycles", "--cycles-only"], 2, "exclude each other"),
                              (["--days", "0"], 2, "0 is not in the range"),

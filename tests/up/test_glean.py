@@ -23,6 +23,8 @@ import pytest
 from tests.helpers import PINGPIPE
 from tests.up.conftest import scan_warehouse
 
+pytestmark = pytest.mark.system
+
 PROXY_HEADERS = {"X-Forwarded-For": "81.2.69.160, 10.0.0.1",
                  "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"}
 HERE = Path(__file__).resolve().parent

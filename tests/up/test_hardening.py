@@ -12,6 +12,9 @@ import uuid
 import orjson
 
 from tests.helpers import free_port, wait_http
+import pytest
+
+pytestmark = pytest.mark.system
 
 CLIENT_INFO = {"client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "release", "app_build": "1",
                "app_display_version": "1.0", "architecture": "x86_64", "os": "Linux", "os_version": "6.1",

@@ -88,6 +88,7 @@ def seen_rows(query) -> list:
     return sorted(tuple(r) for r in query(f"SELECT document_id, seen_at FROM {SEEN}")["rows"])
 
 
+@pytest.mark.system
 def test_through_a_running_up_no_query_writes_reads_host_files_or_changes_settings_and_dedupe_survives(tmp_path):
     (tmp_path / "secret.txt").write_text("not for queries")
     data = tmp_path / "data"
@@ -138,6 +139,7 @@ def make_warehouse(path: Path) -> list:
     return [("a", 1.0), ("b", 2.0)]
 
 
+@pytest.mark.system
 def test_on_a_direct_read_only_open_no_query_writes_reads_host_files_or_changes_settings(tmp_path):
     (tmp_path / "secret.txt").write_text("not for queries")
     path = tmp_path / "data" / "warehouse.duckdb"
@@ -226,6 +228,7 @@ def status_of(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
 
 
+@pytest.mark.system
 def test_the_admin_port_answers_only_its_own_host_and_origin_with_the_token(up):
     port = admin.read_state(up.data)["admin_port"]
     assert status_of(raw(port, head(up) + b"SELECT 1")) == 200
@@ -252,18 +255,21 @@ def test_the_admin_port_answers_only_its_own_host_and_origin_with_the_token(up):
     assert subprocess.run([PINGPIPE, "status", "--data", str(up.data)], capture_output=True, timeout=60).returncode == 0
 
 
+@pytest.mark.system
 def test_the_state_file_holds_the_token_and_only_its_owner_can_read_it(up):
     path = up.data / admin.STATE_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(admin.read_state(up.data)["admin_token"]) >= 32
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("length", ["-1", "abc", "1e3", " -5"])
 def test_an_invalid_content_length_is_refused_at_once_and_the_connection_closed(up, length):
     answer = raw(admin.read_state(up.data)["admin_port"], head(up, length=length))  # no body: it is not read
     assert status_of(answer) == 400 and b"Connection: close" in answer
 
 
+@pytest.mark.system
 def test_a_too_long_query_is_refused_unread_and_the_connection_closed(up):
     answer = raw(admin.read_state(up.data)["admin_port"], head(up, length=str(10**12)))  # not one byte of it sent
     assert status_of(answer) == 413 and b"Connection: close" in answer
@@ -271,6 +277,7 @@ def test_a_too_long_query_is_refused_unread_and_the_connection_closed(up):
         admin.call(up.data, "POST", "/query", b" " * (admin.MAX_SQL_BYTES + 1))
 
 
+@pytest.mark.system
 def test_a_query_that_stops_arriving_is_cut_off_within_the_read_time(up):
     started = time.monotonic()
     answer = raw(admin.read_state(up.data)["admin_port"], head(up, length="100") + b"SELECT")  # 94 bytes never come
@@ -282,6 +289,7 @@ WIDE = ("SELECT 18446744073709551616::HUGEINT AS h, [1, 18446744073709551616::HU
         "340282366920938463463374607431768211455::UHUGEINT AS u, 18446744073709551615::UBIGINT AS max64")
 
 
+@pytest.mark.system
 def test_results_beyond_64_bits_arrive_as_text_through_up_and_the_cli(up, tmp_path):
     assert admin.call(up.data, "POST", "/query", WIDE.encode())["rows"] == [[
         "18446744073709551616", [1, "18446744073709551616"], {"a": "-170141183460469231731687303715884105728"},
@@ -319,6 +327,7 @@ def faulty_admin(data: Path, answer: bytes | None) -> socket.socket:
     return server
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("answer", [None, b"HTTP/1.0 500 Oops\r\n\r\n<html>not json</html>",
                                     b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{not json",
                                     b"HTTP/1.0 403 Forbidden\r\n\r\n"])
@@ -333,6 +342,7 @@ def test_the_cli_prints_one_line_and_fails_when_up_does_not_answer_properly(tmp_
         server.close()
 
 
+@pytest.mark.system
 def test_a_query_error_is_one_line_and_a_missing_table_points_to_status(tmp_path):
     DuckDBWriter(tmp_path / "warehouse.duckdb").close()
     for sql, says in (("SELECT * FROM nope", "`pingpipe status` lists the tables"), ("SELEC 1", "Parser Error")):
@@ -345,6 +355,7 @@ def query_cli(data: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([PINGPIPE, "query", "--data", str(data), *args], capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.system
 def test_show_tables_lists_every_dataset_table_through_up_and_on_a_direct_open(up, tmp_path):
     assert send(up.port, str(uuid.uuid4())) == 200
     up.wait_committed(1)
@@ -361,6 +372,7 @@ def test_show_tables_lists_every_dataset_table_through_up_and_on_a_direct_open(u
     assert ",_pingpipe,seen_document_ids," in all_tables.stdout
 
 
+@pytest.mark.system
 def test_csv_has_a_header_even_without_rows_and_json_of_no_rows_says_so_on_stderr(up, tmp_path):
     sql = ("SELECT 'a,b' AS text, NULL AS nothing, [1, 2] AS list, {'k': 'v'} AS struct, true AS yes, "
            "DATE '2026-11-23' AS day, 2.50::DECIMAL(4, 2) AS price")
@@ -376,6 +388,7 @@ def test_csv_has_a_header_even_without_rows_and_json_of_no_rows_says_so_on_stder
         assert none.returncode == 0 and none.stdout == "" and "(0 rows; columns: text, nothing," in none.stderr
 
 
+@pytest.mark.system
 def test_status_shows_the_last_cycle_when_up_is_not_running_too(tmp_path):
     import datetime as dt
 

@@ -19,6 +19,9 @@ from pingpipe.up.runner import Up, UpConfig
 from tests.conftest import MPS
 from tests.helpers import free_port
 from tests.up.conftest import line
+import pytest
+
+pytestmark = pytest.mark.system
 
 
 class HeldCommitter(Committer):

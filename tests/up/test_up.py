@@ -20,6 +20,8 @@ from tests.conftest import MPS
 from tests.helpers import PINGPIPE, free_port, load, submit_path
 from tests.up.conftest import scan_warehouse
 
+pytestmark = pytest.mark.system
+
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0 pingpipe-e2e-agent"
 
 

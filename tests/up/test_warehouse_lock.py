@@ -15,6 +15,8 @@ from pingpipe.loader.writers.duckdb import DuckDBWriter, WarehouseHeld
 from pingpipe.loader.writers.locks import LOCK_WAIT
 from tests.helpers import PINGPIPE, free_port
 
+pytestmark = pytest.mark.system
+
 HOLD = """
 import sys, time
 import duckdb

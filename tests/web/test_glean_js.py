@@ -19,6 +19,8 @@ import pytest
 from tests.helpers import PINGPIPE, make_certificate
 from tests.up.conftest import scan_warehouse, start_up
 
+pytestmark = pytest.mark.external
+
 HERE = Path(__file__).resolve().parent
 TABLE = "org_example_weather_web_live.page_visit_v1"
 

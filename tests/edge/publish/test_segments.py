@@ -109,6 +109,7 @@ def test_recover_leaves_a_live_workers_segment_alone(tmp_path):
     assert live.exists()
 
 
+@pytest.mark.system
 def test_recover_treats_a_killed_but_unreaped_writer_as_dead(tmp_path):
     """A writer killed with its parent lingers as a zombie until reaped; its segment must still be sealed."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
