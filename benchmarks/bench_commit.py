@@ -26,16 +26,16 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_decoder import demo_schemas, make_input  # noqa: E402
-from bench_loader import metrics_yaml  # noqa: E402
+from bench_decoder import demo_schemas, make_input
+from bench_loader import metrics_yaml
 
-from pingpipe.decoder.core import DecoderConfig  # noqa: E402
-from pingpipe.gctune import tune_gc  # noqa: E402
-from pingpipe.loader.writers import duckdb as duckdb_writer  # noqa: E402
-from pingpipe.message import RawMessage  # noqa: E402
-from pingpipe.up import work as up_work  # noqa: E402
-from pingpipe.up.commit import Committer  # noqa: E402
-from pingpipe.up.config import UpConfig  # noqa: E402
+from pingpipe.decoder.core import DecoderConfig
+from pingpipe.gctune import tune_gc
+from pingpipe.loader.writers import duckdb as duckdb_writer
+from pingpipe.message import RawMessage
+from pingpipe.up import work as up_work
+from pingpipe.up.commit import Committer
+from pingpipe.up.config import UpConfig
 
 WINDOW = 100_000
 
@@ -79,19 +79,26 @@ def main() -> None:
         results = []
         for i in range(0, len(lines), args.segment):
             result = up_work.SegmentResult(["bench"])
-            up_work.process_messages((RawMessage.from_line(line) for line in lines[i:i + args.segment]), result, decoder, loader)
+            up_work.process_messages((RawMessage.from_line(line) for line in lines[i : i + args.segment]), result, decoder, loader)
             results.append(result)
         tune_gc()  # as `up` does
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-              f"{args.rows:,} wide Glean rows committed {args.segment:,} at a time by `up`'s Committer")
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"{args.rows:,} wide Glean rows committed {args.segment:,} at a time by `up`'s Committer"
+        )
         ours = (duckdb_writer.ROW_GROUP_SIZE, duckdb_writer.DuckDBWriter.CHECKPOINT_THRESHOLD)
-        for label, size, checkpoint in (("pingpipe's: row groups of 32,768, ckpt 128MB", *ours),
-                                        ("row groups of 32,768, ckpt 256MB", 32_768, "256MB"),
-                                        ("DuckDB's 122,880-row groups, ckpt 256MB", 122_880, "256MB")):
+        for label, size, checkpoint in (
+            ("pingpipe's: row groups of 32,768, ckpt 128MB", *ours),
+            ("row groups of 32,768, ckpt 256MB", 32_768, "256MB"),
+            ("DuckDB's 122,880-row groups, ckpt 256MB", 122_880, "256MB"),
+        ):
             figures = run(results, args.rows, work / f"w-{size}-{checkpoint}.duckdb", size, checkpoint)
-            print(f"  {label:46} CPU us/row per {WINDOW // 1000}K rows: "
-                  + " ".join(f"{us:5.1f}" for us, _ in figures)
-                  + f"   longest commit per {WINDOW // 1000}K rows (s): " + " ".join(f"{worst:.2f}" for _, worst in figures))
+            print(
+                f"  {label:46} CPU us/row per {WINDOW // 1000}K rows: "
+                + " ".join(f"{us:5.1f}" for us, _ in figures)
+                + f"   longest commit per {WINDOW // 1000}K rows (s): "
+                + " ".join(f"{worst:.2f}" for _, worst in figures)
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

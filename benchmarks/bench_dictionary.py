@@ -29,13 +29,32 @@ import uuid
 from pathlib import Path
 
 PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
-PING = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-        "client_info": {"client_id": "", "app_channel": "release", "app_build": "1", "app_display_version": "1.0",
-                        "architecture": "x86_64", "os": "Linux", "os_version": "6.1", "telemetry_sdk_build": "bench",
-                        "first_run_date": "2026-11-23+00:00"},
-        "metrics": {"counter": {"demo.launches": 3}, "string": {"demo.theme": "dark"}}}
-PAGES = ["static/style.css", "", "tables/", "apps/pingpipe-demo/", "apps/pingpipe-demo/pings/hello/",
-         "apps/pingpipe-demo/metrics/demo.launches/", "tables/pingpipe_demo_live.hello_v1/", "debug/", "debug/bench/"]
+PING = {
+    "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+    "client_info": {
+        "client_id": "",
+        "app_channel": "release",
+        "app_build": "1",
+        "app_display_version": "1.0",
+        "architecture": "x86_64",
+        "os": "Linux",
+        "os_version": "6.1",
+        "telemetry_sdk_build": "bench",
+        "first_run_date": "2026-11-23+00:00",
+    },
+    "metrics": {"counter": {"demo.launches": 3}, "string": {"demo.theme": "dark"}},
+}
+PAGES = [
+    "static/style.css",
+    "",
+    "tables/",
+    "apps/pingpipe-demo/",
+    "apps/pingpipe-demo/pings/hello/",
+    "apps/pingpipe-demo/metrics/demo.launches/",
+    "tables/pingpipe_demo_live.hello_v1/",
+    "debug/",
+    "debug/bench/",
+]
 
 
 def free_port() -> int:
@@ -82,8 +101,12 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-dictionary-"))
     port, ui_port = free_port(), free_port()
-    up = subprocess.Popen([PINGPIPE, "up", "--data", str(work / "data"), "--port", str(port), "--ui-port", str(ui_port)],
-                          stdout=open(work / "up.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    up = subprocess.Popen(
+        [PINGPIPE, "up", "--data", str(work / "data"), "--port", str(port), "--ui-port", str(ui_port)],
+        stdout=open(work / "up.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (work / "data" / "up.json").exists():
@@ -115,12 +138,14 @@ def main() -> None:
             tag = f"latency-{i}"
             post(edge, tag)
             sent = time.perf_counter()
-            while b"article class=\"ping valid\"" not in get(ui, f"debug/{tag}/"):
+            while b'article class="ping valid"' not in get(ui, f"debug/{tag}/"):
                 time.sleep(0.02)
             delays.append(time.perf_counter() - sent)
         delays.sort()
-        print(f"debug viewer: a tagged ping shows {statistics.median(delays):.2f} s (median), "
-              f"{delays[-1]:.2f} s (max of {len(delays)}) after its 200")
+        print(
+            f"debug viewer: a tagged ping shows {statistics.median(delays):.2f} s (median), "
+            f"{delays[-1]:.2f} s (max of {len(delays)}) after its 200"
+        )
     finally:
         stop_up(up)
         shutil.rmtree(work, ignore_errors=True)

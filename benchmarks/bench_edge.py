@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-FIXTURE = HERE.parent / ".." / "shared" / "fixtures" / "glean" / "baseline-active.json"
+FIXTURE = HERE.parent / "tests" / "fixtures" / "glean" / "baseline-active.json"  # captured from glean-sdk
 PATH = "/submit/org-demo-app/baseline/1/2c3a0767-d84a-4d02-8a92-fa54a3376049"
 PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
 
@@ -93,8 +93,13 @@ def wait_port(port: int, timeout: float = 30) -> None:
 
 
 def start(cmd: list[str], env: dict | None = None, cpu: str = "0") -> subprocess.Popen:
-    return subprocess.Popen(["taskset", "-c", cpu, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+    return subprocess.Popen(
+        ["taskset", "-c", cpu, *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -107,8 +112,24 @@ def stop(proc: subprocess.Popen) -> None:
 
 def wrk(port: int, lua: Path, seconds: float, connections: int, pace_ms: float = 0, scheme: str = "http") -> dict:
     env = {**os.environ, "PACE_MS": str(pace_ms)}
-    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
-                          "-s", str(lua), f"{scheme}://127.0.0.1:{port}{PATH}"], capture_output=True, text=True, env=env).stdout
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            str(lua),
+            f"{scheme}://127.0.0.1:{port}{PATH}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {}
     for pct in ("50", "99"):
@@ -128,16 +149,22 @@ def measure(name: str, port: int, lua: Path, args, scheme: str = "http") -> None
     paced = wrk_(port, lua, 3, args.connections, pace_ms=pace)
     pace = max(0.0, pace - (args.connections * 1000 / paced["rps"] - pace))  # take the latency out once
     paced = wrk_(port, lua, args.seconds, args.connections, pace_ms=pace)
-    print(f"{name:34} {top['rps']:9,.0f} {top['p50']:7.2f} {top['p99']:7.2f} | {paced['rps']:9,.0f} {paced['p50']:7.2f} "
-          f"{paced['p99']:7.2f} {top['non2xx'] + paced['non2xx']:6d}", flush=True)
+    print(
+        f"{name:34} {top['rps']:9,.0f} {top['p50']:7.2f} {top['p99']:7.2f} | {paced['rps']:9,.0f} {paced['p50']:7.2f} "
+        f"{paced['p99']:7.2f} {top['non2xx'] + paced['non2xx']:6d}",
+        flush=True,
+    )
 
 
 def start_emulator(work: Path):
     port = free_port()
     log = open(work / "emulator.log", "w")
-    proc = subprocess.Popen(["taskset", "-c", "1", "gcloud", "beta", "emulators", "pubsub", "start",
-                             f"--host-port=127.0.0.1:{port}", "--project=bench"], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["taskset", "-c", "1", "gcloud", "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{port}", "--project=bench"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while "Server started" not in (work / "emulator.log").read_text():
         if time.monotonic() > deadline or proc.poll() is not None:
@@ -163,32 +190,112 @@ def main() -> None:
     lua.write_text(LUA.replace("{body}", str(work / "body.gz")))
     (work / "raw_app.py").write_text(textwrap.dedent(RAW_APP))
     (work / "fastapi_app.py").write_text(textwrap.dedent(FASTAPI_APP))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"server on core 0, wrk -t1 -c{args.connections} on core 1; body {(work / 'body.gz').stat().st_size} bytes gzip")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"server on core 0, wrk -t1 -c{args.connections} on core 1; body {(work / 'body.gz').stat().st_size} bytes gzip"
+    )
     print(f"{'':34} {'max req/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'80% req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'non200':>6}")
-    uvicorn = [str(Path(sys.executable).with_name("uvicorn")), "--loop", "uvloop", "--http", "httptools",
-               "--log-level", "warning", "--no-access-log", "--no-proxy-headers", "--no-server-header", "--app-dir", str(work)]
+    uvicorn = [
+        str(Path(sys.executable).with_name("uvicorn")),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--no-proxy-headers",
+        "--no-server-header",
+        "--app-dir",
+        str(work),
+    ]
     rows = [
         ("raw ASGI 200 (ASGI ceiling)", lambda port: start([*uvicorn, "raw_app:app", "--port", str(port)])),
-        ("raw ASGI 200 over uvicorn's TLS", lambda port: start(
-            [*uvicorn, "raw_app:app", "--port", str(port), "--ssl-certfile", str(work / "cert.pem"),
-             "--ssl-keyfile", str(work / "key.pem")])),
+        (
+            "raw ASGI 200 over uvicorn's TLS",
+            lambda port: start(
+                [
+                    *uvicorn,
+                    "raw_app:app",
+                    "--port",
+                    str(port),
+                    "--ssl-certfile",
+                    str(work / "cert.pem"),
+                    "--ssl-keyfile",
+                    str(work / "key.pem"),
+                ]
+            ),
+        ),
         ("plain FastAPI route", lambda port: start([*uvicorn, "fastapi_app:app", "--port", str(port)])),
-        ("pingpipe -> local queue (fsync)", lambda port: start(
-            [PINGPIPE, "edge", "--port", str(port), "--queue", str(work / f"queue-{port}"), "--min-free-bytes", "0"])),
-        ("same, over HTTPS (TLS on the edge)", lambda port: start(
-            [PINGPIPE, "edge", "--port", str(port), "--queue", str(work / f"queue-{port}"), "--min-free-bytes", "0",
-             "--tls-cert", str(work / "cert.pem"), "--tls-key", str(work / "key.pem")])),
+        (
+            "pingpipe -> local queue (fsync)",
+            lambda port: start([PINGPIPE, "edge", "--port", str(port), "--queue", str(work / f"queue-{port}"), "--min-free-bytes", "0"]),
+        ),
+        (
+            "same, over HTTPS (TLS on the edge)",
+            lambda port: start(
+                [
+                    PINGPIPE,
+                    "edge",
+                    "--port",
+                    str(port),
+                    "--queue",
+                    str(work / f"queue-{port}"),
+                    "--min-free-bytes",
+                    "0",
+                    "--tls-cert",
+                    str(work / "cert.pem"),
+                    "--tls-key",
+                    str(work / "key.pem"),
+                ]
+            ),
+        ),
     ]
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(work / "key.pem"),
-                    "-out", str(work / "cert.pem"), "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(work / "key.pem"),
+            "-out",
+            str(work / "cert.pem"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     emulator = None
     if shutil.which("gcloud"):
         emulator = start_emulator(work)
         (work / "routes.json").write_text(json.dumps([["/submit/<rest:path>", "raw"]]))
-        rows.append(("pingpipe -> Pub/Sub emulator", lambda port: start(
-            [PINGPIPE, "edge", "--port", str(port), "--queue", str(work / f"spool-{port}"), "--min-free-bytes", "0",
-             "--pubsub-project", "bench", "--route-table", str(work / "routes.json")])))
+        rows.append(
+            (
+                "pingpipe -> Pub/Sub emulator",
+                lambda port: start(
+                    [
+                        PINGPIPE,
+                        "edge",
+                        "--port",
+                        str(port),
+                        "--queue",
+                        str(work / f"spool-{port}"),
+                        "--min-free-bytes",
+                        "0",
+                        "--pubsub-project",
+                        "bench",
+                        "--route-table",
+                        str(work / "routes.json"),
+                    ]
+                ),
+            )
+        )
     else:
         print("(gcloud not found: no Pub/Sub row)")
     try:

@@ -32,18 +32,53 @@ def _s(name: str, bq_type: str = "STRING") -> dict:
     return {"name": name, "type": bq_type, "mode": "NULLABLE"}
 
 
-FIELDS = [_s("submission_timestamp", "TIMESTAMP"), _s("sample_id", "INT64"), _s("normalized_channel"),
-          _s("normalized_country_code"), _s("normalized_os"), _s("normalized_os_version"),
-          {"name": "client_info", "type": "RECORD", "mode": "NULLABLE",
-           "fields": [_s("client_id"), _s("app_display_version"), _s("locale"), _s("first_run_date")]},
-          {"name": "ping_info", "type": "RECORD", "mode": "NULLABLE", "fields": [_s("reason")]},
-          {"name": "metrics", "type": "RECORD", "mode": "NULLABLE", "fields": [
-              {"name": "timespan", "type": "RECORD", "mode": "NULLABLE", "fields": [
-                  {"name": "glean_baseline_duration", "type": "RECORD", "mode": "NULLABLE",
-                   "fields": [_s("time_unit"), _s("value", "INT64")]}]}]}]
-PATHS = {"normalized_channel", "normalized_country_code", "normalized_os", "normalized_os_version", "client_info.client_id",
-         "client_info.app_display_version", "client_info.locale", "client_info.first_run_date", "ping_info.reason",
-         "metrics.timespan.glean_baseline_duration.value"}
+FIELDS = [
+    _s("submission_timestamp", "TIMESTAMP"),
+    _s("sample_id", "INT64"),
+    _s("normalized_channel"),
+    _s("normalized_country_code"),
+    _s("normalized_os"),
+    _s("normalized_os_version"),
+    {
+        "name": "client_info",
+        "type": "RECORD",
+        "mode": "NULLABLE",
+        "fields": [_s("client_id"), _s("app_display_version"), _s("locale"), _s("first_run_date")],
+    },
+    {"name": "ping_info", "type": "RECORD", "mode": "NULLABLE", "fields": [_s("reason")]},
+    {
+        "name": "metrics",
+        "type": "RECORD",
+        "mode": "NULLABLE",
+        "fields": [
+            {
+                "name": "timespan",
+                "type": "RECORD",
+                "mode": "NULLABLE",
+                "fields": [
+                    {
+                        "name": "glean_baseline_duration",
+                        "type": "RECORD",
+                        "mode": "NULLABLE",
+                        "fields": [_s("time_unit"), _s("value", "INT64")],
+                    }
+                ],
+            }
+        ],
+    },
+]
+PATHS = {
+    "normalized_channel",
+    "normalized_country_code",
+    "normalized_os",
+    "normalized_os_version",
+    "client_info.client_id",
+    "client_info.app_display_version",
+    "client_info.locale",
+    "client_info.first_run_date",
+    "ping_info.reason",
+    "metrics.timespan.glean_baseline_duration.value",
+}
 DAY1, DAY2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
 
 HAND = """
@@ -122,8 +157,9 @@ def main() -> None:
             if statement.strip():
                 writer.query(statement)
         hand = time.perf_counter() - t0
-        check = writer.query(f"SELECT sum(dau), sum(wau), sum(mau) FROM bench.active_users WHERE submission_date = DATE '{DAY2}'"
-                             ).fetchone()
+        check = writer.query(
+            f"SELECT sum(dau), sum(wau), sum(mau) FROM bench.active_users WHERE submission_date = DATE '{DAY2}'"
+        ).fetchone()
         assert check == writer.query("SELECT sum(dau), sum(wau), sum(mau) FROM hand.active").fetchone(), check
         print(f"  etl run (3 queries + view, sqlglot)      {etl:6.2f} s   rows: {report.ran}")
         print(f"  hand-written DuckDB SQL (baseline)        {hand:6.2f} s   (same DAU/WAU/MAU: {check})")

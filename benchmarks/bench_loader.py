@@ -31,30 +31,39 @@ import orjson
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_decoder import FIXTURES, MMDB, cpu, demo_schemas, make_input  # noqa: E402
+from bench_decoder import GLEAN, cpu, demo_schemas, geoip_db, make_input
 
-from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig  # noqa: E402
-from pingpipe.gctune import tune_gc  # noqa: E402
-from pingpipe.loader.arrow import arrow_schema, to_arrow  # noqa: E402
-from pingpipe.loader.coerce import Coercer  # noqa: E402
-from pingpipe.loader.columns import ColumnCoercer  # noqa: E402
-from pingpipe.loader.load import Loader  # noqa: E402
-from pingpipe.loader.writers.duckdb import DuckDBWriter  # noqa: E402
-from pingpipe.message import RawMessage  # noqa: E402
+from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
+from pingpipe.gctune import tune_gc
+from pingpipe.loader.arrow import arrow_schema, to_arrow
+from pingpipe.loader.coerce import Coercer
+from pingpipe.loader.columns import ColumnCoercer
+from pingpipe.loader.load import Loader
+from pingpipe.loader.writers.duckdb import DuckDBWriter
+from pingpipe.message import RawMessage
 
 
 def metrics_yaml(path: Path) -> Path:
     """Define the metrics bench_decoder's enlarged baseline ping carries, so they are columns, as in a real app."""
-    common = ("    description: benchmark metric\n    bugs: [https://example.com/bug/1]\n"
-              "    data_reviews: [https://example.com/review/1]\n    notification_emails: [nobody@example.com]\n"
-              "    expires: never\n    send_in_pings: [baseline]\n")
+    common = (
+        "    description: benchmark metric\n    bugs: [https://example.com/bug/1]\n"
+        "    data_reviews: [https://example.com/review/1]\n    notification_emails: [nobody@example.com]\n"
+        "    expires: never\n    send_in_pings: [baseline]\n"
+    )
     out = ["---\n$schema: moz://mozilla.org/schemas/glean/metrics/2-0-0\n"]
-    for category, prefix, kind, count in (("browser.engagement", "c", "counter", 40), ("search.engine", "s", "string", 50),
-                                          ("legacy.ids", "u", "uuid", 20), ("display", "q", "quantity", 10)):
+    for category, prefix, kind, count in (
+        ("browser.engagement", "c", "counter", 40),
+        ("search.engine", "s", "string", 50),
+        ("legacy.ids", "u", "uuid", 20),
+        ("display", "q", "quantity", 10),
+    ):
         out.append(f"{category}:\n")
         for i in range(count):
-            out.append(f"  {prefix}{i}:\n    type: {kind}\n" + ("    unit: pixels\n" if kind == "quantity" else "")
-                       + common.replace("    ", "    ", 1))
+            out.append(
+                f"  {prefix}{i}:\n    type: {kind}\n"
+                + ("    unit: pixels\n" if kind == "quantity" else "")
+                + common.replace("    ", "    ", 1)
+            )
     path.write_text("".join(out))
     return path
 
@@ -65,10 +74,19 @@ def leaf_columns(fields: list[dict]) -> int:
 
 def plain_lines(n: int) -> list[bytes]:
     """The SDK's captured baseline ping as it was sent (fewer metrics), each with its own document id."""
-    body = gzip.compress((FIXTURES / "glean" / "baseline-active.json").read_bytes())
-    return [RawMessage(body, {"uri": f"/submit/org-demo-app/baseline/1/{uuid.uuid4()}",
-                              "submission_timestamp": "2026-11-23T10:00:00.123456Z", "x_forwarded_for": "81.2.69.160",
-                              "x_telemetry_agent": "Glean/71.0.0 (Python on Linux)"}).to_line() for _ in range(n)]
+    body = gzip.compress((GLEAN / "baseline-active.json").read_bytes())
+    return [
+        RawMessage(
+            body,
+            {
+                "uri": f"/submit/org-demo-app/baseline/1/{uuid.uuid4()}",
+                "submission_timestamp": "2026-11-23T10:00:00.123456Z",
+                "x_forwarded_for": "81.2.69.160",
+                "x_telemetry_agent": "Glean/71.0.0 (Python on Linux)",
+            },
+        ).to_line()
+        for _ in range(n)
+    ]
 
 
 def measure(label: str, lines: list[bytes], decoder: Decoder, work: Path, batch: int) -> None:
@@ -79,11 +97,13 @@ def measure(label: str, lines: list[bytes], decoder: Decoder, work: Path, batch:
         m = result.to_message()
         messages.append((m.data, m.attributes))
     loader = Loader(decoder.registry)
-    (table, (fields, _)), = loader.batch(messages[:1]).tables.items()
+    ((table, (fields, _)),) = loader.batch(messages[:1]).tables.items()
     n = len(messages)
-    print(f"{label}: {n} rows of {sum(len(d) for d, _ in messages) // n} bytes JSON into {table}, "
-          f"{leaf_columns(fields)} leaf columns, batches of {batch}")
-    chunks = [messages[i:i + batch] for i in range(0, n, batch)]
+    print(
+        f"{label}: {n} rows of {sum(len(d) for d, _ in messages) // n} bytes JSON into {table}, "
+        f"{leaf_columns(fields)} leaf columns, batches of {batch}"
+    )
+    chunks = [messages[i : i + batch] for i in range(0, n, batch)]
 
     c0, t0 = cpu(), time.perf_counter()
     batches = [loader.batch(chunk) for chunk in chunks]
@@ -97,18 +117,22 @@ def measure(label: str, lines: list[bytes], decoder: Decoder, work: Path, batch:
     coerce, schema = Coercer(fields), arrow_schema(fields)
     columns = ColumnCoercer(fields, schema)
     columns(payloads[0])
-    for name, make in (("coercion into Arrow, via rows (baseline)", lambda ps: to_arrow(schema, [coerce(p) for p in ps])),
-                       ("coercion into Arrow columns (as `up`)", columns)):
+    for name, make in (
+        ("coercion into Arrow, via rows (baseline)", lambda ps: to_arrow(schema, [coerce(p) for p in ps])),
+        ("coercion into Arrow columns (as `up`)", columns),
+    ):
         c0, t0 = cpu(), time.perf_counter()
         assert sum(len(make(ps)) for ps in payloads) == n
         wall, used = time.perf_counter() - t0, cpu() - c0
         print(f"  {name:40} {n / wall:9,.0f} rows/s wall  {n / used:9,.0f} rows/s per core")
 
     # Each writer is timed up to its close, which checkpoints: a larger WAL only defers that work.
-    variants = [("writer, via JSON (baseline)", "json", {}),
-                ("writer, via Arrow, DuckDB's 16 MB ckpt", "arrow", {"checkpoint_threshold": "16MB"}),
-                ("writer, via Arrow (the default)", "arrow", {}),
-                ("writer, Arrow, 1 thread (as `up`)", "arrow", {"threads": 1})]
+    variants = [
+        ("writer, via JSON (baseline)", "json", {}),
+        ("writer, via Arrow, DuckDB's 16 MB ckpt", "arrow", {"checkpoint_threshold": "16MB"}),
+        ("writer, via Arrow (the default)", "arrow", {}),
+        ("writer, Arrow, 1 thread (as `up`)", "arrow", {"threads": 1}),
+    ]
     for i, (name, how, settings) in enumerate(variants):
         writer = DuckDBWriter(work / f"{label}-{how}-{i}.duckdb", **settings)  # settings are made as it opens
         c0, t0 = cpu(), time.perf_counter()
@@ -126,8 +150,7 @@ def measure(label: str, lines: list[bytes], decoder: Decoder, work: Path, batch:
     # (timestamps as text, cast by DuckDB), so that nothing of pingpipe's is in the way.
     writer = DuckDBWriter(work / f"{label}-ready.duckdb")
     writer.ensure_table(table, fields)
-    arrow_batches = [pa.Table.from_pylist([r for t in b.tables.values() for r in t[1]], schema=arrow_schema(fields))
-                     for b in batches]
+    arrow_batches = [pa.Table.from_pylist([r for t in b.tables.values() for r in t[1]], schema=arrow_schema(fields)) for b in batches]
     target = f'"{table.dataset}"."{table.table}"'
     c0, t0 = cpu(), time.perf_counter()
     for arrow_batch in arrow_batches:  # registered: a locked-down DuckDB reads no Python variable by name
@@ -159,11 +182,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-loader-"))
     try:
         schemas = demo_schemas(work / "schemas", metrics_yaml(work / "metrics.yaml"))
-        decoder = Decoder.from_config(DecoderConfig(schemas=schemas, geoip_db=MMDB))
+        decoder = Decoder.from_config(DecoderConfig(schemas=schemas, geoip_db=geoip_db()))
         tune_gc()  # as the loader's Beam DoFn and `pingpipe up` do
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-        measure("enlarged baseline (bench_decoder's 2.6 KB gz ping)", make_input(work / "raw.ndjson", args.rows)[0],
-                decoder, work, args.batch)
+        measure(
+            "enlarged baseline (bench_decoder's 2.6 KB gz ping)", make_input(work / "raw.ndjson", args.rows)[0], decoder, work, args.batch
+        )
         measure("captured SDK baseline ping, as sent", plain_lines(args.rows), decoder, work, args.batch)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -30,53 +30,111 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dictionary import PINGPIPE, committed, free_port, stop_up  # noqa: E402
+from bench_dictionary import PINGPIPE, committed, free_port, stop_up
 
-from pingpipe.message import encode_line  # noqa: E402
+from pingpipe.message import encode_line
 
 NS = 1_764_403_200_000_000_000
 POLICY = "drop: [remoteAddressChain]\nhash: [uid]\ncolumns:\n  request.summary: {path: STRING, code: INT64, t: INT64}\n"
-PING = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-        "client_info": {"client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "release", "app_build": "1",
-                        "app_display_version": "1.0", "architecture": "x86_64", "os": "Linux", "os_version": "6.1",
-                        "telemetry_sdk_build": "bench", "first_run_date": "2026-11-23+00:00"},
-        "metrics": {"counter": {"demo.launches": 3}, "string": {"demo.theme": "dark"}}}
+PING = {
+    "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+    "client_info": {
+        "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
+        "app_channel": "release",
+        "app_build": "1",
+        "app_display_version": "1.0",
+        "architecture": "x86_64",
+        "os": "Linux",
+        "os_version": "6.1",
+        "telemetry_sdk_build": "bench",
+        "first_run_date": "2026-11-23+00:00",
+    },
+    "metrics": {"counter": {"demo.launches": 3}, "string": {"demo.theme": "dark"}},
+}
 
 
 def mozlog_lines(n: int) -> bytes:
-    return b"".join(orjson.dumps({
-        "Timestamp": NS + i, "Type": "request.summary", "Logger": "fxa-auth", "Hostname": "web-1", "EnvVersion": "2.0",
-        "Severity": 6, "Pid": 4242, "Fields": {"path": "/v1/account/login", "code": 200, "t": i % 300, "uid": f"{i % 5000:08x}",
-                                               "remoteAddressChain": ["81.2.69.160"], "agent": "Firefox/120.0",
-                                               "lang": "en-GB", "service": "sync"}}) + b"\n" for i in range(n))
+    return b"".join(
+        orjson.dumps(
+            {
+                "Timestamp": NS + i,
+                "Type": "request.summary",
+                "Logger": "fxa-auth",
+                "Hostname": "web-1",
+                "EnvVersion": "2.0",
+                "Severity": 6,
+                "Pid": 4242,
+                "Fields": {
+                    "path": "/v1/account/login",
+                    "code": 200,
+                    "t": i % 300,
+                    "uid": f"{i % 5000:08x}",
+                    "remoteAddressChain": ["81.2.69.160"],
+                    "agent": "Firefox/120.0",
+                    "lang": "en-GB",
+                    "service": "sync",
+                },
+            }
+        )
+        + b"\n"
+        for i in range(n)
+    )
 
 
 def glean_lines(n: int) -> bytes:
     def line(i: int) -> bytes:
-        ping = {"metrics": {"string": {"user.id_hash": f"{i % 5000:08x}"}},
-                "events": [{"category": "account", "name": "login", "timestamp": 0, "extra": {"method": "password"}}],
-                "ping_info": {"seq": 0, "start_time": "2026-11-29T08:00:00+00:00", "end_time": "2026-11-29T08:00:00+00:00"},
-                "client_info": {"telemetry_sdk_build": "glean_parser", "first_run_date": "Unknown", "os": "Unknown",
-                                "os_version": "Unknown", "architecture": "Unknown", "app_build": "Unknown",
-                                "app_display_version": "1.0", "app_channel": "production"}}
-        return orjson.dumps({"Timestamp": "2026-11-29T08:00:00+00:00", "Logger": "glean", "Type": "glean-server-event",
-                             "Fields": {"document_namespace": "pingpipe-demo", "document_type": "events", "document_version": "1",
-                                        "document_id": str(uuid.uuid4()), "user_agent": "Mozilla/5.0 Firefox/120.0",
-                                        "ip_address": "81.2.69.160", "payload": json.dumps(ping)}}) + b"\n"
+        ping = {
+            "metrics": {"string": {"user.id_hash": f"{i % 5000:08x}"}},
+            "events": [{"category": "account", "name": "login", "timestamp": 0, "extra": {"method": "password"}}],
+            "ping_info": {"seq": 0, "start_time": "2026-11-29T08:00:00+00:00", "end_time": "2026-11-29T08:00:00+00:00"},
+            "client_info": {
+                "telemetry_sdk_build": "glean_parser",
+                "first_run_date": "Unknown",
+                "os": "Unknown",
+                "os_version": "Unknown",
+                "architecture": "Unknown",
+                "app_build": "Unknown",
+                "app_display_version": "1.0",
+                "app_channel": "production",
+            },
+        }
+        return (
+            orjson.dumps(
+                {
+                    "Timestamp": "2026-11-29T08:00:00+00:00",
+                    "Logger": "glean",
+                    "Type": "glean-server-event",
+                    "Fields": {
+                        "document_namespace": "pingpipe-demo",
+                        "document_type": "events",
+                        "document_version": "1",
+                        "document_id": str(uuid.uuid4()),
+                        "user_agent": "Mozilla/5.0 Firefox/120.0",
+                        "ip_address": "81.2.69.160",
+                        "payload": json.dumps(ping),
+                    },
+                }
+            )
+            + b"\n"
+        )
+
     return b"".join(line(i) for i in range(n))
 
 
 def through_up(work: Path, name: str, log: bytes, lines: int, args: list[str]) -> float:
     data = work / f"data-{name}"
     (work / f"{name}.log").write_bytes(log)
-    up = subprocess.Popen([PINGPIPE, "up", "--data", str(data), "--port", str(free_port()), "--ui-port", "0"],
-                          stdout=open(work / f"up-{name}.out", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    up = subprocess.Popen(
+        [PINGPIPE, "up", "--data", str(data), "--port", str(free_port()), "--ui-port", "0"],
+        stdout=open(work / f"up-{name}.out", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         while not (data / "up.json").exists():
             time.sleep(0.1)
         start = time.perf_counter()
-        subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(data), *args, str(work / f"{name}.log")], check=True,
-                       capture_output=True)
+        subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(data), *args, str(work / f"{name}.log")], check=True, capture_output=True)
         queued = time.perf_counter() - start
         while committed(data) < lines:
             time.sleep(0.2)
@@ -97,8 +155,13 @@ def main() -> None:
         (work / "policy.yaml").write_text(POLICY)
         (work / "key").write_bytes(b"bench key")
         print(f"1. logs ingest --service, {n:,} plain mozlog lines, into up:")
-        service = through_up(work, "service", mozlog_lines(n), n, ["--service", "fxa-auth", "--policy", str(work / "policy.yaml"),
-                                                                   "--hash-key-file", str(work / "key")])
+        service = through_up(
+            work,
+            "service",
+            mozlog_lines(n),
+            n,
+            ["--service", "fxa-auth", "--policy", str(work / "policy.yaml"), "--hash-key-file", str(work / "key")],
+        )
         print(f"   {service:,.0f} lines/s into DuckDB")
         print(f"2. logs ingest, {n:,} Glean server events (decoded), into up:")
         glean = through_up(work, "glean", glean_lines(n), n, [])
@@ -107,12 +170,17 @@ def main() -> None:
         with open(raw, "wb") as f:
             body = json.dumps(PING).encode()
             for _ in range(n):
-                f.write(encode_line(body, {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}",
-                                           "submission_timestamp": "2026-11-29T08:00:00.000000Z"}))
+                f.write(
+                    encode_line(
+                        body,
+                        {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}", "submission_timestamp": "2026-11-29T08:00:00.000000Z"},
+                    )
+                )
         print(f"3. baseline: pingpipe decode --output duckdb:, {n:,} edge submissions (Beam DirectRunner):")
         start = time.perf_counter()
-        subprocess.run([PINGPIPE, "decode", "--input", f"file:{raw}", "--output", f"duckdb:{work / 'decode.duckdb'}"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [PINGPIPE, "decode", "--input", f"file:{raw}", "--output", f"duckdb:{work / 'decode.duckdb'}"], check=True, capture_output=True
+        )
         base = n / (time.perf_counter() - start)
         print(f"   {base:,.0f} submissions/s into DuckDB")
         print(f"logs ingest --service: {service / base:.1f}x the baseline; Glean server events: {glean / base:.1f}x")

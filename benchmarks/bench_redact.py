@@ -39,8 +39,14 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=4)
     args = parser.parse_args()
     size = int(args.mb * 1024 * 1024)
-    line = orjson.dumps({"Timestamp": 1764403200000000000, "Type": "request.summary", "Logger": "fxa-auth",
-                         "Fields": {"msg": "login for someone@example.com from 81.2.69.160 ok", "path": "/v1/x"}}).decode()
+    line = orjson.dumps(
+        {
+            "Timestamp": 1764403200000000000,
+            "Type": "request.summary",
+            "Logger": "fxa-auth",
+            "Fields": {"msg": "login for someone@example.com from 81.2.69.160 ok", "path": "/v1/x"},
+        }
+    ).decode()
     inputs = {
         "mozlog lines (an IP and an e-mail per line)": "\n".join([line] * (size // (len(line) + 1))),
         "one letter ('AAAA…')": "A" * size,
@@ -60,8 +66,10 @@ def main() -> None:
     parse = best(lambda t: [orjson.loads(x) for x in t.split("\n")], text) / mb
     print(f"baseline: orjson parsing the mozlog lines {parse:.4f} s/MB")
     small = "A" * 40_000
-    print(f"old e-mail pattern on 40,000 'A's: {best(lambda t: OLD_EMAIL.sub('[email]', t), small, 1):.2f} s; "
-          f"redact now: {best(redact, small):.5f} s")
+    print(
+        f"old e-mail pattern on 40,000 'A's: {best(lambda t: OLD_EMAIL.sub('[email]', t), small, 1):.2f} s; "
+        f"redact now: {best(redact, small):.5f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,12 @@ import pyarrow as pa
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.privacy.shred import shred
 
-CLIENT = {"name": "client_info", "type": "RECORD", "mode": "NULLABLE",
-          "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}]}
+CLIENT = {
+    "name": "client_info",
+    "type": "RECORD",
+    "mode": "NULLABLE",
+    "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}],
+}
 
 
 def build(path: Path, rows: int, tables: int, deleting: float) -> dict:
@@ -44,14 +48,20 @@ def build(path: Path, rows: int, tables: int, deleting: float) -> dict:
     fields = {}
     for t in range(tables):
         ids = pa.array([f"client-{(i * 7919 + t) % clients:08d}" for i in range(per_table)])
-        table = pa.table({
-            "client_info": pa.StructArray.from_arrays([ids], names=["client_id"]),
-            "document_id": pa.array([f"doc-{t}-{i}" for i in range(per_table)]),
-            "n": pa.array(range(per_table), pa.int64()),
-            "extra": pa.array([f'{{"metrics": {{"counter": {{"a": {i}}}, "string": {{"session": "{i * 2654435761 % 2**32:08x}'
-                               f'-{t:04x}-4000-8000-{i:012x}", "locale": "en-US"}}}}, "ping_info": {{"seq": {i % 977}}}}}'
-                               for i in range(per_table)]),
-        })
+        table = pa.table(
+            {
+                "client_info": pa.StructArray.from_arrays([ids], names=["client_id"]),
+                "document_id": pa.array([f"doc-{t}-{i}" for i in range(per_table)]),
+                "n": pa.array(range(per_table), pa.int64()),
+                "extra": pa.array(
+                    [
+                        f'{{"metrics": {{"counter": {{"a": {i}}}, "string": {{"session": "{i * 2654435761 % 2**32:08x}'
+                        f'-{t:04x}-4000-8000-{i:012x}", "locale": "en-US"}}}}, "ping_info": {{"seq": {i % 977}}}}}'
+                        for i in range(per_table)
+                    ]
+                ),
+            }
+        )
         con.register("rows", table)
         con.execute(f"CREATE TABLE app_live.ping{t}_v1 AS SELECT * FROM rows")
         con.unregister("rows")
@@ -78,18 +88,24 @@ def main() -> None:
     parser.add_argument("--tables", type=int, default=10)
     parser.add_argument("--deleting", type=float, default=0.01)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}; "
-          f"{args.tables} tables, {args.deleting:.0%} of clients deleting")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}; "
+        f"{args.tables} tables, {args.deleting:.0%} of clients deleting"
+    )
     for rows in args.rows:
         work = Path(tempfile.mkdtemp(prefix="bench-shred-"))
         try:
             fields = build(work / "base.duckdb", rows, args.tables, args.deleting)
             size = (work / "base.duckdb").stat().st_size
             con = duckdb.connect(str(work / "base.duckdb"), read_only=True)
-            needles = [r[0].encode() for r in con.execute(  # fixed-width, unique: never inside another row's
-                "SELECT json_extract_string(extra, '$.metrics.string.session') AS s FROM app_live.ping0_v1 WHERE "
-                "client_info.client_id IN (SELECT client_info.client_id FROM app_live.deletion_request_v1) "
-                "ORDER BY hash(s) LIMIT 200").fetchall()]
+            needles = [
+                r[0].encode()
+                for r in con.execute(  # fixed-width, unique: never inside another row's
+                    "SELECT json_extract_string(extra, '$.metrics.string.session') AS s FROM app_live.ping0_v1 WHERE "
+                    "client_info.client_id IN (SELECT client_info.client_id FROM app_live.deletion_request_v1) "
+                    "ORDER BY hash(s) LIMIT 200"
+                ).fetchall()
+            ]
             con.close()
             before = residue(work / "base.duckdb", needles)
 
@@ -118,10 +134,12 @@ def main() -> None:
             t2 = time.perf_counter()
             writer.close()
             left_purged = residue(work / "w.duckdb", needles)
-            print(f"{rows:>10,} rows ({size / 2**20:,.0f} MiB), {gone:,} deleted: logical delete + checkpoint {logical:6.2f} s, "
-                  f"{left_logical}/{before} sampled values left | shred {t1 - t0:6.2f} s + purge {t2 - t1:6.2f} s = "
-                  f"{t2 - t0:6.2f} s ({(t2 - t0) / logical:.1f}x), {after / 2**20:,.0f} MiB, {left_purged}/{before} left",
-                  flush=True)
+            print(
+                f"{rows:>10,} rows ({size / 2**20:,.0f} MiB), {gone:,} deleted: logical delete + checkpoint {logical:6.2f} s, "
+                f"{left_logical}/{before} sampled values left | shred {t1 - t0:6.2f} s + purge {t2 - t1:6.2f} s = "
+                f"{t2 - t0:6.2f} s ({(t2 - t0) / logical:.1f}x), {after / 2**20:,.0f} MiB, {left_purged}/{before} left",
+                flush=True,
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -37,23 +37,25 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_decoder import baseline_ping, demo_schemas, make_input  # noqa: E402
-from bench_edge import LUA as POST_LUA  # noqa: E402  (the same POST, paced by PACE_MS; ids added below)
-from bench_loader import metrics_yaml  # noqa: E402
+import random
 
-import random  # noqa: E402
+from bench_decoder import baseline_ping, demo_schemas, make_input
+from bench_edge import LUA as POST_LUA
+from bench_loader import metrics_yaml
 
-from pingpipe.decoder.core import Decoder, DecoderConfig  # noqa: E402
-from pingpipe.gctune import tune_gc  # noqa: E402
-from pingpipe.loader.load import Loader  # noqa: E402
-from pingpipe.message import RawMessage  # noqa: E402
-from pingpipe.up import admin  # noqa: E402
-from pingpipe.up.config import default_workers  # noqa: E402
-from pingpipe.up.work import SegmentResult, process_messages  # noqa: E402
+from pingpipe.decoder.core import Decoder, DecoderConfig
+from pingpipe.gctune import tune_gc
+from pingpipe.loader.load import Loader
+from pingpipe.message import RawMessage
+from pingpipe.up import admin
+from pingpipe.up.config import default_workers
+from pingpipe.up.work import SegmentResult, process_messages
 
 PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
 TABLE = "org_demo_app_live.baseline_v1"
-LUA = POST_LUA + """
+LUA = (
+    POST_LUA
+    + """
 math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
 request = function()
   local id = string.format("%04x%04x-%04x-4%03x-8%03x-%04x%04x%04x", math.random(0, 65535), math.random(0, 65535),
@@ -80,6 +82,7 @@ if rate > 0 then
   end
 end
 """
+)
 
 
 def cpu_of(pid: int) -> float:
@@ -114,16 +117,32 @@ def committed(data: Path) -> int:
 
 
 def wrk(port: int, lua: Path, seconds: float, connections: int, rate: float = 0) -> dict:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua),
-                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True,
-                         env={**os.environ, "RATE": str(rate)}).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua), f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RATE": str(rate)},
+    ).stdout
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "requests": int(re.search(r"(\d+) requests in", out).group(1)), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
-def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connections: int, rate: float, up_pid: int,
-          probe: bool = False, poll_every: float = 0.05) -> dict:
+def phase(
+    name: str,
+    data: Path,
+    port: int,
+    lua: Path,
+    seconds: float,
+    connections: int,
+    rate: float,
+    up_pid: int,
+    probe: bool = False,
+    poll_every: float = 0.05,
+) -> dict:
     procs = processes(up_pid)
     cpu0 = {k: sum(cpu_of(p) for p in v) for k, v in procs.items()}
     rows0, t0 = committed(data), time.monotonic()
@@ -143,8 +162,12 @@ def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connectio
             while not stop.is_set():
                 doc = str(uuid.uuid4())
                 sent_at[doc] = datetime.datetime.now(datetime.timezone.utc)
-                conn.request("POST", f"/submit/org-demo-app/baseline/1/{doc}", body=body,
-                             headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+                conn.request(
+                    "POST",
+                    f"/submit/org-demo-app/baseline/1/{doc}",
+                    body=body,
+                    headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+                )
                 response = conn.getresponse()
                 response.read()
                 if response.status != 200:
@@ -167,8 +190,13 @@ def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connectio
                     # Only rows stamped since the oldest pending probe was sent (less a margin): DuckDB
                     # skips older data by its min/max, so 20 probes a second do not scan the whole table.
                     since = (sent - datetime.timedelta(seconds=5)).strftime("%Y-%m-%d %H:%M:%S")
-                    found = admin.call(data, "POST", "/query", f"SELECT document_id FROM {TABLE} WHERE document_id IN ({quoted}) "
-                                       f"AND submission_timestamp > TIMESTAMP '{since}'".encode())  # UTC, as the edge stamps it
+                    found = admin.call(
+                        data,
+                        "POST",
+                        "/query",
+                        f"SELECT document_id FROM {TABLE} WHERE document_id IN ({quoted}) "
+                        f"AND submission_timestamp > TIMESTAMP '{since}'".encode(),
+                    )  # UTC, as the edge stamps it
                     now = time.monotonic()
                     with lock:
                         fresh.extend(now - pending.pop(doc) for (doc,) in found["rows"])
@@ -195,17 +223,23 @@ def phase(name: str, data: Path, port: int, lua: Path, seconds: float, connectio
     stop.set()
     for thread in threads:
         thread.join()
-    result = {"accepted/s": load["rps"], "committed/s": rows / wall, "non2xx": load["non2xx"],
-              "cpu": {k: v / wall for k, v in cpu.items()}, "fresh": fresh}
+    result = {
+        "accepted/s": load["rps"],
+        "committed/s": rows / wall,
+        "non2xx": load["non2xx"],
+        "cpu": {k: v / wall for k, v in cpu.items()},
+        "fresh": fresh,
+    }
     split = ", ".join(f"{k} {v:.2f}" for k, v in result["cpu"].items())
-    print(f"{name:28} accepted {load['rps']:8,.0f}/s  committed {rows / wall:8,.0f}/s  non-2xx {load['non2xx']}  "
-          f"CPU cores: {split}")
+    print(f"{name:28} accepted {load['rps']:8,.0f}/s  committed {rows / wall:8,.0f}/s  non-2xx {load['non2xx']}  CPU cores: {split}")
     print(f"{'':28} when the load stopped: oldest uncommitted segment {lag:.1f} s old, all committed {caught_up:.1f} s later")
     if probe:
         assert len(fresh) >= 100, f"only {len(fresh)} freshness probes: run longer for a p99"
         p99 = statistics.quantiles(fresh, n=100)[98]
-        print(f"{'':28} freshness (200 -> queryable, polled every {poll_every * 1000:.0f} ms) over {len(fresh)} probes: "
-              f"p50 {statistics.median(fresh):.2f} s  p99 {p99:.2f} s  max {max(fresh):.2f} s")
+        print(
+            f"{'':28} freshness (200 -> queryable, polled every {poll_every * 1000:.0f} ms) over {len(fresh)} probes: "
+            f"p50 {statistics.median(fresh):.2f} s  p99 {p99:.2f} s  max {max(fresh):.2f} s"
+        )
     return result
 
 
@@ -234,9 +268,11 @@ def main() -> None:
         (work / "body.gz").write_bytes(body)
         lua = work / "post.lua"
         lua.write_text(LUA.replace("{body}", str(work / "body.gz")))
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-              f"Glean baseline ping {len(body)} bytes gzipped; pingpipe up --workers {args.workers or default_workers()}; "
-              f"wrk on the same cores")
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"Glean baseline ping {len(body)} bytes gzipped; pingpipe up --workers {args.workers or default_workers()}; "
+            f"wrk on the same cores"
+        )
 
         # Baseline: the same work in one loop, one core, nothing in the way.
         # Segments of 1,250 pings: 0.25 s of the edge's output at 5K/s.
@@ -247,23 +283,32 @@ def main() -> None:
         t0 = time.process_time()
         for i in range(0, len(lines), 1250):
             result = SegmentResult(["bench"])
-            process_messages((RawMessage.from_line(line) for line in lines[i:i + 1250]), result, decoder, loader)
-            assert sum(len(rows) for rows in result.rows.values()) == len(lines[i:i + 1250])
-        print(f"{'baseline: pure core, 1 loop':28} {len(lines) / (time.process_time() - t0):8,.0f} pings/s per core "
-              f"(decode + coerce into Arrow, as a worker; no edge, no DuckDB)")
+            process_messages((RawMessage.from_line(line) for line in lines[i : i + 1250]), result, decoder, loader)
+            assert sum(len(rows) for rows in result.rows.values()) == len(lines[i : i + 1250])
+        print(
+            f"{'baseline: pure core, 1 loop':28} {len(lines) / (time.process_time() - t0):8,.0f} pings/s per core "
+            f"(decode + coerce into Arrow, as a worker; no edge, no DuckDB)"
+        )
 
-        port = int(subprocess.check_output([sys.executable, "-c", "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])"]))
+        port = int(
+            subprocess.check_output(
+                [sys.executable, "-c", "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])"]
+            )
+        )
         data = work / "data"
         workers = ["--workers", str(args.workers)] if args.workers else []
-        proc = subprocess.Popen([PINGPIPE, "up", "--data", str(data), "--schemas", str(schemas), "--port", str(port), *workers],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [PINGPIPE, "up", "--data", str(data), "--schemas", str(schemas), "--port", str(port), *workers],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while admin.read_state(data) is None and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1)
         phase("1. saturate", data, port, lua, args.seconds, args.connections, 0, proc.pid)
-        phase(f"2+3. at {args.rate:,.0f}/s", data, port, lua, args.seconds, 128, args.rate, proc.pid, probe=True,
-              poll_every=args.poll)
+        phase(f"2+3. at {args.rate:,.0f}/s", data, port, lua, args.seconds, 128, args.rate, proc.pid, probe=True, poll_every=args.poll)
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=120)
     finally:

@@ -19,8 +19,8 @@ from pingpipe.schemas.registry import Registry
 
 from .errors import DecodeError
 from .failures import failure
-from .steps.geo import GeoLookup, load_city_filter
 from .steps import logentry
+from .steps.geo import GeoLookup, load_city_filter
 from .steps.gunzip import gunzip
 from .steps.metadata import add_metadata
 from .steps.normalize import apply_overrides, normalize
@@ -29,8 +29,16 @@ from .steps.uri import parse_uri
 from .steps.useragent import parse_user_agent
 
 STEPS = ("logentry", "geo", "uri", "gunzip", "payload", "user_agent", "normalize", "metadata")
-STEP_ERROR_TYPES = {"logentry": "ParseLogEntry", "geo": "GeoCityLookup", "uri": "ParseUri", "gunzip": "DecompressPayload", "payload": "ParsePayload",
-                    "user_agent": "ParseUserAgent", "normalize": "NormalizeAttributes", "metadata": "AddMetadata"}
+STEP_ERROR_TYPES = {
+    "logentry": "ParseLogEntry",
+    "geo": "GeoCityLookup",
+    "uri": "ParseUri",
+    "gunzip": "DecompressPayload",
+    "payload": "ParsePayload",
+    "user_agent": "ParseUserAgent",
+    "normalize": "NormalizeAttributes",
+    "metadata": "AddMetadata",
+}
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ class Decoder:
         except DecodeError as exc:
             counts[f"error.{exc.error_type}"] += 1
             return Failure(failure(raw, attributes, exc, exc.error_type))
-        except Exception as exc:  # a bug or an unexpected input: still an error row, never a crash
+        except Exception as exc:  # noqa: BLE001 - a bug or an unexpected input: still an error row, never a crash
             counts[f"error.{STEP_ERROR_TYPES[step]}"] += 1
             return Failure(failure(raw, attributes, exc, STEP_ERROR_TYPES[step]))
         counts["out"] += 1

@@ -35,4 +35,3 @@ class SchemaNotFound(PayloadError):
 
 class SchemaValidationError(PayloadError):
     pass
-

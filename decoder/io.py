@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-
 import re
 from dataclasses import dataclass
 
@@ -78,10 +77,13 @@ class WriteRaw(beam.PTransform):
 
     def expand(self, messages):
         if self.endpoint.kind == "file":
-            return (messages
-                    | f"{self.name}Write" >> beam.io.WriteToText(self.endpoint.target, file_name_suffix=".ndjson",
-                                                                 coder=beam.coders.BytesCoder()))
+            return messages | f"{self.name}Write" >> beam.io.WriteToText(
+                self.endpoint.target, file_name_suffix=".ndjson", coder=beam.coders.BytesCoder()
+            )
         from apache_beam.io.gcp.pubsub import PubsubMessage
 
-        return (messages | f"{self.name}ToPubsub" >> beam.Map(lambda m: PubsubMessage(*to_pair(m)))
-                | f"{self.name}Publish" >> beam.io.WriteToPubSub(self.endpoint.target, with_attributes=True))
+        return (
+            messages
+            | f"{self.name}ToPubsub" >> beam.Map(lambda m: PubsubMessage(*to_pair(m)))
+            | f"{self.name}Publish" >> beam.io.WriteToPubSub(self.endpoint.target, with_attributes=True)
+        )

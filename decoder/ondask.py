@@ -108,16 +108,20 @@ def build(pipeline, config: DecoderConfig, ranges: list[tuple[str, int, int]], o
     tags ("decoded", and ERRORS: "errors") to file endpoints."""
     if any(e.kind != "file" for e in outputs.values()):
         raise SpecError("on the DaskRunner, --output and --errors are files (file:PREFIX); load them with `pingpipe load`")
-    pairs = (pipeline
-             | "Ranges" >> beam.Create(ranges)
-             | "Read" >> beam.FlatMap(read_range)
-             | "KeyByBucket" >> beam.Map(bucket_key)
-             | "GroupByBucket" >> beam.GroupByKey()
-             | "Decode" >> beam.ParDo(Pairs(DecodeBucket(config), "decoded")))
+    pairs = (
+        pipeline
+        | "Ranges" >> beam.Create(ranges)
+        | "Read" >> beam.FlatMap(read_range)
+        | "KeyByBucket" >> beam.Map(bucket_key)
+        | "GroupByBucket" >> beam.GroupByKey()
+        | "Decode" >> beam.ParDo(Pairs(DecodeBucket(config), "decoded"))
+    )
     assert set(outputs) == {"decoded", ERRORS}
-    written = [pairs
-               | f"Only{name}" >> beam.Filter(lambda pair, tag=name: pair[0] == tag)
-               | f"Lines{name}" >> beam.Map(itemgetter(1))
-               | f"Write{name}" >> beam.ParDo(WriteBundle(endpoint.target))
-               for name, endpoint in outputs.items()]
+    written = [
+        pairs
+        | f"Only{name}" >> beam.Filter(lambda pair, tag=name: pair[0] == tag)
+        | f"Lines{name}" >> beam.Map(itemgetter(1))
+        | f"Write{name}" >> beam.ParDo(WriteBundle(endpoint.target))
+        for name, endpoint in outputs.items()
+    ]
     tuple(written) | "End" >> beam.Flatten()  # the runner computes the last transform only: it depends on every write

@@ -217,7 +217,7 @@ class DedupeStreaming(beam.DoFn):
     def __init__(self, window_seconds: float):
         self.window = window_seconds
 
-    def process(self, keyed, seen=beam.DoFn.StateParam(SEEN), expiry=beam.DoFn.TimerParam(EXPIRY)):
+    def process(self, keyed, seen=beam.DoFn.StateParam(SEEN), expiry=beam.DoFn.TimerParam(EXPIRY)):  # noqa: B008 - Beam's way
         _, message = keyed
         if seen.read():
             Metrics.counter("decoder", "duplicate").inc()
@@ -228,7 +228,7 @@ class DedupeStreaming(beam.DoFn):
         yield message[1]
 
     @on_timer(EXPIRY)
-    def expire(self, seen=beam.DoFn.StateParam(SEEN)):
+    def expire(self, seen=beam.DoFn.StateParam(SEEN)):  # noqa: B008 - Beam's way to ask for state
         seen.clear()
 
 
@@ -243,9 +243,12 @@ class Decode(beam.PTransform):
 
     def expand(self, raw):
         if not self.streaming:  # exact: group the raw copies of each document id, then decode
-            out = (raw | "KeyByBucket" >> beam.Map(bucket_key)
-                   | "GroupByBucket" >> beam.GroupByKey()
-                   | "Decode" >> beam.ParDo(DecodeBucket(self.config)).with_outputs(ERRORS, main="decoded"))
+            out = (
+                raw
+                | "KeyByBucket" >> beam.Map(bucket_key)
+                | "GroupByBucket" >> beam.GroupByKey()
+                | "Decode" >> beam.ParDo(DecodeBucket(self.config)).with_outputs(ERRORS, main="decoded")
+            )
             return {"decoded": out.decoded, "errors": out[ERRORS]}
         decoded = raw | "Decode" >> beam.ParDo(DecodeFn(self.config)).with_outputs(ERRORS, main="decoded")
         deduped = decoded.decoded | "Dedupe" >> beam.ParDo(DedupeStreaming(self.dedupe_window)).with_outputs(ERRORS, main="decoded")
@@ -257,4 +260,3 @@ def to_pair(line: bytes) -> tuple[bytes, dict]:
     """A line as the (data, attributes) of a Pub/Sub message."""
     message = RawMessage.from_line(line)
     return (message.data, message.attributes)
-

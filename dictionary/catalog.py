@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pingpipe.etl import catalog as queries_catalog, lineage
+from pingpipe.etl import catalog as queries_catalog
+from pingpipe.etl import lineage
 from pingpipe.etl.queries import Query
 from pingpipe.loader.stable import stable_of, view_of
 from pingpipe.loader.tables import TableId
@@ -146,12 +147,16 @@ def metric_column(metric, fields: list[dict], section: str | None = None) -> str
 def sample_sql(table: str, column: str, metric, mode: str) -> str:
     """A query for the metric's latest values that runs as is in `pingpipe query`."""
     if column == "events":
-        return (f"SELECT submission_timestamp, e.timestamp, e.extra\nFROM {table}, unnest(events) AS u(e)\n"
-                f"WHERE e.category = '{metric.category}' AND e.name = '{metric.name}'\n"
-                "ORDER BY submission_timestamp DESC\nLIMIT 10")
+        return (
+            f"SELECT submission_timestamp, e.timestamp, e.extra\nFROM {table}, unnest(events) AS u(e)\n"
+            f"WHERE e.category = '{metric.category}' AND e.name = '{metric.name}'\n"
+            "ORDER BY submission_timestamp DESC\nLIMIT 10"
+        )
     present = f"len({column}) > 0" if mode == "REPEATED" else f"{column} IS NOT NULL"
-    return (f"SELECT submission_timestamp, client_info.client_id, {column}\nFROM {table}\n"
-            f"WHERE {present}\nORDER BY submission_timestamp DESC\nLIMIT 10")
+    return (
+        f"SELECT submission_timestamp, client_info.client_id, {column}\nFROM {table}\n"
+        f"WHERE {present}\nORDER BY submission_timestamp DESC\nLIMIT 10"
+    )
 
 
 def _field_mode(fields: list[dict], path: str) -> str:
@@ -173,9 +178,16 @@ def _glean_app(app: GleanApp, registry: Registry) -> AppDoc:
     all_pings = list(app.pings)
     for name, ping in sorted(app.pings.items()):
         entry = registry.find(app.namespace, name, 1)
-        doc.pings[name] = PingDoc(app.namespace, name, ping.description, ping.reasons, ping.include_client_id,
-                                  tables=_tables_of(entry) if entry else [], version=1 if entry else None,
-                                  builtin=name in app.builtin_pings)
+        doc.pings[name] = PingDoc(
+            app.namespace,
+            name,
+            ping.description,
+            ping.reasons,
+            ping.include_client_id,
+            tables=_tables_of(entry) if entry else [],
+            version=1 if entry else None,
+            builtin=name in app.builtin_pings,
+        )
     with_info = [name for name, ping in app.pings.items() if ping.include_info_sections]
     for metric in sorted(app.metrics, key=lambda m: m.identifier):
         columns = []
@@ -196,13 +208,28 @@ def _glean_app(app: GleanApp, registry: Registry) -> AppDoc:
             if ping in doc.pings:
                 doc.pings[ping].metrics.append(metric.identifier)
         doc.metrics[metric.identifier] = MetricDoc(
-            app.namespace, metric.identifier, metric.type, metric.description, metric.lifetime, metric.expires,
-            metric.unit, metric.labels, metric.extra_keys, metric.bugs, metric.data_reviews, metric.notification_emails,
-            metric.builtin, metric.disabled, pings, columns)
+            app.namespace,
+            metric.identifier,
+            metric.type,
+            metric.description,
+            metric.lifetime,
+            metric.expires,
+            metric.unit,
+            metric.labels,
+            metric.extra_keys,
+            metric.bugs,
+            metric.data_reviews,
+            metric.notification_emails,
+            metric.builtin,
+            metric.disabled,
+            pings,
+            columns,
+        )
     for entry in registry:
         if entry.namespace == app.namespace and entry.doctype not in doc.pings:  # a schema the definitions lack
-            doc.pings[entry.doctype] = PingDoc(app.namespace, entry.doctype, entry.schema.get("description") or "",
-                                               tables=_tables_of(entry), version=entry.version)
+            doc.pings[entry.doctype] = PingDoc(
+                app.namespace, entry.doctype, entry.schema.get("description") or "", tables=_tables_of(entry), version=entry.version
+            )
     return doc
 
 
@@ -220,16 +247,24 @@ def build(registry: Registry, queries: list[Query], definitions: Definitions) ->
             doc = apps[entry.namespace] = AppDoc(entry.namespace, entry.namespace, "structured")
         key = entry.doctype if entry.version == 1 or entry.doctype not in doc.pings else f"{entry.doctype}.{entry.version}"
         if doc.kind == "structured":
-            doc.pings[key] = PingDoc(entry.namespace, key, entry.schema.get("description") or "",
-                                     tables=_tables_of(entry), version=entry.version)
+            doc.pings[key] = PingDoc(
+                entry.namespace, key, entry.schema.get("description") or "", tables=_tables_of(entry), version=entry.version
+            )
         columns = flatten(registry.table_schema(entry))
         live, stable, view = _tables_of(entry)
         ping = doc.pings.get(key) or doc.pings.get(entry.doctype)
         about = ping.description if ping else ""
         for name in (live, stable, view):
             node = nodes.get(name)
-            tables[name] = Table(name, node.kind if node else "live", node.made_by if node else "",
-                                 entry.namespace, ping.name if ping else None, about, columns)
+            tables[name] = Table(
+                name,
+                node.kind if node else "live",
+                node.made_by if node else "",
+                entry.namespace,
+                ping.name if ping else None,
+                about,
+                columns,
+            )
         doc.tables += [live, stable, view]
     for name, node in nodes.items():
         if name not in tables:
@@ -263,11 +298,23 @@ def search_index(d: Dictionary) -> list[dict]:
     for app in d.apps.values():
         out.append({"kind": "app", "name": app.app_id, "text": app.namespace, "url": app_url(app.namespace)})
         for ping in app.pings.values():
-            out.append({"kind": "ping", "name": f"{app.namespace} / {ping.name}", "text": ping.description[:200],
-                        "url": ping_url(app.namespace, ping.name)})
+            out.append(
+                {
+                    "kind": "ping",
+                    "name": f"{app.namespace} / {ping.name}",
+                    "text": ping.description[:200],
+                    "url": ping_url(app.namespace, ping.name),
+                }
+            )
         for metric in app.metrics.values():
-            out.append({"kind": "metric", "name": metric.identifier, "text": f"{app.namespace} {metric.type} "
-                        f"{metric.description[:200]}", "url": metric_url(app.namespace, metric.identifier)})
+            out.append(
+                {
+                    "kind": "metric",
+                    "name": metric.identifier,
+                    "text": f"{app.namespace} {metric.type} {metric.description[:200]}",
+                    "url": metric_url(app.namespace, metric.identifier),
+                }
+            )
     for table in d.tables.values():
         out.append({"kind": "table", "name": table.name, "text": table.description[:200], "url": table_url(table.name)})
     return out

@@ -84,7 +84,10 @@ def entry(attributes: dict, payload: dict | None = None, error: bytes | None = N
     return {
         "tag": tag,
         "received": attributes.get("submission_timestamp"),
-        "namespace": where["namespace"], "doctype": where["type"], "version": where["version"], "document_id": where["id"],
+        "namespace": where["namespace"],
+        "doctype": where["type"],
+        "version": where["version"],
+        "document_id": where["id"],
         "valid": error is None,
         "error_type": attributes.get("error_type"),
         "error_message": attributes.get("error_message"),
@@ -181,8 +184,13 @@ class DebugStore:
         """What is kept, and how many pings the byte and tag bounds evicted since when (epoch seconds):
         the pages say so, since an evicted ping is one a user may look for."""
         with self._lock:
-            return {"bytes": self._bytes, "tags": len(self._tags), "pings": len(self._order),
-                    "evicted": self._evicted, "evicted_since": self._evicted_since}
+            return {
+                "bytes": self._bytes,
+                "tags": len(self._tags),
+                "pings": len(self._order),
+                "evicted": self._evicted,
+                "evicted_since": self._evicted_since,
+            }
 
     def _drop(self, seq: int) -> None:
         kept = self._order.pop(seq)

@@ -31,8 +31,7 @@ def existing(con: duckdb.DuckDBPyConnection) -> set[str]:
     """`dataset.table` of every table and view in the warehouse."""
     cursor = duckdb_cursor(con)
     try:
-        return {f"{s}.{t}" for s, t in cursor.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+        return {f"{s}.{t}" for s, t in cursor.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
     finally:
         cursor.close()
 
@@ -41,8 +40,9 @@ def table_figures(cursor, table: str, today: dt.date | None = None, days: int = 
     """Rows, the latest submission_timestamp (or submission_date) and rows per day for the last `days` days."""
     dataset, _, name = table.partition(".")
     columns = cursor.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-        "ORDER BY ordinal_position", [dataset, name]).fetchall()
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [dataset, name],
+    ).fetchall()
     if not columns:
         return Figures()
     source = f"{quote(dataset)}.{quote(name)}"
@@ -57,8 +57,9 @@ def table_figures(cursor, table: str, today: dt.date | None = None, days: int = 
     rows, last = cursor.execute(f"SELECT count(*), max({when}) FROM {source}").fetchone()
     figures.rows = rows
     figures.last_received = None if last is None else str(last)
-    counts = dict(cursor.execute(
-        f"SELECT CAST({when} AS DATE) AS d, count(*) FROM {source} WHERE {when} >= ? GROUP BY d", [first]).fetchall())
+    counts = dict(
+        cursor.execute(f"SELECT CAST({when} AS DATE) AS d, count(*) FROM {source} WHERE {when} >= ? GROUP BY d", [first]).fetchall()
+    )
     figures.per_day = [(str(d), counts.get(d, 0)) for d in (first + dt.timedelta(days=i) for i in range(days))]
     return figures
 
@@ -84,7 +85,12 @@ def sparkline(values: list[int], width: int = 240, height: int = 36) -> str:
     step = width / len(values)
     bars = "".join(
         f'<rect x="{i * step + 0.5:.1f}" y="{height - max(1.0, v / top * (height - 2)):.1f}" width="{max(1.0, step - 1):.1f}" '
-        f'height="{max(1.0, v / top * (height - 2)):.1f}"/>' for i, v in enumerate(values) if v)
-    return (f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-            f'aria-label="rows per day, last {len(values)} days, at most {max(values)}">'
-            f'<g fill="currentColor">{bars}</g></svg>')
+        f'height="{max(1.0, v / top * (height - 2)):.1f}"/>'
+        for i, v in enumerate(values)
+        if v
+    )
+    return (
+        f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="rows per day, last {len(values)} days, at most {max(values)}">'
+        f'<g fill="currentColor">{bars}</g></svg>'
+    )

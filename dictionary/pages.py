@@ -43,10 +43,19 @@ class NotFound(Exception):
 
 
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("pingpipe.dictionary", "templates"),
-                             autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(app_url=catalog.app_url, ping_url=catalog.ping_url, metric_url=catalog.metric_url,
-                       table_url=catalog.table_url, first_line=first_line, paragraphs=paragraphs, link=link, spark=spark)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pingpipe.dictionary", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
+    env.globals.update(
+        app_url=catalog.app_url,
+        ping_url=catalog.ping_url,
+        metric_url=catalog.metric_url,
+        table_url=catalog.table_url,
+        first_line=first_line,
+        paragraphs=paragraphs,
+        link=link,
+        spark=spark,
+    )
     return env
 
 
@@ -75,8 +84,14 @@ class Site:
     """Renders any page of the dictionary. `figures(tables)` gives warehouse figures (live only);
     `debug` is `up`'s store of tagged pings (live only)."""
 
-    def __init__(self, dictionary: Dictionary, *, figures: Callable[[list[str]], dict[str, Figures]] | None = None,
-                 debug: DebugStore | None = None, now: Callable[[], dt.datetime] | None = None):
+    def __init__(
+        self,
+        dictionary: Dictionary,
+        *,
+        figures: Callable[[list[str]], dict[str, Figures]] | None = None,
+        debug: DebugStore | None = None,
+        now: Callable[[], dt.datetime] | None = None,
+    ):
         self.d = dictionary
         self.figures = figures
         self.debug = debug
@@ -97,28 +112,32 @@ class Site:
                 return Page(200, "text/javascript", body)
             return Page(200, "text/html; charset=utf-8", self._html(parts))
         except NotFound as exc:
-            return Page(404, "text/html; charset=utf-8", self._template(
-                "not_found.html", parts, title="Not found", message=str(exc)))
+            return Page(404, "text/html; charset=utf-8", self._template("not_found.html", parts, title="Not found", message=str(exc)))
 
     def _html(self, parts: list[str]) -> bytes:
         d = self.d
         match parts:
             case []:
                 rows = self._app_rows() if self.live else {}
-                return self._template("index.html", parts, title="Apps", apps=list(d.apps.values()),
-                                      rows=rows, problems=d.problems)
+                return self._template("index.html", parts, title="Apps", apps=list(d.apps.values()), rows=rows, problems=d.problems)
             case ["tables"]:
                 tables = list(d.tables.values())
-                return self._template("tables.html", parts, title="Tables", tables=tables,
-                                      figures=self._figures([t.name for t in tables]))
+                return self._template("tables.html", parts, title="Tables", tables=tables, figures=self._figures([t.name for t in tables]))
             case ["tables", name]:
                 table = d.tables.get(name)
                 if table is None:
                     raise NotFound(f"no table {name}")
                 f = self._figures([name]).get(name) or Figures()
-                return self._template("table.html", parts, title=name, table=table, f=f,
-                                      upstream=d.lineage(name, "upstream"), downstream=d.lineage(name, "downstream"),
-                                      crumbs=self._app_crumbs(table.app))
+                return self._template(
+                    "table.html",
+                    parts,
+                    title=name,
+                    table=table,
+                    f=f,
+                    upstream=d.lineage(name, "upstream"),
+                    downstream=d.lineage(name, "downstream"),
+                    crumbs=self._app_crumbs(table.app),
+                )
             case ["apps", namespace]:
                 app = self._app(namespace)
                 live_tables = [p.tables[0] for p in app.pings.values() if p.tables]
@@ -128,29 +147,39 @@ class Site:
                 ping = app.pings.get(name)
                 if ping is None:
                     raise NotFound(f"{namespace} has no ping {name}")
-                return self._template("ping.html", parts, title=f"{name} ping", app=app, ping=ping,
-                                      figures=self._figures(ping.tables[:1]), crumbs=self._app_crumbs(namespace))
+                return self._template(
+                    "ping.html",
+                    parts,
+                    title=f"{name} ping",
+                    app=app,
+                    ping=ping,
+                    figures=self._figures(ping.tables[:1]),
+                    crumbs=self._app_crumbs(namespace),
+                )
             case ["apps", namespace, "metrics", identifier]:
                 app = self._app(namespace)
                 metric = app.metrics.get(identifier)
                 if metric is None:
                     raise NotFound(f"{namespace} has no metric {identifier}")
-                return self._template("metric.html", parts, title=identifier, app=app, metric=metric,
-                                      crumbs=self._app_crumbs(namespace))
+                return self._template("metric.html", parts, title=identifier, app=app, metric=metric, crumbs=self._app_crumbs(namespace))
             case ["debug"] if self.debug is not None:
-                return self._template("debug_tags.html", parts, title="Debug pings", tags=self.debug.tags(),
-                                      **self._debug_limits())
+                return self._template("debug_tags.html", parts, title="Debug pings", tags=self.debug.tags(), **self._debug_limits())
             case ["debug", tag] if self.debug is not None:
-                return self._template("debug_tag.html", parts, title=f"Debug: {tag}", tag=tag,
-                                      pings=self.debug.pings(tag), crumbs=[("Debug pings", "debug/")],
-                                      **self._debug_limits())
+                return self._template(
+                    "debug_tag.html",
+                    parts,
+                    title=f"Debug: {tag}",
+                    tag=tag,
+                    pings=self.debug.pings(tag),
+                    crumbs=[("Debug pings", "debug/")],
+                    **self._debug_limits(),
+                )
         raise NotFound(f"no page {'/'.join(parts)}/")
 
     def _template(self, name: str, parts: list[str], **values) -> bytes:
         base = "../" * len(parts)
         values.setdefault("crumbs", [])
-        html = self.env.get_template(name).render(base=base, live=self.live, now=self.now().strftime("%Y-%m-%d %H:%M"),
-                                                  **values)
+        html = self.env.get_template(name).render(base=base, live=self.live, now=self.now().strftime("%Y-%m-%d %H:%M"), **values)
         return html.encode("utf-8")
 
     def _app(self, namespace: str):
@@ -176,12 +205,19 @@ class Site:
     def _debug_limits(self) -> dict:
         """The store's bounds, and what they evicted: a user looking for an evicted ping is told why."""
         c, status = self.debug.config, self.debug.status()
-        limits = {"per_tag": c.per_tag, "hours": round(c.max_age / 3600, 1), "max_mb": f"{round(c.max_bytes / MIB, 2):g}",
-                  "max_tags": c.max_tags, "evicted": ""}
+        limits = {
+            "per_tag": c.per_tag,
+            "hours": round(c.max_age / 3600, 1),
+            "max_mb": f"{round(c.max_bytes / MIB, 2):g}",
+            "max_tags": c.max_tags,
+            "evicted": "",
+        }
         if status["evicted"]:
             n, since = status["evicted"], dt.datetime.fromtimestamp(status["evicted_since"], dt.timezone.utc)
-            limits["evicted"] = (f"{n} older {'ping was' if n == 1 else 'pings were'} evicted since {since:%Y-%m-%d %H:%M} "
-                                 f"UTC to keep the viewer under {limits['max_mb']} MiB / {c.max_tags} tags.")
+            limits["evicted"] = (
+                f"{n} older {'ping was' if n == 1 else 'pings were'} evicted since {since:%Y-%m-%d %H:%M} "
+                f"UTC to keep the viewer under {limits['max_mb']} MiB / {c.max_tags} tags."
+            )
         return limits
 
     def paths(self) -> list[str]:

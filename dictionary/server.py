@@ -31,8 +31,7 @@ class UIServer:
         self.httpd.daemon_threads = True
         self.host = host
         self.port = self.httpd.server_address[1]
-        self.httpd.RequestHandlerClass.allowed_hosts = {f"{host}:{self.port}", f"localhost:{self.port}",
-                                                        f"127.0.0.1:{self.port}"}
+        self.httpd.RequestHandlerClass.allowed_hosts = {f"{host}:{self.port}", f"localhost:{self.port}", f"127.0.0.1:{self.port}"}
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="ui", daemon=True)
 
     @property
@@ -66,8 +65,11 @@ def _same(given: str, token: str) -> bool:
 
 
 def _handler(site: Site, token: str):
-    refused = Page(403, "text/plain; charset=utf-8",
-                   b"refused: open the link `pingpipe up` printed, with its token (`pingpipe status` shows it again)\n")
+    refused = Page(
+        403,
+        "text/plain; charset=utf-8",
+        b"refused: open the link `pingpipe up` printed, with its token (`pingpipe status` shows it again)\n",
+    )
 
     class Handler(BaseHTTPRequestHandler):
         allowed_hosts: set[str] = set()
@@ -80,7 +82,7 @@ def _handler(site: Site, token: str):
             # client's delayed ACK (40 ms a page).
             self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-        def log_message(self, format, *args):  # noqa: A002 - quiet: `up` prints its own line
+        def log_message(self, format, *args):  # quiet: `up` prints its own line
             pass
 
         def do_GET(self):

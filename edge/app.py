@@ -28,8 +28,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from .attributes import submission_timestamp
-from .cors import Cors
 from .config import EdgeConfig
+from .cors import Cors
 from .metrics import EdgeMetrics
 from .publish import Publisher, failure_status
 from .uri import check_submit_path
@@ -37,16 +37,29 @@ from .uri import check_submit_path
 log = logging.getLogger("pingpipe.edge")
 
 _REASONS = {
-    200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed", 411: b"Length Required",
-    413: b"Payload Too Large", 414: b"URI Too Long", 431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error", 503: b"Service Unavailable", 507: b"Insufficient Storage",
+    200: b"OK",
+    400: b"Bad Request",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    411: b"Length Required",
+    413: b"Payload Too Large",
+    414: b"URI Too Long",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    503: b"Service Unavailable",
+    507: b"Insufficient Storage",
 }
 UNREAD_BODY = frozenset({411, 413, 414, 431})  # answered without reading the body, so the connection closes
 # Empty bodies, as Mozilla's edge answers: the status says it all, and an empty body saves a
 # socket write per request (uvicorn writes the header block and a non-empty body separately).
-_STARTS = {code: {"type": "http.response.start", "status": code,
-                  "headers": [(b"content-length", b"0")] + ([(b"connection", b"close")] if code in UNREAD_BODY else [])}
-           for code in _REASONS}
+_STARTS = {
+    code: {
+        "type": "http.response.start",
+        "status": code,
+        "headers": [(b"content-length", b"0")] + ([(b"connection", b"close")] if code in UNREAD_BODY else []),
+    }
+    for code in _REASONS
+}
 _EMPTY = {"type": "http.response.body", "body": b""}
 _ALLOW = {"type": "http.response.start", "status": 405, "headers": [(b"allow", b"POST, PUT"), (b"content-length", b"0")]}
 
@@ -56,15 +69,26 @@ def build_publisher(config: EdgeConfig, metrics: EdgeMetrics | None) -> Publishe
         from .publish.pubsub import PubSubPublisher
 
         return PubSubPublisher(
-            config.routes, spool_dir=config.spool_dir, publish_timeout=config.publish_timeout,
-            min_free_bytes=config.min_free_bytes, flush_interval=config.flush_interval,
-            max_bytes=config.segment_max_bytes, max_age=config.segment_max_age, fsync=config.fsync, metrics=metrics,
+            config.routes,
+            spool_dir=config.spool_dir,
+            publish_timeout=config.publish_timeout,
+            min_free_bytes=config.min_free_bytes,
+            flush_interval=config.flush_interval,
+            max_bytes=config.segment_max_bytes,
+            max_age=config.segment_max_age,
+            fsync=config.fsync,
+            metrics=metrics,
             shutdown_flush_seconds=config.shutdown_flush_seconds,
         )
     from .publish.localqueue import LocalQueuePublisher
 
-    return LocalQueuePublisher(config.spool_dir, min_free_bytes=config.min_free_bytes,
-                               max_bytes=config.segment_max_bytes, max_age=config.segment_max_age, fsync=config.fsync)
+    return LocalQueuePublisher(
+        config.spool_dir,
+        min_free_bytes=config.min_free_bytes,
+        max_bytes=config.segment_max_bytes,
+        max_age=config.segment_max_age,
+        fsync=config.fsync,
+    )
 
 
 def header_text(raw: bytes) -> str:
@@ -85,8 +109,12 @@ def version_info(config: EdgeConfig) -> dict:
         pkg = version("pingpipe")
     except PackageNotFoundError:  # pragma: no cover
         pkg = "unknown"
-    return {"source": "https://github.com/pingpipe/pingpipe", "version": pkg,
-            "commit": os.environ.get("PINGPIPE_COMMIT", "unknown"), "build": os.environ.get("PINGPIPE_BUILD", "")}
+    return {
+        "source": "https://github.com/pingpipe/pingpipe",
+        "version": pkg,
+        "commit": os.environ.get("PINGPIPE_COMMIT", "unknown"),
+        "build": os.environ.get("PINGPIPE_BUILD", ""),
+    }
 
 
 class SubmitHandler:
@@ -118,13 +146,18 @@ class SubmitHandler:
         status, extra = self.cors.preflight(raw_path, headers)
         if self.metrics is not None:
             self.metrics.count(status)
-        base = _ALLOW if status == 405 else _STARTS.get(status) or {"type": "http.response.start", "status": status,
-                                                                      "headers": [] if status == 204 else [(b"content-length", b"0")]}
+        base = (
+            _ALLOW
+            if status == 405
+            else _STARTS.get(status)
+            or {"type": "http.response.start", "status": status, "headers": [] if status == 204 else [(b"content-length", b"0")]}
+        )
         await send({**base, "headers": base["headers"] + extra})
         await send(_EMPTY)
 
-    def head(self, method: str, raw_path: bytes, query: bytes | None, headers, http_version: str,
-             client) -> tuple[int, dict[str, str] | None, int]:
+    def head(
+        self, method: str, raw_path: bytes, query: bytes | None, headers, http_version: str, client
+    ) -> tuple[int, dict[str, str] | None, int]:
         """Everything decided before the body: (status, the message's attributes, Content-Length).
 
         A status other than 200 is the answer, and the body need not be read. Shared by the ASGI
@@ -186,8 +219,9 @@ class SubmitHandler:
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
         if scope["method"] == "OPTIONS":
             return await self._preflight(send, raw_path, scope["headers"])
-        status, attributes, expected = self.head(scope["method"], raw_path, scope.get("query_string"), scope["headers"],
-                                                 scope.get("http_version", "1.1"), scope.get("client"))
+        status, attributes, expected = self.head(
+            scope["method"], raw_path, scope.get("query_string"), scope["headers"], scope.get("http_version", "1.1"), scope.get("client")
+        )
         cors = self.cors.header_lines(scope["headers"])
         if status != 200:
             return await self._respond(send, status, cors)

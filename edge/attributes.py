@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-
 _second = -1
 _prefix = ""
 

@@ -13,8 +13,17 @@ from pathlib import Path
 from pingpipe.private import private_folder
 
 DEFAULT_HEADERS = (
-    "Content-Length", "Date", "DNT", "User-Agent", "X-Forwarded-For", "X-Pingsender-Version",
-    "X-Debug-ID", "X-Source-Tags", "X-Telemetry-Agent", "X-LB-Tags", "X-Foxsec-IP-Reputation",
+    "Content-Length",
+    "Date",
+    "DNT",
+    "User-Agent",
+    "X-Forwarded-For",
+    "X-Pingsender-Version",
+    "X-Debug-ID",
+    "X-Source-Tags",
+    "X-Telemetry-Agent",
+    "X-LB-Tags",
+    "X-Foxsec-IP-Reputation",
 )
 MIB = 1024 * 1024
 
@@ -100,8 +109,18 @@ class EdgeConfig:
             raise ConfigError("--route-table needs --pubsub-project")
         if not self.uses_pubsub and self.queue_dir is None:
             raise ConfigError("give --queue DIR (local durable queue) or --pubsub-project P --route-table FILE")
-        for name in ("max_body_bytes", "max_uri_bytes", "max_attribute_bytes", "segment_max_bytes", "max_url_bytes",
-                     "max_header_bytes", "max_headers", "keep_alive_timeout", "header_timeout", "body_timeout"):
+        for name in (
+            "max_body_bytes",
+            "max_uri_bytes",
+            "max_attribute_bytes",
+            "segment_max_bytes",
+            "max_url_bytes",
+            "max_header_bytes",
+            "max_headers",
+            "keep_alive_timeout",
+            "header_timeout",
+            "body_timeout",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         check_tls_pair(self.tls_cert, self.tls_key)
@@ -135,22 +154,31 @@ def tls_context(cert: Path | str, key: Path | str) -> ssl.SSLContext:
     both files, before anything starts."""
     cert_bytes, key_bytes = _read(cert, "--tls-cert"), _read(key, "--tls-key")
     if b"-----BEGIN CERTIFICATE-----" not in cert_bytes and b"-----BEGIN CERTIFICATE-----" in key_bytes:
-        raise ConfigError(f"--tls-cert {cert} and --tls-key {key} are swapped: the certificate is {key}"
-                          + (f", the key {cert}" if b"PRIVATE KEY-----" in cert_bytes else ""))
+        raise ConfigError(
+            f"--tls-cert {cert} and --tls-key {key} are swapped: the certificate is {key}"
+            + (f", the key {cert}" if b"PRIVATE KEY-----" in cert_bytes else "")
+        )
     if b"-----BEGIN CERTIFICATE-----" not in cert_bytes:
-        held = "holds a private key, not a certificate" if b"PRIVATE KEY-----" in cert_bytes else \
-            "is not a PEM certificate (no -----BEGIN CERTIFICATE----- line)"
+        held = (
+            "holds a private key, not a certificate"
+            if b"PRIVATE KEY-----" in cert_bytes
+            else "is not a PEM certificate (no -----BEGIN CERTIFICATE----- line)"
+        )
         raise ConfigError(f"--tls-cert {cert} {held}")
     if b"PRIVATE KEY-----" not in key_bytes:
-        held = "holds a certificate, not a private key" if b"-----BEGIN CERTIFICATE-----" in key_bytes else \
-            "is not a PEM private key (no -----BEGIN PRIVATE KEY----- line)"
+        held = (
+            "holds a certificate, not a private key"
+            if b"-----BEGIN CERTIFICATE-----" in key_bytes
+            else "is not a PEM private key (no -----BEGIN PRIVATE KEY----- line)"
+        )
         raise ConfigError(f"--tls-key {key} {held}")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         context.load_cert_chain(cert, key, password=_no_passphrase)
     except _Encrypted:
-        raise ConfigError(f"--tls-key {key} is encrypted (it asks for a passphrase): give it unencrypted, "
-                          f"e.g. openssl pkey -in {key} -out key-plain.pem") from None
+        raise ConfigError(
+            f"--tls-key {key} is encrypted (it asks for a passphrase): give it unencrypted, e.g. openssl pkey -in {key} -out key-plain.pem"
+        ) from None
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
             raise ConfigError(f"the certificate {cert} does not match the key {key}: give the key it was made with") from None

@@ -52,14 +52,18 @@ class Cors:
         origin = self.allow_origin(_get(headers, b"origin"))
         if origin is None:
             return 403, [(b"vary", b"Origin")]  # the browser blocks the request; nothing was stored
-        asked = [h.strip().lower() for h in (_get(headers, b"access-control-request-headers") or b"").decode("latin-1").split(",")
-                 if h.strip()]
+        asked = [
+            h.strip().lower() for h in (_get(headers, b"access-control-request-headers") or b"").decode("latin-1").split(",") if h.strip()
+        ]
         unknown = [h for h in asked if h not in HEADERS]
         if unknown:
             return 403, [(b"vary", b"Origin")]
-        out = [(b"access-control-allow-origin", origin), (b"access-control-allow-methods", b"POST, PUT"),
-               (b"access-control-allow-headers", ", ".join(HEADERS).encode()),
-               (b"access-control-max-age", str(self.max_age).encode())]
+        out = [
+            (b"access-control-allow-origin", origin),
+            (b"access-control-allow-methods", b"POST, PUT"),
+            (b"access-control-allow-headers", ", ".join(HEADERS).encode()),
+            (b"access-control-max-age", str(self.max_age).encode()),
+        ]
         if origin != b"*":
             out.append((b"vary", b"Origin"))
         return 204, out

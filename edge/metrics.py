@@ -45,10 +45,16 @@ class EdgeMetrics:
 
     def snapshot(self) -> dict:
         return {
-            "codes": {str(k): v for k, v in self.codes.items()}, "body_bytes": self.body_bytes,
-            "latency": list(self.latency), "latency_sum": self.latency_sum, "spooled": self.spooled,
-            "flushed": self.flushed, "flush_failures": self.flush_failures,
-            "queue_segments": self.queue_segments, "queue_bytes": self.queue_bytes, "pid": os.getpid(),
+            "codes": {str(k): v for k, v in self.codes.items()},
+            "body_bytes": self.body_bytes,
+            "latency": list(self.latency),
+            "latency_sum": self.latency_sum,
+            "spooled": self.spooled,
+            "flushed": self.flushed,
+            "flush_failures": self.flush_failures,
+            "queue_segments": self.queue_segments,
+            "queue_bytes": self.queue_bytes,
+            "pid": os.getpid(),
         }
 
     def dump(self) -> None:
@@ -83,11 +89,12 @@ class _Collector:
         yield requests
         yield CounterMetricFamily("pingpipe_edge_request_bytes", "Body bytes accepted", value=totals["body_bytes"])
         cumulative, buckets = 0, []
-        for bound, n in zip(list(BUCKETS) + [float("inf")], latency):
+        for bound, n in zip(list(BUCKETS) + [float("inf")], latency, strict=True):
             cumulative += n
             buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
-        yield HistogramMetricFamily("pingpipe_edge_publish_seconds", "Time from request to durable publish",
-                                    buckets=buckets, sum_value=totals["latency_sum"])
+        yield HistogramMetricFamily(
+            "pingpipe_edge_publish_seconds", "Time from request to durable publish", buckets=buckets, sum_value=totals["latency_sum"]
+        )
         yield GaugeMetricFamily("pingpipe_edge_queue_segments", "Sealed segments waiting on local disk", value=totals["queue_segments"])
         yield GaugeMetricFamily("pingpipe_edge_queue_bytes", "Bytes waiting on local disk", value=totals["queue_bytes"])
         yield CounterMetricFamily("pingpipe_edge_spooled_messages", "Messages written to the disk fallback", value=totals["spooled"])

@@ -251,8 +251,7 @@ class EdgeProtocol(HttpToolsProtocol):
             status, extra = submit.cors.preflight(parsed.path, self.headers)
             attributes, cors = None, b"".join(name + b": " + value + b"\r\n" for name, value in extra)
         else:
-            status, attributes, _ = submit.head(method.decode("ascii"), parsed.path, parsed.query, self.headers,
-                                                http_version, self.client)
+            status, attributes, _ = submit.head(method.decode("ascii"), parsed.path, parsed.query, self.headers, http_version, self.client)
             cors = submit.cors.header_lines(self.headers)
         answer = _Answer(None, http_version != "1.0" and parser.should_keep_alive() and not self.closing, cors)
         self.answers.append(answer)

@@ -22,6 +22,7 @@ from .metrics import METRICS_DIR_ENV, serve
 from .protocol import EdgeProtocol
 from .tls import TLSEdgeProtocol
 
+
 def app_from_env():
     """uvicorn worker factory: each worker process builds its own app (and its own segments)."""
     tune_gc()
@@ -51,9 +52,18 @@ def run(config: EdgeConfig) -> None:
     # HTTPS is served by the edge's own front (tls.py), not uvicorn's ssl options, so that the
     # handshake has a deadline and the descriptor reserve: both request paths run over it.
     http = TLSEdgeProtocol if config.tls_cert is not None else EdgeProtocol
-    common = dict(host=config.host, port=config.port, loop="uvloop", http=http, lifespan="on",
-                  log_level="warning", access_log=False, timeout_keep_alive=config.keep_alive_timeout, proxy_headers=False,
-                  server_header=False)
+    common = dict(
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http=http,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=config.keep_alive_timeout,
+        proxy_headers=False,
+        server_header=False,
+    )
     tune_gc()
     if config.workers == 1:
         app = create_app(config)

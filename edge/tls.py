@@ -24,8 +24,8 @@ from .protocol import EdgeProtocol, descriptor
 _HANDSHAKE = 0x16  # the content type of the TLS record every handshake starts with
 _ALPN = ["http/1.1"]
 PLAIN_HTTP_ANSWER = (
-    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-    b"connection: close\r\n\r\n%s")
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+)
 PLAIN_HTTP_TEXT = b"This port speaks HTTPS only: the request was sent as plain HTTP. Use https:// in the URL.\n"
 _contexts: dict[tuple[str, str], ssl.SSLContext] = {}
 
@@ -104,8 +104,7 @@ class TLSEdgeProtocol(asyncio.Protocol):
             return
         self._cancel()
         left = max(0.001, self.timeout - (time.monotonic() - self.started))
-        tls = _ssl_protocol_class(self.loop)(self.loop, self.http, self.context, None, server_side=True,
-                                             ssl_handshake_timeout=left)
+        tls = _ssl_protocol_class(self.loop)(self.loop, self.http, self.context, None, server_side=True, ssl_handshake_timeout=left)
         transport.pause_reading()
         transport.set_protocol(tls)
         tls.connection_made(transport)

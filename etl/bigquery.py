@@ -32,8 +32,9 @@ def existing_bigquery(client, project: str) -> set[str]:
     return {str(t) for t in project_tables(client, project)}
 
 
-def run_bigquery(client, project: str, queries: list[Query], day: dt.date, *, only: set[str] | None = None,
-                 expected: set[str] = frozenset()) -> Report:
+def run_bigquery(
+    client, project: str, queries: list[Query], day: dt.date, *, only: set[str] | None = None, expected: set[str] = frozenset()
+) -> Report:
     """`run`'s rules on BigQuery: a query reading a table that does not exist yet waits (`expected`),
     one reading what nothing makes fails; each table's day is replaced by one job."""
     from google.cloud import bigquery
@@ -55,8 +56,9 @@ def run_bigquery(client, project: str, queries: list[Query], day: dt.date, *, on
                 continue
             table = f"`{project}.{q.dataset}.{q.table}`"
             if q.fields:
-                target = bigquery.Table(f"{project}.{q.dataset}.{q.table}",
-                                        schema=[bigquery.SchemaField.from_api_repr(f) for f in q.fields])
+                target = bigquery.Table(
+                    f"{project}.{q.dataset}.{q.table}", schema=[bigquery.SchemaField.from_api_repr(f) for f in q.fields]
+                )
                 if any(f["name"] == q.date_parameter and f["type"] == "DATE" for f in q.fields):
                     target.time_partitioning = bigquery.TimePartitioning(field=q.date_parameter)
                 client.create_table(target, exists_ok=True)
@@ -67,6 +69,6 @@ def run_bigquery(client, project: str, queries: list[Query], day: dt.date, *, on
             held.add(q.name)
         except QueryError as exc:
             report.failed[q.name] = str(exc)
-        except Exception as exc:  # BigQuery's refusal, one line, with the file
+        except Exception as exc:  # noqa: BLE001 - BigQuery's refusal, one line, with the file
             report.failed[q.name] = f"{q.path}: {str(exc).splitlines()[0]}"
     return report

@@ -48,8 +48,11 @@ def generate(registry: Registry) -> list[Query]:
     """The generated queries and views of every Glean app in the registry."""
     out = []
     for family, paths in apps(registry).items():
-        baseline = next(e.table for e in registry if e.dataset_family == family and e.doctype == "baseline"
-                        and column_paths(registry.table_schema(e)) == paths)
+        baseline = next(
+            e.table
+            for e in registry
+            if e.dataset_family == family and e.doctype == "baseline" and column_paths(registry.table_schema(e)) == paths
+        )
         out += queries_for(family, baseline, paths)
     return out
 
@@ -61,8 +64,9 @@ def _dims(paths: set[str]) -> list[tuple[str, str, str]]:
 def queries_for(app: str, baseline: str, paths: set[str]) -> list[Query]:
     dims = _dims(paths)
     duration = f"IF({_DURATION} BETWEEN 0 AND {_MAX_DURATION}, {_DURATION}, 0)" if _DURATION in paths else "0"
-    latest = ",\n".join(f"  ARRAY_AGG({expr} IGNORE NULLS ORDER BY submission_timestamp DESC)[SAFE_OFFSET(0)] AS {name}"
-                        for name, _, expr in dims)
+    latest = ",\n".join(
+        f"  ARRAY_AGG({expr} IGNORE NULLS ORDER BY submission_timestamp DESC)[SAFE_OFFSET(0)] AS {name}" for name, _, expr in dims
+    )
     daily_sql = f"""-- {app}: one row per client per day, from its baseline pings ({GENERATED}).
 -- Dimensions are the latest non-null value of the day.
 SELECT
@@ -83,12 +87,15 @@ GROUP BY
   client_id
 """
     dim_fields = [{"name": name, "type": bq_type, "mode": "NULLABLE"} for name, bq_type, _ in dims]
-    daily_fields = [{"name": "submission_date", "type": "DATE", "mode": "NULLABLE"},
-                    {"name": "client_id", "type": "STRING", "mode": "NULLABLE"},
-                    {"name": "sample_id", "type": "INT64", "mode": "NULLABLE"},
-                    {"name": "baseline_pings", "type": "INT64", "mode": "NULLABLE"},
-                    {"name": "sessions", "type": "INT64", "mode": "NULLABLE"},
-                    {"name": "durations", "type": "INT64", "mode": "NULLABLE"}, *dim_fields]
+    daily_fields = [
+        {"name": "submission_date", "type": "DATE", "mode": "NULLABLE"},
+        {"name": "client_id", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "sample_id", "type": "INT64", "mode": "NULLABLE"},
+        {"name": "baseline_pings", "type": "INT64", "mode": "NULLABLE"},
+        {"name": "sessions", "type": "INT64", "mode": "NULLABLE"},
+        {"name": "durations", "type": "INT64", "mode": "NULLABLE"},
+        *dim_fields,
+    ]
     carried = ["sample_id", *[name for name, _, _ in dims]]
     last_seen_sql = f"""-- {app}: each client seen in the last 28 days, with its activity as bits ({GENERATED}).
 -- days_seen_bits: bit 0 is the day itself, bit n the day n days before (Mozilla's definition).
@@ -118,17 +125,20 @@ SELECT
   @submission_date AS submission_date,
   COALESCE(_current.client_id, _previous.client_id) AS client_id,
   ((COALESCE(_previous.days_seen_bits, 0) << 1) & {BITS_28}) | COALESCE(_current.days_seen_bits, 0) AS days_seen_bits,
-{(","+chr(10)).join(f"  COALESCE(_current.{c}, _previous.{c}) AS {c}" for c in carried)}
+{("," + chr(10)).join(f"  COALESCE(_current.{c}, _previous.{c}) AS {c}" for c in carried)}
 FROM
   _current
 FULL OUTER JOIN
   _previous
   ON _current.client_id = _previous.client_id
 """
-    last_seen_fields = [{"name": "submission_date", "type": "DATE", "mode": "NULLABLE"},
-                        {"name": "client_id", "type": "STRING", "mode": "NULLABLE"},
-                        {"name": "days_seen_bits", "type": "INT64", "mode": "NULLABLE"},
-                        {"name": "sample_id", "type": "INT64", "mode": "NULLABLE"}, *dim_fields]
+    last_seen_fields = [
+        {"name": "submission_date", "type": "DATE", "mode": "NULLABLE"},
+        {"name": "client_id", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "days_seen_bits", "type": "INT64", "mode": "NULLABLE"},
+        {"name": "sample_id", "type": "INT64", "mode": "NULLABLE"},
+        *dim_fields,
+    ]
     active_sql = f"""-- {app}: daily, weekly and monthly active users per day, by channel and country ({GENERATED}).
 -- A client counts on a day if it sent a baseline ping that day (DAU), in the 7 days ending
 -- then (WAU), or in the 28 days ending then (MAU).
@@ -148,12 +158,14 @@ GROUP BY
   channel,
   country
 """
-    active_fields = [{"name": "submission_date", "type": "DATE", "mode": "NULLABLE"},
-                     {"name": "channel", "type": "STRING", "mode": "NULLABLE"},
-                     {"name": "country", "type": "STRING", "mode": "NULLABLE"},
-                     {"name": "dau", "type": "INT64", "mode": "NULLABLE"},
-                     {"name": "wau", "type": "INT64", "mode": "NULLABLE"},
-                     {"name": "mau", "type": "INT64", "mode": "NULLABLE"}]
+    active_fields = [
+        {"name": "submission_date", "type": "DATE", "mode": "NULLABLE"},
+        {"name": "channel", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "country", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "dau", "type": "INT64", "mode": "NULLABLE"},
+        {"name": "wau", "type": "INT64", "mode": "NULLABLE"},
+        {"name": "mau", "type": "INT64", "mode": "NULLABLE"},
+    ]
     view_sql = f"""-- {app}: active users per day, by channel and country ({GENERATED}).
 CREATE OR REPLACE VIEW
   `{app}.active_users`
@@ -165,13 +177,41 @@ FROM
 """
     derived, labels = f"{app}_derived", {"generated": "glean_usage"}
     return [
-        Query(derived, "baseline_clients_daily_v1", daily_sql, f"generated:glean_usage/{derived}/baseline_clients_daily_v1",
-              description=f"{app}: one row per client per day, from its baseline pings.", labels=labels, fields=daily_fields),
-        Query(derived, "baseline_clients_last_seen_v1", last_seen_sql,
-              f"generated:glean_usage/{derived}/baseline_clients_last_seen_v1", depends_on_past=True,
-              description=f"{app}: clients seen in the last 28 days, days_seen_bits.", labels=labels, fields=last_seen_fields),
-        Query(derived, "active_users_v1", active_sql, f"generated:glean_usage/{derived}/active_users_v1",
-              description=f"{app}: DAU, WAU and MAU per day by channel and country.", labels=labels, fields=active_fields),
-        Query(app, "active_users", view_sql, f"generated:glean_usage/{app}/active_users", view=True,
-              description=f"{app}: DAU, WAU and MAU per day by channel and country.", labels=labels),
+        Query(
+            derived,
+            "baseline_clients_daily_v1",
+            daily_sql,
+            f"generated:glean_usage/{derived}/baseline_clients_daily_v1",
+            description=f"{app}: one row per client per day, from its baseline pings.",
+            labels=labels,
+            fields=daily_fields,
+        ),
+        Query(
+            derived,
+            "baseline_clients_last_seen_v1",
+            last_seen_sql,
+            f"generated:glean_usage/{derived}/baseline_clients_last_seen_v1",
+            depends_on_past=True,
+            description=f"{app}: clients seen in the last 28 days, days_seen_bits.",
+            labels=labels,
+            fields=last_seen_fields,
+        ),
+        Query(
+            derived,
+            "active_users_v1",
+            active_sql,
+            f"generated:glean_usage/{derived}/active_users_v1",
+            description=f"{app}: DAU, WAU and MAU per day by channel and country.",
+            labels=labels,
+            fields=active_fields,
+        ),
+        Query(
+            app,
+            "active_users",
+            view_sql,
+            f"generated:glean_usage/{app}/active_users",
+            view=True,
+            description=f"{app}: DAU, WAU and MAU per day by channel and country.",
+            labels=labels,
+        ),
     ]

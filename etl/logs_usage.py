@@ -51,11 +51,20 @@ GROUP BY
   type,
   logger
 """
-        fields = [{"name": "submission_date", "type": "DATE", "mode": "NULLABLE"},
-                  {"name": "type", "type": "STRING", "mode": "NULLABLE", "description": "mozlog Type"},
-                  {"name": "logger", "type": "STRING", "mode": "NULLABLE", "description": "mozlog Logger"},
-                  {"name": "events", "type": "INT64", "mode": "NULLABLE", "description": "lines logged that day"}]
-        out.append(Query(f"{family}_derived", "event_counts_v1", sql, f"generated:logs_usage/{family}_derived/event_counts_v1",
-                         description=f"All Event Counts of {family}: events per day, mozlog Type and Logger.",
-                         fields=fields))
+        fields = [
+            {"name": "submission_date", "type": "DATE", "mode": "NULLABLE"},
+            {"name": "type", "type": "STRING", "mode": "NULLABLE", "description": "mozlog Type"},
+            {"name": "logger", "type": "STRING", "mode": "NULLABLE", "description": "mozlog Logger"},
+            {"name": "events", "type": "INT64", "mode": "NULLABLE", "description": "lines logged that day"},
+        ]
+        out.append(
+            Query(
+                f"{family}_derived",
+                "event_counts_v1",
+                sql,
+                f"generated:logs_usage/{family}_derived/event_counts_v1",
+                description=f"All Event Counts of {family}: events per day, mozlog Type and Logger.",
+                fields=fields,
+            )
+        )
     return out

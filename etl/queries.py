@@ -66,15 +66,25 @@ def load_dir(root: Path) -> list[Query]:
         schema = _yaml(folder / "schema.yaml", None)
         if schema is not None and not (isinstance(schema, dict) and isinstance(schema.get("fields"), list)):
             raise QueryError(str(folder / "schema.yaml"), "expected `fields:` with a list of BigQuery fields")
-        out.append(Query(
-            dataset=folder.parent.name, table=folder.name, sql=path.read_text(), path=str(path), view=path is view,
-            description=str(metadata.get("description") or ""), owners=tuple(metadata.get("owners") or ()),
-            labels=dict(metadata.get("labels") or {}),
-            date_parameter=scheduling.get("date_partition_parameter", DEFAULT_DATE_PARAMETER) if isinstance(scheduling, dict)
-            else DEFAULT_DATE_PARAMETER,
-            depends_on_past=bool(metadata.get("depends_on_past") or (isinstance(scheduling, dict)
-                                                                     and scheduling.get("depends_on_past"))),
-            fields=schema["fields"] if schema else None))
+        out.append(
+            Query(
+                dataset=folder.parent.name,
+                table=folder.name,
+                sql=path.read_text(),
+                path=str(path),
+                view=path is view,
+                description=str(metadata.get("description") or ""),
+                owners=tuple(metadata.get("owners") or ()),
+                labels=dict(metadata.get("labels") or {}),
+                date_parameter=scheduling.get("date_partition_parameter", DEFAULT_DATE_PARAMETER)
+                if isinstance(scheduling, dict)
+                else DEFAULT_DATE_PARAMETER,
+                depends_on_past=bool(
+                    metadata.get("depends_on_past") or (isinstance(scheduling, dict) and scheduling.get("depends_on_past"))
+                ),
+                fields=schema["fields"] if schema else None,
+            )
+        )
     return out
 
 

@@ -17,10 +17,25 @@ from .queries import Query, QueryError
 from .sql import parse, to_duckdb
 
 # DuckDB column types a table made by CREATE … AS can be described with in BigQuery's terms
-_BQ_TYPES = {"VARCHAR": "STRING", "BIGINT": "INT64", "INTEGER": "INT64", "SMALLINT": "INT64", "TINYINT": "INT64",
-             "HUGEINT": "NUMERIC", "UBIGINT": "NUMERIC", "UINTEGER": "INT64", "DOUBLE": "FLOAT64", "FLOAT": "FLOAT64",
-             "BOOLEAN": "BOOL", "DATE": "DATE", "TIMESTAMP WITH TIME ZONE": "TIMESTAMP", "TIMESTAMP": "DATETIME",
-             "TIME": "TIME", "BLOB": "BYTES", "JSON": "JSON"}
+_BQ_TYPES = {
+    "VARCHAR": "STRING",
+    "BIGINT": "INT64",
+    "INTEGER": "INT64",
+    "SMALLINT": "INT64",
+    "TINYINT": "INT64",
+    "HUGEINT": "NUMERIC",
+    "UBIGINT": "NUMERIC",
+    "UINTEGER": "INT64",
+    "DOUBLE": "FLOAT64",
+    "FLOAT": "FLOAT64",
+    "BOOLEAN": "BOOL",
+    "DATE": "DATE",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
+    "TIMESTAMP": "DATETIME",
+    "TIME": "TIME",
+    "BLOB": "BYTES",
+    "JSON": "JSON",
+}
 
 
 @dataclass
@@ -43,15 +58,17 @@ def unknown_tables(queries: list[Query], only: set[str] | None) -> dict[str, str
     for name in sorted((only or set()) - set(names)):
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         some = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
-        out[name] = f"{name}: no query makes this table " + (f"(did you mean {close[0]}?)" if close else
-                                                               f"(the queries make {some or 'none'})")
+        out[name] = f"{name}: no query makes this table " + (
+            f"(did you mean {close[0]}?)" if close else f"(the queries make {some or 'none'})"
+        )
     return out
 
 
 def existing(writer) -> set[str]:
     """The tables and views the warehouse holds, as `dataset.table`."""
-    rows = writer.query("SELECT table_schema, table_name FROM information_schema.tables "
-                        "WHERE table_catalog = current_database()").fetchall()
+    rows = writer.query(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+    ).fetchall()
     return {f"{schema}.{name}" for schema, name in rows}
 
 
@@ -106,8 +123,7 @@ def hold(report: Report, q: Query, reads_of: set[str], held: set[str], made: set
     return False
 
 
-def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = None,
-        expected: set[str] = frozenset()) -> Report:
+def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = None, expected: set[str] = frozenset()) -> Report:
     """Run `queries` (or those named in `only`) for `day`. `expected` names tables that will exist
     but may not yet (the registry's): a query reading one that does not waits, without an error."""
     report = Report()
@@ -120,7 +136,7 @@ def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = N
             report.ran[q.name] = run_one(writer, q, day, exists=q.name in held)
         except QueryError as exc:
             report.failed[q.name] = str(exc)
-        except Exception as exc:  # the warehouse refused it: its message, one line, with the file
+        except Exception as exc:  # noqa: BLE001 - the warehouse refused it: its message, one line, with the file
             report.failed[q.name] = f"{q.path}: {str(exc).splitlines()[0]}"
     return report
 

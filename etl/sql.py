@@ -83,8 +83,14 @@ def _latest_non_null(tree: exp.Expression) -> None:
             continue
         order = ignore.this.this
         index = bracket.expressions
-        if not (isinstance(order, exp.Order) and len(order.expressions) == 1 and order.expressions[0].args.get("desc")
-                and len(index) == 1 and isinstance(index[0], exp.Literal) and index[0].name == "0"
-                and bracket.args.get("offset") == 0):
+        if not (
+            isinstance(order, exp.Order)
+            and len(order.expressions) == 1
+            and order.expressions[0].args.get("desc")
+            and len(index) == 1
+            and isinstance(index[0], exp.Literal)
+            and index[0].name == "0"
+            and bracket.args.get("offset") == 0
+        ):
             continue
         bracket.replace(exp.ArgMax(this=order.this, expression=order.expressions[0].this))

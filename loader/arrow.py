@@ -16,10 +16,20 @@ from __future__ import annotations
 import pyarrow as pa
 
 _ARROW = {
-    "STRING": pa.string(), "GEOGRAPHY": pa.string(), "INT64": pa.int64(), "INTEGER": pa.int64(),
-    "FLOAT64": pa.float64(), "FLOAT": pa.float64(), "BOOL": pa.bool_(), "BOOLEAN": pa.bool_(),
+    "STRING": pa.string(),
+    "GEOGRAPHY": pa.string(),
+    "INT64": pa.int64(),
+    "INTEGER": pa.int64(),
+    "FLOAT64": pa.float64(),
+    "FLOAT": pa.float64(),
+    "BOOL": pa.bool_(),
+    "BOOLEAN": pa.bool_(),
     # Cast by DuckDB on insert, exactly as its JSON reader parses them:
-    "TIMESTAMP": pa.string(), "DATETIME": pa.string(), "DATE": pa.string(), "TIME": pa.string(), "BYTES": pa.string(),
+    "TIMESTAMP": pa.string(),
+    "DATETIME": pa.string(),
+    "DATE": pa.string(),
+    "TIME": pa.string(),
+    "BYTES": pa.string(),
 }
 
 

@@ -24,7 +24,6 @@ from typing import Callable
 import pybase64
 
 from pingpipe import jsontext
-
 from pingpipe.schemas.transpile import column_name
 
 MISSING = object()  # "this value has no place in the column"
@@ -84,21 +83,26 @@ def _base64_ok(v: str) -> bool:
 def _scalar(bq_type: str):
     """A converter `(value, extra) -> column value | MISSING` for one scalar column type."""
     if bq_type in ("STRING",):
+
         def to_string(v, extra):
             if type(v) is str:
                 return v
             return jsontext.dumps(v).decode("utf-8")  # complex or non-string values as JSON text
+
         return to_string
     if bq_type in ("INT64", "INTEGER"):
+
         def to_int(v, extra):
             t = type(v)
             if t is int:
-                return v if -(2 ** 63) <= v < 2 ** 63 else MISSING
-            if t is float and v.is_integer() and abs(v) < 2 ** 63:
+                return v if -(2**63) <= v < 2**63 else MISSING
+            if t is float and v.is_integer() and abs(v) < 2**63:
                 return int(v)
             return MISSING
+
         return to_int
     if bq_type in ("FLOAT64", "FLOAT", "BIGNUMERIC"):
+
         def to_float(v, extra):
             t = type(v)
             if t is float:
@@ -109,6 +113,7 @@ def _scalar(bq_type: str):
                 except OverflowError:
                     return MISSING
             return MISSING
+
         return to_float
     if bq_type == "NUMERIC":  # DECIMAL(38, 9): 29 digits before the point
         return lambda v, extra: v if type(v) in (int, float) and abs(v) < 1e29 else MISSING
@@ -129,7 +134,7 @@ def _scalar(bq_type: str):
 
 # How a column's values are converted (shared with columns.py): the two commonest kinds inline.
 COMPLEX, STRING, INT, SCALAR, RECORD = 0, 1, 2, 3, 4
-INT_MIN, INT_MAX = -(2 ** 63), 2 ** 63 - 1
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 def field_kind(field: dict) -> int:

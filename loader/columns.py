@@ -129,9 +129,9 @@ class ColumnCoercer:
             if extra and additional is not None:
                 out[additional] = additional_properties(extra)
             rows.append(out)
-        cols = list(zip(*rows)) if n else [()] * slots
+        cols = list(zip(*rows, strict=False)) if n else [()] * slots
         if self._settle(rows, cols):
-            cols = list(zip(*rows))
+            cols = list(zip(*rows, strict=False))
         return pa.Table.from_arrays([self._array(node, cols, n) for node in self.nodes], schema=self.schema)
 
     def _settle(self, rows: list[list], cols: list[tuple]) -> bool:
@@ -166,11 +166,9 @@ class ColumnCoercer:
         mask = pa.array(values, type=pa.bool_()).is_null() if absent else None
         return pa.StructArray.from_arrays([self._array(c, cols, n) for c in children], fields=list(type_), mask=mask)
 
-    def flat(self, present: int, fields: list[dict], columns: dict, known: int, general: Callable,
-             python_type: type) -> Callable:
+    def flat(self, present: int, fields: list[dict], columns: dict, known: int, general: Callable, python_type: type) -> Callable:
         """A record of leaf columns of one type whose objects, once their spellings are known, are kept whole."""
-        flat = _Flat(self.new_slot(), present, [None] * len(fields), types=frozenset((python_type, type(None))),
-                     general=general)
+        flat = _Flat(self.new_slot(), present, [None] * len(fields), types=frozenset((python_type, type(None))), general=general)
         self._flats.append(flat)
         first_slot = columns[fields[0]["name"]][0]
         spelling, spelled, types, keep_whole = flat.spelling, flat.spelled, flat.types, self._keep_whole

@@ -15,9 +15,11 @@ def replace_day_sql(table: str, columns: list[str], select_sql: str, day: str) -
     `day` is a condition on the table's own columns, written against the alias `target`
     (e.g. "target.submission_date = @submission_date"); `columns` are the select's and the table's."""
     names = ", ".join(f"`{c}`" for c in columns)
-    return (f"MERGE {table} AS target USING ({select_sql}) AS source ON FALSE "
-            f"WHEN NOT MATCHED BY SOURCE AND {day} THEN DELETE "
-            f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({names})")
+    return (
+        f"MERGE {table} AS target USING ({select_sql}) AS source ON FALSE "
+        f"WHEN NOT MATCHED BY SOURCE AND {day} THEN DELETE "
+        f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({names})"
+    )
 
 
 def replace_day(client, table: str, columns: list[str], select_sql: str, day: str, job_config) -> int:

@@ -106,9 +106,21 @@ def error_row(data: bytes, attributes: dict[str, str], now: dt.datetime | None =
 
     Every error row has a submission_timestamp, which its expiry goes by: a message that came
     without a valid one (a raw line made elsewhere) gets the time its error row was made."""
-    row = {name: attributes.get(name) for name in (
-        "submission_timestamp", "document_namespace", "document_type", "document_version", "document_id", "uri",
-        "error_type", "error_message", "exception_class", "stack_trace")}
+    row = {
+        name: attributes.get(name)
+        for name in (
+            "submission_timestamp",
+            "document_namespace",
+            "document_type",
+            "document_version",
+            "document_id",
+            "uri",
+            "error_type",
+            "error_message",
+            "exception_class",
+            "stack_trace",
+        )
+    }
     stamp = row["submission_timestamp"]
     if not (isinstance(stamp, str) and timestamp_ok(stamp, zone_allowed=True)):
         row["submission_timestamp"] = (now or utc.now()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -127,8 +139,10 @@ def refused_row(row: dict, table: TableId, message: str) -> tuple[TableId, dict]
     """The error table and row for a coerced row its warehouse refused: the row itself is the payload."""
     meta = row.get("metadata") or {}
     attributes = {
-        "submission_timestamp": row.get("submission_timestamp"), "document_id": row.get("document_id"),
-        "document_namespace": meta.get("document_namespace"), "document_type": meta.get("document_type"),
+        "submission_timestamp": row.get("submission_timestamp"),
+        "document_id": row.get("document_id"),
+        "document_namespace": meta.get("document_namespace"),
+        "document_type": meta.get("document_type"),
         "document_version": meta.get("document_version"),
     }
     error = refused(jsontext.dumps(row), {k: v for k, v in attributes.items() if v is not None}, message)
@@ -162,8 +176,9 @@ class Loader:
         be over the sink's row limit. A row is at most a few times its payload (JSON text in STRING
         columns, escapes): only rows of payloads of `size` bytes near the limit are serialized to check.
         """
-        table, fields, coerce = self.target(attributes.get("document_namespace", ""), attributes.get("document_type", ""),
-                                            attributes.get("document_version", ""))
+        table, fields, coerce = self.target(
+            attributes.get("document_namespace", ""), attributes.get("document_type", ""), attributes.get("document_version", "")
+        )
         if size > self.max_row_bytes // 4 - 65536:
             n = len(jsontext.dumps(coerce(payload)))
             if n > self.max_row_bytes:

@@ -13,8 +13,8 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pingpipe.gctune import tune_gc
 from pingpipe.decoder.failures import failure
+from pingpipe.gctune import tune_gc
 from pingpipe.message import BadLine, RawMessage
 from pingpipe.schemas.registry import Registry
 
@@ -111,6 +111,8 @@ class WriteToWarehouse(beam.PTransform):
         self.run = uuid.uuid4().hex  # this pipeline's: what "before this run" means to drop_loaded
 
     def expand(self, messages):
-        return (messages
-                | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
-                | "Load" >> beam.ParDo(LoadBatch(self.warehouse, self.schemas, self.run)))
+        return (
+            messages
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            | "Load" >> beam.ParDo(LoadBatch(self.warehouse, self.schemas, self.run))
+        )

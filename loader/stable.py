@@ -43,9 +43,12 @@ def copy_deduplicate(writer: DuckDBWriter, day: dt.date) -> dict[str, int]:
             con.execute(
                 f"INSERT INTO {dst} BY NAME SELECT * EXCLUDE (_rn) FROM ("
                 f"SELECT *, row_number() OVER (PARTITION BY document_id ORDER BY submission_timestamp) AS _rn "
-                f"FROM {src} WHERE submission_timestamp >= ? AND submission_timestamp < ?) WHERE _rn = 1", [start, end])
+                f"FROM {src} WHERE submission_timestamp >= ? AND submission_timestamp < ?) WHERE _rn = 1",
+                [start, end],
+            )
             count = con.execute(
-                f"SELECT count(*) FROM {dst} WHERE submission_timestamp >= ? AND submission_timestamp < ?", [start, end]).fetchone()[0]
+                f"SELECT count(*) FROM {dst} WHERE submission_timestamp >= ? AND submission_timestamp < ?", [start, end]
+            ).fetchone()[0]
             view = view_of(live)
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(view.dataset)}")
             con.execute(f"CREATE OR REPLACE VIEW {quote(view.dataset)}.{quote(view.table)} AS SELECT * FROM {dst}")
@@ -61,8 +64,12 @@ def copy_deduplicate_bigquery(client, project: str, day: dt.date) -> dict[str, i
     from google.cloud import bigquery
 
     start, end = utc.bounds(day)
-    config = bigquery.QueryJobConfig(query_parameters=[
-        bigquery.ScalarQueryParameter("start", "TIMESTAMP", start), bigquery.ScalarQueryParameter("end", "TIMESTAMP", end)])
+    config = bigquery.QueryJobConfig(
+        query_parameters=[
+            bigquery.ScalarQueryParameter("start", "TIMESTAMP", start),
+            bigquery.ScalarQueryParameter("end", "TIMESTAMP", end),
+        ]
+    )
     kept: dict[str, int] = {}
     for live in project_tables(client, project):
         if not live.dataset.endswith("_live"):
@@ -75,12 +82,19 @@ def copy_deduplicate_bigquery(client, project: str, day: dt.date) -> dict[str, i
         client.create_table(target, exists_ok=True)
         columns = [f.name for f in source.schema]
         names = ", ".join(f"`{c}`" for c in columns)
-        first_copies = (f"SELECT {names} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY document_id "
-                        f"ORDER BY submission_timestamp) AS _n FROM `{project}.{live}` "
-                        f"WHERE submission_timestamp >= @start AND submission_timestamp < @end) WHERE _n = 1")
+        first_copies = (
+            f"SELECT {names} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY document_id "
+            f"ORDER BY submission_timestamp) AS _n FROM `{project}.{live}` "
+            f"WHERE submission_timestamp >= @start AND submission_timestamp < @end) WHERE _n = 1"
+        )
         kept[str(stable)] = replace_day(
-            client, f"`{project}.{stable}`", columns, first_copies,
-            "target.submission_timestamp >= @start AND target.submission_timestamp < @end", config)
+            client,
+            f"`{project}.{stable}`",
+            columns,
+            first_copies,
+            "target.submission_timestamp >= @start AND target.submission_timestamp < @end",
+            config,
+        )
         ensure_dataset(client, project, view.dataset)
         client.query(f"CREATE OR REPLACE VIEW `{project}.{view}` AS SELECT * FROM `{project}.{stable}`").result()
     return kept

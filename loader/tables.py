@@ -23,9 +23,21 @@ ERROR_FIELDS = [
     {"name": "payload", "type": "BYTES", "mode": "NULLABLE"},
 ]
 _DUCK = {
-    "STRING": "VARCHAR", "INT64": "BIGINT", "INTEGER": "BIGINT", "FLOAT64": "DOUBLE", "FLOAT": "DOUBLE",
-    "BOOL": "BOOLEAN", "BOOLEAN": "BOOLEAN", "TIMESTAMP": "TIMESTAMPTZ", "DATE": "DATE", "DATETIME": "TIMESTAMP",
-    "TIME": "TIME", "BYTES": "BLOB", "NUMERIC": "DECIMAL(38, 9)", "BIGNUMERIC": "DOUBLE", "JSON": "JSON",
+    "STRING": "VARCHAR",
+    "INT64": "BIGINT",
+    "INTEGER": "BIGINT",
+    "FLOAT64": "DOUBLE",
+    "FLOAT": "DOUBLE",
+    "BOOL": "BOOLEAN",
+    "BOOLEAN": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMPTZ",
+    "DATE": "DATE",
+    "DATETIME": "TIMESTAMP",
+    "TIME": "TIME",
+    "BYTES": "BLOB",
+    "NUMERIC": "DECIMAL(38, 9)",
+    "BIGNUMERIC": "DOUBLE",
+    "JSON": "JSON",
     "GEOGRAPHY": "VARCHAR",
 }
 

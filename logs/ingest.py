@@ -134,8 +134,14 @@ class Source:
         return self.offset - self.lines.pending
 
     def record(self) -> dict:
-        return {"path": str(self.path), "dev": self.dev, "ino": self.ino, "fingerprint": self.print_[0],
-                "fingerprint_bytes": self.print_[1], "offset": self.done}
+        return {
+            "path": str(self.path),
+            "dev": self.dev,
+            "ino": self.ino,
+            "fingerprint": self.print_[0],
+            "fingerprint_bytes": self.print_[1],
+            "offset": self.done,
+        }
 
     def matches(self, saved: dict) -> bool:
         """Whether a saved record is of this file: the same inode, and the same first bytes."""
@@ -282,7 +288,7 @@ async def _append(log: SegmentLog, lines: list[bytes | TooLong], totals: Totals,
 
 async def _queue(log: SegmentLog, lines: list[bytes | TooLong], totals: Totals, config: IngestConfig) -> None:
     for i in range(0, len(lines), BATCH_LINES):
-        await _append(log, lines[i:i + BATCH_LINES], totals, config)
+        await _append(log, lines[i : i + BATCH_LINES], totals, config)
 
 
 async def _stdin(log: SegmentLog, totals: Totals, config: IngestConfig) -> None:
@@ -296,8 +302,9 @@ async def _stdin(log: SegmentLog, totals: Totals, config: IngestConfig) -> None:
             return
 
 
-async def run(paths: list[Path], config: IngestConfig, stop: asyncio.Event | None = None,
-              directory: Path | None = None, totals: Totals | None = None) -> Totals:
+async def run(
+    paths: list[Path], config: IngestConfig, stop: asyncio.Event | None = None, directory: Path | None = None, totals: Totals | None = None
+) -> Totals:
     """Queue the lines of `paths` (a Path("-") is stdin), and with `follow`, what they gain, until
     `stop` is set; `directory`: also every file that appears in it. `totals` are counted into as
     lines go (a follower's, read while it runs)."""

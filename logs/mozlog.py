@@ -55,8 +55,11 @@ def to_message(line: bytes, received: str) -> tuple[bytes, dict[str, str]] | Ski
 
 def too_long(head: bytes, size: int, limit: int, received: str, service: str | None = None) -> tuple[bytes, dict[str, str]]:
     """The error row's message for a line of `size` bytes over the `limit`, of which `head` was kept."""
-    attributes = {records.ERROR: f"a line of {size} bytes, over the limit of {limit} (the first {len(head)} kept)",
-                  records.ERROR_KIND: records.TOO_LONG, "submission_timestamp": received}
+    attributes = {
+        records.ERROR: f"a line of {size} bytes, over the limit of {limit} (the first {len(head)} kept)",
+        records.ERROR_KIND: records.TOO_LONG,
+        "submission_timestamp": received,
+    }
     if service is not None:
         attributes[records.SERVICE] = service
     return redact_bytes(head), attributes

@@ -54,8 +54,11 @@ def load(path: Path | None) -> Policy:
         bad = {k: v for k, v in (fields or {}).items() if str(v).upper() not in COLUMN_TYPES}
         if bad:
             raise PolicyError(f"{path}: columns of {type_}: types must be one of {', '.join(COLUMN_TYPES)}, not {bad}")
-    return Policy(frozenset(map(str, raw.get("drop") or ())), frozenset(map(str, raw.get("hash") or ())),
-                  {str(t): {str(k): str(v).upper() for k, v in (f or {}).items()} for t, f in columns.items()})
+    return Policy(
+        frozenset(map(str, raw.get("drop") or ())),
+        frozenset(map(str, raw.get("hash") or ())),
+        {str(t): {str(k): str(v).upper() for k, v in (f or {}).items()} for t, f in columns.items()},
+    )
 
 
 def keyed_hash(value, key: bytes) -> str:

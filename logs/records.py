@@ -19,9 +19,8 @@ import uuid
 import orjson
 
 from pingpipe.loader.tables import TableId
-from pingpipe.schemas.registry import sanitize_identifier
-
 from pingpipe.privacy.addresses import address_spans
+from pingpipe.schemas.registry import sanitize_identifier
 
 from .policy import Policy, apply, scrub
 
@@ -73,8 +72,7 @@ def service_problem(service: str) -> str | None:
         return None
     cleaned = re.sub(r"_+", "_", sanitize_identifier(service)).strip("_")
     like = f" (e.g. {cleaned})" if cleaned and SERVICE_RULE.fullmatch(cleaned) else ""
-    return (f"{service!r} cannot name a dataset: a service name is a letter, then at most 63 letters, digits, "
-            f"'_' or '-'{like}")
+    return f"{service!r} cannot name a dataset: a service name is a letter, then at most 63 letters, digits, '_' or '-'{like}"
 
 
 def dataset_of(service: str) -> str:
@@ -111,8 +109,13 @@ def fields_for(columns: dict[str, str] | None) -> list[dict]:
     """The table's fields: the envelope, then Fields as JSON, or as typed columns and the rest as JSON."""
     if not columns:
         return ENVELOPE + [_f("fields", "STRING", description="Mozlog Fields, as JSON, after the service's policy")]
-    record = {"name": "fields", "type": "RECORD", "mode": "NULLABLE", "description": "Mozlog Fields the policy gives columns",
-              "fields": [_f(sanitize_identifier(name), type_) for name, type_ in sorted(columns.items())]}
+    record = {
+        "name": "fields",
+        "type": "RECORD",
+        "mode": "NULLABLE",
+        "description": "Mozlog Fields the policy gives columns",
+        "fields": [_f(sanitize_identifier(name), type_) for name, type_ in sorted(columns.items())],
+    }
     return ENVELOPE + [record, _f("extra_fields", "STRING", description="The other Fields, as JSON")]
 
 
@@ -149,9 +152,17 @@ def row(service: str, line: bytes, record: dict, policy: Policy, key: bytes | No
     document_id = str(uuid.UUID(bytes=hashlib.sha256(service.encode() + b"\n" + line.rstrip(b"\r\n")).digest()[:16]))
     fields = apply(record.get("Fields") or {}, policy, key)
     logger, hostname, env_version = (scrub(record.get(name)) for name in ENVELOPE_TEXT)
-    out = {"submission_timestamp": stamp, "document_id": document_id, "timestamp": ns, "type": record["Type"],
-           "logger": logger, "hostname": hostname, "env_version": env_version,
-           "severity": record.get("Severity"), "pid": record.get("Pid")}
+    out = {
+        "submission_timestamp": stamp,
+        "document_id": document_id,
+        "timestamp": ns,
+        "type": record["Type"],
+        "logger": logger,
+        "hostname": hostname,
+        "env_version": env_version,
+        "severity": record.get("Severity"),
+        "pid": record.get("Pid"),
+    }
     columns = policy.columns.get(record["Type"])
     attributes = {SERVICE: service, TYPE: record["Type"], "submission_timestamp": stamp, "document_id": document_id}
     if columns:

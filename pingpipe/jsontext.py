@@ -59,7 +59,7 @@ def _exact(value):
     """The value with each integer beyond 64 bits as its digits, verbatim (orjson.Fragment)."""
     t = type(value)
     if t is int:
-        return value if -(2 ** 63) <= value < 2 ** 64 else orjson.Fragment(str(value))
+        return value if -(2**63) <= value < 2**64 else orjson.Fragment(str(value))
     if t is dict:
         return {k: _exact(v) for k, v in value.items()}
     if t is list or t is tuple:

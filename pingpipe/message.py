@@ -48,6 +48,6 @@ class RawMessage:
 
 def encode_line(data: bytes, attributes: dict[str, str], newline: bool = True) -> bytes:
     """One line of the file format (the hot path of the edge); Beam's writers add their own newline."""
-    return orjson.dumps({"attributeMap": attributes, "payload": pybase64.b64encode_as_string(data)},
-                        option=orjson.OPT_APPEND_NEWLINE if newline else None)
-
+    return orjson.dumps(
+        {"attributeMap": attributes, "payload": pybase64.b64encode_as_string(data)}, option=orjson.OPT_APPEND_NEWLINE if newline else None
+    )

@@ -182,8 +182,7 @@ def _unit(metric) -> str | None:
 
 def _references(obj) -> dict:
     """Who to ask about a metric or ping: its bugs, data reviews and owners' addresses."""
-    return {name: tuple(str(v) for v in getattr(obj, name, None) or ())
-            for name in ("bugs", "data_reviews", "notification_emails")}
+    return {name: tuple(str(v) for v in getattr(obj, name, None) or ()) for name in ("bugs", "data_reviews", "notification_emails")}
 
 
 def load_app(

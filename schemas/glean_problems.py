@@ -42,7 +42,7 @@ def problem_line(message: str) -> str:
     body = textwrap.dedent(body).strip("\n")
     snippet = None
     if body.startswith(_FENCE):  # the node, as YAML: its keys lead to it in the file
-        snippet, _, body = body[len(_FENCE):].partition(_FENCE)
+        snippet, _, body = body[len(_FENCE) :].partition(_FENCE)
     text = _message(body.split(_DOCUMENTATION)[0])
     if snippet is not None:
         path, found, node = _locate(file, snippet)
@@ -63,8 +63,8 @@ def _message(text: str) -> str:
     """glean_parser's message (wrapped to 72 columns) on one line; the reasons of an `anyOf` (indented
     below it) in parentheses, once each."""
     lines = text.strip("\n").splitlines()
-    main = " ".join(" ".join(l for l in lines if not l.startswith(" ")).split())
-    reasons = list(dict.fromkeys(l.strip() for l in lines if l.strip() and l.startswith(" ")))
+    main = " ".join(" ".join(line for line in lines if not line.startswith(" ")).split())
+    reasons = list(dict.fromkeys(line.strip() for line in lines if line.strip() and line.startswith(" ")))
     enum = _ENUM.match(main)
     if enum:
         main += _did_you_mean(enum.group("value"), enum.group("allowed"))

@@ -207,8 +207,9 @@ class Registry:
         if errors:
             raise RegistryError(root, errors)
         if not entries:
-            raise RegistryError(root, [], f"no schemas under {root}{_hint(root)}: expected "
-                                           "<namespace>/<doctype>/<doctype>.<version>.schema.json files")
+            raise RegistryError(
+                root, [], f"no schemas under {root}{_hint(root)}: expected <namespace>/<doctype>/<doctype>.<version>.schema.json files"
+            )
         return cls(root, entries)
 
     # -- lookup ----------------------------------------------------------------------------
@@ -312,7 +313,7 @@ def _load_entry(root: Path, path: Path, validate_formats: bool) -> SchemaEntry:
         raise SchemaFileError(path, "mozPipelineMetadata must be an object")
     try:
         validator = PingValidator(schema, validator_cls, validate_formats=validate_formats)
-    except Exception as exc:  # jsonschema_rs raises ValueError subclasses for bad schemas
+    except Exception as exc:  # noqa: BLE001 - jsonschema_rs raises ValueError subclasses for bad schemas
         raise SchemaFileError(path, f"not a valid JSON schema: {exc}") from None
     bq_path = path.with_name(f"{doctype}.{version}{BQ_SUFFIX}")
     return SchemaEntry(

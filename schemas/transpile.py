@@ -412,7 +412,7 @@ def _column_type(node: Node, path: str, options: Options) -> dict | None:
 def _tuple_type(node: Node, path: str, options: Options) -> dict | None:
     """Positional fields `f0_`, `f1_`, ... (sorted by name, as the reference does); any dropped item drops the tuple."""
     names = [f"f{i}_" for i in range(len(node.items))]
-    columns = [_column(name, item, _join(path, name), options) for name, item in zip(names, node.items)]
+    columns = [_column(name, item, _join(path, name), options) for name, item in zip(names, node.items, strict=True)]
     if any(c is None for c in columns):
         return None
     return {"fields": sorted(columns, key=lambda c: c["name"]), "type": "RECORD"}

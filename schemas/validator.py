@@ -102,8 +102,7 @@ class PingValidator:
                 else:
                     for key, value in node.items():
                         check = checks.get(key)
-                        if check is not None and isinstance(value, dict) and not check.good.issuperset(value) \
-                                and not check.learn(value):
+                        if check is not None and isinstance(value, dict) and not check.good.issuperset(value) and not check.learn(value):
                             return False
         return True
 
@@ -127,4 +126,3 @@ def _lift_property_names(schema: Any, path: tuple[str, ...]):
     if isinstance(properties, dict):
         for key, sub in properties.items():
             yield from _lift_property_names(sub, path + (key,))
-

@@ -1,40 +1,61 @@
-"""Shared test fixtures: paths to ../shared (the data beside the repo)."""
+"""Shared test fixtures. The project's own tests need nothing outside the repository: their data is in
+tests/fixtures/ (Mozilla's data is read only by the conformance layer, tests/conformance/)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from .fixtures import geoip
+from .fixtures import registry_root as fill_registry
+from .helpers import free_port
+from .loader.bigquery_servers import start_bqemulator
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared" / "fixtures").resolve()
-MPS = SHARED / "mps"
+TIERS = ("system", "external", "conformance")  # pyproject's markers; unmarked tests are the quick tier
 
-if not SHARED.is_dir():  # a missing fixture tree must fail loudly, never skip tests
-    raise RuntimeError(f"test fixtures not found at {SHARED}: clone the repo beside shared/")
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--quick",
+        action="store_true",
+        help=f"only the quick tier: pure and in-process tests, for the edit-test loop (not {', '.join(TIERS)})",
+    )
+
+
+@pytest.hookimpl(trylast=True)  # after tests/conformance/conftest.py has marked its tests
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--quick"):
+        return
+    quick, left = [], []
+    for item in items:
+        (left if any(item.get_closest_marker(tier) for tier in TIERS) else quick).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = quick
 
 
 @pytest.fixture(scope="session")
-def mps_schemas() -> Path:
-    return MPS / "schemas"
+def geoip_db(tmp_path_factory) -> Path:
+    """pingpipe's own City test database (tests/fixtures/geoip.py), written once per test process."""
+    return geoip.write_city_db(tmp_path_factory.mktemp("geoip") / "City-Test.mmdb")
 
 
 @pytest.fixture(scope="session")
-def mps_validation() -> Path:
-    return MPS / "validation"
+def registry_root(tmp_path_factory) -> Path:
+    """A schema repository: the shipped registry plus the test schemas of tests/fixtures/schemas."""
+    return fill_registry(tmp_path_factory.mktemp("schemas"))
 
 
 # ---------------------------------------------------------------------------------------------
 # The real Pub/Sub emulator (gcloud ships it on these machines)
-
-import os  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from .helpers import free_port  # noqa: E402
 
 
 @dataclass
@@ -63,7 +84,9 @@ def start_emulator(log: Path, port: int | None = None) -> PubSubEmulator:
     out = open(log, "w")
     proc = subprocess.Popen(
         ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{port}", "--project=test"],
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -105,8 +128,15 @@ def pubsub_emulator(tmp_path_factory):
 # Headless Chromium from Debian's package, driven by Playwright (the system browser, never a download)
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def install_chromium() -> Path:
@@ -157,3 +187,19 @@ def page(browser, request):
         pg.screenshot(path=str(folder / f"{request.node.name}.png"), full_page=True)
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# bqemulator (PyPI, in its own venv): BigQuery's API on DuckDB, for the loader, etl and cycle tests
+
+
+@pytest.fixture(scope="module")
+def bqemulator(tmp_path_factory):
+    try:
+        emulator = start_bqemulator(tmp_path_factory.mktemp("bqemulator"))
+    except (subprocess.CalledProcessError, RuntimeError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"bqemulator could not be installed or started here: {exc}")
+    yield emulator
+    emulator.stop()

@@ -24,8 +24,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(port: int, path: str = "/__lbheartbeat__", timeout: float = 20.0, proc: subprocess.Popen | None = None,
-              tls: bool = False) -> None:
+def wait_http(
+    port: int, path: str = "/__lbheartbeat__", timeout: float = 20.0, proc: subprocess.Popen | None = None, tls: bool = False
+) -> None:
     """Wait until the server answers; `tls`: over HTTPS, whatever its certificate (a test's own)."""
     import ssl
 
@@ -68,16 +69,24 @@ class Edge:
 
 
 @contextmanager
-def run_edge(queue: Path, *args: str, env: dict | None = None, port: int | None = None, metrics: bool = False,
-             preexec_fn=None, tls: bool = False):
+def run_edge(
+    queue: Path, *args: str, env: dict | None = None, port: int | None = None, metrics: bool = False, preexec_fn=None, tls: bool = False
+):
     """`preexec_fn` runs in the child before it starts, e.g. to lower its resource limits."""
     port = port or free_port()
     metrics_port = free_port() if metrics else None
     cmd = [PINGPIPE, "edge", "--port", str(port), "--queue", str(queue), "--min-free-bytes", "0", *args]
     if metrics_port:
         cmd += ["--metrics-port", str(metrics_port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, start_new_session=True, preexec_fn=preexec_fn)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        preexec_fn=preexec_fn,
+    )
     edge = Edge(proc, port, queue, metrics_port)
     try:
         wait_http(port, proc=proc, tls=tls)
@@ -98,8 +107,16 @@ class LoadResult:
     errors: int = 0
 
 
-def load(port: int, count: int, *, threads: int = 8, body: bytes = b'{"x": 1}', stop: threading.Event | None = None,
-         path_for=submit_path, pace: float = 0.0) -> LoadResult:
+def load(
+    port: int,
+    count: int,
+    *,
+    threads: int = 8,
+    body: bytes = b'{"x": 1}',
+    stop: threading.Event | None = None,
+    path_for=submit_path,
+    pace: float = 0.0,
+) -> LoadResult:
     """Send `count` POSTs with fresh document ids over keep-alive connections; record each answer."""
     result = LoadResult()
     lock = threading.Lock()
@@ -140,25 +157,58 @@ def load(port: int, count: int, *, threads: int = 8, body: bytes = b'{"x": 1}', 
 
 
 def queued_doc_ids(queue: Path, include_open: bool = True) -> list[str]:
-    """Document ids of every message in a queue directory (sealed and, optionally, open segments)."""
+    """Document ids of every message in a queue directory (sealed and, optionally, open segments).
+
+    One listing of the folder, so a segment sealed while it is read (renamed from `.open`) is read
+    once, under whichever name it has by then, never missed or counted twice."""
     from pingpipe.message import RawMessage
 
     ids = []
-    patterns = ["*.ndjson", "*.ndjson.open"] if include_open else ["*.ndjson"]
-    for pattern in patterns:
-        for path in sorted(queue.glob(pattern)):
-            for line in path.read_bytes().split(b"\n"):
-                if line.strip():
-                    ids.append(RawMessage.from_line(line).attributes["uri"].rsplit("/", 1)[1])
+    for name in sorted(os.listdir(queue)):
+        if not (name.endswith(".ndjson") or (include_open and name.endswith(".ndjson.open"))):
+            continue
+        path = queue / name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # sealed (or taken) since the listing
+            sealed = queue / name.removesuffix(".open")
+            if not name.endswith(".open") or not sealed.exists():
+                continue
+            data = sealed.read_bytes()
+        lines = data.split(b"\n")
+        if name.endswith(".open"):
+            lines = lines[:-1]  # what follows the last newline is a line still being written
+        for line in lines:
+            if line.strip():
+                ids.append(RawMessage.from_line(line).attributes["uri"].rsplit("/", 1)[1])
     return ids
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
     """A self-signed certificate (and key) for 127.0.0.1 and localhost, made by openssl for a test."""
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -182,3 +232,13 @@ def many_descriptors(need: int):
         yield child_limit
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def wait_until(condition, timeout: float = 10.0, every: float = 0.05):
+    """Wait for `condition()` to be true (what a fixed sleep would only hope for); its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(every)

@@ -49,10 +49,8 @@ def serve(command: list[str], log: Path, port: int | None = None) -> tuple[subpr
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
     folder = tmp_path_factory.mktemp("beam-services")
-    jobs, job_port = serve([sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", "--port"],
-                           folder / "jobs.log")
-    pool, pool_port = serve([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", "--service_port"],
-                            folder / "pool.log")
+    jobs, job_port = serve([sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", "--port"], folder / "jobs.log")
+    pool, pool_port = serve([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", "--service_port"], folder / "pool.log")
     yield job_port, pool_port
     for proc in (jobs, pool):
         os.killpg(proc.pid, 9)
@@ -64,11 +62,27 @@ def dask_cluster(tmp_path_factory):
     """A dask.distributed scheduler and two worker processes, each started as an operator would."""
     folder = tmp_path_factory.mktemp("dask")
     port = free_port()
-    scheduler, _ = serve([BIN + "/dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                         folder / "scheduler.log", port=port)
-    workers = subprocess.Popen([BIN + "/dask", "worker", f"tcp://127.0.0.1:{port}", "--nworkers", "2", "--nthreads", "1",
-                                "--no-dashboard", "--local-directory", str(folder)], stdout=(folder / "workers.log").open("wb"),
-                               stderr=subprocess.STDOUT, cwd=folder, start_new_session=True)
+    scheduler, _ = serve(
+        [BIN + "/dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], folder / "scheduler.log", port=port
+    )
+    workers = subprocess.Popen(
+        [
+            BIN + "/dask",
+            "worker",
+            f"tcp://127.0.0.1:{port}",
+            "--nworkers",
+            "2",
+            "--nthreads",
+            "1",
+            "--no-dashboard",
+            "--local-directory",
+            str(folder),
+        ],
+        stdout=(folder / "workers.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=folder,
+        start_new_session=True,
+    )
     from distributed import Client
 
     client = Client(f"tcp://127.0.0.1:{port}", timeout=60)
@@ -82,11 +96,38 @@ def dask_cluster(tmp_path_factory):
 
 def decode_and_load(folder: Path, source: Path, *beam_options: str) -> tuple[str, dict]:
     """`pingpipe decode` to files with these options, then `pingpipe load` into a warehouse of its own."""
-    done = subprocess.run([PINGPIPE, "decode", "--input", f"file:{source}", "--output", f"file:{folder}/decoded/part",
-                           "--errors", f"file:{folder}/errors/part", *beam_options], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            PINGPIPE,
+            "decode",
+            "--input",
+            f"file:{source}",
+            "--output",
+            f"file:{folder}/decoded/part",
+            "--errors",
+            f"file:{folder}/errors/part",
+            *beam_options,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    load = subprocess.run([PINGPIPE, "load", "--input", f"file:{folder}/decoded/part*", "--input", f"file:{folder}/errors/part*",
-                           "--data", str(folder / "data")], capture_output=True, text=True, timeout=300)
+    load = subprocess.run(
+        [
+            PINGPIPE,
+            "load",
+            "--input",
+            f"file:{folder}/decoded/part*",
+            "--input",
+            f"file:{folder}/errors/part*",
+            "--data",
+            str(folder / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert load.returncode == 0, load.stdout + load.stderr[-3000:]
     summary = next(line for line in done.stdout.splitlines() if line.startswith("read "))
     loaded = next(line for line in load.stdout.splitlines() if line.startswith("loaded "))
@@ -104,8 +145,10 @@ def in_process(tmp_path_factory):
 @pytest.mark.system
 def test_two_sdk_worker_processes_give_what_one_process_gives(in_process, tmp_path):
     source, (summary, tables) = in_process
-    assert summary == ("read 300: decoded 9, duplicates 231, errors by type: ParsePayload 40, ParseRawMessage 20"
-                       " | loaded 9 row(s), 60 error row(s), 231 duplicate(s)")  # every message in one place
+    assert summary == (
+        "read 300: decoded 9, duplicates 231, errors by type: ParsePayload 40, ParseRawMessage 20"
+        " | loaded 9 row(s), 60 error row(s), 231 duplicate(s)"
+    )  # every message in one place
     got = decode_and_load(tmp_path, source, "--direct_running_mode", "multi_processing", "--direct_num_workers", "2")
     assert got == (summary, tables) and len(tables["rows"]) == 9
     assert len(list((tmp_path / "decoded").glob("part-*-of-00002.ndjson"))) == 2  # two bundles, written in parallel
@@ -115,17 +158,41 @@ def test_two_sdk_worker_processes_give_what_one_process_gives(in_process, tmp_pa
 def test_the_portable_runner_with_a_job_service_and_a_worker_pool_gives_the_same(in_process, services, tmp_path):
     source, expected = in_process
     job_port, pool_port = services
-    got = decode_and_load(tmp_path, source, "--runner", "PortableRunner", "--job_endpoint", f"localhost:{job_port}",
-                          "--environment_type", "EXTERNAL", "--environment_config", f"localhost:{pool_port}")
+    got = decode_and_load(
+        tmp_path,
+        source,
+        "--runner",
+        "PortableRunner",
+        "--job_endpoint",
+        f"localhost:{job_port}",
+        "--environment_type",
+        "EXTERNAL",
+        "--environment_config",
+        f"localhost:{pool_port}",
+    )
     assert got == expected
 
 
 @pytest.mark.system
 def test_a_duckdb_output_is_refused_when_workers_run_in_several_processes(in_process, tmp_path):
     source, _ = in_process
-    done = subprocess.run([PINGPIPE, "decode", "--input", f"file:{source}", "--output", f"duckdb:{tmp_path}/w.duckdb",
-                           "--direct_running_mode", "multi_processing", "--direct_num_workers", "2"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            PINGPIPE,
+            "decode",
+            "--input",
+            f"file:{source}",
+            "--output",
+            f"duckdb:{tmp_path}/w.duckdb",
+            "--direct_running_mode",
+            "multi_processing",
+            "--direct_num_workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "a DuckDB file is written by one process" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "w.duckdb").exists()
 
@@ -134,14 +201,42 @@ def test_a_duckdb_output_is_refused_when_workers_run_in_several_processes(in_pro
 def test_the_dask_runner_on_a_scheduler_and_two_worker_processes_gives_the_same(in_process, dask_cluster, tmp_path):
     source, (summary, tables) = in_process
     address, client = dask_cluster
-    done = subprocess.run([PINGPIPE, "decode", "--input", f"file:{source}", "--output", f"file:{tmp_path}/decoded/part",
-                           "--errors", f"file:{tmp_path}/errors/part", "--runner", "DaskRunner", "--dask_client_address",
-                           address], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            PINGPIPE,
+            "decode",
+            "--input",
+            f"file:{source}",
+            "--output",
+            f"file:{tmp_path}/decoded/part",
+            "--errors",
+            f"file:{tmp_path}/errors/part",
+            "--runner",
+            "DaskRunner",
+            "--dask_client_address",
+            address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "decoded on the DaskRunner in" in done.stdout
-    load = subprocess.run([PINGPIPE, "load", "--input", f"file:{tmp_path}/decoded/part*", "--input",
-                           f"file:{tmp_path}/errors/part*", "--data", str(tmp_path / "data")],
-                          capture_output=True, text=True, timeout=300)
+    load = subprocess.run(
+        [
+            PINGPIPE,
+            "load",
+            "--input",
+            f"file:{tmp_path}/decoded/part*",
+            "--input",
+            f"file:{tmp_path}/errors/part*",
+            "--data",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert load.returncode == 0, load.stderr[-3000:]
     assert summary.split(" | ")[1] in load.stdout  # "loaded 9 row(s), 60 error row(s), 231 duplicate(s)"
     assert contents(tmp_path / "data" / "warehouse.duckdb") == tables
@@ -152,8 +247,14 @@ def test_the_dask_runner_on_a_scheduler_and_two_worker_processes_gives_the_same(
 @pytest.mark.external
 def test_the_dask_runner_refuses_what_it_cannot_run_in_one_line(in_process, tmp_path):
     source, _ = in_process
-    for extra, message in ((["--errors", "file:x", "--streaming"], "batch only"),
-                           (["--errors", "pubsub:projects/p/topics/t"], "are files")):
-        done = subprocess.run([PINGPIPE, "decode", "--input", f"file:{source}", "--output", f"file:{tmp_path}/o",
-                               *extra, "--runner", "DaskRunner"], capture_output=True, text=True, timeout=120)
+    for extra, message in (
+        (["--errors", "file:x", "--streaming"], "batch only"),
+        (["--errors", "pubsub:projects/p/topics/t"], "are files"),
+    ):
+        done = subprocess.run(
+            [PINGPIPE, "decode", "--input", f"file:{source}", "--output", f"file:{tmp_path}/o", *extra, "--runner", "DaskRunner"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, done.stderr

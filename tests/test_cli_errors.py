@@ -20,7 +20,7 @@ from pingpipe.up.warehouse import QueryError
 from tests.helpers import PINGPIPE, free_port
 from tests.up.conftest import start_up
 
-from .conftest import MPS
+from .fixtures import SCHEMAS
 
 
 def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -44,7 +44,7 @@ def work(tmp_path_factory) -> Path:
     (w / "routes.json").write_text('[["/submit/*", "raw"]]')
     mps_root = w / "mps-root"
     mps_root.mkdir()
-    (mps_root / "schemas").symlink_to(MPS / "schemas")
+    (mps_root / "schemas").symlink_to(SCHEMAS)
     return w
 
 
@@ -63,8 +63,11 @@ CASES = [
     (["up", "--schemas", "{w}/empty", "--data", "{w}/d"], 1, "no schemas under"),
     (["edge", "--port", "99999", "--queue", "{w}/q"], 1, "not a TCP port"),
     (["decode", "--input", "file:{w}/nomatch*", "--output", "file:{w}/o", "--errors", "file:{w}/e"], 2, "no file matches"),
-    (["decode", "--geoip-db", "{w}/bad.mmdb", "--input", "file:x", "--output", "file:o", "--errors", "file:e"], 2,
-     "is not a MaxMind database"),
+    (
+        ["decode", "--geoip-db", "{w}/bad.mmdb", "--input", "file:x", "--output", "file:o", "--errors", "file:e"],
+        2,
+        "is not a MaxMind database",
+    ),
     (["load", "--input", "file:{w}/nomatch*", "--data", "{w}/d"], 1, "no file matches"),
     (["dedupe", "--warehouse", "{w}/w.duckdb", "--date", "2026-01-01"], 2, "did you mean duckdb:"),
     (["dedupe", "--warehouse", "sqlite:w.db", "--date", "2026-01-01"], 2, "expected duckdb:PATH or bigquery:PROJECT"),
@@ -80,9 +83,11 @@ CASES = [
     (["shred", "--warehouse", "duckdb:x"], 2, "expected bigquery:PROJECT (a DuckDB warehouse is --data's)"),
     (["etl", "run", "--data", "{w}/nodata"], 1, "no warehouse at"),
     (["cycle", "--date", "2099-01-01", "--data", "{w}/nodata"], 2, "2099-01-01 has not ended (UTC)"),
-    (["logs", "ingest", "--data", "{w}/d", "--service", "fxa auth!", "{w}/routes.json"], 2,
-     "'fxa auth!' cannot name a dataset: a service name is a letter, then at most 63 letters, digits, '_' or '-' "
-     "(e.g. fxa_auth)"),
+    (
+        ["logs", "ingest", "--data", "{w}/d", "--service", "fxa auth!", "{w}/routes.json"],
+        2,
+        "'fxa auth!' cannot name a dataset: a service name is a letter, then at most 63 letters, digits, '_' or '-' (e.g. fxa_auth)",
+    ),
 ]
 
 
@@ -96,8 +101,18 @@ def test_a_mistake_is_one_line_and_a_non_zero_exit(work, args, code, says):
 def test_edge_without_pubsub_credentials_says_how_to_give_them(work):
     env = {k: v for k, v in os.environ.items() if k != "PUBSUB_EMULATOR_HOST"}
     env.update(GOOGLE_APPLICATION_CREDENTIALS=str(work / "nope.json"), HOME=str(work), CLOUDSDK_CONFIG=str(work / "gcloud"))
-    done = run("edge", "--pubsub-project", "p", "--route-table", str(work / "routes.json"), "--queue", str(work / "q"),
-               "--port", str(free_port()), env=env)
+    done = run(
+        "edge",
+        "--pubsub-project",
+        "p",
+        "--route-table",
+        str(work / "routes.json"),
+        "--queue",
+        str(work / "q"),
+        "--port",
+        str(free_port()),
+        env=env,
+    )
     assert_one_line(done, 1, "no Google credentials for Pub/Sub project p")
 
 
@@ -119,8 +134,7 @@ def test_a_taken_admin_port_is_one_line(work):
 
 @pytest.mark.system
 def test_load_into_the_warehouse_a_running_up_holds_says_so(running, work):
-    done = run("load", "--input", f"file:{MPS / 'schemas' / 'eng-workflow' / 'hgpush' / '*.json'}", "--data",
-               str(running.data))
+    done = run("load", "--input", f"file:{SCHEMAS / 'eng-workflow' / 'hgpush' / '*.json'}", "--data", str(running.data))
     assert_one_line(done, 1, f"pingpipe up (PID {running.proc.pid}) holds")
 
 
@@ -223,8 +237,11 @@ def test_a_reader_that_leaves_early_stops_the_command_quietly_as_a_unix_tool(tmp
     from pingpipe.loader.writers.duckdb import DuckDBWriter
 
     DuckDBWriter(tmp_path / "warehouse.duckdb").close()
-    proc = subprocess.Popen([PINGPIPE, "query", "--data", str(tmp_path), "--format", "json", "SELECT * FROM range(200000)"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [PINGPIPE, "query", "--data", str(tmp_path), "--format", "json", "SELECT * FROM range(200000)"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout.readline().startswith(b'{"range":')
     proc.stdout.close()
     assert proc.wait(timeout=60) == 141

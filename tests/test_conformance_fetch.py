@@ -22,8 +22,9 @@ def origin(tmp_path):
         source = served / "org/repo" / "c0ffee" / "src" / path
         source.parent.mkdir(parents=True)
         source.write_bytes(data)
-        manifest.append({"path": path, "sha256": hashlib.sha256(data).hexdigest(), "repo": "org/repo", "commit": "c0ffee",
-                         "source": f"src/{path}"})
+        manifest.append(
+            {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "repo": "org/repo", "commit": "c0ffee", "source": f"src/{path}"}
+        )
     (tmp_path / "sources.json").write_text(json.dumps({"files": manifest}))
     return served.as_uri(), tmp_path / "sources.json", tmp_path / "cache"
 

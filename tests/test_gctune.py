@@ -6,8 +6,9 @@ import gc
 import subprocess
 import sys
 
-from pingpipe.gctune import GEN0_THRESHOLD, tune_gc
 import pytest
+
+from pingpipe.gctune import GEN0_THRESHOLD, tune_gc
 
 
 def test_young_collections_run_far_less_often_and_start_up_objects_are_frozen():
@@ -23,8 +24,10 @@ def test_young_collections_run_far_less_often_and_start_up_objects_are_frozen():
 
 @pytest.mark.system
 def test_a_process_that_froze_duckdb_objects_exits_without_leak_reports():
-    code = ("import duckdb; from pingpipe.gctune import tune_gc; con = duckdb.connect(); "
-            "con.execute('SELECT 1').fetchall(); tune_gc(); print('ok')")
+    code = (
+        "import duckdb; from pingpipe.gctune import tune_gc; con = duckdb.connect(); "
+        "con.execute('SELECT 1').fetchall(); tune_gc(); print('ok')"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
     assert "leaked" not in r.stderr, r.stderr[-2000:]

@@ -10,10 +10,11 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import PINGPIPE, run_edge, submit_path
 from tests.up.conftest import start_up
 from tests.up.test_hardening import demo_ping
-import pytest
 
 pytestmark = pytest.mark.system
 
@@ -51,9 +52,24 @@ def test_up_keeps_its_data_folder_and_every_file_in_it_private_whatever_the_umas
         up = start_up(data)
     try:
         doc = str(uuid.uuid4())
-        done = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", "@-",
-                               f"http://127.0.0.1:{up.port}/submit/pingpipe-demo/hello/1/{doc}"],
-                              input=demo_ping({"counter": {"demo.launches": 1}}), capture_output=True, timeout=30)
+        done = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "POST",
+                "--data-binary",
+                "@-",
+                f"http://127.0.0.1:{up.port}/submit/pingpipe-demo/hello/1/{doc}",
+            ],
+            input=demo_ping({"counter": {"demo.launches": 1}}),
+            capture_output=True,
+            timeout=30,
+        )
         assert done.stdout == b"200"
         up.wait_committed(1)
         running = modes(data)  # the WAL, the state file, the edge's counts, while it runs
@@ -68,8 +84,23 @@ def test_the_edge_keeps_its_queue_private_whatever_the_umask(tmp_path):
     queue = tmp_path / "queue"
     with umask(0o000):
         with run_edge(queue, "--segment-max-age", "0.1") as edge:
-            done = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data", "{}",
-                                   f"http://127.0.0.1:{edge.port}{submit_path()}"], capture_output=True, timeout=30)
+            done = subprocess.run(
+                [
+                    "curl",
+                    "-sS",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "-X",
+                    "POST",
+                    "--data",
+                    "{}",
+                    f"http://127.0.0.1:{edge.port}{submit_path()}",
+                ],
+                capture_output=True,
+                timeout=30,
+            )
             assert done.stdout == b"200"
             found = modes(queue)
     assert len(found) > 1 and open_to_others(found, queue) == {}

@@ -17,15 +17,31 @@ from pingpipe.message import encode_line
 from pingpipe.up import work
 from pingpipe.up.commit import Committer
 
-PING = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-        "client_info": {"client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "release", "app_build": "1",
-                        "app_display_version": "1.0", "architecture": "x86_64", "os": "Linux", "os_version": "6.1",
-                        "telemetry_sdk_build": "t", "first_run_date": "2026-11-23+00:00"}}
+PING = {
+    "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+    "client_info": {
+        "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
+        "app_channel": "release",
+        "app_build": "1",
+        "app_display_version": "1.0",
+        "architecture": "x86_64",
+        "os": "Linux",
+        "os_version": "6.1",
+        "telemetry_sdk_build": "t",
+        "first_run_date": "2026-11-23+00:00",
+    },
+}
 
 
 def raw(body: bytes, doc: str, second: int, ip: str = "81.2.69.160") -> bytes:
-    return encode_line(body, {"uri": f"/submit/pingpipe-demo/hello/1/{doc}", "remote_addr": ip,
-                              "submission_timestamp": f"2026-11-23T10:00:{second:02d}.000000Z"})
+    return encode_line(
+        body,
+        {
+            "uri": f"/submit/pingpipe-demo/hello/1/{doc}",
+            "remote_addr": ip,
+            "submission_timestamp": f"2026-11-23T10:00:{second:02d}.000000Z",
+        },
+    )
 
 
 def ping(launches: int, **metrics) -> bytes:
@@ -40,8 +56,9 @@ def messages() -> list[bytes]:
         raw(ping(11), ids[2], 5),  # a copy submitted earlier, read later: it wins
         raw(b"{not json", ids[4], 20),  # fails: it never competes...
         raw(ping(4), ids[4], 21),  # ...so this copy is delivered
-        raw(ping(5), ids[5].upper(), 22), raw(ping(55), ids[5], 23),  # one id in two cases: one row, one duplicate
-        raw(ping(6).replace(b"}}}", b"}, \"object\": {\"demo.obj\": " + b"[" * 300 + b"1" + b"]" * 300 + b"}}}"), ids[6], 24),
+        raw(ping(5), ids[5].upper(), 22),
+        raw(ping(55), ids[5], 23),  # one id in two cases: one row, one duplicate
+        raw(ping(6).replace(b"}}}", b'}, "object": {"demo.obj": ' + b"[" * 300 + b"1" + b"]" * 300 + b"}}}"), ids[6], 24),
         raw(ping(7).replace(b'"demo.launches": 7', b'"demo.launches": 18446744073709551616'), ids[7], 25),  # beyond INT64
         raw(gzip.compress(ping(8)), str(uuid.uuid4()), 26),
         raw(json.dumps({"metrics": {}}).encode(), str(uuid.uuid4()), 27),  # not a Glean ping: ParsePayload
@@ -52,10 +69,13 @@ def messages() -> list[bytes]:
 def contents(path) -> dict:
     writer = DuckDBWriter(path)
     try:
-        rows = writer.query("SELECT document_id, submission_timestamp, metrics.counter.demo_launches, additional_properties "
-                            "FROM pingpipe_demo_live.hello_v1 ORDER BY 1").fetchall()
-        errors = writer.query("SELECT error_type, document_id, exception_class, error_message, payload "
-                              "FROM payload_bytes_error.structured ORDER BY 1, 2, 4").fetchall()
+        rows = writer.query(
+            "SELECT document_id, submission_timestamp, metrics.counter.demo_launches, additional_properties "
+            "FROM pingpipe_demo_live.hello_v1 ORDER BY 1"
+        ).fetchall()
+        errors = writer.query(
+            "SELECT error_type, document_id, exception_class, error_message, payload FROM payload_bytes_error.structured ORDER BY 1, 2, 4"
+        ).fetchall()
     finally:
         writer.close()
     return {"rows": rows, "errors": errors}
@@ -85,6 +105,5 @@ def test_both_runners_write_the_same_rows(both):
 def test_both_runners_write_the_same_error_rows_and_duplicates(both):
     beam, up = both
     assert beam["errors"] == up["errors"]
-    assert sorted(e[0] for e in up["errors"]) == ["ParsePayload", "ParsePayload", "ParseRawMessage", "duplicate", "duplicate",
-                                                  "duplicate"]
+    assert sorted(e[0] for e in up["errors"]) == ["ParsePayload", "ParsePayload", "ParseRawMessage", "duplicate", "duplicate", "duplicate"]
     assert not [e for e in up["errors"] if b"81.2.69.160" in e[4]]

@@ -29,12 +29,20 @@ CLIENT = {"c1": "3b1f2a3e-1111-4222-8333-000000000001", "c2": "3b1f2a3e-1111-422
 
 def baseline(client: str, day: dt.date, at: str) -> bytes:
     ts = f"{day.isoformat()}T{at}:00.000000Z"
-    body = orjson.dumps({"ping_info": {"seq": 0, "start_time": f"{day}T00:00+00:00", "end_time": f"{day}T00:01+00:00",
-                                       "reason": "active"},
-                         "client_info": {**CLIENT_INFO, "client_id": CLIENT[client]},
-                         "metrics": {"timespan": {"glean.baseline.duration": {"time_unit": "second", "value": 60}}}})
-    return encode_line(body, {"uri": f"/submit/pingpipe-demo/baseline/1/{CLIENT[client][-4:]}{day:%m%d}-{at[:2]}"
-                                     f"00-4000-8000-000000000000", "submission_timestamp": ts})
+    body = orjson.dumps(
+        {
+            "ping_info": {"seq": 0, "start_time": f"{day}T00:00+00:00", "end_time": f"{day}T00:01+00:00", "reason": "active"},
+            "client_info": {**CLIENT_INFO, "client_id": CLIENT[client]},
+            "metrics": {"timespan": {"glean.baseline.duration": {"time_unit": "second", "value": 60}}},
+        }
+    )
+    return encode_line(
+        body,
+        {
+            "uri": f"/submit/pingpipe-demo/baseline/1/{CLIENT[client][-4:]}{day:%m%d}-{at[:2]}00-4000-8000-000000000000",
+            "submission_timestamp": ts,
+        },
+    )
 
 
 def expected() -> dict[str, list[str]]:
@@ -63,33 +71,37 @@ def test_days_are_utc_days_wherever_the_machine_is(tmp_path, monkeypatch, zone):
     monkeypatch.setenv("TZ", zone)  # `up`, the commands and DuckDB in them: all in this zone
     data = tmp_path / "data"
     (data / "queue").mkdir(parents=True)
-    segment(data / "queue", "00000000000000000001-demo-000001",
-            *(baseline(c, day, at) for c, sent in SENT.items() for day, at in sent))
+    segment(data / "queue", "00000000000000000001-demo-000001", *(baseline(c, day, at) for c, sent in SENT.items() for day, at in sent))
     up = start_up(data)
     try:
         up.wait_committed(4)
         for day in DAY:
-            done = subprocess.run([PINGPIPE, "cycle", "--data", str(data), "--date", day.isoformat()],
-                                  capture_output=True, text=True, timeout=120)
+            done = subprocess.run(
+                [PINGPIPE, "cycle", "--data", str(data), "--date", day.isoformat()], capture_output=True, text=True, timeout=120
+            )
             assert done.returncode == 0, done.stdout + done.stderr
 
         def daily() -> dict[str, list[str]]:
-            rows = up.query("SELECT CAST(submission_date AS VARCHAR) AS d, list(client_id ORDER BY client_id) AS c "
-                            "FROM pingpipe_demo_derived.baseline_clients_daily_v1 GROUP BY 1 ORDER BY 1")
+            rows = up.query(
+                "SELECT CAST(submission_date AS VARCHAR) AS d, list(client_id ORDER BY client_id) AS c "
+                "FROM pingpipe_demo_derived.baseline_clients_daily_v1 GROUP BY 1 ORDER BY 1"
+            )
             return {r["d"]: r["c"] for r in rows}
 
         assert daily() == expected()
-        rerun = subprocess.run([PINGPIPE, "etl", "run", "--data", str(data), "--date", DAY[1].isoformat()],
-                               capture_output=True, text=True, timeout=120)
+        rerun = subprocess.run(
+            [PINGPIPE, "etl", "run", "--data", str(data), "--date", DAY[1].isoformat()], capture_output=True, text=True, timeout=120
+        )
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
         assert daily() == expected()  # a day's rerun changes nothing
-        stable = up.query("SELECT CAST(CAST(submission_timestamp AS DATE) AS VARCHAR) AS d, count(*) AS n "
-                          "FROM pingpipe_demo_stable.baseline_v1 GROUP BY 1 ORDER BY 1")
+        stable = up.query(
+            "SELECT CAST(CAST(submission_timestamp AS DATE) AS VARCHAR) AS d, count(*) AS n "
+            "FROM pingpipe_demo_stable.baseline_v1 GROUP BY 1 ORDER BY 1"
+        )
         assert {r["d"]: r["n"] for r in stable} == {d: len(c) for d, c in expected().items()}
     finally:
         assert up.stop() == 0
-    figures = subprocess.run([sys.executable, "-c", FIGURES, str(data / "warehouse.duckdb")], capture_output=True,
-                             text=True, timeout=60)
+    figures = subprocess.run([sys.executable, "-c", FIGURES, str(data / "warehouse.duckdb")], capture_output=True, text=True, timeout=60)
     assert figures.returncode == 0, figures.stderr
     assert json.loads(figures.stdout) == {d: len(c) for d, c in expected().items()}
 
@@ -100,9 +112,17 @@ def test_dedupe_etl_and_cycle_all_take_yesterday_when_no_day_is_given(tmp_path):
 
     yesterday = utc.yesterday()
     writer = DuckDBWriter(tmp_path / "warehouse.duckdb")
-    writer.write({TableId("app_live", "pings_v1"): ([{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
-                                                     {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"}],
-                                                    [{"document_id": "d", "submission_timestamp": f"{yesterday}T23:59:00Z"}])})
+    writer.write(
+        {
+            TableId("app_live", "pings_v1"): (
+                [
+                    {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+                    {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+                ],
+                [{"document_id": "d", "submission_timestamp": f"{yesterday}T23:59:00Z"}],
+            )
+        }
+    )
     writer.close()
     done = subprocess.run([PINGPIPE, "dedupe", "--data", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and f"app_stable.pings_v1 {yesterday}: 1 row(s)" in done.stdout, done.stdout + done.stderr

@@ -7,10 +7,14 @@ Only values that exist are written.
 
 from __future__ import annotations
 
-HEADERS = ("date", "dnt", "x_debug_id", "x_foxsec_ip_reputation", "x_lb_tags", "x_pingsender_version",
-           "x_source_tags", "x_telemetry_agent")
-GEO = (("geo_city", "city"), ("geo_country", "country"), ("geo_db_version", "db_version"),
-       ("geo_subdivision1", "subdivision1"), ("geo_subdivision2", "subdivision2"))
+HEADERS = ("date", "dnt", "x_debug_id", "x_foxsec_ip_reputation", "x_lb_tags", "x_pingsender_version", "x_source_tags", "x_telemetry_agent")
+GEO = (
+    ("geo_city", "city"),
+    ("geo_country", "country"),
+    ("geo_db_version", "db_version"),
+    ("geo_subdivision1", "subdivision1"),
+    ("geo_subdivision2", "subdivision2"),
+)
 USER_AGENT = (("user_agent_browser", "browser"), ("user_agent_os", "os"), ("user_agent_browser_version", "version"))
 URI = ("app_build_id", "app_name", "app_update_channel", "app_version")
 TOP = ("normalized_app_name", "normalized_channel", "normalized_country_code", "normalized_os", "normalized_os_version")

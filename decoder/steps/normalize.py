@@ -16,8 +16,15 @@ import re
 import zlib
 
 CHANNELS = ("release", "esr", "beta", "aurora", "nightly")
-APP_NAMES = {"firefox": "Firefox", "fennec": "Fennec", "focus": "Focus", "klar": "Klar", "thunderbird": "Thunderbird",
-             "seamonkey": "SeaMonkey", "firefox-ios": "Firefox-iOS"}
+APP_NAMES = {
+    "firefox": "Firefox",
+    "fennec": "Fennec",
+    "focus": "Focus",
+    "klar": "Klar",
+    "thunderbird": "Thunderbird",
+    "seamonkey": "SeaMonkey",
+    "firefox-ios": "Firefox-iOS",
+}
 _OS_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)?")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 

@@ -19,16 +19,15 @@ def parse_uri(attributes: dict[str, str]) -> None:
     path = uri.split("?", 1)[0]
     if not path.startswith("/submit/"):
         raise UriError(f"unknown URI prefix: {path[:80]}")
-    parts = path[len("/submit/"):].split("/")
+    parts = path[len("/submit/") :].split("/")
     namespace, rest = parts[0], parts[1:]
     if not namespace:
         raise UriError("URI has no namespace")
     names = TELEMETRY if namespace == "telemetry" else STRUCTURED
     if len(rest) != len(names):
-        raise UnexpectedPathElements(
-            f"Found {len(rest) - len(names)} more path elements in the URI than expected for this endpoint")
+        raise UnexpectedPathElements(f"Found {len(rest) - len(names)} more path elements in the URI than expected for this endpoint")
     if any(not p for p in rest):
         raise UriError("URI has an empty path element")
     attributes["document_namespace"] = namespace
-    attributes.update(zip(names, rest))
+    attributes.update(zip(names, rest, strict=False))
     attributes["document_id"] = attributes["document_id"].lower()

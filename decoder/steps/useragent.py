@@ -40,10 +40,20 @@ BROWSERS = (
     _Browser("Firefox", "/", "Firefox"),
 )
 OSES = (
-    ("iPod", "iPod"), ("iPad", "iPad"), ("iPhone", "iPhone"), ("Android", "Android"), ("BlackBerry", "BlackBerry"),
-    ("Linux", "Linux"), ("Macintosh", "Macintosh"), ("FirefoxOS", r"Mozilla/5\.0 \(Mobile;"),
-    ("Windows 10", r"Windows NT 10\.0"), ("Windows 8.1", r"Windows NT 6\.3"), ("Windows 8", r"Windows NT 6\.2"),
-    ("Windows 7", r"Windows NT 6\.1"), ("Windows Vista", r"Windows NT 6\.0"), ("Windows XP", r"Windows NT 5\.1"),
+    ("iPod", "iPod"),
+    ("iPad", "iPad"),
+    ("iPhone", "iPhone"),
+    ("Android", "Android"),
+    ("BlackBerry", "BlackBerry"),
+    ("Linux", "Linux"),
+    ("Macintosh", "Macintosh"),
+    ("FirefoxOS", r"Mozilla/5\.0 \(Mobile;"),
+    ("Windows 10", r"Windows NT 10\.0"),
+    ("Windows 8.1", r"Windows NT 6\.3"),
+    ("Windows 8", r"Windows NT 6\.2"),
+    ("Windows 7", r"Windows NT 6\.1"),
+    ("Windows Vista", r"Windows NT 6\.0"),
+    ("Windows XP", r"Windows NT 5\.1"),
     ("Windows 2000", r"Windows NT 5\.0"),
 )
 

@@ -20,7 +20,7 @@ LAUNCHER="$REPO/decoder-launcher:$VERSION"
 TEMPLATE="gs://$BUCKET/templates/pingpipe-decoder-$VERSION.json"
 
 "$ENGINE" build -f deploy/dataflow/Dockerfile -t "$WORKER" .
-"$ENGINE" build -f deploy/Dockerfile --build-arg EXTRAS='[dataflow]' -t "$BASE" .
+"$ENGINE" build -f deploy/Dockerfile --build-arg LOCK=requirements-dataflow.lock -t "$BASE" .
 "$ENGINE" build -f deploy/dataflow/launcher.Dockerfile --build-arg PINGPIPE="$BASE" -t "$LAUNCHER" .
 for image in "$WORKER" "$LAUNCHER"; do "$ENGINE" push "$image"; done
 

@@ -122,11 +122,19 @@ class PubSubPublisher:
         await self.spool.close()  # seals the open segment
         if not sealed_segments(self.spool.directory):
             return
-        try:
-            flushed = await asyncio.wait_for(self.flush_once(), self.shutdown_flush_seconds)
+        loop = asyncio.get_running_loop()
+        deadline, flushed = loop.time() + self.shutdown_flush_seconds, 0
+        while sealed_segments(self.spool.directory) and (remaining := deadline - loop.time()) > 0:
+            try:  # a segment that fails (Pub/Sub not back yet) is tried again while the grace period lasts
+                done = await asyncio.wait_for(self.flush_once(), remaining)
+            except Exception as exc:  # noqa: BLE001 - the grace period is over, or Pub/Sub still down
+                log.warning("shutting down: spooled messages stay on disk (%s)", type(exc).__name__)
+                break
+            flushed += done
+            if not done:
+                await asyncio.sleep(min(0.5, max(0.0, deadline - loop.time())))
+        if flushed:
             log.warning("shutting down: republished %d spooled message(s)", flushed)
-        except Exception as exc:  # timeout, or Pub/Sub still down
-            log.warning("shutting down: spooled messages stay on disk (%s)", type(exc).__name__)
         left = sealed_segments(self.spool.directory)
         if left:
             log.warning("shutting down: %d spooled segment(s) stay in %s for the next edge", len(left), self.spool.directory)
@@ -148,7 +156,7 @@ class PubSubPublisher:
             try:
                 await self._publish_now(route.topic, data, attributes)
                 return
-            except Exception as exc:  # any failure or timeout: fall back to disk
+            except Exception as exc:  # noqa: BLE001 - any failure or timeout: fall back to disk
                 log.warning("Pub/Sub publish failed (%s); spooling to disk", type(exc).__name__)
                 self.pubsub_ok = False
         await self.spool.append(encode_line(data, attributes))
@@ -214,7 +222,7 @@ class PubSubPublisher:
                 futures.append(asyncio.wrap_future(self.client.publish(route.topic, message.data, **message.attributes)))
             try:
                 await asyncio.wait_for(asyncio.gather(*futures), timeout=max(self.timeout * 10, 10.0))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure of the flush: the segment stays for the next try
                 log.warning("flush of %s failed (%s); will retry", segment.name, type(exc).__name__)
                 os.rename(claimed, segment)
                 self.pubsub_ok = False
@@ -243,8 +251,10 @@ class PubSubPublisher:
             return 507, {"queue": "free disk below the floor", "pubsub": "ok" if self.pubsub_ok else "failing"}
         if not self.pubsub_ok and not self.spool.healthy():
             return 500, {"queue": "last write failed", "pubsub": "failing"}
-        return 200, {"queue": "ok" if self.spool.healthy() else "last write failed",
-                     "pubsub": "ok" if self.pubsub_ok else "failing; spooling to disk"}
+        return 200, {
+            "queue": "ok" if self.spool.healthy() else "last write failed",
+            "pubsub": "ok" if self.pubsub_ok else "failing; spooling to disk",
+        }
 
     def backlog(self) -> tuple[int, int]:
         return self.spool.backlog()

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from pingpipe import jsontext
 
+from ..evolution import additions, merge
 from ..load import refused_row
 from ..tables import ERROR_FIELDS, TableId
-from ..evolution import additions, merge
 
 if TYPE_CHECKING:  # pragma: no cover
     from google.cloud import bigquery
@@ -74,14 +74,14 @@ def make_client(project: str) -> "bigquery.Client":
         from google.auth.credentials import AnonymousCredentials
 
         endpoint = emulator if "://" in emulator else f"http://{emulator}"
-        return bigquery.Client(project=project, credentials=AnonymousCredentials(),
-                               client_options=ClientOptions(api_endpoint=endpoint))
+        return bigquery.Client(project=project, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint))
     return bigquery.Client(project=project)
 
 
 class BigQueryWriter:
-    def __init__(self, project: str, *, client: "bigquery.Client | None" = None, registry: "Registry | None" = None,
-                 retry_deadline: float = 600.0):
+    def __init__(
+        self, project: str, *, client: "bigquery.Client | None" = None, registry: "Registry | None" = None, retry_deadline: float = 600.0
+    ):
         from google.cloud import bigquery
 
         self.bigquery = bigquery
@@ -134,8 +134,8 @@ class BigQueryWriter:
             if "submission_timestamp" in names:
                 days = self._expiration_days(table)
                 new.time_partitioning = bq.TimePartitioning(
-                    type_=bq.TimePartitioningType.DAY, field="submission_timestamp",
-                    expiration_ms=days * 86_400_000 if days else None)
+                    type_=bq.TimePartitioningType.DAY, field="submission_timestamp", expiration_ms=days * 86_400_000 if days else None
+                )
             clustering = [c for c in CLUSTERING if c in names]
             if clustering:
                 new.clustering_fields = clustering
@@ -171,11 +171,18 @@ class BigQueryWriter:
         for request in self._requests(rows):
             row_ids = [r.get("document_id") for r in request]
             errors = self.client.insert_rows_json(
-                self._ref(table), request, row_ids=row_ids if all(row_ids) else self.bigquery.AutoRowIDs.GENERATE_UUID,
-                skip_invalid_rows=True, retry=self.retry)
+                self._ref(table),
+                request,
+                row_ids=row_ids if all(row_ids) else self.bigquery.AutoRowIDs.GENERATE_UUID,
+                skip_invalid_rows=True,
+                retry=self.retry,
+            )
             for error in errors:
-                messages = "; ".join(f"{e.get('reason', '')}: {e.get('message', '')} ({e.get('location', '')})"
-                                     for e in error.get("errors", []) if e.get("reason") != "stopped")
+                messages = "; ".join(
+                    f"{e.get('reason', '')}: {e.get('message', '')} ({e.get('location', '')})"
+                    for e in error.get("errors", [])
+                    if e.get("reason") != "stopped"
+                )
                 if messages:
                     rejected.append((request[error["index"]], messages))
         return rejected

@@ -59,8 +59,9 @@ _attached: dict[str, _Attachment] = {}  # by real path
 _attached_lock = threading.Lock()
 
 
-def connect(path: str | Path, *, read_only: bool = False, settings: dict | None = None,
-            lock_wait: float = LOCK_WAIT) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: str | Path, *, read_only: bool = False, settings: dict | None = None, lock_wait: float = LOCK_WAIT
+) -> duckdb.DuckDBPyConnection:
     """A connection whose default database is the warehouse file; give it back with `disconnect`.
 
     The file is attached, not opened, because only ATTACH takes a row group size. DuckDB lets a
@@ -142,16 +143,14 @@ def lock_down(con: duckdb.DuckDBPyConnection, allowed_dirs: list[str]) -> None:
     extensions loaded or installed, and no setting changed again, by anyone (for the whole instance:
     call it after the last SET). Writes to the warehouse are refused per transaction (warehouse.py)."""
     con.execute("SET allowed_directories = ?", [[str(d) for d in allowed_dirs]])  # settable only while access is on
-    for setting in ("enable_external_access", "autoload_known_extensions", "autoinstall_known_extensions",
-                    "allow_community_extensions"):
+    for setting in ("enable_external_access", "autoload_known_extensions", "autoinstall_known_extensions", "allow_community_extensions"):
         con.execute(f"SET {setting} = false")
     con.execute("SET lock_configuration = true")
 
 
 def locked_down(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether `lock_down` closed this connection's instance (no file access, settings locked)."""
-    access, locked = con.execute(
-        "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')").fetchone()
+    access, locked = con.execute("SELECT current_setting('enable_external_access'), current_setting('lock_configuration')").fetchone()
     return access is False and locked is True
 
 
@@ -202,8 +201,15 @@ class DuckDBWriter:
     # and stalls a COMMIT about half as long (benchmarks/bench_commit.py).
     CHECKPOINT_THRESHOLD = "128MB"
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, threads: int | None = None,
-                 checkpoint_threshold: str = CHECKPOINT_THRESHOLD, lock_wait: float = LOCK_WAIT):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        threads: int | None = None,
+        checkpoint_threshold: str = CHECKPOINT_THRESHOLD,
+        lock_wait: float = LOCK_WAIT,
+    ):
         """Settings are made here, once, because the instance is locked when it opens (`connect`):
         `threads` None is DuckDB's default (one per core)."""
         self.path = str(path)
@@ -219,8 +225,9 @@ class DuckDBWriter:
             with _attached_lock:
                 self.tmp_dir = _attached[os.path.realpath(self.path)].rows
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
-            self.con.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.tables (dataset VARCHAR, name VARCHAR, fields JSON,"
-                             " PRIMARY KEY (dataset, name))")
+            self.con.execute(
+                f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.tables (dataset VARCHAR, name VARCHAR, fields JSON, PRIMARY KEY (dataset, name))"
+            )
             for dataset, name, fields in self.con.execute(f"SELECT dataset, name, fields FROM {META_SCHEMA}.tables").fetchall():
                 self._schemas[TableId(dataset, name)] = json.loads(fields)
             if self.purge_due():  # rows were deleted and the process died before their bytes went: now
@@ -247,10 +254,12 @@ class DuckDBWriter:
             return Counter()
         names = ", ".join(quote(c) for c in columns)
         where = "coalesce(document_id, uri)" if "uri" in columns else "document_id"
-        rows = self.query(f"SELECT {names}, count(*) FROM {quote(table.dataset)}.{quote(table.table)} "
-                          f"WHERE {where} IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL", [ids]).fetchall()
-        return Counter({tuple(bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else v for v in r[:-1]): r[-1]
-                        for r in rows})
+        rows = self.query(
+            f"SELECT {names}, count(*) FROM {quote(table.dataset)}.{quote(table.table)} "
+            f"WHERE {where} IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL",
+            [ids],
+        ).fetchall()
+        return Counter({tuple(bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else v for v in r[:-1]): r[-1] for r in rows})
 
     @contextlib.contextmanager
     def transaction(self):
@@ -281,8 +290,7 @@ class DuckDBWriter:
             for path, field in new:
                 self.con.execute(f"ALTER TABLE {quote(table.dataset)}.{quote(table.table)} ADD COLUMN {path} {duckdb_type(field)}")
             merged = merge(existing, fields)
-        self.con.execute(f"INSERT OR REPLACE INTO {META_SCHEMA}.tables VALUES (?, ?, ?)",
-                         [table.dataset, table.table, json.dumps(merged)])
+        self.con.execute(f"INSERT OR REPLACE INTO {META_SCHEMA}.tables VALUES (?, ?, ?)", [table.dataset, table.table, json.dumps(merged)])
         self._schemas[table] = merged
         return merged
 
@@ -311,12 +319,17 @@ class DuckDBWriter:
         with open(path, "wb") as f:
             # Rows may come already serialized (bytes), e.g. from `pingpipe up`'s worker processes.
             f.write(b"\n".join(row if type(row) is bytes else jsontext.dumps(row) for row in rows))
-        types = "{" + ", ".join(
-            f"{_literal(fl['name'])}: {_literal('VARCHAR' if fl['name'] in blobs else duckdb_type(fl))}" for fl in columns) + "}"
+        types = (
+            "{"
+            + ", ".join(f"{_literal(fl['name'])}: {_literal('VARCHAR' if fl['name'] in blobs else duckdb_type(fl))}" for fl in columns)
+            + "}"
+        )
         self.con.execute(
             f"INSERT INTO {target} BY NAME SELECT {select} FROM read_json(?, "
             f"columns={types}, format='newline_delimited', records=true, "  # ISO timestamps: DuckDB's fast parser
-            f"maximum_object_size=67108864)", [path])
+            f"maximum_object_size=67108864)",
+            [path],
+        )
         os.unlink(path)
 
     def write(self, batches: dict[TableId, tuple[list[dict], list[dict]]], *, extra_sql: list[tuple[str, list]] = ()) -> int:
@@ -372,10 +385,12 @@ class DuckDBWriter:
 
     def purge_due(self) -> bool:
         with self._lock:
-            return bool(self.con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                "AND schema_name = ? AND table_name = ?", PURGE_DUE.split(".")).fetchone()[0]) and \
-                bool(self.con.execute(f"SELECT count(*) FROM {PURGE_DUE}").fetchone()[0])
+            return bool(
+                self.con.execute(
+                    "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = ?",
+                    PURGE_DUE.split("."),
+                ).fetchone()[0]
+            ) and bool(self.con.execute(f"SELECT count(*) FROM {PURGE_DUE}").fetchone()[0])
 
     def purge(self) -> int:
         """Rewrite the warehouse as a new file holding only what it holds now, and put it in place of

@@ -24,7 +24,6 @@ from .schemas import schemas
 from .shred import shred
 from .up import query, status, up
 
-
 DEBUG_ENV = "PINGPIPE_DEBUG"
 
 

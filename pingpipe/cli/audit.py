@@ -12,13 +12,28 @@ from .up import DATA_HELP, ask_up, read_only
 
 
 @click.command("audit")
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help=DATA_HELP)
-@click.option("--deep", is_flag=True,
-              help="Also read every byte of every file under DATA for the values of rows that shreds deleted "
-                   "(recorded then as keyed hashes, never as they were); each trace is a file and an offset.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json: one object, {rows, findings[, deep]}; the exit status is the same.")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help=DATA_HELP,
+)
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also read every byte of every file under DATA for the values of rows that shreds deleted "
+    "(recorded then as keyed hashes, never as they were); each trace is a file and an offset.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object, {rows, findings[, deep]}; the exit status is the same.",
+)
 def audit(data, deep, fmt):
     """Scan every table, error payloads included, for IP and e-mail addresses and raw user agents; exit 1 if any is found.
 
@@ -26,7 +41,8 @@ def audit(data, deep, fmt):
     legitimate (version numbers) are allowed by name, with their reason, in pingpipe/privacy/audit.py.
     """
     from pingpipe.loader.writers.duckdb import cursor
-    from pingpipe.privacy.audit import audit as run_audit, deep as run_deep
+    from pingpipe.privacy.audit import audit as run_audit
+    from pingpipe.privacy.audit import deep as run_deep
 
     result = ask_up(data, "GET", "/audit")
     traces = ask_up(data, "GET", "/audit?deep=1") if deep and result is not None else None
@@ -42,22 +58,23 @@ def audit(data, deep, fmt):
 
         out = {"rows": result["rows"], "findings": result["findings"]}
         if traces is not None:
-            out["deep"] = {"traces": traces["deep"], "files": traces["files"], "recorded": traces["recorded"],
-                           "kept": traces["kept"]}
+            out["deep"] = {"traces": traces["deep"], "files": traces["files"], "recorded": traces["recorded"], "kept": traces["kept"]}
         click.echo(dumps(out).decode("utf-8"))
         sys.exit(1 if result["findings"] or (traces and traces["deep"]) else 0)
     for line in result["findings"]:
         click.echo(line)
     found = len(result["findings"])
-    click.echo(f"audit: {result['rows']} row(s) scanned, {found} column(s) with identifiers" + ("" if found else ": none"),
-               err=bool(found))
+    click.echo(f"audit: {result['rows']} row(s) scanned, {found} column(s) with identifiers" + ("" if found else ": none"), err=bool(found))
     if traces is not None:
         for line in traces["deep"]:
             click.echo(line)
         left = len(traces["deep"])
-        click.echo(f"deep: {traces['files']} file(s) read for {traces['recorded']} value(s) of deleted rows: "
-                   f"{left} trace(s)" + ("" if left else ": none")
-                   + (f" ({traces['kept']} place(s) hold a value rows still kept hold too)" if traces["kept"] else ""),
-                   err=bool(left))
+        click.echo(
+            f"deep: {traces['files']} file(s) read for {traces['recorded']} value(s) of deleted rows: "
+            f"{left} trace(s)"
+            + ("" if left else ": none")
+            + (f" ({traces['kept']} place(s) hold a value rows still kept hold too)" if traces["kept"] else ""),
+            err=bool(left),
+        )
         found += left
     sys.exit(1 if found else 0)

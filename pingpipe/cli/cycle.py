@@ -16,20 +16,48 @@ from .up import DATA_HELP, ask_up, writable
 
 
 @click.command("cycle")
-@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="The day (UTC) to copy into the stable tables [default: yesterday].")
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help=DATA_HELP)
-@click.option("--warehouse", default=None,
-              help="bigquery:PROJECT to run the cycle there, as jobs where the data is (default: the warehouse of --data).")
-@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="When `up` is not running: the schemas whose expiration policies and Glean apps apply (default: the shipped ones).")
-@click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="When `up` is not running: " + SQL_HELP)
-@click.option("--user-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="When `up` is not running: YAML rules naming your tables' user-id columns, before the shipped ones.")
-@click.option("--error-retention-days", default=UpConfig.error_retention_days, show_default=True, type=click.IntRange(min=1),
-              help="When `up` is not running: error rows older than this are deleted.")
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The day (UTC) to copy into the stable tables [default: yesterday].",
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help=DATA_HELP,
+)
+@click.option(
+    "--warehouse",
+    default=None,
+    help="bigquery:PROJECT to run the cycle there, as jobs where the data is (default: the warehouse of --data).",
+)
+@click.option(
+    "--schemas",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="When `up` is not running: the schemas whose expiration policies and Glean apps apply (default: the shipped ones).",
+)
+@click.option(
+    "--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="When `up` is not running: " + SQL_HELP
+)
+@click.option(
+    "--user-ids",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="When `up` is not running: YAML rules naming your tables' user-id columns, before the shipped ones.",
+)
+@click.option(
+    "--error-retention-days",
+    default=UpConfig.error_retention_days,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="When `up` is not running: error rows older than this are deleted.",
+)
 def cycle(day, data, warehouse, schemas, sql, user_ids, error_retention_days):
     """Run `up`'s daily cycle now: the day's live rows into the stable tables, shred, expire, then
     the day's derived tables.
@@ -55,14 +83,16 @@ def cycle(day, data, warehouse, schemas, sql, user_ids, error_retention_days):
         from pingpipe.loader.writers.bigquery import make_client
 
         project = bigquery_project(warehouse)
-        report = daily.run_cycle_bigquery(make_client(project), project, Registry.load(schemas), day,
-                                          error_retention_days=error_retention_days, rules=rules, sql=sql)
+        report = daily.run_cycle_bigquery(
+            make_client(project), project, Registry.load(schemas), day, error_retention_days=error_retention_days, rules=rules, sql=sql
+        )
     else:
         report = ask_up(data, "POST", f"/cycle?date={day}", b"")
         if report is None:
             with writable(data) as writer:
-                report = daily.run_cycle(writer, Registry.load(schemas), day, error_retention_days=error_retention_days,
-                                         rules=rules, sql=sql)
+                report = daily.run_cycle(
+                    writer, Registry.load(schemas), day, error_retention_days=error_retention_days, rules=rules, sql=sql
+                )
     click.echo(f"daily cycle for {report['day']}:")
     for section, verb in (("stable", "kept"), ("shredded", "deleted"), ("expired", "expired")):
         for table, n in report[section].items():

@@ -6,14 +6,21 @@ from pathlib import Path
 
 import click
 
-from .beamrun import errors_by_type, progress, run_counted
-
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.dedupe import DedupeConfig
 
+from .beamrun import errors_by_type, progress, run_counted
 
-def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec: str, errors_spec: str | None,
-                   dedupe_window: float = DedupeConfig.window, show_progress: bool = False):
+
+def build_pipeline(
+    pipeline,
+    config: DecoderConfig,
+    input_spec: str,
+    output_spec: str,
+    errors_spec: str | None,
+    dedupe_window: float = DedupeConfig.window,
+    show_progress: bool = False,
+):
     """Wire read -> Decode -> writes into `pipeline`; returns the output PCollections.
 
     A warehouse output (duckdb:PATH, bigquery:PROJECT) runs the loader in the same pipeline; errors
@@ -49,33 +56,63 @@ def build_pipeline(pipeline, config: DecoderConfig, input_spec: str, output_spec
         if sink.kind == "warehouse" and error_sink.kind == "warehouse" and sink.target != error_sink.target:
             raise SpecError("decoded and error outputs must be the same warehouse")
         target = (sink if sink.kind == "warehouse" else error_sink).target
-        (tuple(to_warehouse) | "ToWarehouse" >> beam.Flatten()
-         | "Load" >> WriteToWarehouse(target, config.schemas))
+        (tuple(to_warehouse) | "ToWarehouse" >> beam.Flatten() | "Load" >> WriteToWarehouse(target, config.schemas))
     return result["decoded"], errors
 
 
 @click.command("decode", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--input", "input_spec", required=True, help="file:GLOB of raw-message lines, or pubsub:projects/P/subscriptions/S")
-@click.option("--output", "output_spec", required=True,
-              help="file:PREFIX or pubsub:projects/P/topics/T for decoded messages, or duckdb:PATH / bigquery:PROJECT "
-                   "to load them into tables in the same pipeline")
-@click.option("--errors", "errors_spec", default=None,
-              help="file:PREFIX or pubsub:projects/P/topics/T for the error output (default with a warehouse "
-                   "--output: its error tables)")
-@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Schema repository (default: the schemas that ship with pingpipe).")
-@click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              envvar="PINGPIPE_GEOIP_DB", help="MaxMind City database (.mmdb).")
-@click.option("--geo-city-filter", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="GeoNames cities file; cities not in it (or below --min-city-population) are not reported.")
+@click.option(
+    "--output",
+    "output_spec",
+    required=True,
+    help="file:PREFIX or pubsub:projects/P/topics/T for decoded messages, or duckdb:PATH / bigquery:PROJECT "
+    "to load them into tables in the same pipeline",
+)
+@click.option(
+    "--errors",
+    "errors_spec",
+    default=None,
+    help="file:PREFIX or pubsub:projects/P/topics/T for the error output (default with a warehouse --output: its error tables)",
+)
+@click.option(
+    "--schemas",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Schema repository (default: the schemas that ship with pingpipe).",
+)
+@click.option(
+    "--geoip-db",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    envvar="PINGPIPE_GEOIP_DB",
+    help="MaxMind City database (.mmdb).",
+)
+@click.option(
+    "--geo-city-filter",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="GeoNames cities file; cities not in it (or below --min-city-population) are not reported.",
+)
 @click.option("--min-city-population", type=int, default=15000, show_default=True)
-@click.option("--max-payload-bytes", type=int, default=8 * 1024 * 1024, show_default=True,
-              help="Largest decompressed payload; larger ones (gzip bombs) are errors.")
-@click.option("--dedupe-window", type=float, default=DedupeConfig.window, show_default=True,
-              help="Streaming: seconds a delivered document id is remembered; a copy within it is a duplicate.")
+@click.option(
+    "--max-payload-bytes",
+    type=int,
+    default=8 * 1024 * 1024,
+    show_default=True,
+    help="Largest decompressed payload; larger ones (gzip bombs) are errors.",
+)
+@click.option(
+    "--dedupe-window",
+    type=float,
+    default=DedupeConfig.window,
+    show_default=True,
+    help="Streaming: seconds a delivered document id is remembered; a copy within it is a duplicate.",
+)
 @click.pass_context
-def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_city_filter, min_city_population,
-           max_payload_bytes, dedupe_window):
+def decode(
+    ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_city_filter, min_city_population, max_payload_bytes, dedupe_window
+):
     """Decode raw messages into validated, identifier-free pings, or errors.
 
     Extra arguments are Beam pipeline options, e.g. --runner DataflowRunner --project P
@@ -94,8 +131,13 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
             check_database(geoip_db)
         except GeoDatabaseError as exc:
             raise click.BadParameter(str(exc), param_hint="--geoip-db") from None
-    config = DecoderConfig(schemas=schemas, geoip_db=geoip_db, geo_city_filter=geo_city_filter,
-                           min_city_population=min_city_population, max_payload_bytes=max_payload_bytes)
+    config = DecoderConfig(
+        schemas=schemas,
+        geoip_db=geoip_db,
+        geo_city_filter=geo_city_filter,
+        min_city_population=min_city_population,
+        max_payload_bytes=max_payload_bytes,
+    )
     try:
         streaming = parse_input(input_spec).streaming
     except SpecError as exc:
@@ -103,9 +145,11 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
     options = PipelineOptions(ctx.args)
     options.view_as(StandardOptions).streaming = streaming or options.view_as(StandardOptions).streaming
     if output_spec.startswith("duckdb:") and not one_process(options):
-        raise click.BadParameter("a DuckDB file is written by one process, and these options run workers in several: "
-                                 "write file: outputs and `pingpipe load` them, or write to bigquery:PROJECT",
-                                 param_hint="--output")
+        raise click.BadParameter(
+            "a DuckDB file is written by one process, and these options run workers in several: "
+            "write file: outputs and `pingpipe load` them, or write to bigquery:PROJECT",
+            param_hint="--output",
+        )
     from pingpipe.decoder import ondask
 
     if ondask.is_dask(options.view_as(StandardOptions).runner):
@@ -116,8 +160,10 @@ def decode(ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_cit
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
     counts = run_counted(pipeline)
-    click.echo(f"read {counts['decoder.in']}: decoded {counts['decoder.out'] - counts['decoder.duplicate']}, "
-               f"duplicates {counts['decoder.duplicate']}, errors by type: {errors_by_type(counts, 'decoder')}")
+    click.echo(
+        f"read {counts['decoder.in']}: decoded {counts['decoder.out'] - counts['decoder.duplicate']}, "
+        f"duplicates {counts['decoder.duplicate']}, errors by type: {errors_by_type(counts, 'decoder')}"
+    )
 
 
 def decode_on_dask(options, config: DecoderConfig, input_spec: str, output_spec: str, errors_spec: str | None) -> None:
@@ -130,8 +176,8 @@ def decode_on_dask(options, config: DecoderConfig, input_spec: str, output_spec:
     from pingpipe.decoder.io import SpecError, parse_input, parse_output
 
     try:
+        import distributed  # noqa: F401 - the DaskRunner needs it, and says so only once it runs
         from apache_beam.runners.dask.dask_runner import DaskOptions
-        import distributed  # noqa: F401  (the runner needs it, and says so only when it runs)
     except ImportError:
         raise click.ClickException("the DaskRunner needs dask: pip install 'pingpipe[dask]'") from None
     if options.view_as(StandardOptions).streaming:
@@ -157,8 +203,10 @@ def decode_on_dask(options, config: DecoderConfig, input_spec: str, output_spec:
         result.wait_until_finish()
     finally:
         result.client.close()
-    click.echo(f"decoded on the DaskRunner in {dask.npartitions or len(ranges)} partition(s); it reports no counters: "
-               "`pingpipe load` the outputs to count them")
+    click.echo(
+        f"decoded on the DaskRunner in {dask.npartitions or len(ranges)} partition(s); it reports no counters: "
+        "`pingpipe load` the outputs to count them"
+    )
 
 
 def one_process(options) -> bool:
@@ -167,5 +215,6 @@ def one_process(options) -> bool:
 
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
     direct = options.view_as(DirectOptions)
-    return (runner in ("DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner")
-            and (direct.direct_running_mode != "multi_processing" or direct.direct_num_workers == 1))
+    return runner in ("DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner") and (
+        direct.direct_running_mode != "multi_processing" or direct.direct_num_workers == 1
+    )

@@ -51,18 +51,34 @@ def _day(value) -> dt.date:
 
 
 @click.command("demo")
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help=DATA_HELP)
-@click.option("--days", default=DemoConfig.days, show_default=True, type=click.IntRange(1, 366),
-              help="Days of history: the days before today (UTC).")
-@click.option("--clients", default=DemoConfig.clients, show_default=True, type=click.IntRange(1, 100_000),
-              help="Installations of the demo app.")
-@click.option("--seed", default=DemoConfig.seed, show_default=True, type=int,
-              help="Another seed, another history (the same seed on the same day: the same pings, so counted duplicates).")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help=DATA_HELP,
+)
+@click.option(
+    "--days", default=DemoConfig.days, show_default=True, type=click.IntRange(1, 366), help="Days of history: the days before today (UTC)."
+)
+@click.option(
+    "--clients", default=DemoConfig.clients, show_default=True, type=click.IntRange(1, 100_000), help="Installations of the demo app."
+)
+@click.option(
+    "--seed",
+    default=DemoConfig.seed,
+    show_default=True,
+    type=int,
+    help="Another seed, another history (the same seed on the same day: the same pings, so counted duplicates).",
+)
 @click.option("--no-cycles", is_flag=True, help="Only send: leave the daily cycle (stable and derived tables) to you.")
-@click.option("--cycles-only", is_flag=True,
-              help="Send nothing: run the daily cycle for each day the demo's pings in the warehouse cover "
-                   "(after `up` loaded what an earlier `pingpipe demo` queued).")
+@click.option(
+    "--cycles-only",
+    is_flag=True,
+    help="Send nothing: run the daily cycle for each day the demo's pings in the warehouse cover "
+    "(after `up` loaded what an earlier `pingpipe demo` queued).",
+)
 def demo(data, days, clients, seed, no_cycles, cycles_only):
     """Send weeks of the demo app's pings (pingpipe-demo) into `pingpipe up`, then make its derived tables.
 
@@ -99,15 +115,18 @@ def demo(data, days, clients, seed, no_cycles, cycles_only):
     found = load(default_root())
     app = found.apps.get(app_namespace(config.app_id))
     if app is None:
-        raise click.ClickException(f"the demo app's definitions are missing from {default_root()}/apps: "
-                                   f"{'; '.join(found.problems.values()) or 'reinstall pingpipe'}")
+        raise click.ClickException(
+            f"the demo app's definitions are missing from {default_root()}/apps: "
+            f"{'; '.join(found.problems.values()) or 'reinstall pingpipe'}"
+        )
     today = utc.today()
     day_list = config.day_list(today)
     progress.show(f"making {days} days of {config.app_id} for {clients} clients…", force=True)
     submissions = history(app, config, today)
     kinds = summary(submissions)
-    progress.done(f"{len(submissions)} submissions from {day_list[0]} to {day_list[-1]}: "
-                  + ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
+    progress.done(
+        f"{len(submissions)} submissions from {day_list[0]} to {day_list[-1]}: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+    )
 
     queue = data / "queue"
     private_folder(data)  # raw payloads in its queue: the owner's alone, as `up` keeps it
@@ -115,31 +134,37 @@ def demo(data, days, clients, seed, no_cycles, cycles_only):
     before = (ask_up(data, "GET", "/status") or {}).get("committed", {}) if running else {}
     mark = writer_mark()
     try:
-        queued = queue_history(submissions, queue,
-                               progress=lambda n, total: progress.show(f"queued {n}/{total} into {queue}"))
+        queued = queue_history(submissions, queue, progress=lambda n, total: progress.show(f"queued {n}/{total} into {queue}"))
     except DemoRefused as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot queue into {queue}: {exc.strerror or exc}") from None
     progress.done(f"queued {queued} submissions into {queue}")
     if not running:
-        click.echo(f"`pingpipe up` is not running on {data}: they load when it starts "
-                   f"(pingpipe up --data {data}); then `pingpipe demo --data {data} --cycles-only` makes "
-                   f"the derived tables for {day_list[0]} to {day_list[-1]}.")
+        click.echo(
+            f"`pingpipe up` is not running on {data}: they load when it starts "
+            f"(pingpipe up --data {data}); then `pingpipe demo --data {data} --cycles-only` makes "
+            f"the derived tables for {day_list[0]} to {day_list[-1]}."
+        )
         return
     start = time.monotonic()
     try:
-        loaded = wait_loaded(queue, mark, lambda: _running(data),
-                             progress=lambda left: progress.show(f"up is loading: {left} segment(s) to go"))
+        loaded = wait_loaded(
+            queue, mark, lambda: _running(data), progress=lambda left: progress.show(f"up is loading: {left} segment(s) to go")
+        )
     except TimeoutError as exc:
         raise click.ClickException(str(exc)) from None
     if not loaded:
-        raise click.ClickException(f"`pingpipe up` stopped before loading everything: the rest loads at its next "
-                                   f"start, then run `pingpipe demo --data {data} --cycles-only`")
+        raise click.ClickException(
+            f"`pingpipe up` stopped before loading everything: the rest loads at its next "
+            f"start, then run `pingpipe demo --data {data} --cycles-only`"
+        )
     after = (ask_up(data, "GET", "/status") or {}).get("committed", {})
     diff = {k: after.get(k, 0) - before.get(k, 0) for k in ("rows", "errors", "duplicates")}
-    progress.done(f"up loaded them in {time.monotonic() - start:.1f} s: {diff['rows']} rows, {diff['errors']} error rows, "
-                  f"{diff['duplicates']} duplicates")
+    progress.done(
+        f"up loaded them in {time.monotonic() - start:.1f} s: {diff['rows']} rows, {diff['errors']} error rows, "
+        f"{diff['duplicates']} duplicates"
+    )
     if no_cycles:
         click.echo(f"next: `pingpipe demo --data {data} --cycles-only` (or `pingpipe cycle --date D` for each day)")
         return
@@ -149,13 +174,14 @@ def demo(data, days, clients, seed, no_cycles, cycles_only):
 
 def _demo_days(data: Path) -> tuple[dt.date, dt.date]:
     """The first and last day of the demo's baseline pings in the warehouse, yesterday at most."""
-    sql = ("SELECT min(submission_timestamp) AS first, max(submission_timestamp) AS last "
-           "FROM pingpipe_demo_live.baseline_v1")
+    sql = "SELECT min(submission_timestamp) AS first, max(submission_timestamp) AS last FROM pingpipe_demo_live.baseline_v1"
     result = _query(data, sql, "no pingpipe-demo pings in the warehouse: run `pingpipe demo` first")
     first, last = result["rows"][0] if result["rows"] else (None, None)
     if first is None:
-        raise click.ClickException(f"no pingpipe-demo baseline pings in {data}: run `pingpipe demo --data {data}` "
-                                   "(with `up` running, or start `up` to load what it queued)")
+        raise click.ClickException(
+            f"no pingpipe-demo baseline pings in {data}: run `pingpipe demo --data {data}` "
+            "(with `up` running, or start `up` to load what it queued)"
+        )
     return _day(first), min(_day(last), utc.yesterday())
 
 
@@ -204,15 +230,16 @@ def _cycles(data: Path, days: list[dt.date], progress: Progress) -> None:
 
 
 def _gone(data: Path):
-    raise click.ClickException(f"`pingpipe up` stopped on {data}: run `pingpipe demo --data {data} --cycles-only` "
-                               "once it runs again")
+    raise click.ClickException(f"`pingpipe up` stopped on {data}: run `pingpipe demo --data {data} --cycles-only` once it runs again")
 
 
 def _show_active_users(data: Path, first: dt.date, last: dt.date) -> None:
     from pingpipe.up import warehouse
 
-    sql = (f"SELECT submission_date, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau FROM {ACTIVE_USERS} "
-           f"WHERE submission_date BETWEEN DATE '{first}' AND DATE '{last}' GROUP BY submission_date ORDER BY submission_date")
+    sql = (
+        f"SELECT submission_date, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau FROM {ACTIVE_USERS} "
+        f"WHERE submission_date BETWEEN DATE '{first}' AND DATE '{last}' GROUP BY submission_date ORDER BY submission_date"
+    )
     result = _query(data, sql, f"no {ACTIVE_USERS}")
     click.echo(f"{ACTIVE_USERS}, all channels and countries:")
     click.echo(warehouse.format_table(result))

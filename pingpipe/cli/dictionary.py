@@ -17,10 +17,15 @@ def dictionary():
 
 
 @dictionary.command("build")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write the site into (open it through any static web server).")
-@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              envvar="PINGPIPE_SCHEMAS", help=SCHEMAS_HELP)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the site into (open it through any static web server).",
+)
+@click.option(
+    "--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, envvar="PINGPIPE_SCHEMAS", help=SCHEMAS_HELP
+)
 @click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SQL_HELP)
 def build(out, schemas, sql):
     """Write every page of the dictionary as a static site, without warehouse figures."""
@@ -37,5 +42,7 @@ def build(out, schemas, sql):
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     metrics = sum(len(a.metrics) for a in d.apps.values())
-    click.echo(f"wrote {count} file(s) to {out}: {len(d.apps)} app(s), {metrics} metric(s), {len(d.tables)} table(s); "
-               f"open {out / 'index.html'} through a web server (e.g. python3 -m http.server -d {out})")
+    click.echo(
+        f"wrote {count} file(s) to {out}: {len(d.apps)} app(s), {metrics} metric(s), {len(d.tables)} table(s); "
+        f"open {out / 'index.html'} through a web server (e.g. python3 -m http.server -d {out})"
+    )

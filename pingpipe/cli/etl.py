@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from pingpipe import utc
+
 from .load import bigquery_project
 from .up import DATA_HELP, ask_up, writable
 
@@ -42,14 +43,25 @@ def etl():
 
 
 @etl.command("run")
-@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="The day (UTC) to compute [default: yesterday].")
+@click.option(
+    "--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="The day (UTC) to compute [default: yesterday]."
+)
 @click.option("--table", "tables", multiple=True, help="Only this dataset.table (repeat for more) [default: all].")
 @click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SQL_HELP)
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help=DATA_HELP)
-@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="When `up` is not running: " + SCHEMAS_HELP)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help=DATA_HELP,
+)
+@click.option(
+    "--schemas",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="When `up` is not running: " + SCHEMAS_HELP,
+)
 @click.option("--warehouse", default=None, help="bigquery:PROJECT to run them there, as written (default: the warehouse of --data).")
 def run(day, tables, sql, data, schemas, warehouse):
     """Run the queries for a day, in dependency order; each replaces its day's rows.
@@ -117,8 +129,9 @@ def lineage(table, upstream, fmt, sql, schemas):
     registry = registry_of(schemas)
     nodes = graph(registry, ordered_queries(registry, sql))
     if table not in nodes:
-        raise click.ClickException(f"{table}: no table of that name in the registry or the queries "
-                                   "(write it as dataset.table, e.g. org_demo_app.active_users)")
+        raise click.ClickException(
+            f"{table}: no table of that name in the registry or the queries (write it as dataset.table, e.g. org_demo_app.active_users)"
+        )
     direction = "upstream" if upstream else "downstream"
     result = tree(nodes, table, direction)
     click.echo(json.dumps(result, indent=2) if fmt == "json" else "\n".join(render(result, direction)))

@@ -24,8 +24,9 @@ def warehouse_spec(value: str, kinds: tuple[str, ...]) -> tuple[str, str]:
         hint = f" (did you mean duckdb:{value}?)" if not sep or value.endswith(".duckdb") else ""
     else:
         hint = " (a DuckDB warehouse is --data's)"
-    raise click.BadParameter(f"{value!r}: expected {' or '.join(k + (':PATH' if k == 'duckdb' else ':PROJECT') for k in kinds)}{hint}",
-                             param_hint="--warehouse")
+    raise click.BadParameter(
+        f"{value!r}: expected {' or '.join(k + (':PATH' if k == 'duckdb' else ':PROJECT') for k in kinds)}{hint}", param_hint="--warehouse"
+    )
 
 
 def bigquery_project(value: str) -> str:
@@ -39,8 +40,9 @@ def require_free(path: Path) -> None:
 
     state = read_state(path.parent)
     if state and Path(state.get("warehouse", "")).resolve() == path.resolve():
-        raise click.ClickException(f"pingpipe up (PID {state['pid']}) holds {path}: stop it first, or send the pings "
-                                   f"to its edge ({state.get('edge', '')})")
+        raise click.ClickException(
+            f"pingpipe up (PID {state['pid']}) holds {path}: stop it first, or send the pings to its edge ({state.get('edge', '')})"
+        )
     if not path.exists():
         return
     import duckdb
@@ -54,10 +56,21 @@ def require_free(path: Path) -> None:
 
 
 @click.command("load", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--input", "inputs", multiple=True, required=True,
-              help="file:GLOB of decoded/error raw-message lines, or pubsub:projects/P/subscriptions/S (repeatable)")
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    required=True,
+    help="file:GLOB of decoded/error raw-message lines, or pubsub:projects/P/subscriptions/S (repeatable)",
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help=DATA_HELP,
+)
 @click.option("--warehouse", default=None, help="duckdb:PATH or bigquery:PROJECT (default: the warehouse of --data).")
 @click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, envvar="PINGPIPE_SCHEMAS")
 @click.option("--batch-size", type=int, default=5000, show_default=True)
@@ -68,7 +81,6 @@ def load(ctx, inputs, data, warehouse, schemas, batch_size):
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     from pingpipe.decoder.io import ReadRaw, SpecError, parse_input
-
     from pingpipe.loader.sink import WriteToWarehouse, open_warehouse
 
     try:
@@ -89,12 +101,17 @@ def load(ctx, inputs, data, warehouse, schemas, batch_size):
     messages = streams | "All" >> beam.Flatten()
     messages | "Load" >> WriteToWarehouse(warehouse, schemas, batch_size)
     counts = run_counted(pipeline)
-    click.echo(f"loaded {counts['loader.rows']} row(s), {counts['loader.errors']} error row(s), "
-               f"{counts['loader.duplicates']} duplicate(s)"
-               + (f"; {counts['loader.already_loaded']} already in their tables, skipped" if counts["loader.already_loaded"] else ""))
+    click.echo(
+        f"loaded {counts['loader.rows']} row(s), {counts['loader.errors']} error row(s), "
+        f"{counts['loader.duplicates']} duplicate(s)"
+        + (f"; {counts['loader.already_loaded']} already in their tables, skipped" if counts["loader.already_loaded"] else "")
+    )
     if counts["loader.not_raw"]:  # error rows like any other (nothing is lost), but most likely the wrong file
-        click.echo(f"  {counts['loader.not_raw']} line(s) are not raw messages ({{\"attributeMap\": …, \"payload\": …}}): "
-                   "error rows of type ParseRawMessage; `pingpipe load` reads raw-message lines, the decoder's outputs", err=True)
+        click.echo(
+            f'  {counts["loader.not_raw"]} line(s) are not raw messages ({{"attributeMap": …, "payload": …}}): '
+            "error rows of type ParseRawMessage; `pingpipe load` reads raw-message lines, the decoder's outputs",
+            err=True,
+        )
     if kind == "duckdb":
         writer = open_warehouse(warehouse)
         rows = writer.query("SELECT dataset, name FROM _pingpipe.tables ORDER BY 1, 2").fetchall()
@@ -104,11 +121,22 @@ def load(ctx, inputs, data, warehouse, schemas, batch_size):
 
 
 @click.command("dedupe")
-@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="The day (UTC) to copy [default: yesterday, as `etl run` and `cycle`].")
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The day (UTC) to copy [default: yesterday, as `etl run` and `cycle`].",
+)
 @click.option("--warehouse", default=None, help="duckdb:PATH or bigquery:PROJECT (default: the warehouse of --data)")
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help="`pingpipe up`'s data folder; while it runs, the copy runs inside it.")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help="`pingpipe up`'s data folder; while it runs, the copy runs inside it.",
+)
 def dedupe(day, warehouse, data):
     """Copy a day of every live table into <family>_stable, one row per document_id; make the views."""
     from pingpipe import utc

@@ -20,27 +20,50 @@ def logs():
 
 @logs.command("ingest")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False, path_type=Path))
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help=DATA_HELP,
+)
 @click.option("--follow", is_flag=True, help="Keep reading the files as they grow (Ctrl-C to stop).")
-@click.option("--service", default=None, metavar="NAME",
-              help="Load plain mozlog lines of this service (not Glean) into NAME_logs_live.<Type>, one table per Type.")
-@click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="With --service: the YAML naming Fields to drop, to hash and to give columns (default: only IP and "
-                   "e-mail addresses out, everywhere).")
-@click.option("--hash-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              envvar="PINGPIPE_LOGS_HASH_KEY_FILE", help="With --service: the key for the policy's keyed hashes. Keep it "
-                                                         "outside the warehouse.")
-@click.option("--max-line-bytes", default=IngestConfig.max_line_bytes, show_default=True, type=click.IntRange(min=1),
-              help="A longer line becomes an error row of its first bytes, with its length (never read whole).")
+@click.option(
+    "--service",
+    default=None,
+    metavar="NAME",
+    help="Load plain mozlog lines of this service (not Glean) into NAME_logs_live.<Type>, one table per Type.",
+)
+@click.option(
+    "--policy",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --service: the YAML naming Fields to drop, to hash and to give columns (default: only IP and "
+    "e-mail addresses out, everywhere).",
+)
+@click.option(
+    "--hash-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    envvar="PINGPIPE_LOGS_HASH_KEY_FILE",
+    help="With --service: the key for the policy's keyed hashes. Keep it outside the warehouse.",
+)
+@click.option(
+    "--max-line-bytes",
+    default=IngestConfig.max_line_bytes,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="A longer line becomes an error row of its first bytes, with its length (never read whole).",
+)
 def ingest(files, data, follow, service, policy, hash_key_file, max_line_bytes):
     """Queue the Glean server events in FILES (or - for stdin) for `pingpipe up` to load.
 
     Mozlog lines of Type glean-server-event and LogEntry JSON become submissions, as Mozilla's
     decoder makes them (ParseLogEntry); a line that is neither becomes an error row; mozlog lines
     of other Types are skipped and counted. With --service, every mozlog line becomes a row of
-    its Type's table instead, with identifiers stripped by the policy before it is queued. What is queued loads exactly once, now if `up` runs
-    on DATA, else at its next start. With --follow, where each file was read up to is kept in
+    its Type's table instead, with identifiers stripped by the policy before it is queued. What is
+    queued loads exactly once, now if `up` runs on DATA, else at its next start. With --follow, where each file was read up to is kept in
     DATA/logs-offsets.json, so a restart goes on where it stopped.
     """
     from pingpipe.logs.ingest import run
@@ -53,8 +76,9 @@ def ingest(files, data, follow, service, policy, hash_key_file, max_line_bytes):
     if follow and any(str(f) == "-" for f in files):
         raise click.BadParameter("--follow reads files; stdin is read to its end anyway", param_hint="--follow")
     private_folder(data)
-    config = IngestConfig(queue=data / "queue", follow=follow, offsets=data / "logs-offsets.json" if follow else None,
-                          max_line_bytes=max_line_bytes)
+    config = IngestConfig(
+        queue=data / "queue", follow=follow, offsets=data / "logs-offsets.json" if follow else None, max_line_bytes=max_line_bytes
+    )
     if convert is not None:
         config.convert = convert
     try:
@@ -66,8 +90,7 @@ def ingest(files, data, follow, service, policy, hash_key_file, max_line_bytes):
         raise click.ClickException(f"cannot queue into {config.queue}: {exc.strerror or exc}") from None
     skipped = sum(totals.skipped.values())
     into = f" (service {service}: tables {dataset_of(service)}.<Type>)" if service else ""
-    click.echo(f"queued {totals.queued} line(s) into {config.queue}{into}"
-               + (f"; skipped {skipped} line(s):" if skipped else ""))
+    click.echo(f"queued {totals.queued} line(s) into {config.queue}{into}" + (f"; skipped {skipped} line(s):" if skipped else ""))
     for reason, n in totals.skipped.most_common():
         click.echo(f"  {n} × {reason}")
 

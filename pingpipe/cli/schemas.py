@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from pingpipe.schemas import definitions, glean as glean_mod
+from pingpipe.schemas import definitions
+from pingpipe.schemas import glean as glean_mod
 from pingpipe.schemas.build import bq_for_file, dump_json, guess_repo_root
 from pingpipe.schemas.names import APP_ID_RULE, AppIdError, check_app_id
 from pingpipe.schemas.registry import Registry, RegistryError, metadata_schema
@@ -31,14 +32,20 @@ def init(dest: Path) -> None:
     if dest.exists() and any(dest.iterdir()):
         raise click.ClickException(f"{dest} is not empty: give a new folder")
     shutil.copytree(default_root(), dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    click.echo(f"{dest}: the shipped schemas; add an app with `pingpipe schemas glean ... --out {dest}`, "
-               f"then run `pingpipe up --schemas {dest}`")
+    click.echo(
+        f"{dest}: the shipped schemas; add an app with `pingpipe schemas glean ... --out {dest}`, then run `pingpipe up --schemas {dest}`"
+    )
 
 
 @schemas.command("build")
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Where to write the .bq files, mirroring SRC's layout.")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the .bq files, mirroring SRC's layout.",
+)
 def build(src: Path, out: Path) -> None:
     """Write the BigQuery schema (.bq) of every *.schema.json under SRC to OUT.
 
@@ -58,7 +65,7 @@ def build(src: Path, out: Path) -> None:
         target = out / rel.parent / (path.name[: -len(".schema.json")] + ".bq")
         try:
             bq = bq_for_file(path, src)
-        except Exception as exc:  # report every bad file, keep building the rest
+        except Exception as exc:  # noqa: BLE001 - report every bad file, keep building the rest
             failures += 1
             click.echo(f"error: {path}: {exc}", err=True)
             continue
@@ -100,13 +107,17 @@ def _generic_glean_warning(namespace: str, doctypes: list[str]) -> str:
 
 @schemas.command("transpile")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--metadata-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Schema repository whose metadata/ namespace supplies the injected columns.")
+@click.option(
+    "--metadata-root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Schema repository whose metadata/ namespace supplies the injected columns.",
+)
 def transpile_cmd(file: Path, metadata_root: Path | None) -> None:
     """Print one schema's BigQuery table schema (.bq JSON) to stdout."""
     try:
         bq = bq_for_file(file, metadata_root or guess_repo_root(file))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the schema's fault, one line
         raise click.ClickException(f"{file}: {exc}") from None
     click.echo(dump_json(bq), nl=False)
 
@@ -129,23 +140,39 @@ def _app_id(ctx, param, value: str) -> str:
 
 
 @schemas.command("glean")
-@click.option("--app-id", required=True, callback=_app_id,
-              help="The application id, as given to Glean (e.g. org.mozilla.fenix): " + APP_ID_RULE + ".")
-@click.option("--metrics", "metrics", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A metrics.yaml (repeatable).")
-@click.option("--pings", "pings", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A pings.yaml (repeatable).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Schema repository to write <namespace>/<ping>/<ping>.1.{schema.json,bq} into "
-                   "(and the definitions, for the data dictionary, into apps/<namespace>/).")
+@click.option(
+    "--app-id", required=True, callback=_app_id, help="The application id, as given to Glean (e.g. org.mozilla.fenix): " + APP_ID_RULE + "."
+)
+@click.option(
+    "--metrics", "metrics", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A metrics.yaml (repeatable)."
+)
+@click.option(
+    "--pings", "pings", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A pings.yaml (repeatable)."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Schema repository to write <namespace>/<ping>/<ping>.1.{schema.json,bq} into "
+    "(and the definitions, for the data dictionary, into apps/<namespace>/).",
+)
 @click.option("--expiration-days", type=int, default=None, help="expiration_policy.delete_after_days for every ping.")
 @click.option("--ping-expiration", multiple=True, help="PING=DAYS: a ping's own expiration (repeatable).")
 @click.option("--no-builtins", is_flag=True, help="Leave out Glean's own metrics and pings.")
-@click.option("--bug-1737656", "bug_1737656", multiple=True, metavar="PING",
-              help="Reproduce a Mozilla table created before November 2021 (bug 1737656): keep "
-                   "jwe/labeled_rate/text/url as key/value maps (repeatable).")
-@click.option("--metadata-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Schema repository whose metadata/ and glean/glean/ schemas to use instead of pingpipe's.")
+@click.option(
+    "--bug-1737656",
+    "bug_1737656",
+    multiple=True,
+    metavar="PING",
+    help="Reproduce a Mozilla table created before November 2021 (bug 1737656): keep "
+    "jwe/labeled_rate/text/url as key/value maps (repeatable).",
+)
+@click.option(
+    "--metadata-root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Schema repository whose metadata/ and glean/glean/ schemas to use instead of pingpipe's.",
+)
 def glean_cmd(app_id, metrics, pings, out, expiration_days, ping_expiration, no_builtins, bug_1737656, metadata_root):
     """Generate the schemas of a Glean application from its metric and ping definitions."""
     if not metrics and not pings:
@@ -177,8 +204,9 @@ def glean_cmd(app_id, metrics, pings, out, expiration_days, ping_expiration, no_
     )
     click.echo(_builtins_note(app), err=True)
     if bug_1737656:
-        click.echo(f"bug 1737656: jwe, labeled_rate, text and url kept as key/value maps in "
-                   f"{', '.join(sorted(set(bug_1737656)))}", err=True)
+        click.echo(
+            f"bug 1737656: jwe, labeled_rate, text and url kept as key/value maps in {', '.join(sorted(set(bug_1737656)))}", err=True
+        )
 
 
 def glean_problems(problems: list[str], most: int = 10) -> str:
@@ -193,8 +221,9 @@ def _require_known_pings(app: glean_mod.GleanApp, names, option: str) -> None:
     """A misspelt ping name would otherwise be ignored without a word."""
     unknown = sorted(set(names) - set(app.pings))
     if unknown:
-        raise click.BadParameter(f"{', '.join(unknown)}: not a ping of {app.app_id} "
-                                 f"(pings: {', '.join(sorted(app.pings))})", param_hint=option)
+        raise click.BadParameter(
+            f"{', '.join(unknown)}: not a ping of {app.app_id} (pings: {', '.join(sorted(app.pings))})", param_hint=option
+        )
 
 
 def _builtins_note(app: glean_mod.GleanApp) -> str:
@@ -202,15 +231,21 @@ def _builtins_note(app: glean_mod.GleanApp) -> str:
     if app.builtins is None:
         return "built-ins: none (--no-builtins): no column for Glean's own metrics, no table for its pings"
     count = sum(1 for m in app.metrics if m.builtin)
-    return (f"built-ins: {count} metric(s) and {len(app.builtin_pings)} ping(s) of glean-core from the installed "
-            f"{app.builtins}; glean-core metrics retired before that release have no column here "
-            "(Mozilla's tables keep them)")
+    return (
+        f"built-ins: {count} metric(s) and {len(app.builtin_pings)} ping(s) of glean-core from the installed "
+        f"{app.builtins}; glean-core metrics retired before that release have no column here "
+        "(Mozilla's tables keep them)"
+    )
 
 
 @schemas.command("check")
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--validation", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="MPS-style validation/ folder: <namespace>/<doctype>.<version>.<case>.{pass,fail}.json")
+@click.option(
+    "--validation",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="MPS-style validation/ folder: <namespace>/<doctype>.<version>.<case>.{pass,fail}.json",
+)
 def check(root: Path, validation: Path | None) -> None:
     """Load a schema repository (every file must be well-formed) and run its validation documents."""
     try:

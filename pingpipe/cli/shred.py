@@ -11,15 +11,31 @@ from .up import DATA_HELP, ask_up, writable
 
 
 @click.command("shred")
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help=DATA_HELP,
+)
 @click.option("--dry-run", is_flag=True, help="Print per table how many rows would go; delete nothing.")
 @click.option("--warehouse", default=None, help="bigquery:PROJECT to shred there, as DML jobs (default: the warehouse of --data).")
-@click.option("--user-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="YAML rules naming your tables' user-id columns (and secondary ids), before the shipped ones "
-                   "(privacy/user_ids.yaml) and a running `up`'s own (up --user-ids).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json: one object, {dry_run, rows: {table: n}, skipped: [table][, deferred: [table]]}.")
+@click.option(
+    "--user-ids",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML rules naming your tables' user-id columns (and secondary ids), before the shipped ones "
+    "(privacy/user_ids.yaml) and a running `up`'s own (up --user-ids).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object, {dry_run, rows: {table: n}, skipped: [table][, deferred: [table]]}.",
+)
 def shred(data, dry_run, warehouse, user_ids, fmt):
     """Delete, from every table of an app, the rows of each client whose deletion-request ping is stored.
 

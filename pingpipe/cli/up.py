@@ -16,59 +16,177 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
 
 
 @click.command("up")
-@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              envvar="PINGPIPE_SCHEMAS", help="Schema repository (default: the schemas that ship with pingpipe, incl. a demo app).")
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option(
+    "--schemas",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    envvar="PINGPIPE_SCHEMAS",
+    help="Schema repository (default: the schemas that ship with pingpipe, incl. a demo app).",
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help=DATA_HELP,
+)
 @click.option("--host", default=UpConfig.host, show_default=True)
-@click.option("--port", default=UpConfig.port, show_default=True, type=click.IntRange(1, 65535), envvar="PINGPIPE_PORT",
-              help="The edge's port: POST pings to http://HOST:PORT/submit/...")
-@click.option("--admin-port", default=UpConfig.admin_port, type=click.IntRange(0, 65535),
-              help="Port for queries while running (default: any free one).")
-@click.option("--metrics-port", default=UpConfig.metrics_port, type=click.IntRange(1, 65535), envvar="PINGPIPE_METRICS_PORT",
-              help="Serve the edge's Prometheus metrics on this port (default: not served).")
+@click.option(
+    "--port",
+    default=UpConfig.port,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    envvar="PINGPIPE_PORT",
+    help="The edge's port: POST pings to http://HOST:PORT/submit/...",
+)
+@click.option(
+    "--admin-port",
+    default=UpConfig.admin_port,
+    type=click.IntRange(0, 65535),
+    help="Port for queries while running (default: any free one).",
+)
+@click.option(
+    "--metrics-port",
+    default=UpConfig.metrics_port,
+    type=click.IntRange(1, 65535),
+    envvar="PINGPIPE_METRICS_PORT",
+    help="Serve the edge's Prometheus metrics on this port (default: not served).",
+)
 @web_options("PINGPIPE_")
-@click.option("--ui-port", default=UpConfig.ui_port, type=click.IntRange(0, 65535), envvar="PINGPIPE_UI_PORT",
-              show_default=f"{UI_PORT}, or any free port if it is taken",
-              help="Port of the data dictionary and debug viewer, on 127.0.0.1 (0: any free port).")
-@click.option("--debug-max-bytes", default=UpConfig.debug_max_bytes, show_default=True, type=click.IntRange(min=1),
-              help="Memory the debug viewer's pings may take in all (their text, in bytes); the oldest go first.")
-@click.option("--debug-max-tags", default=UpConfig.debug_max_tags, show_default=True, type=click.IntRange(min=1),
-              help="Debug tags (X-Debug-ID) the viewer keeps; the one whose last ping is oldest goes first.")
-@click.option("--debug-per-tag", default=UpConfig.debug_per_tag, show_default=True, type=click.IntRange(min=1),
-              help="Debug pings the viewer keeps per tag (the newest).")
-@click.option("--workers", default=None, type=int, show_default="cores - 1, at least 2",
-              help="Decoder/loader worker processes.")
-@click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              envvar="PINGPIPE_GEOIP_DB", help="MaxMind City database (.mmdb) for geo columns.")
-@click.option("--dedupe-window", default=UpConfig.dedupe_window, show_default=True, type=float,
-              help="Seconds a document id is remembered: a ping sent again within it is counted as a duplicate.")
-@click.option("--drain-timeout", default=UpConfig.drain_timeout, type=click.FloatRange(min=0), show_default=True,
-              help="Seconds Ctrl-C waits for the queue to drain; what is left loads at the next start.")
-@click.option("--error-retention-days", default=UpConfig.error_retention_days, show_default=True, type=click.IntRange(min=1),
-              help="Error rows (which hold raw payloads) older than this are deleted by the daily cycle.")
-@click.option("--user-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="YAML rules naming your tables' user-id columns, for shredding (see pingpipe/privacy/user_ids.yaml).")
-@click.option("--logs", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="A folder of server logs to follow: the Glean server events in its files load like pings "
-                   "(see `pingpipe logs ingest`).")
-@click.option("--max-log-tables", default=UpConfig.max_log_tables, show_default=True, type=click.IntRange(min=1),
-              help="Tables one service's mozlog Types may make (`logs ingest --service`): a new Type's rows past "
-                   "it are error rows.")
-@click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Your queries, as <dataset>/<table>/query.sql (bigquery-etl's layout): the daily cycle runs them "
-                   "with the generated ones.")
-def up(schemas, data, host, port, admin_port, metrics_port, tls_cert, tls_key, cors_origins, ui_port, debug_max_bytes, debug_max_tags,
-       debug_per_tag, workers, geoip_db, dedupe_window, drain_timeout, error_retention_days, user_ids, logs, max_log_tables, sql):
+@click.option(
+    "--ui-port",
+    default=UpConfig.ui_port,
+    type=click.IntRange(0, 65535),
+    envvar="PINGPIPE_UI_PORT",
+    show_default=f"{UI_PORT}, or any free port if it is taken",
+    help="Port of the data dictionary and debug viewer, on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "--debug-max-bytes",
+    default=UpConfig.debug_max_bytes,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Memory the debug viewer's pings may take in all (their text, in bytes); the oldest go first.",
+)
+@click.option(
+    "--debug-max-tags",
+    default=UpConfig.debug_max_tags,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Debug tags (X-Debug-ID) the viewer keeps; the one whose last ping is oldest goes first.",
+)
+@click.option(
+    "--debug-per-tag",
+    default=UpConfig.debug_per_tag,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Debug pings the viewer keeps per tag (the newest).",
+)
+@click.option("--workers", default=None, type=int, show_default="cores - 1, at least 2", help="Decoder/loader worker processes.")
+@click.option(
+    "--geoip-db",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    envvar="PINGPIPE_GEOIP_DB",
+    help="MaxMind City database (.mmdb) for geo columns.",
+)
+@click.option(
+    "--dedupe-window",
+    default=UpConfig.dedupe_window,
+    show_default=True,
+    type=float,
+    help="Seconds a document id is remembered: a ping sent again within it is counted as a duplicate.",
+)
+@click.option(
+    "--drain-timeout",
+    default=UpConfig.drain_timeout,
+    type=click.FloatRange(min=0),
+    show_default=True,
+    help="Seconds Ctrl-C waits for the queue to drain; what is left loads at the next start.",
+)
+@click.option(
+    "--error-retention-days",
+    default=UpConfig.error_retention_days,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Error rows (which hold raw payloads) older than this are deleted by the daily cycle.",
+)
+@click.option(
+    "--user-ids",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML rules naming your tables' user-id columns, for shredding (see pingpipe/privacy/user_ids.yaml).",
+)
+@click.option(
+    "--logs",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A folder of server logs to follow: the Glean server events in its files load like pings (see `pingpipe logs ingest`).",
+)
+@click.option(
+    "--max-log-tables",
+    default=UpConfig.max_log_tables,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Tables one service's mozlog Types may make (`logs ingest --service`): a new Type's rows past it are error rows.",
+)
+@click.option(
+    "--sql",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Your queries, as <dataset>/<table>/query.sql (bigquery-etl's layout): the daily cycle runs them with the generated ones.",
+)
+def up(
+    schemas,
+    data,
+    host,
+    port,
+    admin_port,
+    metrics_port,
+    tls_cert,
+    tls_key,
+    cors_origins,
+    ui_port,
+    debug_max_bytes,
+    debug_max_tags,
+    debug_per_tag,
+    workers,
+    geoip_db,
+    dedupe_window,
+    drain_timeout,
+    error_retention_days,
+    user_ids,
+    logs,
+    max_log_tables,
+    sql,
+):
     """Run the whole pipeline on this machine: edge, queue, decoder, loader into DuckDB."""
     from pingpipe.up.runner import Up, UpError
 
-    config = UpConfig(data=data, schemas=schemas, host=host, port=port, admin_port=admin_port, metrics_port=metrics_port, ui_port=ui_port,
-                      tls_cert=tls_cert, tls_key=tls_key, cors_origins=tuple(cors_origins) or UpConfig.cors_origins,
-                      debug_max_bytes=debug_max_bytes, debug_max_tags=debug_max_tags, debug_per_tag=debug_per_tag,
-                      geoip_db=geoip_db, dedupe_window=dedupe_window, drain_timeout=drain_timeout,
-                      error_retention_days=error_retention_days, user_ids=user_ids, logs=logs,
-                      max_log_tables=max_log_tables, sql=sql)
+    config = UpConfig(
+        data=data,
+        schemas=schemas,
+        host=host,
+        port=port,
+        admin_port=admin_port,
+        metrics_port=metrics_port,
+        ui_port=ui_port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        cors_origins=tuple(cors_origins) or UpConfig.cors_origins,
+        debug_max_bytes=debug_max_bytes,
+        debug_max_tags=debug_max_tags,
+        debug_per_tag=debug_per_tag,
+        geoip_db=geoip_db,
+        dedupe_window=dedupe_window,
+        drain_timeout=drain_timeout,
+        error_retention_days=error_retention_days,
+        user_ids=user_ids,
+        logs=logs,
+        max_log_tables=max_log_tables,
+        sql=sql,
+    )
     if workers is not None:
         if workers < 1:
             raise click.BadParameter("must be at least 1", param_hint="--workers")
@@ -106,8 +224,9 @@ def _existing(data: Path) -> Path:
 
 def _held(path: Path, data: Path, exc: Exception) -> click.ClickException:
     """The open waited (writers.locks) and the file is still another process's: say whose, in one line."""
-    return click.ClickException(f"cannot open the warehouse {path}: {str(exc).splitlines()[0]} "
-                                f"(and no running `pingpipe up` answered for {data})")
+    return click.ClickException(
+        f"cannot open the warehouse {path}: {str(exc).splitlines()[0]} (and no running `pingpipe up` answered for {data})"
+    )
 
 
 @contextlib.contextmanager
@@ -150,11 +269,23 @@ def writable(data: Path):
 
 @click.command("query")
 @click.argument("sql")
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help=DATA_HELP)
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv", "table"]), default="text", show_default=True,
-              help="text: an aligned table; json: one JSON object per row (no rows: nothing, and a note on stderr); "
-                   "csv: a header line, then one line per row. (`table` is the old name of text.)")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help=DATA_HELP,
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv", "table"]),
+    default="text",
+    show_default=True,
+    help="text: an aligned table; json: one JSON object per row (no rows: nothing, and a note on stderr); "
+    "csv: a header line, then one line per row. (`table` is the old name of text.)",
+)
 def query(sql, data, fmt):
     """Run a read-only SQL query against the warehouse (also while `pingpipe up` runs).
 
@@ -173,7 +304,7 @@ def query(sql, data, fmt):
                 raise click.ClickException(str(exc)) from None
     if fmt == "json":
         for row in result["rows"]:
-            click.echo(warehouse.dumps(dict(zip(result["columns"], row))).decode("utf-8"))
+            click.echo(warehouse.dumps(dict(zip(result["columns"], row, strict=True))).decode("utf-8"))
         if not result["rows"]:  # JSON lines of no rows are no lines: said where a pipe does not read it
             click.echo(f"(0 rows; columns: {', '.join(result['columns']) or 'none'})", err=True)
     elif fmt == "csv":
@@ -183,8 +314,14 @@ def query(sql, data, fmt):
 
 
 @click.command("status")
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("pingpipe-data"), show_default=True,
-              envvar="PINGPIPE_DATA", help=DATA_HELP)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pingpipe-data"),
+    show_default=True,
+    envvar="PINGPIPE_DATA",
+    help=DATA_HELP,
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(data, fmt):
     """Tables with row counts, errors by type, and the queue backlog."""
@@ -212,16 +349,19 @@ def status(data, fmt):
     for error_type, n in info["errors_by_type"].items():
         click.echo(f"  {error_type}: {n}")
     b = info["backlog"]
-    click.echo(f"queue backlog: {b['sealed_segments']} sealed segment(s), {b['sealed_bytes']} bytes; "
-               f"{b['open_segments']} open ({b['open_bytes']} bytes)" + (f"; lag {info['lag_seconds']} s" if running else ""))
+    click.echo(
+        f"queue backlog: {b['sealed_segments']} sealed segment(s), {b['sealed_bytes']} bytes; "
+        f"{b['open_segments']} open ({b['open_bytes']} bytes)" + (f"; lag {info['lag_seconds']} s" if running else "")
+    )
     cycle = info.get("last_cycle")
-    click.echo(f"last cycle: {warehouse.cycle_summary(cycle)}" + (f" (finished {cycle['finished_at']})" if
-                                                                   cycle.get("finished_at") else "") if cycle else
-               "last cycle: none yet (`up` runs one per ended UTC day; `pingpipe cycle` runs one by hand)")
+    click.echo(
+        f"last cycle: {warehouse.cycle_summary(cycle)}" + (f" (finished {cycle['finished_at']})" if cycle.get("finished_at") else "")
+        if cycle
+        else "last cycle: none yet (`up` runs one per ended UTC day; `pingpipe cycle` runs one by hand)"
+    )
     logs = info.get("logs")
     if logs:
         skipped = logs["skipped"]
-        click.echo(f"logs {logs['folder']}: queued {logs['queued']} line(s), skipped {sum(skipped.values())}"
-                   + (":" if skipped else ""))
+        click.echo(f"logs {logs['folder']}: queued {logs['queued']} line(s), skipped {sum(skipped.values())}" + (":" if skipped else ""))
         for reason, n in sorted(skipped.items(), key=lambda item: -item[1]):
             click.echo(f"  {n} × {reason}")

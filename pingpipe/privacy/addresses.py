@@ -27,7 +27,9 @@ _IPV4 = re.compile(r"[0-9](?<![0-9][0-9])(?<![0-9]\.[0-9])[0-9]{0,2}\.(?:[0-9]{1
 # such runs of colons, each found in one match.
 _IPV6_ANCHOR = re.compile(r"(?::[0-9A-Fa-f]{0,4}){2,}+")
 _IPV6_REACH = 45  # the longest text form of an address
-_IPV6 = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)(?:[0-9]{1,3}\.){3}[0-9]{1,3})?(?![0-9A-Za-z:]|\.[0-9])")
+_IPV6 = re.compile(
+    r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)(?:[0-9]{1,3}\.){3}[0-9]{1,3})?(?![0-9A-Za-z:]|\.[0-9])"
+)
 _AT = r"(?:@|%40|\uff20|&#0*64;|&#x0*40;|&commat;)"
 # Domain labels and their number are bounded as DNS bounds them, so a failed match costs a bounded
 # number of steps wherever it starts.
@@ -87,8 +89,9 @@ def email_spans(text: str) -> list[tuple[int, int]]:
 
 def address_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, kind) of each address in the text, kind "ip" or "email", in order, none overlapping."""
-    found = sorted([(a, b, "email") for a, b in email_spans(text)] + [(a, b, "ip") for a, b in ip_spans(text)],
-                   key=lambda span: (span[0], -span[1]))
+    found = sorted(
+        [(a, b, "email") for a, b in email_spans(text)] + [(a, b, "ip") for a, b in ip_spans(text)], key=lambda span: (span[0], -span[1])
+    )
     out: list[tuple[int, int, str]] = []
     for span in found:
         if out and span[0] < out[-1][1]:  # an IP inside an e-mail address: the e-mail address

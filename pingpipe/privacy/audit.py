@@ -3,8 +3,9 @@
 Every string leaf of every table is scanned (nested records, lists, JSON text and
 additional_properties included), and the error tables' payloads too, gunzipped. What counts as
 an identifier: an IPv4 or IPv6 address (X-Forwarded-For values are lists of them), an e-mail
-address (addresses.py: the log policies' rule), and a raw browser User-Agent string. Columns where such a shape is legitimate are allowed by name, each
-with its reason (ALLOWED); a finding anywhere else fails the audit.
+address (addresses.py: the log policies' rule), and a raw browser User-Agent string. Columns
+where such a shape is legitimate are allowed by name, each with its reason (ALLOWED); a finding
+anywhere else fails the audit.
 
 The scan of one text (`identifiers`) and of one row (`Findings.add_row`) are pure; `audit` reads
 a DuckDB connection.
@@ -88,7 +89,7 @@ class Findings:
 
     def add_row(self, table: str, columns: list[str], row: tuple) -> None:
         self.scanned += 1
-        for column, value in zip(columns, row):
+        for column, value in zip(columns, row, strict=True):
             for path, text in leaves(value, f"{table}.{column}"):
                 if allowed(path):
                     continue
@@ -98,17 +99,19 @@ class Findings:
                     self.examples.setdefault(path, found[0])
 
     def lines(self) -> list[str]:
-        return ([f"{path}: {n}, {self.examples[path]}" for path, n in sorted(self.counts.items())]
-                + [f"{table}: {n} row(s) of clients whose deletion was processed" for table, n in sorted(self.left.items())])
+        return [f"{path}: {n}, {self.examples[path]}" for path, n in sorted(self.counts.items())] + [
+            f"{table}: {n} row(s) of clients whose deletion was processed" for table, n in sorted(self.left.items())
+        ]
 
 
 def audit(con, cursor: Callable, batch: int = 10_000) -> Findings:
     """Scan every table of a DuckDB warehouse, pingpipe's own bookkeeping aside. `cursor(con)` gives
     a reader of its own (loader.writers.duckdb.cursor: the writer may be busy on `con`)."""
     findings = Findings()
-    tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = "
-                         "current_database() AND table_schema <> '_pingpipe' AND table_type = 'BASE TABLE' ORDER BY 1, 2"
-                         ).fetchall()
+    tables = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = "
+        "current_database() AND table_schema <> '_pingpipe' AND table_type = 'BASE TABLE' ORDER BY 1, 2"
+    ).fetchall()
     for schema, name in tables:
         reader = cursor(con)
         try:
@@ -119,9 +122,10 @@ def audit(con, cursor: Callable, batch: int = 10_000) -> Findings:
                     findings.add_row(f"{schema}.{name}", columns, row)
         finally:
             reader.close()
-    shredded = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_catalog = current_database() "
-                           "AND table_schema = '_pingpipe' AND table_name = 'shredded' AND column_name = 'id_column'"
-                           ).fetchone()[0]
+    shredded = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_catalog = current_database() "
+        "AND table_schema = '_pingpipe' AND table_name = 'shredded' AND column_name = 'id_column'"
+    ).fetchone()[0]
     if shredded:
         recorded = con.execute("SELECT DISTINCT family, id_column FROM _pingpipe.shredded WHERE id_column IS NOT NULL").fetchall()
         for schema, name in tables:
@@ -131,9 +135,11 @@ def audit(con, cursor: Callable, batch: int = 10_000) -> Findings:
             for column in sorted({c for f, c in recorded if f == family}):
                 reader = cursor(con)  # its own: a probe that fails leaves `con` as it was
                 try:
-                    (n,) = reader.execute(f'SELECT count(*) FROM "{schema}"."{name}" WHERE {column} IN (SELECT client_id '
-                                          "FROM _pingpipe.shredded WHERE family = ? AND id_column = ?)", [family, column]
-                                          ).fetchone()
+                    (n,) = reader.execute(
+                        f'SELECT count(*) FROM "{schema}"."{name}" WHERE {column} IN (SELECT client_id '
+                        "FROM _pingpipe.shredded WHERE family = ? AND id_column = ?)",
+                        [family, column],
+                    ).fetchone()
                 except duckdb.BinderException:  # the table has no such column: no user of it to find
                     continue
                 finally:
@@ -189,9 +195,12 @@ def _held_by_kept_rows(con, cursor: Callable, values: set[bytes]) -> set[bytes]:
     if not values:
         return set()
     texts = {v.decode("utf-8", "replace"): v for v in values}
-    tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = "
-                         "current_database() AND table_type = 'BASE TABLE' AND table_schema || '.' || table_name "
-                         "NOT IN (?, ?)", [evidence.EVIDENCE, evidence.KEY]).fetchall()
+    tables = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = "
+        "current_database() AND table_type = 'BASE TABLE' AND table_schema || '.' || table_name "
+        "NOT IN (?, ?)",
+        [evidence.EVIDENCE, evidence.KEY],
+    ).fetchall()
     held: set[bytes] = set()
     for schema, name in tables:
         left = [t for t, v in texts.items() if v not in held]
@@ -201,7 +210,9 @@ def _held_by_kept_rows(con, cursor: Callable, values: set[bytes]) -> set[bytes]:
         try:
             rows = reader.execute(
                 f'SELECT v FROM unnest(?::VARCHAR[]) AS c(v) WHERE EXISTS (SELECT 1 FROM "{schema}"."{name}" AS t '
-                "WHERE contains(CAST(t AS VARCHAR), c.v) OR contains(CAST(to_json(t) AS VARCHAR), c.v))", [left]).fetchall()
+                "WHERE contains(CAST(t AS VARCHAR), c.v) OR contains(CAST(to_json(t) AS VARCHAR), c.v))",
+                [left],
+            ).fetchall()
         finally:
             reader.close()
         held |= {texts[v] for (v,) in rows}

@@ -36,9 +36,12 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads the rolling hash's bits before i
 CHUNK = 4 * 1024 * 1024  # bytes of a file hashed at a time (its rolling hashes take 8 times that)
 EVIDENCE = "_pingpipe.shred_evidence"
 KEY = "_pingpipe.shred_key"
-DDL = [f"CREATE SCHEMA IF NOT EXISTS {KEY.split('.')[0]}", f"CREATE TABLE IF NOT EXISTS {KEY} (key BLOB, base UBIGINT)",
-       f"CREATE TABLE IF NOT EXISTS {EVIDENCE} (family VARCHAR, recorded_at TIMESTAMPTZ, length INTEGER, "
-       "bucket INTEGER, head_mac BLOB, value_mac BLOB)"]
+DDL = [
+    f"CREATE SCHEMA IF NOT EXISTS {KEY.split('.')[0]}",
+    f"CREATE TABLE IF NOT EXISTS {KEY} (key BLOB, base UBIGINT)",
+    f"CREATE TABLE IF NOT EXISTS {EVIDENCE} (family VARCHAR, recorded_at TIMESTAMPTZ, length INTEGER, "
+    "bucket INTEGER, head_mac BLOB, value_mac BLOB)",
+]
 
 
 @dataclass(frozen=True)
@@ -118,22 +121,27 @@ def record(con, family: str, rows: Iterable[tuple], exclude: set[str] = frozense
     k = keys(con)
     found = records_of(rows, k, exclude)
     if found:
-        con.executemany(f"INSERT INTO {EVIDENCE} VALUES (?, now(), ?, ?, ?, ?)",
-                        [[family, r.length, r.bucket, r.head_mac, r.value_mac] for r in found])
+        con.executemany(
+            f"INSERT INTO {EVIDENCE} VALUES (?, now(), ?, ?, ?, ?)", [[family, r.length, r.bucket, r.head_mac, r.value_mac] for r in found]
+        )
     return len(found)
 
 
 def recorded(con) -> tuple[Keys, list[Record]] | None:
     """The keys and every record, or None before any shred recorded one."""
-    held = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                       "AND schema_name || '.' || table_name IN (?, ?)", [EVIDENCE, KEY]).fetchone()[0]
+    held = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name || '.' || table_name IN (?, ?)",
+        [EVIDENCE, KEY],
+    ).fetchone()[0]
     if held < 2:
         return None
     row = con.execute(f"SELECT key, base FROM {KEY}").fetchone()
     if row is None:
         return None
-    records = [Record(n, b, bytes(h), bytes(v)) for n, b, h, v in
-               con.execute(f"SELECT DISTINCT length, bucket, head_mac, value_mac FROM {EVIDENCE}").fetchall()]
+    records = [
+        Record(n, b, bytes(h), bytes(v))
+        for n, b, h, v in con.execute(f"SELECT DISTINCT length, bucket, head_mac, value_mac FROM {EVIDENCE}").fetchall()
+    ]
     return Keys(bytes(row[0]), int(row[1])), records
 
 
@@ -143,7 +151,7 @@ def buckets(data: np.ndarray, base: np.uint64) -> np.ndarray:
     with np.errstate(over="ignore"):
         h = data[:n].astype(np.uint64)
         for j in range(1, WINDOW):
-            h = h * base + data[j:j + n]
+            h = h * base + data[j : j + n]
         return ((h * _MIX) >> np.uint64(64 - BUCKET_BITS)).astype(np.int64)
 
 
@@ -166,7 +174,7 @@ def scan_file(path: Path, k: Keys, records: list[Record]) -> list[Hit]:
             data = np.frombuffer(chunk, dtype=np.uint8)
             for i in np.flatnonzero(bitmap[buckets(data, base)]):
                 offset = start + int(i)
-                head = chunk[i:i + WINDOW]
+                head = chunk[i : i + WINDOW]
                 for r in by_head.get(k.mac(head), ()):
                     value = os.pread(f.fileno(), r.length, offset)
                     if k.mac(value) == r.value_mac:

@@ -33,8 +33,15 @@ def days_kept(dataset: str, table: str, days: dict[str, int], error_retention_da
     return days.get(f"{dataset.removesuffix('_stable').removesuffix('_live')}_live.{table}")
 
 
-def expire(con, tables: list[tuple[str, str]], days: dict[str, int], *, error_retention_days: int = ERROR_RETENTION_DAYS,
-           now: dt.datetime | None = None, dry_run: bool = False) -> dict[str, int]:
+def expire(
+    con,
+    tables: list[tuple[str, str]],
+    days: dict[str, int],
+    *,
+    error_retention_days: int = ERROR_RETENTION_DAYS,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+) -> dict[str, int]:
     """Delete (or count, dry_run) the expired rows of each (dataset, table); rows per table."""
     now = now or utc.now()
     done = {}
@@ -43,15 +50,15 @@ def expire(con, tables: list[tuple[str, str]], days: dict[str, int], *, error_re
         if keep is None:
             continue
         verb = "SELECT count(*) FROM" if dry_run else "DELETE FROM"
-        (n,) = con.execute(f'{verb} "{dataset}"."{name}" WHERE submission_timestamp < ?',
-                           [now - dt.timedelta(days=keep)]).fetchone()
+        (n,) = con.execute(f'{verb} "{dataset}"."{name}" WHERE submission_timestamp < ?', [now - dt.timedelta(days=keep)]).fetchone()
         if n:
             done[f"{dataset}.{name}"] = n
     return done
 
 
-def expire_bigquery(client, project: str, tables: list[tuple[str, str]], days: dict[str, int], *,
-                    error_retention_days: int = ERROR_RETENTION_DAYS) -> tuple[dict[str, int], dict[str, int]]:
+def expire_bigquery(
+    client, project: str, tables: list[tuple[str, str]], days: dict[str, int], *, error_retention_days: int = ERROR_RETENTION_DAYS
+) -> tuple[dict[str, int], dict[str, int]]:
     """The same retention on BigQuery, kept by BigQuery itself: the partition expiry of each
     day-partitioned table of `tables` (dataset, table) is set to its days (a change in a schema's policy reaches tables made before
     it). A table with no partitioning has its old rows deleted by a DML job instead. Returns the
@@ -71,8 +78,10 @@ def expire_bigquery(client, project: str, tables: list[tuple[str, str]], days: d
                 changed[ref] = keep
         elif any(f.name == "submission_timestamp" for f in table.schema):
             config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("days", "INT64", keep)])
-            job = client.query(f"DELETE FROM `{project}.{ref}` WHERE submission_timestamp < "
-                               "TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @days DAY)", job_config=config)
+            job = client.query(
+                f"DELETE FROM `{project}.{ref}` WHERE submission_timestamp < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @days DAY)",
+                job_config=config,
+            )
             job.result()
             if job.num_dml_affected_rows:
                 deleted[ref] = job.num_dml_affected_rows

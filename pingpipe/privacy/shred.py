@@ -24,9 +24,9 @@ from pathlib import Path
 import yaml
 
 from pingpipe import faults
+from pingpipe.schemas.fields import column_paths
 
 from . import evidence
-from pingpipe.schemas.fields import column_paths
 
 DELETION_REQUEST = "deletion_request"
 SHIPPED_RULES = Path(__file__).with_name("user_ids.yaml")
@@ -73,8 +73,11 @@ def parse_rules(text: str, source: str) -> list[Rule]:
         raise RulesError(f"{source}: {exc}") from None
     rules = []
     for i, entry in enumerate(entries if isinstance(entries, list) else [None]):
-        if not (isinstance(entry, dict) and {"family", "column"} <= entry.keys() <= {"family", "column", "request", "requests"}
-                and all(isinstance(v, str) for v in entry.values())):
+        if not (
+            isinstance(entry, dict)
+            and {"family", "column"} <= entry.keys() <= {"family", "column", "request", "requests"}
+            and all(isinstance(v, str) for v in entry.values())
+        ):
             raise RulesError(f"{source}: entry {i} must be {_RULE_SHAPE}")
         rules.append(Rule(**entry))
     return rules
@@ -96,8 +99,7 @@ def user_id(fields: list[dict], family: str = "", rules: list[Rule] | None = Non
     """The column path (also its SQL) of a table's user id, or None if no rule gives it one."""
     have = column_paths(fields)
     rules = rules if rules is not None else load_rules()
-    return next((r.column for r in rules if r.request is None and fnmatch.fnmatchcase(family, r.family) and r.column in have),
-                None)
+    return next((r.column for r in rules if r.request is None and fnmatch.fnmatchcase(family, r.family) and r.column in have), None)
 
 
 def family_of(dataset: str) -> str | None:
@@ -131,7 +133,7 @@ def plan(tables: dict[tuple[str, str], list[dict]], rules: list[Rule] | None = N
         if not ids:
             no_id.append(table)
     for r, source in candidates:  # a secondary id reaches every family its rule names
-        for (family, column) in list(result.targets):
+        for family, column in list(result.targets):
             if column == r.column and fnmatch.fnmatchcase(family, r.family):
                 result.requests.setdefault((family, column), []).append((source, r.request))
     result.targets = {k: t for k, t in result.targets.items() if k in result.requests}
@@ -162,8 +164,7 @@ SHREDDED = "_pingpipe.shredded"  # (family, client_id, shredded_at, id_column): 
 
 def requested_ids(p: Plan, key: tuple[str, str], ref=duckdb_ref) -> str:
     """SQL for the user ids that deletion requests name in a (family, column)."""
-    return " UNION DISTINCT ".join(f"SELECT {expr} FROM {ref(*table)} WHERE {expr} IS NOT NULL"
-                                   for table, expr in p.requests[key])
+    return " UNION DISTINCT ".join(f"SELECT {expr} FROM {ref(*table)} WHERE {expr} IS NOT NULL" for table, expr in p.requests[key])
 
 
 def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False, rules: list[Rule] | None = None) -> dict:
@@ -184,14 +185,17 @@ def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = Fal
         con.execute(f"CREATE TABLE IF NOT EXISTS {SHREDDED} (family VARCHAR, client_id VARCHAR, shredded_at TIMESTAMPTZ)")
         con.execute(f"ALTER TABLE {SHREDDED} ADD COLUMN IF NOT EXISTS id_column VARCHAR")
         for family, column in p.requests:
-            con.execute(f"INSERT INTO {SHREDDED} SELECT ?, id, now(), ? FROM ({requested_ids(p, (family, column))}) AS r(id) "
-                        f"WHERE id NOT IN (SELECT client_id FROM {SHREDDED} WHERE family = ? AND id_column IS NOT DISTINCT FROM ?)",
-                        [family, column, family, column])
+            con.execute(
+                f"INSERT INTO {SHREDDED} SELECT ?, id, now(), ? FROM ({requested_ids(p, (family, column))}) AS r(id) "
+                f"WHERE id NOT IN (SELECT client_id FROM {SHREDDED} WHERE family = ? AND id_column IS NOT DISTINCT FROM ?)",
+                [family, column, family, column],
+            )
     return {"rows": done, "skipped": p.skipped}
 
 
-def shred_bigquery(client, project: str, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False,
-                   rules: list[Rule] | None = None) -> dict:
+def shred_bigquery(
+    client, project: str, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False, rules: list[Rule] | None = None
+) -> dict:
     """The same plan as BigQuery jobs: one DML DELETE (or count) per table, where the data is.
 
     BigQuery refuses DML over rows streamed in the last minutes (its streaming buffer), which only

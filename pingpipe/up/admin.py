@@ -45,9 +45,16 @@ LINGER_SECONDS = 1.0  # after a refusal: what the client still sends is discarde
 
 
 class AdminServer:
-    def __init__(self, writer, status_extra: Callable[[], dict], port: int = 0,
-                 cycle: Callable[[object], dict] | None = None, rules: list | None = None,
-                 etl: Callable[..., dict] | None = None, shred: Callable[..., dict] | None = None):
+    def __init__(
+        self,
+        writer,
+        status_extra: Callable[[], dict],
+        port: int = 0,
+        cycle: Callable[[object], dict] | None = None,
+        rules: list | None = None,
+        etl: Callable[..., dict] | None = None,
+        shred: Callable[..., dict] | None = None,
+    ):
         """`cycle(day)` runs the daily cycle for a day (POST /cycle?date=YYYY-MM-DD); `rules` are the
         user-id rules `up` shreds with; `etl(day, only, sql)` runs the day's queries (POST
         /etl?date=YYYY-MM-DD[&table=T…], the body naming a folder of the caller's queries, or empty);
@@ -55,8 +62,7 @@ class AdminServer:
         # Users' SQL runs on the writer's DuckDB instance, closed to the outside as it opened (`connect`);
         # warehouse.run_query checks that before each query.
         self.token = secrets.token_urlsafe(32)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle, rules, etl,
-                                                                                  shred))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle, rules, etl, shred))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="admin", daemon=True)
@@ -157,7 +163,7 @@ def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None,
                 body = route()
             except Refused as exc:
                 self._send(exc.code, {"error": str(exc)}, close=True)
-            except Exception as exc:  # a bug answers, rather than dropping the connection
+            except Exception as exc:  # noqa: BLE001 - a bug answers, rather than dropping the connection
                 self._send(500, {"error": f"{type(exc).__name__}: {exc}"}, close=True)
             else:
                 self._send(200, body)
@@ -197,8 +203,7 @@ def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None,
 
                 params = parse_qs(urlsplit(self.path).query)
                 sql = self._body(content_length(self.headers.get("Content-Length"), MAX_SQL_BYTES)).decode("utf-8", "replace")
-                return etl(self._date((params.get("date") or [""])[0]), set(params["table"]) if "table" in params else None,
-                           sql or None)
+                return etl(self._date((params.get("date") or [""])[0]), set(params["table"]) if "table" in params else None, sql or None)
             if self.path in ("/shred", "/shred?dry_run=1"):
                 from pingpipe.privacy.shred import RulesError, load_rules, parse_rules
 
@@ -263,8 +268,10 @@ def not_ended(day: dt.date) -> str | None:
     would copy part of it and be recorded as done, and `up` would never run that day whole."""
     if utc.ended(day):
         return None
-    return (f"{day} has not ended (UTC): a day's cycle runs once it is over (`up` runs each one by itself); "
-            f"the last day that has ended is {utc.yesterday()}")
+    return (
+        f"{day} has not ended (UTC): a day's cycle runs once it is over (`up` runs each one by itself); "
+        f"the last day that has ended is {utc.yesterday()}"
+    )
 
 
 def linger(sock: socket.socket, seconds: float = LINGER_SECONDS, limit: int = MAX_SQL_BYTES) -> None:

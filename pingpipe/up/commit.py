@@ -28,8 +28,14 @@ SEEN = f"{META_SCHEMA}.seen_document_ids"
 
 
 class Committer:
-    def __init__(self, writer: DuckDBWriter, *, dedupe_window: float = DedupeConfig.window,
-                 max_document_ids: int = DedupeConfig.max_ids, max_log_tables: int = log_records.MAX_TABLES):
+    def __init__(
+        self,
+        writer: DuckDBWriter,
+        *,
+        dedupe_window: float = DedupeConfig.window,
+        max_document_ids: int = DedupeConfig.max_ids,
+        max_log_tables: int = log_records.MAX_TABLES,
+    ):
         """Ids are remembered for `dedupe_window` seconds, or the last `max_document_ids` of them if
         fewer (about 120 bytes of memory each: the bound keeps a long, fast run from growing without end).
         Which copy wins is decoder/dedupe.py's rule, the same as Beam's."""
@@ -40,15 +46,21 @@ class Committer:
         self.max_log_tables = max_log_tables  # tables one service's log Types may make (logs/records.py)
         self.totals: Counter = Counter()
         con = writer.con  # opened with its settings made (UpConfig.duckdb_threads): they are locked now
-        con.execute(f"CREATE TABLE IF NOT EXISTS {SEGMENTS} (name VARCHAR PRIMARY KEY, messages BIGINT, rows BIGINT,"
-                    " errors BIGINT, duplicates BIGINT, committed_at TIMESTAMPTZ)")
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {SEGMENTS} (name VARCHAR PRIMARY KEY, messages BIGINT, rows BIGINT,"
+            " errors BIGINT, duplicates BIGINT, committed_at TIMESTAMPTZ)"
+        )
         con.execute(f"CREATE TABLE IF NOT EXISTS {SEEN} (document_id VARCHAR, seen_at DOUBLE)")
         for namespace in ("telemetry", "structured"):  # error tables exist from the start: they can be queried empty
             writer.ensure_table(error_table(namespace), ERROR_FIELDS)
         # Document ids seen within the window, oldest first (insertion order is time order).
-        self.seen: OrderedDict[str, float] = OrderedDict(con.execute(
-            f"SELECT * FROM (SELECT document_id, seen_at FROM {SEEN} WHERE seen_at >= ? ORDER BY seen_at DESC LIMIT ?) "
-            f"ORDER BY seen_at", [time.time() - dedupe_window, max_document_ids]).fetchall())
+        self.seen: OrderedDict[str, float] = OrderedDict(
+            con.execute(
+                f"SELECT * FROM (SELECT document_id, seen_at FROM {SEEN} WHERE seen_at >= ? ORDER BY seen_at DESC LIMIT ?) "
+                f"ORDER BY seen_at",
+                [time.time() - dedupe_window, max_document_ids],
+            ).fetchall()
+        )
         self._last_prune = 0.0
 
     def done_segments(self) -> set[str]:
@@ -141,8 +153,9 @@ class Committer:
         extra = [(f"INSERT INTO {SEEN} SELECT unnest(?::VARCHAR[]), ?", [new_ids, now])] if new_ids else []
         for i, name in enumerate(result.names):  # a group's counts go on its first file
             c = counts if i == 0 else Counter()
-            extra.append((f"INSERT INTO {SEGMENTS} VALUES (?, ?, ?, ?, ?, now())",
-                           [name, c["messages"], c["rows"], c["errors"], c["duplicates"]]))
+            extra.append(
+                (f"INSERT INTO {SEGMENTS} VALUES (?, ?, ?, ?, ?, now())", [name, c["messages"], c["rows"], c["errors"], c["duplicates"]])
+            )
         if now - self._last_prune > 60:
             oldest_kept = next(iter(self.seen.values()), now)
             extra.append((f"DELETE FROM {SEEN} WHERE seen_at < ?", [max(now - self.dedupe_window, oldest_kept)]))
@@ -152,8 +165,11 @@ class Committer:
         """The rows of log tables a service may not make (past max_log_tables): refused, as error rows."""
         new = {table for table in result.rows if self.writer.table_fields(table) is None}
         beyond = log_records.over_table_bound(new, set(self.writer.tables()), self.max_log_tables)
-        return {(table, i): f"its service has {self.max_log_tables} log tables, the most it may make (--max-log-tables)"
-                for table in beyond for i in range(len(result.rows[table].ids))}
+        return {
+            (table, i): f"its service has {self.max_log_tables} log tables, the most it may make (--max-log-tables)"
+            for table in beyond
+            for i in range(len(result.rows[table].ids))
+        }
 
     def _refused_rows(self, result: SegmentResult, batches: dict, positions: dict) -> dict[tuple[TableId, int], str]:
         found = {}

@@ -9,8 +9,8 @@ from pathlib import Path
 from pingpipe.decoder.dedupe import DedupeConfig
 from pingpipe.dictionary.debug import DebugConfig
 from pingpipe.edge.config import EdgeConfig
-from pingpipe.logs.records import MAX_TABLES as MAX_LOG_TABLES
 from pingpipe.loader.writers.locks import LOCK_WAIT
+from pingpipe.logs.records import MAX_TABLES as MAX_LOG_TABLES
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS
 
 MIB = 1024 * 1024

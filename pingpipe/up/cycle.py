@@ -64,8 +64,10 @@ def mark_purge(writer, con, shredded: dict[str, int], expired: dict[str, int]) -
 
 def shredded_ids(writer) -> set[str]:
     """Every user id whose deletion was processed (privacy/shred.py's audit trail)."""
-    held = writer.query("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                        "AND schema_name = ? AND table_name = ?", SHREDDED.split(".")).fetchone()[0]
+    held = writer.query(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = ?",
+        SHREDDED.split("."),
+    ).fetchone()[0]
     return {i for (i,) in writer.query(f"SELECT DISTINCT client_id FROM {SHREDDED}").fetchall()} if held else set()
 
 
@@ -75,8 +77,9 @@ def purge(writer) -> None:
         writer.purge()
 
 
-def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS,
-              rules: list | None = None, sql: Path | None = None) -> dict:
+def run_cycle(
+    writer, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS, rules: list | None = None, sql: Path | None = None
+) -> dict:
     """Dedupe `day` into the stable tables, shred and expire everything, then run the day's queries
     (the generated ones and those under `sql`); returns what each did. A query that fails is
     reported, and the cycle still counts as done (`pingpipe etl run --date` redoes it)."""
@@ -88,8 +91,7 @@ def run_cycle(writer, registry, day: dt.date, *, error_retention_days: int = ERR
         shredded = shred(con, tables, rules=rules)
         expired = expire(con, list(tables), retention(registry), error_retention_days=error_retention_days)
         mark_purge(writer, con, shredded["rows"], expired)
-        report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"],
-                  "expired": expired}
+        report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"], "expired": expired}
     purge(writer)
     report["etl"] = run_etl(writer, registry, day, sql=sql).as_dict()
     with writer.transaction() as con:
@@ -110,12 +112,14 @@ def run_etl(writer, registry, day: dt.date, *, sql: Path | None = None, only: se
 
 def bigquery_tables(client, project: str) -> dict[tuple[str, str], list[dict]]:
     """(dataset, table) -> fields, for every table of an app's datasets, read from BigQuery."""
-    return {(t.dataset, t.table): [f.to_api_repr() for f in client.get_table(f"{project}.{t}").schema]
-            for t in project_tables(client, project) if family_of(t.dataset) is not None}
+    return {
+        (t.dataset, t.table): [f.to_api_repr() for f in client.get_table(f"{project}.{t}").schema]
+        for t in project_tables(client, project)
+        if family_of(t.dataset) is not None
+    }
 
 
-def run_etl_bigquery(client, project: str, registry, day: dt.date, *, sql: Path | None = None,
-                     only: set[str] | None = None) -> Report:
+def run_etl_bigquery(client, project: str, registry, day: dt.date, *, sql: Path | None = None, only: set[str] | None = None) -> Report:
     """The day's derived tables on BigQuery: the same queries as `run_etl`, as written."""
     from pingpipe.etl.bigquery import existing_bigquery, run_bigquery
 
@@ -127,15 +131,30 @@ def run_etl_bigquery(client, project: str, registry, day: dt.date, *, sql: Path 
     return run_bigquery(client, project, queries, day, only=only, expected=catalog.expected(registry, tables))
 
 
-def run_cycle_bigquery(client, project: str, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS,
-                       rules: list | None = None, sql: Path | None = None) -> dict:
+def run_cycle_bigquery(
+    client,
+    project: str,
+    registry,
+    day: dt.date,
+    *,
+    error_retention_days: int = ERROR_RETENTION_DAYS,
+    rules: list | None = None,
+    sql: Path | None = None,
+) -> dict:
     """The daily cycle on BigQuery, in `run_cycle`'s order: `day` copied into the stable tables,
     deleted clients shredded, retention applied as partition expiry, then the day's queries."""
     kept = copy_deduplicate_bigquery(client, project, day)
     shredded = shred_bigquery(client, project, bigquery_tables(client, project), rules=rules)
     tables = [(t.dataset, t.table) for t in project_tables(client, project)]
     expiry, expired = expire_bigquery(client, project, tables, retention(registry), error_retention_days=error_retention_days)
-    report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"],
-              "deferred": shredded["deferred"], "expired": expired, "expiry": expiry}
+    report = {
+        "day": day.isoformat(),
+        "stable": kept,
+        "shredded": shredded["rows"],
+        "skipped": shredded["skipped"],
+        "deferred": shredded["deferred"],
+        "expired": expired,
+        "expiry": expiry,
+    }
     report["etl"] = run_etl_bigquery(client, project, registry, day, sql=sql).as_dict()
     return report

@@ -179,14 +179,21 @@ def functional_buckets(samples: list[int], per_magnitude: int) -> dict[str, int]
     values: dict[str, int] = {}
     for sample in samples:
         index = int(math.log(sample + 1, exponent))
-        key = str(int(exponent ** index))
+        key = str(int(exponent**index))
         values[key] = values.get(key, 0) + 1
     return values
 
 
-TIME_NANOS = {"nanosecond": 1, "microsecond": 1_000, "millisecond": 1_000_000, "second": 1_000_000_000,
-              "minute": 60_000_000_000, "hour": 3_600_000_000_000, "day": 86_400_000_000_000}
-MEMORY_BYTES = {"byte": 1, "kilobyte": 1024, "megabyte": 1024 ** 2, "gigabyte": 1024 ** 3}
+TIME_NANOS = {
+    "nanosecond": 1,
+    "microsecond": 1_000,
+    "millisecond": 1_000_000,
+    "second": 1_000_000_000,
+    "minute": 60_000_000_000,
+    "hour": 3_600_000_000_000,
+    "day": 86_400_000_000_000,
+}
+MEMORY_BYTES = {"byte": 1, "kilobyte": 1024, "megabyte": 1024**2, "gigabyte": 1024**3}
 
 
 def timing_distribution(samples: list[int], unit: str | None) -> dict:
@@ -284,8 +291,11 @@ class History:
         existing = index < max(1, int(config.clients * 0.4))  # users before the history starts
         first_day = 0 if existing else rng.randrange(config.days)
         day_start = self.start + dt.timedelta(days=first_day)
-        first_run = (day_start - dt.timedelta(days=rng.randint(1, 200), minutes=rng.randint(0, 1439)) if existing
-                     else day_start + dt.timedelta(minutes=rng.randint(6 * 60, 20 * 60)))
+        first_run = (
+            day_start - dt.timedelta(days=rng.randint(1, 200), minutes=rng.randint(0, 1439))
+            if existing
+            else day_start + dt.timedelta(minutes=rng.randint(6 * 60, 20 * 60))
+        )
         address, locales, offset, _ = _weighted(rng, PLACES)
         os_name, os_version, archs, build, _ = _weighted(rng, PLATFORMS)
         engagement = _weighted(rng, ENGAGEMENT)[0]
@@ -294,18 +304,35 @@ class History:
             last_day = min(last_day, first_day + rng.randint(0, 6))
         theme = rng.choice(THEMES)
         client = Client(
-            client_id=_uuid(rng), first_day=first_day, first_run=first_run,
-            channel=_weighted(rng, config.channels)[0], os=os_name, os_version=os_version, architecture=rng.choice(archs),
-            windows_build=build, locale=rng.choice(locales), address=address, offset=offset, engagement=engagement,
-            theme=theme, width=rng.choice(WIDTHS), last_day=last_day,
+            client_id=_uuid(rng),
+            first_day=first_day,
+            first_run=first_run,
+            channel=_weighted(rng, config.channels)[0],
+            os=os_name,
+            os_version=os_version,
+            architecture=rng.choice(archs),
+            windows_build=build,
+            locale=rng.choice(locales),
+            address=address,
+            offset=offset,
+            engagement=engagement,
+            theme=theme,
+            width=rng.choice(WIDTHS),
+            last_day=last_day,
         )
         if existing:  # what its SDK counted before the history: sequence numbers, the last pings' ends, yesterday
             days_used = max(1, int((self.start - first_run).days * engagement))
             client.seq = {"baseline": 3 * days_used, "metrics": days_used, "events": days_used, "hello": days_used // 3}
-            client.last_end = {ping: self.start - dt.timedelta(hours=rng.randint(4, 96), seconds=rng.randint(0, 3599))
-                               for ping in client.seq}
-            client.recorded = {"sessions": 1, "theme": theme, "width": client.width,
-                               "clicks": {"ok": rng.randint(0, 3)}, "page_loads": [rng.randint(80, 900)]}
+            client.last_end = {
+                ping: self.start - dt.timedelta(hours=rng.randint(4, 96), seconds=rng.randint(0, 3599)) for ping in client.seq
+            }
+            client.recorded = {
+                "sessions": 1,
+                "theme": theme,
+                "width": client.width,
+                "clicks": {"ok": rng.randint(0, 3)},
+                "page_loads": [rng.randint(80, 900)],
+            }
         return client
 
     def build(self) -> list[Submission]:
@@ -355,10 +382,16 @@ class History:
             # Sessions start in the client's waking hours, within the UTC day (the days here are UTC days),
             # and after its first run.
             earliest = 5 if client.first_run < day_start else int((client.first_run - day_start).total_seconds() // 60) + 1
-            starts = sorted(max(earliest, min(22 * 60, (rng.randint(7 * 60, 23 * 60) - client.offset * 60) % (24 * 60)))
-                            for _ in range(sessions))
-            today = {"sessions": 0, "theme": client.theme, "width": client.width,
-                     "clicks": {label: 0 for label in ("ok", "cancel", "help")}, "page_loads": []}
+            starts = sorted(
+                max(earliest, min(22 * 60, (rng.randint(7 * 60, 23 * 60) - client.offset * 60) % (24 * 60))) for _ in range(sessions)
+            )
+            today = {
+                "sessions": 0,
+                "theme": client.theme,
+                "width": client.width,
+                "clicks": {label: 0 for label in ("ok", "cancel", "help")},
+                "page_loads": [],
+            }
             last_start = day_start + dt.timedelta(hours=23, minutes=30)
             for i, minute in enumerate(starts):
                 start = day_start + dt.timedelta(minutes=minute, seconds=rng.randint(0, 59), milliseconds=rng.randint(0, 999))
@@ -375,18 +408,27 @@ class History:
         rng = self.rng
         midnight = dt.datetime.combine(start.date(), dt.time(23, 59, 30), dt.timezone.utc)
         if not client.seq:  # the first run: glean-core's health ping, before init
-            self.ping(client, "health", start, start + dt.timedelta(milliseconds=rng.randint(3, 20)), "pre_init",
-                      {"counter": {"glean.health.init_count": 1},
-                       "labeled_counter": {"glean.health.file_read_error": {"file-not-found": 1}}})
+            self.ping(
+                client,
+                "health",
+                start,
+                start + dt.timedelta(milliseconds=rng.randint(3, 20)),
+                "pre_init",
+                {"counter": {"glean.health.init_count": 1}, "labeled_counter": {"glean.health.file_read_error": {"file-not-found": 1}}},
+            )
         if first_of_day and client.recorded is not None:  # at init, before the app is active
             self.metrics_ping(client, start + dt.timedelta(milliseconds=rng.randint(25, 45)), upgraded)
         now = start + dt.timedelta(milliseconds=rng.randint(50, 120))
         self.ping(client, "baseline", now, now, "active", self.submitted_metrics(client, "baseline"))
         length = min(dt.timedelta(seconds=int(rng.lognormvariate(6.3, 0.9))) + dt.timedelta(seconds=5), midnight - start)
         end = start + length
-        session = {"sessions": 1, "theme": client.theme, "width": client.width,
-                   "clicks": {label: 0 for label in ("ok", "cancel", "help")},
-                   "page_loads": [int(rng.lognormvariate(5.5, 0.7)) + 1 for _ in range(rng.randint(0, 6))]}
+        session = {
+            "sessions": 1,
+            "theme": client.theme,
+            "width": client.width,
+            "clicks": {label: 0 for label in ("ok", "cancel", "help")},
+            "page_loads": [int(rng.lognormvariate(5.5, 0.7)) + 1 for _ in range(rng.randint(0, 6))],
+        }
         events = []
         for _ in range(rng.choice((0, 0, 1, 2, 3, 5))):
             button = rng.choice(("ok", "ok", "ok", "cancel", "help"))
@@ -401,36 +443,85 @@ class History:
             today["clicks"][label] += n
         if rng.random() < 0.25:  # the user said hello
             at = start + (end - start) * rng.uniform(0.2, 0.9)
-            self.ping(client, "hello", client.last_end.get("hello", client.first_run), at, None,
-                      self.app_values(client, "hello", session, at), start_is_given=True)
-        self.ping(client, "baseline", start, end, "inactive",
-                  self.merge({"timespan": {"glean.baseline.duration": {"time_unit": "second",
-                                                                        "value": int(length.total_seconds())}}},
-                             self.submitted_metrics(client, "baseline")))
+            self.ping(
+                client,
+                "hello",
+                client.last_end.get("hello", client.first_run),
+                at,
+                None,
+                self.app_values(client, "hello", session, at),
+                start_is_given=True,
+            )
+        self.ping(
+            client,
+            "baseline",
+            start,
+            end,
+            "inactive",
+            self.merge(
+                {"timespan": {"glean.baseline.duration": {"time_unit": "second", "value": int(length.total_seconds())}}},
+                self.submitted_metrics(client, "baseline"),
+            ),
+        )
         if events:
             events.sort(key=lambda e: e[0])
             first = events[0][0]
-            body = [{"category": m.category, "name": m.name,
-                     "timestamp": int((at - first).total_seconds() * 1000),
-                     "extra": {**extra, "glean_timestamp": str(int(at.timestamp() * 1000))}}
-                    for at, m, extra in events]
-            self.ping(client, "events", client.last_end.get("events", start), end + dt.timedelta(milliseconds=3),
-                      "inactive", {}, events=body, start_is_given=True)
+            body = [
+                {
+                    "category": m.category,
+                    "name": m.name,
+                    "timestamp": int((at - first).total_seconds() * 1000),
+                    "extra": {**extra, "glean_timestamp": str(int(at.timestamp() * 1000))},
+                }
+                for at, m, extra in events
+            ]
+            self.ping(
+                client,
+                "events",
+                client.last_end.get("events", start),
+                end + dt.timedelta(milliseconds=3),
+                "inactive",
+                {},
+                events=body,
+                start_is_given=True,
+            )
 
     def metrics_ping(self, client: Client, at: dt.datetime, upgraded: bool) -> None:
         recorded = client.recorded or {}
         metrics = self.app_values(client, "metrics", recorded, at)
-        metrics = self.merge(metrics, {
-            "counter": {"glean.validation.foreground_count": recorded.get("sessions", 1)},
-            "memory_distribution": {"glean.database.size": memory_distribution(
-                [20_000 + 4_000 * client.seq.get("baseline", 0) + self.rng.randint(0, 4096)], "byte")},
-        }, self.submitted_metrics(client, "metrics"))
-        self.ping(client, "metrics", client.last_end.get("metrics", client.first_run), at,
-                  "upgrade" if upgraded else "overdue", metrics, start_is_given=True)
+        metrics = self.merge(
+            metrics,
+            {
+                "counter": {"glean.validation.foreground_count": recorded.get("sessions", 1)},
+                "memory_distribution": {
+                    "glean.database.size": memory_distribution(
+                        [20_000 + 4_000 * client.seq.get("baseline", 0) + self.rng.randint(0, 4096)], "byte"
+                    )
+                },
+            },
+            self.submitted_metrics(client, "metrics"),
+        )
+        self.ping(
+            client,
+            "metrics",
+            client.last_end.get("metrics", client.first_run),
+            at,
+            "upgrade" if upgraded else "overdue",
+            metrics,
+            start_is_given=True,
+        )
 
     def deletion_request(self, client: Client, at: dt.datetime) -> None:
-        self.ping(client, "deletion-request", client.last_end.get("deletion-request", client.first_run), at,
-                  "set_upload_enabled", {}, start_is_given=True, kind="deletion-request")
+        self.ping(
+            client,
+            "deletion-request",
+            client.last_end.get("deletion-request", client.first_run),
+            at,
+            "set_upload_enabled",
+            {},
+            start_is_given=True,
+            kind="deletion-request",
+        )
 
     # -- a ping ----------------------------------------------------------------------------
 
@@ -456,8 +547,19 @@ class History:
                 out.setdefault(kind, {}).update(values)
         return out
 
-    def ping(self, client: Client, name: str, start: dt.datetime, end: dt.datetime, reason: str | None, metrics: dict,
-             *, events: list | None = None, start_is_given: bool = False, kind: str = "ping") -> None:
+    def ping(
+        self,
+        client: Client,
+        name: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        reason: str | None,
+        metrics: dict,
+        *,
+        events: list | None = None,
+        start_is_given: bool = False,
+        kind: str = "ping",
+    ) -> None:
         """One ping of `client`, ending at `end`; its start is the end of the previous ping of its type."""
         if not start_is_given:
             start = client.last_end.get(name, start)
@@ -487,8 +589,9 @@ class History:
             "app_channel": client.channel,
             "app_display_version": display,
             "architecture": client.architecture,
-            "build_date": glean_time(self.start - dt.timedelta(days=60) + dt.timedelta(days=self.release_day[client.version]),
-                                     0, "seconds"),
+            "build_date": glean_time(
+                self.start - dt.timedelta(days=60) + dt.timedelta(days=self.release_day[client.version]), 0, "seconds"
+            ),
             "client_id": client.client_id,
             "first_run_date": glean_date(client.first_run, client.offset),
             "locale": client.locale,
@@ -500,8 +603,16 @@ class History:
             info["windows_build_number"] = client.windows_build
         return info
 
-    def submission(self, client: Client, doctype: str, payload: bytes, arrived: dt.datetime, kind: str,
-                   document_id: str | None = None, version: int = 1) -> Submission:
+    def submission(
+        self,
+        client: Client,
+        doctype: str,
+        payload: bytes,
+        arrived: dt.datetime,
+        kind: str,
+        document_id: str | None = None,
+        version: int = 1,
+    ) -> Submission:
         body = igzip.compress(payload, mtime=0) if self.config.gzip else payload
         return Submission(
             uri=f"/submit/{self.app.namespace}/{doctype}/{version}/{document_id or _uuid(self.rng)}",
@@ -516,9 +627,12 @@ class History:
     def headers(self, client: Client, at: dt.datetime, length: int) -> tuple[tuple[str, str], ...]:
         """What glean-sdk's uploader sends (tests/up/glean_client.py's pings, as the edge saw them)."""
         platform = {"Darwin": "Darwin", "Windows": "Windows"}.get(client.os, "Linux")
-        headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(length)),
-                   ("Date", format_datetime(at.replace(microsecond=0), usegmt=True)),
-                   ("X-Telemetry-Agent", f"Glean/{self.config.sdk_version} (Python on {platform})")]
+        headers = [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Content-Length", str(length)),
+            ("Date", format_datetime(at.replace(microsecond=0), usegmt=True)),
+            ("X-Telemetry-Agent", f"Glean/{self.config.sdk_version} (Python on {platform})"),
+        ]
         if self.config.gzip:
             headers.insert(1, ("Content-Encoding", "gzip"))
         return tuple(headers)
@@ -530,16 +644,28 @@ class History:
         valid = [s for s in valid if s.client_id not in self.deleting] or valid  # nothing after a deletion request
         for original in self.rng.sample(valid, min(self.config.duplicates, len(valid))):
             again = original.submitted + dt.timedelta(seconds=self.rng.randint(30, 900))
-            self.out.append(Submission(original.uri, original.body, original.headers, again, original.remote_addr,
-                                       kind="duplicate", client_id=original.client_id))
+            self.out.append(
+                Submission(
+                    original.uri,
+                    original.body,
+                    original.headers,
+                    again,
+                    original.remote_addr,
+                    kind="duplicate",
+                    client_id=original.client_id,
+                )
+            )
 
     def add_invalid(self, valid: list[Submission]) -> None:
         """Pings the decoder refuses, made from real ones of the last days (error rows live 14 days)."""
         if not valid or not self.config.invalid:
             return
         recent_from = max(s.submitted for s in valid) - dt.timedelta(days=min(5, self.config.days))
-        recent = [s for s in valid if s.submitted >= recent_from and s.doctype in ("baseline", "metrics", "hello")
-                  and s.client_id not in self.deleting] or valid
+        recent = [
+            s
+            for s in valid
+            if s.submitted >= recent_from and s.doctype in ("baseline", "metrics", "hello") and s.client_id not in self.deleting
+        ] or valid
         for i in range(self.config.invalid):
             why = INVALID[i % len(INVALID)]
             base = self.rng.choice(recent)
@@ -547,7 +673,7 @@ class History:
             at = base.submitted + dt.timedelta(seconds=self.rng.randint(1, 120))
             doctype, data, gzip = base.doctype, b"", self.config.gzip
             if why == "truncated-gzip":  # the upload was cut short
-                data, gzip = igzip.compress(orjson.dumps(payload), mtime=0)[: 40], False
+                data, gzip = igzip.compress(orjson.dumps(payload), mtime=0)[:40], False
             elif why == "not-json":  # a client bug: half a document
                 raw = orjson.dumps(payload)
                 data = raw[: len(raw) // 2]
@@ -562,8 +688,17 @@ class History:
             body = igzip.compress(data, mtime=0) if gzip else data
             client_headers = tuple((k, v) for k, v in base.headers if k not in ("Content-Length", "Content-Encoding"))
             headers = client_headers + (("Content-Length", str(len(body))),) + ((("Content-Encoding", "gzip"),) if gzip else ())
-            self.out.append(Submission(f"/submit/{self.app.namespace}/{doctype}/1/{_uuid(self.rng)}", body, headers, at,
-                                       base.remote_addr, kind=f"invalid:{why}", client_id=base.client_id))
+            self.out.append(
+                Submission(
+                    f"/submit/{self.app.namespace}/{doctype}/1/{_uuid(self.rng)}",
+                    body,
+                    headers,
+                    at,
+                    base.remote_addr,
+                    kind=f"invalid:{why}",
+                    client_id=base.client_id,
+                )
+            )
 
 
 def history(app: GleanApp, config: DemoConfig, today: dt.date) -> list[Submission]:

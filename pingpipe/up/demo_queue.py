@@ -48,14 +48,12 @@ class Edge:
     """The edge's rules for turning a request into a raw message (no server, no socket)."""
 
     def __init__(self, queue: Path, max_body_bytes: int = EdgeConfig.max_body_bytes):
-        self.handler = SubmitHandler(EdgeConfig(queue_dir=queue, max_body_bytes=max_body_bytes), publisher=None,
-                                     metrics=None)
+        self.handler = SubmitHandler(EdgeConfig(queue_dir=queue, max_body_bytes=max_body_bytes), publisher=None, metrics=None)
 
     def message(self, sub: Submission) -> bytes:
         """The raw-message line the edge would have queued for `sub`, stamped with its arrival."""
         headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in sub.headers]
-        status, attributes, length = self.handler.head("POST", sub.uri.encode("ascii"), None, headers, "1.1",
-                                                       (sub.remote_addr, 0))
+        status, attributes, length = self.handler.head("POST", sub.uri.encode("ascii"), None, headers, "1.1", (sub.remote_addr, 0))
         if status != 200 or attributes is None:
             raise DemoRefused(f"the edge would answer {status} to {sub.uri}")
         if length != len(sub.body):
@@ -76,15 +74,14 @@ def ours(queue: Path, mark: str) -> list[Path]:
     return [p for p in queue.iterdir() if mark in p.name and p.name.endswith((SEALED, OPEN))]
 
 
-async def queue_all(submissions: list[Submission], queue: Path, edge: Edge,
-                    progress: Callable[[int, int], None] | None = None) -> int:
+async def queue_all(submissions: list[Submission], queue: Path, edge: Edge, progress: Callable[[int, int], None] | None = None) -> int:
     """Append every submission's message to the queue, durably, in order; returns how many."""
     log = SegmentLog(queue, max_bytes=SEGMENT_BYTES, max_age=0.25)
     log.start()
     done = 0
     try:
         for i in range(0, len(submissions), BATCH):
-            lines = [edge.message(s) for s in submissions[i:i + BATCH]]
+            lines = [edge.message(s) for s in submissions[i : i + BATCH]]
             await asyncio.gather(*(log.enqueue(line) for line in lines))
             done += len(lines)
             if progress is not None:
@@ -94,13 +91,25 @@ async def queue_all(submissions: list[Submission], queue: Path, edge: Edge,
     return done
 
 
-def queue_history(submissions: list[Submission], queue: Path, *, max_body_bytes: int = EdgeConfig.max_body_bytes,
-                  progress: Callable[[int, int], None] | None = None) -> int:
+def queue_history(
+    submissions: list[Submission],
+    queue: Path,
+    *,
+    max_body_bytes: int = EdgeConfig.max_body_bytes,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     return asyncio.run(queue_all(submissions, queue, Edge(queue, max_body_bytes), progress))
 
 
-def wait_loaded(queue: Path, mark: str, running: Callable[[], bool], *, progress: Callable[[int], None] | None = None,
-                poll: float = 0.2, stall: float = 120.0) -> bool:
+def wait_loaded(
+    queue: Path,
+    mark: str,
+    running: Callable[[], bool],
+    *,
+    progress: Callable[[int], None] | None = None,
+    poll: float = 0.2,
+    stall: float = 120.0,
+) -> bool:
     """Wait until `up` committed every segment this process queued (True), or stopped (False).
 
     TimeoutError if nothing moved for `stall` seconds while `up` runs."""
@@ -116,8 +125,9 @@ def wait_loaded(queue: Path, mark: str, running: Callable[[], bool], *, progress
         if len(now_left) < len(left):
             moved = time.monotonic()
         elif time.monotonic() - moved > stall:
-            raise TimeoutError(f"{len(now_left)} demo segment(s) in {queue} not loaded after {stall:.0f} s; "
-                               "`pingpipe status` shows what `up` is doing")
+            raise TimeoutError(
+                f"{len(now_left)} demo segment(s) in {queue} not loaded after {stall:.0f} s; `pingpipe status` shows what `up` is doing"
+            )
         left = now_left
     return True
 

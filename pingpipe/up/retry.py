@@ -20,8 +20,17 @@ import duckdb
 from .config import RetryConfig
 
 # What DuckDB says when the disk, not the data, failed a commit (it may wrap it in another error).
-_ENVIRONMENT_WORDS = ("No space left on device", "Disk quota exceeded", "File too large", "Could not write file", "Could not read from file",
-                      "Cannot allocate memory", "Out of Memory", "Too many open files", "Read-only file system")
+_ENVIRONMENT_WORDS = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "File too large",
+    "Could not write file",
+    "Could not read from file",
+    "Cannot allocate memory",
+    "Out of Memory",
+    "Too many open files",
+    "Read-only file system",
+)
 
 
 def environmental(exc: BaseException) -> bool:

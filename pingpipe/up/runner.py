@@ -6,7 +6,8 @@
          then delete the segment (commit.py); serve queries on the admin port (admin.py)
 
 The pure decoder core runs in the workers, not Beam's DirectRunner: it does the same work with
-far less CPU (benchmarks/bench_decoder.py), and the segment files already give the micro-batches. Results are committed in the order the segments were written.
+far less CPU (benchmarks/bench_decoder.py), and the segment files already give the micro-batches.
+Results are committed in the order the segments were written.
 """
 
 from __future__ import annotations
@@ -29,21 +30,22 @@ from pathlib import Path
 from pingpipe import utc
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.steps.geo import GeoDatabaseError, check_database
-from pingpipe.edge.config import CONFIG_ENV, ConfigError, EdgeConfig, check_tls_pair, config_to_json
-from pingpipe.edge.metrics import METRICS_DIR_ENV, answers
-from pingpipe.edge.publish.segments import recover, sealed_segments
-from pingpipe.gctune import tune_gc
-from pingpipe.dictionary import catalog as dictionary, figures
+from pingpipe.dictionary import catalog as dictionary
+from pingpipe.dictionary import figures
 from pingpipe.dictionary.debug import DebugConfig, DebugStore
 from pingpipe.dictionary.pages import Site
 from pingpipe.dictionary.server import UIServer
+from pingpipe.edge.config import CONFIG_ENV, ConfigError, EdgeConfig, check_tls_pair, config_to_json
+from pingpipe.edge.metrics import METRICS_DIR_ENV, answers
+from pingpipe.edge.publish.segments import recover, sealed_segments
 from pingpipe.etl import catalog
 from pingpipe.etl.graph import order
 from pingpipe.etl.queries import QueryError
-from pingpipe.logs.ingest import Follower, IngestConfig
-from pingpipe.private import private_folder
-from pingpipe.privacy.shred import RulesError, load_rules
+from pingpipe.gctune import tune_gc
 from pingpipe.loader.writers.duckdb import DuckDBWriter
+from pingpipe.logs.ingest import Follower, IngestConfig
+from pingpipe.privacy.shred import RulesError, load_rules
+from pingpipe.private import private_folder
 from pingpipe.schemas.registry import Registry
 
 from . import cycle, warehouse
@@ -122,15 +124,28 @@ class Up:
             except OSError as exc:
                 raise UpError(f"the edge could not start on {c.host}:{c.port}: {exc.strerror}") from None
         try:
-            edge = EdgeConfig(host=c.host, port=c.port, queue_dir=c.queue, segment_max_age=c.segment_max_age,
-                              min_free_bytes=c.min_free_bytes, max_body_bytes=c.max_body_bytes, metrics_port=c.metrics_port,
-                              tls_cert=c.tls_cert, tls_key=c.tls_key, cors_origins=c.cors_origins).check()
+            edge = EdgeConfig(
+                host=c.host,
+                port=c.port,
+                queue_dir=c.queue,
+                segment_max_age=c.segment_max_age,
+                min_free_bytes=c.min_free_bytes,
+                max_body_bytes=c.max_body_bytes,
+                metrics_port=c.metrics_port,
+                tls_cert=c.tls_cert,
+                tls_key=c.tls_key,
+                cors_origins=c.cors_origins,
+            ).check()
         except ConfigError as exc:
             raise UpError(str(exc)) from None
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINGPIPE_EDGE_")}  # its config is ours alone
         env.update({CONFIG_ENV: config_to_json(edge), METRICS_DIR_ENV: str(c.edge_counts)})
-        self.edge = subprocess.Popen([sys.executable, "-m", "pingpipe.edge.server"], env=env,
-                                     preexec_fn=functools.partial(_die_with_parent, os.getpid()), process_group=0)
+        self.edge = subprocess.Popen(
+            [sys.executable, "-m", "pingpipe.edge.server"],
+            env=env,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+            process_group=0,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.edge.poll() is not None:
@@ -162,7 +177,7 @@ class Up:
         c.edge_counts.mkdir()
         try:
             self.registry = Registry.load(c.schemas)  # fail fast, with the file named, before anything starts
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the registry's fault, one line naming the file
             raise UpError(str(exc)) from None
         if c.geoip_db is not None:
             try:
@@ -171,11 +186,12 @@ class Up:
                 raise UpError(str(exc)) from None
         running = read_state(c.data)
         if running and running.get("pid") != os.getpid():
-            raise UpError(f"pingpipe up is already running on {c.data} (PID {running['pid']}); "
-                          f"one `up` per data folder (--data DIR for another)")
+            raise UpError(
+                f"pingpipe up is already running on {c.data} (PID {running['pid']}); one `up` per data folder (--data DIR for another)"
+            )
         try:
             writer = DuckDBWriter(c.warehouse, threads=c.duckdb_threads, lock_wait=c.lock_wait)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever stops the warehouse opening, one line
             raise UpError(f"cannot open the warehouse {c.warehouse}: {one_line_error(exc)}") from None
         committer = Committer(writer, dedupe_window=c.dedupe_window, max_log_tables=c.max_log_tables)
         committer.forget_done(c.queue)
@@ -191,14 +207,14 @@ class Up:
             writer.close()
             raise UpError(str(exc)) from None
         try:
-            admin = AdminServer(writer, self._status_extra, c.admin_port, cycle=self._cycle, rules=self.rules, etl=self._etl,
-                                shred=self._shred)
+            admin = AdminServer(
+                writer, self._status_extra, c.admin_port, cycle=self._cycle, rules=self.rules, etl=self._etl, shred=self._shred
+            )
         except OSError as exc:
             writer.close()
             raise UpError(f"the admin port could not start on 127.0.0.1:{c.admin_port}: {exc.strerror}") from None
         self.committer = committer
-        committer.debug = DebugStore(DebugConfig(per_tag=c.debug_per_tag, max_bytes=c.debug_max_bytes,
-                                                 max_tags=c.debug_max_tags))
+        committer.debug = DebugStore(DebugConfig(per_tag=c.debug_per_tag, max_bytes=c.debug_max_bytes, max_tags=c.debug_max_tags))
         ui = None
         try:
             ui = self._ui(writer, committer.debug)
@@ -206,11 +222,17 @@ class Up:
             admin.start()
             ui.start()
             if c.logs is not None:
-                self.logs = Follower(c.logs, IngestConfig(c.queue, follow=True, offsets=c.logs_offsets,
-                                                          segment_max_age=c.segment_max_age))
+                self.logs = Follower(c.logs, IngestConfig(c.queue, follow=True, offsets=c.logs_offsets, segment_max_age=c.segment_max_age))
                 self.logs.start()
-            state = {"pid": os.getpid(), "edge": c.edge_url, "admin_port": admin.port,
-                     "ui": ui.url, "ui_link": ui.link, "warehouse": str(c.warehouse), "queue": str(c.queue)}
+            state = {
+                "pid": os.getpid(),
+                "edge": c.edge_url,
+                "admin_port": admin.port,
+                "ui": ui.url,
+                "ui_link": ui.link,
+                "warehouse": str(c.warehouse),
+                "queue": str(c.queue),
+            }
             admin.write_state(c.data / STATE_FILE, state)  # adds the admin token; the owner's alone (0600)
             self._banner(admin.port, ui)
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -235,27 +257,30 @@ class Up:
         """The data dictionary and debug viewer, on 127.0.0.1: the --ui-port asked for, else UI_PORT if
         it is free, else any free port (the banner says which)."""
         c = self.config
-        site = Site(dictionary.for_registry(self.registry, c.sql), figures=lambda tables: figures.read(writer.con, tables),
-                    debug=debug)
+        site = Site(dictionary.for_registry(self.registry, c.sql), figures=lambda tables: figures.read(writer.con, tables), debug=debug)
         port = UI_PORT if c.ui_port is None else c.ui_port
         try:
             return UIServer(site, "127.0.0.1", port)
         except OSError as exc:
             if c.ui_port is not None:
-                raise UpError(f"the dictionary could not start on 127.0.0.1:{port}: {exc.strerror} "
-                              "(--ui-port 0 takes any free port)") from None
+                raise UpError(
+                    f"the dictionary could not start on 127.0.0.1:{port}: {exc.strerror} (--ui-port 0 takes any free port)"
+                ) from None
             return UIServer(site, "127.0.0.1", 0)
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(self.config.workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_quiet_worker, initargs=(self.decoder_config, os.getpid()))
+        return cf.ProcessPoolExecutor(
+            self.config.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_quiet_worker,
+            initargs=(self.decoder_config, os.getpid()),
+        )
 
     def _restart_workers(self, running: collections.deque, claimed: set[str]) -> None:
         """A worker died (the OOM killer, a crash in a C library): the pool and every result still at the
         workers are gone, the segments are not. Start a fresh pool; the segments are handed out again."""
         lost = [p.name for _, group in running for p in group]
-        print(f"a worker process died; restarting the workers ({len(lost)} segment(s) are processed again)",
-              file=self.out, flush=True)
+        print(f"a worker process died; restarting the workers ({len(lost)} segment(s) are processed again)", file=self.out, flush=True)
         claimed.difference_update(lost)
         running.clear()
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -265,8 +290,10 @@ class Up:
     def _on_signal(self, signum, frame) -> None:
         if self.stopping:  # a second Ctrl-C: stop now (committed work is safe, the rest is re-read next time)
             raise KeyboardInterrupt
-        self._stop(f"\nstopping: the edge finishes its requests, then the queue is drained for up to "
-                   f"{self.config.drain_timeout:g} s (Ctrl-C again to stop now)")
+        self._stop(
+            f"\nstopping: the edge finishes its requests, then the queue is drained for up to "
+            f"{self.config.drain_timeout:g} s (Ctrl-C again to stop now)"
+        )
         if self.edge is not None and self.edge.poll() is None:
             self.edge.send_signal(signal.SIGTERM)
         if self.logs is not None:
@@ -331,8 +358,7 @@ class Up:
         self.failures.failed(names, exc, now)
         kind = "the environment's" if environmental(exc) else "retried alone" if len(names) > 1 else "retried"
         delay = max(0.0, self.failures.not_before[names[0]] - now)
-        print(f"{stage} {names} failed ({kind}, in {delay:.0f} s; the segments behind go on): {exc!r}",
-              file=self.out, flush=True)
+        print(f"{stage} {names} failed ({kind}, in {delay:.0f} s; the segments behind go on): {exc!r}", file=self.out, flush=True)
 
     def _loop(self, committer: Committer) -> None:
         """Hand segments to the workers, and their results, in order, to the commit thread.
@@ -384,7 +410,7 @@ class Up:
                         claimed.difference_update(p.name for p in group)
                         failures.failed([p.name for p in group], WorkerCrashed("a worker process died"), now)
                         self._restart_workers(running, claimed)
-                    except Exception as exc:  # processing raised: the segments stay, and are tried again
+                    except Exception as exc:  # noqa: BLE001 - processing raised: the segments stay, and are tried again
                         claimed.difference_update(p.name for p in group)
                         self._failed("processing", group, exc, now)
                     del future  # its result is held by `ready` alone, not kept by this loop once committed
@@ -395,7 +421,7 @@ class Up:
                     try:
                         future.result()
                         failures.done([p.name for p in group])
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - a commit that failed: the segments stay, and are tried again
                         if group:
                             self._failed("committing", group, exc, now)
                         else:  # the daily cycle: tried again at the next check
@@ -439,13 +465,18 @@ class Up:
 
     def _cycle(self, day) -> dict:
         """The daily cycle for `day` (cycle.py), between commits: on the commit thread, or from the admin port."""
-        report = cycle.run_cycle(self.writer, self.registry, day, error_retention_days=self.config.error_retention_days,
-                                 rules=self.rules, sql=self.config.sql)
+        report = cycle.run_cycle(
+            self.writer, self.registry, day, error_retention_days=self.config.error_retention_days, rules=self.rules, sql=self.config.sql
+        )
         self._forget_shredded()
         self.last_cycle = report
-        print(f"daily cycle for {day}: stable {sum(report['stable'].values())} row(s), shredded "
-              f"{sum(report['shredded'].values())}, expired {sum(report['expired'].values())}, "
-              f"derived tables {len(report['etl']['ran'])} ({len(report['etl']['failed'])} failed)", file=self.out, flush=True)
+        print(
+            f"daily cycle for {day}: stable {sum(report['stable'].values())} row(s), shredded "
+            f"{sum(report['shredded'].values())}, expired {sum(report['expired'].values())}, "
+            f"derived tables {len(report['etl']['ran'])} ({len(report['etl']['failed'])} failed)",
+            file=self.out,
+            flush=True,
+        )
         for message in report["etl"]["failed"].values():
             print(f"  etl: {message}", file=self.out, flush=True)
         return report
@@ -476,10 +507,17 @@ class Up:
         return max(0.0, time.time() - int(segments[0].name.split("-", 1)[0]) / 1e9)
 
     def _status_extra(self) -> dict:
-        return {"backlog": warehouse.backlog(self.config.queue), "lag_seconds": round(self._lag(), 3),
-                "accepted_since_start": self.accepted(), "pid": os.getpid(), "worker_restarts": self.worker_restarts,
-                "segments_decoded_since_start": self.segments_decoded, "last_cycle": self.last_cycle,
-                "since_start": dict(self.committer.totals), "logs": self._logs_status()}
+        return {
+            "backlog": warehouse.backlog(self.config.queue),
+            "lag_seconds": round(self._lag(), 3),
+            "accepted_since_start": self.accepted(),
+            "pid": os.getpid(),
+            "worker_restarts": self.worker_restarts,
+            "segments_decoded_since_start": self.segments_decoded,
+            "last_cycle": self.last_cycle,
+            "since_start": dict(self.committer.totals),
+            "logs": self._logs_status(),
+        }
 
     def _logs_status(self) -> dict | None:
         """--logs: lines queued and lines skipped (by reason) since the start; counted on the follower's thread."""
@@ -490,17 +528,21 @@ class Up:
 
     def _banner(self, admin_port: int, ui: UIServer) -> None:
         c = self.config
-        print(f"pingpipe up\n"
-              f"  POST pings to  {c.edge_url}/submit/<namespace>/<doctype>/<version>/<document id>\n"
-              f"  warehouse      {c.warehouse}   (pingpipe query --data {c.data} \"SQL\")\n"
-              f"  queue          {c.queue}\n"
-              f"  schemas        {c.schemas or 'shipped with pingpipe (incl. the demo Glean app pingpipe-demo)'}\n"
-              f"  admin          http://127.0.0.1:{admin_port}  (pingpipe status --data {c.data})\n"
-              f"  dictionary     {ui.link}   (open this link: it lets your browser in; pings tagged "
-              f"X-Debug-ID: {ui.url}debug/)\n"
-              f"  metrics        {f'http://{c.host}:{c.metrics_port}/metrics' if c.metrics_port else 'not served (--metrics-port PORT)'}\n"
-              + (f"  logs           {c.logs}: Glean server events in its files, followed\n" if c.logs else "") +
-              "Ctrl-C drains the queue and stops.", file=self.out, flush=True)
+        print(
+            f"pingpipe up\n"
+            f"  POST pings to  {c.edge_url}/submit/<namespace>/<doctype>/<version>/<document id>\n"
+            f'  warehouse      {c.warehouse}   (pingpipe query --data {c.data} "SQL")\n'
+            f"  queue          {c.queue}\n"
+            f"  schemas        {c.schemas or 'shipped with pingpipe (incl. the demo Glean app pingpipe-demo)'}\n"
+            f"  admin          http://127.0.0.1:{admin_port}  (pingpipe status --data {c.data})\n"
+            f"  dictionary     {ui.link}   (open this link: it lets your browser in; pings tagged "
+            f"X-Debug-ID: {ui.url}debug/)\n"
+            f"  metrics        {f'http://{c.host}:{c.metrics_port}/metrics' if c.metrics_port else 'not served (--metrics-port PORT)'}\n"
+            + (f"  logs           {c.logs}: Glean server events in its files, followed\n" if c.logs else "")
+            + "Ctrl-C drains the queue and stops.",
+            file=self.out,
+            flush=True,
+        )
 
     def _line(self, final: bool = False) -> None:
         if self.logs is not None and self.logs.error is not None:  # said once; the pings go on loading
@@ -509,12 +551,13 @@ class Up:
         if self.logs is not None:  # lines it does not queue (another mozlog Type): said once per reason
             skipped = dict(self.logs.totals.skipped)
             for reason in sorted(skipped.keys() - self._skips_said):
-                print(f"following {self.config.logs}: skipping lines: {reason} (`pingpipe status` counts them)",
-                      file=self.out, flush=True)
+                print(f"following {self.config.logs}: skipping lines: {reason} (`pingpipe status` counts them)", file=self.out, flush=True)
             self._skips_said.update(skipped)
         t = self.committer.totals
-        text = (f"edge accepted {self.accepted()} · loaded {t['rows']} · errors {t['errors']} · "
-                f"duplicates {t['duplicates']} · lag {self._lag():.1f} s")
+        text = (
+            f"edge accepted {self.accepted()} · loaded {t['rows']} · errors {t['errors']} · "
+            f"duplicates {t['duplicates']} · lag {self._lag():.1f} s"
+        )
         if final:
             print(f"stopped: {text}", file=self.out, flush=True)
         elif getattr(self.out, "isatty", lambda: False)():

@@ -21,14 +21,17 @@ import orjson
 from pingpipe import utc
 from pingpipe.edge.publish.segments import OPEN, SEALED
 from pingpipe.loader.tables import ERROR_DATASET
-from pingpipe.loader.writers.duckdb import META_SCHEMA, cursor as duckdb_cursor, locked_down
+from pingpipe.loader.writers.duckdb import META_SCHEMA, locked_down
+from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 
 # `SHOW TABLES` is DuckDB's list of its current schema, `main`, where pingpipe keeps no table: it
 # answers every dataset.table instead (`SHOW ALL TABLES` is DuckDB's, with the columns).
 SHOW_TABLES = re.compile(r"\s*show\s+tables\s*;?\s*", re.IGNORECASE)
-LIST_TABLES = ("SELECT table_schema || '.' || table_name AS \"table\", CASE table_type WHEN 'VIEW' THEN 'view' "
-               "ELSE 'table' END AS type FROM information_schema.tables WHERE table_catalog = current_database() "
-               f"AND table_schema <> '{META_SCHEMA}' ORDER BY 1")
+LIST_TABLES = (
+    "SELECT table_schema || '.' || table_name AS \"table\", CASE table_type WHEN 'VIEW' THEN 'view' "
+    "ELSE 'table' END AS type FROM information_schema.tables WHERE table_catalog = current_database() "
+    f"AND table_schema <> '{META_SCHEMA}' ORDER BY 1"
+)
 QUERY_TYPES = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 NUMBER_RANGE = (-(2**63), 2**64 - 1)  # the integers orjson writes as numbers
 
@@ -67,8 +70,9 @@ def explained(query: str) -> str | None:
     """The statement an EXPLAIN [ANALYZE | (options)] statement explains (None if there is none)."""
     tokens = duckdb.tokenize(query)
     ends = [start for start, _ in tokens[1:]] + [len(query)]
-    words = [(start, query[start:end].strip()) for (start, kind), end in zip(tokens, ends)
-             if kind != duckdb.token_type.comment]
+    words = [
+        (start, query[start:end].strip()) for (start, kind), end in zip(tokens, ends, strict=True) if kind != duckdb.token_type.comment
+    ]
     if not words or words[0][1].lower() != "explain":
         return None
     i = 1
@@ -81,7 +85,7 @@ def explained(query: str) -> str | None:
             i += 1
             if depth == 0:
                 break
-    return query[words[i][0]:] if i < len(words) else None
+    return query[words[i][0] :] if i < len(words) else None
 
 
 def _explains_a_select(cursor: duckdb.DuckDBPyConnection, query: str) -> bool:
@@ -116,10 +120,12 @@ def statements_of(cursor: duckdb.DuckDBPyConnection, sql: str) -> list:
         kind = statement.type
         if kind not in QUERY_TYPES or (kind == duckdb.StatementType.EXPLAIN and not _explains_a_select(cursor, statement.query)):
             what = "EXPLAIN of anything but a SELECT" if kind in QUERY_TYPES else kind.name
-            hint = " (for PRAGMA table_info etc. use DESCRIBE t, SHOW TABLES or SELECT * FROM pragma_table_info('t'))" \
-                if kind == duckdb.StatementType.PRAGMA else ""
-            raise QueryError(f"only read-only queries are allowed here (SELECT, or EXPLAIN [ANALYZE] of one), "
-                             f"not {what}{hint}")
+            hint = (
+                " (for PRAGMA table_info etc. use DESCRIBE t, SHOW TABLES or SELECT * FROM pragma_table_info('t'))"
+                if kind == duckdb.StatementType.PRAGMA
+                else ""
+            )
+            raise QueryError(f"only read-only queries are allowed here (SELECT, or EXPLAIN [ANALYZE] of one), not {what}{hint}")
     return statements
 
 
@@ -173,8 +179,10 @@ def status(con: duckdb.DuckDBPyConnection) -> dict:
     try:
         tables = []
         for schema, name in cursor.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema <> ? AND "
-                "table_type = 'BASE TABLE' ORDER BY 1, 2", [META_SCHEMA]).fetchall():
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema <> ? AND "
+            "table_type = 'BASE TABLE' ORDER BY 1, 2",
+            [META_SCHEMA],
+        ).fetchall():
             (rows,) = cursor.execute(f"SELECT count(*) FROM {_quote(schema)}.{_quote(name)}").fetchone()
             tables.append({"table": f"{schema}.{name}", "rows": rows})
         errors: dict[str, int] = {}
@@ -182,22 +190,24 @@ def status(con: duckdb.DuckDBPyConnection) -> dict:
             schema, _, name = entry["table"].partition(".")
             if schema == ERROR_DATASET:
                 for error_type, n in cursor.execute(
-                        f"SELECT error_type, count(*) FROM {_quote(schema)}.{_quote(name)} GROUP BY 1").fetchall():
+                    f"SELECT error_type, count(*) FROM {_quote(schema)}.{_quote(name)} GROUP BY 1"
+                ).fetchall():
                     errors[error_type] = errors.get(error_type, 0) + n
         committed = {}
-        has_segments = cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
-                                      "table_name = 'segments'", [META_SCHEMA]).fetchone()[0]
+        has_segments = cursor.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'segments'", [META_SCHEMA]
+        ).fetchone()[0]
         if has_segments:
             m, r, e, d, s = cursor.execute(
                 f"SELECT coalesce(sum(messages), 0), coalesce(sum(rows), 0), coalesce(sum(errors), 0), "
-                f"coalesce(sum(duplicates), 0), count(*) FROM {META_SCHEMA}.segments").fetchone()
+                f"coalesce(sum(duplicates), 0), count(*) FROM {META_SCHEMA}.segments"
+            ).fetchone()
             committed = {"messages": m, "rows": r, "errors": e, "duplicates": d, "segments": s}
         last_cycle = _last_cycle(cursor)
     finally:
         cursor.execute("ROLLBACK")
         cursor.close()
-    return {"tables": tables, "errors_by_type": dict(sorted(errors.items())), "committed": committed,
-            "last_cycle": last_cycle}
+    return {"tables": tables, "errors_by_type": dict(sorted(errors.items())), "committed": committed, "last_cycle": last_cycle}
 
 
 def _last_cycle(cursor: duckdb.DuckDBPyConnection) -> dict | None:
@@ -205,10 +215,11 @@ def _last_cycle(cursor: duckdb.DuckDBPyConnection) -> dict | None:
     from .cycle import CYCLES
 
     schema, _, name = CYCLES.partition(".")
-    held = cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() AND "
-                          "table_schema = ? AND table_name = ?", [schema, name]).fetchone()[0]
-    row = cursor.execute(f"SELECT report, finished_at FROM {CYCLES} ORDER BY finished_at DESC LIMIT 1").fetchone() \
-        if held else None
+    held = cursor.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()[0]
+    row = cursor.execute(f"SELECT report, finished_at FROM {CYCLES} ORDER BY finished_at DESC LIMIT 1").fetchone() if held else None
     if row is None:
         return None
     return {**orjson.loads(row[0]), "finished_at": row[1].astimezone(utc.UTC).isoformat(timespec="seconds")}
@@ -217,9 +228,11 @@ def _last_cycle(cursor: duckdb.DuckDBPyConnection) -> dict | None:
 def cycle_summary(report: dict) -> str:
     """A cycle's report in one line, as `up` prints it when the cycle ends."""
     etl = report.get("etl") or {}
-    return (f"{report['day']}: stable {sum(report.get('stable', {}).values())} row(s), shredded "
-            f"{sum(report.get('shredded', {}).values())}, expired {sum(report.get('expired', {}).values())}, derived "
-            f"tables {len(etl.get('ran', {}))} ({len(etl.get('failed', {}))} failed)")
+    return (
+        f"{report['day']}: stable {sum(report.get('stable', {}).values())} row(s), shredded "
+        f"{sum(report.get('shredded', {}).values())}, expired {sum(report.get('expired', {}).values())}, derived "
+        f"tables {len(etl.get('ran', {}))} ({len(etl.get('failed', {}))} failed)"
+    )
 
 
 def backlog(queue: Path) -> dict:
@@ -262,6 +275,7 @@ def format_csv(result: dict) -> str:
 
 def format_table(result: dict, max_width: int = 60) -> str:
     """A plain text table, the way a terminal user wants to read a query result."""
+
     def cell(v) -> str:
         if v is None:
             return "NULL"
@@ -273,7 +287,7 @@ def format_table(result: dict, max_width: int = 60) -> str:
     rows = [[cell(v) for v in row] for row in result["rows"]]
     widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     line = "+".join("-" * (w + 2) for w in widths)
-    out = [" | ".join(c.ljust(w) for c, w in zip(columns, widths)), line]
-    out += [" | ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
+    out = [" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)), line]
+    out += [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(out)

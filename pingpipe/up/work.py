@@ -18,13 +18,13 @@ import pyarrow as pa
 
 from pingpipe import jsontext
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
-from pingpipe.dictionary import debug
 from pingpipe.decoder.failures import duplicate, failure, load_failure
+from pingpipe.dictionary import debug
+from pingpipe.gctune import tune_gc
 from pingpipe.loader.coerce import Coercer
 from pingpipe.loader.columns import column_coercer
 from pingpipe.loader.load import Loader, error_row
 from pingpipe.loader.tables import TableId, error_table
-from pingpipe.gctune import tune_gc
 from pingpipe.logs import records as log_records
 from pingpipe.message import BadLine, RawMessage
 
@@ -69,8 +69,8 @@ class TableRows:
             try:
                 rows.append(jsontext.dumps(coerce(payload)))
                 keep.append(i)
-            except Exception as exc:  # noqa: BLE001
-                attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about[i]) if v is not None}
+            except Exception as exc:  # noqa: BLE001 - one row Arrow cannot take: it alone goes row by row
+                attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about[i], strict=True) if v is not None}
                 failed.append((payload_bytes(payload, bodies[i]), {**attributes, "document_id": self.ids[i]}, exc))
         if failed:
             self.ids = [self.ids[i] for i in keep]
@@ -95,7 +95,7 @@ class TableRows:
 
     def duplicate(self, i: int) -> tuple[TableId, bytes]:
         """The error row (and its table) that stands for row i when its document id was already loaded."""
-        attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about[i]) if v is not None}
+        attributes = {k: v for k, v in zip(_DUPLICATE_KEYS, self.about[i], strict=True) if v is not None}
         error = duplicate({**attributes, "document_id": self.ids[i]})
         return error_table(attributes.get("document_namespace")), orjson.dumps(error_row(error.data, error.attributes))
 
@@ -189,8 +189,7 @@ def _log_row(message: RawMessage, result: SegmentResult) -> None:
     _add(result, table, fields, coerce, attributes, jsontext.loads(message.data), message.data)
 
 
-def _add(result: SegmentResult, table: TableId, fields: list[dict], coerce: Coercer, attributes: dict, payload: dict,
-         body: bytes) -> None:
+def _add(result: SegmentResult, table: TableId, fields: list[dict], coerce: Coercer, attributes: dict, payload: dict, body: bytes) -> None:
     rows = result.rows.get(table)
     if rows is None:
         rows = result.rows[table] = TableRows(fields, coerce)
@@ -211,7 +210,7 @@ def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader:
     attributes = decoded.attributes
     try:
         table, fields, coerce = loader.place(attributes, decoded.payload, decoded.size)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - whatever placing a ping raised: it alone becomes an error row
         _error(result, load_failure(payload_bytes(decoded.payload, message.data), attributes, exc))
         return
     _add(result, table, fields, coerce, attributes, decoded.payload, message.data)

@@ -11,8 +11,10 @@ from .fetch import CACHE, complete
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = (REPO / ".." / "shared" / "fixtures").resolve()
-MISSING = ("Mozilla's data is not here: put shared/ beside the clone, or run `python3 tests/conformance/fetch.py` "
-           "(it fetches the pinned files from Mozilla's public repositories)")
+MISSING = (
+    "Mozilla's data is not here: put shared/ beside the clone, or run `python3 tests/conformance/fetch.py` "
+    "(it fetches the pinned files from Mozilla's public repositories)"
+)
 
 
 def locate() -> Path | None:
@@ -25,3 +27,9 @@ def locate() -> Path | None:
 
 
 DATA = locate()
+
+
+def files(folder: str, pattern: str) -> list[Path]:
+    """Mozilla's files for parametrize lists built at collection: none when the data is missing (the
+    layer's tests then skip with MISSING)."""
+    return sorted((DATA / folder).glob(pattern)) if DATA is not None else []

@@ -17,12 +17,29 @@ from pingpipe.schemas.registry import Registry
 
 # Legacy telemetry pings that carry their version in a top-level `v` (gcp-ingestion's ParsePayload
 # reads `version`, else `v`): (doctype, v).
-V_PINGS = [("core", 9), ("core", 10), ("mobile-event", 1), ("focus-event", 1), ("mobile-metrics", 1),
-           ("installation", 1), ("frecency-update", 1)]
-DEMO_PING = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-             "client_info": {"client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "release",
-                             "app_build": "1", "app_display_version": "1.0", "architecture": "x86_64", "os": "Linux",
-                             "os_version": "6.1", "telemetry_sdk_build": "t", "first_run_date": "2026-11-23+00:00"}}
+V_PINGS = [
+    ("core", 9),
+    ("core", 10),
+    ("mobile-event", 1),
+    ("focus-event", 1),
+    ("mobile-metrics", 1),
+    ("installation", 1),
+    ("frecency-update", 1),
+]
+DEMO_PING = {
+    "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+    "client_info": {
+        "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
+        "app_channel": "release",
+        "app_build": "1",
+        "app_display_version": "1.0",
+        "architecture": "x86_64",
+        "os": "Linux",
+        "os_version": "6.1",
+        "telemetry_sdk_build": "t",
+        "first_run_date": "2026-11-23+00:00",
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,19 +50,25 @@ def telemetry(tmp_path_factory) -> Decoder:
         folder = root / "telemetry" / doctype
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{doctype}.{version}.schema.json").write_text(
-            json.dumps({"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"}))
+            json.dumps({"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"})
+        )
     return Decoder.from_config(DecoderConfig(schemas=root))
 
 
 def telemetry_message(doctype: str, payload: dict) -> RawMessage:
-    return RawMessage(json.dumps(payload).encode(),
-                      {"uri": f"/submit/telemetry/{uuid.uuid4()}/{doctype}/Fennec/68.0/release/20190101000000",
-                       "submission_timestamp": "2026-11-23T10:00:00.000000Z"})
+    return RawMessage(
+        json.dumps(payload).encode(),
+        {
+            "uri": f"/submit/telemetry/{uuid.uuid4()}/{doctype}/Fennec/68.0/release/20190101000000",
+            "submission_timestamp": "2026-11-23T10:00:00.000000Z",
+        },
+    )
 
 
 def demo_message(body: bytes, doc_id: str | None = None) -> RawMessage:
-    return RawMessage(body, {"uri": f"/submit/pingpipe-demo/hello/1/{doc_id or uuid.uuid4()}",
-                             "submission_timestamp": "2026-11-23T10:00:00.000000Z"})
+    return RawMessage(
+        body, {"uri": f"/submit/pingpipe-demo/hello/1/{doc_id or uuid.uuid4()}", "submission_timestamp": "2026-11-23T10:00:00.000000Z"}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +109,9 @@ def test_every_member_of_a_gzip_body_is_decompressed_and_trailing_bytes_are_refu
     assert refused.message.data == body  # the whole body, for the error table
 
 
-@pytest.mark.parametrize("literal", ["9223372036854775808", "18446744073709551616", "-9223372036854775809",
-                                     "123456789012345678901234567890"])
+@pytest.mark.parametrize(
+    "literal", ["9223372036854775808", "18446744073709551616", "-9223372036854775809", "123456789012345678901234567890"]
+)
 def test_a_counter_beyond_int64_is_null_and_kept_exactly_in_additional_properties(demo, literal):
     """Mozilla's sink: a value INT64 cannot hold has no coercion, so it goes to additional_properties."""
     body = json.dumps({**DEMO_PING, "metrics": {"counter": {"demo.launches": "N"}}}).encode().replace(b'"N"', literal.encode())

@@ -11,8 +11,10 @@ LINES = st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"").repl
 
 
 @settings(max_examples=200, deadline=None)
-@given(files=st.lists(st.tuples(LINES, st.sampled_from([b"\n", b"\r\n"]), st.booleans()), min_size=1, max_size=3),
-       parts=st.integers(min_value=1, max_value=50))
+@given(
+    files=st.lists(st.tuples(LINES, st.sampled_from([b"\n", b"\r\n"]), st.booleans()), min_size=1, max_size=3),
+    parts=st.integers(min_value=1, max_value=50),
+)
 def test_the_ranges_give_each_line_once_in_order_wherever_they_cut(tmp_path_factory, files, parts):
     folder = tmp_path_factory.mktemp("ranges")
     sizes, expected = {}, []

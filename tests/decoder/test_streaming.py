@@ -11,9 +11,9 @@ import time
 import uuid
 from pathlib import Path
 
-from ..conftest import MPS
-from .conftest import MMDB
 import pytest
+
+from ..fixtures import VALIDATION
 
 pytestmark = pytest.mark.external
 
@@ -39,7 +39,7 @@ def pull(subscriber, sub, want: int, timeout: float = 90.0, proc=None) -> list:
     return got
 
 
-def test_streaming_pipeline_decodes_dedupes_and_errors_from_pubsub(tmp_path, pubsub_emulator, registry_root):
+def test_streaming_pipeline_decodes_dedupes_and_errors_from_pubsub(tmp_path, pubsub_emulator, registry_root, geoip_db):
     from google.cloud import pubsub_v1
 
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
@@ -50,17 +50,41 @@ def test_streaming_pipeline_decodes_dedupes_and_errors_from_pubsub(tmp_path, pub
     errors_topic, errors_sub = make(publisher, subscriber, project, f"errors-{suffix}")
     pingpipe = str(Path(sys.executable).with_name("pingpipe"))
     proc = subprocess.Popen(
-        [pingpipe, "decode", "--input", f"pubsub:{raw_sub}", "--output", f"pubsub:{decoded_topic}",
-         "--errors", f"pubsub:{errors_topic}", "--schemas", str(registry_root), "--geoip-db", str(MMDB),
-         "--dedupe-window", "600"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **pubsub_emulator.env()},
-        start_new_session=True)
+        [
+            pingpipe,
+            "decode",
+            "--input",
+            f"pubsub:{raw_sub}",
+            "--output",
+            f"pubsub:{decoded_topic}",
+            "--errors",
+            f"pubsub:{errors_topic}",
+            "--schemas",
+            str(registry_root),
+            "--geoip-db",
+            str(geoip_db),
+            "--dedupe-window",
+            "600",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **pubsub_emulator.env()},
+        start_new_session=True,
+    )
     try:
-        body = gzip.compress((MPS / "validation/eng-workflow/hgpush.1.sample.pass.json").read_bytes())
+        body = gzip.compress((VALIDATION / "eng-workflow/hgpush.1.sample.pass.json").read_bytes())
         doc = str(uuid.uuid4())
         good = [str(uuid.uuid4()) for _ in range(5)]
-        futures = [publisher.publish(raw_topic, body, uri=f"/submit/eng-workflow/hgpush/1/{d}", remote_addr="81.2.69.160",
-                                     submission_timestamp="2026-11-23T10:00:00.000000Z") for d in good]
+        futures = [
+            publisher.publish(
+                raw_topic,
+                body,
+                uri=f"/submit/eng-workflow/hgpush/1/{d}",
+                remote_addr="81.2.69.160",
+                submission_timestamp="2026-11-23T10:00:00.000000Z",
+            )
+            for d in good
+        ]
         futures += [publisher.publish(raw_topic, body, uri=f"/submit/eng-workflow/hgpush/1/{doc}") for _ in range(2)]
         futures.append(publisher.publish(raw_topic, b"{}", uri=f"/submit/eng-workflow/hgpush/1/{uuid.uuid4()}"))
         for f in futures:

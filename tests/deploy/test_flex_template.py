@@ -27,8 +27,15 @@ PARAMETER_KEYS = {"name", "label", "helpText", "isOptional", "regexes", "paramTy
 
 
 def test_every_parameter_is_an_option_of_decode_and_the_required_ones_are_required():
-    assert set(METADATA) <= {"name", "description", "streaming", "parameters", "supportsAtLeastOnce", "supportsExactlyOnce",
-                             "defaultStreamingMode"}
+    assert set(METADATA) <= {
+        "name",
+        "description",
+        "streaming",
+        "parameters",
+        "supportsAtLeastOnce",
+        "supportsExactlyOnce",
+        "defaultStreamingMode",
+    }
     options = decode_options()
     required = {p.name.replace("_spec", "") for p in decode.params if p.required}
     for parameter in METADATA["parameters"]:
@@ -40,14 +47,17 @@ def test_every_parameter_is_an_option_of_decode_and_the_required_ones_are_requir
     assert required == {"input", "output"}
 
 
-@pytest.mark.parametrize("name, good, bad", [
-    ("input", "pubsub:projects/p/subscriptions/raw-decoder", "pubsub:projects/p/topics/raw"),
-    ("output", "bigquery:my-project", "duckdb:/tmp/w.duckdb"),
-    ("output", "pubsub:projects/p/topics/decoded", "file:/tmp/out"),
-    ("errors", "pubsub:projects/p/topics/errors", "bigquery:p"),
-    ("geoip_db", "/opt/geoip/GeoIP2-City.mmdb", "gs://bucket/GeoIP2-City.mmdb"),
-    ("dedupe_window", "86400", "a day"),
-])
+@pytest.mark.parametrize(
+    "name, good, bad",
+    [
+        ("input", "pubsub:projects/p/subscriptions/raw-decoder", "pubsub:projects/p/topics/raw"),
+        ("output", "bigquery:my-project", "duckdb:/tmp/w.duckdb"),
+        ("output", "pubsub:projects/p/topics/decoded", "file:/tmp/out"),
+        ("errors", "pubsub:projects/p/topics/errors", "bigquery:p"),
+        ("geoip_db", "/opt/geoip/GeoIP2-City.mmdb", "gs://bucket/GeoIP2-City.mmdb"),
+        ("dedupe_window", "86400", "a day"),
+    ],
+)
 def test_the_parameter_checks_take_what_decode_takes_at_scale(name, good, bad):
     (parameter,) = [p for p in METADATA["parameters"] if p["name"] == name]
     assert any(re.fullmatch(r, good) for r in parameter["regexes"])
@@ -55,33 +65,82 @@ def test_the_parameter_checks_take_what_decode_takes_at_scale(name, good, bad):
 
 
 def test_parameters_become_decode_options_and_dataflows_stay_beams():
-    args = template_args(["--input=pubsub:projects/p/subscriptions/s", "--geoip_db=/opt/geoip/x.mmdb", "--dedupe_window=60",
-                          "--temp_location=gs://b/tmp", "--sdk_container_image=img", "--runner=DataflowRunner"], decode_options())
-    assert args == ["--input=pubsub:projects/p/subscriptions/s", "--geoip-db=/opt/geoip/x.mmdb", "--dedupe-window=60",
-                    "--temp_location=gs://b/tmp", "--sdk_container_image=img", "--runner=DataflowRunner"]
+    args = template_args(
+        [
+            "--input=pubsub:projects/p/subscriptions/s",
+            "--geoip_db=/opt/geoip/x.mmdb",
+            "--dedupe_window=60",
+            "--temp_location=gs://b/tmp",
+            "--sdk_container_image=img",
+            "--runner=DataflowRunner",
+        ],
+        decode_options(),
+    )
+    assert args == [
+        "--input=pubsub:projects/p/subscriptions/s",
+        "--geoip-db=/opt/geoip/x.mmdb",
+        "--dedupe-window=60",
+        "--temp_location=gs://b/tmp",
+        "--sdk_container_image=img",
+        "--runner=DataflowRunner",
+    ]
 
 
 @pytest.mark.system
 def test_the_python_file_runs_the_pipeline_as_the_launcher_calls_it(tmp_path):
     raw = tmp_path / "raw.ndjson"
-    ping = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-            "client_info": {"client_id": str(uuid.uuid4()), "app_channel": "release", "app_build": "1",
-                            "app_display_version": "1.0", "architecture": "x86_64", "os": "Linux", "os_version": "6.1",
-                            "telemetry_sdk_build": "t", "first_run_date": "2026-11-23+00:00"}}
-    raw.write_bytes(encode_line(json.dumps(ping).encode(), {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}",
-                                                            "submission_timestamp": "2026-11-23T10:00:00.000000Z"}))
-    done = subprocess.run([sys.executable, str(DATAFLOW / "main.py"), f"--input=file:{raw}", f"--output=file:{tmp_path}/dec/part",
-                           f"--errors=file:{tmp_path}/err/part", "--max_payload_bytes=1000000", "--dedupe_window=60",
-                           "--runner=DirectRunner", "--project=p", "--job_name=pingpipe-decoder-test",
-                           f"--temp_location={tmp_path}/tmp"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    ping = {
+        "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+        "client_info": {
+            "client_id": str(uuid.uuid4()),
+            "app_channel": "release",
+            "app_build": "1",
+            "app_display_version": "1.0",
+            "architecture": "x86_64",
+            "os": "Linux",
+            "os_version": "6.1",
+            "telemetry_sdk_build": "t",
+            "first_run_date": "2026-11-23+00:00",
+        },
+    }
+    raw.write_bytes(
+        encode_line(
+            json.dumps(ping).encode(),
+            {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}", "submission_timestamp": "2026-11-23T10:00:00.000000Z"},
+        )
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(DATAFLOW / "main.py"),
+            f"--input=file:{raw}",
+            f"--output=file:{tmp_path}/dec/part",
+            f"--errors=file:{tmp_path}/err/part",
+            "--max_payload_bytes=1000000",
+            "--dedupe_window=60",
+            "--runner=DirectRunner",
+            "--project=p",
+            "--job_name=pingpipe-decoder-test",
+            f"--temp_location={tmp_path}/tmp",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "read 1: decoded 1, duplicates 0, errors by type: none" in done.stdout
     assert len(b"".join(p.read_bytes() for p in (tmp_path / "dec").glob("part*")).splitlines()) == 1
 
 
 def gcloud_flags(*command: str) -> set[str]:
-    out = subprocess.run(["gcloud", *command, "--help"], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1", "PAGER": "cat", "TERM": "dumb"})
+    out = subprocess.run(
+        ["gcloud", *command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1", "PAGER": "cat", "TERM": "dumb"},
+    )
     assert out.returncode == 0, out.stderr
     return set(re.findall(r"(--[a-z][a-z-]*)", re.sub(r"\x1b\[[0-9;]*m", "", out.stdout)))
 

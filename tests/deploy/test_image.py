@@ -42,8 +42,14 @@ def image(tmp_path_factory) -> str:
     container_tools()
     tag = f"localhost/pingpipe:test-{uuid.uuid4().hex[:8]}"
     work = tmp_path_factory.mktemp("image")
-    done = subprocess.run([str(REPO / "deploy" / "build-image.sh"), tag], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "WORK": str(work)}, cwd=REPO)
+    done = subprocess.run(
+        [str(REPO / "deploy" / "build-image.sh"), tag],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "WORK": str(work)},
+        cwd=REPO,
+    )
     logs = "".join(p.read_text()[-3000:] for p in work.glob("*.log"))
     assert done.returncode == 0, done.stderr[-3000:] + logs
     yield tag
@@ -56,11 +62,38 @@ def test_the_image_answers_a_ping_with_200_and_queues_it_as_a_non_root_user(imag
     spool.chmod(0o777)
     port = free_port()
     name = f"pingpipe-edge-{uuid.uuid4().hex[:8]}"
-    run = ["podman", "--runtime", shutil.which("runc") or "/usr/sbin/runc", "run", "-d", "--name", name,
-           "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096", "--network", "host", "--read-only",
-           "--tmpfs", "/tmp", "-v", f"{spool}:/spool", image,
-           "edge", "--host", "127.0.0.1", "--port", str(port), "--queue", "/spool", "--segment-max-age", "0.2",
-           "--min-free-bytes", "0"]
+    run = [
+        "podman",
+        "--runtime",
+        shutil.which("runc") or "/usr/sbin/runc",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+        "--network",
+        "host",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-v",
+        f"{spool}:/spool",
+        image,
+        "edge",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--queue",
+        "/spool",
+        "--segment-max-age",
+        "0.2",
+        "--min-free-bytes",
+        "0",
+    ]
     started = subprocess.run(run, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
     try:

@@ -18,7 +18,7 @@ VERSION = "1.30"  # GKE's regular channel at the time of writing
 
 def documents():
     for path in MANIFESTS:
-        for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
+        for doc in yaml.safe_load_all(path.read_text()):
             if doc:
                 yield pytest.param(doc, id=f"{path.name}:{doc['kind']}/{doc['metadata']['name']}")
 
@@ -52,8 +52,11 @@ def test_the_edges_environment_names_only_options_of_pingpipe_edge():
     names = {e["name"] for e in sts["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"].startswith("PINGPIPE_")}
     assert names and names <= options, names - options
     grace = sts["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    flush = next(float(e["value"]) for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]
-                 if e["name"] == "PINGPIPE_EDGE_SHUTDOWN_FLUSH_SECONDS")
+    flush = next(
+        float(e["value"])
+        for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]
+        if e["name"] == "PINGPIPE_EDGE_SHUTDOWN_FLUSH_SECONDS"
+    )
     assert flush < grace  # the shutdown flush ends before Kubernetes kills the pod
 
 

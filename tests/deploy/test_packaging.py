@@ -9,6 +9,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.system
@@ -23,13 +24,24 @@ def test_the_wheel_carries_every_module_and_the_shipped_schemas(tmp_path):
         shutil.copy(REPO / name, source / name)
     for folder in ("pingpipe", "edge", "decoder", "loader", "schemas", "etl", "dictionary", "logs"):
         shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("pingpipe-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder, package in (("pingpipe", "pingpipe"), ("edge", "pingpipe/edge"), ("decoder", "pingpipe/decoder"),
-                            ("loader", "pingpipe/loader"), ("schemas", "pingpipe/schemas"), ("etl", "pingpipe/etl"),
-                            ("dictionary", "pingpipe/dictionary"), ("logs", "pingpipe/logs")):
+    for folder, package in (
+        ("pingpipe", "pingpipe"),
+        ("edge", "pingpipe/edge"),
+        ("decoder", "pingpipe/decoder"),
+        ("loader", "pingpipe/loader"),
+        ("schemas", "pingpipe/schemas"),
+        ("etl", "pingpipe/etl"),
+        ("dictionary", "pingpipe/dictionary"),
+        ("logs", "pingpipe/logs"),
+    ):
         for source in (REPO / folder).rglob("*.py"):
             assert f"{package}/{source.relative_to(REPO / folder)}" in names, source
     for data in (REPO / "schemas" / "data").rglob("*"):
@@ -39,14 +51,39 @@ def test_the_wheel_carries_every_module_and_the_shipped_schemas(tmp_path):
         assert f"pingpipe/dictionary/{data.relative_to(REPO / 'dictionary')}" in names, data
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
-    probe = ("import pingpipe, pingpipe.cli, pingpipe.up.runner, pingpipe.loader.writers.duckdb, pingpipe.decoder.pipeline, "
-             "pingpipe.etl.run, pingpipe.dictionary.pages\n"
-             "from pingpipe.schemas.registry import Registry\n"
-             "r = Registry.load()\n"
-             "print(pingpipe.__file__)\n"
-             "print(r.get('pingpipe-demo', 'hello', 1).live_table)\n")
-    out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(unpacked)!r}); " + probe.replace("\n", "; ")],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path, env={**os.environ})
+    probe = (
+        "import pingpipe, pingpipe.cli, pingpipe.up.runner, pingpipe.loader.writers.duckdb, pingpipe.decoder.pipeline, "
+        "pingpipe.etl.run, pingpipe.dictionary.pages\n"
+        "from pingpipe.schemas.registry import Registry\n"
+        "r = Registry.load()\n"
+        "print(pingpipe.__file__)\n"
+        "print(r.get('pingpipe-demo', 'hello', 1).live_table)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(unpacked)!r}); " + probe.replace("\n", "; ")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     where, table = out.stdout.split()
     assert where.startswith(str(unpacked)) and table == "pingpipe_demo_live.hello_v1"
+
+
+def test_the_image_installs_exactly_its_lock_which_pins_every_dependency_with_hashes():
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for lock, extras in (("requirements.lock", []), ("requirements-dataflow.lock", ["dataflow"])):
+        text = (REPO / "deploy" / lock).read_text()
+        pinned = {re.sub(r"[-_.]+", "-", m.group(1)).lower() for m in re.finditer(r"^([A-Za-z0-9._-]+)==\S+ \\", text, re.M)}
+        wanted = project["dependencies"] + [d for e in extras for d in project["optional-dependencies"][e]]
+        names = {re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", d).group()).lower() for d in wanted}
+        assert names <= pinned, (lock, sorted(names - pinned))
+        hashed = re.findall(r"^[A-Za-z0-9._-]+==\S+ \\\n\s+--hash=sha256:[0-9a-f]{64}", text, re.M)
+        assert len(hashed) == len(pinned), lock  # every pin carries its hashes
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    assert "--require-hashes -r" in dockerfile and "--no-deps ." in dockerfile

@@ -23,8 +23,13 @@ def main() -> None:
     extra = load_pings(Path(__file__).with_name("unregistered_pings.yaml"))
     Glean._testing_mode = True
     glean._uniffi.glean_set_test_mode(True)  # submit() returns once the upload is done
-    Glean.initialize(application_id="pingpipe-demo", application_version="1.0", upload_enabled=True, data_dir=data_dir,
-                     configuration=Configuration(server_endpoint=endpoint))
+    Glean.initialize(
+        application_id="pingpipe-demo",
+        application_version="1.0",
+        upload_enabled=True,
+        data_dir=data_dir,
+        configuration=Configuration(server_endpoint=endpoint),
+    )
     metrics.demo.launches.add(launches)
     metrics.demo.theme.set("solarized")
     pings.hello.submit()

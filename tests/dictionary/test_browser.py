@@ -45,8 +45,13 @@ def send(up, tmp_path: Path, launches: int, tag: str | None = None) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLEAN_")}
     if tag:
         env["GLEAN_DEBUG_VIEW_TAG"] = tag
-    done = subprocess.run([sys.executable, str(CLIENT), up.url, str(tmp_path / f"glean-{launches}"), str(launches)],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(CLIENT), up.url, str(tmp_path / f"glean-{launches}"), str(launches)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -84,8 +89,7 @@ def test_a_metric_is_found_by_search_and_by_clicking_and_its_sample_sql_returns_
     assert landing.locator(".column").inner_text() == "metrics.counter.demo_launches"
     sql = landing.locator("pre.sql").inner_text()
 
-    done = subprocess.run([PINGPIPE, "query", "--data", str(up.data), "--format", "json", sql],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run([PINGPIPE, "query", "--data", str(up.data), "--format", "json", sql], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["demo_launches"] for r in rows] == [7]

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 from pingpipe.dictionary import catalog
-from pingpipe.schemas import definitions
 from pingpipe.schemas.registry import Registry
-
-BURNHAM = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "glean-apps" / "burnham"
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +16,9 @@ def shipped() -> catalog.Dictionary:
 
 
 @pytest.fixture(scope="module")
-def mozilla(tmp_path_factory, mps_schemas) -> catalog.Dictionary:
-    """Mozilla's own schemas (as MPS generated them), with burnham's definitions kept beside them."""
-    root = tmp_path_factory.mktemp("mps") / "schemas"
-    shutil.copytree(mps_schemas, root)
-    definitions.save(root, "burnham", sorted(BURNHAM.glob("*.yaml")))
-    return catalog.for_registry(Registry.load(root))
+def structured(registry_root) -> catalog.Dictionary:
+    """The test schemas (structured namespaces, their .bq as `schemas build` made them) beside the shipped ones."""
+    return catalog.for_registry(Registry.load(registry_root))
 
 
 def test_the_demo_app_is_a_glean_app_with_its_own_and_gleans_builtin_metrics(shipped):
@@ -36,12 +29,15 @@ def test_the_demo_app_is_a_glean_app_with_its_own_and_gleans_builtin_metrics(shi
     assert "metadata" not in shipped.apps and "glean" not in shipped.apps  # the pipeline's own schemas
 
 
-@pytest.mark.parametrize("metric, ping, column", [
-    ("demo.launches", "hello", "metrics.counter.demo_launches"),
-    ("demo.button_clicks", "hello", "metrics.labeled_counter.demo_button_clicks"),
-    ("demo.page_load", "metrics", "metrics.timing_distribution.demo_page_load"),
-    ("demo.button_pressed", "events", "events"),
-])
+@pytest.mark.parametrize(
+    "metric, ping, column",
+    [
+        ("demo.launches", "hello", "metrics.counter.demo_launches"),
+        ("demo.button_clicks", "hello", "metrics.labeled_counter.demo_button_clicks"),
+        ("demo.page_load", "metrics", "metrics.timing_distribution.demo_page_load"),
+        ("demo.button_pressed", "events", "events"),
+    ],
+)
 def test_a_metric_names_the_table_and_column_it_lands_in(shipped, metric, ping, column):
     doc = shipped.apps["pingpipe-demo"].metrics[metric]
     landing = {c.ping: c for c in doc.columns}[ping]
@@ -52,8 +48,8 @@ def test_a_metric_names_the_table_and_column_it_lands_in(shipped, metric, ping, 
 
 def test_each_sample_sql_runs_as_is_on_the_table_the_loader_makes(shipped, tmp_path):
     """Every metric's sample SQL against empty tables of the real schemas (DuckDB checks every name)."""
-    from pingpipe.loader.writers.duckdb import DuckDBWriter
     from pingpipe.loader.tables import TableId
+    from pingpipe.loader.writers.duckdb import DuckDBWriter
 
     registry = Registry.load()
     writer = DuckDBWriter(tmp_path / "w.duckdb")
@@ -86,22 +82,14 @@ def test_derived_tables_belong_to_their_app_and_carry_lineage(shipped):
     assert down == ["pingpipe_demo_stable.baseline_v1"]
 
 
-def test_mozillas_generated_tables_are_read_for_the_column_not_guessed(mozilla):
-    """burnham's .bq in MPS was made by Mozilla's generator: the dictionary finds its columns there."""
-    app = mozilla.apps["burnham"]
-    assert app.kind == "glean"
-    identifier = {c.ping: c for c in app.metrics["mission.identifier"].columns}
-    assert identifier["discovery"].table == "burnham_live.discovery_v1"
-    assert identifier["discovery"].column == "metrics.string.mission_identifier"
-
-
-def test_a_structured_namespace_lists_its_doctypes_and_column_descriptions(mozilla):
-    app = mozilla.apps["eng-workflow"]
-    assert app.kind == "structured" and {"hgpush", "build", "bmobugs"} <= set(app.pings)
-    table = mozilla.tables["eng_workflow_live.hgpush_v1"]
+def test_a_structured_namespace_lists_its_doctypes_and_column_descriptions(structured):
+    app = structured.apps["eng-workflow"]
+    assert app.kind == "structured" and set(app.pings) == {"hgpush", "build"}
+    table = structured.tables["eng_workflow_live.hgpush_v1"]
     described = {c.path: c.description for c in table.columns}
-    assert "40 char hex ID" in described["changeset_id"]
+    assert "40 hexadecimal digits" in described["changeset_id"]
     assert table.ping == "hgpush"
+    assert structured.apps["pingpipe-demo"].kind == "glean"  # beside the shipped Glean app
 
 
 def test_unreadable_definitions_are_reported_and_the_rest_still_built(tmp_path):

@@ -12,8 +12,13 @@ import pytest
 
 from pingpipe.dictionary.debug import MAX_SHOWN_BYTES, DebugConfig, DebugStore, entry, valid_tag
 
-ATTRS = {"x_debug_id": "my-tag", "submission_timestamp": "2026-11-29T10:00:00Z", "document_namespace": "app",
-         "document_type": "hello", "document_version": "1"}
+ATTRS = {
+    "x_debug_id": "my-tag",
+    "submission_timestamp": "2026-11-29T10:00:00Z",
+    "document_namespace": "app",
+    "document_type": "hello",
+    "document_version": "1",
+}
 
 
 def ok(doc_id: str, tag: str = "my-tag") -> dict:
@@ -26,8 +31,15 @@ def test_untagged_messages_make_no_entry():
 
 def test_an_error_entry_shows_the_body_as_sent_gunzipped_and_its_message():
     body = gzip.compress(orjson.dumps({"metrics": {"counter": {"a": "x"}}}))
-    e = entry({"x_debug_id": "t", "uri": "/submit/app/hello/1/abc", "error_type": "ParsePayload",
-               "error_message": "SchemaValidationError: not an integer"}, error=body)
+    e = entry(
+        {
+            "x_debug_id": "t",
+            "uri": "/submit/app/hello/1/abc",
+            "error_type": "ParsePayload",
+            "error_message": "SchemaValidationError: not an integer",
+        },
+        error=body,
+    )
     assert not e["valid"] and e["error_type"] == "ParsePayload" and "not an integer" in e["error_message"]
     assert (e["namespace"], e["doctype"], e["version"], e["document_id"]) == ("app", "hello", "1", "abc")
     assert orjson.loads(e["payload"]) == {"metrics": {"counter": {"a": "x"}}}
@@ -64,13 +76,15 @@ def test_a_ping_that_decoded_then_failed_to_load_shows_once_with_its_error():
 
 # The bounds of issue 39: any client can tag its pings, so what the viewer keeps is bounded in tags and bytes.
 
+
 def big(doc_id: str, tag: str = "my-tag", chars: int = 100_000) -> dict:
     """An entry whose pretty payload is about `chars` characters."""
     return entry({**ATTRS, "x_debug_id": tag, "document_id": doc_id}, {"text": "x" * chars})
 
 
-@pytest.mark.parametrize("tag", ["a/b", "a" * 21, "my tag", " my-tag", "my-tag\n", "my_tag", "tést", "標籤", "<script>",
-                                 "a?b#c", "", "../x"])
+@pytest.mark.parametrize(
+    "tag", ["a/b", "a" * 21, "my tag", " my-tag", "my-tag\n", "my_tag", "tést", "標籤", "<script>", "a?b#c", "", "../x"]
+)
 def test_a_tag_no_glean_sdk_can_send_makes_no_entry(tag):
     assert not valid_tag(tag)
     assert entry({**ATTRS, "x_debug_id": tag}, {"n": 1}) is None
@@ -123,8 +137,13 @@ def test_a_flood_of_distinct_tags_keeps_only_the_newest_max_tags():
     store = DebugStore(DebugConfig(max_tags=100))
     store.add([ok(str(i), tag=f"flood-{i}") for i in range(5000)])
     assert {t["tag"] for t in store.tags()} == {f"flood-{i}" for i in range(4900, 5000)}
-    assert store.status() | {"bytes": 0} == {"bytes": 0, "tags": 100, "pings": 100, "evicted": 4900,
-                                             "evicted_since": store.status()["evicted_since"]}
+    assert store.status() | {"bytes": 0} == {
+        "bytes": 0,
+        "tags": 100,
+        "pings": 100,
+        "evicted": 4900,
+        "evicted_since": store.status()["evicted_since"],
+    }
 
 
 def test_pings_past_the_per_tag_cap_or_the_max_age_free_their_bytes_and_are_not_counted_as_evicted():

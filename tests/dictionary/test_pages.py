@@ -91,8 +91,14 @@ def test_unknown_pages_are_404_with_a_way_back(dictionary):
 
 def test_text_from_definitions_and_pings_is_escaped(dictionary):
     store = DebugStore()
-    store.add([entry({"x_debug_id": "t", "document_id": "d", "submission_timestamp": "2026-11-29T10:00:00Z"},
-                     {"note": "<script>alert(1)</script>"})])
+    store.add(
+        [
+            entry(
+                {"x_debug_id": "t", "document_id": "d", "submission_timestamp": "2026-11-29T10:00:00Z"},
+                {"note": "<script>alert(1)</script>"},
+            )
+        ]
+    )
     body = Site(dictionary, figures=lambda tables: {}, debug=store).render("/debug/t/").body.decode()
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
 
@@ -102,7 +108,7 @@ def test_live_pages_show_rows_and_a_sparkline_of_rows_per_day(dictionary):
     figures = Figures(True, rows=29, last_received="2026-11-30 10:00:00", per_day=days)
     site = Site(dictionary, figures=lambda tables: {t: figures for t in tables}, debug=DebugStore())
     body = site.render("/tables/pingpipe_demo_live.hello_v1/").body.decode()
-    assert '<dd class="rows">29</dd>' in body and "<svg class=\"spark\"" in body
+    assert '<dd class="rows">29</dd>' in body and '<svg class="spark"' in body
     assert body.count("<rect") == sum(1 for _, n in days if n)
     assert b"Debug pings" in site.render("/").body
 
@@ -114,8 +120,13 @@ def test_the_debug_pages_state_the_bounds_and_say_how_many_pings_were_evicted(di
     assert "evicted" not in site.render("/debug/").body.decode()
     assert "at most 0.5 MiB and 2 tags in all" in site.render("/debug/").body.decode()
 
-    store.add([entry({"x_debug_id": "t", "document_id": f"d{i}", "submission_timestamp": "2026-11-29T10:00:00Z"},
-                     {"text": "x" * 200_000}) for i in range(1, 4)], now=1764410400.0)  # 2025-11-29 10:00 UTC
+    store.add(
+        [
+            entry({"x_debug_id": "t", "document_id": f"d{i}", "submission_timestamp": "2026-11-29T10:00:00Z"}, {"text": "x" * 200_000})
+            for i in range(1, 4)
+        ],
+        now=1764410400.0,
+    )  # 2025-11-29 10:00 UTC
     notice = "older pings were evicted since 2025-11-29 10:00 UTC to keep the viewer under 0.5 MiB / 2 tags."
     for path in ("/debug/", "/debug/t/"):
         body = site.render(path).body.decode()

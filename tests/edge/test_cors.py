@@ -55,12 +55,15 @@ def test_a_preflight_is_allowed_for_glean_headers_and_never_queued(tmp_path):
     assert len(lines) == 1  # the POST; the preflight wrote nothing
 
 
-@pytest.mark.parametrize("path, headers, status", [
-    ("/submit/not-a-submission", PREFLIGHT, 404),
-    ("/elsewhere", PREFLIGHT, 404),
-    (submit_path(doc_id="3b7d0765-368a-4819-918d-0f41f9b80b76"), {**PREFLIGHT, "Access-Control-Request-Method": "DELETE"}, 405),
-    (submit_path(doc_id="762cce8d-95b6-4685-bfc9-d340939ed200"), {**PREFLIGHT, "Access-Control-Request-Headers": "x-unknown"}, 403),
-])  # fixed ids: every test process must collect the same tests (pytest-xdist)
+@pytest.mark.parametrize(
+    "path, headers, status",
+    [
+        ("/submit/not-a-submission", PREFLIGHT, 404),
+        ("/elsewhere", PREFLIGHT, 404),
+        (submit_path(doc_id="3b7d0765-368a-4819-918d-0f41f9b80b76"), {**PREFLIGHT, "Access-Control-Request-Method": "DELETE"}, 405),
+        (submit_path(doc_id="762cce8d-95b6-4685-bfc9-d340939ed200"), {**PREFLIGHT, "Access-Control-Request-Headers": "x-unknown"}, 403),
+    ],
+)  # fixed ids: every test process must collect the same tests (pytest-xdist)
 @pytest.mark.system
 def test_a_preflight_for_anything_else_is_a_4xx(tmp_path, path, headers, status):
     with run_edge(tmp_path / "q") as edge:
@@ -115,15 +118,26 @@ def test_up_serves_https_with_cors_and_loads_a_web_pages_ping(tmp_path, certific
     try:
         base = f"https://127.0.0.1:{up.port}"
         verify = ssl.create_default_context(cafile=str(cert))
-        ping = {"ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-                "client_info": {"client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "release",
-                                "app_build": "1", "app_display_version": "1.0", "architecture": "x86_64", "os": "Linux",
-                                "os_version": "6.1", "telemetry_sdk_build": "web", "first_run_date": "2026-11-23+00:00"},
-                "metrics": {"counter": {"demo.launches": 4}}}
+        ping = {
+            "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+            "client_info": {
+                "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
+                "app_channel": "release",
+                "app_build": "1",
+                "app_display_version": "1.0",
+                "architecture": "x86_64",
+                "os": "Linux",
+                "os_version": "6.1",
+                "telemetry_sdk_build": "web",
+                "first_run_date": "2026-11-23+00:00",
+            },
+            "metrics": {"counter": {"demo.launches": 4}},
+        }
         path = f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}"
         assert httpx.options(base + path, headers=PREFLIGHT, verify=verify).headers["access-control-allow-origin"] == PAGE
-        answer = httpx.post(base + path, content=json.dumps(ping), verify=verify,
-                            headers={"Origin": PAGE, "Content-Type": "text/plain;charset=UTF-8"})  # as sendBeacon posts
+        answer = httpx.post(
+            base + path, content=json.dumps(ping), verify=verify, headers={"Origin": PAGE, "Content-Type": "text/plain;charset=UTF-8"}
+        )  # as sendBeacon posts
         assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == PAGE
         up.wait_committed(1)
         assert up.query("SELECT metrics.counter.demo_launches AS n FROM pingpipe_demo_live.hello_v1") == [{"n": 4}]

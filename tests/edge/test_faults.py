@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from ..helpers import load, queued_doc_ids, run_edge, submit_path
+from ..helpers import load, queued_doc_ids, run_edge, submit_path, wait_until
 
 pytestmark = pytest.mark.system
 
@@ -22,6 +22,7 @@ def test_kill_9_mid_load_every_200_is_in_the_queue_after_restart(tmp_path):
     queue = tmp_path / "queue"
     results = {}
     with run_edge(queue) as edge:
+
         def drive():
             results["load"] = load(edge.port, 20000, threads=8)
 
@@ -34,8 +35,8 @@ def test_kill_9_mid_load_every_200_is_in_the_queue_after_restart(tmp_path):
     assert len(accepted) > 100, "the load did not get going before the kill"
     assert results["load"].errors > 0, "the kill did not interrupt the load"
     with run_edge(queue, "--segment-max-age", "0.2"):
-        time.sleep(0.5)  # restart recovery seals the dead worker's open segment
-        assert not [p for p in queue.glob("*.ndjson.open") if p.stat().st_size]
+        # restart recovery seals the dead worker's open segment
+        assert wait_until(lambda: not [p for p in queue.glob("*.ndjson.open") if p.stat().st_size])
         queued = queued_doc_ids(queue, include_open=False)
     missing = set(accepted) - set(queued)
     assert not missing, f"{len(missing)} acknowledged pings lost"
@@ -46,8 +47,7 @@ def test_kill_9_mid_load_every_200_is_in_the_queue_after_restart(tmp_path):
 def small_disk(path, size_mb: int):
     path.mkdir()
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)], check=True,
-                       capture_output=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)], check=True, capture_output=True)
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
         if os.environ.get("CI"):
             raise

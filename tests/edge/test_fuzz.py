@@ -15,11 +15,14 @@ from pingpipe.edge.config import EdgeConfig
 from ..helpers import run_edge
 
 DOC = "2c3a0767-d84a-4d02-8a92-fa54a3376049"
-segment = st.one_of(st.sampled_from(["submit", "telemetry", "sslreports", "eng-workflow", "hgpush", "1", DOC, "", ".."]),
-                    st.text(min_size=0, max_size=12))
+segment = st.one_of(
+    st.sampled_from(["submit", "telemetry", "sslreports", "eng-workflow", "hgpush", "1", DOC, "", ".."]), st.text(min_size=0, max_size=12)
+)
 paths = st.lists(segment, min_size=0, max_size=9).map(lambda parts: "/" + "/".join(parts))
-header_names = st.one_of(st.sampled_from([b"content-length", b"transfer-encoding", b"user-agent", b"x-forwarded-for",
-                                          b"date", b"x-debug-id", b"host"]), st.binary(min_size=1, max_size=20))
+header_names = st.one_of(
+    st.sampled_from([b"content-length", b"transfer-encoding", b"user-agent", b"x-forwarded-for", b"date", b"x-debug-id", b"host"]),
+    st.binary(min_size=1, max_size=20),
+)
 headers = st.lists(st.tuples(header_names, st.binary(max_size=1100)), max_size=8)
 methods = st.sampled_from(["POST", "PUT", "GET", "DELETE", "OPTIONS", "HEAD", "PATCH"])
 
@@ -35,9 +38,19 @@ def harness(tmp_path_factory):
 
 
 async def call(app, method, path, hdrs, body_chunks, query=b""):
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-             "path": path, "raw_path": path.encode("utf-8", "surrogateescape"), "query_string": query,
-             "headers": hdrs, "client": ("127.0.0.1", 1234), "server": ("127.0.0.1", 8080), "scheme": "http"}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "query_string": query,
+        "headers": hdrs,
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 8080),
+        "scheme": "http",
+    }
     chunks = list(body_chunks) or [b""]
     events = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
     sent = []
@@ -53,8 +66,7 @@ async def call(app, method, path, hdrs, body_chunks, query=b""):
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(method=methods, path=paths, hdrs=headers, body=st.lists(st.binary(max_size=2000), max_size=3),
-       query=st.binary(max_size=50))
+@given(method=methods, path=paths, hdrs=headers, body=st.lists(st.binary(max_size=2000), max_size=3), query=st.binary(max_size=50))
 def test_no_input_makes_the_submit_path_crash_or_500(harness, method, path, hdrs, body, query):
     loop, app = harness
     sent = loop.run_until_complete(call(app, method, path, hdrs, body, query))

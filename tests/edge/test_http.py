@@ -49,8 +49,7 @@ def find(edge, doc_id: str) -> RawMessage:
 def test_post_and_put_are_accepted_and_kept_byte_for_byte(edge):
     body = gzip.compress(b'{"changesetID": "abc"}')
     for method, doc in (("POST", "11111111-1111-4111-8111-111111111111"), ("PUT", "22222222-2222-4222-8222-222222222222")):
-        r = httpx.request(method, f"{edge.url}/submit/eng-workflow/hgpush/1/{doc}", content=body,
-                          headers={"Content-Encoding": "gzip"})
+        r = httpx.request(method, f"{edge.url}/submit/eng-workflow/hgpush/1/{doc}", content=body, headers={"Content-Encoding": "gzip"})
         assert r.status_code == 200
         message = find(edge, doc)
         assert message.data == body  # the egg is not cracked
@@ -59,10 +58,19 @@ def test_post_and_put_are_accepted_and_kept_byte_for_byte(edge):
 
 def test_attributes_follow_mozillas_names(edge):
     doc = "33333333-3333-4333-8333-333333333333"
-    headers = {"User-Agent": "pingsender/1.0", "X-Forwarded-For": "10.0.0.1, 203.0.113.7", "DNT": "1",
-               "Date": "Mon, 12 Mar 2018 21:02:18 GMT", "X-Debug-ID": "dbg", "X-Source-Tags": "automation",
-               "X-Telemetry-Agent": "Glean/71.0.0", "X-LB-Tags": "tag", "X-Foxsec-IP-Reputation": "90",
-               "X-Pingsender-Version": "1.0", "X-Not-Kept": "nope"}
+    headers = {
+        "User-Agent": "pingsender/1.0",
+        "X-Forwarded-For": "10.0.0.1, 203.0.113.7",
+        "DNT": "1",
+        "Date": "Mon, 12 Mar 2018 21:02:18 GMT",
+        "X-Debug-ID": "dbg",
+        "X-Source-Tags": "automation",
+        "X-Telemetry-Agent": "Glean/71.0.0",
+        "X-LB-Tags": "tag",
+        "X-Foxsec-IP-Reputation": "90",
+        "X-Pingsender-Version": "1.0",
+        "X-Not-Kept": "nope",
+    }
     r = httpx.post(f"{edge.url}/submit/eng-workflow/hgpush/1/{doc}?v=4&x=1", content=b"{}", headers=headers)
     assert r.status_code == 200
     attrs = find(edge, doc).attributes
@@ -92,7 +100,9 @@ def test_telemetry_form_is_accepted_and_sslreports_refused(edge):
 @pytest.mark.parametrize(
     "method, path, status",
     [
-        ("GET", URI, 405), ("DELETE", URI, 405), ("PATCH", URI, 405),
+        ("GET", URI, 405),
+        ("DELETE", URI, 405),
+        ("PATCH", URI, 405),
         ("POST", "/submit/eng-workflow/hgpush/1/not-a-uuid", 404),
         ("POST", f"/submit/telemetry/hgpush/1/{DOC}", 404),
         ("POST", "/submit/eng-workflow/hgpush", 404),
@@ -134,8 +144,9 @@ def test_path_over_the_limit_is_414(edge):
 
 
 def test_attribute_over_1024_bytes_is_431(edge):
-    r = httpx.post(edge.url + "/submit/eng-workflow/hgpush/1/55555555-5555-4555-8555-555555555555",
-                   content=b"{}", headers={"User-Agent": "u" * 1025})
+    r = httpx.post(
+        edge.url + "/submit/eng-workflow/hgpush/1/55555555-5555-4555-8555-555555555555", content=b"{}", headers={"User-Agent": "u" * 1025}
+    )
     assert r.status_code == 431
     assert httpx.post(edge.url + URI + "?" + "q" * 1100, content=b"{}").status_code == 431  # the args attribute
     assert httpx.post(edge.url + URI, content=b"{}", headers={"X-Debug-ID": "d" * 1024}).status_code == 200
@@ -150,6 +161,7 @@ def test_dockerflow_endpoints(edge):
 
 
 def test_metrics_count_requests_by_code(edge):
+    assert httpx.post(edge.url + URI, content=b"{}").status_code == 200
     httpx.get(edge.url + URI)
     text = httpx.get(f"http://127.0.0.1:{edge.metrics_port}/metrics").text
     assert 'pingpipe_edge_requests_total{code="200"}' in text

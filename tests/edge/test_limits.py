@@ -18,8 +18,8 @@ import uuid
 
 import pytest
 
-from pingpipe.edge.app import header_text
 from pingpipe.cli.edge import edge as edge_command
+from pingpipe.edge.app import header_text
 from pingpipe.edge.config import ConfigError, EdgeConfig
 from pingpipe.edge.publish import StorageFull, failure_status
 from pingpipe.message import RawMessage
@@ -32,8 +32,17 @@ TIMEOUT = 1.0  # every deadline of the module's edge, in seconds
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory):
     queue = tmp_path_factory.mktemp("queue")
-    with run_edge(queue, "--segment-max-age", "0.2", "--keep-alive-timeout", str(TIMEOUT),
-                  "--header-timeout", str(TIMEOUT), "--body-timeout", str(TIMEOUT)) as server:
+    with run_edge(
+        queue,
+        "--segment-max-age",
+        "0.2",
+        "--keep-alive-timeout",
+        str(TIMEOUT),
+        "--header-timeout",
+        str(TIMEOUT),
+        "--body-timeout",
+        str(TIMEOUT),
+    ) as server:
         yield server
 
 
@@ -42,8 +51,9 @@ def submit_uri(doc_id: str | None = None) -> str:
 
 
 def post(path: str, body: bytes = b"{}", extra: bytes = b"") -> bytes:
-    return b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(len(body)).encode() \
-        + b"\r\n" + extra + b"\r\n" + body
+    return (
+        b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body
+    )
 
 
 def get(path: str) -> bytes:
@@ -163,6 +173,7 @@ def test_connections_sending_megabytes_of_headers_leave_the_edge_small(tmp_path)
 
 # -- 2. deadlines -------------------------------------------------------------------------------
 
+
 def trickle(sock: socket.socket, pieces: list[bytes], gap: float, limit: float = 5.0) -> tuple[bytes, float]:
     """Send `pieces` `gap` seconds apart until the edge answers or closes; (what it sent, seconds
     from the first piece)."""
@@ -235,19 +246,20 @@ def test_a_slow_request_within_the_deadlines_is_answered_200(edge):
     request = post(submit_uri(doc), b'{"slow": true}', extra=b"User-Agent: slow\r\nX-Debug-ID: slow\r\n")
     end = request.index(b"\r\n\r\n") + 4
     head, body = request[:end], request[end:]
-    pieces = [head[i:i + 16] for i in range(0, len(head), 16)]
+    pieces = [head[i : i + 16] for i in range(0, len(head), 16)]
     with connect(edge) as sock:
         for piece in pieces:  # the head over ~0.6 s
             sock.sendall(piece)
             time.sleep(0.6 / len(pieces))
         for i in range(len(body)):  # the body over ~0.6 s
-            sock.sendall(body[i:i + 1])
+            sock.sendall(body[i : i + 1])
             time.sleep(0.6 / len(body))
         assert statuses(sock.recv(4096)) == [200]
     assert message_for(edge, doc).data == b'{"slow": true}'
 
 
 # -- 3. descriptors -----------------------------------------------------------------------------
+
 
 @pytest.mark.system
 def test_idle_connections_beyond_the_descriptor_reserve_never_make_a_submission_fail(tmp_path):
@@ -341,24 +353,33 @@ asyncio.run(main())
 
 @pytest.mark.system
 def test_a_queue_out_of_descriptors_answers_503_and_recovers(tmp_path):
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(SEGMENT_OUT_OF_DESCRIPTORS), str(tmp_path)],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SEGMENT_OUT_OF_DESCRIPTORS), str(tmp_path)], capture_output=True, text=True, timeout=30
+    )
     assert out.stdout.split() == ["503", "recovered"], out.stderr[-2000:]
     lines = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("*.ndjson*"))).splitlines()
     assert lines == [b'{"first": 1}', b'{"after": 1}']  # nothing torn, nothing lost
     assert len(list(tmp_path.glob("*.ndjson.open"))) == 0
 
 
-@pytest.mark.parametrize("exc, status", [
-    (OSError(errno.EMFILE, "Too many open files"), 503), (OSError(errno.ENFILE, "File table overflow"), 503),
-    (OSError(errno.ENOSPC, "No space left on device"), 507), (OSError(errno.EDQUOT, "Disk quota exceeded"), 507),
-    (StorageFull("below the floor"), 507), (OSError(errno.EIO, "I/O error"), 500), (RuntimeError("bug"), 500),
-])
+@pytest.mark.parametrize(
+    "exc, status",
+    [
+        (OSError(errno.EMFILE, "Too many open files"), 503),
+        (OSError(errno.ENFILE, "File table overflow"), 503),
+        (OSError(errno.ENOSPC, "No space left on device"), 507),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), 507),
+        (StorageFull("below the floor"), 507),
+        (OSError(errno.EIO, "I/O error"), 500),
+        (RuntimeError("bug"), 500),
+    ],
+)
 def test_a_message_that_could_not_be_made_safe_is_500_only_when_unexplained(exc, status):
     assert failure_status(exc) == status
 
 
 # -- 4. refused bodies are not read ---------------------------------------------------------------
+
 
 @pytest.mark.system
 @pytest.mark.parametrize("path, status", [(submit_uri(), 413), ("/nowhere", 404)], ids=["submit", "asgi"])
@@ -384,6 +405,7 @@ def test_a_10_gb_body_is_refused_and_the_connection_closed_without_reading_it(ed
 
 
 # -- 5. pipelining --------------------------------------------------------------------------------
+
 
 @pytest.mark.system
 def test_a_malformed_request_after_pipelined_submissions_is_answered_400_after_their_200s(edge):
@@ -421,6 +443,7 @@ def test_a_submission_queued_behind_an_asgi_request_gets_408_when_its_body_stops
 
 # -- 6. text --------------------------------------------------------------------------------------
 
+
 @pytest.mark.system
 def test_utf8_header_values_are_kept_as_utf8_and_other_bytes_as_latin1(edge):
     doc = str(uuid.uuid4())
@@ -442,17 +465,20 @@ def test_header_text_is_utf8_else_latin1():
 
 # -- configuration --------------------------------------------------------------------------------
 
+
 def test_the_cli_takes_every_default_from_edge_config():
     defaults = EdgeConfig()
     for param in edge_command.params:
         if hasattr(defaults, param.name) and isinstance(param.default, (int, float, str)):
             assert param.default == getattr(defaults, param.name), param.name
-    assert {"max_url_bytes", "max_header_bytes", "max_headers", "keep_alive_timeout", "header_timeout",
-            "body_timeout", "fd_reserve"} <= {param.name for param in edge_command.params}
+    assert {"max_url_bytes", "max_header_bytes", "max_headers", "keep_alive_timeout", "header_timeout", "body_timeout", "fd_reserve"} <= {
+        param.name for param in edge_command.params
+    }
 
 
-@pytest.mark.parametrize("field", ["max_header_bytes", "max_headers", "max_url_bytes", "header_timeout", "body_timeout",
-                                   "keep_alive_timeout"])
+@pytest.mark.parametrize(
+    "field", ["max_header_bytes", "max_headers", "max_url_bytes", "header_timeout", "body_timeout", "keep_alive_timeout"]
+)
 def test_limits_and_timeouts_must_be_positive(tmp_path, field):
     with pytest.raises(ConfigError, match=field):
         EdgeConfig(queue_dir=tmp_path, **{field: 0}).check()

@@ -35,8 +35,17 @@ class Server:
         if hasattr(self.app, "pingpipe_submit"):
             counting.pingpipe_submit = self.app.pingpipe_submit
         self.port = free_port()
-        config = uvicorn.Config(counting, host="127.0.0.1", port=self.port, http=EdgeProtocol, loop="uvloop",
-                                lifespan="on", log_level="warning", timeout_keep_alive=30, proxy_headers=False)
+        config = uvicorn.Config(
+            counting,
+            host="127.0.0.1",
+            port=self.port,
+            http=EdgeProtocol,
+            loop="uvloop",
+            lifespan="on",
+            log_level="warning",
+            timeout_keep_alive=30,
+            proxy_headers=False,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -59,8 +68,9 @@ class Server:
         deadline = time.monotonic() + 3
         while list(self.queue.glob("*.ndjson.open")) and time.monotonic() < deadline:
             time.sleep(0.05)
-        return [RawMessage.from_line(line) for p in sorted(self.queue.glob("*.ndjson"))
-                for line in p.read_bytes().splitlines() if line.strip()]
+        return [
+            RawMessage.from_line(line) for p in sorted(self.queue.glob("*.ndjson")) for line in p.read_bytes().splitlines() if line.strip()
+        ]
 
 
 def post(path: str, body: bytes = b'{"a": 1}', *, version: str = "1.1", extra: str = "") -> bytes:
@@ -80,7 +90,7 @@ def read_responses(sock: socket.socket, count: int) -> list[tuple[int, dict[str,
             if not chunk:
                 raise AssertionError(f"connection closed after {len(out)} responses")
             data += chunk
-        head, data = data[:end].decode(), data[end + 4:]
+        head, data = data[:end].decode(), data[end + 4 :]
         lines = head.split("\r\n")
         headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
         length = int(headers.get("content-length", "0"))
@@ -142,15 +152,22 @@ def test_pipelined_requests_keep_their_order_across_asgi_ones(tmp_path):
     with Server(tmp_path) as server, server.connect() as sock:
         sock.sendall(b"".join(requests))
         answers = [(status, headers.get("content-type")) for status, headers in read_responses(sock, len(requests))]
-        assert answers == [(200, None), (200, "application/json"), (200, None), (404, None), (404, "application/json"),
-                           (405, None), (200, None)]
+        assert answers == [
+            (200, None),
+            (200, "application/json"),
+            (200, None),
+            (404, None),
+            (404, "application/json"),
+            (405, None),
+            (200, None),
+        ]
         assert len(server.messages()) == 3
 
 
 def test_expect_100_continue_gets_its_interim_answer_before_the_body(tmp_path):
     body = b'{"big": "' + b"x" * 5000 + b'"}'
     with Server(tmp_path) as server, server.connect() as sock:
-        sock.sendall(post(f"/submit/eng-workflow/hgpush/1/{DOC}", body, extra="Expect: 100-continue\r\n")[:-len(body)])
+        sock.sendall(post(f"/submit/eng-workflow/hgpush/1/{DOC}", body, extra="Expect: 100-continue\r\n")[: -len(body)])
         assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(body)
         assert read_responses(sock, 1)[0][0] == 200

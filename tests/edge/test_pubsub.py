@@ -52,8 +52,7 @@ def routes_file(tmp_path, topic_name, extra=()):
 
 
 def edge_args(tmp_path, topic_name, extra=()):
-    return ("--pubsub-project", "test", "--route-table", str(routes_file(tmp_path, topic_name, extra)),
-            "--segment-max-age", "0.2")
+    return ("--pubsub-project", "test", "--route-table", str(routes_file(tmp_path, topic_name, extra)), "--segment-max-age", "0.2")
 
 
 def spool_200(edge) -> list[str]:
@@ -68,8 +67,9 @@ def test_published_messages_can_be_pulled_back(tmp_path, topic, pubsub_emulator)
     name, sub, subscriber = topic
     doc = str(uuid.uuid4())
     with run_edge(tmp_path / "spool", *edge_args(tmp_path, name), env=pubsub_emulator.env()) as edge:
-        r = httpx.post(edge.url + submit_path(doc_id=doc), content=b'{"hello": "pubsub"}',
-                       headers={"User-Agent": "test/1", "X-Debug-ID": "dbg"})
+        r = httpx.post(
+            edge.url + submit_path(doc_id=doc), content=b'{"hello": "pubsub"}', headers={"User-Agent": "test/1", "X-Debug-ID": "dbg"}
+        )
         assert r.status_code == 200
         messages = pull_all(subscriber, sub, settle=1.0)
     assert len(messages) == 1
@@ -84,8 +84,9 @@ def test_published_messages_can_be_pulled_back(tmp_path, topic, pubsub_emulator)
 def test_route_table_decides_404_and_405(tmp_path, topic, pubsub_emulator):
     name, _, _ = topic
     args = edge_args(tmp_path, name, extra=[["/submit/readonly/<rest:path>", name, ["PUT"]]])
-    routes_file(tmp_path, name).write_text(json.dumps([["/submit/readonly/<rest:path>", name, ["PUT"]],
-                                                       ["/submit/eng-workflow/<rest:path>", name]]))
+    routes_file(tmp_path, name).write_text(
+        json.dumps([["/submit/readonly/<rest:path>", name, ["PUT"]], ["/submit/eng-workflow/<rest:path>", name]])
+    )
     with run_edge(tmp_path / "spool", *args, env=pubsub_emulator.env()) as edge:
         doc = str(uuid.uuid4())
         assert httpx.post(edge.url + submit_path("eng-workflow", doc_id=doc), content=b"{}").status_code == 200
@@ -189,8 +190,13 @@ def test_a_volume_whose_pod_is_gone_is_drained_by_another_process(tmp_path, topi
         sealed = sorted(spool.glob("*.ndjson"))
         assert sealed, "the outage should have spooled them"
         sealed[0].rename(sealed[0].with_name(sealed[0].name + ".flushing-pingpipe-edge-3-1"))
-        drain = subprocess.Popen([PINGPIPE, "edge", "--drain", "--queue", str(spool), *edge_args(tmp_path, name)],
-                                 env=pubsub_emulator.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        drain = subprocess.Popen(
+            [PINGPIPE, "edge", "--drain", "--queue", str(spool), *edge_args(tmp_path, name)],
+            env=pubsub_emulator.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(3)
         assert drain.poll() is None, "Pub/Sub is down: the drain waits"
     finally:
@@ -217,9 +223,15 @@ def test_a_drain_keeps_what_no_route_takes_and_says_the_volume_is_not_empty(tmp_
     spool.mkdir()
     routed, stray = str(uuid.uuid4()), str(uuid.uuid4())
     (spool / "01000000000000000000-gone-1-000001.ndjson").write_bytes(
-        encode_line(b"{}", {"uri": f"/submit/app/ping/1/{routed}"}) + encode_line(b"{}", {"uri": f"/old/{stray}"}))
-    drain = subprocess.run([PINGPIPE, "edge", "--drain", "--queue", str(spool), *edge_args(tmp_path, name)],
-                           env=pubsub_emulator.env(), capture_output=True, text=True, timeout=120)
+        encode_line(b"{}", {"uri": f"/submit/app/ping/1/{routed}"}) + encode_line(b"{}", {"uri": f"/old/{stray}"})
+    )
+    drain = subprocess.run(
+        [PINGPIPE, "edge", "--drain", "--queue", str(spool), *edge_args(tmp_path, name)],
+        env=pubsub_emulator.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert drain.returncode == 1, drain.stdout + drain.stderr
     assert "republished 1 message(s); 1 match no route" in drain.stderr and "Traceback" not in drain.stderr
     received = {m.attributes["uri"].rsplit("/", 1)[1] for m in pull_all(subscriber, sub, settle=2.0, deadline=30)}

@@ -56,8 +56,18 @@ def closed_within(socks: list[socket.socket], limit: float) -> list[float]:
 
 def test_a_handshake_that_never_starts_or_never_ends_is_closed_within_the_header_timeout(tmp_path, certificate):
     cert, key = certificate
-    with run_edge(tmp_path / "q", "--tls-cert", str(cert), "--tls-key", str(key), "--header-timeout", str(TIMEOUT),
-                  "--keep-alive-timeout", "30", tls=True) as edge:
+    with run_edge(
+        tmp_path / "q",
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        "--header-timeout",
+        str(TIMEOUT),
+        "--keep-alive-timeout",
+        "30",
+        tls=True,
+    ) as edge:
         hello = client_hello()
         socks = [socket.create_connection(("127.0.0.1", edge.port)) for _ in range(60)]
         try:
@@ -77,9 +87,12 @@ def test_plain_http_sent_to_the_https_port_is_answered_400_saying_to_use_https(t
     cert, key = certificate
     with run_edge(tmp_path / "q", "--tls-cert", str(cert), "--tls-key", str(key), tls=True) as edge:
         doc = str(uuid.uuid4())
-        out = subprocess.run(["curl", "-sS", "-i", "-X", "POST", "--data", "{}",
-                              f"http://127.0.0.1:{edge.port}{submit_path(doc_id=doc)}"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            ["curl", "-sS", "-i", "-X", "POST", "--data", "{}", f"http://127.0.0.1:{edge.port}{submit_path(doc_id=doc)}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert out.stdout.startswith("HTTP/1.1 400 "), out
         assert "Use https://" in out.stdout
         time.sleep(0.5)
@@ -93,8 +106,19 @@ def test_connections_beyond_the_descriptor_reserve_are_closed_before_any_handsha
     cert, key = certificate
     socks: list[socket.socket] = []
     with many_descriptors(1024) as child_limit:
-        with run_edge(tmp_path / "q", "--tls-cert", str(cert), "--tls-key", str(key), "--header-timeout", str(TIMEOUT),
-                      "--segment-max-age", "0.1", preexec_fn=child_limit(256), tls=True) as edge:
+        with run_edge(
+            tmp_path / "q",
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "--header-timeout",
+            str(TIMEOUT),
+            "--segment-max-age",
+            "0.1",
+            preexec_fn=child_limit(256),
+            tls=True,
+        ) as edge:
             for _ in range(300):
                 socks.append(socket.create_connection(("127.0.0.1", edge.port)))
             took = closed_within(socks, TIMEOUT * 0.7)
@@ -103,8 +127,7 @@ def test_connections_beyond_the_descriptor_reserve_are_closed_before_any_handsha
             time.sleep(TIMEOUT + 0.5)  # the kept ones reach their deadline
             doc = str(uuid.uuid4())
             with httpx.Client(verify=ssl.create_default_context(cafile=str(cert)), timeout=5) as client:
-                assert client.post(f"https://127.0.0.1:{edge.port}{submit_path(doc_id=doc)}",
-                                   content=b"{}").status_code == 200
+                assert client.post(f"https://127.0.0.1:{edge.port}{submit_path(doc_id=doc)}", content=b"{}").status_code == 200
             assert edge.proc.poll() is None
             for sock in socks:
                 sock.close()
@@ -121,8 +144,9 @@ def bad_pairs(tmp_path_factory, certificate):
     folder = tmp_path_factory.mktemp("bad-tls")
     other_cert, other_key = make_certificate(folder)
     encrypted = folder / "encrypted.pem"
-    subprocess.run(["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret", "-out", str(encrypted)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret", "-out", str(encrypted)], check=True, capture_output=True
+    )
     text = folder / "notes.txt"
     text.write_text("not a certificate\n")
     return {
@@ -140,13 +164,13 @@ CASES = ["swapped", "another's key", "not PEM", "a certificate as the key", "enc
 
 @pytest.mark.parametrize("command", ["edge", "up"])
 @pytest.mark.parametrize("case", CASES)
-def test_a_pair_that_cannot_serve_https_is_one_line_naming_the_files_before_anything_starts(tmp_path, bad_pairs, case,
-                                                                                            command):
+def test_a_pair_that_cannot_serve_https_is_one_line_naming_the_files_before_anything_starts(tmp_path, bad_pairs, case, command):
     cert, key, says = bad_pairs[case]
     args = ["--tls-cert", str(cert)] + (["--tls-key", str(key)] if key else [])
     where = ["--queue", str(tmp_path / "q")] if command == "edge" else ["--data", str(tmp_path / "data")]
-    done = subprocess.run([PINGPIPE, command, "--port", str(free_port()), *where, *args], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [PINGPIPE, command, "--port", str(free_port()), *where, *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 1 and "Traceback" not in out and "ConfigError" not in out, out
     lines = done.stderr.strip().splitlines()
@@ -156,10 +180,10 @@ def test_a_pair_that_cannot_serve_https_is_one_line_naming_the_files_before_anyt
 
 def test_the_readmes_openssl_line_makes_a_pair_the_edge_serves_https_to_127_0_0_1_with(tmp_path):
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("### From a web page"):]
-    section = section[:section.index("\n### ", 1)]
+    section = readme[readme.index("### From a web page") :]
+    section = section[: section.index("\n### ", 1)]
     block = next(b for b in section.split("```sh\n")[1:] if b.lstrip().startswith("openssl req"))
-    subprocess.run(["bash", "-ec", block[:block.index("```")]], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    subprocess.run(["bash", "-ec", block[: block.index("```")]], cwd=tmp_path, check=True, capture_output=True, timeout=60)
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     with run_edge(tmp_path / "q", "--tls-cert", str(cert), "--tls-key", str(key), tls=True) as edge:
         with httpx.Client(verify=ssl.create_default_context(cafile=str(cert))) as client:  # checks the name: 127.0.0.1

@@ -7,21 +7,25 @@ import json
 import subprocess
 import uuid
 
+import pytest
+
 from pingpipe.edge.config import parse_route_table
 from pingpipe.edge.topics import plan
 
 from ..helpers import PINGPIPE
-import pytest
 
 
 def test_the_plan_is_each_raw_topic_with_the_decoders_subscription_and_the_errors_topic():
-    routes = parse_route_table([["/submit/telemetry/<suffix:path>", "raw-telemetry"], ["/submit/a/<suffix:path>", "raw"],
-                                ["/submit/<suffix:path>", "raw"]], "p")
+    routes = parse_route_table(
+        [["/submit/telemetry/<suffix:path>", "raw-telemetry"], ["/submit/a/<suffix:path>", "raw"], ["/submit/<suffix:path>", "raw"]], "p"
+    )
     p = plan(routes, "p")
     assert p.topics == ("projects/p/topics/raw-telemetry", "projects/p/topics/raw", "projects/p/topics/errors")
-    assert p.subscriptions == (("projects/p/subscriptions/raw-telemetry-decoder", "projects/p/topics/raw-telemetry"),
-                               ("projects/p/subscriptions/raw-decoder", "projects/p/topics/raw"),
-                               ("projects/p/subscriptions/errors-loader", "projects/p/topics/errors"))
+    assert p.subscriptions == (
+        ("projects/p/subscriptions/raw-telemetry-decoder", "projects/p/topics/raw-telemetry"),
+        ("projects/p/subscriptions/raw-decoder", "projects/p/topics/raw"),
+        ("projects/p/subscriptions/errors-loader", "projects/p/topics/errors"),
+    )
 
 
 @pytest.mark.external
@@ -31,8 +35,16 @@ def test_pubsub_setup_makes_them_on_the_emulator_and_keeps_them_when_run_again(t
     raw, errors = f"raw-{uuid.uuid4().hex[:8]}", f"errors-{uuid.uuid4().hex[:8]}"
     routes = tmp_path / "routes.json"
     routes.write_text(json.dumps([["/submit/<suffix:path>", raw]]))
-    command = [PINGPIPE, "pubsub-setup", "--pubsub-project", pubsub_emulator.project, "--route-table", str(routes),
-               "--errors-topic", errors]
+    command = [
+        PINGPIPE,
+        "pubsub-setup",
+        "--pubsub-project",
+        pubsub_emulator.project,
+        "--route-table",
+        str(routes),
+        "--errors-topic",
+        errors,
+    ]
     first = subprocess.run(command, capture_output=True, text=True, timeout=120, env=pubsub_emulator.env())
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("created ") == 4 and "kept" not in first.stdout, first.stdout
@@ -43,6 +55,5 @@ def test_pubsub_setup_makes_them_on_the_emulator_and_keeps_them_when_run_again(t
     assert sub.topic == f"projects/{pubsub_emulator.project}/topics/{raw}" and sub.ack_deadline_seconds == 120
     publisher = pubsub_v1.PublisherClient()  # the errors topic takes messages, and its subscription gets them
     publisher.publish(f"projects/{pubsub_emulator.project}/topics/{errors}", b"x").result(timeout=30)
-    pulled = subscriber.pull(subscription=f"projects/{pubsub_emulator.project}/subscriptions/{errors}-loader",
-                             max_messages=1, timeout=30)
+    pulled = subscriber.pull(subscription=f"projects/{pubsub_emulator.project}/subscriptions/{errors}-loader", max_messages=1, timeout=30)
     assert [m.message.data for m in pulled.received_messages] == [b"x"]

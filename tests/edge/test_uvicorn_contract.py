@@ -17,15 +17,43 @@ from pingpipe.edge.protocol import EdgeProtocol
 # method -> its parameters (after self), as EdgeProtocol overrides or calls them
 METHODS = {
     "__init__": ["config", "server_state", "app_state", "_loop"],
-    "connection_made": ["transport"], "data_received": ["data"], "connection_lost": ["exc"],
-    "on_message_begin": [], "on_url": ["url"], "on_header": ["name", "value"], "on_headers_complete": [],
-    "on_body": ["body"], "on_message_complete": [], "on_response_complete": [], "shutdown": [],
-    "_start_asgi_task": ["cycle", "app"], "_unset_keepalive_if_required": [], "timeout_keep_alive_handler": [],
-    "handle_websocket_upgrade": [], "_should_upgrade": [], "_unsupported_upgrade_warning": [],
+    "connection_made": ["transport"],
+    "data_received": ["data"],
+    "connection_lost": ["exc"],
+    "on_message_begin": [],
+    "on_url": ["url"],
+    "on_header": ["name", "value"],
+    "on_headers_complete": [],
+    "on_body": ["body"],
+    "on_message_complete": [],
+    "on_response_complete": [],
+    "shutdown": [],
+    "_start_asgi_task": ["cycle", "app"],
+    "_unset_keepalive_if_required": [],
+    "timeout_keep_alive_handler": [],
+    "handle_websocket_upgrade": [],
+    "_should_upgrade": [],
+    "_unsupported_upgrade_warning": [],
 }
 # attributes a protocol has once built and connected
-ATTRIBUTES = ["app", "loop", "logger", "parser", "server_state", "connections", "timeout_keep_alive", "transport",
-              "flow", "client", "scope", "url", "headers", "expect_100_continue", "cycle", "timeout_keep_alive_task"]
+ATTRIBUTES = [
+    "app",
+    "loop",
+    "logger",
+    "parser",
+    "server_state",
+    "connections",
+    "timeout_keep_alive",
+    "transport",
+    "flow",
+    "client",
+    "scope",
+    "url",
+    "headers",
+    "expect_100_continue",
+    "cycle",
+    "timeout_keep_alive_task",
+]
 
 
 def test_the_methods_edge_protocol_relies_on_keep_their_signatures():

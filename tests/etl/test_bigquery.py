@@ -8,16 +8,16 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 from pingpipe.etl.glean_usage import queries_for
 from pingpipe.etl.run import run
 from pingpipe.loader.tables import TableId
-from pingpipe.schemas.registry import Registry
 from pingpipe.loader.writers.bigquery import BigQueryWriter
 from pingpipe.loader.writers.duckdb import DuckDBWriter
+from pingpipe.schemas.registry import Registry
 from tests.helpers import PINGPIPE
 from tests.loader.bigquery_servers import client_for
-from tests.loader.test_bigquery import bqemulator  # noqa: F401  (the module-scoped emulator fixture)
-import pytest
 
 pytestmark = pytest.mark.external
 
@@ -26,22 +26,35 @@ def _s(name: str, bq_type: str = "STRING") -> dict:
     return {"name": name, "type": bq_type, "mode": "NULLABLE"}
 
 
-FIELDS = [_s("submission_timestamp", "TIMESTAMP"), _s("sample_id", "INT64"), _s("normalized_channel"), _s("normalized_country_code"),
-          {"name": "client_info", "type": "RECORD", "mode": "NULLABLE", "fields": [_s("client_id"), _s("app_display_version")]},
-          {"name": "ping_info", "type": "RECORD", "mode": "NULLABLE", "fields": [_s("reason")]}]
-PATHS = {"client_info.client_id", "normalized_channel", "normalized_country_code", "client_info.app_display_version",
-         "ping_info.reason"}
+FIELDS = [
+    _s("submission_timestamp", "TIMESTAMP"),
+    _s("sample_id", "INT64"),
+    _s("normalized_channel"),
+    _s("normalized_country_code"),
+    {"name": "client_info", "type": "RECORD", "mode": "NULLABLE", "fields": [_s("client_id"), _s("app_display_version")]},
+    {"name": "ping_info", "type": "RECORD", "mode": "NULLABLE", "fields": [_s("reason")]},
+]
+PATHS = {"client_info.client_id", "normalized_channel", "normalized_country_code", "client_info.app_display_version", "ping_info.reason"}
 DAYS = [dt.date(2026, 11, 20) + dt.timedelta(days=n) for n in range(9)]
 ACTIVE = {"a": {0, 1, 2, 3, 4, 5, 6, 7, 8}, "b": {0, 8}, "c": {1, 2}, "d": {3}}  # client -> day numbers with a ping
 
 
 def stable_rows() -> list[dict]:
-    return [{"submission_timestamp": f"{DAYS[n]}T10:00:00Z", "sample_id": i, "normalized_channel": ("release", "beta")[i % 2],
-             "normalized_country_code": "GB", "client_info": {"client_id": client, "app_display_version": "1"},
-             "ping_info": {"reason": "active"}} for i, (client, days) in enumerate(ACTIVE.items()) for n in sorted(days)]
+    return [
+        {
+            "submission_timestamp": f"{DAYS[n]}T10:00:00Z",
+            "sample_id": i,
+            "normalized_channel": ("release", "beta")[i % 2],
+            "normalized_country_code": "GB",
+            "client_info": {"client_id": client, "app_display_version": "1"},
+            "ping_info": {"reason": "active"},
+        }
+        for i, (client, days) in enumerate(ACTIVE.items())
+        for n in sorted(days)
+    ]
 
 
-def test_the_generated_queries_give_the_same_tables_on_bqemulator_and_duckdb(bqemulator, tmp_path):  # noqa: F811
+def test_the_generated_queries_give_the_same_tables_on_bqemulator_and_duckdb(bqemulator, tmp_path):
     client = client_for(bqemulator.endpoint)
     BigQueryWriter("test", client=client, retry_deadline=30).write({TableId("twin_stable", "baseline_v1"): (FIELDS, stable_rows())})
     duck = DuckDBWriter(tmp_path / "w.duckdb")
@@ -54,19 +67,29 @@ def test_the_generated_queries_give_the_same_tables_on_bqemulator_and_duckdb(bqe
         assert run(duck, queries, day).failed == {}
     sql = tmp_path / "sql"  # the same queries as files, as a user keeps them: the CLI runs them on BigQuery
     from pingpipe.etl.queries import write_dir
+
     write_dir(queries, sql)
     for day in DAYS:
-        out = subprocess.run([PINGPIPE, "etl", "run", "--warehouse", "bigquery:test", "--sql", str(sql), "--date", str(day),
-                              "--schemas", str(schemas)], capture_output=True, text=True, timeout=120, env=env)
+        out = subprocess.run(
+            [PINGPIPE, "etl", "run", "--warehouse", "bigquery:test", "--sql", str(sql), "--date", str(day), "--schemas", str(schemas)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert out.returncode == 0, out.stdout + out.stderr
-    for table, columns in (("twin_derived.baseline_clients_daily_v1", "submission_date, client_id, baseline_pings, sessions, "
-                                                                      "normalized_channel, country"),
-                           ("twin_derived.baseline_clients_last_seen_v1", "submission_date, client_id, days_seen_bits"),
-                           ("twin.active_users", "submission_date, channel, country, dau, wau, mau")):
+    for table, columns in (
+        ("twin_derived.baseline_clients_daily_v1", "submission_date, client_id, baseline_pings, sessions, normalized_channel, country"),
+        ("twin_derived.baseline_clients_last_seen_v1", "submission_date, client_id, days_seen_bits"),
+        ("twin.active_users", "submission_date, channel, country, dau, wau, mau"),
+    ):
         on_bigquery = sorted(tuple(r.values()) for r in client.query(f"SELECT {columns} FROM `test.{table}`").result())
         on_duckdb = sorted(duck.query(f"SELECT {columns} FROM {table}").fetchall())
         assert on_bigquery == on_duckdb and on_duckdb, table
-    bits = dict(duck.query("SELECT client_id, days_seen_bits FROM twin_derived.baseline_clients_last_seen_v1 "
-                           f"WHERE submission_date = DATE '{DAYS[-1]}'").fetchall())
+    bits = dict(
+        duck.query(
+            f"SELECT client_id, days_seen_bits FROM twin_derived.baseline_clients_last_seen_v1 WHERE submission_date = DATE '{DAYS[-1]}'"
+        ).fetchall()
+    )
     assert bits == {"a": 0b111111111, "b": 0b100000001, "c": 0b11000000, "d": 0b100000}  # bit n: n days before
     duck.close()

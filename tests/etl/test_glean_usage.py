@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import random
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -19,29 +18,38 @@ from pingpipe.schemas.registry import Registry
 from pingpipe.up import cycle, work
 from pingpipe.up.commit import Committer
 
-MMDB = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "geoip" / "GeoIP2-City-Test.mmdb"
 APP = "pingpipe_demo"
 LAST = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
 DAYS = [LAST - dt.timedelta(days=n) for n in range(29, -1, -1)]  # 30 days, the last one yesterday
-COUNTRY_OF = {"81.2.69.160": "GB", "216.160.83.56": "US", "89.160.20.112": "SE"}  # MaxMind's test database
+COUNTRY_OF = {"81.2.69.160": "GB", "216.160.83.56": "US", "89.160.20.112": "SE"}  # the test GeoIP database (tests/fixtures/geoip.py)
 
 
 def baseline(client: str, channel: str, reason: str, duration: int) -> bytes:
-    return json.dumps({
-        "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00", "reason": reason},
-        "client_info": {"client_id": client, "app_channel": channel, "app_build": "1", "app_display_version": "1.0",
-                        "architecture": "x86_64", "os": "Linux", "os_version": "6.1", "telemetry_sdk_build": "t",
-                        "first_run_date": "2026-11-01+00:00"},
-        "metrics": {"timespan": {"glean.baseline.duration": {"time_unit": "second", "value": duration}}}}).encode()
+    return json.dumps(
+        {
+            "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00", "reason": reason},
+            "client_info": {
+                "client_id": client,
+                "app_channel": channel,
+                "app_build": "1",
+                "app_display_version": "1.0",
+                "architecture": "x86_64",
+                "os": "Linux",
+                "os_version": "6.1",
+                "telemetry_sdk_build": "t",
+                "first_run_date": "2026-11-01+00:00",
+            },
+            "metrics": {"timespan": {"glean.baseline.duration": {"time_unit": "second", "value": duration}}},
+        }
+    ).encode()
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
+def warehouse(tmp_path_factory, geoip_db):
     """12 clients: 10 with random activity (one changes channel on day 20), one seen in the first 5 days
     only, one on the first and last day only; a resent ping; one cycle per day."""
     rng = random.Random(20261129)
-    clients = {str(uuid.UUID(int=rng.getrandbits(128))): (rng.choice(["release", "beta"]), rng.choice(list(COUNTRY_OF)))
-               for _ in range(12)}
+    clients = {str(uuid.UUID(int=rng.getrandbits(128))): (rng.choice(["release", "beta"]), rng.choice(list(COUNTRY_OF))) for _ in range(12)}
     switcher, *_, early, rare = clients
     active_on = {early: lambda i: i < 5, rare: lambda i: i in (0, 29)}
     seen: dict[str, dict[dt.date, list]] = {c: {} for c in clients}  # client -> day -> [(reason, duration, channel)]
@@ -56,14 +64,19 @@ def warehouse(tmp_path_factory):
                 reason, duration = ("active", "inactive")[n], rng.randrange(1, 5000)
                 seen[client].setdefault(day, []).append((reason, duration, channel))
                 doc = str(uuid.uuid4())
-                line = encode_line(baseline(client, channel, reason, duration), {
-                    "uri": f"/submit/pingpipe-demo/baseline/1/{doc}",
-                    "submission_timestamp": f"{day}T{10 + n:02d}:00:00.000000Z", "remote_addr": ip})
+                line = encode_line(
+                    baseline(client, channel, reason, duration),
+                    {
+                        "uri": f"/submit/pingpipe-demo/baseline/1/{doc}",
+                        "submission_timestamp": f"{day}T{10 + n:02d}:00:00.000000Z",
+                        "remote_addr": ip,
+                    },
+                )
                 lines.append(line)
                 if i == 5 and n == 0:
                     lines.append(line)  # sent twice: the stable table keeps one
     tmp = tmp_path_factory.mktemp("etl")
-    work.init_worker(DecoderConfig(geoip_db=MMDB))
+    work.init_worker(DecoderConfig(geoip_db=geoip_db))
     writer = DuckDBWriter(tmp / "warehouse.duckdb")
     segment = tmp / "s1.ndjson"
     segment.write_bytes(b"".join(lines))
@@ -82,17 +95,37 @@ def test_every_day_ran_the_generated_queries(warehouse):
     _, _, _, _, reports = warehouse
     for report in reports:
         assert report["etl"]["failed"] == {} and report["etl"]["waiting"] == {}
-        assert set(report["etl"]["ran"]) == {f"{APP}_derived.baseline_clients_daily_v1", f"{APP}_derived.active_users_v1",
-                                             f"{APP}_derived.baseline_clients_last_seen_v1", f"{APP}.active_users"}
+        assert set(report["etl"]["ran"]) == {
+            f"{APP}_derived.baseline_clients_daily_v1",
+            f"{APP}_derived.active_users_v1",
+            f"{APP}_derived.baseline_clients_last_seen_v1",
+            f"{APP}.active_users",
+        }
 
 
 def test_clients_daily_has_one_row_per_client_and_day_with_sessions_and_durations(warehouse):
     writer, _, clients, seen, _ = warehouse
-    expected = sorted(((day, client, len(pings), sum(r == "active" for r, _, _ in pings), sum(d for _, d, _ in pings),
-                        pings[-1][2], COUNTRY_OF[clients[client][1]])
-                       for client, days in seen.items() for day, pings in days.items()), key=repr)
-    got = rows(writer, f"SELECT submission_date, client_id, baseline_pings, sessions, durations, normalized_channel, country "
-                       f"FROM {APP}_derived.baseline_clients_daily_v1")
+    expected = sorted(
+        (
+            (
+                day,
+                client,
+                len(pings),
+                sum(r == "active" for r, _, _ in pings),
+                sum(d for _, d, _ in pings),
+                pings[-1][2],
+                COUNTRY_OF[clients[client][1]],
+            )
+            for client, days in seen.items()
+            for day, pings in days.items()
+        ),
+        key=repr,
+    )
+    got = rows(
+        writer,
+        f"SELECT submission_date, client_id, baseline_pings, sessions, durations, normalized_channel, country "
+        f"FROM {APP}_derived.baseline_clients_daily_v1",
+    )
     assert got == expected
 
 
@@ -118,8 +151,10 @@ def test_days_seen_bits_and_active_users_equal_a_computation_in_python(warehouse
             counts[0] += bool(b & 1)
             counts[1] += bool(b & 0x7F)
             counts[2] += 1
-    assert rows(writer, f"SELECT submission_date, client_id, days_seen_bits, normalized_channel, country "
-                        f"FROM {APP}_derived.baseline_clients_last_seen_v1") == sorted(last_seen, key=repr)
+    assert rows(
+        writer,
+        f"SELECT submission_date, client_id, days_seen_bits, normalized_channel, country FROM {APP}_derived.baseline_clients_last_seen_v1",
+    ) == sorted(last_seen, key=repr)
     expected = sorted(((d, ch, co, *n) for (d, ch, co), n in active.items()), key=repr)
     assert rows(writer, f"SELECT submission_date, channel, country, dau, wau, mau FROM {APP}.active_users") == expected
     assert any(n[1] > n[0] for n in active.values()) and any(n[2] > n[1] for n in active.values())  # the windows differ
@@ -127,8 +162,7 @@ def test_days_seen_bits_and_active_users_equal_a_computation_in_python(warehouse
 
 def test_a_rerun_of_a_day_changes_nothing(warehouse):
     writer, registry, _, _, _ = warehouse
-    tables = [f"{APP}_derived.baseline_clients_daily_v1", f"{APP}_derived.baseline_clients_last_seen_v1",
-              f"{APP}_derived.active_users_v1"]
+    tables = [f"{APP}_derived.baseline_clients_daily_v1", f"{APP}_derived.baseline_clients_last_seen_v1", f"{APP}_derived.active_users_v1"]
     before = {t: rows(writer, f"SELECT * FROM {t}") for t in tables}
     report = cycle.run_etl(writer, registry, DAYS[15])
     assert report.failed == {} and len(report.ran) == 4

@@ -2,7 +2,7 @@
 
 * `start_bqemulator`: the real bqemulator (PyPI, DuckDB-backed) in its own venv
   (`.venv-bqemulator`, created on first use from the package registry), started with the two
-  offline workarounds from ../shared/README.md: its DuckDB pinned below 2.x, and its start-up
+  offline workarounds from the bqemulator notes in shared/README.md: its DuckDB pinned below 2.x, and its start-up
   download of DuckDB's `spatial` extension switched off.
 * `FakeBigQuery`: a fake, for the paths bqemulator gets wrong or cannot cause (a schema update
   leaves the table unchanged; a bad row gets HTTP 500 and a client retry storm; a DML job refused
@@ -46,8 +46,9 @@ def ensure_venv() -> Path:
     python = VENV / "bin" / "python"
     if not (VENV / ".ready").exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "bqemulator==1.4.0", "duckdb==1.5.6", "numpy"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "bqemulator==1.4.0", "duckdb==1.5.6", "numpy"], check=True, capture_output=True
+        )
         (VENV / ".ready").touch()
     return python
 
@@ -73,8 +74,12 @@ def start_bqemulator(workdir: Path) -> Emulator:
     port = free_port()
     log = workdir / "bqemulator.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(python), str(script), "start", "--project", "test", "--rest-port", str(port),
-                                 "--grpc-port", str(free_port())], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(python), str(script), "start", "--project", "test", "--rest-port", str(port), "--grpc-port", str(free_port())],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -91,8 +96,19 @@ def start_bqemulator(workdir: Path) -> Emulator:
 
 # -- the fake ------------------------------------------------------------------------------
 
-_TYPES = {"INTEGER": int, "INT64": int, "FLOAT": (int, float), "FLOAT64": (int, float), "BOOLEAN": bool, "BOOL": bool,
-          "STRING": str, "TIMESTAMP": str, "BYTES": str, "DATE": str, "RECORD": dict}
+_TYPES = {
+    "INTEGER": int,
+    "INT64": int,
+    "FLOAT": (int, float),
+    "FLOAT64": (int, float),
+    "BOOLEAN": bool,
+    "BOOL": bool,
+    "STRING": str,
+    "TIMESTAMP": str,
+    "BYTES": str,
+    "DATE": str,
+    "RECORD": dict,
+}
 
 
 def _row_errors(fields: list[dict], row: dict, prefix: str = "") -> list[dict]:
@@ -102,8 +118,9 @@ def _row_errors(fields: list[dict], row: dict, prefix: str = "") -> list[dict]:
     for key, value in row.items():
         field = by_name.get(key)
         if field is None:
-            errors.append({"reason": "invalid", "location": prefix + key, "debugInfo": "",
-                           "message": "no such field: " + prefix + key + "."})
+            errors.append(
+                {"reason": "invalid", "location": prefix + key, "debugInfo": "", "message": "no such field: " + prefix + key + "."}
+            )
             continue
         values = value if field.get("mode") == "REPEATED" and isinstance(value, list) else [value]
         for v in values:
@@ -113,8 +130,14 @@ def _row_errors(fields: list[dict], row: dict, prefix: str = "") -> list[dict]:
             if field["type"] in ("INTEGER", "INT64") and isinstance(v, str) and re.fullmatch(r"-?\d+", v):
                 continue  # BigQuery accepts integers as strings
             if not isinstance(v, want) or (want is int and isinstance(v, bool)):
-                errors.append({"reason": "invalid", "location": prefix + key, "debugInfo": "",
-                               "message": f"Cannot convert value to {field['type'].lower()}."})
+                errors.append(
+                    {
+                        "reason": "invalid",
+                        "location": prefix + key,
+                        "debugInfo": "",
+                        "message": f"Cannot convert value to {field['type'].lower()}.",
+                    }
+                )
             elif field["type"] == "RECORD":
                 errors += _row_errors(field["fields"], v, prefix + key + ".")
     return errors
@@ -164,11 +187,18 @@ class FakeBigQuery:
                     refused = next((message for pattern, message in fake.refusals if re.search(pattern, sql)), None)
                     status = {"state": "DONE"}
                     if refused:
-                        status.update(errorResult={"reason": "invalidQuery", "message": refused},
-                                      errors=[{"reason": "invalidQuery", "message": refused}])
-                    fake._jobs[job_id] = {"kind": "bigquery#job", "id": f"{project}:US.{job_id}", "jobReference": ref,
-                                          "configuration": body["configuration"], "status": status,
-                                          "statistics": {"query": {"numDmlAffectedRows": "0", "statementType": "DELETE"}}}
+                        status.update(
+                            errorResult={"reason": "invalidQuery", "message": refused},
+                            errors=[{"reason": "invalidQuery", "message": refused}],
+                        )
+                    fake._jobs[job_id] = {
+                        "kind": "bigquery#job",
+                        "id": f"{project}:US.{job_id}",
+                        "jobReference": ref,
+                        "configuration": body["configuration"],
+                        "status": status,
+                        "statistics": {"query": {"numDmlAffectedRows": "0", "statementType": "DELETE"}},
+                    }
                     self._send(200, fake._jobs[job_id])
                     return True
                 job = fake._jobs.get(job_id)
@@ -178,12 +208,30 @@ class FakeBigQuery:
                     self._send(200, job)
                 elif "errorResult" in job["status"]:
                     message = job["status"]["errorResult"]["message"]
-                    self._send(400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT",
-                                               "errors": [{"reason": "invalidQuery", "message": message}]}})
+                    self._send(
+                        400,
+                        {
+                            "error": {
+                                "code": 400,
+                                "message": message,
+                                "status": "INVALID_ARGUMENT",
+                                "errors": [{"reason": "invalidQuery", "message": message}],
+                            }
+                        },
+                    )
                 else:
-                    self._send(200, {"kind": "bigquery#getQueryResultsResponse", "jobReference": job["jobReference"],
-                                     "jobComplete": True, "totalRows": "0", "rows": [], "schema": {"fields": []},
-                                     "numDmlAffectedRows": "0"})
+                    self._send(
+                        200,
+                        {
+                            "kind": "bigquery#getQueryResultsResponse",
+                            "jobReference": job["jobReference"],
+                            "jobComplete": True,
+                            "totalRows": "0",
+                            "rows": [],
+                            "schema": {"fields": []},
+                            "numDmlAffectedRows": "0",
+                        },
+                    )
                 return True
 
             def _route(self, method: str):
@@ -209,8 +257,9 @@ class FakeBigQuery:
                     return self._send(200, fake.tables[key])
                 key = (dataset, table)
                 if key not in fake.tables:
-                    return self._send(404, {"error": {"code": 404, "message": f"Not found: Table {project}:{dataset}.{table}",
-                                                      "status": "NOT_FOUND"}})
+                    return self._send(
+                        404, {"error": {"code": 404, "message": f"Not found: Table {project}:{dataset}.{table}", "status": "NOT_FOUND"}}
+                    )
                 if insert:  # tabledata.insertAll
                     if fake.fail_next_inserts:
                         fake.fail_next_inserts -= 1
@@ -225,12 +274,14 @@ class FakeBigQuery:
                             good.append(item["json"])
                     if errors and not body.get("skipInvalidRows"):
                         stopped = {e["index"] for e in errors}
-                        errors += [{"index": i, "errors": [{"reason": "stopped", "location": "", "debugInfo": "", "message": ""}]}
-                                   for i in range(len(body["rows"])) if i not in stopped]
+                        errors += [
+                            {"index": i, "errors": [{"reason": "stopped", "location": "", "debugInfo": "", "message": ""}]}
+                            for i in range(len(body["rows"]))
+                            if i not in stopped
+                        ]
                         good = []
                     fake.rows[key] += good
-                    return self._send(200, {"kind": "bigquery#tableDataInsertAllResponse",
-                                            **({"insertErrors": errors} if errors else {})})
+                    return self._send(200, {"kind": "bigquery#tableDataInsertAllResponse", **({"insertErrors": errors} if errors else {})})
                 if method == "GET":  # tables.get
                     return self._send(200, fake.tables[key])
                 if method in ("PATCH", "PUT"):  # tables.patch / update: the schema really changes

@@ -1,6 +1,6 @@
 """The BigQuery writer with the official client: against the real bqemulator where it works, and
 against a fake REST server (bigquery_servers.FakeBigQuery) for schema updates and per-row
-rejections, which bqemulator gets wrong (see ../shared/README.md)."""
+rejections, which bqemulator gets wrong (see the bqemulator notes in shared/README.md)."""
 
 from __future__ import annotations
 
@@ -17,22 +17,10 @@ from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
 from tests.helpers import PINGPIPE
 
-from .bigquery_servers import FakeBigQuery, client_for, start_bqemulator
-from .test_duckdb import decoded_messages, schemas  # noqa: F401  (the module-scoped schemas fixture)
+from ..fixtures import decoded_messages
+from .bigquery_servers import FakeBigQuery, client_for
 
 HGPUSH = TableId("eng_workflow_live", "hgpush_v1")
-
-
-@pytest.fixture(scope="module")
-def bqemulator(tmp_path_factory):
-    try:
-        emulator = start_bqemulator(tmp_path_factory.mktemp("bqemulator"))
-    except (subprocess.CalledProcessError, RuntimeError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"bqemulator could not be installed or started here: {exc}")
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture
@@ -42,27 +30,34 @@ def fake():
     server.close()
 
 
-def loaded(schemas, writer):  # noqa: F811
+def loaded(schemas, geoip_db, writer):
     registry = Registry.load(schemas)
-    batch = Loader(registry).batch(decoded_messages(schemas))
+    batch = Loader(registry).batch(decoded_messages(schemas, geoip_db))
     return batch, writer.write(batch.tables)
 
 
 @pytest.mark.external
-def test_decoded_pings_round_trip_through_bqemulator(schemas, bqemulator):  # noqa: F811
+def test_decoded_pings_round_trip_through_bqemulator(schemas, geoip_db, bqemulator):
     client = client_for(bqemulator.endpoint)
     writer = BigQueryWriter("test", client=client, registry=Registry.load(schemas), retry_deadline=30)
-    batch, written = loaded(schemas, writer)
+    batch, written = loaded(schemas, geoip_db, writer)
     assert written == sum(len(rows) for _, rows in batch.tables.values())
     table = client.get_table("test.org_demo_app_live.baseline_v1")
     assert table.time_partitioning.type_ == "DAY" and table.time_partitioning.field == "submission_timestamp"
     assert table.clustering_fields == ["normalized_channel", "sample_id"]
     assert {f.name for f in table.schema} >= {"client_info", "metrics", "metadata", "document_id", "additional_properties"}
-    rows = list(client.query("SELECT client_info.client_id AS client_id, metadata.geo.country AS country, sample_id "
-                             "FROM `test.org_demo_app_live.baseline_v1`").result())
+    rows = list(
+        client.query(
+            "SELECT client_info.client_id AS client_id, metadata.geo.country AS country, sample_id "
+            "FROM `test.org_demo_app_live.baseline_v1`"
+        ).result()
+    )
     assert rows and all(r["country"] == "GB" and 0 <= r["sample_id"] <= 99 and r["client_id"] for r in rows)
-    events = list(client.query("SELECT e.category AS category, e.name AS name FROM `test.org_demo_app_live.events_v1` AS t, "
-                               "UNNEST(t.events) AS e").result())
+    events = list(
+        client.query(
+            "SELECT e.category AS category, e.name AS name FROM `test.org_demo_app_live.events_v1` AS t, UNNEST(t.events) AS e"
+        ).result()
+    )
     assert events and all(r["name"] for r in events)
     hgpush = client.get_table(f"test.{HGPUSH.dataset}.{HGPUSH.table}")
     expected = Registry.load(schemas).get("eng-workflow", "hgpush", 1).metadata.get("expiration_policy")
@@ -73,30 +68,52 @@ def test_decoded_pings_round_trip_through_bqemulator(schemas, bqemulator):  # no
 
 
 @pytest.mark.external
-def test_load_command_writes_to_bigquery_through_the_emulator(schemas, bqemulator, tmp_path):  # noqa: F811
-    lines = b"".join(RawMessage(data, attrs).to_line() for data, attrs in decoded_messages(schemas))
+def test_load_command_writes_to_bigquery_through_the_emulator(schemas, geoip_db, bqemulator, tmp_path):
+    lines = b"".join(RawMessage(data, attrs).to_line() for data, attrs in decoded_messages(schemas, geoip_db))
     (tmp_path / "decoded.ndjson").write_bytes(lines)
-    out = subprocess.run(["pingpipe", "load", "--input", f"file:{tmp_path}/decoded.ndjson", "--warehouse", "bigquery:cli",
-                          "--schemas", str(schemas)], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint,
-                              "PATH": os.path.dirname(os.sys.executable) + os.pathsep + os.environ["PATH"]})
+    out = subprocess.run(
+        ["pingpipe", "load", "--input", f"file:{tmp_path}/decoded.ndjson", "--warehouse", "bigquery:cli", "--schemas", str(schemas)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **os.environ,
+            "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint,
+            "PATH": os.path.dirname(os.sys.executable) + os.pathsep + os.environ["PATH"],
+        },
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     client = client_for(bqemulator.endpoint, project="cli")
     n = list(client.query("SELECT count(*) AS n FROM `cli.eng_workflow_live.hgpush_v1`").result())[0]["n"]
-    assert n == sum(1 for _, a in decoded_messages(schemas) if a.get("document_type") == "hgpush" and "error_type" not in a)
+    assert n == sum(1 for _, a in decoded_messages(schemas, geoip_db) if a.get("document_type") == "hgpush" and "error_type" not in a)
 
 
 def test_a_grown_schema_adds_columns_with_a_schema_update_and_keeps_the_old_ones(fake):
     writer = BigQueryWriter("test", client=client_for(fake.endpoint), retry_deadline=10)
-    v1 = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
-          {"name": "metrics", "type": "RECORD", "mode": "NULLABLE",
-           "fields": [{"name": "counter", "type": "RECORD", "mode": "NULLABLE",
-                       "fields": [{"name": "a", "type": "INTEGER", "mode": "NULLABLE"}]}]},
-          {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"}]
+    v1 = [
+        {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+        {
+            "name": "metrics",
+            "type": "RECORD",
+            "mode": "NULLABLE",
+            "fields": [
+                {"name": "counter", "type": "RECORD", "mode": "NULLABLE", "fields": [{"name": "a", "type": "INTEGER", "mode": "NULLABLE"}]}
+            ],
+        },
+        {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+    ]
     writer.write({HGPUSH: (v1, [{"document_id": "1", "metrics": {"counter": {"a": 1}}}])})
-    v2 = [v1[0], {**v1[1], "fields": [{**v1[1]["fields"][0], "fields": v1[1]["fields"][0]["fields"] +
-                                       [{"name": "b", "type": "INTEGER", "mode": "NULLABLE"}]}]}, v1[2],
-          {"name": "sample_id", "type": "INTEGER", "mode": "NULLABLE"}]
+    v2 = [
+        v1[0],
+        {
+            **v1[1],
+            "fields": [
+                {**v1[1]["fields"][0], "fields": v1[1]["fields"][0]["fields"] + [{"name": "b", "type": "INTEGER", "mode": "NULLABLE"}]}
+            ],
+        },
+        v1[2],
+        {"name": "sample_id", "type": "INTEGER", "mode": "NULLABLE"},
+    ]
     fresh = BigQueryWriter("test", client=client_for(fake.endpoint), retry_deadline=10)  # a new worker: reads the table
     fresh.write({HGPUSH: (v2, [{"document_id": "2", "metrics": {"counter": {"a": 2, "b": 3}}, "sample_id": 7}])})
     assert ("PATCH", "/bigquery/v2/projects/test/datasets/eng_workflow_live/tables/hgpush_v1") in fake.calls
@@ -105,7 +122,8 @@ def test_a_grown_schema_adds_columns_with_a_schema_update_and_keeps_the_old_ones
     assert [f["name"] for f in schema[1]["fields"][0]["fields"]] == ["a", "b"]
     assert fake.rows[("eng_workflow_live", "hgpush_v1")] == [
         {"document_id": "1", "metrics": {"counter": {"a": 1}}},
-        {"document_id": "2", "metrics": {"counter": {"a": 2, "b": 3}}, "sample_id": 7}]
+        {"document_id": "2", "metrics": {"counter": {"a": 2, "b": 3}}, "sample_id": 7},
+    ]
     table = fake.tables[("eng_workflow_live", "hgpush_v1")]
     assert table["timePartitioning"] == {"type": "DAY", "field": "submission_timestamp"}
 
@@ -114,33 +132,47 @@ def test_every_dataset_pingpipe_makes_keeps_deleted_rows_readable_for_the_shorte
     """BigQuery's time travel keeps a deleted row readable for 7 days by default; 48 hours is its minimum.
     bqemulator ignores the setting (it always answers 168), so the request itself is what is checked."""
     client = client_for(fake.endpoint)
-    BigQueryWriter("test", client=client, retry_deadline=10).write({HGPUSH: (
-        [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"}], [{"document_id": "1"}])})
+    BigQueryWriter("test", client=client, retry_deadline=10).write(
+        {HGPUSH: ([{"name": "document_id", "type": "STRING", "mode": "NULLABLE"}], [{"document_id": "1"}])}
+    )
     ensure_dataset(client, "test", "eng_workflow_stable")  # dedupe's and etl's datasets, made the same way
     assert {name: int(body.get("maxTimeTravelHours", 168)) for name, body in fake.datasets.items()} == {
-        "eng_workflow_live": 48, "eng_workflow_stable": 48}
+        "eng_workflow_live": 48,
+        "eng_workflow_stable": 48,
+    }
 
 
 def test_rows_bigquery_rejects_go_to_the_error_table_with_its_message_and_the_rest_load(fake):
     writer = BigQueryWriter("test", client=client_for(fake.endpoint), retry_deadline=10)
-    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
-              {"name": "sample_id", "type": "INTEGER", "mode": "NULLABLE"},
-              {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
-              {"name": "metadata", "type": "RECORD", "mode": "NULLABLE",
-               "fields": [{"name": "document_namespace", "type": "STRING", "mode": "NULLABLE"}]}]
+    fields = [
+        {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "sample_id", "type": "INTEGER", "mode": "NULLABLE"},
+        {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+        {
+            "name": "metadata",
+            "type": "RECORD",
+            "mode": "NULLABLE",
+            "fields": [{"name": "document_namespace", "type": "STRING", "mode": "NULLABLE"}],
+        },
+    ]
     ids = [str(uuid.uuid4()) for _ in range(3)]
-    rows = [{"document_id": ids[0], "sample_id": 1},
-            {"document_id": ids[1], "sample_id": "not a number", "submission_timestamp": "2026-11-23T10:00:00Z",
-             "metadata": {"document_namespace": "eng-workflow"}},
-            {"document_id": ids[2], "sample_id": 3}]
+    rows = [
+        {"document_id": ids[0], "sample_id": 1},
+        {
+            "document_id": ids[1],
+            "sample_id": "not a number",
+            "submission_timestamp": "2026-11-23T10:00:00Z",
+            "metadata": {"document_namespace": "eng-workflow"},
+        },
+        {"document_id": ids[2], "sample_id": 3},
+    ]
     assert writer.write({HGPUSH: (fields, rows)}) == 3  # two rows + one error row
     assert [r["document_id"] for r in fake.rows[("eng_workflow_live", "hgpush_v1")]] == [ids[0], ids[2]]
     (error,) = fake.rows[("payload_bytes_error", "structured")]
     assert error["document_id"] == ids[1] and error["error_type"] == "Load"
     assert "Cannot convert value to integer" in error["error_message"] and "sample_id" in error["error_message"]
     assert error["document_namespace"] == "eng-workflow" and error["payload"]
-    assert [f["name"] for f in fake.tables[("payload_bytes_error", "structured")]["schema"]["fields"]] == \
-        [f["name"] for f in ERROR_FIELDS]
+    assert [f["name"] for f in fake.tables[("payload_bytes_error", "structured")]["schema"]["fields"]] == [f["name"] for f in ERROR_FIELDS]
     assert writer.rejected == 1
 
 
@@ -160,21 +192,34 @@ def test_shred_deletes_a_deleted_clients_rows_by_dml_on_bqemulator(bqemulator):
     """`pingpipe shred --warehouse bigquery:P` as a user runs it: DML jobs where the data is, no download."""
     client = client_for(bqemulator.endpoint)
     writer = BigQueryWriter("test", client=client, retry_deadline=30)
-    fields = [{"name": "client_info", "type": "RECORD", "mode": "NULLABLE",
-               "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}]},
-              {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
-              {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"}]
+    fields = [
+        {
+            "name": "client_info",
+            "type": "RECORD",
+            "mode": "NULLABLE",
+            "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}],
+        },
+        {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+    ]
 
     def rows(*clients):
-        return [{"client_info": {"client_id": c}, "document_id": str(uuid.uuid4()), "submission_timestamp": "2026-11-28T10:00:00Z"}
-                for c in clients]
+        return [
+            {"client_info": {"client_id": c}, "document_id": str(uuid.uuid4()), "submission_timestamp": "2026-11-28T10:00:00Z"}
+            for c in clients
+        ]
 
-    writer.write({TableId("shredapp_live", "baseline_v1"): (fields, rows("a", "b", "a")),
-                  TableId("shredapp_stable", "baseline_v1"): (fields, rows("a", "b")),
-                  TableId("shredapp_live", "deletion_request_v1"): (fields, rows("a"))})
+    writer.write(
+        {
+            TableId("shredapp_live", "baseline_v1"): (fields, rows("a", "b", "a")),
+            TableId("shredapp_stable", "baseline_v1"): (fields, rows("a", "b")),
+            TableId("shredapp_live", "deletion_request_v1"): (fields, rows("a")),
+        }
+    )
     env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
-    dry = subprocess.run([PINGPIPE, "shred", "--warehouse", "bigquery:test", "--dry-run"], capture_output=True, text=True,
-                         timeout=120, env=env)
+    dry = subprocess.run(
+        [PINGPIPE, "shred", "--warehouse", "bigquery:test", "--dry-run"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert dry.returncode == 0 and "shredapp_live.baseline_v1: would delete 2 row(s)" in dry.stdout, dry.stdout + dry.stderr
     done = subprocess.run([PINGPIPE, "shred", "--warehouse", "bigquery:test"], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0 and "shredapp_stable.baseline_v1: deleted 1 row(s)" in done.stdout, done.stdout + done.stderr
@@ -192,18 +237,33 @@ def test_dedupe_copies_a_day_to_the_stable_table_by_jobs_on_bqemulator(bqemulato
     table and a view over it, by queries where the data is; run again, the same day is replaced."""
     client = client_for(bqemulator.endpoint)
     writer = BigQueryWriter("test", client=client, retry_deadline=30)
-    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
-              {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
-              {"name": "n", "type": "INT64", "mode": "NULLABLE"}]
-    writer.write({TableId("dedupapp_live", "metrics_v1"): (fields, [
-        {"document_id": "a", "submission_timestamp": "2026-11-28T10:00:00Z", "n": 1},
-        {"document_id": "a", "submission_timestamp": "2026-11-28T11:00:00Z", "n": 2},  # a retry: the later copy
-        {"document_id": "b", "submission_timestamp": "2026-11-28T12:00:00Z", "n": 3},
-        {"document_id": "c", "submission_timestamp": "2026-11-29T01:00:00Z", "n": 4}])})  # another day
+    fields = [
+        {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+        {"name": "n", "type": "INT64", "mode": "NULLABLE"},
+    ]
+    writer.write(
+        {
+            TableId("dedupapp_live", "metrics_v1"): (
+                fields,
+                [
+                    {"document_id": "a", "submission_timestamp": "2026-11-28T10:00:00Z", "n": 1},
+                    {"document_id": "a", "submission_timestamp": "2026-11-28T11:00:00Z", "n": 2},  # a retry: the later copy
+                    {"document_id": "b", "submission_timestamp": "2026-11-28T12:00:00Z", "n": 3},
+                    {"document_id": "c", "submission_timestamp": "2026-11-29T01:00:00Z", "n": 4},
+                ],
+            )
+        }
+    )  # another day
     env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
     for _ in range(2):
-        done = subprocess.run([PINGPIPE, "dedupe", "--warehouse", "bigquery:test", "--date", "2026-11-28"],
-                              capture_output=True, text=True, timeout=120, env=env)
+        done = subprocess.run(
+            [PINGPIPE, "dedupe", "--warehouse", "bigquery:test", "--date", "2026-11-28"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "dedupapp_stable.metrics_v1 2026-11-28: 2 row(s)" in done.stdout
     rows = sorted((r[0], r[1]) for r in client.query("SELECT document_id, n FROM `test.dedupapp_stable.metrics_v1`").result())
@@ -218,18 +278,33 @@ def test_a_live_table_whose_newest_rows_bigquery_will_not_touch_yet_is_shredded_
     from pingpipe.privacy.shred import shred_bigquery
 
     client = client_for(fake.endpoint)
-    fields = [{"name": "client_info", "type": "RECORD", "mode": "NULLABLE",
-               "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}]}]
-    tables = {("shredapp_live", "baseline_v1"): fields, ("shredapp_stable", "baseline_v1"): fields,
-              ("shredapp_live", "deletion_request_v1"): fields}
-    fake.refusals.append((r"DELETE FROM `test\.shredapp_live\.baseline_v1`",
-                          "UPDATE or DELETE statement over table test.shredapp_live.baseline_v1 would affect rows in the "
-                          "streaming buffer, which is not supported"))
+    fields = [
+        {
+            "name": "client_info",
+            "type": "RECORD",
+            "mode": "NULLABLE",
+            "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}],
+        }
+    ]
+    tables = {
+        ("shredapp_live", "baseline_v1"): fields,
+        ("shredapp_stable", "baseline_v1"): fields,
+        ("shredapp_live", "deletion_request_v1"): fields,
+    }
+    fake.refusals.append(
+        (
+            r"DELETE FROM `test\.shredapp_live\.baseline_v1`",
+            "UPDATE or DELETE statement over table test.shredapp_live.baseline_v1 would affect rows in the "
+            "streaming buffer, which is not supported",
+        )
+    )
     result = shred_bigquery(client, "test", tables)
     assert result["deferred"] == ["shredapp_live.baseline_v1"]
     assert list(result["rows"]) == ["shredapp_stable.baseline_v1"]
-    assert [q.split(" WHERE")[0] for q in fake.queries] == ["DELETE FROM `test.shredapp_live.baseline_v1`",
-                                                            "DELETE FROM `test.shredapp_stable.baseline_v1`"]
+    assert [q.split(" WHERE")[0] for q in fake.queries] == [
+        "DELETE FROM `test.shredapp_live.baseline_v1`",
+        "DELETE FROM `test.shredapp_stable.baseline_v1`",
+    ]
     fake.refusals[:] = [(r"shredapp_stable", "Syntax error: something else")]  # any other refusal is an error
     with pytest.raises(Exception, match="something else"):
         shred_bigquery(client, "test", tables)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
-import shutil
 import uuid
 from pathlib import Path
 
@@ -21,51 +19,12 @@ from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
 
-from ..conftest import MPS, SHARED
-
-MMDB = SHARED / "geoip" / "GeoIP2-City-Test.mmdb"
+from ..fixtures import GLEAN, VALIDATION, decoded_messages
 
 
 @pytest.fixture(scope="module")
-def schemas(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from pingpipe.cli import main
-
-    root = tmp_path_factory.mktemp("schemas")
-    shutil.copytree(MPS / "schemas", root, dirs_exist_ok=True)
-    glean = SHARED / "glean"
-    r = CliRunner().invoke(main, ["schemas", "glean", "--app-id", "Org.Demo_App", "--metrics", str(glean / "metrics.yaml"),
-                                  "--pings", str(glean / "pings.yaml"), "--out", str(root)])
-    assert r.exit_code == 0
-    return root
-
-
-def decoded_messages(schemas, extra=()):
-    """Decode every MPS validation document and the captured Glean pings with the real decoder."""
-    decoder = Decoder.from_config(DecoderConfig(schemas=schemas, geoip_db=MMDB))
-    messages = []
-    for path in sorted((MPS / "validation").glob("*/*.json")):
-        doctype, version, *_ = path.name.split(".")
-        messages.append(RawMessage(path.read_bytes(), {"uri": f"/submit/{path.parent.name}/{doctype}/{version}/{uuid.uuid4()}",
-                                                        "submission_timestamp": "2026-11-23T10:00:00.000000Z",
-                                                        "remote_addr": "81.2.69.160", "user_agent": "curl/8.0"}))
-    for request in json.loads((SHARED / "glean/requests.json").read_text()):
-        messages.append(RawMessage(gzip.compress((SHARED / "glean" / request["file"]).read_bytes()),
-                                   {"uri": request["path"], "submission_timestamp": "2026-11-23T11:00:00.000000Z",
-                                    "remote_addr": "81.2.69.160", "x_telemetry_agent": "Glean/71.0.0"}))
-    messages += list(extra)
-    out = []
-    for message in messages:
-        result = decoder.decode(message)
-        m = result.to_message() if isinstance(result, Decoded) else result.message
-        out.append((m.data, m.attributes))
-    return out
-
-
-@pytest.fixture(scope="module")
-def loaded(schemas, tmp_path_factory):
-    messages = decoded_messages(schemas)
+def loaded(schemas, geoip_db, tmp_path_factory):
+    messages = decoded_messages(schemas, geoip_db)
     writer = DuckDBWriter(tmp_path_factory.mktemp("wh") / "warehouse.duckdb")
     batch = Loader(Registry.load(schemas)).batch(messages)
     writer.write(batch.tables)
@@ -84,21 +43,24 @@ def test_conservation_rows_plus_errors_equal_input(loaded):
     errors = sum(count(writer, t) for t in tables if t.startswith("payload_bytes_error"))
     assert rows + errors == len(messages)
     assert rows == batch.counts["rows"] and errors == batch.counts["errors"]
-    fails = len(list((MPS / "validation").glob("*/*.fail.json")))
-    assert errors == fails
+    fails = len(list(VALIDATION.glob("*/*.fail.json")))
+    assert errors == fails == 13
 
 
 def test_pings_land_in_the_tables_their_schemas_name(loaded):
     writer, _, _ = loaded
     assert count(writer, "eng_workflow_live.hgpush_v1") == 3
-    assert count(writer, "activity_stream_live.impression_stats_v1") == 5
+    assert count(writer, "news_reader_live.impressions_v1") == 3
+    assert count(writer, "news_reader_live.impressions_v2") == 1
     assert count(writer, "org_demo_app_live.baseline_v1") == 2
 
 
 def test_nested_fields_and_metadata_are_queryable(loaded):
     writer, _, _ = loaded
-    row = writer.query("SELECT metadata.geo.country, metadata.geo.city, metadata.user_agent.browser, sample_id, "
-                       "client_info.os, submission_timestamp FROM org_demo_app_live.metrics_v1").fetchone()
+    row = writer.query(
+        "SELECT metadata.geo.country, metadata.geo.city, metadata.user_agent.browser, sample_id, "
+        "client_info.os, submission_timestamp FROM org_demo_app_live.metrics_v1"
+    ).fetchone()
     assert row[0] == "GB" and row[1] == "London" and row[2] is None
     assert 0 <= row[3] < 100 and row[4] == "Linux"
     assert row[5] == dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.timezone.utc)
@@ -106,20 +68,31 @@ def test_nested_fields_and_metadata_are_queryable(loaded):
 
 def test_unnest_key_value_maps_and_events(loaded):
     writer, _, _ = loaded
-    labels = writer.query("SELECT kv.key, kv.value FROM org_demo_app_live.baseline_v1, "
-                          "UNNEST(metrics.labeled_counter.glean_validation_pings_submitted) AS t(kv)").fetchall()
+    labels = writer.query(
+        "SELECT kv.key, kv.value FROM org_demo_app_live.baseline_v1, "
+        "UNNEST(metrics.labeled_counter.glean_validation_pings_submitted) AS t(kv)"
+    ).fetchall()
     assert ("health", 1) in labels
     events = writer.query("SELECT e.category, e.name FROM org_demo_app_live.events_v1, UNNEST(events) AS t(e)").fetchall()
-    body = json.loads((SHARED / "glean/events.json").read_text())
+    body = json.loads((GLEAN / "events.json").read_text())
     assert sorted(events) == sorted((e["category"], e["name"]) for e in body["events"])
-    experiments = writer.query("SELECT x.key, x.value.branch FROM activity_stream_live.events_v1, UNNEST(experiments) AS t(x)").fetchall()
-    assert experiments
+    experiments = writer.query("SELECT x.key, x.value.branch FROM news_reader_live.story_events_v1, UNNEST(experiments) AS t(x)").fetchall()
+    assert sorted(experiments) == [("bigger-headlines", "treatment"), ("dark-cards", "control")]
+    shown = writer.query(
+        "SELECT t.id, t.pos FROM news_reader_live.impressions_v1, UNNEST(tiles) AS u(t) WHERE t.pos IS NOT NULL"
+    ).fetchall()
+    assert sorted(shown) == [(1017, 0), (1017, 0), (2203, 1), (2203, 1)]
 
 
 def test_no_ip_and_no_raw_user_agent_anywhere(loaded):
     writer, _, _ = loaded
-    dump = json.dumps([writer.query(f'SELECT * FROM "{d}"."{n}"').fetchall()
-                       for d, n in writer.query("SELECT dataset, name FROM _pingpipe.tables").fetchall()], default=str)
+    dump = json.dumps(
+        [
+            writer.query(f'SELECT * FROM "{d}"."{n}"').fetchall()
+            for d, n in writer.query("SELECT dataset, name FROM _pingpipe.tables").fetchall()
+        ],
+        default=str,
+    )
     assert "81.2.69.160" not in dump and "curl/8.0" not in dump
 
 
@@ -132,17 +105,24 @@ def test_errors_land_in_mozillas_error_tables_with_their_message(loaded):
 def test_schema_evolution_adds_columns_in_place_and_keeps_old_rows(tmp_path):
     writer = DuckDBWriter(tmp_path / "w.duckdb")
     table = TableId("app_live", "ping_v1")
-    v1 = [{"name": "a", "type": "INT64", "mode": "NULLABLE"},
-          {"name": "r", "type": "RECORD", "mode": "NULLABLE", "fields": [{"name": "x", "type": "STRING", "mode": "NULLABLE"}]},
-          {"name": "l", "type": "RECORD", "mode": "REPEATED", "fields": [{"name": "k", "type": "STRING", "mode": "NULLABLE"}]}]
+    v1 = [
+        {"name": "a", "type": "INT64", "mode": "NULLABLE"},
+        {"name": "r", "type": "RECORD", "mode": "NULLABLE", "fields": [{"name": "x", "type": "STRING", "mode": "NULLABLE"}]},
+        {"name": "l", "type": "RECORD", "mode": "REPEATED", "fields": [{"name": "k", "type": "STRING", "mode": "NULLABLE"}]},
+    ]
     writer.write({table: (v1, [{"a": 1, "r": {"x": "old"}, "l": [{"k": "one"}]}])})
-    v2 = [v1[0], {**v1[1], "fields": v1[1]["fields"] + [{"name": "y", "type": "INT64", "mode": "NULLABLE"}]},
-          {**v1[2], "fields": v1[2]["fields"] + [{"name": "z", "type": "BOOL", "mode": "NULLABLE"}]},
-          {"name": "b", "type": "STRING", "mode": "NULLABLE"}]
+    v2 = [
+        v1[0],
+        {**v1[1], "fields": v1[1]["fields"] + [{"name": "y", "type": "INT64", "mode": "NULLABLE"}]},
+        {**v1[2], "fields": v1[2]["fields"] + [{"name": "z", "type": "BOOL", "mode": "NULLABLE"}]},
+        {"name": "b", "type": "STRING", "mode": "NULLABLE"},
+    ]
     writer.write({table: (v2, [{"a": 2, "r": {"x": "new", "y": 7}, "l": [{"k": "two", "z": True}], "b": "added"}])})
-    rows = writer.query('SELECT a, r, l, b FROM app_live.ping_v1 ORDER BY a').fetchall()
-    assert rows == [(1, {"x": "old", "y": None}, [{"k": "one", "z": None}], None),
-                    (2, {"x": "new", "y": 7}, [{"k": "two", "z": True}], "added")]
+    rows = writer.query("SELECT a, r, l, b FROM app_live.ping_v1 ORDER BY a").fetchall()
+    assert rows == [
+        (1, {"x": "old", "y": None}, [{"k": "one", "z": None}], None),
+        (2, {"x": "new", "y": 7}, [{"k": "two", "z": True}], "added"),
+    ]
     writer.close()
     reopened = DuckDBWriter(tmp_path / "w.duckdb")  # the evolved schema survives a restart
     assert [f["name"] for f in reopened.table_fields(table)] == ["a", "r", "l", "b"]
@@ -185,7 +165,7 @@ def test_a_failed_batch_leaves_nothing_behind(tmp_path):
     writer = DuckDBWriter(tmp_path / "w.duckdb")
     good = TableId("app_live", "ok_v1")
     fields = [{"name": "a", "type": "INT64", "mode": "NULLABLE"}]
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.CatalogException):
         writer.write({good: (fields, [{"a": 1}])}, extra_sql=[("SELECT * FROM no_such_table", [])])
     assert writer.table_fields(good) is None
     writer.write({good: (fields, [{"a": 1}])})
@@ -220,8 +200,7 @@ def test_a_commit_that_fails_on_a_full_disk_reports_the_disk_and_the_writer_goes
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path / "w.duckdb")], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path / "w.duckdb")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     failed = next(line for line in out.stdout.splitlines() if line.startswith("FAILED"))
     assert "File too large" in failed and "cannot rollback" not in failed
@@ -245,8 +224,9 @@ def test_a_writers_batch_folder_is_beside_the_warehouse_gone_at_close_and_a_kill
 def test_a_row_too_large_for_the_sink_goes_to_errors(schemas, tmp_path):
     loader = Loader(Registry.load(schemas), max_row_bytes=1000)
     big = json.dumps({"changesetID": "x" * 2000, "reviewSystemUsed": "r", "repository": "r"}).encode()
-    batch = loader.batch([(big, {"document_namespace": "eng-workflow", "document_type": "hgpush", "document_version": "1",
-                                 "document_id": "d"})])
+    batch = loader.batch(
+        [(big, {"document_namespace": "eng-workflow", "document_type": "hgpush", "document_version": "1", "document_id": "d"})]
+    )
     assert batch.counts == {"errors": 1}
     [(fields, rows)] = batch.tables.values()
     assert "over the sink" in rows[0]["error_message"]
@@ -260,13 +240,17 @@ def test_unknown_schema_on_load_is_an_error_row_not_a_guess(schemas):
 def test_dedupe_keeps_the_first_row_per_document_and_is_idempotent(tmp_path):
     writer = DuckDBWriter(tmp_path / "w.duckdb")
     live = TableId("app_live", "ping_v1")
-    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
-              {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
-              {"name": "n", "type": "INT64", "mode": "NULLABLE"}]
-    rows = [{"document_id": "a", "submission_timestamp": "2026-11-23T10:00:02.000000Z", "n": 2},
-            {"document_id": "a", "submission_timestamp": "2026-11-23T10:00:01.000000Z", "n": 1},
-            {"document_id": "b", "submission_timestamp": "2026-11-23T23:59:59.000000Z", "n": 3},
-            {"document_id": "c", "submission_timestamp": "2026-11-24T00:00:00.000000Z", "n": 4}]
+    fields = [
+        {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+        {"name": "n", "type": "INT64", "mode": "NULLABLE"},
+    ]
+    rows = [
+        {"document_id": "a", "submission_timestamp": "2026-11-23T10:00:02.000000Z", "n": 2},
+        {"document_id": "a", "submission_timestamp": "2026-11-23T10:00:01.000000Z", "n": 1},
+        {"document_id": "b", "submission_timestamp": "2026-11-23T23:59:59.000000Z", "n": 3},
+        {"document_id": "c", "submission_timestamp": "2026-11-24T00:00:00.000000Z", "n": 4},
+    ]
     writer.write({live: (fields, rows)})
     for _ in range(2):
         assert copy_deduplicate(writer, dt.date(2026, 11, 23)) == {"app_stable.ping_v1": 2}
@@ -277,38 +261,46 @@ def test_dedupe_keeps_the_first_row_per_document_and_is_idempotent(tmp_path):
 
 
 def test_timestamps_with_offsets_load_and_a_bad_one_does_not_fail_the_batch(tmp_path):
-    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
-              {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
-              {"name": "additional_properties", "type": "STRING", "mode": "NULLABLE"}]
+    fields = [
+        {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+        {"name": "additional_properties", "type": "STRING", "mode": "NULLABLE"},
+    ]
     from pingpipe.loader.coerce import Coercer
 
     coerce = Coercer(fields)
-    rows = [coerce({"document_id": "a", "submission_timestamp": "2026-11-23T12:00:00+02:00"}),
-            coerce({"document_id": "b", "submission_timestamp": "2026-11-23T25:00:00Z"})]
+    rows = [
+        coerce({"document_id": "a", "submission_timestamp": "2026-11-23T12:00:00+02:00"}),
+        coerce({"document_id": "b", "submission_timestamp": "2026-11-23T25:00:00Z"}),
+    ]
     writer = DuckDBWriter(tmp_path / "w.duckdb")
     assert writer.write({TableId("x_live", "t_v1"): (fields, rows)}) == 2
-    got = writer.query("SELECT document_id, submission_timestamp AT TIME ZONE 'UTC', additional_properties "
-                       "FROM x_live.t_v1 ORDER BY 1").fetchall()
+    got = writer.query(
+        "SELECT document_id, submission_timestamp AT TIME ZONE 'UTC', additional_properties FROM x_live.t_v1 ORDER BY 1"
+    ).fetchall()
     assert got[0][:2] == ("a", dt.datetime(2026, 11, 23, 10, 0))
     assert got[1][1] is None and json.loads(got[1][2]) == {"submission_timestamp": "2026-11-23T25:00:00Z"}
     writer.close()
 
 
-def test_a_ping_to_a_schema_without_pipeline_metadata_keeps_its_id_time_and_metadata(schemas, tmp_path):
-    """MPS's generic glean.1 has no mozPipelineMetadata: its table still gets the pipeline's columns."""
+def test_a_ping_to_a_schema_without_pipeline_metadata_keeps_its_id_time_and_metadata(schemas, geoip_db, tmp_path):
+    """The generic glean.1 (as MPS publishes it) has no mozPipelineMetadata: its table still gets the pipeline's columns."""
     doc = str(uuid.uuid4())
-    message = RawMessage((MPS / "validation/glean/glean.1.baseline.pass.json").read_bytes(),
-                         {"uri": f"/submit/glean/glean/1/{doc}", "submission_timestamp": "2026-11-23T10:00:00.000000Z",
-                          "x_telemetry_agent": "Glean/64"})
-    result = Decoder.from_config(DecoderConfig(schemas=schemas, geoip_db=MMDB)).decode(message)
+    message = RawMessage(
+        (VALIDATION / "glean/glean.1.baseline.pass.json").read_bytes(),
+        {"uri": f"/submit/glean/glean/1/{doc}", "submission_timestamp": "2026-11-23T10:00:00.000000Z", "x_telemetry_agent": "Glean/64"},
+    )
+    result = Decoder.from_config(DecoderConfig(schemas=schemas, geoip_db=geoip_db)).decode(message)
     assert isinstance(result, Decoded), result
     m = result.to_message()
     batch = Loader(Registry.load(schemas)).batch([(m.data, m.attributes)])
     assert list(batch.tables) == [TableId("glean_live", "glean_v1")]
     writer = DuckDBWriter(tmp_path / "w.duckdb")
     writer.write(batch.tables)
-    row = writer.query("SELECT document_id, submission_timestamp, metadata.header.x_telemetry_agent, sample_id, "
-                       "additional_properties FROM glean_live.glean_v1").fetchone()
+    row = writer.query(
+        "SELECT document_id, submission_timestamp, metadata.header.x_telemetry_agent, sample_id, "
+        "additional_properties FROM glean_live.glean_v1"
+    ).fetchone()
     assert row[0] == doc and row[1] == dt.datetime(2026, 11, 23, 10, tzinfo=dt.timezone.utc) and row[2] == "Glean/64"
     assert 0 <= row[3] < 100
     assert set(json.loads(row[4])) == {"$schema"}  # no column for it; id and time have theirs, metadata is the pipeline's
@@ -323,8 +315,13 @@ def test_every_writer_is_closed_to_files_and_settings_as_it_opens_yet_appends_ar
     try:
         assert duckdb_writer.locked_down(writer.con) and duckdb_writer.locked_down(other.con)
         assert writer.query("SELECT current_setting('threads')").fetchone() == (1,)  # made before the lock
-        for sql in (f"SELECT * FROM read_text('{tmp_path / 'secret.txt'}')", f"COPY (SELECT 1) TO '{tmp_path / 'out.csv'}'",
-                    f"ATTACH '{tmp_path / 'other.duckdb'}' AS other", "SET threads = 4", "SET enable_external_access = true"):
+        for sql in (
+            f"SELECT * FROM read_text('{tmp_path / 'secret.txt'}')",
+            f"COPY (SELECT 1) TO '{tmp_path / 'out.csv'}'",
+            f"ATTACH '{tmp_path / 'other.duckdb'}' AS other",
+            "SET threads = 4",
+            "SET enable_external_access = true",
+        ):
             with pytest.raises(duckdb.Error, match="disabled by configuration|configuration has been locked"):
                 writer.query(sql)
         table, fields = TableId("app_live", "ping_v1"), [{"name": "a", "type": "INT64", "mode": "NULLABLE"}]

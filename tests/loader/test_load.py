@@ -7,8 +7,13 @@ from pingpipe.loader.tables import ERROR_FIELDS, TableId
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 
 ERRORS = TableId("payload_bytes_error", "structured")
-ATTRIBUTES = {"uri": "/submit/app/ping/1/d1", "document_id": "d1", "error_type": "ParsePayload", "error_message": "bad",
-              "submission_timestamp": "2026-11-23T10:00:00.000000Z"}
+ATTRIBUTES = {
+    "uri": "/submit/app/ping/1/d1",
+    "document_id": "d1",
+    "error_type": "ParsePayload",
+    "error_message": "bad",
+    "submission_timestamp": "2026-11-23T10:00:00.000000Z",
+}
 
 
 def batch_of(copies: int) -> Batch:

@@ -23,15 +23,28 @@ from tests.up.test_hardening import demo_ping
 
 def server_event(document_id: str) -> bytes:
     """A mozlog line of a Glean server event, as glean_parser's server loggers write it, for the demo app."""
-    return orjson.dumps({"Timestamp": time.time_ns(), "Logger": "glean", "Type": "glean-server-event", "Fields": {
-        "document_namespace": "pingpipe-demo", "document_type": "hello", "document_version": "1",
-        "document_id": document_id, "user_agent": "server", "ip_address": "81.2.69.160",
-        "payload": demo_ping({"counter": {"demo.launches": 1}}).decode()}})
+    return orjson.dumps(
+        {
+            "Timestamp": time.time_ns(),
+            "Logger": "glean",
+            "Type": "glean-server-event",
+            "Fields": {
+                "document_namespace": "pingpipe-demo",
+                "document_type": "hello",
+                "document_version": "1",
+                "document_id": document_id,
+                "user_agent": "server",
+                "ip_address": "81.2.69.160",
+                "payload": demo_ping({"counter": {"demo.launches": 1}}).decode(),
+            },
+        }
+    )
 
 
 def queued(queue: Path) -> list[RawMessage]:
-    return [RawMessage.from_line(line) for path in sorted(queue.glob("*.ndjson*"))
-            for line in path.read_bytes().splitlines() if line.strip()]
+    return [
+        RawMessage.from_line(line) for path in sorted(queue.glob("*.ndjson*")) for line in path.read_bytes().splitlines() if line.strip()
+    ]
 
 
 def lines(prefix: str, n: int) -> bytes:
@@ -53,8 +66,10 @@ def follow(tmp_path):
     followers = []
 
     def start(folder: Path, **config) -> Follower:
-        follower = Follower(folder, IngestConfig(tmp_path / "queue", follow=True, offsets=tmp_path / "offsets.json",
-                                                 poll=0.05, segment_max_age=0.05, **config))
+        follower = Follower(
+            folder,
+            IngestConfig(tmp_path / "queue", follow=True, offsets=tmp_path / "offsets.json", poll=0.05, segment_max_age=0.05, **config),
+        )
         follower.start()
         followers.append(follower)
         return follower

@@ -14,18 +14,19 @@ from pingpipe.logs.mozlog import Skipped, to_message
 from tests.helpers import PINGPIPE
 from tests.up.conftest import scan_warehouse
 
-from ..conftest import SHARED
-
 APP = Path(__file__).with_name("server_app")
-MMDB = SHARED / "geoip" / "GeoIP2-City-Test.mmdb"
 
 
 @pytest.fixture(scope="module")
 def server_log(tmp_path_factory) -> Path:
     """The server's stdout: two events, a plain text line and a mozlog line of another Type."""
     work = tmp_path_factory.mktemp("server")
-    subprocess.run([sys.executable, "-m", "glean_parser", "translate", "-f", "python_server", "-o", str(work / "gen"),
-                    str(APP / "metrics.yaml")], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "glean_parser", "translate", "-f", "python_server", "-o", str(work / "gen"), str(APP / "metrics.yaml")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     log = work / "logs" / "server.log"
     log.parent.mkdir()
     with open(log, "wb") as out:
@@ -36,8 +37,12 @@ def server_log(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def schemas(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("schemas")
-    subprocess.run([PINGPIPE, "schemas", "glean", "--app-id", "accounts-demo", "--metrics", str(APP / "metrics.yaml"),
-                    "--out", str(out)], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [PINGPIPE, "schemas", "glean", "--app-id", "accounts-demo", "--metrics", str(APP / "metrics.yaml"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return out
 
 
@@ -49,16 +54,19 @@ def test_mozlog_lines_of_other_types_are_skipped_and_anything_else_is_queued_for
 
 
 @pytest.mark.system
-def test_server_events_load_into_their_table_with_every_value_and_no_ip(run_up, server_log, schemas):
-    up = run_up("--schemas", str(schemas), "--logs", str(server_log.parent), "--geoip-db", str(MMDB))
+def test_server_events_load_into_their_table_with_every_value_and_no_ip(run_up, server_log, schemas, geoip_db):
+    up = run_up("--schemas", str(schemas), "--logs", str(server_log.parent), "--geoip-db", str(geoip_db))
     status = up.wait_committed(3)
-    rows = up.query("SELECT metrics.string.user_id_hash AS user, events, metadata.geo.country AS country, "
-                    "metadata.user_agent.browser AS browser, client_info.app_display_version AS version, "
-                    "client_info.app_channel AS channel, normalized_channel FROM accounts_demo_live.events_v1 ORDER BY user")
+    rows = up.query(
+        "SELECT metrics.string.user_id_hash AS user, events, metadata.geo.country AS country, "
+        "metadata.user_agent.browser AS browser, client_info.app_display_version AS version, "
+        "client_info.app_channel AS channel, normalized_channel FROM accounts_demo_live.events_v1 ORDER BY user"
+    )
     assert [r["user"] for r in rows] == ["beef", "c0ffee"]
     beef, coffee = rows
     assert [(e["category"], e["name"], {kv["key"]: kv["value"] for kv in e["extra"]}) for e in coffee["events"]] == [
-        ("account", "login", {"method": "password", "attempts": "2"})]
+        ("account", "login", {"method": "password", "attempts": "2"})
+    ]
     assert {kv["key"]: kv["value"] for kv in beef["events"][0]["extra"]} == {"method": "totp", "attempts": "1"}
     assert coffee["country"] == "GB" and beef["country"] is None  # from the logged ip_address, when there is one
     assert coffee["browser"] == "Firefox" and coffee["version"] == "2.1.0" and coffee["channel"] == "production"
@@ -87,8 +95,9 @@ def test_up_following_logs_says_once_what_it_skipped_and_status_counts_it(run_up
     logs = up.status()["logs"]
     assert logs["queued"] == 3 and logs["skipped"] == {"mozlog Type 'request.summary' is not a Glean server event": 1}
     text = subprocess.run([PINGPIPE, "status", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
-    assert (f"logs {server_log.parent}: queued 3 line(s), skipped 1:\n"
-            "  1 × mozlog Type 'request.summary' is not a Glean server event") in text.stdout, text.stdout
+    assert (
+        f"logs {server_log.parent}: queued 3 line(s), skipped 1:\n  1 × mozlog Type 'request.summary' is not a Glean server event"
+    ) in text.stdout, text.stdout
     time.sleep(1.5)  # the status line goes on every second: the reason is not said again
     assert up.log.read_text().count(said) == 1
 
@@ -96,13 +105,16 @@ def test_up_following_logs_says_once_what_it_skipped_and_status_counts_it(run_up
 @pytest.mark.system
 def test_logs_ingest_queues_a_file_and_stdin_for_the_running_up(run_up, server_log, schemas):
     up = run_up("--schemas", str(schemas))
-    done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(up.data), str(server_log)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(up.data), str(server_log)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "queued 3 line(s)" in done.stdout and "skipped 1 line(s):\n  1 × mozlog Type 'request.summary' is not a Glean server event" in done.stdout
+    assert (
+        "queued 3 line(s)" in done.stdout
+        and "skipped 1 line(s):\n  1 × mozlog Type 'request.summary' is not a Glean server event" in done.stdout
+    )
     up.wait_committed(3)
-    done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(up.data), "-"], input=server_log.read_bytes(),
-                          capture_output=True, timeout=60)
+    done = subprocess.run(
+        [PINGPIPE, "logs", "ingest", "--data", str(up.data), "-"], input=server_log.read_bytes(), capture_output=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     status = up.wait_committed(6)
     assert status["committed"]["duplicates"] == 2  # the same events again: their document ids were loaded
@@ -111,8 +123,9 @@ def test_logs_ingest_queues_a_file_and_stdin_for_the_running_up(run_up, server_l
 
 @pytest.mark.system
 def test_logs_ingest_of_a_missing_file_is_one_line_and_exit_2(tmp_path):
-    done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(tmp_path), str(tmp_path / "nope.log")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [PINGPIPE, "logs", "ingest", "--data", str(tmp_path), str(tmp_path / "nope.log")], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2 and "no such file" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -123,8 +136,12 @@ def test_logs_ingest_follow_queues_lines_as_the_file_grows_and_stops_on_ctrl_c(r
     up = run_up("--schemas", str(schemas))
     growing = tmp_path / "growing.log"
     growing.write_bytes(b"")
-    follow = subprocess.Popen([PINGPIPE, "logs", "ingest", "--follow", "--data", str(up.data), str(growing)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    follow = subprocess.Popen(
+        [PINGPIPE, "logs", "ingest", "--follow", "--data", str(up.data), str(growing)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = server_log.read_bytes().splitlines(keepends=True)
         with open(growing, "ab") as f:
@@ -149,16 +166,23 @@ def test_server_events_of_a_dotted_mixed_case_application_id_land_in_its_tables(
     """The id the logger was given (`Org.Example.Weather`) and the one `schemas glean` was given are
     the same: the events land in org_example_weather_live, as a Glean SDK's pings of that id would."""
     app_id = "Org.Example.Weather"
-    subprocess.run([sys.executable, "-m", "glean_parser", "translate", "-f", "python_server", "-o", str(tmp_path / "gen"),
-                    str(APP / "metrics.yaml")], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "glean_parser", "translate", "-f", "python_server", "-o", str(tmp_path / "gen"), str(APP / "metrics.yaml")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     logs = tmp_path / "logs"
     logs.mkdir()
     with open(logs / "server.log", "wb") as out:
-        subprocess.run([sys.executable, str(APP / "server.py"), str(tmp_path / "gen"), app_id], stdout=out, check=True,
-                       timeout=60)
+        subprocess.run([sys.executable, str(APP / "server.py"), str(tmp_path / "gen"), app_id], stdout=out, check=True, timeout=60)
     assert b'"document_namespace": "Org.Example.Weather"' in (logs / "server.log").read_bytes().replace(b'":"', b'": "')
-    subprocess.run([PINGPIPE, "schemas", "glean", "--app-id", app_id, "--metrics", str(APP / "metrics.yaml"),
-                    "--out", str(tmp_path / "schemas")], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [PINGPIPE, "schemas", "glean", "--app-id", app_id, "--metrics", str(APP / "metrics.yaml"), "--out", str(tmp_path / "schemas")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     up = run_up("--schemas", str(tmp_path / "schemas"), "--logs", str(logs))
     status = up.wait_committed(3)
     assert up.query("SELECT count(*) AS n FROM org_example_weather_live.events_v1") == [{"n": 2}]

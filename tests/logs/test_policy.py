@@ -14,13 +14,16 @@ def test_a_field_that_is_an_address_is_dropped_by_the_default_policy(text):
     assert apply({"x": text, "keep": "fine"}, Policy(), None) == {"keep": "fine"}
 
 
-@pytest.mark.parametrize("text, want", [
-    ("login from 81.2.69.160 failed", "login from [ip] failed"),
-    ("sent to a.user@example.com today", "sent to [email] today"),
-    ("peer [2a02:a311:803c:6300:4074:5cf2:91ac:d546]:443 closed", "peer [[ip]]:443 closed"),
-    ("version 1.2.3 and 10.0.0.1.5 are not addresses", "version 1.2.3 and 10.0.0.1.5 are not addresses"),
-    ("at 12:30:45 on 2026-11-29", "at 12:30:45 on 2026-11-29"),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("login from 81.2.69.160 failed", "login from [ip] failed"),
+        ("sent to a.user@example.com today", "sent to [email] today"),
+        ("peer [2a02:a311:803c:6300:4074:5cf2:91ac:d546]:443 closed", "peer [[ip]]:443 closed"),
+        ("version 1.2.3 and 10.0.0.1.5 are not addresses", "version 1.2.3 and 10.0.0.1.5 are not addresses"),
+        ("at 12:30:45 on 2026-11-29", "at 12:30:45 on 2026-11-29"),
+    ],
+)
 def test_addresses_inside_a_text_are_replaced(text, want):
     assert redact(text) == want
 
@@ -51,19 +54,21 @@ def test_a_policy_file_is_read_and_a_bad_one_named(tmp_path):
         load(bad)
 
 
-@pytest.mark.parametrize("fields, kept", [
-    ({"alice2@example.com": 1, "ok": 2}, {"ok": 2}),  # a name that is an address drops its field
-    ({"nested": {"198.51.100.10": "x", "deep": [{"bob@example.org": 1, "n": 1}]}}, {"nested": {"deep": [{"n": 1}]}}),
-    ({"from 81.2.69.160": 1}, {"from [ip]": 1}),  # an address inside a name is replaced, as in a value
-    ({"to eve%40example.com": "jörg@exämple.de", "host": "203.000.113.015"}, {}),  # values that are addresses, too
-])
+@pytest.mark.parametrize(
+    "fields, kept",
+    [
+        ({"alice2@example.com": 1, "ok": 2}, {"ok": 2}),  # a name that is an address drops its field
+        ({"nested": {"198.51.100.10": "x", "deep": [{"bob@example.org": 1, "n": 1}]}}, {"nested": {"deep": [{"n": 1}]}}),
+        ({"from 81.2.69.160": 1}, {"from [ip]": 1}),  # an address inside a name is replaced, as in a value
+        ({"to eve%40example.com": "jörg@exämple.de", "host": "203.000.113.015"}, {}),  # values that are addresses, too
+    ],
+)
 def test_addresses_in_field_names_are_taken_out_at_any_depth(fields, kept):
     assert apply(fields, Policy(), None) == kept
 
 
 def test_encoded_addresses_are_taken_out_of_values():
-    out = apply({"a": "reset for eve%40example.com", "b": "by jörg@exämple.de", "c": "peer 203.000.113.015 left"},
-                Policy(), None)
+    out = apply({"a": "reset for eve%40example.com", "b": "by jörg@exämple.de", "c": "peer 203.000.113.015 left"}, Policy(), None)
     assert out == {"a": "reset for [email]", "b": "by [email]", "c": "peer [ip] left"}
 
 

@@ -22,12 +22,10 @@ RECEIVED = "2025-11-29T08:00:00.000000Z"
 
 
 def mozlog(type_: str, n: int = 0, **envelope) -> bytes:
-    return orjson.dumps({"Timestamp": NS + n, "Type": type_, "Logger": "svc", "Hostname": "web-1", "Fields": {"n": n},
-                         **envelope})
+    return orjson.dumps({"Timestamp": NS + n, "Type": type_, "Logger": "svc", "Hostname": "web-1", "Fields": {"n": n}, **envelope})
 
 
-@pytest.mark.parametrize("type_", ["203.0.113.20", "henry@example.com", "x" * 300, "", "no spaces", "_leading",
-                                   "fe80::1", "a/b"])
+@pytest.mark.parametrize("type_", ["203.0.113.20", "henry@example.com", "x" * 300, "", "no spaces", "_leading", "fe80::1", "a/b"])
 def test_a_type_that_is_not_a_name_is_an_error_whose_reason_does_not_repeat_it(type_):
     with pytest.raises(NotMozlog) as refused:
         parse(mozlog(type_))
@@ -41,8 +39,7 @@ def test_types_like_mozillas_name_tables(type_):
 
 
 def test_addresses_in_the_envelope_are_taken_out():
-    line = mozlog("request.summary", Logger="mailer for eve%40example.com", Hostname="198.51.100.7",
-                  EnvVersion="jörg@exämple.de")
+    line = mozlog("request.summary", Logger="mailer for eve%40example.com", Hostname="198.51.100.7", EnvVersion="jörg@exämple.de")
     out, _ = row("svc", line, parse(line), Policy(), None)
     assert (out["logger"], out["hostname"], out["env_version"]) == ("mailer for [email]", None, None)
 

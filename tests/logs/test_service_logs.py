@@ -18,21 +18,44 @@ NS = 1_764_403_200_000_000_000  # 2025-11-29T08:00:00Z in nanoseconds
 
 
 def mozlog(type_: str, fields: dict, offset: int = 0) -> bytes:
-    return orjson.dumps({"Timestamp": NS + offset, "Type": type_, "Logger": "fxa-auth", "Hostname": "web-1",
-                         "EnvVersion": "2.0", "Severity": 6, "Pid": 4242, "Fields": fields}) + b"\n"
+    return (
+        orjson.dumps(
+            {
+                "Timestamp": NS + offset,
+                "Type": type_,
+                "Logger": "fxa-auth",
+                "Hostname": "web-1",
+                "EnvVersion": "2.0",
+                "Severity": 6,
+                "Pid": 4242,
+                "Fields": fields,
+            }
+        )
+        + b"\n"
+    )
 
 
 @pytest.fixture
 def service_log(tmp_path):
     log = tmp_path / "auth.log"
     log.write_bytes(
-        mozlog("request.summary", {"path": "/v1/account/login", "code": 200, "t": 35, "uid": "7f3a01",
-                                   "remoteAddressChain": ["81.2.69.160", "10.0.0.1"], "email": "someone@example.com",
-                                   "msg": "login from 81.2.69.160 ok"})
+        mozlog(
+            "request.summary",
+            {
+                "path": "/v1/account/login",
+                "code": 200,
+                "t": 35,
+                "uid": "7f3a01",
+                "remoteAddressChain": ["81.2.69.160", "10.0.0.1"],
+                "email": "someone@example.com",
+                "msg": "login from 81.2.69.160 ok",
+            },
+        )
         + mozlog("request.summary", {"path": "/v1/account/status", "code": 404, "t": 3, "uid": "7f3a01"}, 1)
         + mozlog("account.login", {"uid": "7f3a01", "service": "sync", "ip": "2a02:a311:803c:6300:4074:5cf2:91ac:d546"}, 2)
         + b"Traceback (most recent call last):\n"
-        + b'{"level": "info", "message": "not mozlog"}\n')
+        + b'{"level": "info", "message": "not mozlog"}\n'
+    )
     policy = tmp_path / "policy.yaml"
     policy.write_text("drop: [remoteAddressChain]\nhash: [uid]\ncolumns:\n  request.summary: {path: STRING, code: INT64, t: INT64}\n")
     key = tmp_path / "hash.key"
@@ -41,8 +64,25 @@ def service_log(tmp_path):
 
 
 def ingest(up, log, policy, key):
-    done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(up.data), "--service", "fxa-auth", "--policy", str(policy),
-                           "--hash-key-file", str(key), str(log)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            PINGPIPE,
+            "logs",
+            "ingest",
+            "--data",
+            str(up.data),
+            "--service",
+            "fxa-auth",
+            "--policy",
+            str(policy),
+            "--hash-key-file",
+            str(key),
+            str(log),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -53,11 +93,20 @@ def test_each_type_gets_its_table_with_the_envelope_and_the_policy_applied(run_u
     assert "queued 5 line(s)" in ingest(up, log, policy, key)
     up.wait_committed(5)
 
-    summary = up.query("SELECT submission_timestamp, timestamp, type, logger, hostname, env_version, severity, pid, "
-                       "fields.path, fields.code, fields.t, extra_fields FROM fxa_auth_logs_live.request_summary ORDER BY timestamp")
+    summary = up.query(
+        "SELECT submission_timestamp, timestamp, type, logger, hostname, env_version, severity, pid, "
+        "fields.path, fields.code, fields.t, extra_fields FROM fxa_auth_logs_live.request_summary ORDER BY timestamp"
+    )
     first = summary[0]
-    assert (first["timestamp"], first["type"], first["logger"], first["hostname"], first["env_version"], first["severity"],
-            first["pid"]) == (NS, "request.summary", "fxa-auth", "web-1", "2.0", 6, 4242)
+    assert (
+        first["timestamp"],
+        first["type"],
+        first["logger"],
+        first["hostname"],
+        first["env_version"],
+        first["severity"],
+        first["pid"],
+    ) == (NS, "request.summary", "fxa-auth", "web-1", "2.0", 6, 4242)
     assert str(first["submission_timestamp"]).startswith("2025-11-29T08:00:00")
     assert [(r["path"], r["code"], r["t"]) for r in summary] == [("/v1/account/login", 200, 35), ("/v1/account/status", 404, 3)]
     extra = json.loads(first["extra_fields"])
@@ -67,10 +116,11 @@ def test_each_type_gets_its_table_with_the_envelope_and_the_policy_applied(run_u
     (login,) = up.query("SELECT fields FROM fxa_auth_logs_live.account_login")
     assert json.loads(login["fields"]) == {"uid": hashed, "service": "sync"}  # the same user joins by the hash
 
-    errors = up.query("SELECT error_type, error_message, decode(payload) AS line FROM payload_bytes_error.structured "
-                      "ORDER BY line")
+    errors = up.query("SELECT error_type, error_message, decode(payload) AS line FROM payload_bytes_error.structured ORDER BY line")
     assert [(e["error_type"], e["line"]) for e in errors] == [
-        ("ParseMozlog", "Traceback (most recent call last):"), ("ParseMozlog", '{"level": "info", "message": "not mozlog"}')]
+        ("ParseMozlog", "Traceback (most recent call last):"),
+        ("ParseMozlog", '{"level": "info", "message": "not mozlog"}'),
+    ]
     assert [e["error_message"].split(": ", 1)[1] for e in errors] == ["not JSON", "JSON, but not mozlog: no Type or no Timestamp"]
     for needle in ("81.2.69.160", "10.0.0.1", "someone@example.com", "2a02:a311", "7f3a01"):
         assert scan_warehouse(up, needle) == [], needle
@@ -92,8 +142,12 @@ def test_the_same_lines_again_are_counted_duplicates(run_up, service_log):
 
 def test_a_policy_that_hashes_without_a_key_is_one_line_before_anything_is_queued(tmp_path, service_log):
     log, policy, _ = service_log
-    done = subprocess.run([PINGPIPE, "logs", "ingest", "--data", str(tmp_path / "d"), "--service", "fxa-auth",
-                           "--policy", str(policy), str(log)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [PINGPIPE, "logs", "ingest", "--data", str(tmp_path / "d"), "--service", "fxa-auth", "--policy", str(policy), str(log)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "give --hash-key-file" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "d" / "queue").exists()
 
@@ -110,4 +164,6 @@ def test_the_daily_cycle_counts_each_services_events_per_type(run_up, service_lo
     assert "fxa_auth_logs_derived.event_counts_v1" in report["etl"]["ran"], report["etl"]
     counts = up.query("SELECT submission_date, type, logger, events FROM fxa_auth_logs_derived.event_counts_v1 ORDER BY type")
     assert [(str(c["submission_date"]), c["type"], c["logger"], c["events"]) for c in counts] == [
-        ("2025-11-29", "account.login", "fxa-auth", 1), ("2025-11-29", "request.summary", "fxa-auth", 2)]
+        ("2025-11-29", "account.login", "fxa-auth", 1),
+        ("2025-11-29", "request.summary", "fxa-auth", 2),
+    ]

@@ -23,16 +23,25 @@ from tests.up.test_hardening import CLIENT_INFO, PING_INFO
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
 
 
-@pytest.mark.parametrize("text, found", [
-    ("81.2.69.160", ["81.2.69.160"]),
-    ("for=81.2.69.160, 10.0.0.1", ["81.2.69.160", "10.0.0.1"]),  # an X-Forwarded-For value
-    ("at 2001:db8::1 today", ["2001:db8::1"]),
-    (UA, ["Mozilla/5.0 (", "Firefox/120.0"]),
-    ("120.0.1", []), ("999.1.1.1", []), ("10:00:00", []), ("2026-11-23T10:00:00.000000Z", []),
-    ("3b1f2a3e-1111-4222-8333-944445555666", []), ("Glean/71.0.0 (Python on Linux)", []), ("std::map", []),
-    ("reply to jörg@exämple.de", ["jörg@exämple.de"]), ("to=eve%40example.com", ["eve%40example.com"]),
-    ("@mention, user@localhost", []),
-])
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("81.2.69.160", ["81.2.69.160"]),
+        ("for=81.2.69.160, 10.0.0.1", ["81.2.69.160", "10.0.0.1"]),  # an X-Forwarded-For value
+        ("at 2001:db8::1 today", ["2001:db8::1"]),
+        (UA, ["Mozilla/5.0 (", "Firefox/120.0"]),
+        ("120.0.1", []),
+        ("999.1.1.1", []),
+        ("10:00:00", []),
+        ("2026-11-23T10:00:00.000000Z", []),
+        ("3b1f2a3e-1111-4222-8333-944445555666", []),
+        ("Glean/71.0.0 (Python on Linux)", []),
+        ("std::map", []),
+        ("reply to jörg@exämple.de", ["jörg@exämple.de"]),
+        ("to=eve%40example.com", ["eve%40example.com"]),
+        ("@mention, user@localhost", []),
+    ],
+)
 def test_identifiers_are_found_by_their_shape_and_look_alikes_are_not(text, found):
     assert identifiers(text) == found
 
@@ -44,9 +53,21 @@ def ping(**metrics) -> bytes:
 def segment(folder, *bodies: bytes):
     """A queue segment as the edge writes it: the client's address, forwarded-for and user agent attached."""
     path = folder / f"{uuid.uuid4()}.ndjson"
-    path.write_bytes(b"".join(encode_line(body, {
-        "uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}", "submission_timestamp": "2026-11-23T10:00:00.000000Z",
-        "remote_addr": "81.2.69.160", "x_forwarded_for": "81.2.69.160, 10.0.0.1", "user_agent": UA}) for body in bodies))
+    path.write_bytes(
+        b"".join(
+            encode_line(
+                body,
+                {
+                    "uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}",
+                    "submission_timestamp": "2026-11-23T10:00:00.000000Z",
+                    "remote_addr": "81.2.69.160",
+                    "x_forwarded_for": "81.2.69.160, 10.0.0.1",
+                    "user_agent": UA,
+                },
+            )
+            for body in bodies
+        )
+    )
     return path
 
 
@@ -67,8 +88,10 @@ def test_the_pipelines_warehouse_passes_and_a_planted_address_fails_it(tmp_path)
     assert clean.scanned == 3 and clean.lines() == []  # rows, an error row: the addresses and agent were dropped
     planted = segment(tmp_path, ping(string={"demo.theme": "81.2.69.160"}), gzip.compress(b'{"ip": "2001:db8::7", oops'))
     committer.commit(work.process_segments([str(planted)]), [planted])
-    assert audit(writer.con, cursor).lines() == ["payload_bytes_error.structured.payload: 1, 2001:db8::7",
-                                         "pingpipe_demo_live.hello_v1.metrics.string.demo_theme: 1, 81.2.69.160"]
+    assert audit(writer.con, cursor).lines() == [
+        "payload_bytes_error.structured.payload: 1, 2001:db8::7",
+        "pingpipe_demo_live.hello_v1.metrics.string.demo_theme: 1, 81.2.69.160",
+    ]
     writer.close()
     out = subprocess.run([PINGPIPE, "audit", "--data", str(data)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "pingpipe_demo_live.hello_v1.metrics.string.demo_theme: 1, 81.2.69.160" in out.stdout
@@ -91,8 +114,6 @@ def test_audit_in_json_lists_the_findings_and_exits_1_as_in_text(tmp_path):
     planted = segment(tmp_path, ping(string={"demo.theme": "81.2.69.160"}))
     Committer(writer).commit(work.process_segments([str(planted)]), [planted])
     writer.close()
-    out = subprocess.run([PINGPIPE, "audit", "--data", str(tmp_path), "--format", "json"], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([PINGPIPE, "audit", "--data", str(tmp_path), "--format", "json"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1, out.stderr
-    assert json.loads(out.stdout) == {"rows": 1, "findings": ["pingpipe_demo_live.hello_v1.metrics.string.demo_theme: 1, "
-                                                              "81.2.69.160"]}
+    assert json.loads(out.stdout) == {"rows": 1, "findings": ["pingpipe_demo_live.hello_v1.metrics.string.demo_theme: 1, 81.2.69.160"]}

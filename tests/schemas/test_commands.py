@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import MPS, SHARED
+from ..fixtures import GLEAN_DEFINITIONS, SCHEMAS, SHIPPED, VALIDATION
 
 pytestmark = pytest.mark.system
 
@@ -21,23 +21,23 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(PINGPIPE), *args], capture_output=True, text=True, timeout=120)
 
 
-def test_build_reproduces_every_visible_mozilla_bq(tmp_path):
-    result = run("schemas", "build", str(MPS / "schemas"), "--out", str(tmp_path))
+def test_build_reproduces_the_committed_bq_of_every_test_schema(tmp_path):
+    """tests/fixtures/schemas' .bq files are what `schemas build` makes: rebuild them with
+    `pingpipe schemas build tests/fixtures/schemas --out tests/fixtures/schemas` after changing a schema."""
+    result = run("schemas", "build", str(SCHEMAS), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     compared = 0
-    for want in (MPS / "schemas").glob("*/*/*.bq"):
-        if want.parts[-3] == "burnham":
-            continue  # per-metric columns: see test_glean.py
-        got = tmp_path / want.relative_to(MPS / "schemas")
-        assert json.loads(got.read_text()) == json.loads(want.read_text()), want
+    for want in SCHEMAS.glob("*/*/*.bq"):
+        got = tmp_path / want.relative_to(SCHEMAS)
+        assert got.read_text() == want.read_text(), want
         compared += 1
-    assert compared == 14
-    assert len(list(tmp_path.rglob("*.bq"))) == len(list((MPS / "schemas").rglob("*.schema.json")))
+    assert compared == 6
+    assert len(list(tmp_path.rglob("*.bq"))) == len(list(SCHEMAS.rglob("*.schema.json")))
 
 
 def test_build_reports_a_bad_file_by_name_and_fails(tmp_path):
     src = tmp_path / "src"
-    shutil.copytree(MPS / "schemas" / "eng-workflow", src / "eng-workflow")
+    shutil.copytree(SCHEMAS / "eng-workflow", src / "eng-workflow")
     (src / "eng-workflow" / "broken").mkdir()
     (src / "eng-workflow" / "broken" / "broken.1.schema.json").write_text("{oops")
     result = run("schemas", "build", str(src), "--out", str(tmp_path / "out"))
@@ -47,16 +47,25 @@ def test_build_reports_a_bad_file_by_name_and_fails(tmp_path):
 
 
 def test_transpile_prints_one_bq_to_stdout():
-    path = MPS / "schemas" / "eng-workflow" / "hgpush" / "hgpush.1.schema.json"
+    path = SCHEMAS / "eng-workflow" / "hgpush" / "hgpush.1.schema.json"
     result = run("schemas", "transpile", str(path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout == (MPS / "schemas" / "eng-workflow" / "hgpush" / "hgpush.1.bq").read_text()
+    assert result.stdout == (SCHEMAS / "eng-workflow" / "hgpush" / "hgpush.1.bq").read_text()
 
 
-def test_check_runs_the_validation_documents():
-    result = run("schemas", "check", str(MPS / "schemas"), "--validation", str(MPS / "validation"))
+def test_check_runs_the_validation_documents(registry_root):
+    result = run("schemas", "check", str(registry_root), "--validation", str(VALIDATION))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "49/49 validation document(s) as expected" in result.stdout
+    assert "30/30 validation document(s) as expected" in result.stdout
+
+
+def test_check_fails_when_a_document_gets_the_other_verdict_naming_it(registry_root, tmp_path):
+    shutil.copytree(VALIDATION, tmp_path / "validation")
+    passing = tmp_path / "validation" / "eng-workflow" / "hgpush.1.minimal.pass.json"
+    passing.rename(passing.with_name("hgpush.1.minimal.fail.json"))
+    result = run("schemas", "check", str(registry_root), "--validation", str(tmp_path / "validation"))
+    assert result.returncode == 1
+    assert "hgpush.1.minimal.fail.json" in result.stdout + result.stderr
 
 
 def test_check_fails_on_a_bad_repository_naming_the_file(tmp_path):
@@ -69,24 +78,30 @@ def test_check_fails_on_a_bad_repository_naming_the_file(tmp_path):
 
 def test_build_warns_that_a_glean_apps_tables_are_generic_naming_it_and_schemas_glean(tmp_path):
     src = tmp_path / "src"
-    shutil.copytree(MPS / "schemas" / "burnham", src / "burnham")
-    shutil.copytree(MPS / "schemas" / "eng-workflow", src / "eng-workflow")
+    shutil.copytree(SHIPPED / "pingpipe-demo", src / "pingpipe-demo")
+    for bq in (src / "pingpipe-demo").rglob("*.bq"):
+        bq.unlink()  # the app's schemas as published: the generic Glean schema plus mozPipelineMetadata
+    shutil.copytree(SCHEMAS / "eng-workflow", src / "eng-workflow")
     result = run("schemas", "build", str(src), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1, result.stderr
-    assert "namespace burnham" in warnings[0] and "8 Glean ping schema(s)" in warnings[0]
+    assert "namespace pingpipe-demo" in warnings[0] and "6 Glean ping schema(s)" in warnings[0]
     assert "eng-workflow" not in result.stderr
     assert "pingpipe schemas glean --app-id" in result.stderr
-    assert "(8 with generic Glean columns)" in result.stderr
-    assert (tmp_path / "out" / "burnham" / "baseline" / "baseline.1.bq").is_file()
+    assert "(6 with generic Glean columns)" in result.stderr
+    assert (tmp_path / "out" / "pingpipe-demo" / "baseline" / "baseline.1.bq").is_file()
 
 
 def test_build_warns_for_a_glean_ping_sent_without_info_sections(tmp_path):
     """glean-min pings have no client_info/ping_info; their metadata still marks them as Glean's."""
-    generic = json.loads((MPS / "schemas" / "glean" / "glean" / "glean-min.1.schema.json").read_text())
-    generic["mozPipelineMetadata"] = {"bq_dataset_family": "org_example_app", "bq_metadata_format": "structured",
-                                      "bq_table": "beacon_v1", "include_info_sections": False}
+    generic = json.loads((SHIPPED / "glean" / "glean" / "glean-min.1.schema.json").read_text())
+    generic["mozPipelineMetadata"] = {
+        "bq_dataset_family": "org_example_app",
+        "bq_metadata_format": "structured",
+        "bq_table": "beacon_v1",
+        "include_info_sections": False,
+    }
     (tmp_path / "src" / "org-example-app" / "beacon").mkdir(parents=True)
     (tmp_path / "src" / "org-example-app" / "beacon" / "beacon.1.schema.json").write_text(json.dumps(generic))
     result = run("schemas", "build", str(tmp_path / "src"), "--out", str(tmp_path / "out"))
@@ -96,18 +111,19 @@ def test_build_warns_for_a_glean_ping_sent_without_info_sections(tmp_path):
 
 def test_build_does_not_warn_for_the_generic_glean_schema_itself(tmp_path):
     src = tmp_path / "src"
-    shutil.copytree(MPS / "schemas" / "glean", src / "glean")
+    shutil.copytree(SHIPPED / "glean", src / "glean")
     result = run("schemas", "build", str(src), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr
-    assert len(list((tmp_path / "out").rglob("*.bq"))) == 4
+    assert len(list((tmp_path / "out").rglob("*.bq"))) == 2
 
 
-GLEAN = ["--metrics", str(SHARED / "glean" / "metrics.yaml"), "--pings", str(SHARED / "glean" / "pings.yaml")]
+GLEAN = GLEAN_DEFINITIONS
 
 
-@pytest.mark.parametrize("app_id", ['org.evil"><script>alert(1)</script>', "org/example", "org example", "org.example\n",
-                                    "org.exämple", "...", ""])
+@pytest.mark.parametrize(
+    "app_id", ['org.evil"><script>alert(1)</script>', "org/example", "org example", "org.example\n", "org.exämple", "...", ""]
+)
 def test_schemas_glean_refuses_an_app_id_glean_would_not_carry_as_given_in_one_line_writing_nothing(tmp_path, app_id):
     result = run("schemas", "glean", "--app-id", app_id, *GLEAN, "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr

@@ -10,26 +10,27 @@ import pytest
 
 from pingpipe.schemas.registry import Registry, RegistryError, UnknownSchema
 
-from ..conftest import MPS
+from ..fixtures import SHIPPED, VALIDATION, validation_docs
 
-VALIDATION_DOCS = sorted((MPS / "validation").glob("*/*.json"))
+VALIDATION_DOCS = validation_docs()
 
 
 @pytest.fixture(scope="module")
-def registry() -> Registry:
-    return Registry.load(MPS / "schemas")
+def registry(registry_root) -> Registry:
+    return Registry.load(registry_root)
 
 
-def test_loads_every_schema_of_the_mps_fixtures(registry):
-    on_disk = list((MPS / "schemas").glob("*/*/*.schema.json"))
-    assert len(registry) == len(on_disk) == 31
+def test_loads_every_schema_of_the_test_repository(registry, registry_root):
+    on_disk = list(registry_root.glob("*/*/*.schema.json"))
+    assert len(registry) == len(on_disk) == 16  # 10 shipped, 6 of tests/fixtures/schemas
 
 
 def test_looks_up_by_namespace_doctype_and_version(registry):
     entry = registry.get("eng-workflow", "hgpush", "1")
     assert entry.key == ("eng-workflow", "hgpush", 1)
     assert entry.bq_path is not None and entry.bq_path.name == "hgpush.1.bq"
-    assert registry.get("glean", "glean-min", 2).version == 2
+    assert registry.get("news-reader", "impressions", 2).version == 2
+    assert registry.get("glean", "glean-min", 1).doctype == "glean-min"  # a variant beside its base doctype
 
 
 @pytest.mark.parametrize(
@@ -47,13 +48,13 @@ def test_unknown_schemas_are_errors_never_guesses(registry, key, message):
 
 
 def test_exposes_pipeline_metadata_and_keeps_unknown_keys(registry):
-    meta = registry.get("activity-stream", "events", 1).metadata
-    assert meta.bq_dataset_family == "activity_stream"
-    assert meta.bq_table == "events_v1"
+    meta = registry.get("news-reader", "story-events", 1).metadata
+    assert meta.bq_dataset_family == "news_reader"
+    assert meta.bq_table == "story_events_v1"
     assert meta.bq_metadata_format == "structured"
     assert meta.expiration_policy == {"delete_after_days": 180}
     assert meta["sample_id_source_uuid_attribute"] == "client_id"
-    assert registry.get("burnham", "baseline", 1).metadata.include_client_id is True
+    assert registry.get("pingpipe-demo", "baseline", 1).metadata.include_client_id is True
 
 
 def test_live_table_comes_from_metadata_or_a_sanitised_fallback(registry, tmp_path):
@@ -64,15 +65,26 @@ def test_live_table_comes_from_metadata_or_a_sanitised_fallback(registry, tmp_pa
     assert Registry.load(tmp_path).get("my-app", "some-ping", 3).live_table == "my_app_live.some_ping_v3"
 
 
-@pytest.mark.parametrize("doc", VALIDATION_DOCS, ids=lambda p: p.name)
-def test_validation_documents_pass_or_fail_as_named(registry, doc: Path):
-    doctype, version, _case, expected, _ = doc.name.rsplit(".", 4)
-    entry = registry.get(doc.parent.name, doctype, version)
-    assert entry.is_valid(json.loads(doc.read_text())) == (expected == "pass")
+def test_the_test_documents_cover_every_test_schema_both_ways(registry):
+    assert len(VALIDATION_DOCS) == 30
+    schemas = {(d.namespace, d.doctype, int(d.version)) for d in VALIDATION_DOCS}
+    assert schemas == {
+        e.key
+        for e in registry
+        if e.path.is_relative_to(registry.root / "eng-workflow") or e.path.is_relative_to(registry.root / "news-reader")
+    } | {("glean", "glean", 1)}
+    for key in schemas:
+        assert {d.expected for d in VALIDATION_DOCS if (d.namespace, d.doctype, int(d.version)) == key} == {"pass", "fail"}, key
+
+
+@pytest.mark.parametrize("doc", VALIDATION_DOCS, ids=lambda d: d.path.name)
+def test_validation_documents_pass_or_fail_as_named(registry, doc):
+    entry = registry.get(doc.namespace, doc.doctype, doc.version)
+    assert entry.is_valid(doc.json()) == doc.passes
 
 
 def test_validation_errors_say_what_is_wrong(registry):
-    doc = json.loads((MPS / "validation/glean/glean.1.events_session_missing_required.fail.json").read_text())
+    doc = json.loads((VALIDATION / "glean/glean.1.missing_os.fail.json").read_text())
     with pytest.raises(Exception) as info:
         registry.get("glean", "glean", 1).validate(doc)
     assert "required" in str(info.value)
@@ -84,7 +96,7 @@ def test_table_schema_prefers_the_bq_file_and_transpiles_otherwise(registry, tmp
     copy = tmp_path / "eng-workflow" / "hgpush"
     copy.mkdir(parents=True)
     shutil.copy(entry.path, copy)
-    shutil.copytree(MPS / "schemas" / "metadata", tmp_path / "metadata")
+    shutil.copytree(SHIPPED / "metadata", tmp_path / "metadata")
     fresh = Registry.load(tmp_path)
     assert fresh.table_schema(fresh.get("eng-workflow", "hgpush", 1)) == json.loads(entry.bq_path.read_text())
 
@@ -109,7 +121,11 @@ GOOD = json.dumps({"$schema": "http://json-schema.org/draft-04/schema#", "type":
         ("ns/doc.1.schema.json", GOOD, "misplaced"),
         ("ns/doc/other.1.schema.json", GOOD, "does not match its folder"),
         ("ns/doc/doc.one.schema.json", GOOD, "integer version"),
-        ("ns/doc/doc.1.schema.json", json.dumps({"$schema": "http://json-schema.org/draft-04/schema#", "type": 12}), "not a valid JSON schema"),
+        (
+            "ns/doc/doc.1.schema.json",
+            json.dumps({"$schema": "http://json-schema.org/draft-04/schema#", "type": 12}),
+            "not a valid JSON schema",
+        ),
         ("ns/doc/doc.2.bq", "[]", "without doc.2.schema.json"),
         ("ns/doc/doc.1.schema.json", "[1, 2]", "must be a JSON object"),
     ],
@@ -132,10 +148,17 @@ def test_every_bad_file_is_reported_at_once(tmp_path):
 
 
 def test_draft_06_and_07_schemas_are_supported(tmp_path):
-    root = _repo(tmp_path, {
-        "a/six/six.1.schema.json": json.dumps({"$schema": "http://json-schema.org/draft-06/schema#", "type": "object", "properties": {"n": {"exclusiveMinimum": 3}}}),
-        "a/seven/seven.1.schema.json": json.dumps({"$schema": "http://json-schema.org/draft-07/schema", "if": {"required": ["a"]}, "then": {"required": ["b"]}}),
-    })
+    root = _repo(
+        tmp_path,
+        {
+            "a/six/six.1.schema.json": json.dumps(
+                {"$schema": "http://json-schema.org/draft-06/schema#", "type": "object", "properties": {"n": {"exclusiveMinimum": 3}}}
+            ),
+            "a/seven/seven.1.schema.json": json.dumps(
+                {"$schema": "http://json-schema.org/draft-07/schema", "if": {"required": ["a"]}, "then": {"required": ["b"]}}
+            ),
+        },
+    )
     registry = Registry.load(root)
     assert registry.get("a", "six", 1).is_valid({"n": 4}) and not registry.get("a", "six", 1).is_valid({"n": 3})
     assert not registry.get("a", "seven", 1).is_valid({"a": 1}) and registry.get("a", "seven", 1).is_valid({"a": 1, "b": 2})

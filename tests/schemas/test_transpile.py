@@ -1,4 +1,4 @@
-"""The transpiler reproduces Mozilla's generated .bq files, and its rules hold one by one."""
+"""The transpiler's rules, one by one, and the test schemas' .bq files (Mozilla's: the conformance layer)."""
 
 from __future__ import annotations
 
@@ -10,23 +10,20 @@ import pytest
 from pingpipe.schemas.build import bq_for_file
 from pingpipe.schemas.transpile import MOZILLA, Options, TranspileError, merge_metadata, transpile
 
-from ..conftest import MPS
+from ..fixtures import SCHEMAS
 
-# burnham's .bq files come from Glean metric definitions, not from its JSON schema: they are
-# checked by test_glean.py through `pingpipe schemas glean`.
-PAIRS = sorted(
-    p for p in (MPS / "schemas").glob("*/*/*.bq") if p.parts[-3] != "burnham"
-)
+# The test schemas' .bq files, as `pingpipe schemas build` wrote them (Mozilla's own: tests/conformance/test_mps_bq.py).
+PAIRS = sorted(SCHEMAS.glob("*/*/*.bq"))
 
 
-def test_every_visible_fixture_pair_is_collected():
-    assert len(PAIRS) >= 14
+def test_every_test_schema_has_its_bq():
+    assert len(PAIRS) == len(list(SCHEMAS.glob("*/*/*.schema.json"))) == 6
 
 
 @pytest.mark.parametrize("bq_path", PAIRS, ids=lambda p: "/".join(p.parts[-3:]))
-def test_transpiler_reproduces_mozilla_bq_exactly(bq_path: Path):
+def test_transpiler_reproduces_the_committed_bq_of_each_test_schema(bq_path: Path):
     schema_path = bq_path.with_name(bq_path.name[: -len(".bq")] + ".schema.json")
-    got = bq_for_file(schema_path, MPS / "schemas")
+    got = bq_for_file(schema_path, SCHEMAS)
     assert got == json.loads(bq_path.read_text())
 
 
@@ -39,11 +36,23 @@ def obj(**props) -> dict:
 
 
 def test_atoms_map_to_bigquery_types_and_everything_is_nullable():
-    got = bq(obj(b={"type": "boolean"}, i={"type": "integer"}, n={"type": "number"}, s={"type": "string"},
-                 t={"type": "string", "format": "date-time"}, y={"type": "string", "format": "bytes"}))
+    got = bq(
+        obj(
+            b={"type": "boolean"},
+            i={"type": "integer"},
+            n={"type": "number"},
+            s={"type": "string"},
+            t={"type": "string", "format": "date-time"},
+            y={"type": "string", "format": "bytes"},
+        )
+    )
     assert [(f["name"], f["type"], f["mode"]) for f in got] == [
-        ("b", "BOOL", "NULLABLE"), ("i", "INT64", "NULLABLE"), ("n", "FLOAT64", "NULLABLE"),
-        ("s", "STRING", "NULLABLE"), ("t", "TIMESTAMP", "NULLABLE"), ("y", "BYTES", "NULLABLE"),
+        ("b", "BOOL", "NULLABLE"),
+        ("i", "INT64", "NULLABLE"),
+        ("n", "FLOAT64", "NULLABLE"),
+        ("s", "STRING", "NULLABLE"),
+        ("t", "TIMESTAMP", "NULLABLE"),
+        ("y", "BYTES", "NULLABLE"),
     ]
 
 
@@ -60,11 +69,15 @@ def test_required_fields_are_required_without_force_nullable():
 
 def test_typed_additional_properties_become_repeated_key_value_records():
     got = bq(obj(m={"type": "object", "additionalProperties": {"type": "integer"}, "description": "d"}))
-    assert got == [{
-        "description": "d", "mode": "REPEATED", "name": "m", "type": "RECORD",
-        "fields": [{"mode": "NULLABLE", "name": "key", "type": "STRING"},
-                   {"mode": "NULLABLE", "name": "value", "type": "INT64"}],
-    }]
+    assert got == [
+        {
+            "description": "d",
+            "mode": "REPEATED",
+            "name": "m",
+            "type": "RECORD",
+            "fields": [{"mode": "NULLABLE", "name": "key", "type": "STRING"}, {"mode": "NULLABLE", "name": "value", "type": "INT64"}],
+        }
+    ]
 
 
 def test_pattern_properties_are_maps_too():
@@ -78,8 +91,12 @@ def test_nullable_type_lists_collapse_to_the_non_null_type():
 
 
 def test_incompatible_unions_are_dropped_under_mozillas_drop_resolution():
-    schema = obj(keep={"type": "string"}, mixed={"type": ["string", "integer"]}, any_of={"oneOf": [{"type": "boolean"}, obj(a={"type": "integer"})]},
-                 empty={})
+    schema = obj(
+        keep={"type": "string"},
+        mixed={"type": ["string", "integer"]},
+        any_of={"oneOf": [{"type": "boolean"}, obj(a={"type": "integer"})]},
+        empty={},
+    )
     assert [f["name"] for f in bq(schema)] == ["keep"]
 
 
@@ -95,8 +112,10 @@ def test_panic_resolution_raises_on_an_unrepresentable_field():
 
 
 def test_json_object_path_regex_makes_a_json_column():
-    schema = {**obj(metrics=obj(object=obj(thing={"type": ["object", "array"], "items": {"format": "json"}}))),
-              "mozPipelineMetadata": {"json_object_path_regex": r"metrics\.object\..*"}}
+    schema = {
+        **obj(metrics=obj(object=obj(thing={"type": ["object", "array"], "items": {"format": "json"}}))),
+        "mozPipelineMetadata": {"json_object_path_regex": r"metrics\.object\..*"},
+    }
     got = transpile(schema)
     assert got[0]["fields"][0]["fields"][0] == {"mode": "NULLABLE", "name": "thing", "type": "JSON"}
 
@@ -115,30 +134,47 @@ def test_one_of_objects_conflicting_anywhere_become_json():
 
 def test_all_of_and_any_of_alone_are_under_specified():
     """The reference reads neither; MPS relies on it to keep sections out of BigQuery (new-profile's `processes`)."""
-    schema = obj(x={"allOf": [obj(a={"type": "integer"}), {"properties": {"b": {"type": "string"}}}]},
-                 y={"anyOf": [obj(a={"type": "integer"}), obj(a={"type": "integer"})]},
-                 z={**obj(a={"type": "integer"}), "anyOf": [{"required": ["a"]}]})
+    schema = obj(
+        x={"allOf": [obj(a={"type": "integer"}), {"properties": {"b": {"type": "string"}}}]},
+        y={"anyOf": [obj(a={"type": "integer"}), obj(a={"type": "integer"})]},
+        z={**obj(a={"type": "integer"}), "anyOf": [{"required": ["a"]}]},
+    )
     assert [f["name"] for f in bq(schema)] == ["z"]
     assert {f["name"]: f["type"] for f in bq(schema, resolve="cast")} == {"x": "STRING", "y": "STRING", "z": "RECORD"}
 
 
 def test_arrays_are_repeated_and_arrays_of_arrays_nest_through_list_records():
-    schema = obj(flat={"type": "array", "items": {"type": "string"}},
-                 nested={"type": "array", "items": {"type": "array", "items": {"type": "integer"}}})
+    schema = obj(
+        flat={"type": "array", "items": {"type": "string"}},
+        nested={"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+    )
     got = {f["name"]: f for f in bq(schema)}
     assert got["flat"] == {"mode": "REPEATED", "name": "flat", "type": "STRING"}
-    assert got["nested"] == {"mode": "REPEATED", "name": "nested", "type": "RECORD",
-                             "fields": [{"mode": "REPEATED", "name": "list", "type": "INT64"}]}
+    assert got["nested"] == {
+        "mode": "REPEATED",
+        "name": "nested",
+        "type": "RECORD",
+        "fields": [{"mode": "REPEATED", "name": "list", "type": "INT64"}],
+    }
 
 
 def test_tuples_become_records_of_positional_fields_named_like_bigquerys_anonymous_columns():
-    schema = obj(t={"type": "array", "items": [{"type": "boolean"}, {"type": "string"}], "additionalItems": {"type": "integer"}, "maxItems": 3})
+    schema = obj(
+        t={"type": "array", "items": [{"type": "boolean"}, {"type": "string"}], "additionalItems": {"type": "integer"}, "maxItems": 3}
+    )
     assert [(f["name"], f["type"]) for f in bq(schema)[0]["fields"]] == [("f0_", "BOOL"), ("f1_", "STRING"), ("f2_", "INT64")]
 
 
 def test_tuple_items_past_min_items_and_additional_items_are_optional():
-    schema = obj(t={"type": "array", "items": [{"type": "boolean"}, {"type": "string"}], "minItems": 1,
-                    "additionalItems": {"type": "integer"}, "maxItems": 3})
+    schema = obj(
+        t={
+            "type": "array",
+            "items": [{"type": "boolean"}, {"type": "string"}],
+            "minItems": 1,
+            "additionalItems": {"type": "integer"},
+            "maxItems": 3,
+        }
+    )
     got = bq({**schema, "required": ["t"]}, force_nullable=False)
     assert got[0]["mode"] == "REQUIRED"
     assert [(f["name"], f["mode"]) for f in got[0]["fields"]] == [("f0_", "REQUIRED"), ("f1_", "NULLABLE"), ("f2_", "NULLABLE")]
@@ -178,11 +214,18 @@ UNION_RULES = {
     "objects merge field by field": ([obj(a={"type": "integer"}), obj(b={"type": "string"})], "RECORD"),
     "objects with a conflicting field do not combine": ([obj(a={"type": "integer"}), obj(a={"type": "boolean"})], None),
     "a conflict deep down invalidates the whole union": (
-        [obj(n=obj(a={"type": "string"}, b={"type": "integer"})), obj(n=obj(a={"type": "boolean"}))], None),
+        [obj(n=obj(a={"type": "string"}, b={"type": "integer"})), obj(n=obj(a={"type": "boolean"}))],
+        None,
+    ),
     "an under-specified field in one shape invalidates the union": ([obj(a={"type": "integer"}, e={}), obj(b={"type": "string"})], None),
-    "arrays merge their items": ([{"type": "array", "items": {"type": "integer"}}, {"type": "array", "items": {"type": "number"}}], "FLOAT64"),
-    "maps merge their values": ([{"type": "object", "additionalProperties": {"type": "integer"}},
-                                 {"type": "object", "additionalProperties": {"type": "string"}}], None),
+    "arrays merge their items": (
+        [{"type": "array", "items": {"type": "integer"}}, {"type": "array", "items": {"type": "number"}}],
+        "FLOAT64",
+    ),
+    "maps merge their values": (
+        [{"type": "object", "additionalProperties": {"type": "integer"}}, {"type": "object", "additionalProperties": {"type": "string"}}],
+        None,
+    ),
 }
 
 
@@ -202,32 +245,51 @@ def test_dollar_properties_have_no_column():
 
 
 def test_empty_records_have_no_column():
-    assert bq(obj(e={"type": "object", "properties": {}}, x={"type": "integer"})) == [
-        {"mode": "NULLABLE", "name": "x", "type": "INT64"}]
+    assert bq(obj(e={"type": "object", "properties": {}}, x={"type": "integer"})) == [{"mode": "NULLABLE", "name": "x", "type": "INT64"}]
 
 
 def test_metadata_merge_overrides_and_appends_required():
-    merged = merge_metadata({"properties": {"a": {"type": "string"}, "m": {"type": "integer"}}, "required": ["a"]},
-                            {"properties": {"m": {"type": "string"}}, "required": ["m"]})
+    merged = merge_metadata(
+        {"properties": {"a": {"type": "string"}, "m": {"type": "integer"}}, "required": ["a"]},
+        {"properties": {"m": {"type": "string"}}, "required": ["m"]},
+    )
     assert merged["properties"]["m"] == {"type": "string"} and merged["required"] == ["a", "m"]
 
 
 def test_an_array_of_maps_repeats_the_key_value_records():
     schema = obj(a={"type": "array", "items": {"type": "object", "additionalProperties": {"type": "integer"}}})
-    assert bq(schema) == [{"mode": "REPEATED", "name": "a", "type": "RECORD", "fields": [
-        {"mode": "NULLABLE", "name": "key", "type": "STRING"}, {"mode": "NULLABLE", "name": "value", "type": "INT64"}]}]
+    assert bq(schema) == [
+        {
+            "mode": "REPEATED",
+            "name": "a",
+            "type": "RECORD",
+            "fields": [{"mode": "NULLABLE", "name": "key", "type": "STRING"}, {"mode": "NULLABLE", "name": "value", "type": "INT64"}],
+        }
+    ]
 
 
 def test_a_collapsed_union_keeps_its_own_description_only():
-    schema = obj(x={"oneOf": [{"type": "integer", "description": "member"}, {"type": "null"}]},
-                 y={"description": "outer", "oneOf": [{"type": "integer", "description": "member"}, {"type": "null"}]})
-    assert bq(schema) == [{"mode": "NULLABLE", "name": "x", "type": "INT64"},
-                          {"description": "outer", "mode": "NULLABLE", "name": "y", "type": "INT64"}]
+    schema = obj(
+        x={"oneOf": [{"type": "integer", "description": "member"}, {"type": "null"}]},
+        y={"description": "outer", "oneOf": [{"type": "integer", "description": "member"}, {"type": "null"}]},
+    )
+    assert bq(schema) == [
+        {"mode": "NULLABLE", "name": "x", "type": "INT64"},
+        {"description": "outer", "mode": "NULLABLE", "name": "y", "type": "INT64"},
+    ]
 
 
 def test_property_names_become_valid_bigquery_names_even_without_case_normalization():
-    schema = obj(**{"x.y": {"type": "string"}, "k-1": {"type": "string"}, "64bit": {"type": "string"},
-                    "e f": {"type": "string"}, "$schema": {"type": "string"}, "camelCase": {"type": "string"}})
+    schema = obj(
+        **{
+            "x.y": {"type": "string"},
+            "k-1": {"type": "string"},
+            "64bit": {"type": "string"},
+            "e f": {"type": "string"},
+            "$schema": {"type": "string"},
+            "camelCase": {"type": "string"},
+        }
+    )
     assert [f["name"] for f in bq(schema, normalize_case=False)] == ["_64bit", "camelCase", "k_1", "x_y"]
     assert [f["name"] for f in bq(schema)] == ["_64bit", "camel_case", "k_1", "x_y"]
 
@@ -258,7 +320,8 @@ def test_a_map_whose_value_is_dropped_is_dropped_unless_maps_without_value_are_a
     schema = obj(m={"type": "object", "additionalProperties": {}})
     assert bq(schema) == []
     assert bq(schema, allow_maps_without_value=True) == [
-        {"fields": [{"mode": "NULLABLE", "name": "key", "type": "STRING"}], "mode": "REPEATED", "name": "m", "type": "RECORD"}]
+        {"fields": [{"mode": "NULLABLE", "name": "key", "type": "STRING"}], "mode": "REPEATED", "name": "m", "type": "RECORD"}
+    ]
 
 
 def test_pattern_property_values_are_a_union_so_they_keep_no_description():

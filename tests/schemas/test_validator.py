@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import jsonschema_rs
 import pytest
@@ -14,10 +13,10 @@ from hypothesis import strategies as st
 from pingpipe.schemas.registry import Registry
 from pingpipe.schemas.validator import PingValidator
 
-from ..conftest import MPS, SHARED
+from ..fixtures import GLEAN, SHIPPED, validation_docs
 
-GLEAN_SCHEMA = json.loads((MPS / "schemas/glean/glean/glean.1.schema.json").read_text())
-GLEAN_BODIES = [json.loads(p.read_text()) for p in sorted((SHARED / "glean").glob("*.json")) if p.name != "requests.json"]
+GLEAN_SCHEMA = json.loads((SHIPPED / "glean/glean/glean.1.schema.json").read_text())
+GLEAN_BODIES = [json.loads(p.read_text()) for p in sorted(GLEAN.glob("*.json")) if p.name != "requests.json"]
 
 
 def both(schema: dict, cls=jsonschema_rs.Draft7Validator) -> tuple[PingValidator, object]:
@@ -31,11 +30,11 @@ def test_glean_metric_names_are_lifted_out_of_a_copy_of_the_schema():
     assert "propertyNames" in GLEAN_SCHEMA["properties"]["metrics"]["properties"]["counter"]
 
 
-@pytest.mark.parametrize("doc", sorted((MPS / "validation").glob("*/*.json")), ids=lambda p: p.name)
-def test_same_verdict_as_the_whole_schema_on_every_mps_validation_document(doc: Path):
-    entry = Registry.load(MPS / "schemas").get(doc.parent.name, *doc.name.rsplit(".", 4)[:2])
-    body = json.loads(doc.read_text())
-    assert entry.validator.is_valid(body) == entry.validator.full.is_valid(body) == doc.name.endswith(".pass.json")
+@pytest.mark.parametrize("doc", validation_docs(), ids=lambda d: d.path.name)
+def test_same_verdict_as_the_whole_schema_on_every_test_validation_document(doc, registry_root):
+    entry = Registry.load(registry_root).get(doc.namespace, doc.doctype, doc.version)
+    body = doc.json()
+    assert entry.validator.is_valid(body) == entry.validator.full.is_valid(body) == doc.passes
     assert entry.validator.is_valid(body) == entry.validator.full.is_valid(body)  # again, with names remembered
 
 
@@ -50,8 +49,10 @@ def test_captured_glean_bodies_pass_and_a_bad_metric_name_fails_even_after_good_
     assert "Not.A-Valid.Name" not in lifted.lifted[("metrics", "counter")].good
 
 
-names = st.one_of(st.sampled_from(["a.b", "glean.error", "x" * 112, "x" * 111, "1abc", "_ok", "a\n", "A.b", "a", "é.b"]),
-                  st.text(alphabet="abz_.-A0\n", min_size=0, max_size=6))
+names = st.one_of(
+    st.sampled_from(["a.b", "glean.error", "x" * 112, "x" * 111, "1abc", "_ok", "a\n", "A.b", "a", "é.b"]),
+    st.text(alphabet="abz_.-A0\n", min_size=0, max_size=6),
+)
 VALUES = {"counter": st.integers(0, 5), "quantity": st.integers(0, 5), "string": st.text(max_size=3), "boolean": st.booleans()}
 
 
@@ -86,14 +87,21 @@ def test_draft_04_has_no_property_names_so_nothing_is_lifted():
     assert lifted.is_valid({"m": {"UPPER": 1}}) == full.is_valid({"m": {"UPPER": 1}})
 
 
-@pytest.mark.parametrize("schema", [
-    # under additionalProperties the instance path is not fixed
-    {"type": "object", "additionalProperties": {"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}}},
-    # a $ref could point into what would be lifted
-    {"type": "object", "definitions": {"n": {"pattern": "^[a-z]+$"}}, "properties": {"m": {"propertyNames": {"$ref": "#/definitions/n"}}}},
-    # only under one branch of anyOf
-    {"anyOf": [{"properties": {"m": {"propertyNames": {"pattern": "^[a-z]+$"}}}}, {"required": ["ok"]}]},
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        # under additionalProperties the instance path is not fixed
+        {"type": "object", "additionalProperties": {"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}}},
+        # a $ref could point into what would be lifted
+        {
+            "type": "object",
+            "definitions": {"n": {"pattern": "^[a-z]+$"}},
+            "properties": {"m": {"propertyNames": {"$ref": "#/definitions/n"}}},
+        },
+        # only under one branch of anyOf
+        {"anyOf": [{"properties": {"m": {"propertyNames": {"pattern": "^[a-z]+$"}}}}, {"required": ["ok"]}]},
+    ],
+)
 def test_names_that_do_not_apply_at_a_fixed_path_stay_in_the_schema(schema):
     lifted, full = both(schema)
     assert lifted.lifted == {} and lifted.rest is lifted.full
@@ -111,11 +119,22 @@ def test_errors_are_reported_by_the_whole_schema():
 
 
 def test_names_at_the_root_and_deep_down_are_lifted_with_the_same_verdict():
-    schema = {"type": "object", "propertyNames": {"pattern": "^[a-z]+$"},
-              "properties": {"a": {"properties": {"b": {"properties": {"c": {"propertyNames": {"maxLength": 2}}}}}}}}
+    schema = {
+        "type": "object",
+        "propertyNames": {"pattern": "^[a-z]+$"},
+        "properties": {"a": {"properties": {"b": {"properties": {"c": {"propertyNames": {"maxLength": 2}}}}}}},
+    }
     lifted, full = both(schema)
     assert set(lifted.lifted) == {(), ("a", "b", "c")}
-    docs = [{"a": {"b": {"c": {"xy": 1}}}}, {"a": {"b": {"c": {"xyz": 1}}}}, {"A": 1}, {"a": 1}, {"a": {"b": []}},
-            {"a": {"b": {"c": "not an object"}}}, {"a": {"b": {"c": {"é": 1, "ok": 2}}}}, []]
+    docs = [
+        {"a": {"b": {"c": {"xy": 1}}}},
+        {"a": {"b": {"c": {"xyz": 1}}}},
+        {"A": 1},
+        {"a": 1},
+        {"a": {"b": []}},
+        {"a": {"b": {"c": "not an object"}}},
+        {"a": {"b": {"c": {"é": 1, "ok": 2}}}},
+        [],
+    ]
     for doc in docs * 2:
         assert lifted.is_valid(doc) == full.is_valid(doc), doc

@@ -21,8 +21,9 @@ GOOD = b'{"changesetID": "0123456789abcdef0123456789abcdef01234567", "reviewSyst
 
 
 def line(doc_id: str | None = None, body: bytes = GOOD, ts: str = "2026-11-23T10:00:00.000000Z") -> bytes:
-    return encode_line(body, {"uri": f"/submit/eng-workflow/hgpush/1/{doc_id or uuid.uuid4()}", "submission_timestamp": ts,
-                              "remote_addr": "81.2.69.160"})
+    return encode_line(
+        body, {"uri": f"/submit/eng-workflow/hgpush/1/{doc_id or uuid.uuid4()}", "submission_timestamp": ts, "remote_addr": "81.2.69.160"}
+    )
 
 
 def segment(folder: Path, name: str, *lines: bytes) -> Path:
@@ -44,7 +45,7 @@ class UpProcess:
 
     def query(self, sql: str) -> list[dict]:
         result = admin.call(self.data, "POST", "/query", sql.encode("utf-8"))
-        return [dict(zip(result["columns"], row)) for row in result["rows"]]
+        return [dict(zip(result["columns"], row, strict=True)) for row in result["rows"]]
 
     def status(self) -> dict:
         return admin.call(self.data, "GET", "/status")

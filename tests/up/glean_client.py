@@ -4,7 +4,8 @@
 
 Records one value of every metric of tests/up/glean_app, submits the custom ping, then
 triggers baseline (active, inactive), events, metrics and finally deletion-request (upload
-disabled; not with `keep`), which carries a secondary id (e2e.legacy.client_id). Test mode makes each submit() return only after its upload. Prints what it recorded
+disabled; not with `keep`), which carries a secondary id (e2e.legacy.client_id). Test mode makes
+each submit() return only after its upload. Prints what it recorded
 as one JSON line, so the test compares the warehouse with the client's own view.
 """
 
@@ -27,8 +28,13 @@ def main() -> None:
     pings = load_pings(APP / "pings.yaml")
     Glean._testing_mode = True
     glean._uniffi.glean_set_test_mode(True)
-    Glean.initialize(application_id="pingpipe-e2e", application_version="1.2.3", upload_enabled=True, data_dir=data_dir,
-                     configuration=Configuration(server_endpoint=endpoint, channel="beta"))
+    Glean.initialize(
+        application_id="pingpipe-e2e",
+        application_version="1.2.3",
+        upload_enabled=True,
+        data_dir=data_dir,
+        configuration=Configuration(server_endpoint=endpoint, channel="beta"),
+    )
     ui = metrics.e2e.ui
     session = uuid.uuid4()
     installed = dt.datetime(2026, 11, 20, 9, 30, 15, tzinfo=dt.timezone.utc)

@@ -13,13 +13,13 @@ from pingpipe.decoder.core import DecoderConfig
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.up import work
 from pingpipe.up.commit import SEGMENTS, Committer
-from tests.conftest import MPS
+from tests.fixtures import SCHEMAS
 from tests.up.conftest import GOOD, line, segment
 
 
 @pytest.fixture(scope="module", autouse=True)
 def worker_state():
-    work.init_worker(DecoderConfig(schemas=MPS / "schemas"))
+    work.init_worker(DecoderConfig(schemas=SCHEMAS))
 
 
 def count(writer: DuckDBWriter, table: str) -> int:
@@ -52,6 +52,7 @@ def test_a_row_over_the_sinks_limit_becomes_an_error_row(tmp_path, monkeypatch):
 def test_a_payload_no_coercer_can_take_becomes_an_error_row_and_the_rest_load(tmp_path, monkeypatch):
     """Conservation when coercion itself raises. Real data cannot make it raise (it never fails on
     content), so both coercers are replaced by ones that fail on one marked payload: a fault, not data."""
+
     def refuses_marked(payloads):
         raise RuntimeError("columns refused")  # the whole batch: the worker falls back to rows, one by one
 
@@ -67,6 +68,7 @@ def test_a_payload_no_coercer_can_take_becomes_an_error_row_and_the_rest_load(tm
             if payload.get("mark"):
                 raise RuntimeError("cannot coerce this one")
             return coerce(payload)
+
         return table, fields, coerce_or_fail
 
     monkeypatch.setattr(loader, "target", target)
@@ -114,8 +116,9 @@ def test_a_failed_commit_keeps_nothing_and_leaves_the_segment_for_a_retry(tmp_pa
         committer.commit(result, [path])
     assert path.exists() and doc not in committer.seen
     assert writer.query(f"SELECT count(*) FROM {SEGMENTS}").fetchone()[0] == 0
-    assert writer.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'eng_workflow_live'"
-                        ).fetchone()[0] == 0  # even the table's creation was rolled back
+    assert (
+        writer.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'eng_workflow_live'").fetchone()[0] == 0
+    )  # even the table's creation was rolled back
     writer.close()
 
 
@@ -162,8 +165,10 @@ def test_segments_that_keep_killing_workers_become_error_rows_without_identifier
     assert [r[0] for r in rows] == ["ParseRawMessage", "WorkerCrashed", "WorkerCrashed"]
     assert "killed 3 times" in rows[1][1] and rows[1][2] in (GOOD, b"{bad")  # the original body, undecoded
     assert not path.exists()
-    assert writer.query("SELECT count(*) FROM payload_bytes_error.structured AS t WHERE CAST(t AS VARCHAR) LIKE '%81.2.69.160%'"
-                        ).fetchone()[0] == 0
+    assert (
+        writer.query("SELECT count(*) FROM payload_bytes_error.structured AS t WHERE CAST(t AS VARCHAR) LIKE '%81.2.69.160%'").fetchone()[0]
+        == 0
+    )
     writer.close()
 
 

@@ -9,6 +9,8 @@ import subprocess
 import time
 import uuid
 
+import pytest
+
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.message import encode_line
@@ -17,15 +19,15 @@ from pingpipe.up import cycle, work
 from pingpipe.up.commit import Committer
 from tests.helpers import PINGPIPE
 from tests.up.test_hardening import CLIENT_INFO, PING_INFO
-import pytest
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 YESTERDAY = TODAY - dt.timedelta(days=1)
 
 
 def line(doctype: str, day: dt.date, body: bytes, doc: str | None = None) -> bytes:
-    return encode_line(body, {"uri": f"/submit/pingpipe-demo/{doctype}/1/{doc or uuid.uuid4()}",
-                              "submission_timestamp": f"{day}T10:00:00.000000Z"})
+    return encode_line(
+        body, {"uri": f"/submit/pingpipe-demo/{doctype}/1/{doc or uuid.uuid4()}", "submission_timestamp": f"{day}T10:00:00.000000Z"}
+    )
 
 
 def ping(client: str) -> bytes:
@@ -37,12 +39,17 @@ def test_the_cycle_dedupes_yesterday_shreds_and_expires_once_per_day(tmp_path):
     writer = DuckDBWriter(tmp_path / "w.duckdb")
     gone, kept = str(uuid.uuid4()), str(uuid.uuid4())
     path = tmp_path / "s1.ndjson"
-    path.write_bytes(b"".join([
-        line("hello", YESTERDAY, ping(gone)), line("hello", YESTERDAY, ping(kept)),
-        line("deletion-request", YESTERDAY, ping(gone)),
-        line("hello", YESTERDAY - dt.timedelta(days=30), b"{not json"),  # an error row past its retention
-        line("hello", YESTERDAY, b"{not json either"),  # a recent one
-    ]))
+    path.write_bytes(
+        b"".join(
+            [
+                line("hello", YESTERDAY, ping(gone)),
+                line("hello", YESTERDAY, ping(kept)),
+                line("deletion-request", YESTERDAY, ping(gone)),
+                line("hello", YESTERDAY - dt.timedelta(days=30), b"{not json"),  # an error row past its retention
+                line("hello", YESTERDAY, b"{not json either"),  # a recent one
+            ]
+        )
+    )
     Committer(writer).commit(work.process_segments([str(path)]), [path])
     assert cycle.due(writer, TODAY) == YESTERDAY
     report = cycle.run_cycle(writer, Registry.load(None), YESTERDAY, error_retention_days=14)
@@ -68,8 +75,7 @@ def test_up_runs_the_cycle_by_itself_and_by_hand(run_up):
         time.sleep(0.1)
     assert up.status()["last_cycle"]["day"] == str(YESTERDAY)  # at start: yesterday had not run
     before = YESTERDAY - dt.timedelta(days=1)  # a day to redo by hand (one that has ended)
-    out = subprocess.run([PINGPIPE, "cycle", "--data", str(up.data), "--date", str(before)], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([PINGPIPE, "cycle", "--data", str(up.data), "--date", str(before)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and f"daily cycle for {before}" in out.stdout, out.stderr
     assert up.status()["last_cycle"]["day"] == str(before)
     assert up.stop() == 0
@@ -83,9 +89,10 @@ def test_an_error_row_of_a_message_without_a_submission_timestamp_still_expires(
     work.init_worker(DecoderConfig())
     writer = DuckDBWriter(tmp_path / "w.duckdb")
     path = tmp_path / "s1.ndjson"
-    path.write_bytes(encode_line(b"{not json", {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}"})
-                     + encode_line(b"{not json", {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}",
-                                                  "submission_timestamp": "yesterday-ish"}))
+    path.write_bytes(
+        encode_line(b"{not json", {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}"})
+        + encode_line(b"{not json", {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}", "submission_timestamp": "yesterday-ish"})
+    )
     made = dt.datetime.now(dt.timezone.utc)
     Committer(writer).commit(work.process_segments([str(path)]), [path])
     stamps = [r[0] for r in writer.query("SELECT submission_timestamp FROM payload_bytes_error.structured").fetchall()]
@@ -93,6 +100,5 @@ def test_an_error_row_of_a_message_without_a_submission_timestamp_still_expires(
     with writer.transaction() as con:
         tables = list(cycle.tables_of(writer))
         assert expire(con, tables, {}, error_retention_days=14, now=made + dt.timedelta(days=13)) == {}
-        assert expire(con, tables, {}, error_retention_days=14, now=made + dt.timedelta(days=15)) == {
-            "payload_bytes_error.structured": 2}
+        assert expire(con, tables, {}, error_retention_days=14, now=made + dt.timedelta(days=15)) == {"payload_bytes_error.structured": 2}
     writer.close()

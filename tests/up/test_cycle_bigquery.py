@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import uuid
 
+import pytest
 from google.cloud import bigquery
 
 from pingpipe.loader.tables import ERROR_FIELDS, TableId
@@ -17,17 +18,16 @@ from pingpipe.loader.writers.bigquery import BigQueryWriter
 from pingpipe.schemas.registry import Registry
 from tests.helpers import PINGPIPE
 from tests.loader.bigquery_servers import client_for
-from tests.loader.test_bigquery import bqemulator  # noqa: F401  (the module-scoped emulator fixture)
-import pytest
 
 pytestmark = pytest.mark.external
 
 PROJECT = "cycle"
 DAY = dt.date(2026, 11, 28)
-FIELDS = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
-          {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
-          {"name": "client_info", "type": "RECORD", "mode": "NULLABLE",
-           "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}]}]
+FIELDS = [
+    {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+    {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+    {"name": "client_info", "type": "RECORD", "mode": "NULLABLE", "fields": [{"name": "client_id", "type": "STRING", "mode": "NULLABLE"}]},
+]
 DAILY_SQL = """SELECT DATE(submission_timestamp) AS submission_date, count(*) AS pings
 FROM pingpipe_demo_stable.hello_v1
 WHERE DATE(submission_timestamp) = @submission_date
@@ -50,36 +50,62 @@ def registry_keeping_hello(tmp_path, days: int):
     return root
 
 
-def test_the_daily_cycle_runs_on_bigquery_as_jobs(bqemulator, tmp_path):  # noqa: F811
+def test_the_daily_cycle_runs_on_bigquery_as_jobs(bqemulator, tmp_path):
     client = client_for(bqemulator.endpoint, project=PROJECT)
     writer = BigQueryWriter(PROJECT, client=client, retry_deadline=30)  # no registry: the tables have no expiry yet
     hello, stable = TableId("pingpipe_demo_live", "hello_v1"), f"{PROJECT}.pingpipe_demo_stable.hello_v1"
-    writer.write({hello: (FIELDS, [ping("kept", "2026-11-28T10:00:00Z", "a"), ping("kept", "2026-11-28T11:00:00Z", "a"),
-                                   ping("gone", "2026-11-28T12:00:00Z"), ping("kept", "2026-11-29T01:00:00Z")]),
-                  TableId("pingpipe_demo_live", "deletion_request_v1"): (FIELDS, [ping("gone", "2026-11-28T13:00:00Z")])})
+    writer.write(
+        {
+            hello: (
+                FIELDS,
+                [
+                    ping("kept", "2026-11-28T10:00:00Z", "a"),
+                    ping("kept", "2026-11-28T11:00:00Z", "a"),
+                    ping("gone", "2026-11-28T12:00:00Z"),
+                    ping("kept", "2026-11-29T01:00:00Z"),
+                ],
+            ),
+            TableId("pingpipe_demo_live", "deletion_request_v1"): (FIELDS, [ping("gone", "2026-11-28T13:00:00Z")]),
+        }
+    )
     # the stable table as an earlier run left it: a row of the day that is not in live any more, and another day
     target = bigquery.Table(stable, schema=[bigquery.SchemaField.from_api_repr(f) for f in FIELDS])
     target.time_partitioning = bigquery.TimePartitioning(field="submission_timestamp")
     client.create_dataset(f"{PROJECT}.pingpipe_demo_stable")
     client.create_table(target, timeout=30)
-    client.query(f"INSERT INTO `{stable}` (document_id, submission_timestamp, client_info) VALUES "
-                 "('stale', TIMESTAMP '2026-11-28 09:00:00', STRUCT('kept')), "
-                 "('earlier', TIMESTAMP '2026-11-27 09:00:00', STRUCT('kept'))").result()
+    client.query(
+        f"INSERT INTO `{stable}` (document_id, submission_timestamp, client_info) VALUES "
+        "('stale', TIMESTAMP '2026-11-28 09:00:00', STRUCT('kept')), "
+        "('earlier', TIMESTAMP '2026-11-27 09:00:00', STRUCT('kept'))"
+    ).result()
     # error rows in a table made without partitioning (by hand, say): their old rows are deleted instead
-    errors = bigquery.Table(f"{PROJECT}.payload_bytes_error.structured",
-                            schema=[bigquery.SchemaField.from_api_repr(f) for f in ERROR_FIELDS])
+    errors = bigquery.Table(
+        f"{PROJECT}.payload_bytes_error.structured", schema=[bigquery.SchemaField.from_api_repr(f) for f in ERROR_FIELDS]
+    )
     client.create_dataset(f"{PROJECT}.payload_bytes_error", exists_ok=True)
     client.create_table(errors)
     now = dt.datetime.now(dt.timezone.utc)
     for age in (20, 1):
-        client.query(f"INSERT INTO `{PROJECT}.payload_bytes_error.structured` (submission_timestamp, error_type) "
-                     f"VALUES (TIMESTAMP '{(now - dt.timedelta(days=age)).isoformat()}', 'old{age}')").result()
+        client.query(
+            f"INSERT INTO `{PROJECT}.payload_bytes_error.structured` (submission_timestamp, error_type) "
+            f"VALUES (TIMESTAMP '{(now - dt.timedelta(days=age)).isoformat()}', 'old{age}')"
+        ).result()
     sql = tmp_path / "sql" / "pingpipe_demo_derived" / "hello_daily_v1"
     sql.mkdir(parents=True)
     (sql / "query.sql").write_text(DAILY_SQL)
     env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
-    command = [PINGPIPE, "cycle", "--warehouse", f"bigquery:{PROJECT}", "--date", str(DAY),
-               "--schemas", str(registry_keeping_hello(tmp_path, 30)), "--sql", str(tmp_path / "sql")]
+    command = [
+        PINGPIPE,
+        "cycle",
+        "--warehouse",
+        f"bigquery:{PROJECT}",
+        "--date",
+        str(DAY),
+        "--schemas",
+        str(registry_keeping_hello(tmp_path, 30)),
+        "--sql",
+        str(tmp_path / "sql"),
+    ]
 
     def day_rows():
         return sorted(r[0] for r in client.query(f"SELECT document_id FROM `{stable}`").result())
@@ -104,7 +130,9 @@ def test_the_daily_cycle_runs_on_bigquery_as_jobs(bqemulator, tmp_path):  # noqa
         assert client.get_table(f"{PROJECT}.{table}").time_partitioning.expiration_ms == 30 * 86_400_000, table
     kinds = sorted(r[0] for r in client.query(f"SELECT error_type FROM `{PROJECT}.payload_bytes_error.structured`").result())
     assert kinds == ["old1"]  # 14 days kept
-    daily = [tuple(r.values()) for r in client.query(
-        f"SELECT submission_date, pings FROM `{PROJECT}.pingpipe_demo_derived.hello_daily_v1`").result()]
+    daily = [
+        tuple(r.values())
+        for r in client.query(f"SELECT submission_date, pings FROM `{PROJECT}.pingpipe_demo_derived.hello_daily_v1`").result()
+    ]
     assert daily == [(DAY, 1)]
     assert sorted(r[0] for r in client.query(f"SELECT document_id FROM `{PROJECT}.pingpipe_demo.hello`").result()) == ["a", "earlier"]

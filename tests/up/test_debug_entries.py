@@ -13,7 +13,7 @@ from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.message import encode_line
 from pingpipe.up import work
 from pingpipe.up.commit import Committer
-from tests.conftest import MPS
+from tests.fixtures import SCHEMAS
 from tests.up.conftest import GOOD, segment
 
 TAGS = ["good-tag", "a/b", "x" * 21, "", "<script>"]
@@ -21,12 +21,14 @@ TAGS = ["good-tag", "a/b", "x" * 21, "", "<script>"]
 
 @pytest.fixture(scope="module", autouse=True)
 def worker_state():
-    work.init_worker(DecoderConfig(schemas=MPS / "schemas"))
+    work.init_worker(DecoderConfig(schemas=SCHEMAS))
 
 
 def tagged(tag: str, body: bytes = GOOD) -> bytes:
-    return encode_line(body, {"uri": f"/submit/eng-workflow/hgpush/1/{uuid.uuid4()}", "x_debug_id": tag,
-                              "submission_timestamp": "2026-11-23T10:00:00.000000Z"})
+    return encode_line(
+        body,
+        {"uri": f"/submit/eng-workflow/hgpush/1/{uuid.uuid4()}", "x_debug_id": tag, "submission_timestamp": "2026-11-23T10:00:00.000000Z"},
+    )
 
 
 def test_a_worker_makes_debug_entries_only_for_tags_a_glean_sdk_can_send(tmp_path):

@@ -11,10 +11,11 @@ import urllib.parse
 import urllib.request
 import uuid
 
+import pytest
+
 from pingpipe.up import admin
 from tests.helpers import free_port
 from tests.up.test_query import HELLO
-import pytest
 
 pytestmark = pytest.mark.system
 

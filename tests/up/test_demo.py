@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import subprocess
-from pathlib import Path
 
 import orjson
 import pytest
@@ -22,10 +21,10 @@ from pingpipe.schemas.glean import pings_of
 from pingpipe.schemas.registry import Registry, default_root
 from pingpipe.up.demo import DemoConfig, functional_buckets, history, summary
 from pingpipe.up.demo_queue import DemoRefused, Edge, queue_history
+from tests.fixtures import GLEAN
 from tests.helpers import PINGPIPE
 
 END = dt.date(2026, 11, 29)
-SHARED_GLEAN = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "glean"
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +52,7 @@ def decoded(decoder, edge, subs):
     return [(sub, decoder.decode(RawMessage.from_line(edge.message(sub)))) for sub in subs]
 
 
-def test_every_ping_validates_against_the_demo_schemas_and_each_invalid_one_is_refused_for_its_reason(
-        default_history, decoder, tmp_path):
+def test_every_ping_validates_against_the_demo_schemas_and_each_invalid_one_is_refused_for_its_reason(default_history, decoder, tmp_path):
     errors = collections.Counter()
     for sub, result in decoded(decoder, Edge(tmp_path), default_history):
         if sub.kind.startswith("invalid:"):
@@ -63,8 +61,13 @@ def test_every_ping_validates_against_the_demo_schemas_and_each_invalid_one_is_r
         else:
             assert not isinstance(result, Failure), (sub.kind, result.message.attributes.get("error_message"))
             assert result.table == f"pingpipe_demo_live.{sub.doctype.replace('-', '_')}_v1"
-    assert {kind for kind, _ in errors} == {"invalid:truncated-gzip", "invalid:not-json", "invalid:unknown-doctype",
-                                           "invalid:no-ping-info", "invalid:wrong-type"}
+    assert {kind for kind, _ in errors} == {
+        "invalid:truncated-gzip",
+        "invalid:not-json",
+        "invalid:unknown-doctype",
+        "invalid:no-ping-info",
+        "invalid:wrong-type",
+    }
     assert errors[("invalid:truncated-gzip", "DecompressPayload")] >= 1
     assert sum(n for (kind, error), n in errors.items() if error == "ParsePayload") == 4
 
@@ -87,8 +90,9 @@ def test_the_default_history_is_a_few_hundred_clients_over_28_days_of_every_glea
 
 
 def test_clients_have_channels_versions_and_platforms_and_new_versions_roll_out(default_history):
-    baselines = [payload(s)["client_info"] | {"day": s.submitted.date()} for s in default_history
-                 if s.doctype == "baseline" and s.kind == "ping"]
+    baselines = [
+        payload(s)["client_info"] | {"day": s.submitted.date()} for s in default_history if s.doctype == "baseline" and s.kind == "ping"
+    ]
     assert {i["app_channel"] for i in baselines} == {"release", "beta", "nightly"}
     assert {i["os"] for i in baselines} == {"Windows", "Darwin", "Linux"}
     versions_first_week = {i["app_display_version"] for i in baselines if i["day"] < END - dt.timedelta(days=21)}
@@ -125,8 +129,9 @@ def test_pings_carry_glean_times_and_arrive_after_they_end_with_the_sdks_headers
         assert start <= end <= sub.submitted <= end + dt.timedelta(minutes=20)
         headers = dict(sub.headers)
         assert headers["Content-Encoding"] == "gzip" and headers["X-Telemetry-Agent"].startswith("Glean/64.0.0 (")
-        assert dt.datetime.strptime(headers["Date"], "%a, %d %b %Y %H:%M:%S GMT").replace(
-            tzinfo=dt.timezone.utc) == sub.submitted.replace(microsecond=0)
+        assert dt.datetime.strptime(headers["Date"], "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.timezone.utc) == sub.submitted.replace(
+            microsecond=0
+        )
 
 
 def test_each_pings_sequence_counts_up_per_client_and_type(default_history):
@@ -147,8 +152,14 @@ def test_the_client_that_deletes_sends_nothing_after_its_deletion_request(defaul
     client = payload(request)["client_info"]["client_id"]
     assert request.client_id == client
     after = [s for s in default_history if s.submitted > request.submitted and s.client_id == client]
-    before = [s for s in default_history if s.submitted < request.submitted and s.doctype == "baseline"
-              and s.kind == "ping" and payload(s)["client_info"]["client_id"] == client]
+    before = [
+        s
+        for s in default_history
+        if s.submitted < request.submitted
+        and s.doctype == "baseline"
+        and s.kind == "ping"
+        and payload(s)["client_info"]["client_id"] == client
+    ]
     assert before and not after
 
 
@@ -161,22 +172,26 @@ def test_the_same_seed_gives_the_same_history_and_another_seed_another(app):
 
 
 def test_distributions_are_bucketed_as_the_glean_sdk_buckets_them():
-    sent = orjson.loads((SHARED_GLEAN / "demo.json").read_bytes())["metrics"]["timing_distribution"]["demo.td_a"]
+    sent = orjson.loads((GLEAN / "demo.json").read_bytes())["metrics"]["timing_distribution"]["demo.td_a"]
     # the real SDK's ping: 45 ms in all, as 5 ms and two 20 ms samples
     assert functional_buckets([5_000_000, 20_000_000, 20_000_000], 8) == sent["values"]
 
 
 def test_a_config_that_cannot_make_a_history_is_refused(app):
-    for config, says in ((DemoConfig(days=0), "days"), (DemoConfig(clients=0), "clients"),
-                         (DemoConfig(clients=2, deletions=3), "deletions")):
+    for config, says in (
+        (DemoConfig(days=0), "days"),
+        (DemoConfig(clients=0), "clients"),
+        (DemoConfig(clients=2, deletions=3), "deletions"),
+    ):
         with pytest.raises(ValueError, match=says):
             history(app, config, END)
 
 
 def test_a_submission_the_edge_would_refuse_stops_the_demo(default_history, tmp_path):
     sub = default_history[0]
-    bad = type(sub)(uri="/submit/pingpipe-demo/baseline", body=sub.body, headers=sub.headers, submitted=sub.submitted,
-                    remote_addr=sub.remote_addr)
+    bad = type(sub)(
+        uri="/submit/pingpipe-demo/baseline", body=sub.body, headers=sub.headers, submitted=sub.submitted, remote_addr=sub.remote_addr
+    )
     with pytest.raises(DemoRefused, match="the edge would answer 404"):
         Edge(tmp_path).message(bad)
 
@@ -184,10 +199,8 @@ def test_a_submission_the_edge_would_refuse_stops_the_demo(default_history, tmp_
 def test_queued_messages_are_the_edges_format_with_the_historys_submission_times(app, tmp_path):
     subs = history(app, DemoConfig(days=2, clients=5, end=END), END)
     assert queue_history(subs, tmp_path / "queue") == len(subs)
-    lines = [RawMessage.from_line(line) for p in sorted((tmp_path / "queue").glob("*.ndjson"))
-             for line in p.read_bytes().splitlines()]
-    assert [m.attributes["submission_timestamp"] for m in lines] == [
-        s.submitted.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for s in subs]
+    lines = [RawMessage.from_line(line) for p in sorted((tmp_path / "queue").glob("*.ndjson")) for line in p.read_bytes().splitlines()]
+    assert [m.attributes["submission_timestamp"] for m in lines] == [s.submitted.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for s in subs]
     first = lines[0].attributes
     assert first["uri"] == subs[0].uri and first["remote_addr"] == subs[0].remote_addr and first["method"] == "POST"
     assert first["x_telemetry_agent"].startswith("Glean/") and "date" in first
@@ -196,13 +209,16 @@ def test_queued_messages_are_the_edges_format_with_the_historys_submission_times
 
 # -- the command, into a real `up` ---------------------------------------------------------------
 
+
 def demo(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([PINGPIPE, "demo", *args], capture_output=True, text=True, timeout=120)
 
 
 def active_users(up) -> dict[str, dict]:
-    rows = up.query("SELECT CAST(submission_date AS VARCHAR) AS day, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau "
-                    "FROM pingpipe_demo.active_users GROUP BY 1 ORDER BY 1")
+    rows = up.query(
+        "SELECT CAST(submission_date AS VARCHAR) AS day, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau "
+        "FROM pingpipe_demo.active_users GROUP BY 1 ORDER BY 1"
+    )
     return {r["day"]: r for r in rows}
 
 
@@ -221,8 +237,10 @@ def test_demo_into_a_running_up_loads_through_the_decoder_and_the_cycles_fill_ac
     assert status["errors_by_type"]["DecompressPayload"] >= 1 and status["errors_by_type"]["ParsePayload"] >= 3
     sent_baselines = sum(1 for s in subs if s.doctype == "baseline" and s.kind == "ping")
     (shredded,) = up.query("SELECT client_id FROM _pingpipe.shredded")  # the deletion request, honoured by the cycle
-    left = up.query("SELECT count(*) AS n, count(*) FILTER (WHERE client_info.client_id = "
-                    f"'{shredded['client_id']}') AS gone FROM pingpipe_demo_live.baseline_v1")[0]
+    left = up.query(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE client_info.client_id = "
+        f"'{shredded['client_id']}') AS gone FROM pingpipe_demo_live.baseline_v1"
+    )[0]
     assert left["gone"] == 0 and 0 < sent_baselines - left["n"] < sent_baselines // 5
     days = active_users(up)
     assert list(days) == [str(today - dt.timedelta(days=7 - i)) for i in range(7)], days  # every day of the history
@@ -249,8 +267,10 @@ def test_demo_without_up_queues_for_its_next_start_then_cycles_only_makes_the_de
 
 @pytest.mark.system
 def test_demo_mistakes_are_one_line(tmp_path):
-    for args, code, says in ((["--no-cycles", "--cycles-only"], 2, "exclude each other"),
-                             (["--days", "0"], 2, "0 is not in the range"),
-                             (["--cycles-only", "--data", str(tmp_path / "none")], 1, "no warehouse at")):
+    for args, code, says in (
+        (["--no-cycles", "--cycles-only"], 2, "exclude each other"),
+        (["--days", "0"], 2, "0 is not in the range"),
+        (["--cycles-only", "--data", str(tmp_path / "none")], 1, "no warehouse at"),
+    ):
         done = demo(*args)
         assert done.returncode == code and says in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -25,8 +25,10 @@ from tests.up.conftest import scan_warehouse
 
 pytestmark = pytest.mark.system
 
-PROXY_HEADERS = {"X-Forwarded-For": "81.2.69.160, 10.0.0.1",
-                 "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"}
+PROXY_HEADERS = {
+    "X-Forwarded-For": "81.2.69.160, 10.0.0.1",
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+}
 HERE = Path(__file__).resolve().parent
 APP = HERE / "glean_app"
 FAMILY = "pingpipe_e2e_live"
@@ -76,8 +78,23 @@ class RetryProxy:
 
 def app_schemas(out: Path) -> Path:
     """`pingpipe schemas glean` for the test app in glean_app/."""
-    generated = subprocess.run([PINGPIPE, "schemas", "glean", "--app-id", "pingpipe-e2e", "--metrics", str(APP / "metrics.yaml"),
-                                "--pings", str(APP / "pings.yaml"), "--out", str(out)], capture_output=True, text=True)
+    generated = subprocess.run(
+        [
+            PINGPIPE,
+            "schemas",
+            "glean",
+            "--app-id",
+            "pingpipe-e2e",
+            "--metrics",
+            str(APP / "metrics.yaml"),
+            "--pings",
+            str(APP / "pings.yaml"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert generated.returncode == 0, generated.stderr
     return out
 
@@ -91,8 +108,12 @@ def glean_run(tmp_path_factory):
     up = start_up(tmp / "data", schemas=app_schemas(tmp / "schemas"))
     proxy = RetryProxy(up.port)
     try:
-        client = subprocess.run([sys.executable, str(HERE / "glean_client.py"), f"http://127.0.0.1:{proxy.port}", str(tmp / "glean")],
-                                capture_output=True, text=True, timeout=180)
+        client = subprocess.run(
+            [sys.executable, str(HERE / "glean_client.py"), f"http://127.0.0.1:{proxy.port}", str(tmp / "glean")],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert client.returncode == 0, client.stderr[-3000:]
         recorded = json.loads(client.stdout.strip().splitlines()[-1])
         up.wait_committed(len(proxy.forwarded))

@@ -26,21 +26,40 @@ from tests.helpers import PINGPIPE
 from tests.up.conftest import start_up
 
 SEEN = "_pingpipe.seen_document_ids"
-HOST_READS = ["SELECT * FROM read_text('/etc/shadow')", "SELECT * FROM read_csv('/etc/passwd')",
-              "SELECT * FROM glob('/root/*')", "SELECT * FROM read_blob('/proc/self/environ')"]
+HOST_READS = [
+    "SELECT * FROM read_text('/etc/shadow')",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM glob('/root/*')",
+    "SELECT * FROM read_blob('/proc/self/environ')",
+]
 
 
-HELLO = orjson.dumps({
-    "ping_info": {"seq": 1, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-    "client_info": {"telemetry_sdk_build": "curl", "first_run_date": "2026-11-23+00:00", "app_build": "1",
-                    "app_display_version": "1.0", "architecture": "x86_64", "os": "Linux", "os_version": "6.1",
-                    "client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "beta"},
-    "metrics": {"counter": {"demo.launches": 7}}})
+HELLO = orjson.dumps(
+    {
+        "ping_info": {"seq": 1, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+        "client_info": {
+            "telemetry_sdk_build": "curl",
+            "first_run_date": "2026-11-23+00:00",
+            "app_build": "1",
+            "app_display_version": "1.0",
+            "architecture": "x86_64",
+            "os": "Linux",
+            "os_version": "6.1",
+            "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
+            "app_channel": "beta",
+        },
+        "metrics": {"counter": {"demo.launches": 7}},
+    }
+)
 
 
 def send(port: int, doc_id: str) -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/submit/pingpipe-demo/hello/1/{doc_id}", data=HELLO,
-                                     method="POST", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/submit/pingpipe-demo/hello/1/{doc_id}",
+        data=HELLO,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status
 
@@ -97,7 +116,10 @@ def test_through_a_running_up_no_query_writes_reads_host_files_or_changes_settin
         ids = [str(uuid.uuid4()) for _ in range(3)]
         assert [send(up.port, i) for i in ids] == [200] * 3
         up.wait_committed(3)
-        ask = lambda sql: admin.call(data, "POST", "/query", sql.encode())  # noqa: E731
+
+        def ask(sql):
+            return admin.call(data, "POST", "/query", sql.encode())
+
         before = seen_rows(ask)
         assert {r[0] for r in before} == set(ids)
 
@@ -146,7 +168,10 @@ def test_on_a_direct_read_only_open_no_query_writes_reads_host_files_or_changes_
     rows = make_warehouse(path)
     con = connect(path, read_only=True)  # as `pingpipe query` opens it when `up` is not running
     try:
-        ask = lambda sql: warehouse.run_query(con, sql)  # noqa: E731
+
+        def ask(sql):
+            return warehouse.run_query(con, sql)
+
         assert accepted(ask, attempts(tmp_path)) == []
         assert seen_rows(ask) == rows
         assert ask("SELECT count(*) FROM information_schema.tables WHERE table_name = 'pwned'")["rows"] == [[0]]
@@ -164,7 +189,10 @@ def test_duckdb_itself_refuses_every_attempt_on_a_read_only_open_without_the_sta
     con = connect(path, read_only=True)
     reader = cursor(con)
     try:
-        run = lambda sql: warehouse.run_statements(reader, reader.extract_statements(sql))  # noqa: E731
+
+        def run(sql):
+            return warehouse.run_statements(reader, reader.extract_statements(sql))
+
         assert accepted(run, engine_attempts(tmp_path)) == []
         assert sorted(reader.execute(f"SELECT * FROM {SEEN}").fetchall()) == rows
     finally:
@@ -180,7 +208,10 @@ def test_duckdb_itself_refuses_every_attempt_on_a_locked_down_writer_which_still
         writer.con.execute(f"INSERT INTO {SEEN} VALUES ('a', 1)")
         assert locked_down(writer.con)  # as it opened: nothing to do before serving queries
         reader = cursor(writer.con)
-        run = lambda sql: warehouse.run_statements(reader, reader.extract_statements(sql))  # noqa: E731
+
+        def run(sql):
+            return warehouse.run_statements(reader, reader.extract_statements(sql))
+
         assert accepted(run, engine_attempts(tmp_path)) == []
         reader.close()
         table, fields = TableId("app_live", "ping_v1"), [{"name": "a", "type": "INT64", "mode": "NULLABLE"}]
@@ -220,8 +251,10 @@ def head(up, *, host: str | None = None, token: str | None = None, extra: str = 
     state = admin.read_state(up.data)
     host = host or f"127.0.0.1:{state['admin_port']}"
     token = state["admin_token"] if token is None else token
-    return (f"POST /query HTTP/1.1\r\nHost: {host}\r\n{admin.TOKEN_HEADER}: {token}\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {length}\r\n{extra}\r\n").encode()
+    return (
+        f"POST /query HTTP/1.1\r\nHost: {host}\r\n{admin.TOKEN_HEADER}: {token}\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {length}\r\n{extra}\r\n"
+    ).encode()
 
 
 def status_of(answer: bytes) -> int:
@@ -244,13 +277,16 @@ def test_the_admin_port_answers_only_its_own_host_and_origin_with_the_token(up):
     }
     for why, request in refused.items():
         assert status_of(raw(port, request + b"SELECT 1")) == 403, why
-    csrf = ("POST /query HTTP/1.1\r\nHost: evil.example\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\n"
-            "Content-Length: 8\r\n\r\nSELECT 1").encode()  # what a web page's form or fetch sends
+    csrf = (
+        "POST /query HTTP/1.1\r\nHost: evil.example\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 8\r\n\r\nSELECT 1"
+    ).encode()  # what a web page's form or fetch sends
     assert status_of(raw(port, csrf)) == 403
     status_without_token = raw(port, f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
     assert status_of(status_without_token) == 403
-    out = subprocess.run([PINGPIPE, "query", "--data", str(up.data), "--format", "json", "SELECT 42 AS answer"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [PINGPIPE, "query", "--data", str(up.data), "--format", "json", "SELECT 42 AS answer"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0 and orjson.loads(out.stdout) == {"answer": 42}, out.stderr
     assert subprocess.run([PINGPIPE, "status", "--data", str(up.data)], capture_output=True, timeout=60).returncode == 0
 
@@ -284,23 +320,32 @@ def test_a_query_that_stops_arriving_is_cut_off_within_the_read_time(up):
     assert status_of(answer) == 408 and time.monotonic() - started < admin.READ_SECONDS + 3
 
 
-WIDE = ("SELECT 18446744073709551616::HUGEINT AS h, [1, 18446744073709551616::HUGEINT] AS l, "
-        "{'a': (-170141183460469231731687303715884105728)::HUGEINT} AS s, "
-        "340282366920938463463374607431768211455::UHUGEINT AS u, 18446744073709551615::UBIGINT AS max64")
+WIDE = (
+    "SELECT 18446744073709551616::HUGEINT AS h, [1, 18446744073709551616::HUGEINT] AS l, "
+    "{'a': (-170141183460469231731687303715884105728)::HUGEINT} AS s, "
+    "340282366920938463463374607431768211455::UHUGEINT AS u, 18446744073709551615::UBIGINT AS max64"
+)
 
 
 @pytest.mark.system
 def test_results_beyond_64_bits_arrive_as_text_through_up_and_the_cli(up, tmp_path):
-    assert admin.call(up.data, "POST", "/query", WIDE.encode())["rows"] == [[
-        "18446744073709551616", [1, "18446744073709551616"], {"a": "-170141183460469231731687303715884105728"},
-        "340282366920938463463374607431768211455", 18446744073709551615]]
+    assert admin.call(up.data, "POST", "/query", WIDE.encode())["rows"] == [
+        [
+            "18446744073709551616",
+            [1, "18446744073709551616"],
+            {"a": "-170141183460469231731687303715884105728"},
+            "340282366920938463463374607431768211455",
+            18446744073709551615,
+        ]
+    ]
     out = subprocess.run([PINGPIPE, "query", "--data", str(up.data), "--format", "json", WIDE], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and orjson.loads(out.stdout)["u"] == "340282366920938463463374607431768211455", out.stderr
     table = subprocess.run([PINGPIPE, "query", "--data", str(up.data), WIDE], capture_output=True, text=True, timeout=60)
     assert table.returncode == 0 and "18446744073709551616" in table.stdout and "(1 row)" in table.stdout
     make_warehouse(tmp_path / "data" / "warehouse.duckdb")  # and on the direct read-only path
-    direct = subprocess.run([PINGPIPE, "query", "--data", str(tmp_path / "data"), "--format", "json", WIDE],
-                            capture_output=True, text=True, timeout=60)
+    direct = subprocess.run(
+        [PINGPIPE, "query", "--data", str(tmp_path / "data"), "--format", "json", WIDE], capture_output=True, text=True, timeout=60
+    )
     assert direct.returncode == 0 and orjson.loads(direct.stdout)["h"] == "18446744073709551616", direct.stderr
 
 
@@ -322,15 +367,20 @@ def faulty_admin(data: Path, answer: bytes | None) -> socket.socket:
 
     threading.Thread(target=serve, daemon=True).start()
     data.mkdir(parents=True, exist_ok=True)
-    (data / admin.STATE_FILE).write_bytes(orjson.dumps({"pid": os.getpid(), "admin_port": server.getsockname()[1],
-                                                        "admin_token": "t"}))
+    (data / admin.STATE_FILE).write_bytes(orjson.dumps({"pid": os.getpid(), "admin_port": server.getsockname()[1], "admin_token": "t"}))
     return server
 
 
 @pytest.mark.system
-@pytest.mark.parametrize("answer", [None, b"HTTP/1.0 500 Oops\r\n\r\n<html>not json</html>",
-                                    b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{not json",
-                                    b"HTTP/1.0 403 Forbidden\r\n\r\n"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        None,
+        b"HTTP/1.0 500 Oops\r\n\r\n<html>not json</html>",
+        b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{not json",
+        b"HTTP/1.0 403 Forbidden\r\n\r\n",
+    ],
+)
 def test_the_cli_prints_one_line_and_fails_when_up_does_not_answer_properly(tmp_path, answer):
     server = faulty_admin(tmp_path / "data", answer)
     try:
@@ -374,11 +424,14 @@ def test_show_tables_lists_every_dataset_table_through_up_and_on_a_direct_open(u
 
 @pytest.mark.system
 def test_csv_has_a_header_even_without_rows_and_json_of_no_rows_says_so_on_stderr(up, tmp_path):
-    sql = ("SELECT 'a,b' AS text, NULL AS nothing, [1, 2] AS list, {'k': 'v'} AS struct, true AS yes, "
-           "DATE '2026-11-23' AS day, 2.50::DECIMAL(4, 2) AS price")
+    sql = (
+        "SELECT 'a,b' AS text, NULL AS nothing, [1, 2] AS list, {'k': 'v'} AS struct, true AS yes, "
+        "DATE '2026-11-23' AS day, 2.50::DECIMAL(4, 2) AS price"
+    )
     rows = query_cli(up.data, "--format", "csv", sql)
-    assert rows.returncode == 0 and rows.stdout == ('text,nothing,list,struct,yes,day,price\n'
-                                                    '"a,b",,"[1,2]","{""k"":""v""}",true,2026-11-23,2.50\n'), rows.stdout
+    assert rows.returncode == 0 and rows.stdout == (
+        'text,nothing,list,struct,yes,day,price\n"a,b",,"[1,2]","{""k"":""v""}",true,2026-11-23,2.50\n'
+    ), rows.stdout
     make_warehouse(tmp_path / "data" / "warehouse.duckdb")
     assert query_cli(tmp_path / "data", "--format", "csv", sql).stdout == rows.stdout  # the same on a direct open
     for data in (up.data, tmp_path / "data"):
@@ -404,6 +457,7 @@ def test_status_shows_the_last_cycle_when_up_is_not_running_too(tmp_path):
     out = subprocess.run([PINGPIPE, "status", "--data", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "last cycle: 2026-11-22: stable 0 row(s), shredded 0, expired 0, derived tables " in out.stdout, out.stdout
-    as_json = orjson.loads(subprocess.run([PINGPIPE, "status", "--data", str(tmp_path), "--format", "json"],
-                                          capture_output=True, text=True, timeout=60).stdout)
+    as_json = orjson.loads(
+        subprocess.run([PINGPIPE, "status", "--data", str(tmp_path), "--format", "json"], capture_output=True, text=True, timeout=60).stdout
+    )
     assert as_json["last_cycle"]["day"] == "2026-11-22" and as_json["last_cycle"]["finished_at"]

@@ -21,7 +21,7 @@ def test_segments_that_failed_together_are_retried_alone_and_that_failure_does_n
 def test_a_segment_that_fails_alone_on_its_data_is_given_up_after_the_set_number_of_attempts():
     failures = Failures(CONFIG)
     exc = TypeError("Recursion limit reached")
-    for attempt in range(2):
+    for _ in range(2):
         failures.failed(["a"], exc, now=0.0)
         assert "a" not in failures.given_up
     failures.failed(["a"], exc, now=0.0)
@@ -37,13 +37,16 @@ def test_the_delay_doubles_and_is_capped():
     assert delays == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
 
 
-@pytest.mark.parametrize("exc", [
-    OSError(28, "No space left on device"),
-    MemoryError(),
-    duckdb.IOException("IO Error: Could not write file"),
-    duckdb.TransactionException('Failed to commit: Could not write file "w.duckdb.wal": No space left on device'),
-    duckdb.TransactionException('Failed to commit: Could not write file "w.duckdb.wal": File too large'),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OSError(28, "No space left on device"),
+        MemoryError(),
+        duckdb.IOException("IO Error: Could not write file"),
+        duckdb.TransactionException('Failed to commit: Could not write file "w.duckdb.wal": No space left on device'),
+        duckdb.TransactionException('Failed to commit: Could not write file "w.duckdb.wal": File too large'),
+    ],
+)
 def test_a_failure_of_the_disk_or_memory_never_gives_up_on_the_data(exc):
     assert environmental(exc)
     failures = Failures(CONFIG)

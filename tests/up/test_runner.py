@@ -10,16 +10,16 @@ import threading
 import time
 
 import duckdb
+import pytest
 
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.up import runner
 from pingpipe.up.commit import Committer
 from pingpipe.up.retry import RetryConfig
 from pingpipe.up.runner import Up, UpConfig
-from tests.conftest import MPS
+from tests.fixtures import SCHEMAS
 from tests.helpers import free_port
 from tests.up.conftest import line
-import pytest
 
 pytestmark = pytest.mark.system
 
@@ -59,8 +59,7 @@ def test_the_workers_keep_decoding_segments_while_a_commit_is_slow(tmp_path, mon
     HeldCommitter.release.clear()
     monkeypatch.setattr(runner, "Committer", HeldCommitter)
     # batch_bytes=1: one segment per result, so the first commit holds only the first segment.
-    up = Up(UpConfig(data=tmp_path / "data", schemas=MPS / "schemas", port=free_port(), workers=1, batch_bytes=1),
-            out=io.StringIO())
+    up = Up(UpConfig(data=tmp_path / "data", schemas=SCHEMAS, port=free_port(), workers=1, batch_bytes=1), out=io.StringIO())
     decoded_while_held: list[int] = []
 
     def drive():
@@ -122,8 +121,14 @@ def failing_up(tmp_path, monkeypatch, error: Exception) -> tuple[Up, list]:
         (queue / name).write_bytes(line() + line())
     FailingCommitter.marked, FailingCommitter.error = names[1], error
     monkeypatch.setattr(runner, "Committer", FailingCommitter)
-    config = UpConfig(data=tmp_path / "data", schemas=MPS / "schemas", port=free_port(), workers=1,
-                      retry=RetryConfig(first_delay=0.05, max_delay=0.2), drain_timeout=5.0)
+    config = UpConfig(
+        data=tmp_path / "data",
+        schemas=SCHEMAS,
+        port=free_port(),
+        workers=1,
+        retry=RetryConfig(first_delay=0.05, max_delay=0.2),
+        drain_timeout=5.0,
+    )
     return Up(config, out=io.StringIO()), names
 
 

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from pingpipe.schemas.registry import Registry
-from tests.conftest import MPS
+from tests.fixtures import SCHEMAS, validation_docs
 from tests.helpers import PINGPIPE, free_port, load, submit_path
 from tests.up.conftest import scan_warehouse
 
@@ -33,26 +33,28 @@ def post(port: int, path: str, body: bytes, **headers) -> int:
     return status
 
 
-def test_validation_documents_land_in_their_tables_or_the_error_table_and_counts_are_conserved(run_up):
-    registry = Registry.load(MPS / "schemas")
-    up = run_up(schemas=MPS / "schemas")
+def test_validation_documents_land_in_their_tables_or_the_error_table_and_counts_are_conserved(run_up, registry_root):
+    registry = Registry.load(registry_root)
+    up = run_up(schemas=registry_root)
     sent: list[tuple[str, str, str]] = []  # (document id, expected, table)
-    for path in sorted((MPS / "validation").glob("*/*.json")):
-        namespace = path.parent.name
-        doctype, version, _case, expected, _ = path.name.rsplit(".", 4)
+    for doc in validation_docs():
+        namespace, doctype, version, expected = doc.namespace, doc.doctype, doc.version, doc.expected
         doc_id = str(uuid.uuid4())
-        body = path.read_bytes()
+        body = doc.body()
         gzipped = len(sent) % 2 == 0  # half of them gzipped, as clients do
-        status = post(up.port, f"/submit/{namespace}/{doctype}/{version}/{doc_id}", gzip.compress(body) if gzipped else body,
-                      **({"Content-Encoding": "gzip"} if gzipped else {}))
+        status = post(
+            up.port,
+            f"/submit/{namespace}/{doctype}/{version}/{doc_id}",
+            gzip.compress(body) if gzipped else body,
+            **({"Content-Encoding": "gzip"} if gzipped else {}),
+        )
         assert status == 200
         sent.append((doc_id, expected, registry.get(namespace, doctype, version).live_table))
     # A retry of an accepted document (same id, same bytes) and a body that is not JSON.
-    retry = next(p for p in sorted((MPS / "validation").glob("*/*.pass.json")))
-    retry_doctype, retry_version = retry.name.split(".")[:2]
+    retry = next(d for d in validation_docs() if d.passes)
     retry_id = str(uuid.uuid4())
     for _ in range(2):
-        assert post(up.port, f"/submit/{retry.parent.name}/{retry_doctype}/{retry_version}/{retry_id}", retry.read_bytes()) == 200
+        assert post(up.port, f"{retry.uri_prefix}/{retry_id}", retry.body()) == 200
     assert post(up.port, submit_path(), b"{not json") == 200
     total = len(sent) + 3
 
@@ -64,8 +66,7 @@ def test_validation_documents_land_in_their_tables_or_the_error_table_and_counts
     assert committed["rows"] == sum(1 for s in sent if s[1] == "pass") + 1
     assert sum(t["rows"] for t in status["tables"]) == total  # rows + error rows (duplicates included)
 
-    errors = {r["document_id"]: r for r in up.query(
-        "SELECT document_id, error_type, error_message FROM payload_bytes_error.structured")}
+    errors = {r["document_id"]: r for r in up.query("SELECT document_id, error_type, error_message FROM payload_bytes_error.structured")}
     for doc_id, expected, table in sent:
         if expected == "pass" and table == "glean_live.glean_v1":
             continue  # the generic glean.1 schema has no pipeline metadata, so its table has no document_id: counted below
@@ -84,12 +85,23 @@ def test_validation_documents_land_in_their_tables_or_the_error_table_and_counts
     assert up.stop() == 0
 
 
-HELLO = json.dumps({"ping_info": {"seq": 1, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-                                "client_info": {"telemetry_sdk_build": "curl", "first_run_date": "2026-11-23+00:00",
-                                                "app_build": "1", "app_display_version": "1.0", "architecture": "x86_64",
-                                                "os": "Linux", "os_version": "6.1",
-                                                "client_id": "3b1f2a3e-1111-4222-8333-944445555666", "app_channel": "beta"},
-                                "metrics": {"counter": {"demo.launches": 7}}}).encode()
+HELLO = json.dumps(
+    {
+        "ping_info": {"seq": 1, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
+        "client_info": {
+            "telemetry_sdk_build": "curl",
+            "first_run_date": "2026-11-23+00:00",
+            "app_build": "1",
+            "app_display_version": "1.0",
+            "architecture": "x86_64",
+            "os": "Linux",
+            "os_version": "6.1",
+            "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
+            "app_channel": "beta",
+        },
+        "metrics": {"counter": {"demo.launches": 7}},
+    }
+).encode()
 
 
 def send_hello(up, n: int) -> list[str]:
@@ -103,18 +115,34 @@ def test_query_and_status_work_while_running_and_after_a_clean_stop(run_up, tmp_
     assert up.wait_committed(200)["committed"]["rows"] == 200
     data = str(up.data)
     # The warehouse file is locked by `up`: the CLI must go through it, not fail.
-    out = subprocess.run([PINGPIPE, "query", "--data", data, "--format", "json",
-                          "SELECT document_id, metrics.counter.demo_launches AS launches, normalized_channel "
-                          "FROM pingpipe_demo_live.hello_v1"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            PINGPIPE,
+            "query",
+            "--data",
+            data,
+            "--format",
+            "json",
+            "SELECT document_id, metrics.counter.demo_launches AS launches, normalized_channel FROM pingpipe_demo_live.hello_v1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert sorted(r["document_id"] for r in rows) == sorted(ids)
     assert {(r["launches"], r["normalized_channel"]) for r in rows} == {(7, "beta")}
-    table = subprocess.run([PINGPIPE, "query", "--data", data, "SELECT count(*) AS n FROM pingpipe_demo_live.hello_v1"],
-                           capture_output=True, text=True, timeout=60)
+    table = subprocess.run(
+        [PINGPIPE, "query", "--data", data, "SELECT count(*) AS n FROM pingpipe_demo_live.hello_v1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert table.returncode == 0 and "200" in table.stdout and "(1 row)" in table.stdout
-    refused = subprocess.run([PINGPIPE, "query", "--data", data, "DELETE FROM pingpipe_demo_live.hello_v1"],
-                             capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [PINGPIPE, "query", "--data", data, "DELETE FROM pingpipe_demo_live.hello_v1"], capture_output=True, text=True, timeout=60
+    )
     assert refused.returncode != 0 and "read-only" in refused.stderr
     status = subprocess.run([PINGPIPE, "status", "--data", data], capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stderr
@@ -122,8 +150,12 @@ def test_query_and_status_work_while_running_and_after_a_clean_stop(run_up, tmp_
 
     assert up.stop(signal.SIGINT) == 0  # Ctrl-C: drain and stop
     assert "stopped: " in up.log.read_text()
-    after = subprocess.run([PINGPIPE, "query", "--data", data, "--format", "json", "SELECT count(*) AS n FROM pingpipe_demo_live.hello_v1"],
-                           capture_output=True, text=True, timeout=60)
+    after = subprocess.run(
+        [PINGPIPE, "query", "--data", data, "--format", "json", "SELECT count(*) AS n FROM pingpipe_demo_live.hello_v1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert after.returncode == 0 and json.loads(after.stdout) == {"n": 200}
     status = subprocess.run([PINGPIPE, "status", "--data", data, "--format", "json"], capture_output=True, text=True, timeout=60)
     info = json.loads(status.stdout)
@@ -132,7 +164,7 @@ def test_query_and_status_work_while_running_and_after_a_clean_stop(run_up, tmp_
 
 def test_sigkill_in_mid_stream_then_restart_keeps_every_acknowledged_ping_exactly_once(run_up, tmp_path):
     data = tmp_path / "data"
-    up = run_up(data=data, schemas=MPS / "schemas")
+    up = run_up(data=data, schemas=SCHEMAS)
     port = up.port
     stop = threading.Event()
     body = b'{"changesetID": "0123456789abcdef0123456789abcdef01234567", "reviewSystemUsed": "phabricator", "repository": "r"}'
@@ -150,7 +182,7 @@ def test_sigkill_in_mid_stream_then_restart_keeps_every_acknowledged_ping_exactl
     acknowledged = results[0].ok
     assert len(acknowledged) >= 300
 
-    again = run_up(data=data, port=port, schemas=MPS / "schemas")
+    again = run_up(data=data, port=port, schemas=SCHEMAS)
     status = again.wait_committed(len(acknowledged))
     stored = again.query("SELECT document_id, count(*) AS n FROM eng_workflow_live.hgpush_v1 GROUP BY 1")
     counts = {r["document_id"]: r["n"] for r in stored}
@@ -194,7 +226,7 @@ def _workers_of(pid: int) -> list[int]:
 
 
 def test_a_killed_worker_process_is_replaced_and_nothing_is_lost(run_up):
-    up = run_up(schemas=MPS / "schemas")
+    up = run_up(schemas=SCHEMAS)
     stop = threading.Event()
     body = b'{"changesetID": "0123456789abcdef0123456789abcdef01234567", "reviewSystemUsed": "phabricator", "repository": "r"}'
     results = []
@@ -223,11 +255,13 @@ def test_a_killed_worker_process_is_replaced_and_nothing_is_lost(run_up):
 
 def test_a_second_up_on_the_same_data_or_port_fails_with_a_clear_message(run_up, tmp_path):
     up = run_up()
-    same_data = subprocess.run([PINGPIPE, "up", "--data", str(up.data), "--port", str(free_port())], capture_output=True,
-                               text=True, timeout=60)
+    same_data = subprocess.run(
+        [PINGPIPE, "up", "--data", str(up.data), "--port", str(free_port())], capture_output=True, text=True, timeout=60
+    )
     assert same_data.returncode == 1 and f"already running on {up.data} (PID {up.proc.pid})" in same_data.stderr
-    same_port = subprocess.run([PINGPIPE, "up", "--data", str(tmp_path / "other"), "--port", str(up.port)],
-                               capture_output=True, text=True, timeout=120)
+    same_port = subprocess.run(
+        [PINGPIPE, "up", "--data", str(tmp_path / "other"), "--port", str(up.port)], capture_output=True, text=True, timeout=120
+    )
     assert same_port.returncode != 0 and "could not start" in same_port.stderr
     assert up.status()["committed"] == {"messages": 0, "rows": 0, "errors": 0, "duplicates": 0, "segments": 0}
 
@@ -236,8 +270,12 @@ def test_bad_schemas_fail_fast_naming_the_file(tmp_path):
     bad = tmp_path / "schemas" / "ns" / "doc"
     bad.mkdir(parents=True)
     (bad / "doc.1.schema.json").write_text("{not json")
-    out = subprocess.run([PINGPIPE, "up", "--data", str(tmp_path / "data"), "--schemas", str(tmp_path / "schemas")],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [PINGPIPE, "up", "--data", str(tmp_path / "data"), "--schemas", str(tmp_path / "schemas")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode != 0 and "doc.1.schema.json" in out.stderr
 
 

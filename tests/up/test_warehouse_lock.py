@@ -31,8 +31,7 @@ def holder(tmp_path: Path, warehouse: Path, mode: str, seconds: float):
     """A process of its own (hold.py) that opens the warehouse and keeps it `seconds`."""
     script = tmp_path / "hold.py"
     script.write_text(HOLD)
-    proc = subprocess.Popen([sys.executable, str(script), str(warehouse), mode, str(seconds)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, str(script), str(warehouse), mode, str(seconds)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline() == "holding\n"
         yield proc
@@ -65,8 +64,13 @@ def test_status_waits_for_a_process_writing_the_warehouse_to_let_go(data, tmp_pa
 def test_a_holder_that_never_lets_go_stops_up_after_the_wait_in_one_line_naming_its_pid(data, tmp_path):
     with holder(tmp_path, data / "warehouse.duckdb", "read-only", 600) as reading:
         started = time.monotonic()
-        done = subprocess.run([PINGPIPE, "up", "--data", str(data), "--port", str(free_port()), "--workers", "1"],
-                              capture_output=True, text=True, timeout=LOCK_WAIT + 60, start_new_session=True)
+        done = subprocess.run(
+            [PINGPIPE, "up", "--data", str(data), "--port", str(free_port()), "--workers", "1"],
+            capture_output=True,
+            text=True,
+            timeout=LOCK_WAIT + 60,
+            start_new_session=True,
+        )
         took = time.monotonic() - started
         assert reading.poll() is None
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr

@@ -37,9 +37,20 @@ def site(tmp_path_factory) -> Path:
         shutil.copy(HERE / name, folder / name)
     done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=folder, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    done = subprocess.run([str(folder / "node_modules" / ".bin" / "esbuild"), "page.js", "--bundle", "--format=iife",
-                           "--outfile=bundle.js", "--log-level=warning"], cwd=folder, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            str(folder / "node_modules" / ".bin" / "esbuild"),
+            "page.js",
+            "--bundle",
+            "--format=iife",
+            "--outfile=bundle.js",
+            "--log-level=warning",
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return folder
 
@@ -60,10 +71,36 @@ def up(tmp_path_factory, page_server):
     work = tmp_path_factory.mktemp("web")
     cert, key = make_certificate(work)
     schemas = work / "schemas"
-    subprocess.run([PINGPIPE, "schemas", "glean", "--app-id", "org.example.weather-web", "--metrics", str(HERE / "metrics.yaml"),
-                    "--pings", str(HERE / "pings.yaml"), "--out", str(schemas)], check=True, capture_output=True, timeout=120)
-    started = start_up(work / "data", "--tls-cert", str(cert), "--tls-key", str(key), "--schemas", str(schemas),
-                       "--cors-origin", f"http://127.0.0.1:{page_server}", tls=True)
+    subprocess.run(
+        [
+            PINGPIPE,
+            "schemas",
+            "glean",
+            "--app-id",
+            "org.example.weather-web",
+            "--metrics",
+            str(HERE / "metrics.yaml"),
+            "--pings",
+            str(HERE / "pings.yaml"),
+            "--out",
+            str(schemas),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    started = start_up(
+        work / "data",
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        "--schemas",
+        str(schemas),
+        "--cors-origin",
+        f"http://127.0.0.1:{page_server}",
+        tls=True,
+    )
     yield started
     os.killpg(started.proc.pid, signal.SIGKILL)
     started.proc.wait(timeout=20)
@@ -81,17 +118,21 @@ def trusting_page(browser):
 def visit(page, page_origin: str, up, uploader: str, theme: str) -> list[dict]:
     """Load the page; return what the browser sent to the edge (method, headers) once it says it submitted."""
     sent = []
-    page.on("request", lambda r: sent.append({"method": r.method, "url": r.url, "headers": r.headers})
-            if f":{up.port}/submit/" in r.url else None)
+    page.on(
+        "request",
+        lambda r: sent.append({"method": r.method, "url": r.url, "headers": r.headers}) if f":{up.port}/submit/" in r.url else None,
+    )
     page.goto(f"{page_origin}/index.html?endpoint=https://127.0.0.1:{up.port}&uploader={uploader}&theme={theme}")
     page.wait_for_function("document.getElementById('status').textContent === 'submitted'", timeout=20_000)
     return sent
 
 
 def rows_with_theme(up, theme: str, timeout: float = 20.0) -> list[dict]:
-    sql = (f"SELECT metrics.counter.page_visits AS visits, metrics.string.page_theme AS theme, events, "
-           f"metadata.user_agent.browser AS browser, metadata.user_agent.os AS os, normalized_os, "
-           f"metadata.header.x_debug_id AS debug FROM {TABLE} WHERE metrics.string.page_theme = '{theme}'")
+    sql = (
+        f"SELECT metrics.counter.page_visits AS visits, metrics.string.page_theme AS theme, events, "
+        f"metadata.user_agent.browser AS browser, metadata.user_agent.os AS os, normalized_os, "
+        f"metadata.header.x_debug_id AS debug FROM {TABLE} WHERE metrics.string.page_theme = '{theme}'"
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if up.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'page_visit_v1'")[0]["n"]:
@@ -119,8 +160,10 @@ def test_a_web_pages_glean_ping_lands_with_its_values_and_without_ip_or_user_age
     posts = [s for s in sent if s["method"] == "POST"]
     assert posts, sent
     headers = posts[0]["headers"]
-    print(f"\n{uploader}: {posts[0]['method']} {posts[0]['url'].split('?')[0]} " +
-          ", ".join(f"{k}: {v}" for k, v in sorted(headers.items()) if k.lower() not in ("user-agent",)))
+    print(
+        f"\n{uploader}: {posts[0]['method']} {posts[0]['url'].split('?')[0]} "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(headers.items()) if k.lower() not in ("user-agent",))
+    )
     if uploader == "beacon":
         assert headers.get("content-type", "").startswith("text/plain")
     else:

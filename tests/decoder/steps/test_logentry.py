@@ -1,5 +1,5 @@
-"""Cloud Logging LogEntries (Glean server-side events) become submissions: gcp-ingestion's own test
-entries give the results its ParseLogEntryTest and ExtractIpFromLogEntryTest expect."""
+"""Cloud Logging LogEntries (Glean server-side events) become submissions: entries made here, shaped as Cloud
+Logging wraps a `glean-server-event` mozlog line (gcp-ingestion's own test entries: tests/conformance/test_logentry.py)."""
 
 from __future__ import annotations
 
@@ -14,72 +14,125 @@ from pingpipe.decoder.steps import logentry
 from pingpipe.message import RawMessage
 from pingpipe.schemas.glean import generic_schema
 
-from ..conftest import MMDB, SHARED
+from ...fixtures import geoip
 
-ENTRIES = SHARED / "decoder" / "logentry"
-LOGGING_TIMESTAMP = {"logging.googleapis.com/timestamp": "2023-06-28T07:29:17.075926141Z"}
-
-# ParseLogEntryTest.testParse's expected payload, as Mozilla's test spells it out.
-EXPECTED_PING = {
-    "metrics": {"string": {"event.name": "reg_submit_success", "account.user_id_sha256": "",
-                           "relying_party.oauth_client_id": "", "relying_party.service": "sync",
-                           "session.device_type": "desktop", "session.entrypoint": "",
-                           "session.flow_id": "5d1eaf933f521cb2a15af909c813673ada8485d6ace8e806c57148cd7f13b30c",
-                           "utm.campaign": "", "utm.content": "", "utm.medium": "", "utm.source": "", "utm.term": ""}},
-    "ping_info": {"seq": 2, "start_time": "2023-06-22T11:28-05:00", "end_time": "2023-06-22T11:28-05:00"},
-    "client_info": {"telemetry_sdk_build": "1.4.0", "client_id": "73f5ae86-90f8-46a3-9ccc-bca902a175bf",
-                    "first_run_date": "2023-06-22-05:00", "os": "Darwin", "os_version": "Unknown",
-                    "architecture": "Unknown", "locale": "en-US", "app_build": "Unknown",
-                    "app_display_version": "0.0.0", "app_channel": "development"},
+LOGGED = "2026-11-23T09:15:02.123456789Z"
+RECEIVED = "2026-11-23T09:15:02.987654321Z"
+LOGGING_TIMESTAMP = {"logging.googleapis.com/timestamp": LOGGED}
+UA = "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0"
+IP = "2001:db8:1a0::1"  # in the test GeoIP database: ES, AN/SE, Sevilla
+PING = {
+    "metrics": {"string": {"event.name": "story_saved", "reader.plan": "free"}, "quantity": {"reader.stories": 3}},
+    "ping_info": {"seq": 7, "start_time": "2026-11-23T09:15+00:00", "end_time": "2026-11-23T09:15+00:00"},
+    "client_info": {
+        "telemetry_sdk_build": "glean_parser v17",
+        "client_id": "0f6a3c1e-2b4d-4e8f-9a1c-3d5e7f9b1a2c",
+        "first_run_date": "2026-11-01+00:00",
+        "os": "Linux",
+        "os_version": "6.8",
+        "architecture": "x86_64",
+        "app_build": "412",
+        "app_display_version": "4.1.2",
+        "app_channel": "production",
+    },
 }
 
 
-def message(name: str) -> RawMessage:
-    (line,) = [l for l in (ENTRIES / f"{name}.ndjson").read_bytes().splitlines() if l.strip()]
-    return RawMessage.from_line(line)
+def entry(**fields) -> dict:
+    """A LogEntry as Cloud Logging writes it for one mozlog line of the news server."""
+    base = {
+        "document_id": "5e0c9a7b-1d3f-4b6a-8c2e-0f4a6b8d2c1e",
+        "document_namespace": "news-server",
+        "document_type": "events",
+        "document_version": "1",
+        "user_agent": UA,
+        "ip_address": IP,
+        "payload": json.dumps(PING),
+    }
+    mozlog = {
+        "EnvVersion": "2.0",
+        "Logger": "news-server",
+        "Pid": 4242,
+        "Severity": 6,
+        "Type": "glean-server-event",
+        "Fields": {k: v for k, v in {**base, **fields}.items() if v is not ...},
+    }
+    return {
+        "insertId": "a1b2c3",
+        "jsonPayload": mozlog,
+        "logName": "projects/p/logs/stdout",
+        "receiveTimestamp": RECEIVED,
+        "severity": "INFO",
+        "timestamp": LOGGED,
+    }
+
+
+def message(body: dict) -> RawMessage:
+    return RawMessage(orjson.dumps(body), dict(LOGGING_TIMESTAMP))
 
 
 def test_a_log_entry_is_told_from_an_edge_submission_by_its_attributes():
-    assert logentry.is_log_entry(dict(message("logentry").attributes))
+    assert logentry.is_log_entry(dict(message(entry()).attributes))
     assert not logentry.is_log_entry({"uri": "/submit/a/b/1/x", "submission_timestamp": "2026-01-01T00:00:00.000000Z"})
-    assert not logentry.is_log_entry({"uri": "/submit/a/b/1/x"})  # Mozilla's decoder fixtures carry no timestamp
+    assert not logentry.is_log_entry({"uri": "/submit/a/b/1/x"})  # an edge message without a timestamp
 
 
 def test_the_ip_address_leaves_the_entry_for_x_forwarded_for():
-    m = message("logentry")
+    m = message(entry())
     attributes = dict(m.attributes)
     data = logentry.extract_ip(m.data, attributes)
-    assert attributes == {**LOGGING_TIMESTAMP, "x_forwarded_for": "2a02:a311:803c:6300:4074:5cf2:91ac:d546"}
+    assert attributes == {**LOGGING_TIMESTAMP, "x_forwarded_for": IP}
     original, scrubbed = orjson.loads(m.data), orjson.loads(data)
     del original["jsonPayload"]["Fields"]["ip_address"]
     assert scrubbed == original
 
 
+def test_an_address_already_given_is_kept_and_the_entry_left_as_it_is():
+    m = message(entry())
+    attributes = {**m.attributes, "x_forwarded_for": "81.2.69.160"}
+    assert logentry.extract_ip(m.data, attributes) == m.data and attributes["x_forwarded_for"] == "81.2.69.160"
+
+
 def test_the_entry_becomes_the_ping_it_carries_with_its_submission_attributes():
-    m = message("logentry")
+    m = message(entry(document_namespace="Org.Example.NewsServer"))
     attributes = dict(m.attributes)
     ping = logentry.parse(logentry.extract_ip(m.data, attributes), attributes)
-    assert json.loads(ping) == EXPECTED_PING
-    assert attributes["submission_timestamp"] == "2023-06-28T07:29:17.288291Z"  # receiveTimestamp, in microseconds
-    assert (attributes["document_namespace"], attributes["document_type"], attributes["document_version"],
-            attributes["document_id"]) == ("accounts-backend", "accounts-events", "1", "dd99db96-941d-4894-bb97-7a2bcd65bbf5")
-    assert attributes["user_agent"].startswith("Mozilla/5.0 (X11; Linux x86_64")
+    assert json.loads(ping) == PING
+    assert attributes["submission_timestamp"] == "2026-11-23T09:15:02.987654Z"  # receiveTimestamp, in microseconds
+    assert (attributes["document_namespace"], attributes["document_type"], attributes["document_version"], attributes["document_id"]) == (
+        "org-example-newsserver",
+        "events",
+        "1",
+        "5e0c9a7b-1d3f-4b6a-8c2e-0f4a6b8d2c1e",
+    )
+    assert attributes["user_agent"] == UA
 
 
 def test_a_malformed_entry_is_refused_with_mozillas_message_and_no_ip_to_remove():
-    m = message("logentry_malformed")
+    malformed = entry()
+    del malformed["jsonPayload"]["Fields"]
+    m = message(malformed)
     attributes = dict(m.attributes)
     assert logentry.extract_ip(m.data, attributes) == m.data and attributes == LOGGING_TIMESTAMP
     with pytest.raises(logentry.InvalidLogEntry, match="^Message has no submission_timestamp but is not in a known LogEntry format$"):
         logentry.parse(m.data, attributes)
 
 
+@pytest.mark.parametrize("missing", ["document_id", "document_namespace", "document_type", "document_version", "payload"])
+def test_an_entry_without_a_field_of_the_submission_is_refused(missing):
+    m = message(entry(**{missing: ...}))
+    with pytest.raises(logentry.InvalidLogEntry, match="not in a known LogEntry format"):
+        logentry.parse(m.data, dict(m.attributes))
+
+
 def test_a_null_ip_address_adds_no_attribute():
-    m = message("logentry_null_ip")
+    m = message(entry(ip_address=None, user_agent=None))
     attributes = dict(m.attributes)
     data = logentry.extract_ip(m.data, attributes)
     assert attributes == LOGGING_TIMESTAMP
     assert "ip_address" not in orjson.loads(data)["jsonPayload"]["Fields"]
+    logentry.parse(data, attributes)
+    assert "user_agent" not in attributes
 
 
 def test_an_entry_that_is_not_json_is_an_error_row_of_its_own_type():
@@ -88,42 +141,48 @@ def test_an_entry_that_is_not_json_is_an_error_row_of_its_own_type():
 
 
 @pytest.fixture(scope="module")
-def decoder(tmp_path_factory, registry_root):
-    """Mozilla's registry fixtures plus accounts-backend/accounts-events as a Glean ping."""
-    root = tmp_path_factory.mktemp("with-accounts")
+def decoder(tmp_path_factory, registry_root, geoip_db):
+    """The test registry plus news-server/events as a Glean ping."""
+    root = tmp_path_factory.mktemp("with-news-server")
     shutil.copytree(registry_root, root, dirs_exist_ok=True)
     schema = generic_schema()
-    schema["mozPipelineMetadata"] = {"bq_dataset_family": "accounts_backend", "bq_table": "accounts_events_v1",
-                                     "bq_metadata_format": "structured"}
-    folder = root / "accounts-backend" / "accounts-events"
+    schema["mozPipelineMetadata"] = {"bq_dataset_family": "news_server", "bq_table": "events_v1", "bq_metadata_format": "structured"}
+    folder = root / "news-server" / "events"
     folder.mkdir(parents=True)
-    (folder / "accounts-events.1.schema.json").write_text(json.dumps(schema))
-    return Decoder.from_config(DecoderConfig(schemas=root, geoip_db=MMDB))
+    (folder / "events.1.schema.json").write_text(json.dumps(schema))
+    return Decoder.from_config(DecoderConfig(schemas=root, geoip_db=geoip_db))
 
 
-def test_the_decoder_makes_an_ordinary_row_of_it_with_no_ip_and_no_raw_user_agent(decoder):
-    m = message("logentry")
-    decoded = decoder.decode(m)
+def test_the_decoder_makes_an_ordinary_row_of_it_with_geo_but_no_ip_and_no_raw_user_agent(decoder):
+    decoded = decoder.decode(message(entry()))
     assert isinstance(decoded, Decoded), decoded.message.attributes
-    assert decoded.table == "accounts_backend_live.accounts_events_v1"
-    assert decoded.payload["metrics"] == EXPECTED_PING["metrics"]
+    assert decoded.table == "news_server_live.events_v1"
+    assert decoded.payload["metrics"] == PING["metrics"]
     assert decoded.payload["metadata"]["user_agent"]["browser"] == "Firefox"
+    assert decoded.payload["metadata"]["geo"] == {
+        "country": "ES",
+        "subdivision1": "AN",
+        "subdivision2": "SE",
+        "city": "Sevilla",
+        "db_version": geoip.DB_VERSION,
+    }
     text = orjson.dumps([decoded.payload, decoded.attributes]).decode()
-    assert "2a02:a311" not in text and "rv:85.0" not in text
+    assert "2001:db8" not in text and "rv:131" not in text
 
 
 def test_the_decoder_sends_a_malformed_entry_to_the_error_output_as_parse_log_entry(decoder):
-    result = decoder.decode(message("logentry_malformed"))
+    malformed = entry()
+    del malformed["jsonPayload"]["Fields"]
+    result = decoder.decode(message(malformed))
     assert not isinstance(result, Decoded)
     attributes = result.message.attributes
     assert attributes["error_type"] == "ParseLogEntry"
     assert attributes["error_message"].endswith(
-        "InvalidLogEntry: Message has no submission_timestamp but is not in a known LogEntry format")
+        "InvalidLogEntry: Message has no submission_timestamp but is not in a known LogEntry format"
+    )
 
 
 def test_an_entry_refused_later_keeps_no_ip_in_its_error_row(decoder):
-    entry = orjson.loads(message("logentry").data)
-    entry["jsonPayload"]["Fields"]["document_type"] = "no-such-type"
-    result = decoder.decode(RawMessage(orjson.dumps(entry), dict(LOGGING_TIMESTAMP)))
+    result = decoder.decode(message(entry(document_type="no-such-type")))
     assert result.message.attributes["error_type"] == "ParsePayload"
-    assert b"2a02:a311" not in result.message.data and "x_forwarded_for" not in result.message.attributes
+    assert b"2001:db8" not in result.message.data and "x_forwarded_for" not in result.message.attributes

@@ -79,7 +79,7 @@ def test_segments_are_sealed_by_age_and_by_size(tmp_path):
     async def main():
         log = SegmentLog(tmp_path, max_age=0.1, max_bytes=50)
         log.start()
-        for i in range(10):
+        for _ in range(10):
             await log.append(b"x" * 20 + b"\n")
         await asyncio.sleep(0.5)
         assert not list(tmp_path.glob(f"*{OPEN}"))

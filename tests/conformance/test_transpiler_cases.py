@@ -1,6 +1,6 @@
 """Every BigQuery case of Mozilla's jsonschema-transpiler suite holds for pingpipe's transpiler.
 
-The suites (../shared/fixtures/jsonschema-transpiler) are the reference's own tests. Its harness runs
+The suites (jsonschema-transpiler/ of the conformance data) are the reference's own tests. Its harness runs
 each case with `Context::default()` (resolve `cast`, no case normalization, no forced nullability, no
 tuple structs) overlaid with the case's `context`, compares the BigQuery output, and then runs it
 again with resolve `panic`: an incompatible case must panic, a compatible one must not. This test
@@ -16,9 +16,9 @@ import pytest
 
 from pingpipe.schemas.transpile import Options, TranspileError, transpile
 
-from ..conftest import SHARED
+from .data import files
 
-SUITES = SHARED / "jsonschema-transpiler"
+SUITES = files("jsonschema-transpiler", "*.json")
 
 # The reference's Context::default(), which its harness starts every case from.
 REFERENCE_DEFAULTS = Options(resolve="cast", normalize_case=False, force_nullable=False, tuple_struct=False)
@@ -45,7 +45,7 @@ def _options(context: dict | None) -> Options:
 
 def _cases() -> list:
     params = []
-    for path in sorted(SUITES.glob("*.json")):
+    for path in SUITES:
         for case in json.loads(path.read_text())["tests"]:
             case_id = f"{path.stem}/{case['name']}"
             marks = [pytest.mark.skip(reason=NOT_APPLICABLE[case_id])] if case_id in NOT_APPLICABLE else []
@@ -57,7 +57,7 @@ CASES = _cases()
 
 
 def test_every_reference_suite_is_collected():
-    assert {p.id.split("/")[0] for p in CASES} == {p.stem for p in SUITES.glob("*.json")}
+    assert {p.id.split("/")[0] for p in CASES} == {p.stem for p in SUITES}
     assert len(CASES) >= 38
     assert set(NOT_APPLICABLE) <= {p.id for p in CASES}
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The container image's exact dependencies, with their hashes: deploy/requirements.lock (the image) and
+# deploy/requirements-dataflow.lock (the Flex Template's launcher, with the dataflow extra), resolved from
+# pyproject.toml by pip-tools for the image's Python (3.11, Linux). Run it after changing a dependency:
+#
+#   deploy/lock.sh            (from anywhere; needs pip-tools: pip install pip-tools)
+#
+# pip-tools, because it reads pyproject.toml as it is and writes a plain requirements file with hashes
+# that the image's own pip installs with --require-hashes: nothing more to install in the image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PIP_COMPILE=${PIP_COMPILE:-$(command -v pip-compile || echo .venv/bin/pip-compile)}
+"$PIP_COMPILE" --quiet --generate-hashes --strip-extras --no-header --allow-unsafe \
+  --output-file deploy/requirements.lock pyproject.toml
+"$PIP_COMPILE" --quiet --generate-hashes --strip-extras --no-header --allow-unsafe --extra dataflow \
+  --output-file deploy/requirements-dataflow.lock pyproject.toml
