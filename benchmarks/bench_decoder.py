@@ -33,7 +33,7 @@ from click.testing import CliRunner
 
 from pingpipe import jsontext
 from pingpipe.cli import main as cli
-from pingpipe.cli.decode import build_pipeline
+from pingpipe.decoder.build import build_pipeline
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
 from pingpipe.decoder.io import ReadRaw, WriteRaw, parse_input, parse_output
 from pingpipe.decoder.pipeline import bucket_key

@@ -8,7 +8,10 @@ country, OS, version, duration, reason). The first day is run untimed (it gives 
 last-seen history). Timed, for the second day: the three generated queries and the view, as
 `pingpipe etl run` runs them (parsed and transpiled by sqlglot, each in its own transaction,
 replacing its day); and, as the same-run baseline, the same three tables computed by hand-written
-DuckDB SQL (CREATE TABLE AS, no transpiling, no day replaced).
+DuckDB SQL (CREATE TABLE AS, no transpiling, no day replaced). Then the day's stable copy (one row
+per document, from a live table of the same pings, a tenth of them sent twice) as the daily cycle
+makes it (the template's BigQuery SQL, transpiled; the day replaced), against a hand-written DuckDB
+dedupe of the same rows.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pingpipe.etl.glean_usage import queries_for
 from pingpipe.etl.run import run
 from pingpipe.loader.tables import TableId
 from pingpipe.loader.writers.duckdb import DuckDBWriter
+from pingpipe.up.cycle import copy_deduplicate
 
 
 def _s(name: str, bq_type: str = "STRING") -> dict:
@@ -133,6 +137,20 @@ def fill(writer: DuckDBWriter, rows: int, clients: int) -> None:
             FROM range({rows}) t(i)""")
 
 
+def live(writer: DuckDBWriter) -> None:
+    """Day 2's pings as a live table, each with a document id, a tenth of them twice (a second later)."""
+    writer.ensure_table(TableId("bench_live", "baseline_v1"), [*FIELDS, _s("document_id")])
+    writer.query(f"""
+        INSERT INTO bench_live.baseline_v1 BY NAME
+        SELECT *, 'doc-' || row_number() OVER () AS document_id FROM bench_stable.baseline_v1
+        WHERE submission_timestamp::DATE = DATE '{DAY2}'""")
+    writer.query("""
+        INSERT INTO bench_live.baseline_v1 BY NAME
+        SELECT * REPLACE (submission_timestamp + INTERVAL 1 SECOND AS submission_timestamp)
+        FROM bench_live.baseline_v1 WHERE hash(document_id) % 10 = 0""")
+    writer.query("CHECKPOINT")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000, help="baseline pings per day")
@@ -163,6 +181,20 @@ def main() -> None:
         assert check == writer.query("SELECT sum(dau), sum(wau), sum(mau) FROM hand.active").fetchone(), check
         print(f"  etl run (3 queries + view, sqlglot)      {etl:6.2f} s   rows: {report.ran}")
         print(f"  hand-written DuckDB SQL (baseline)        {hand:6.2f} s   (same DAU/WAU/MAU: {check})")
+        live(writer)
+        t0 = time.perf_counter()
+        kept = copy_deduplicate(writer, DAY2)
+        copy = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        writer.query(
+            f"CREATE TABLE hand.stable AS SELECT * FROM bench_live.baseline_v1 WHERE submission_timestamp::DATE = DATE '{DAY2}' "
+            "QUALIFY row_number() OVER (PARTITION BY document_id ORDER BY submission_timestamp) = 1"
+        )
+        hand = time.perf_counter() - t0
+        same = writer.query("SELECT count(*) FROM hand.stable").fetchone()[0]
+        assert kept == {"bench_stable.baseline_v1": same}, (kept, same)
+        print(f"  stable copy (template, sqlglot)           {copy:6.2f} s   rows: {kept}")
+        print(f"  hand-written DuckDB dedupe (baseline)     {hand:6.2f} s")
         writer.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

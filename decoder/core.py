@@ -5,6 +5,8 @@ the IP) -> [a LogEntry: its Fields become the submission] -> parse URI -> gunzip
 user agent (and drop it) -> normalize -> override attributes -> inject metadata. Geo runs first,
 as in Mozilla's decoder, so that an IP address never reaches any output, errors included.
 Deduplication needs to see many messages: it lives in the runners (pipeline.py, pingpipe up).
+A service's log line queued as a row (logs/records.py) was made a row, and scrubbed, by its
+producer: it passes through as it is, so that every runner places it the same way.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pingpipe import jsontext
+from pingpipe.logs import records as log_records
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
 
-from .errors import DecodeError
+from .errors import DecodeError, DecompressError, PayloadError, UriError
 from .failures import failure
 from .steps import logentry
 from .steps.geo import GeoLookup, load_city_filter
@@ -29,12 +32,14 @@ from .steps.uri import parse_uri
 from .steps.useragent import parse_user_agent
 
 STEPS = ("logentry", "geo", "uri", "gunzip", "payload", "user_agent", "normalize", "metadata")
+# The error_type of an unexpected failure in each step: the step's own error class names it where
+# it has one, so each name is written once.
 STEP_ERROR_TYPES = {
-    "logentry": "ParseLogEntry",
+    "logentry": logentry.InvalidLogEntry.error_type,
     "geo": "GeoCityLookup",
-    "uri": "ParseUri",
-    "gunzip": "DecompressPayload",
-    "payload": "ParsePayload",
+    "uri": UriError.error_type,
+    "gunzip": DecompressError.error_type,
+    "payload": PayloadError.error_type,
     "user_agent": "ParseUserAgent",
     "normalize": "NormalizeAttributes",
     "metadata": "AddMetadata",
@@ -90,6 +95,8 @@ class Decoder:
         attributes = dict(message.attributes)
         counts = self.counts
         counts["in"] += 1
+        if log_records.is_queued(attributes):
+            return self._queued_log_line(message.data, attributes)
         raw = message.data  # what an error row keeps: a LogEntry's never holds its ip_address
         log_entry = logentry.is_log_entry(attributes)
         step = "logentry"
@@ -126,3 +133,22 @@ class Decoder:
             return Failure(failure(raw, attributes, exc, STEP_ERROR_TYPES[step]))
         counts["out"] += 1
         return Decoded(attributes, payload, entry.live_table, len(data))
+
+    def _queued_log_line(self, data: bytes, attributes: dict[str, str]) -> Decoded | Failure:
+        """A queued log row as it is, or the error its producer found; a body that is not a row's JSON
+        (a queue file edited by hand) is ParsePayload."""
+        refused = log_records.refusal(attributes)
+        if refused is not None:
+            error_type, exc = refused
+            self.counts[f"error.{error_type}"] += 1
+            return Failure(failure(data, attributes, exc, error_type))
+        try:
+            payload = jsontext.loads(data)
+            if not isinstance(payload, dict):
+                raise ValueError("a queued log row is a JSON object")
+            table = str(log_records.table_of(attributes[log_records.SERVICE], attributes[log_records.TYPE]))
+        except Exception as exc:  # noqa: BLE001 - whatever the queue file holds, this line alone is an error row
+            self.counts[f"error.{PayloadError.error_type}"] += 1
+            return Failure(failure(data, attributes, exc, PayloadError.error_type))
+        self.counts["out"] += 1
+        return Decoded(attributes, payload, table, len(data))

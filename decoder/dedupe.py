@@ -19,7 +19,10 @@ holds in memory (`max_ids`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Mapping, Sequence, TypeVar
+
+from .steps import logentry
+from .steps.uri import document_id_of
 
 T = TypeVar("T")
 
@@ -28,6 +31,19 @@ T = TypeVar("T")
 class DedupeConfig:
     window: float = 24 * 3600.0  # seconds a delivered document id is remembered (Beam streaming: in keyed state)
     max_ids: int = 5_000_000  # `up`: at most this many ids in memory (about 120 bytes each), the newest
+
+
+def document_key(attributes: Mapping[str, str], data: bytes = b"") -> str:
+    """The key every copy of one document shares, whichever runner reads it, before decoding or after:
+    its document_id once decoded (or queued as a log row), else the id its URI names, else the id a
+    LogEntry's Fields name; "" when none can be read (such a message is never anyone's copy)."""
+    document_id = attributes.get("document_id")
+    if document_id:
+        return document_id
+    uri = attributes.get("uri")
+    if uri:
+        return document_id_of(uri)
+    return logentry.document_id(data) if data and logentry.is_log_entry(attributes) else ""
 
 
 def competing_order(copies: Sequence[T], submitted: Callable[[T], str]) -> list[T]:

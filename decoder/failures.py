@@ -18,6 +18,7 @@ from .steps.geo import IP_ATTRIBUTES
 # Never written anywhere downstream: not to rows, not to the error output.
 IDENTIFIERS = IP_ATTRIBUTES + ("user_agent",)
 DUPLICATE = "duplicate"  # the error_type of a counted duplicate (pingpipe's; Mozilla dedupes later, in SQL)
+LOAD = "Load"  # the error_type of a decoded message that could not become a row
 
 
 class Duplicate(Exception):
@@ -46,10 +47,10 @@ def duplicate(attributes: dict[str, str]) -> RawMessage:
 
 
 def load_failure(data: bytes, attributes: dict[str, str], exc: BaseException) -> RawMessage:
-    """A decoded message that could not become a row of its table (error_type "Load")."""
-    return failure(data, attributes, exc, "Load")
+    """A decoded message that could not become a row of its table (error_type LOAD)."""
+    return failure(data, attributes, exc, LOAD)
 
 
 def refused(data: bytes, attributes: dict[str, str], message: str) -> RawMessage:
     """A coerced row (`data`, its JSON) that its warehouse refused, with the warehouse's message."""
-    return failure(data, attributes, Refused(message), "Load")
+    return failure(data, attributes, Refused(message), LOAD)

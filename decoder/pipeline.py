@@ -1,8 +1,8 @@
 """The decoder as an Apache Beam pipeline: thin DoFns around decoder.core.
 
-    batch:     read lines -> key by a bucket of the URI's document id -> GroupByKey
-                 -> decode each bucket in runs; copies of one id earliest first: the first
-                    that decodes is delivered, later ones that decode are duplicates
+    batch:     read lines -> key by a bucket of the document's key (dedupe.document_key) -> GroupByKey
+                 -> decode each bucket in runs; of the copies of one id that decode, the earliest
+                    submitted is delivered, the later ones are duplicates
     streaming: read Pub/Sub -> decode -> per-document-id state with an expiry timer (the dedupe window)
 
 Which copy wins is dedupe.py's rule, the same as `pingpipe up`'s.
@@ -32,9 +32,10 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from pingpipe.gctune import tune_gc
 from pingpipe.message import BadLine, RawMessage
+from pingpipe.schemas.names import SUBMISSION_TIMESTAMP
 
 from .core import Decoded, Decoder, DecoderConfig, Failure
-from .dedupe import DedupeConfig, competing_order
+from .dedupe import DedupeConfig, competing_order, document_key
 from .failures import duplicate, failure
 
 ERRORS = "errors"
@@ -84,7 +85,7 @@ class DecodeFn(beam.DoFn):
         if type(result) is Decoded:
             attributes = result.attributes
             # Already serialized: one bytes object is far cheaper for Beam to move than a dict.
-            yield (attributes.get("document_id", ""), (attributes.get("submission_timestamp", ""), _line(result.to_message())))
+            yield (attributes.get("document_id", ""), (attributes.get(SUBMISSION_TIMESTAMP, ""), _line(result.to_message())))
         elif result is not None:
             yield beam.pvalue.TaggedOutput(ERRORS, _line(result.message))
 
@@ -102,8 +103,7 @@ def _duplicate(element: tuple[str, bytes]) -> bytes:
     return _line(duplicate(RawMessage.from_line(element[1]).attributes))
 
 
-_URI = re.compile(rb'"uri":"([^"]*)"')
-_TIMESTAMP = re.compile(rb'"submission_timestamp":"([^"]*)"')
+_ATTRIBUTE = re.compile(rb'"(document_id|uri)"\s*:\s*"([^"]*)"')  # only attributes match: base64 has no quote
 
 
 DEDUPE_BUCKETS = 1024  # batch: the shuffle's keys, so the most workers the decode step can use
@@ -111,13 +111,16 @@ CHUNK = 256  # batch: messages decoded back to back before their outputs move on
 
 
 def document_id(line: bytes) -> str:
-    """The document id of a raw message, read cheaply from its URI before decoding ("" if unreadable)."""
-    found = _URI.search(line)
-    uri = found.group(1).decode("utf-8", "replace") if found else ""
-    parts = uri.split("?", 1)[0].split("/")
-    if len(parts) > 3 and parts[1] == "submit":  # lowercased, as the decoder spells it (steps/uri.py)
-        return (parts[3] if parts[2] == "telemetry" else parts[-1]).lower()
-    return ""
+    """The key of a raw-message line's document (dedupe.document_key), read before decoding: cheaply
+    from its attributes, and only for a line that names no id there (a LogEntry) from its body."""
+    found = {m.group(1).decode(): m.group(2).decode("utf-8", "replace") for m in _ATTRIBUTE.finditer(line)}
+    if found:
+        return document_key(found)
+    try:
+        message = RawMessage.from_line(line)
+    except BadLine:
+        return ""
+    return document_key(message.attributes, message.data)
 
 
 def bucket_key(element) -> tuple[int, tuple[str, object]]:
@@ -131,12 +134,6 @@ def bucket_key(element) -> tuple[int, tuple[str, object]]:
     return zlib.crc32(doc.encode("utf-8")) % DEDUPE_BUCKETS, (doc, element)
 
 
-def _submitted(line: bytes) -> str:
-    """The submission_timestamp of a raw message (only needed when a document id has copies)."""
-    found = _TIMESTAMP.search(line)
-    return found.group(1).decode("ascii", "replace") if found else ""
-
-
 @beam.typehints.with_output_types(bytes)
 class DecodeBucket(DecodeFn):
     """Batch: decode one bucket's messages, delivering one copy per document id.
@@ -146,10 +143,10 @@ class DecodeBucket(DecodeFn):
     back, and only then handed on: interleaved with Beam's per-element work, the same decoding
     costs a third more CPU (caches go cold; benchmarks/bench_decoder.py).
 
-    Copies of one id are decoded earliest submission first, and as in Mozilla's decoder only
-    decoded copies compete: the first that decodes is delivered, later ones that decode are
-    duplicates (metadata only, to the errors), copies that fail are errors like any other. A
-    message whose id cannot be read before decoding is never anyone's copy. Memory: the bucket's
+    As in Mozilla's decoder only decoded copies compete: of the copies of one id that decode, the
+    earliest submitted is delivered, the later ones are duplicates (metadata only, to the errors),
+    copies that fail are errors like any other. A message whose id cannot be read before decoding
+    is never anyone's copy. Memory: the bucket's
     ids, and the raw lines of ids that have copies (rare) until the bucket's end.
     """
 
@@ -175,7 +172,7 @@ class DecodeBucket(DecodeFn):
                 chunk = []
         yield from self._outputs([self._line(e) for e in chunk])
         for elements in copies.values():
-            yield from self._earliest_first(competing_order(elements, _submitted))
+            yield from self._earliest_first(elements)
 
     def _line(self, element: bytes) -> tuple[str | None, bytes | None]:
         """(output tag, line): decoded (tag None) or an error (ERRORS); (None, None) for a blank line."""
@@ -194,18 +191,21 @@ class DecodeBucket(DecodeFn):
                 yield beam.pvalue.TaggedOutput(tag, line)
 
     def _earliest_first(self, elements):
-        delivered = False
+        """Copies of one id: all decoded, then the earliest decoded submission delivered (the decoded
+        time, as `up` and the stable tables order them), the later ones duplicates."""
+        decoded = []
         for element in elements:
             result = self._decode(element)
             if type(result) is Decoded:
-                if delivered:
-                    Metrics.counter("decoder", "duplicate").inc()
-                    yield beam.pvalue.TaggedOutput(ERRORS, _line(duplicate(result.attributes)))
-                    continue
-                delivered = True
-                yield _line(result.to_message())
+                decoded.append(result)
             elif result is not None:
                 yield beam.pvalue.TaggedOutput(ERRORS, _line(result.message))
+        for i, result in enumerate(competing_order(decoded, lambda r: r.attributes.get(SUBMISSION_TIMESTAMP, ""))):
+            if i:
+                Metrics.counter("decoder", "duplicate").inc()
+                yield beam.pvalue.TaggedOutput(ERRORS, _line(duplicate(result.attributes)))
+            else:
+                yield _line(result.to_message())
 
 
 class DedupeStreaming(beam.DoFn):

@@ -13,18 +13,15 @@ from pathlib import Path
 from pingpipe.etl import catalog as queries_catalog
 from pingpipe.etl import lineage
 from pingpipe.etl.queries import Query
-from pingpipe.loader.stable import stable_of, view_of
-from pingpipe.loader.tables import TableId
 from pingpipe.schemas import definitions
 from pingpipe.schemas.definitions import Definitions
-from pingpipe.schemas.glean import GleanApp, pings_of
+from pingpipe.schemas.glean import BUG_1737656_TYPES, GleanApp, pings_of
+from pingpipe.schemas.names import TableId, family_of, is_live, stable_of, view_of
 from pingpipe.schemas.registry import Registry, SchemaEntry
 from pingpipe.schemas.transpile import property_column
 
 # Glean's pseudo-pings: their metrics fill a section of every ping that has the info sections.
 INFO_SECTIONS = {"glean_client_info": "client_info", "glean_internal_info": "ping_info"}
-# Metric types whose values Mozilla's newer tables keep in a "<type>2" group (bug 1737656).
-SUFFIXED = ("jwe", "labeled_rate", "text", "url")
 
 
 @dataclass
@@ -137,7 +134,7 @@ def metric_column(metric, fields: list[dict], section: str | None = None) -> str
     metrics = next((f for f in fields if f["name"] == "metrics"), None)
     if metrics is None or name is None:
         return None
-    groups = [metric.type] + ([f"{metric.type}2"] if metric.type in SUFFIXED else [])
+    groups = [metric.type] + ([f"{metric.type}2"] if metric.type in BUG_1737656_TYPES else [])
     for group in metrics.get("fields") or []:
         if group["name"] in groups and any(c["name"] == name for c in group.get("fields") or []):
             return f"metrics.{group['name']}.{name}"
@@ -169,7 +166,7 @@ def _field_mode(fields: list[dict], path: str) -> str:
 
 
 def _tables_of(entry: SchemaEntry) -> list[str]:
-    live = TableId(*entry.live_table.split("."))
+    live = TableId.parse(entry.live_table)
     return [str(live), str(stable_of(live)), str(view_of(live))]
 
 
@@ -286,7 +283,7 @@ def _app_of(table: str, apps: dict[str, AppDoc]) -> str | None:
     table's dataset belongs to: `<family>_derived`, `<family>`."""
     dataset = table.split(".", 1)[0]
     for doc in apps.values():
-        families = {t.split(".", 1)[0].removesuffix("_live") for t in doc.tables if t.split(".", 1)[0].endswith("_live")}
+        families = {family_of(t.dataset) for t in map(TableId.parse, doc.tables) if is_live(t.dataset)}
         if any(dataset == f or dataset.startswith(f + "_") for f in families):
             return doc.namespace
     return None

@@ -23,6 +23,7 @@ import orjson
 
 from pingpipe.decoder.steps.gunzip import gunzip
 from pingpipe.decoder.steps.uri import parse_uri
+from pingpipe.schemas.names import SUBMISSION_TIMESTAMP
 
 TAG = "x_debug_id"  # the attribute the edge makes of the X-Debug-ID header
 MAX_SHOWN_BYTES = 512 * 1024  # of a payload, pretty-printed
@@ -83,7 +84,7 @@ def entry(attributes: dict, payload: dict | None = None, error: bytes | None = N
     text = _pretty(payload) if error is None else _body_text(error)
     return {
         "tag": tag,
-        "received": attributes.get("submission_timestamp"),
+        "received": attributes.get(SUBMISSION_TIMESTAMP),
         "namespace": where["namespace"],
         "doctype": where["type"],
         "version": where["version"],

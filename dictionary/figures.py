@@ -14,6 +14,7 @@ import duckdb
 from pingpipe import utc
 from pingpipe.loader.tables import quote
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
+from pingpipe.schemas.names import SUBMISSION_DATE, SUBMISSION_TIMESTAMP
 
 DAYS = 30  # the sparkline's span
 
@@ -47,7 +48,7 @@ def table_figures(cursor, table: str, today: dt.date | None = None, days: int = 
         return Figures()
     source = f"{quote(dataset)}.{quote(name)}"
     names = {c for c, _ in columns}
-    when = "submission_timestamp" if "submission_timestamp" in names else "submission_date" if "submission_date" in names else None
+    when = SUBMISSION_TIMESTAMP if SUBMISSION_TIMESTAMP in names else SUBMISSION_DATE if SUBMISSION_DATE in names else None
     figures = Figures(True, columns=[(c, t) for c, t in columns])
     if when is None:
         (figures.rows,) = cursor.execute(f"SELECT count(*) FROM {source}").fetchone()

@@ -6,33 +6,50 @@ own (DNS rebinding). Any local user can reach a loopback port, and the debug pin
 data, so the pages also want a token, as Jupyter's do: `up` prints a link that carries it
 (`link`), which the browser opens once and then holds as a cookie; the link is also in the
 state file only the owner of DATA can read (`pingpipe status` prints it).
+
+Starlette on uvicorn (pingpipe/loopback.py): the Gate checks Host and token before any route; the
+one route hands every path to `Site.render`, the route table the static build uses too.
 """
 
 from __future__ import annotations
 
-import hmac
 import secrets
-import socket
-import threading
 import urllib.parse
-from http.cookies import CookieError, SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request, cookie_parser
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pingpipe import loopback
 
 from .pages import Page, Site
 
 COOKIE = "pingpipe_ui"
+TEXT = "text/plain; charset=utf-8"
+FOREIGN_HOST = Page(403, TEXT, b"refused: Host is not this address\n")
+NO_TOKEN = Page(403, TEXT, b"refused: open the link `pingpipe up` printed, with its token (`pingpipe status` shows it again)\n")
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'",
+}
 
 
 class UIServer:
     def __init__(self, site: Site, host: str = "127.0.0.1", port: int = 0, token: str | None = None):
+        """OSError if the port is taken."""
         self.site = site
         self.token = token or secrets.token_urlsafe(24)
-        self.httpd = ThreadingHTTPServer((host, port), _handler(site, self.token))
-        self.httpd.daemon_threads = True
+        sock = loopback.bind(host, port)
         self.host = host
-        self.port = self.httpd.server_address[1]
-        self.httpd.RequestHandlerClass.allowed_hosts = {f"{host}:{self.port}", f"localhost:{self.port}", f"127.0.0.1:{self.port}"}
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="ui", daemon=True)
+        self.port = sock.getsockname()[1]
+        self.serving = loopback.Serving(app(site, self.token, loopback.our_hosts(self.port, host)), sock, "ui")
 
     @property
     def url(self) -> str:
@@ -44,85 +61,58 @@ class UIServer:
         return f"{self.url}?token={self.token}"
 
     def start(self) -> None:
-        self._thread.start()
+        self.serving.start()
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serving.close()
 
 
-def _given(cookie_header: str | None) -> str:
-    try:
-        morsel = SimpleCookie(cookie_header or "").get(COOKIE)
-    except CookieError:
-        return ""
-    return morsel.value if morsel is not None else ""
+def app(site: Site, token: str, hosts: set[str]) -> Starlette:
+    async def page(request: Request) -> Response:
+        try:  # rendering reads the warehouse and the debug store: off the event loop
+            done = await run_in_threadpool(site.render, request.scope["raw_path"].decode("latin-1"))
+        except Exception as exc:  # noqa: BLE001 - one page failing must not take the server down
+            done = Page(500, TEXT, f"this page failed: {exc!r}\n".encode("utf-8"))
+        return answer(done)
 
-
-def _same(given: str, token: str) -> bool:
-    return hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("ascii"))
-
-
-def _handler(site: Site, token: str):
-    refused = Page(
-        403,
-        "text/plain; charset=utf-8",
-        b"refused: open the link `pingpipe up` printed, with its token (`pingpipe status` shows it again)\n",
+    return Starlette(
+        routes=[Route("/{path:path}", page, methods=["GET"])],
+        middleware=[Middleware(Gate, token=token, hosts=hosts)],
+        exception_handlers={HTTPException: refused},
     )
 
-    class Handler(BaseHTTPRequestHandler):
-        allowed_hosts: set[str] = set()
-        server_version = "pingpipe-ui"
-        protocol_version = "HTTP/1.1"
 
-        def setup(self):
-            super().setup()
-            # Headers and body go out in two writes: without NODELAY the body waits for the
-            # client's delayed ACK (40 ms a page).
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+async def refused(request: Request, exc: HTTPException) -> Response:
+    """The router's own refusals (another method than GET or HEAD) with the pages' headers."""
+    return answer(Page(exc.status_code, TEXT, f"{exc.detail}\n".encode()), exc.headers)
 
-        def log_message(self, format, *args):  # quiet: `up` prints its own line
-            pass
 
-        def do_GET(self):
-            self._answer(head=False)
+def answer(page: Page, extra: dict | None = None) -> Response:
+    return Response(page.body, page.status, headers={"Content-Type": page.content_type, **HEADERS, **(extra or {})})
 
-        def do_HEAD(self):
-            self._answer(head=True)
 
-        def _answer(self, head: bool) -> None:
-            hosts = self.headers.get_all("Host") or []
-            path, _, query = self.path.partition("?")
-            offered = urllib.parse.parse_qs(query).get("token", [""])[0]
-            if len(hosts) != 1 or hosts[0].strip().lower() not in self.allowed_hosts:
-                page = Page(403, "text/plain; charset=utf-8", b"refused: Host is not this address\n")
-            elif offered and _same(offered, token):  # the link: keep the token as a cookie, out of the address bar
-                self.send_response(303)
-                self.send_header("Location", path or "/")
-                self.send_header("Set-Cookie", f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")
-                self.send_header("Content-Length", "0")
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                return
-            elif not _same(_given(self.headers.get("Cookie")), token):
-                page = refused
-            else:
-                try:
-                    page = site.render(self.path)
-                except Exception as exc:  # noqa: BLE001 - one page failing must not take the server down
-                    page = Page(500, "text/plain; charset=utf-8", f"this page failed: {exc!r}\n".encode("utf-8"))
-            self.send_response(page.status)
-            self.send_header("Content-Type", page.content_type)
-            self.send_header("Content-Length", str(len(page.body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'")
-            self.end_headers()
-            if not head:
-                try:
-                    self.wfile.write(page.body)
-                except (BrokenPipeError, ConnectionResetError, socket.timeout):
-                    pass
+class Gate:
+    """Before any route: a request must name this address, and carry the token as the cookie the
+    link set. The link itself (`?token=`) is answered with that cookie, and the address without it."""
 
-    return Handler
+    def __init__(self, app: ASGIApp, token: str, hosts: set[str]):
+        self.app = app
+        self.token = token
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        offered = urllib.parse.parse_qs(scope["query_string"].decode("latin-1")).get("token", [""])[0]
+        if loopback.foreign_host(headers, self.hosts) is not None:
+            response = answer(FOREIGN_HOST)
+        elif offered and loopback.same_secret(offered, self.token):  # the link: the token as a cookie, out of the address bar
+            path = scope["raw_path"].decode("latin-1") or "/"
+            cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+            response = Response(status_code=303, headers={"Location": path, "Set-Cookie": cookie, "Cache-Control": "no-store"})
+        elif not loopback.same_secret(cookie_parser(headers.get("cookie", "")).get(COOKIE, ""), self.token):
+            response = answer(NO_TOKEN)
+        else:
+            return await self.app(scope, receive, send)
+        await response(scope, receive, send)

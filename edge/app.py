@@ -27,7 +27,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
-from .attributes import submission_timestamp
+from pingpipe import utc
+from pingpipe.schemas.names import SUBMISSION_TIMESTAMP, URI
+
 from .config import EdgeConfig
 from .cors import Cors
 from .metrics import EdgeMetrics
@@ -176,8 +178,8 @@ class SubmitHandler:
                 return status, None, 0
         # One pass over the headers: Content-Length, chunked bodies, and the kept attributes.
         attributes = {
-            "submission_timestamp": submission_timestamp(),
-            "uri": raw_path.decode("ascii"),
+            SUBMISSION_TIMESTAMP: utc.timestamp_at(),
+            URI: raw_path.decode("ascii"),
             "protocol": self.protocols.get(http_version) or "HTTP/" + http_version,
             "method": method,
         }

@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from pingpipe.loader.dayjob import replace_day
 from pingpipe.loader.writers.bigquery import ensure_dataset, project_tables
+from pingpipe.reason import one_line
 
 from .queries import Query, QueryError
 from .run import Report, hold, schedule
@@ -70,5 +71,5 @@ def run_bigquery(
         except QueryError as exc:
             report.failed[q.name] = str(exc)
         except Exception as exc:  # noqa: BLE001 - BigQuery's refusal, one line, with the file
-            report.failed[q.name] = f"{q.path}: {str(exc).splitlines()[0]}"
+            report.failed[q.name] = f"{q.path}: {one_line(exc)}"
     return report

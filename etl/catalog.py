@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from pingpipe.loader.stable import stable_of
-from pingpipe.loader.tables import TableId
+from pingpipe.schemas.names import TableId, stable_of
 from pingpipe.schemas.registry import Registry
 
 from . import logs_usage
@@ -26,6 +25,6 @@ def expected(registry: Registry, tables: Iterable[str] = ()) -> set[str]:
     """The tables the registry's pings and the logs will fill (live and stable), whether or not they exist yet."""
     out = logs_usage.stable_tables(tables)
     for entry in registry:
-        live = TableId(*entry.live_table.split("."))
+        live = TableId.parse(entry.live_table)
         out |= {str(live), str(stable_of(live))}
     return out

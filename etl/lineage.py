@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pingpipe.loader.stable import stable_of, view_of
-from pingpipe.loader.tables import TableId
+from pingpipe.schemas.names import TableId, stable_of, view_of
 from pingpipe.schemas.registry import Registry
 
 from .graph import inputs
@@ -29,7 +28,7 @@ class Node:
 def graph(registry: Registry, queries: list[Query]) -> dict[str, Node]:
     nodes: dict[str, Node] = {}
     for entry in registry:
-        live = TableId(*entry.live_table.split("."))
+        live = TableId.parse(entry.live_table)
         stable, view = stable_of(live), view_of(live)
         nodes[str(live)] = Node(str(live), "live", f"decoder (schema {entry.path.name})")
         nodes[str(stable)] = Node(str(stable), "stable", "pingpipe dedupe (copy_deduplicate)", {str(live)})

@@ -10,10 +10,13 @@ that reads its own previous day (`depends_on_past`) needs.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from pingpipe.reason import one_line
 
 DEFAULT_DATE_PARAMETER = "submission_date"
 _METADATA_KEYS = {"friendly_name", "description", "owners", "labels", "scheduling", "depends_on_past", "bigquery"}
@@ -59,33 +62,38 @@ def load_dir(root: Path) -> list[Query]:
         if query.exists() and view.exists():
             raise QueryError(str(folder), "has both query.sql and view.sql: keep one")
         path = query if query.exists() else view
-        metadata = _yaml(folder / "metadata.yaml", {})
-        if not isinstance(metadata, dict) or not set(metadata) <= _METADATA_KEYS:
-            raise QueryError(str(folder / "metadata.yaml"), f"expected a mapping of {', '.join(sorted(_METADATA_KEYS))}")
-        scheduling = metadata.get("scheduling") or {}
-        schema = _yaml(folder / "schema.yaml", None)
-        if schema is not None and not (isinstance(schema, dict) and isinstance(schema.get("fields"), list)):
-            raise QueryError(str(folder / "schema.yaml"), "expected `fields:` with a list of BigQuery fields")
+        metadata, schema = folder / "metadata.yaml", folder / "schema.yaml"
         out.append(
-            Query(
-                dataset=folder.parent.name,
-                table=folder.name,
-                sql=path.read_text(),
-                path=str(path),
-                view=path is view,
-                description=str(metadata.get("description") or ""),
-                owners=tuple(metadata.get("owners") or ()),
-                labels=dict(metadata.get("labels") or {}),
-                date_parameter=scheduling.get("date_partition_parameter", DEFAULT_DATE_PARAMETER)
-                if isinstance(scheduling, dict)
-                else DEFAULT_DATE_PARAMETER,
-                depends_on_past=bool(
-                    metadata.get("depends_on_past") or (isinstance(scheduling, dict) and scheduling.get("depends_on_past"))
-                ),
-                fields=schema["fields"] if schema else None,
+            from_parts(
+                Query(folder.parent.name, folder.name, path.read_text(), str(path), view=path is view),
+                (str(metadata), _yaml(metadata, {})),
+                (str(schema), _yaml(schema, None)),
             )
         )
     return out
+
+
+def from_parts(query: Query, metadata: tuple[str, object], schema: tuple[str, object]) -> Query:
+    """`query` with what its metadata.yaml and schema.yaml say, each given as (file, parsed content;
+    None for a schema.yaml that is absent), whether a folder holds them or a template renders them.
+    A malformed one raises QueryError naming its file."""
+    (metadata_file, meta), (schema_file, fields) = metadata, schema
+    if not isinstance(meta, dict) or not set(meta) <= _METADATA_KEYS:
+        raise QueryError(metadata_file, f"expected a mapping of {', '.join(sorted(_METADATA_KEYS))}")
+    if fields is not None and not (isinstance(fields, dict) and isinstance(fields.get("fields"), list)):
+        raise QueryError(schema_file, "expected `fields:` with a list of BigQuery fields")
+    scheduling = meta.get("scheduling") or {}
+    return dataclasses.replace(
+        query,
+        description=str(meta.get("description") or ""),
+        owners=tuple(meta.get("owners") or ()),
+        labels=dict(meta.get("labels") or {}),
+        date_parameter=scheduling.get("date_partition_parameter", DEFAULT_DATE_PARAMETER)
+        if isinstance(scheduling, dict)
+        else DEFAULT_DATE_PARAMETER,
+        depends_on_past=bool(meta.get("depends_on_past") or (isinstance(scheduling, dict) and scheduling.get("depends_on_past"))),
+        fields=fields["fields"] if fields else None,
+    )
 
 
 def _yaml(path: Path, default):
@@ -94,7 +102,7 @@ def _yaml(path: Path, default):
     try:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise QueryError(str(path), f"is not YAML: {str(exc).splitlines()[0]}") from None
+        raise QueryError(str(path), f"is not YAML: {one_line(exc)}") from None
 
 
 def write_dir(queries: list[Query], root: Path) -> list[Path]:

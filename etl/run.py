@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from pingpipe.loader.tables import TableId, quote
+from pingpipe.reason import one_line
 
 from .graph import CycleError, order, reads
 from .queries import Query, QueryError
@@ -137,7 +138,7 @@ def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = N
         except QueryError as exc:
             report.failed[q.name] = str(exc)
         except Exception as exc:  # noqa: BLE001 - the warehouse refused it: its message, one line, with the file
-            report.failed[q.name] = f"{q.path}: {str(exc).splitlines()[0]}"
+            report.failed[q.name] = f"{q.path}: {one_line(exc)}"
     return report
 
 

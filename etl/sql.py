@@ -11,6 +11,8 @@ import datetime as dt
 import sqlglot
 from sqlglot import exp
 
+from pingpipe.reason import one_line
+
 from .queries import Query, QueryError
 
 
@@ -18,7 +20,7 @@ def parse(query: Query) -> exp.Expression:
     try:
         statements = [s for s in sqlglot.parse(query.sql, read="bigquery") if s is not None]
     except sqlglot.errors.ParseError as exc:
-        raise QueryError(query.path, f"does not parse as BigQuery SQL: {str(exc).splitlines()[0]}") from None
+        raise QueryError(query.path, f"does not parse as BigQuery SQL: {one_line(exc)}") from None
     if len(statements) != 1:
         raise QueryError(query.path, f"expected one statement, found {len(statements)}")
     tree = statements[0]
@@ -70,7 +72,7 @@ def to_duckdb(query: Query, day: dt.date | None, tree: exp.Expression | None = N
     try:
         return tree.sql(dialect="duckdb", unsupported_level=sqlglot.ErrorLevel.RAISE)
     except sqlglot.errors.UnsupportedError as exc:
-        raise QueryError(query.path, f"cannot be run on DuckDB: {str(exc).splitlines()[0]}") from None
+        raise QueryError(query.path, f"cannot be run on DuckDB: {one_line(exc)}") from None
 
 
 def _latest_non_null(tree: exp.Expression) -> None:

@@ -18,6 +18,8 @@ import pybase64
 
 from pingpipe import jsontext, utc
 from pingpipe.decoder.failures import DUPLICATE, load_failure, refused
+from pingpipe.logs import records as log_records
+from pingpipe.schemas.names import DOCUMENT_ID, DOCUMENT_NAMESPACE, DOCUMENT_TYPE, DOCUMENT_VERSION, SUBMISSION_TIMESTAMP, URI, family_of
 from pingpipe.schemas.registry import Registry
 
 from .coerce import Coercer, timestamp_ok
@@ -109,44 +111,82 @@ def error_row(data: bytes, attributes: dict[str, str], now: dt.datetime | None =
     row = {
         name: attributes.get(name)
         for name in (
-            "submission_timestamp",
-            "document_namespace",
-            "document_type",
-            "document_version",
-            "document_id",
-            "uri",
+            SUBMISSION_TIMESTAMP,
+            DOCUMENT_NAMESPACE,
+            DOCUMENT_TYPE,
+            DOCUMENT_VERSION,
+            DOCUMENT_ID,
+            URI,
             "error_type",
             "error_message",
             "exception_class",
             "stack_trace",
         )
     }
-    stamp = row["submission_timestamp"]
+    stamp = row[SUBMISSION_TIMESTAMP]
     if not (isinstance(stamp, str) and timestamp_ok(stamp, zone_allowed=True)):
-        row["submission_timestamp"] = (now or utc.now()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        row[SUBMISSION_TIMESTAMP] = utc.timestamp(now or utc.now())
     row["payload"] = pybase64.b64encode_as_string(data)
     return {k: v for k, v in row.items() if v is not None}
 
 
 def row_namespace(row: dict, table: TableId) -> str:
     """The document namespace of a coerced row (for its error table)."""
-    if table.dataset == "payload_bytes_error":
-        return row.get("document_namespace", "")
-    return (row.get("metadata") or {}).get("document_namespace") or table.dataset.removesuffix("_live")
+    if table.dataset == ERROR_DATASET:
+        return row.get(DOCUMENT_NAMESPACE, "")
+    return (row.get("metadata") or {}).get(DOCUMENT_NAMESPACE) or family_of(table.dataset) or table.dataset
 
 
 def refused_row(row: dict, table: TableId, message: str) -> tuple[TableId, dict]:
     """The error table and row for a coerced row its warehouse refused: the row itself is the payload."""
     meta = row.get("metadata") or {}
     attributes = {
-        "submission_timestamp": row.get("submission_timestamp"),
-        "document_id": row.get("document_id"),
-        "document_namespace": meta.get("document_namespace"),
-        "document_type": meta.get("document_type"),
-        "document_version": meta.get("document_version"),
+        SUBMISSION_TIMESTAMP: row.get(SUBMISSION_TIMESTAMP),
+        DOCUMENT_ID: row.get(DOCUMENT_ID),
+        DOCUMENT_NAMESPACE: meta.get(DOCUMENT_NAMESPACE),
+        DOCUMENT_TYPE: meta.get(DOCUMENT_TYPE),
+        DOCUMENT_VERSION: meta.get(DOCUMENT_VERSION),
     }
     error = refused(jsontext.dumps(row), {k: v for k, v in attributes.items() if v is not None}, message)
     return error_table(row_namespace(row, table)), error_row(error.data, error.attributes)
+
+
+def refusals(writer, tables: dict[TableId, tuple[list[dict], list]]) -> dict[tuple[TableId, int], str]:
+    """The rows of a batch its warehouse refused that it refuses on their own, by (table, position), with
+    the reason an error row gives: each is tried alone and rolled back (the writer's `probe`). Error rows
+    are never probed: the error tables take any message, and there is nowhere else to put one."""
+    found = {}
+    for table, (fields, rows) in tables.items():
+        if table.dataset == ERROR_DATASET or not len(rows):
+            continue
+        for index, message in writer.probe(table, fields, rows):
+            found[(table, index)] = f"the warehouse refused the row for {table}: {message}"
+    return found
+
+
+def write_refusing(writer, batch: Batch) -> int:
+    """Write a batch in one transaction; if the warehouse refuses it, the rows it refuses alone become
+    error rows (Load, with its message) and the rest is written again, so that no row stops the load."""
+    try:
+        return writer.write(batch.tables)
+    except Exception:
+        found = refusals(writer, batch.tables) if hasattr(writer, "probe") else None  # BigQuery's refuses rows itself
+        if not found:
+            raise
+    for table in {t for t, _ in found}:
+        fields, rows = batch.tables[table]
+        keep = []
+        for i, row in enumerate(rows):
+            message = found.get((table, i))
+            if message is None:
+                keep.append(row)
+                continue
+            where_to, error = refused_row(jsontext.loads(row) if type(row) is bytes else row, table, message)
+            batch.add(where_to, ERROR_FIELDS, error)
+            batch.counts["rows"] -= 1
+            batch.counts["errors"] += 1
+        batch.tables[table] = (fields, keep)
+    return writer.write(batch.tables)
 
 
 class RowTooLarge(ValueError):
@@ -169,16 +209,29 @@ class Loader:
             target = self._coercers[key] = (TableId.parse(entry.live_table), fields, Coercer(fields))
         return target
 
-    def place(self, attributes: dict[str, str], payload: dict, size: int) -> tuple[TableId, list[dict], Coercer]:
-        """Where a decoded ping goes: its live table, fields and coercer; every runner routes with it.
+    def log_target(self, attributes: dict[str, str]) -> tuple[TableId, list[dict], Coercer]:
+        """The table, fields and coercer of a service's queued log row (logs/records.py), once per table."""
+        key = (attributes[log_records.SERVICE], attributes[log_records.TYPE], attributes.get(log_records.COLUMNS))
+        target = self._coercers.get(key)
+        if target is None:
+            table, fields = log_records.place(attributes)
+            target = self._coercers[key] = (table, fields, Coercer(fields))
+        return target
 
-        Raises, for the ping's Load error row, when the registry has no such table or the row would
+    def place(self, attributes: dict[str, str], payload: dict, size: int) -> tuple[TableId, list[dict], Coercer]:
+        """Where a decoded message goes: its table, fields and coercer; every runner routes with it.
+        A ping goes to its registry entry's live table, a service's log row to its Type's table.
+
+        Raises, for the message's Load error row, when the registry has no such table or the row would
         be over the sink's row limit. A row is at most a few times its payload (JSON text in STRING
         columns, escapes): only rows of payloads of `size` bytes near the limit are serialized to check.
         """
-        table, fields, coerce = self.target(
-            attributes.get("document_namespace", ""), attributes.get("document_type", ""), attributes.get("document_version", "")
-        )
+        if log_records.SERVICE in attributes:
+            table, fields, coerce = self.log_target(attributes)
+        else:
+            table, fields, coerce = self.target(
+                attributes.get("document_namespace", ""), attributes.get("document_type", ""), attributes.get("document_version", "")
+            )
         if size > self.max_row_bytes // 4 - 65536:
             n = len(jsontext.dumps(coerce(payload)))
             if n > self.max_row_bytes:

@@ -18,7 +18,7 @@ from pingpipe.gctune import tune_gc
 from pingpipe.message import BadLine, RawMessage
 from pingpipe.schemas.registry import Registry
 
-from .load import LoadedBefore, Loader, drop_loaded
+from .load import LoadedBefore, Loader, drop_loaded, write_refusing
 
 _shared: dict[tuple, tuple] = {}
 _runs: dict[str, LoadedBefore] = {}
@@ -96,10 +96,19 @@ class LoadBatch(beam.DoFn):
         batch.counts["not_raw"] += not_raw
         if self.before is not None:
             drop_loaded(batch, self.before)
-        self.writer.write(batch.tables)
+        write_refusing(self.writer, batch)
         for name, value in batch.counts.items():
             Metrics.counter("loader", name).inc(value)
         yield dict(batch.counts)
+
+
+def build_load(pipeline, sources: list, warehouse: str, schemas: str | Path | None = None, batch_size: int = 5000) -> None:
+    """Wire `pingpipe load` into `pipeline`: every source's raw-message lines (decoder.io's
+    parse_input) -> the warehouse's tables, errors into its error tables."""
+    from pingpipe.decoder.io import ReadRaw
+
+    streams = [pipeline | f"Read{i}" >> ReadRaw(source) for i, source in enumerate(sources)]
+    streams | "All" >> beam.Flatten() | "Load" >> WriteToWarehouse(warehouse, schemas, batch_size)
 
 
 class WriteToWarehouse(beam.PTransform):

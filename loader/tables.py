@@ -1,4 +1,4 @@
-"""Table names and shapes: live tables from the registry, Mozilla's error tables, DuckDB types.
+"""Table shapes: Mozilla's error tables' columns, DuckDB types. Their names are schemas/names.py's.
 
 No table or dataset name is ever built from request text: decoded pings name their table through
 their registry entry, and errors go to one of two fixed tables.
@@ -6,16 +6,27 @@ their registry entry, and errors go to one of two fixed tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pingpipe.schemas.names import (
+    DOCUMENT_ID,
+    DOCUMENT_NAMESPACE,
+    DOCUMENT_TYPE,
+    DOCUMENT_VERSION,
+    SUBMISSION_TIMESTAMP,
+    URI,
+)
 
-ERROR_DATASET = "payload_bytes_error"
+# Re-exported: the loader's modules and their callers have always imported these from here.
+from pingpipe.schemas.names import ERROR_DATASET as ERROR_DATASET
+from pingpipe.schemas.names import TableId as TableId
+from pingpipe.schemas.names import error_table as error_table
+
 ERROR_FIELDS = [
-    {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
-    {"name": "document_namespace", "type": "STRING", "mode": "NULLABLE"},
-    {"name": "document_type", "type": "STRING", "mode": "NULLABLE"},
-    {"name": "document_version", "type": "STRING", "mode": "NULLABLE"},
-    {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
-    {"name": "uri", "type": "STRING", "mode": "NULLABLE"},
+    {"name": SUBMISSION_TIMESTAMP, "type": "TIMESTAMP", "mode": "NULLABLE"},
+    {"name": DOCUMENT_NAMESPACE, "type": "STRING", "mode": "NULLABLE"},
+    {"name": DOCUMENT_TYPE, "type": "STRING", "mode": "NULLABLE"},
+    {"name": DOCUMENT_VERSION, "type": "STRING", "mode": "NULLABLE"},
+    {"name": DOCUMENT_ID, "type": "STRING", "mode": "NULLABLE"},
+    {"name": URI, "type": "STRING", "mode": "NULLABLE"},
     {"name": "error_type", "type": "STRING", "mode": "NULLABLE"},
     {"name": "error_message", "type": "STRING", "mode": "NULLABLE"},
     {"name": "exception_class", "type": "STRING", "mode": "NULLABLE"},
@@ -40,24 +51,6 @@ _DUCK = {
     "JSON": "JSON",
     "GEOGRAPHY": "VARCHAR",
 }
-
-
-@dataclass(frozen=True)
-class TableId:
-    dataset: str
-    table: str
-
-    @classmethod
-    def parse(cls, qualified: str) -> "TableId":
-        dataset, _, table = qualified.partition(".")
-        return cls(dataset, table)
-
-    def __str__(self) -> str:
-        return f"{self.dataset}.{self.table}"
-
-
-def error_table(namespace: str | None) -> TableId:
-    return TableId(ERROR_DATASET, "telemetry" if namespace == "telemetry" else "structured")
 
 
 def quote(identifier: str) -> str:

@@ -17,8 +17,8 @@ from typing import Protocol
 
 import orjson
 
-from pingpipe import jsontext
-from pingpipe.edge.attributes import submission_timestamp
+from pingpipe import jsontext, utc
+from pingpipe.schemas.names import SUBMISSION_TIMESTAMP
 
 from . import records
 from .policy import Policy, redact_bytes
@@ -34,7 +34,7 @@ class Skipped:
 
 def received_now() -> str:
     """Now, in the edge's submission_timestamp form (so log lines and edge pings order alike)."""
-    return submission_timestamp()
+    return utc.timestamp_at()
 
 
 def to_message(line: bytes, received: str) -> tuple[bytes, dict[str, str]] | Skipped:
@@ -58,7 +58,7 @@ def too_long(head: bytes, size: int, limit: int, received: str, service: str | N
     attributes = {
         records.ERROR: f"a line of {size} bytes, over the limit of {limit} (the first {len(head)} kept)",
         records.ERROR_KIND: records.TOO_LONG,
-        "submission_timestamp": received,
+        SUBMISSION_TIMESTAMP: received,
     }
     if service is not None:
         attributes[records.SERVICE] = service
@@ -97,7 +97,7 @@ class ServiceLines:
         try:
             row, attributes = records.row(self.service, line, records.parse(line), self.policy, self.key)
         except records.NotMozlog as exc:
-            return redact_bytes(line), {records.SERVICE: self.service, records.ERROR: str(exc), "submission_timestamp": received}
+            return redact_bytes(line), {records.SERVICE: self.service, records.ERROR: str(exc), SUBMISSION_TIMESTAMP: received}
         return jsontext.dumps(row), attributes
 
     def too_long(self, head: bytes, size: int, limit: int, received: str):

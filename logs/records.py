@@ -2,7 +2,7 @@
 
 The producer (`pingpipe logs ingest --service`) parses each line and applies the service's policy
 (policy.py) before anything is written, to the Fields and the envelope alike, then queues the row
-itself; `up`'s workers only place it (`place`). Mozlog's envelope gets columns; Fields get typed
+itself; every runner only places it (`place`, through decoder/core.py). Mozlog's envelope gets columns; Fields get typed
 columns where the policy gives them, and the rest is one JSON column. A line that is not mozlog,
 or whose Type could not name a table (`type_problem`), is queued with its reason for an error row.
 A row's document id is a hash of its service and line: the same line loaded twice is a counted
@@ -18,9 +18,9 @@ import uuid
 
 import orjson
 
-from pingpipe.loader.tables import TableId
+from pingpipe import utc
 from pingpipe.privacy.addresses import address_spans
-from pingpipe.schemas.registry import sanitize_identifier
+from pingpipe.schemas.names import DOCUMENT_ID, SUBMISSION_TIMESTAMP, TableId, is_logs_live, live_dataset, logs_family, sanitize_identifier
 
 from .policy import Policy, apply, scrub
 
@@ -31,7 +31,6 @@ ERROR = "log_error"  # the reason a line became an error row
 ERROR_KIND = "log_error_type"  # its error_type, when not ERROR_TYPE
 ERROR_TYPE = "ParseMozlog"
 TOO_LONG = "LogLineTooLong"
-LIVE_SUFFIX = "_logs_live"
 MAX_TABLES = 100  # a service's log tables: past it, a new Type's rows are error rows
 # What a mozlog Type must look like to name a table: Mozilla's are like `request.summary`.
 TYPE_RULE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -45,12 +44,30 @@ class NotMozlog(ValueError):
     """A line that is not a mozlog record."""
 
 
+class MozlogError(ValueError):
+    """A log line refused when it was queued (not mozlog, or too long), with its reason."""
+
+
+def is_queued(attributes: dict[str, str]) -> bool:
+    """A service's log line, queued as its row or as the reason it could not be one: every runner
+    places it as it is (`place`, `refusal`), and never decodes it as a ping."""
+    return SERVICE in attributes or ERROR in attributes
+
+
+def refusal(attributes: dict[str, str]) -> tuple[str, MozlogError] | None:
+    """The error type and exception of a line refused when it was queued; None for a row."""
+    reason = attributes.get(ERROR)
+    if reason is None:
+        return None
+    return attributes.get(ERROR_KIND, ERROR_TYPE), MozlogError(reason)
+
+
 def _f(name: str, type_: str, mode: str = "NULLABLE", description: str = "") -> dict:
     return {"name": name, "type": type_, "mode": mode, "description": description}
 
 
 ENVELOPE = [
-    _f("submission_timestamp", "TIMESTAMP", "REQUIRED", "When the line was logged (its Timestamp)"),
+    _f(SUBMISSION_TIMESTAMP, "TIMESTAMP", "REQUIRED", "When the line was logged (its Timestamp)"),
     _f("document_id", "STRING", "NULLABLE", "A hash of the service and the line: the same line twice is a duplicate"),
     _f("timestamp", "INT64", "NULLABLE", "Mozlog Timestamp: nanoseconds since the epoch"),
     _f("type", "STRING", "NULLABLE", "Mozlog Type"),
@@ -77,7 +94,7 @@ def service_problem(service: str) -> str | None:
 
 def dataset_of(service: str) -> str:
     """The dataset of a service's log tables: `<service>_logs_live`, `-` as `_`."""
-    return f"{sanitize_identifier(service)}{LIVE_SUFFIX}"
+    return live_dataset(logs_family(service))
 
 
 def type_problem(type_: str) -> str | None:
@@ -95,9 +112,9 @@ def over_table_bound(new: set[TableId], existing: set[TableId], bound: int) -> s
     refused = set()
     by_dataset: dict[str, int] = {}
     for table in existing:
-        if table.dataset.endswith(LIVE_SUFFIX):
+        if is_logs_live(table.dataset):
             by_dataset[table.dataset] = by_dataset.get(table.dataset, 0) + 1
-    for table in sorted((t for t in new if t.dataset.endswith(LIVE_SUFFIX) and t not in existing), key=str):
+    for table in sorted((t for t in new if is_logs_live(t.dataset) and t not in existing), key=str):
         if by_dataset.get(table.dataset, 0) >= bound:
             refused.add(table)
         else:
@@ -147,14 +164,14 @@ def parse(line: bytes) -> dict:
 def row(service: str, line: bytes, record: dict, policy: Policy, key: bytes | None) -> tuple[dict, dict[str, str]]:
     """The row of a mozlog record, and the attributes it is queued with."""
     ns = _nanoseconds(record["Timestamp"])
-    when = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.timezone.utc).replace(microsecond=(ns // 1000) % 1_000_000)
-    stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    when = dt.datetime.fromtimestamp(ns // 1_000_000_000, utc.UTC).replace(microsecond=(ns // 1000) % 1_000_000)
+    stamp = utc.timestamp(when)
     document_id = str(uuid.UUID(bytes=hashlib.sha256(service.encode() + b"\n" + line.rstrip(b"\r\n")).digest()[:16]))
     fields = apply(record.get("Fields") or {}, policy, key)
     logger, hostname, env_version = (scrub(record.get(name)) for name in ENVELOPE_TEXT)
     out = {
-        "submission_timestamp": stamp,
-        "document_id": document_id,
+        SUBMISSION_TIMESTAMP: stamp,
+        DOCUMENT_ID: document_id,
         "timestamp": ns,
         "type": record["Type"],
         "logger": logger,
@@ -164,7 +181,7 @@ def row(service: str, line: bytes, record: dict, policy: Policy, key: bytes | No
         "pid": record.get("Pid"),
     }
     columns = policy.columns.get(record["Type"])
-    attributes = {SERVICE: service, TYPE: record["Type"], "submission_timestamp": stamp, "document_id": document_id}
+    attributes = {SERVICE: service, TYPE: record["Type"], SUBMISSION_TIMESTAMP: stamp, DOCUMENT_ID: document_id}
     if columns:
         out["fields"] = {sanitize_identifier(k): fields.pop(k) for k in list(fields) if k in columns}
         out["extra_fields"] = orjson.dumps(fields).decode() if fields else None

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import jsonschema_rs
 
+from .names import live_table, sanitize_identifier, versioned_table
 from .transpile import merge_metadata, transpile
 from .validator import PingValidator
 
@@ -79,12 +80,6 @@ class UnknownSchema(KeyError):
 
     def __str__(self) -> str:
         return self.args[0]
-
-
-def sanitize_identifier(text: str) -> str:
-    """A BigQuery-safe identifier piece (letters, digits, underscores)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", text)
-    return f"_{cleaned}" if cleaned[:1].isdigit() else cleaned
 
 
 @dataclass(frozen=True)
@@ -150,12 +145,12 @@ class SchemaEntry:
 
     @property
     def table(self) -> str:
-        return self.metadata.bq_table or f"{sanitize_identifier(self.doctype)}_v{self.version}"
+        return self.metadata.bq_table or versioned_table(self.doctype, self.version)
 
     @property
     def live_table(self) -> str:
         """`<dataset_family>_live.<table>`: named only by the registry, never by request text."""
-        return f"{self.dataset_family}_live.{self.table}"
+        return str(live_table(self.dataset_family, self.table))
 
     def is_valid(self, document: Any) -> bool:
         return self.validator.is_valid(document)

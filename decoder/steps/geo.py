@@ -14,6 +14,8 @@ import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 
+from pingpipe import utc
+
 IP_ATTRIBUTES = ("x_forwarded_for", "remote_addr")
 GEO_ATTRIBUTES = ("geo_country", "geo_subdivision1", "geo_subdivision2", "geo_city", "geo_db_version")
 
@@ -61,7 +63,7 @@ class GeoLookup:
             except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
                 raise GeoDatabaseError(f"{mmdb} is not a MaxMind database: {exc}") from None
             epoch = self.reader.metadata().build_epoch
-            self.db_version = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.db_version = utc.timestamp_seconds(dt.datetime.fromtimestamp(epoch, utc.UTC))
         # Many pings come from the same address (NAT, a client's several pings): cache answers.
         self._lookup = lru_cache(maxsize=65536)(self._lookup_uncached)
 

@@ -17,7 +17,7 @@ import re
 
 import orjson
 
-from pingpipe.schemas.names import glean_namespace
+from pingpipe.schemas.names import SUBMISSION_TIMESTAMP, URI, glean_namespace
 
 from ..errors import DecodeError
 
@@ -33,7 +33,7 @@ def is_log_entry(attributes: dict[str, str]) -> bool:
     """Edge submissions carry a uri (and the edge's submission_timestamp); a LogEntry that Cloud
     Logging routed to Pub/Sub carries neither. Mozilla switches the step on with an option
     (logIngestionEnabled); telling them apart by their attributes needs none."""
-    return "submission_timestamp" not in attributes and "uri" not in attributes
+    return SUBMISSION_TIMESTAMP not in attributes and URI not in attributes
 
 
 def _entry(data: bytes) -> dict:
@@ -64,6 +64,19 @@ def extract_ip(data: bytes, attributes: dict[str, str]) -> bytes:
     return orjson.dumps(entry)
 
 
+def document_id(data: bytes) -> str:
+    """The document id an entry's Fields name (lowercased, as parse sets it), or "" if none can be read:
+    read before decoding, to group a document's copies."""
+    try:
+        entry = _entry(data)
+    except InvalidLogEntry:
+        return ""
+    payload = entry.get("jsonPayload")
+    fields = payload.get("Fields") if isinstance(payload, dict) else None
+    value = fields.get("document_id") if isinstance(fields, dict) else None
+    return value.lower() if isinstance(value, str) else ""
+
+
 def microseconds(timestamp: str) -> str:
     """Cloud Logging's nanosecond RFC 3339 time in the edge's form (six digits), so both order alike."""
     m = RFC3339.fullmatch(timestamp)
@@ -87,11 +100,12 @@ def parse(data: bytes, attributes: dict[str, str]) -> bytes:
     if received is None or any(v is None for v in values.values()):
         raise InvalidLogEntry("Message has no submission_timestamp but is not in a known LogEntry format")
     ping = values.pop("payload")
+    values["document_id"] = values["document_id"].lower()  # one spelling, as steps/uri.py gives an edge submission's
     # A logger writes the application id it was given; a Glean SDK sends its sanitized form: the
     # same rule makes both the app's namespace (`schemas glean --app-id` names its tables by it).
     values["document_namespace"] = glean_namespace(values["document_namespace"])
     attributes.update(values)
-    attributes["submission_timestamp"] = microseconds(received)
+    attributes[SUBMISSION_TIMESTAMP] = microseconds(received)
     user_agent = _text(fields.get("user_agent"))
     if user_agent is not None:
         attributes["user_agent"] = user_agent

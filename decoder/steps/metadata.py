@@ -7,6 +7,8 @@ Only values that exist are written.
 
 from __future__ import annotations
 
+from pingpipe.schemas.names import SUBMISSION_TIMESTAMP
+
 HEADERS = ("date", "dnt", "x_debug_id", "x_foxsec_ip_reputation", "x_lb_tags", "x_pingsender_version", "x_source_tags", "x_telemetry_agent")
 GEO = (
     ("geo_city", "city"),
@@ -45,10 +47,10 @@ def add_metadata(attributes: dict[str, str], payload: dict, metadata_format: str
         meta["uri"] = {k: v for k in URI if (v := get(k))}
     payload["metadata"] = meta
     payload["document_id"] = get("document_id")
-    if get("submission_timestamp"):
-        ts = truncate_timestamp(attributes["submission_timestamp"], granularity)
-        attributes["submission_timestamp"] = ts
-        payload["submission_timestamp"] = ts
+    if get(SUBMISSION_TIMESTAMP):
+        ts = truncate_timestamp(attributes[SUBMISSION_TIMESTAMP], granularity)
+        attributes[SUBMISSION_TIMESTAMP] = ts
+        payload[SUBMISSION_TIMESTAMP] = ts
     for name in TOP:
         if value := get(name):
             payload[name] = value

@@ -20,7 +20,7 @@ from pingpipe import jsontext
 
 from ..evolution import additions, merge
 from ..load import refused_row
-from ..tables import ERROR_FIELDS, TableId
+from ..tables import ERROR_FIELDS, SUBMISSION_TIMESTAMP, TableId
 
 if TYPE_CHECKING:  # pragma: no cover
     from google.cloud import bigquery
@@ -131,10 +131,10 @@ class BigQueryWriter:
         if existing is None:
             new = bq.Table(self._ref(table), schema=[bq.SchemaField.from_api_repr(f) for f in fields])
             names = {f["name"] for f in fields}
-            if "submission_timestamp" in names:
+            if SUBMISSION_TIMESTAMP in names:
                 days = self._expiration_days(table)
                 new.time_partitioning = bq.TimePartitioning(
-                    type_=bq.TimePartitioningType.DAY, field="submission_timestamp", expiration_ms=days * 86_400_000 if days else None
+                    type_=bq.TimePartitioningType.DAY, field=SUBMISSION_TIMESTAMP, expiration_ms=days * 86_400_000 if days else None
                 )
             clustering = [c for c in CLUSTERING if c in names]
             if clustering:

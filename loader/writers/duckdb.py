@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from pingpipe import faults, jsontext, utc
 from pingpipe.private import private_file, private_umask
+from pingpipe.reason import one_line
 
 from ..arrow import schema_for, to_arrow
 from ..evolution import additions, merge
@@ -246,6 +247,11 @@ class DuckDBWriter:
         """The tables this warehouse holds (metadata tables aside)."""
         return list(self._schemas)
 
+    def row_counts(self) -> dict[TableId, int]:
+        """Rows in each of its tables, in name order (what `pingpipe load` reports when done)."""
+        ordered = sorted(self.tables(), key=lambda t: (t.dataset, t.table))
+        return {t: self.query(f"SELECT count(*) FROM {quote(t.dataset)}.{quote(t.table)}").fetchone()[0] for t in ordered}
+
     def loaded(self, table: TableId, ids: list[str], columns: tuple[str, ...] = ("document_id",)) -> Counter:
         """How many rows the table holds of each value of `columns`, among the rows with these ids (a
         batch load run again): document ids for a ping table; for an error table, what tells its rows
@@ -361,7 +367,7 @@ class DuckDBWriter:
                     # take, not slice: DuckDB refuses struct columns at an offset
                     self._append(table, fields, rows.take(pa.array([i], pa.int64())) if isinstance(rows, pa.Table) else [rows[i]])
                 except duckdb.Error as exc:
-                    bad.append((i, str(exc).splitlines()[0][:1000]))
+                    bad.append((i, one_line(exc)[:1000]))
                 finally:
                     self._rollback()
                     self._reload_schemas()  # a table or column the probe created was rolled back with it

@@ -4,22 +4,14 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from .up import DATA_HELP, ask_up, read_only
+from .target import on_target
 
 
 @click.command("audit")
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("pingpipe-data"),
-    show_default=True,
-    envvar="PINGPIPE_DATA",
-    help=DATA_HELP,
-)
+@on_target()
 @click.option(
     "--deep",
     is_flag=True,
@@ -34,25 +26,16 @@ from .up import DATA_HELP, ask_up, read_only
     show_default=True,
     help="json: one object, {rows, findings[, deep]}; the exit status is the same.",
 )
-def audit(data, deep, fmt):
+def audit(target, deep, fmt):
     """Scan every table, error payloads included, for IP and e-mail addresses and raw user agents; exit 1 if any is found.
 
     Each finding is one line, `table.column: count, example`. Columns where such a shape is
     legitimate (version numbers) are allowed by name, with their reason, in pingpipe/privacy/audit.py.
     """
-    from pingpipe.loader.writers.duckdb import cursor
-    from pingpipe.privacy.audit import audit as run_audit
-    from pingpipe.privacy.audit import deep as run_deep
+    from pingpipe.up import tasks
 
-    result = ask_up(data, "GET", "/audit")
-    traces = ask_up(data, "GET", "/audit?deep=1") if deep and result is not None else None
-    if result is None:
-        with read_only(data) as con:
-            findings = run_audit(con, cursor)
-            result = {"findings": findings.lines(), "rows": findings.scanned}
-            if deep:
-                found = run_deep(con, data, cursor, progress=lambda path: click.echo(f"reading {path}", err=True))
-                traces = {"deep": found.lines(), "kept": found.kept, "files": found.files, "recorded": found.recorded}
+    result = tasks.audit(target, deep, progress=lambda path: click.echo(f"reading {path}", err=True))
+    traces = result["traces"]
     if fmt == "json":
         from pingpipe.up.warehouse import dumps
 

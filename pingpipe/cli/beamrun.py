@@ -23,26 +23,3 @@ def run_counted(pipeline) -> Counter:
 def errors_by_type(counts: Counter, namespace: str) -> str:
     kinds = sorted((k.split(".", 2)[2], n) for k, n in counts.items() if k.startswith(f"{namespace}.error.") and n)
     return ", ".join(f"{kind} {n}" for kind, n in kinds) or "none"
-
-
-def progress(label: str, every: float = 5.0):
-    """A pass-through step that says, every `every` seconds on stderr, how many elements it has seen
-    (per worker: on one machine, the run's; on Dataflow, in each worker's log)."""
-    import sys
-    import time
-
-    import apache_beam as beam
-
-    class Progress(beam.DoFn):
-        def setup(self):
-            self.seen, self.start = 0, time.monotonic()
-            self.last = self.start
-
-        def process(self, element):
-            self.seen += 1
-            if self.seen % 1024 == 0 and (now := time.monotonic()) - self.last >= every:
-                self.last = now
-                print(f"{label}: {self.seen:,} ({self.seen / (now - self.start):,.0f}/s)", file=sys.stderr, flush=True)
-            yield element
-
-    return beam.ParDo(Progress())

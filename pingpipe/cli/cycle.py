@@ -9,10 +9,10 @@ import click
 
 from pingpipe import utc
 from pingpipe.up.config import UpConfig
+from pingpipe.up.target import BIGQUERY
 
 from .etl import SQL_HELP
-from .load import bigquery_project
-from .up import DATA_HELP, ask_up, writable
+from .target import on_target
 
 
 @click.command("cycle")
@@ -23,19 +23,7 @@ from .up import DATA_HELP, ask_up, writable
     default=None,
     help="The day (UTC) to copy into the stable tables [default: yesterday].",
 )
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("pingpipe-data"),
-    show_default=True,
-    envvar="PINGPIPE_DATA",
-    help=DATA_HELP,
-)
-@click.option(
-    "--warehouse",
-    default=None,
-    help="bigquery:PROJECT to run the cycle there, as jobs where the data is (default: the warehouse of --data).",
-)
+@on_target((BIGQUERY,), warehouse_help="bigquery:PROJECT to run the cycle there, as jobs where the data is (default: --data's warehouse).")
 @click.option(
     "--schemas",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -58,7 +46,7 @@ from .up import DATA_HELP, ask_up, writable
     type=click.IntRange(min=1),
     help="When `up` is not running: error rows older than this are deleted.",
 )
-def cycle(day, data, warehouse, schemas, sql, user_ids, error_retention_days):
+def cycle(day, target, schemas, sql, user_ids, error_retention_days):
     """Run `up`'s daily cycle now: the day's live rows into the stable tables, shred, expire, then
     the day's derived tables.
 
@@ -66,33 +54,11 @@ def cycle(day, data, warehouse, schemas, sql, user_ids, error_retention_days):
     or, with --warehouse bigquery:PROJECT, at scale (deploy/kubernetes/daily-cycle.yaml). Exit 1 if
     a query failed.
     """
-    from pingpipe.privacy.shred import RulesError, load_rules
-    from pingpipe.schemas.registry import Registry
-    from pingpipe.up import cycle as daily
+    from pingpipe.up import tasks
 
-    day = day.date() if day else utc.yesterday()
-    try:
-        rules = load_rules(user_ids)
-    except RulesError as exc:
-        raise click.ClickException(str(exc)) from None
-    from pingpipe.up.admin import not_ended
-
-    if problem := not_ended(day):  # its cycle would be recorded as done with part of the day
-        raise click.BadParameter(problem, param_hint="--date")
-    if warehouse is not None:
-        from pingpipe.loader.writers.bigquery import make_client
-
-        project = bigquery_project(warehouse)
-        report = daily.run_cycle_bigquery(
-            make_client(project), project, Registry.load(schemas), day, error_retention_days=error_retention_days, rules=rules, sql=sql
-        )
-    else:
-        report = ask_up(data, "POST", f"/cycle?date={day}", b"")
-        if report is None:
-            with writable(data) as writer:
-                report = daily.run_cycle(
-                    writer, Registry.load(schemas), day, error_retention_days=error_retention_days, rules=rules, sql=sql
-                )
+    report = tasks.cycle(
+        target, utc.day_or_yesterday(day), schemas=schemas, sql=sql, user_ids=user_ids, error_retention_days=error_retention_days
+    )
     click.echo(f"daily cycle for {report['day']}:")
     for section, verb in (("stable", "kept"), ("shredded", "deleted"), ("expired", "expired")):
         for table, n in report[section].items():

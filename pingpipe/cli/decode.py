@@ -9,55 +9,7 @@ import click
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.dedupe import DedupeConfig
 
-from .beamrun import errors_by_type, progress, run_counted
-
-
-def build_pipeline(
-    pipeline,
-    config: DecoderConfig,
-    input_spec: str,
-    output_spec: str,
-    errors_spec: str | None,
-    dedupe_window: float = DedupeConfig.window,
-    show_progress: bool = False,
-):
-    """Wire read -> Decode -> writes into `pipeline`; returns the output PCollections.
-
-    A warehouse output (duckdb:PATH, bigquery:PROJECT) runs the loader in the same pipeline; errors
-    then go to its error tables unless `errors_spec` sends them elsewhere.
-    """
-    import apache_beam as beam
-
-    from pingpipe.decoder.io import ReadRaw, SpecError, WriteRaw, parse_input, parse_output
-    from pingpipe.decoder.pipeline import Decode
-
-    source = parse_input(input_spec)
-    sink = parse_output(output_spec)
-    error_sink = parse_output(errors_spec) if errors_spec else sink
-    if error_sink.kind != "warehouse" and not errors_spec:
-        raise SpecError("--errors is required unless --output is a warehouse")
-    raw = pipeline | "Read" >> ReadRaw(source)
-    if show_progress:
-        raw = raw | "Progress" >> progress("decode: messages read, so far")
-    result = raw | "Decoder" >> Decode(config, streaming=source.streaming, dedupe_window=dedupe_window)
-    errors = result["errors"]
-    to_warehouse = []
-    decoded = result["decoded"]
-    if show_progress:
-        decoded = decoded | "ProgressDecoded" >> progress("decode: pings decoded, so far")
-    for label, collection, endpoint in (("Decoded", decoded, sink), ("Errors", errors, error_sink)):
-        if endpoint.kind == "warehouse":
-            to_warehouse.append(collection)
-        else:
-            collection | f"Write{label}" >> WriteRaw(endpoint, label)
-    if to_warehouse:
-        from pingpipe.loader.sink import WriteToWarehouse
-
-        if sink.kind == "warehouse" and error_sink.kind == "warehouse" and sink.target != error_sink.target:
-            raise SpecError("decoded and error outputs must be the same warehouse")
-        target = (sink if sink.kind == "warehouse" else error_sink).target
-        (tuple(to_warehouse) | "ToWarehouse" >> beam.Flatten() | "Load" >> WriteToWarehouse(target, config.schemas))
-    return result["decoded"], errors
+from .beamrun import errors_by_type, run_counted
 
 
 @click.command("decode", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -122,7 +74,9 @@ def decode(
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+    from pingpipe.decoder.build import build_pipeline, one_process
     from pingpipe.decoder.io import SpecError, parse_input
+    from pingpipe.loader.sink import WriteToWarehouse
 
     if geoip_db is not None:
         from pingpipe.decoder.steps.geo import GeoDatabaseError, check_database
@@ -156,7 +110,7 @@ def decode(
         return decode_on_dask(options, config, input_spec, output_spec, errors_spec)
     pipeline = beam.Pipeline(options=options)
     try:
-        build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window, show_progress=True)
+        build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window, show_progress=True, load=WriteToWarehouse)
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
     counts = run_counted(pipeline)
@@ -206,15 +160,4 @@ def decode_on_dask(options, config: DecoderConfig, input_spec: str, output_spec:
     click.echo(
         f"decoded on the DaskRunner in {dask.npartitions or len(ranges)} partition(s); it reports no counters: "
         "`pingpipe load` the outputs to count them"
-    )
-
-
-def one_process(options) -> bool:
-    """Whether the pipeline's workers all run in this process (the DirectRunner in memory or on threads)."""
-    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
-
-    runner = options.view_as(StandardOptions).runner or "DirectRunner"
-    direct = options.view_as(DirectOptions)
-    return runner in ("DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner") and (
-        direct.direct_running_mode != "multi_processing" or direct.direct_num_workers == 1
     )

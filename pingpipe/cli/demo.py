@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
-from pathlib import Path
 
 import click
 
 from pingpipe import utc
+from pingpipe.reason import one_line
 from pingpipe.up.demo import DemoConfig
+from pingpipe.up.target import Target
 
-from .up import DATA_HELP, ask_up, read_only, writable
+from .target import on_target
 
 ACTIVE_USERS = "pingpipe_demo.active_users"
 
@@ -37,28 +38,15 @@ class Progress:
         self.text = ""
 
 
-def _running(data: Path) -> bool:
-    from pingpipe.up.admin import read_state
-
-    return read_state(data) is not None
-
-
 def _day(value) -> dt.date:
     """A UTC day from a query's timestamp: a datetime (the warehouse opened here) or its text (from `up`)."""
     if isinstance(value, dt.datetime):
-        return (value.astimezone(dt.timezone.utc) if value.tzinfo else value).date()
+        return utc.day_of(value)
     return dt.date.fromisoformat(str(value)[:10])
 
 
 @click.command("demo")
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("pingpipe-data"),
-    show_default=True,
-    envvar="PINGPIPE_DATA",
-    help=DATA_HELP,
-)
+@on_target()
 @click.option(
     "--days", default=DemoConfig.days, show_default=True, type=click.IntRange(1, 366), help="Days of history: the days before today (UTC)."
 )
@@ -79,7 +67,7 @@ def _day(value) -> dt.date:
     help="Send nothing: run the daily cycle for each day the demo's pings in the warehouse cover "
     "(after `up` loaded what an earlier `pingpipe demo` queued).",
 )
-def demo(data, days, clients, seed, no_cycles, cycles_only):
+def demo(target, days, clients, seed, no_cycles, cycles_only):
     """Send weeks of the demo app's pings (pingpipe-demo) into `pingpipe up`, then make its derived tables.
 
     Built from the app's metrics.yaml and pings.yaml: a few hundred clients on three channels and a
@@ -94,10 +82,11 @@ def demo(data, days, clients, seed, no_cycles, cycles_only):
     if no_cycles and cycles_only:
         raise click.UsageError("--no-cycles and --cycles-only exclude each other")
     progress = Progress()
+    data = target.data
     if cycles_only:
-        first, last = _demo_days(data)
-        _cycles(data, [first + dt.timedelta(days=i) for i in range((last - first).days + 1)], progress)
-        _show_active_users(data, first, last)
+        first, last = _demo_days(target)
+        _cycles(target, [first + dt.timedelta(days=i) for i in range((last - first).days + 1)], progress)
+        _show_active_users(target, first, last)
         return
     from pingpipe.private import private_folder
     from pingpipe.schemas import glean_builtin
@@ -130,8 +119,8 @@ def demo(data, days, clients, seed, no_cycles, cycles_only):
 
     queue = data / "queue"
     private_folder(data)  # raw payloads in its queue: the owner's alone, as `up` keeps it
-    running = _running(data)
-    before = (ask_up(data, "GET", "/status") or {}).get("committed", {}) if running else {}
+    running = target.running()
+    before = (target.ask("GET", "/status") or {}).get("committed", {}) if running else {}
     mark = writer_mark()
     try:
         queued = queue_history(submissions, queue, progress=lambda n, total: progress.show(f"queued {n}/{total} into {queue}"))
@@ -149,9 +138,7 @@ def demo(data, days, clients, seed, no_cycles, cycles_only):
         return
     start = time.monotonic()
     try:
-        loaded = wait_loaded(
-            queue, mark, lambda: _running(data), progress=lambda left: progress.show(f"up is loading: {left} segment(s) to go")
-        )
+        loaded = wait_loaded(queue, mark, target.running, progress=lambda left: progress.show(f"up is loading: {left} segment(s) to go"))
     except TimeoutError as exc:
         raise click.ClickException(str(exc)) from None
     if not loaded:
@@ -159,7 +146,7 @@ def demo(data, days, clients, seed, no_cycles, cycles_only):
             f"`pingpipe up` stopped before loading everything: the rest loads at its next "
             f"start, then run `pingpipe demo --data {data} --cycles-only`"
         )
-    after = (ask_up(data, "GET", "/status") or {}).get("committed", {})
+    after = (target.ask("GET", "/status") or {}).get("committed", {})
     diff = {k: after.get(k, 0) - before.get(k, 0) for k in ("rows", "errors", "duplicates")}
     progress.done(
         f"up loaded them in {time.monotonic() - start:.1f} s: {diff['rows']} rows, {diff['errors']} error rows, "
@@ -168,42 +155,36 @@ def demo(data, days, clients, seed, no_cycles, cycles_only):
     if no_cycles:
         click.echo(f"next: `pingpipe demo --data {data} --cycles-only` (or `pingpipe cycle --date D` for each day)")
         return
-    _cycles(data, day_list, progress)
-    _show_active_users(data, day_list[0], day_list[-1])
+    _cycles(target, day_list, progress)
+    _show_active_users(target, day_list[0], day_list[-1])
 
 
-def _demo_days(data: Path) -> tuple[dt.date, dt.date]:
+def _demo_days(target: Target) -> tuple[dt.date, dt.date]:
     """The first and last day of the demo's baseline pings in the warehouse, yesterday at most."""
     sql = "SELECT min(submission_timestamp) AS first, max(submission_timestamp) AS last FROM pingpipe_demo_live.baseline_v1"
-    result = _query(data, sql, "no pingpipe-demo pings in the warehouse: run `pingpipe demo` first")
+    result = _query(target, sql, "no pingpipe-demo pings in the warehouse: run `pingpipe demo` first")
     first, last = result["rows"][0] if result["rows"] else (None, None)
     if first is None:
         raise click.ClickException(
-            f"no pingpipe-demo baseline pings in {data}: run `pingpipe demo --data {data}` "
+            f"no pingpipe-demo baseline pings in {target.data}: run `pingpipe demo --data {target.data}` "
             "(with `up` running, or start `up` to load what it queued)"
         )
     return _day(first), min(_day(last), utc.yesterday())
 
 
-def _query(data: Path, sql: str, missing: str) -> dict:
-    from pingpipe.up import warehouse
+def _query(target: Target, sql: str, missing: str) -> dict:
+    from pingpipe.up import tasks
+    from pingpipe.up.warehouse import QueryError
 
     try:
-        result = ask_up(data, "POST", "/query", sql.encode())
-    except click.ClickException as exc:
-        raise click.ClickException(f"{missing} ({exc.message})") from None
-    if result is None:
-        with read_only(data) as con:
-            try:
-                result = warehouse.run_query(con, sql)
-            except warehouse.QueryError as exc:
-                raise click.ClickException(f"{missing} ({str(exc).splitlines()[0]})") from None
-    return result
+        return tasks.query(target, sql)
+    except QueryError as exc:
+        raise click.ClickException(f"{missing} ({one_line(exc)})") from None
 
 
-def _cycles(data: Path, days: list[dt.date], progress: Progress) -> None:
+def _cycles(target: Target, days: list[dt.date], progress: Progress) -> None:
     """The daily cycle for each day, oldest first: through the running `up`, else on the warehouse itself."""
-    from pingpipe.up.demo_queue import cycle_days
+    from pingpipe.up import tasks
 
     failed: list[str] = []
 
@@ -212,16 +193,7 @@ def _cycles(data: Path, days: list[dt.date], progress: Progress) -> None:
         progress.show(f"daily cycle {i}/{total}: {day}")
 
     start = time.monotonic()
-    if _running(data):
-        cycle_days(days, lambda day: ask_up(data, "POST", f"/cycle?date={day}", b"") or _gone(data), shown)
-    else:
-        from pingpipe.privacy.shred import load_rules
-        from pingpipe.schemas.registry import Registry
-        from pingpipe.up.cycle import run_cycle
-
-        registry, rules = Registry.load(), load_rules()
-        with writable(data) as writer:
-            cycle_days(days, lambda day: run_cycle(writer, registry, day, rules=rules), shown)
+    tasks.cycles(target, days, progress=shown)
     progress.done(f"daily cycle for {days[0]} to {days[-1]} ({len(days)} days) in {time.monotonic() - start:.1f} s")
     for message in dict.fromkeys(failed):
         click.echo(f"error: {message}", err=True)
@@ -229,18 +201,15 @@ def _cycles(data: Path, days: list[dt.date], progress: Progress) -> None:
         sys.exit(1)
 
 
-def _gone(data: Path):
-    raise click.ClickException(f"`pingpipe up` stopped on {data}: run `pingpipe demo --data {data} --cycles-only` once it runs again")
-
-
-def _show_active_users(data: Path, first: dt.date, last: dt.date) -> None:
+def _show_active_users(target: Target, first: dt.date, last: dt.date) -> None:
     from pingpipe.up import warehouse
 
     sql = (
         f"SELECT submission_date, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau FROM {ACTIVE_USERS} "
         f"WHERE submission_date BETWEEN DATE '{first}' AND DATE '{last}' GROUP BY submission_date ORDER BY submission_date"
     )
-    result = _query(data, sql, f"no {ACTIVE_USERS}")
+    result = _query(target, sql, f"no {ACTIVE_USERS}")
+    data = target.data
     click.echo(f"{ACTIVE_USERS}, all channels and countries:")
     click.echo(warehouse.format_table(result))
     click.echo(f"""next:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from pingpipe.edge.config import DEFAULT_HEADERS, ConfigError, EdgeConfig, load_route_table
+from pingpipe.reason import one_line
 
 D = EdgeConfig  # every default comes from the dataclass: one place for them
 
@@ -271,7 +272,7 @@ def _require_credentials(project: str) -> None:
     try:
         google.auth.default()
     except DefaultCredentialsError as exc:
-        cause = str(exc).splitlines()[0]
+        cause = one_line(exc)
         raise click.ClickException(
             f"no Google credentials for Pub/Sub project {project} ({cause}): set GOOGLE_APPLICATION_CREDENTIALS, run "
             "`gcloud auth application-default login`, or set PUBSUB_EMULATOR_HOST for the emulator"

@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 
 from pingpipe import utc
+from pingpipe.reason import one_line
+from pingpipe.up.target import BIGQUERY
 
-from .load import bigquery_project
-from .up import DATA_HELP, ask_up, writable
+from .target import on_target
 
 SQL_HELP = "Your queries, as <dataset>/<table>/query.sql or view.sql (bigquery-etl's layout); they replace generated ones of the same name."
 SCHEMAS_HELP = "The schema registry whose Glean apps get generated queries (default: the shipped one)."
@@ -23,7 +24,7 @@ def registry_of(schemas: Path | None):
     try:
         return Registry.load(schemas)
     except RegistryError as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(one_line(exc)) from None
 
 
 def ordered_queries(registry, sql: Path | None):
@@ -48,40 +49,23 @@ def etl():
 )
 @click.option("--table", "tables", multiple=True, help="Only this dataset.table (repeat for more) [default: all].")
 @click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SQL_HELP)
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("pingpipe-data"),
-    show_default=True,
-    envvar="PINGPIPE_DATA",
-    help=DATA_HELP,
-)
+@on_target((BIGQUERY,), warehouse_help="bigquery:PROJECT to run them there, as written (default: the warehouse of --data).")
 @click.option(
     "--schemas",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="When `up` is not running: " + SCHEMAS_HELP,
 )
-@click.option("--warehouse", default=None, help="bigquery:PROJECT to run them there, as written (default: the warehouse of --data).")
-def run(day, tables, sql, data, schemas, warehouse):
+def run(day, tables, sql, target, schemas):
     """Run the queries for a day, in dependency order; each replaces its day's rows.
 
     A query that fails is named with its file, and the queries that read its table do not run;
     the others do. Exit 1 if any failed.
     """
-    from pingpipe.up import cycle as daily
+    from pingpipe.up import tasks
 
-    day = day.date() if day else utc.yesterday()
-    only = set(tables) or None
-    if warehouse is not None:
-        report = _on_bigquery(warehouse, registry_of(schemas), sql, day, only)
-    else:
-        path = f"/etl?date={day}" + "".join(f"&table={t}" for t in tables)
-        report = ask_up(data, "POST", path, str(sql.resolve()).encode() if sql else b"")
-    if report is None:
-        registry = registry_of(schemas)
-        with writable(data) as writer:
-            report = daily.run_etl(writer, registry, day, sql=sql, only=only).as_dict()
+    day = utc.day_or_yesterday(day)
+    report = tasks.etl(target, day, tables=tables, sql=sql, schemas=schemas)
     if report.get("unknown"):  # nothing ran: a table no query makes is a mistake in the command
         raise click.BadParameter("; ".join(report["unknown"].values()), param_hint="--table")
     for table, rows in report["ran"].items():
@@ -93,14 +77,6 @@ def run(day, tables, sql, data, schemas, warehouse):
     if not any(report.values()):
         click.echo("no query to run")
     sys.exit(1 if report["failed"] else 0)
-
-
-def _on_bigquery(warehouse: str, registry, sql: Path | None, day, only) -> dict:
-    from pingpipe.loader.writers.bigquery import make_client
-    from pingpipe.up.cycle import run_etl_bigquery
-
-    project = bigquery_project(warehouse)
-    return run_etl_bigquery(make_client(project), project, registry, day, sql=sql, only=only).as_dict()
 
 
 @etl.command("generate")

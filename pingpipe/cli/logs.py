@@ -10,7 +10,7 @@ import click
 from pingpipe.logs.ingest import IngestConfig
 from pingpipe.private import private_folder
 
-from .up import DATA_HELP
+from .target import data_option
 
 
 @click.group("logs")
@@ -20,14 +20,7 @@ def logs():
 
 @logs.command("ingest")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("pingpipe-data"),
-    show_default=True,
-    envvar="PINGPIPE_DATA",
-    help=DATA_HELP,
-)
+@data_option()
 @click.option("--follow", is_flag=True, help="Keep reading the files as they grow (Ctrl-C to stop).")
 @click.option(
     "--service",

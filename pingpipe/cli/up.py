@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import click
 from pingpipe.up.config import UI_PORT, UpConfig
 
 from .edge import web_options
-
-DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.duckdb)."
+from .target import data_option, on_target
 
 
 @click.command("up")
@@ -23,14 +21,7 @@ DATA_HELP = "Where the queue and the warehouse live (DATA/queue, DATA/warehouse.
     envvar="PINGPIPE_SCHEMAS",
     help="Schema repository (default: the schemas that ship with pingpipe, incl. a demo app).",
 )
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("pingpipe-data"),
-    show_default=True,
-    envvar="PINGPIPE_DATA",
-    help=DATA_HELP,
-)
+@data_option()
 @click.option("--host", default=UpConfig.host, show_default=True)
 @click.option(
     "--port",
@@ -202,81 +193,9 @@ def deprecated(old: str, new: str) -> None:
     click.echo(f"note: {old} is deprecated and goes in the next release; use {new}", err=True)
 
 
-def ask_up(data: Path, method: str, path: str, body: bytes | None = None):
-    """Ask the running `up`; None when it is not running. Any failure is one line, never a traceback."""
-    from pingpipe.up.admin import NotRunning, call
-    from pingpipe.up.warehouse import QueryError
-
-    try:
-        return call(data, method, path, body)
-    except NotRunning:
-        return None
-    except QueryError as exc:  # a refused query, or `up` not answering (admin.AdminError)
-        raise click.ClickException(str(exc)) from None
-
-
-def _existing(data: Path) -> Path:
-    path = data / "warehouse.duckdb"
-    if not path.exists():
-        raise click.ClickException(f"no warehouse at {path}: start `pingpipe up --data {data}` first")
-    return path
-
-
-def _held(path: Path, data: Path, exc: Exception) -> click.ClickException:
-    """The open waited (writers.locks) and the file is still another process's: say whose, in one line."""
-    return click.ClickException(
-        f"cannot open the warehouse {path}: {str(exc).splitlines()[0]} (and no running `pingpipe up` answered for {data})"
-    )
-
-
-@contextlib.contextmanager
-def read_only(data: Path):
-    """The warehouse of DATA opened read-only (when `up` does not hold it)."""
-    import duckdb
-
-    from pingpipe.loader.writers.duckdb import connect, disconnect
-
-    path = _existing(data)
-    try:
-        con = connect(path, read_only=True)
-    except duckdb.IOException as exc:
-        raise _held(path, data, exc) from None
-    try:
-        yield con
-    finally:
-        disconnect(con, path)
-
-
-@contextlib.contextmanager
-def writable(data: Path):
-    """The warehouse of DATA opened for writing, as a DuckDBWriter (when `up` does not hold it)."""
-    import duckdb
-
-    from pingpipe.loader.writers.duckdb import DuckDBWriter
-    from pingpipe.private import private_folder
-
-    path = _existing(data)
-    private_folder(data)  # a folder an older pingpipe made: its owner's alone before anything is written
-    try:
-        writer = DuckDBWriter(path)
-    except duckdb.IOException as exc:
-        raise _held(path, data, exc) from None
-    try:
-        yield writer
-    finally:
-        writer.close()
-
-
 @click.command("query")
 @click.argument("sql")
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("pingpipe-data"),
-    show_default=True,
-    envvar="PINGPIPE_DATA",
-    help=DATA_HELP,
-)
+@on_target()
 @click.option(
     "--format",
     "fmt",
@@ -286,22 +205,16 @@ def writable(data: Path):
     help="text: an aligned table; json: one JSON object per row (no rows: nothing, and a note on stderr); "
     "csv: a header line, then one line per row. (`table` is the old name of text.)",
 )
-def query(sql, data, fmt):
+def query(sql, target, fmt):
     """Run a read-only SQL query against the warehouse (also while `pingpipe up` runs).
 
     It reads the warehouse's tables only: no writes, no files, no network, no settings. SHOW TABLES
     lists every dataset.table (DuckDB's own would list only its main schema, where pingpipe keeps none)."""
-    from pingpipe.up import warehouse
+    from pingpipe.up import tasks, warehouse
 
     if fmt == "table":
         deprecated("--format table", "--format text")
-    result = ask_up(data, "POST", "/query", sql.encode("utf-8"))
-    if result is None:
-        with read_only(data) as con:
-            try:
-                result = warehouse.run_query(con, sql)
-            except warehouse.QueryError as exc:
-                raise click.ClickException(str(exc)) from None
+    result = tasks.query(target, sql)
     if fmt == "json":
         for row in result["rows"]:
             click.echo(warehouse.dumps(dict(zip(result["columns"], row, strict=True))).decode("utf-8"))
@@ -314,34 +227,22 @@ def query(sql, data, fmt):
 
 
 @click.command("status")
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("pingpipe-data"),
-    show_default=True,
-    envvar="PINGPIPE_DATA",
-    help=DATA_HELP,
-)
+@on_target()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def status(data, fmt):
+def status(target, fmt):
     """Tables with row counts, errors by type, and the queue backlog."""
-    from pingpipe.up import warehouse
+    from pingpipe.up import tasks, warehouse
 
-    info = ask_up(data, "GET", "/status")
-    running = info is not None
-    if info is None:
-        with read_only(data) as con:
-            info = warehouse.status(con)
-        info["backlog"] = warehouse.backlog(data / "queue")
-    info["running"] = running
+    info = tasks.status(target)
+    running = info["running"]
     if fmt == "json":
         click.echo(warehouse.dumps(info).decode("utf-8"))
         return
-    click.echo(f"warehouse {data / 'warehouse.duckdb'} ({'pingpipe up is running' if running else 'not running'})")
+    click.echo(f"warehouse {target.path} ({'pingpipe up is running' if running else 'not running'})")
     if running:
         from pingpipe.up.admin import read_state
 
-        link = (read_state(data) or {}).get("ui_link")
+        link = (read_state(target.data) or {}).get("ui_link")
         if link:
             click.echo(f"dictionary {link}   (open it: the link lets your browser in)")
     click.echo(warehouse.format_table({"columns": ["table", "rows"], "rows": [[t["table"], t["rows"]] for t in info["tables"]]}))

@@ -23,9 +23,11 @@ from typing import Callable
 
 import duckdb
 
+from pingpipe.schemas.names import family_of
+
 from . import evidence
 from .addresses import addresses
-from .shred import DELETION_REQUEST, family_of
+from .shred import DELETION_REQUEST
 
 # column path pattern (fnmatch, on "table.column.path") -> why values there may look like an identifier
 ALLOWED: dict[str, str] = {

@@ -25,6 +25,7 @@ import yaml
 
 from pingpipe import faults
 from pingpipe.schemas.fields import column_paths
+from pingpipe.schemas.names import TableId, family_of, is_live, unversioned
 
 from . import evidence
 
@@ -102,13 +103,6 @@ def user_id(fields: list[dict], family: str = "", rules: list[Rule] | None = Non
     return next((r.column for r in rules if r.request is None and fnmatch.fnmatchcase(family, r.family) and r.column in have), None)
 
 
-def family_of(dataset: str) -> str | None:
-    for suffix in ("_live", "_stable", "_derived"):
-        if dataset.endswith(suffix):
-            return dataset[: -len(suffix)]
-    return None
-
-
 def plan(tables: dict[tuple[str, str], list[dict]], rules: list[Rule] | None = None) -> Plan:
     """What to shred, given every table's (dataset, name) and fields, and the user-id rules."""
     rules = rules if rules is not None else load_rules()
@@ -119,7 +113,7 @@ def plan(tables: dict[tuple[str, str], list[dict]], rules: list[Rule] | None = N
         if family is None:
             continue
         table, have, expr = (dataset, name), column_paths(fields), user_id(fields, family, rules)
-        if name.rsplit("_v", 1)[0] == DELETION_REQUEST:
+        if unversioned(name) == DELETION_REQUEST:
             if expr:
                 result.requests.setdefault((family, expr), []).append((table, expr))
             for r in secondary:
@@ -167,10 +161,12 @@ def requested_ids(p: Plan, key: tuple[str, str], ref=duckdb_ref) -> str:
     return " UNION DISTINCT ".join(f"SELECT {expr} FROM {ref(*table)} WHERE {expr} IS NOT NULL" for table, expr in p.requests[key])
 
 
-def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False, rules: list[Rule] | None = None) -> dict:
-    """Run the plan on a DuckDB connection (in the caller's transaction); rows deleted (or that would be)
-    per table. The ids shredded are recorded in SHREDDED, with the rows' deletion."""
-    p = plan(tables, rules)
+def shred(
+    con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False, rules: list[Rule] | None = None, planned: Plan | None = None
+) -> dict:
+    """Run the plan (`planned`, or the plan of `tables`) on a DuckDB connection (in the caller's transaction);
+    rows deleted (or that would be) per table. The ids shredded are recorded in SHREDDED, with the rows' deletion."""
+    p = planned if planned is not None else plan(tables, rules)
     done: dict[str, int] = {}
     if not dry_run:  # what the deep audit will look for, recorded before it goes; the ids stay (the audit trail)
         ids = {str(i) for key in p.requests for (i,) in con.execute(requested_ids(p, key)).fetchall()}
@@ -194,7 +190,13 @@ def shred(con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = Fal
 
 
 def shred_bigquery(
-    client, project: str, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False, rules: list[Rule] | None = None
+    client,
+    project: str,
+    tables: dict[tuple[str, str], list[dict]],
+    *,
+    dry_run: bool = False,
+    rules: list[Rule] | None = None,
+    planned: Plan | None = None,
 ) -> dict:
     """The same plan as BigQuery jobs: one DML DELETE (or count) per table, where the data is.
 
@@ -203,7 +205,7 @@ def shred_bigquery(
     requests stay); the other tables are shredded now."""
     from google.api_core.exceptions import BadRequest
 
-    p = plan(tables, rules)
+    p = planned if planned is not None else plan(tables, rules)
     done: dict[str, int] = {}
     deferred: list[str] = []
     for table, sql in statements(p, dry_run, lambda dataset, name: f"`{project}.{dataset}.{name}`"):
@@ -211,7 +213,7 @@ def shred_bigquery(
             job = client.query(sql)
             rows = list(job.result())
         except BadRequest as exc:
-            if table.split(".")[0].endswith("_live") and "streaming buffer" in str(exc):
+            if is_live(TableId.parse(table).dataset) and "streaming buffer" in str(exc):
                 deferred.append(table)
                 continue
             raise

@@ -1,37 +1,48 @@
-"""The running `pingpipe up`'s admin port: queries and status while it holds the warehouse.
+"""The running `pingpipe up`'s admin port: queries, status and the daily jobs while it holds the warehouse.
 
-Loopback only. `POST /query` with the SQL as the body answers {"columns", "rows"} (read-only
-queries only: warehouse.py); `GET /status` answers status(); `GET /audit` the privacy audit; `POST /dedupe?date=YYYY-MM-DD` runs the
-live -> stable copy for that day (under the writer's lock, between commits); all as JSON. `DATA/up.json`
-(its owner's alone) tells clients where the port is and the token it wants. Clients (`pingpipe query`,
-`pingpipe status`) use it when `up` runs, and open the DuckDB file read-only themselves when it does not.
+Loopback only, FastAPI on uvicorn (loopback.py), every answer JSON:
+- `GET /status`: status() and the running `up`'s own figures;
+- `GET /audit[?deep=1]`: the privacy audit (deep: every byte under the data folder);
+- `POST /query`, the SQL as the body: {"columns", "rows"} (read-only queries only: warehouse.py);
+- `POST /dedupe?date=YYYY-MM-DD`: the live -> stable copy of that day (under the writer's lock, between commits);
+- `POST /cycle?date=YYYY-MM-DD`: the daily cycle of a day that has ended;
+- `POST /etl?date=YYYY-MM-DD[&table=T...]`: the day's derived tables, the body naming a folder of queries (or empty);
+- `POST /shred[?dry_run=1]`: deletion requests, the body the caller's own user-id rules (or empty);
+- `GET /openapi.json`: this list, as OpenAPI.
+`DATA/up.json` (its owner's alone) tells clients where the port is and the token it wants. Clients
+(`pingpipe query`, `status`, `audit`, `shred`, `cycle`, `etl run`, `load --dedupe`) use it when `up`
+runs, and open the DuckDB file themselves when it does not.
 
 Loopback is not enough: a web page can POST to 127.0.0.1 (CSRF) or reach it under its own name (DNS
-rebinding). So every request must name this port in Host, come from no other Origin, and carry the
-token, which only the owner of DATA/up.json can read.
+rebinding). So every request, the OpenAPI description too, must name this port in Host, come from no
+other Origin, and carry the token, which only the owner of DATA/up.json can read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import http.client
 import os
 import re
 import secrets
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
+import anyio
 import duckdb
 import orjson
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pingpipe import utc
+from pingpipe import loopback, utc
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 
 from . import warehouse
@@ -39,9 +50,8 @@ from . import warehouse
 STATE_FILE = "up.json"
 TOKEN_HEADER = "X-Pingpipe-Token"
 MAX_SQL_BYTES = 1024 * 1024
-READ_SECONDS = 5.0  # for a request's head and body: SQL from this machine arrives in milliseconds
-ANSWER_SECONDS = 300.0  # for writing an answer (a large result to a slow reader)
-LINGER_SECONDS = 1.0  # after a refusal: what the client still sends is discarded this long, then the connection closed
+READ_SECONDS = loopback.READ_SECONDS  # for a request's head and body: SQL from this machine arrives in milliseconds
+TEXT_BODY = {"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}}}
 
 
 class AdminServer:
@@ -55,25 +65,22 @@ class AdminServer:
         etl: Callable[..., dict] | None = None,
         shred: Callable[..., dict] | None = None,
     ):
-        """`cycle(day)` runs the daily cycle for a day (POST /cycle?date=YYYY-MM-DD); `rules` are the
-        user-id rules `up` shreds with; `etl(day, only, sql)` runs the day's queries (POST
-        /etl?date=YYYY-MM-DD[&table=T…], the body naming a folder of the caller's queries, or empty);
-        `shred(dry_run, rules)` shreds as `up` does (POST /shred), else cycle.shred_warehouse."""
+        """`cycle(day)` runs the daily cycle for a day (POST /cycle); `rules` are the user-id rules `up`
+        shreds with; `etl(day, only, sql)` runs the day's queries (POST /etl); `shred(dry_run, rules)`
+        shreds as `up` does (POST /shred), else cycle.shred_warehouse. OSError if the port is taken."""
         # Users' SQL runs on the writer's DuckDB instance, closed to the outside as it opened (`connect`);
         # warehouse.run_query checks that before each query.
         self.token = secrets.token_urlsafe(32)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(writer, status_extra, self.token, cycle, rules, etl, shred))
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="admin", daemon=True)
+        sock = loopback.bind("127.0.0.1", port)
+        self.port = sock.getsockname()[1]
+        routes = Routes(writer, status_extra, cycle, rules, etl, shred)
+        self.serving = loopback.Serving(api(routes, self.port, self.token), sock, "admin", JSONErrors)
 
     def start(self) -> None:
-        self._thread.start()
+        self.serving.start()
 
     def close(self) -> None:
-        if self._thread.is_alive():  # shutdown() would wait forever for a loop that never started
-            self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serving.close()
 
     def write_state(self, path: Path, state: dict) -> None:
         """The state file clients find this port by, with its token added."""
@@ -94,26 +101,25 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 class Refused(Exception):
-    """A request answered with `code` and closed, its body unread."""
+    """A request answered with `code` and {"error": message}, and its connection closed."""
 
-    def __init__(self, code: int, message: str):
+    def __init__(self, code: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.code = code
+        self.headers = headers or {}
 
 
-def check_request(headers, port: int, token: str) -> None:
+def check_request(headers: Headers, port: int, token: str) -> None:
     """Refuse (403) a request not meant for this port by its owner: another Host (DNS rebinding),
     another Origin (a web page's cross-site POST), no token or another one."""
-    ours = {f"127.0.0.1:{port}", f"localhost:{port}"}
-    hosts = [h.strip().lower() for h in headers.get_all("Host") or []]
-    if len(hosts) != 1 or hosts[0] not in ours:
-        raise Refused(403, f"refused: Host {', '.join(hosts) or '(none)'} is not this admin port")
+    ours = loopback.our_hosts(port)
+    if (host := loopback.foreign_host(headers, ours)) is not None:
+        raise Refused(403, f"refused: Host {host} is not this admin port")
     origins = {f"http://{h}" for h in ours}
-    for origin in headers.get_all("Origin") or []:
+    for origin in headers.getlist("origin"):
         if origin.strip().lower() not in origins:
             raise Refused(403, "refused: a request from another origin")
-    given = headers.get(TOKEN_HEADER) or ""
-    if not hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("ascii")):
+    if not loopback.same_secret(headers.get(TOKEN_HEADER) or "", token):
         raise Refused(403, f"refused: no valid {TOKEN_HEADER} (the admin_token in DATA/{STATE_FILE})")
 
 
@@ -130,137 +136,182 @@ def content_length(value: str | None, limit: int) -> int:
     return length
 
 
-def _handler(writer, status_extra, token: str, cycle=None, rules=None, etl=None, shred=None):
-    con = writer.con
+async def read_body(request: Request, limit: int = MAX_SQL_BYTES) -> bytes:
+    """The body, refused unread when its length is wrong or over `limit`; whole within READ_SECONDS
+    (a slow drip is cut off too)."""
+    content_length(request.headers.get("content-length"), limit)
+    try:
+        with anyio.fail_after(READ_SECONDS):
+            return await request.body()
+    except TimeoutError:
+        raise Refused(408, f"the query did not arrive within {READ_SECONDS:g} s") from None
+    except ClientDisconnect:
+        raise Refused(400, "the body ended before its Content-Length") from None
 
-    class Handler(BaseHTTPRequestHandler):
-        timeout = READ_SECONDS  # the socket's: a client that stops sending does not hold a thread
-        _linger = False
 
-        def log_message(self, *args):  # quiet: the terminal shows the status line
-            pass
+def answer(body: dict) -> Response:
+    """A route's answer; the connection closed after it, as every client asks once per connection."""
+    return Response(warehouse.dumps(body), media_type="application/json", headers={"Connection": "close"})
 
-        def _send(self, code: int, body: dict, close: bool = False) -> None:
-            data = warehouse.dumps(body)
-            self.connection.settimeout(ANSWER_SECONDS)
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if close:
-                self.send_header("Connection", "close")
-                self.close_connection = self._linger = True
-            self.end_headers()
-            self.wfile.write(data)
 
-        def finish(self):
-            super().finish()
-            if self._linger:
-                linger(self.connection)
+def day_of(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise Refused(400, f"not a date: {text!r} (YYYY-MM-DD)") from None
 
-        def _serve(self, route: Callable[[], dict]) -> None:
-            try:
-                check_request(self.headers, self.server.server_address[1], token)
-                body = route()
-            except Refused as exc:
-                self._send(exc.code, {"error": str(exc)}, close=True)
-            except Exception as exc:  # noqa: BLE001 - a bug answers, rather than dropping the connection
-                self._send(500, {"error": f"{type(exc).__name__}: {exc}"}, close=True)
-            else:
-                self._send(200, body)
 
-        def do_GET(self):
-            self._serve(self._get)
+class Routes:
+    """What each route does; every refusal is a Refused."""
 
-        def do_POST(self):
-            self._serve(self._post)
+    def __init__(self, writer, status_extra, cycle=None, rules=None, etl=None, shred=None):
+        self.writer = writer
+        self.status_extra = status_extra
+        self.run_cycle = cycle
+        self.rules = rules
+        self.run_etl = etl
+        self.run_shred = shred
 
-        def _get(self) -> dict:
-            if self.path == "/status":
-                return {**status_extra(), **warehouse.status(con)}  # the last cycle as recorded in the file
-            if self.path == "/audit?deep=1":
-                from pingpipe.privacy.audit import deep
+    def status(self) -> Response:
+        return answer({**self.status_extra(), **warehouse.status(self.writer.con)})  # the last cycle as recorded in the file
 
-                found = deep(con, Path(writer.path).parent, duckdb_cursor)
-                return {"deep": found.lines(), "kept": found.kept, "files": found.files, "recorded": found.recorded}
-            if self.path == "/audit":
-                from pingpipe.privacy.audit import audit
+    def audit(self, deep: Annotated[str, Query(description="1: every byte under the data folder too")] = "") -> Response:
+        if deep == "1":
+            from pingpipe.privacy.audit import deep as scan
 
-                findings = audit(con, duckdb_cursor)
-                return {"findings": findings.lines(), "rows": findings.scanned}
-            raise Refused(404, "not found")
+            found = scan(self.writer.con, Path(self.writer.path).parent, duckdb_cursor)
+            return answer({"deep": found.lines(), "kept": found.kept, "files": found.files, "recorded": found.recorded})
+        from pingpipe.privacy.audit import audit
 
-        def _post(self) -> dict:
-            if self.path.startswith("/dedupe?date="):
-                return self._dedupe(self.path.split("=", 1)[1])
-            if self.path.startswith("/cycle?date=") and cycle is not None:
-                day = self._date(self.path.split("=", 1)[1])
-                problem = not_ended(day)
-                if problem:
-                    raise Refused(400, problem)
-                return cycle(day)
-            if self.path.startswith("/etl?") and etl is not None:
-                from urllib.parse import parse_qs, urlsplit
+        findings = audit(self.writer.con, duckdb_cursor)
+        return answer({"findings": findings.lines(), "rows": findings.scanned})
 
-                params = parse_qs(urlsplit(self.path).query)
-                sql = self._body(content_length(self.headers.get("Content-Length"), MAX_SQL_BYTES)).decode("utf-8", "replace")
-                return etl(self._date((params.get("date") or [""])[0]), set(params["table"]) if "table" in params else None, sql or None)
-            if self.path in ("/shred", "/shred?dry_run=1"):
-                from pingpipe.privacy.shred import RulesError, load_rules, parse_rules
+    async def query(self, request: Request) -> Response:
+        sql = (await read_body(request)).decode("utf-8", "replace")
+        return await run_in_threadpool(self.read_only, sql)  # a large answer is serialized off the event loop too
 
-                from .cycle import shred_warehouse
+    def read_only(self, sql: str) -> Response:
+        try:
+            return answer(warehouse.run_query(self.writer.con, sql))
+        except warehouse.QueryError as exc:
+            raise Refused(400, str(exc)) from None
 
-                extra = self._body(content_length(self.headers.get("Content-Length"), MAX_SQL_BYTES))
-                try:  # the caller's own rules (shred --user-ids), before up's
-                    mine = parse_rules(extra.decode("utf-8", "replace"), "--user-ids") if extra else []
-                except RulesError as exc:
-                    raise Refused(400, str(exc)) from None
-                mine += load_rules() if rules is None else rules
-                dry_run = self.path.endswith("dry_run=1")
-                return shred(dry_run, mine) if shred else shred_warehouse(writer, dry_run=dry_run, rules=mine)
-            if self.path != "/query":
-                raise Refused(404, "not found")
-            sql = self._body(content_length(self.headers.get("Content-Length"), MAX_SQL_BYTES))
-            try:
-                return warehouse.run_query(con, sql.decode("utf-8", "replace"))
-            except warehouse.QueryError as exc:
-                raise Refused(400, str(exc)) from None
+    def dedupe(self, date: Annotated[str, Query(description="YYYY-MM-DD")] = "") -> Response:
+        from .cycle import copy_deduplicate
 
-        def _body(self, length: int) -> bytes:
-            """Exactly `length` bytes, within READ_SECONDS in all (a slow drip is cut off too)."""
-            deadline = time.monotonic() + READ_SECONDS
-            chunks, left = [], length
-            while left:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise Refused(408, f"the query did not arrive within {READ_SECONDS:g} s")
-                self.connection.settimeout(remaining)
-                try:
-                    chunk = self.rfile.read1(min(left, 65536))
-                except TimeoutError:
-                    raise Refused(408, f"the query did not arrive within {READ_SECONDS:g} s") from None
-                if not chunk:
-                    raise Refused(400, "the body ended before its Content-Length")
-                chunks.append(chunk)
-                left -= len(chunk)
-            return b"".join(chunks)
+        day = day_of(date)
+        try:
+            return answer({"kept": copy_deduplicate(self.writer, day)})
+        except duckdb.Error as exc:
+            raise Refused(400, str(exc)) from None
 
-        @staticmethod
-        def _date(day: str):
-            try:
-                return dt.date.fromisoformat(day)
-            except ValueError:
-                raise Refused(400, f"not a date: {day!r} (YYYY-MM-DD)") from None
+    def cycle(self, date: Annotated[str, Query(description="YYYY-MM-DD, a day that has ended (UTC)")] = "") -> Response:
+        day = day_of(date)
+        if problem := not_ended(day):
+            raise Refused(400, problem)
+        return answer(self.run_cycle(day))
 
-        def _dedupe(self, day: str) -> dict:
-            from pingpipe.loader.stable import copy_deduplicate
+    async def etl(
+        self,
+        request: Request,
+        date: Annotated[str, Query(description="YYYY-MM-DD")] = "",
+        table: Annotated[list[str] | None, Query(description="only these tables (and what they read)")] = None,
+    ) -> Response:
+        sql = (await read_body(request)).decode("utf-8", "replace")
+        day = day_of(date)
+        only = set(table) if table is not None else None
+        return await run_in_threadpool(lambda: answer(self.run_etl(day, only, sql or None)))
 
-            date = self._date(day)
-            try:
-                return {"kept": copy_deduplicate(writer, date)}
-            except duckdb.Error as exc:
-                raise Refused(400, str(exc)) from None
+    async def shred(self, request: Request, dry_run: Annotated[str, Query(description="1: count, delete nothing")] = "") -> Response:
+        from pingpipe.privacy.shred import RulesError, load_rules, parse_rules
 
-    return Handler
+        extra = await read_body(request)
+        try:  # the caller's own rules (shred --user-ids), before up's
+            mine = parse_rules(extra.decode("utf-8", "replace"), "--user-ids") if extra else []
+        except RulesError as exc:
+            raise Refused(400, str(exc)) from None
+        mine += load_rules() if self.rules is None else self.rules
+        return await run_in_threadpool(self.shredded, dry_run == "1", mine)
+
+    def shredded(self, dry_run: bool, rules: list) -> Response:
+        from .cycle import shred_warehouse
+
+        if self.run_shred is not None:
+            return answer(self.run_shred(dry_run, rules))
+        return answer(shred_warehouse(self.writer, dry_run=dry_run, rules=rules))
+
+
+def api(routes: Routes, port: int, token: str) -> FastAPI:
+    """The admin API: its routes behind the Guard (no interactive docs: they would load scripts from a CDN)."""
+    app = FastAPI(title="pingpipe up admin", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    app.add_api_route("/status", routes.status, methods=["GET"])
+    app.add_api_route("/audit", routes.audit, methods=["GET"])
+    app.add_api_route("/query", routes.query, methods=["POST"], openapi_extra=TEXT_BODY)
+    app.add_api_route("/dedupe", routes.dedupe, methods=["POST"])
+    if routes.run_cycle is not None:
+        app.add_api_route("/cycle", routes.cycle, methods=["POST"])
+    if routes.run_etl is not None:
+        app.add_api_route("/etl", routes.etl, methods=["POST"], openapi_extra=TEXT_BODY)
+    app.add_api_route("/shred", routes.shred, methods=["POST"], openapi_extra=TEXT_BODY)
+    app.add_exception_handler(HTTPException, http_refusal)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_middleware(Guard, port=port, token=token)
+    return app
+
+
+async def http_refusal(request: Request, exc: HTTPException) -> Response:
+    """Starlette's own refusals (no such route, another method) as this API's: {"error"}, closed."""
+    message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
+    raise Refused(exc.status_code, message, dict(exc.headers or {}))
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    raise Refused(400, f"invalid request: {exc.errors()[0].get('msg', exc) if exc.errors() else exc}")
+
+
+class Guard:
+    """Before any route: check_request. After: a Refused, or a bug, answered as {"error"} and closed
+    (a bug answers, rather than dropping the connection)."""
+
+    def __init__(self, app: ASGIApp, port: int, token: str):
+        self.app = app
+        self.port = port
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        receive = loopback.tracking(scope, receive)
+        started = False
+
+        async def sending(message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            check_request(Headers(scope=scope), self.port, self.token)
+            await self.app(scope, receive, sending)
+        except Refused as exc:
+            if not started:
+                await refuse(scope, receive, send, exc.code, str(exc), exc.headers)
+        except Exception as exc:  # noqa: BLE001 - a bug answers, rather than dropping the connection
+            if not started:
+                await refuse(scope, receive, send, 500, f"{type(exc).__name__}: {exc}")
+
+
+async def refuse(scope: Scope, receive: Receive, send: Send, code: int, message: str, headers: dict | None = None) -> None:
+    extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await loopback.closing(scope, receive, send, code, b"application/json", orjson.dumps({"error": message}), extra)
+
+
+class JSONErrors(loopback.Protocol):
+    """A request that is not HTTP gets {"error"} too."""
+
+    content_type = b"application/json"
+
+    def error_body(self, message: str) -> bytes:
+        return orjson.dumps({"error": message})
 
 
 def not_ended(day: dt.date) -> str | None:
@@ -272,22 +323,6 @@ def not_ended(day: dt.date) -> str | None:
         f"{day} has not ended (UTC): a day's cycle runs once it is over (`up` runs each one by itself); "
         f"the last day that has ended is {utc.yesterday()}"
     )
-
-
-def linger(sock: socket.socket, seconds: float = LINGER_SECONDS, limit: int = MAX_SQL_BYTES) -> None:
-    """Half-close, and discard what the client still sends (briefly, boundedly, never kept): closing on
-    unread bytes resets the connection, and the reset would take the refusal with it."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        deadline = time.monotonic() + seconds
-        while limit > 0 and (remaining := deadline - time.monotonic()) > 0:
-            sock.settimeout(remaining)
-            chunk = sock.recv(min(65536, limit))
-            if not chunk:
-                break
-            limit -= len(chunk)
-    except OSError:
-        pass
 
 
 # -- clients -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from pingpipe.decoder.dedupe import DedupeConfig, later_copies
-from pingpipe.loader.load import refused_row
+from pingpipe.loader.load import refusals, refused_row
 from pingpipe.loader.tables import ERROR_FIELDS, TableId, error_table
 from pingpipe.loader.writers.duckdb import META_SCHEMA, DuckDBWriter
 from pingpipe.logs import records as log_records
@@ -134,7 +134,7 @@ class Committer:
                     continue
                 message = refused.get((table, i))
                 if message is not None:
-                    where_to, row = refused_row(rows.row(i), table, f"the warehouse refused the row for {table}: {message}")
+                    where_to, row = refused_row(rows.row(i), table, message)
                     errors.setdefault(where_to, []).append(row)
                     counts["errors"] += 1
                     continue
@@ -165,16 +165,14 @@ class Committer:
         """The rows of log tables a service may not make (past max_log_tables): refused, as error rows."""
         new = {table for table in result.rows if self.writer.table_fields(table) is None}
         beyond = log_records.over_table_bound(new, set(self.writer.tables()), self.max_log_tables)
+        reason = f"its service has {self.max_log_tables} log tables, the most it may make (--max-log-tables)"
         return {
-            (table, i): f"its service has {self.max_log_tables} log tables, the most it may make (--max-log-tables)"
+            (table, i): f"the warehouse refused the row for {table}: {reason}"
             for table in beyond
             for i in range(len(result.rows[table].ids))
         }
 
     def _refused_rows(self, result: SegmentResult, batches: dict, positions: dict) -> dict[tuple[TableId, int], str]:
-        found = {}
-        for table in result.rows:
-            fields, rows = batches[table]
-            for index, message in self.writer.probe(table, fields, rows):
-                found[(table, positions[table][index])] = message
-        return found
+        """The refused rows (loader/load.py's rule), by their position in the result."""
+        found = refusals(self.writer, {table: batches[table] for table in result.rows})
+        return {(table, positions[table][index]): message for (table, index), message in found.items()}

@@ -15,6 +15,16 @@ from pingpipe.privacy.expire import ERROR_RETENTION_DAYS
 
 MIB = 1024 * 1024
 UI_PORT = 8081  # the dictionary and debug viewer, when free (else any free port, said in the banner)
+DATA = Path("pingpipe-data")  # the data folder every command uses unless told (--data, PINGPIPE_DATA)
+
+
+class UpError(Exception):
+    """A start-up problem the user can fix (port taken, bad schemas, warehouse locked)."""
+
+
+def warehouse_of(data: Path) -> Path:
+    """DATA's DuckDB warehouse: the file `up` writes, and every command on DATA opens."""
+    return data / "warehouse.duckdb"
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,7 @@ def default_workers() -> int:
 
 @dataclass
 class UpConfig:
-    data: Path
+    data: Path = DATA  # the queue and the warehouse: DATA/queue, DATA/warehouse.duckdb
     schemas: Path | None = None
     host: str = EdgeConfig.host
     port: int = EdgeConfig.port
@@ -72,7 +82,7 @@ class UpConfig:
 
     @property
     def warehouse(self) -> Path:
-        return self.data / "warehouse.duckdb"
+        return warehouse_of(self.data)
 
     @property
     def edge_url(self) -> str:

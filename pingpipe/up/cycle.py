@@ -1,25 +1,39 @@
-"""`up`'s daily cycle, once per completed UTC day: live -> stable (dedupe), shred, expire, then the
-day's derived tables (etl).
+"""The daily cycle, once per completed UTC day: live -> stable (dedupe), shred, expire, then the
+day's derived tables (etl). One plan (cycle_plan.py), run in one order (`run_plan`) by either engine:
 
-It runs between commits, on the writer's own connection, and records each day it finished in
-`_pingpipe.cycles`, so a restart neither skips a day nor runs one twice. `pingpipe cycle` runs
-it by hand (tests, or a day to redo). At scale the same cycle runs on BigQuery as jobs where the
-data is (`run_cycle_bigquery`, `pingpipe cycle --warehouse bigquery:PROJECT`, a daily CronJob).
+- `DuckDBCycle`: `up`'s warehouse, between commits, on the writer's own connection. The copy is one
+  transaction, shred and expiry another (then the file is rewritten without the deleted rows), each
+  derived table its own: a kill mid-cycle leaves each whole or undone, and the rerun of the day
+  replaces what it made. Each day it finished is recorded in `_pingpipe.cycles`, so a restart
+  neither skips a day nor runs one twice. `pingpipe cycle` runs it by hand (a day to redo).
+- `BigQueryCycle`: jobs where the data is (`pingpipe cycle --warehouse bigquery:PROJECT`, a daily
+  CronJob); each day's copy is one MERGE, so a rerun gives the same tables.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
+from pingpipe import faults, utc
 from pingpipe.etl import catalog
+from pingpipe.etl.bigquery import qualified
+from pingpipe.etl.copy_deduplicate import in_day
 from pingpipe.etl.queries import QueryError
 from pingpipe.etl.run import Report, existing, run
-from pingpipe.loader.stable import copy_deduplicate, copy_deduplicate_bigquery
-from pingpipe.loader.writers.bigquery import project_tables
+from pingpipe.etl.sql import to_duckdb
+from pingpipe.loader.dayjob import replace_day
+from pingpipe.loader.evolution import additions, merge
+from pingpipe.loader.tables import quote
+from pingpipe.loader.writers.bigquery import ensure_dataset, project_tables
 from pingpipe.loader.writers.duckdb import META_SCHEMA
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, expire_bigquery, retention
-from pingpipe.privacy.shred import SHREDDED, family_of, shred, shred_bigquery
+from pingpipe.privacy.shred import SHREDDED, shred, shred_bigquery
+from pingpipe.privacy.shred import Plan as ShredPlan
+from pingpipe.schemas.names import SUBMISSION_DATE, SUBMISSION_TIMESTAMP
+
+from .cycle_plan import DELETE, ETL, STABLE, STEPS, Copy, Plan, Tables, plan
 
 CYCLES = f"{META_SCHEMA}.cycles"
 CYCLES_DDL = f"CREATE TABLE IF NOT EXISTS {CYCLES} (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)"
@@ -34,7 +48,7 @@ def last_day(writer) -> dt.date | None:
 
 def due(writer, today: dt.date) -> dt.date | None:
     """Yesterday, if its cycle has not run (the day a cycle covers must be complete)."""
-    yesterday = today - dt.timedelta(days=1)
+    yesterday = utc.yesterday(today)
     last = last_day(writer)
     return yesterday if last is None or last < yesterday else None
 
@@ -78,26 +92,170 @@ def purge(writer) -> None:
 
 
 def run_cycle(
-    writer, registry, day: dt.date, *, error_retention_days: int = ERROR_RETENTION_DAYS, rules: list | None = None, sql: Path | None = None
+    writer,
+    registry,
+    day: dt.date,
+    *,
+    error_retention_days: int = ERROR_RETENTION_DAYS,
+    rules: list | None = None,
+    sql: Path | None = None,
+    steps: tuple[str, ...] = STEPS,
 ) -> dict:
     """Dedupe `day` into the stable tables, shred and expire everything, then run the day's queries
-    (the generated ones and those under `sql`); returns what each did. A query that fails is
-    reported, and the cycle still counts as done (`pingpipe etl run --date` redoes it)."""
-    import json
+    (the generated ones and those under `sql`) on DuckDB; returns what each did. A query that fails
+    is reported, and the cycle still counts as done (`pingpipe etl run --date` redoes it)."""
+    return cycle_on(DuckDBCycle(writer, registry, sql), registry, day, error_retention_days, rules, steps)
 
-    kept = copy_deduplicate(writer, day)
-    with writer.transaction() as con:
-        tables = tables_of(writer)
-        shredded = shred(con, tables, rules=rules)
-        expired = expire(con, list(tables), retention(registry), error_retention_days=error_retention_days)
-        mark_purge(writer, con, shredded["rows"], expired)
-        report = {"day": day.isoformat(), "stable": kept, "shredded": shredded["rows"], "skipped": shredded["skipped"], "expired": expired}
-    purge(writer)
-    report["etl"] = run_etl(writer, registry, day, sql=sql).as_dict()
-    with writer.transaction() as con:
-        con.execute(CYCLES_DDL)
-        con.execute(f"INSERT OR REPLACE INTO {CYCLES} VALUES (?, now(), ?)", [day, json.dumps(report)])
+
+def run_cycle_bigquery(
+    client,
+    project: str,
+    registry,
+    day: dt.date,
+    *,
+    error_retention_days: int = ERROR_RETENTION_DAYS,
+    rules: list | None = None,
+    sql: Path | None = None,
+    steps: tuple[str, ...] = STEPS,
+) -> dict:
+    """The same cycle on BigQuery; retention is kept as partition expiry, and a live table whose
+    newest rows are in the streaming buffer has its shred deferred to the next run."""
+    return cycle_on(BigQueryCycle(client, project, registry, sql), registry, day, error_retention_days, rules, steps)
+
+
+def copy_deduplicate(writer, day: dt.date) -> dict[str, int]:
+    """Only the copy of `day` into the stable tables, on DuckDB (`pingpipe dedupe`); rows kept per table."""
+    return run_cycle(writer, None, day, steps=(STABLE,))[STABLE]
+
+
+def copy_deduplicate_bigquery(client, project: str, day: dt.date) -> dict[str, int]:
+    """Only the copy of `day` into the stable tables, on BigQuery; rows kept per table."""
+    return run_cycle_bigquery(client, project, None, day, steps=(STABLE,))[STABLE]
+
+
+def cycle_on(engine, registry, day: dt.date, error_retention_days: int, rules: list | None, steps: tuple[str, ...]) -> dict:
+    """Plan the cycle from the tables the engine's warehouse holds, and run it there."""
+    days = retention(registry) if registry is not None and DELETE in steps else {}
+    return run_plan(engine, plan(engine.tables(), day, retention=days, error_retention_days=error_retention_days, rules=rules, steps=steps))
+
+
+def run_plan(engine, p: Plan) -> dict:
+    """The steps of `p`, in the cycle's order, on `engine`; the report of what each did. Only a
+    whole cycle is recorded as the day's."""
+    report: dict = {"day": p.day.isoformat()}
+    if STABLE in p.steps:
+        report[STABLE] = engine.copy(p.copies, p.day)
+    if DELETE in p.steps:
+        report.update(engine.delete(p.shred, p.expiry))
+    if ETL in p.steps:
+        report[ETL] = engine.etl(p.day)
+    if p.whole:
+        engine.record(p.day, report)
     return report
+
+
+class DuckDBCycle:
+    """The cycle's steps on a DuckDB warehouse (DuckDBWriter), between commits."""
+
+    def __init__(self, writer, registry=None, sql: Path | None = None):
+        self.writer, self.registry, self.sql = writer, registry, sql
+
+    def tables(self) -> Tables:
+        return tables_of(self.writer)
+
+    def copy(self, copies: list[Copy], day: dt.date) -> dict[str, int]:
+        """Every copy in one transaction: each stable table made or widened, its day replaced by the
+        template's rows (transpiled), its view made."""
+        kept: dict[str, int] = {}
+        start, end = utc.bounds(day)
+        with self.writer.transaction() as con:
+            for c in copies:
+                self.writer.ensure_table(c.stable, c.fields)
+                table = f"{quote(c.stable.dataset)}.{quote(c.stable.table)}"
+                in_the_day = f"{SUBMISSION_TIMESTAMP} >= ? AND {SUBMISSION_TIMESTAMP} < ?"
+                con.execute(f"DELETE FROM {table} WHERE {in_the_day}", [start, end])
+                con.execute(f"INSERT INTO {table} BY NAME {to_duckdb(c.query, day)}")
+                faults.point("cycle.copy")  # tests: a crash with a table copied, none committed
+                (kept[str(c.stable)],) = con.execute(f"SELECT count(*) FROM {table} WHERE {in_the_day}", [start, end]).fetchone()
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(c.view.dataset)}")
+                con.execute(to_duckdb(c.view, None))
+        return kept
+
+    def delete(self, shredding: ShredPlan, expiry: dict[tuple[str, str], int]) -> dict:
+        """Shred and expire in one transaction, then the deleted rows' bytes out of the file."""
+        with self.writer.transaction() as con:
+            shredded = shred(con, {}, planned=shredding)
+            expired = expire(con, expiry)
+            mark_purge(self.writer, con, shredded["rows"], expired)
+        purge(self.writer)
+        return {"shredded": shredded["rows"], "skipped": shredded["skipped"], "expired": expired}
+
+    def etl(self, day: dt.date) -> dict:
+        return run_etl(self.writer, self.registry, day, sql=self.sql).as_dict()
+
+    def record(self, day: dt.date, report: dict) -> None:
+        faults.point("cycle.record")  # tests: a crash with every step done, the day not recorded
+        with self.writer.transaction() as con:
+            con.execute(CYCLES_DDL)
+            con.execute(f"INSERT OR REPLACE INTO {CYCLES} VALUES (?, now(), ?)", [day, json.dumps(report)])
+
+
+class BigQueryCycle:
+    """The cycle's steps on a BigQuery project, as jobs where the data is."""
+
+    def __init__(self, client, project: str, registry=None, sql: Path | None = None):
+        self.client, self.project, self.registry, self.sql = client, project, registry, sql
+
+    def tables(self) -> Tables:
+        return bigquery_tables(self.client, self.project)
+
+    def copy(self, copies: list[Copy], day: dt.date) -> dict[str, int]:
+        """Each stable table made like its live table (partitioning with its expiry, clustering) or
+        widened to its columns, its day replaced by one MERGE of the template's rows; the view made."""
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter(SUBMISSION_DATE, "DATE", day)])
+        kept: dict[str, int] = {}
+        for c in copies:
+            self.ensure_stable(c)
+            select, columns = qualified(c.query, self.project)
+            kept[str(c.stable)] = replace_day(
+                self.client, f"`{self.project}.{c.stable}`", columns, select, in_day(f"target.{SUBMISSION_TIMESTAMP}"), config
+            )
+            ensure_dataset(self.client, self.project, c.view.dataset)
+            self.client.query(qualified(c.view, self.project)[0]).result()
+        return kept
+
+    def ensure_stable(self, c: Copy) -> None:
+        from google.cloud import bigquery
+
+        source = self.client.get_table(f"{self.project}.{c.live}")
+        ensure_dataset(self.client, self.project, c.stable.dataset)
+        target = bigquery.Table(f"{self.project}.{c.stable}", schema=source.schema)
+        target.time_partitioning, target.clustering_fields = source.time_partitioning, source.clustering_fields
+        target = self.client.create_table(target, exists_ok=True)
+        held = [f.to_api_repr() for f in target.schema]
+        if additions(held, c.fields):
+            target.schema = [bigquery.SchemaField.from_api_repr(f) for f in merge(held, c.fields)]
+            self.client.update_table(target, ["schema"])
+
+    def delete(self, shredding: ShredPlan, expiry: dict[tuple[str, str], int]) -> dict:
+        """Shred as one DML job per table; expiry as each table's partition expiry (or a DELETE job)."""
+        shredded = shred_bigquery(self.client, self.project, {}, planned=shredding)
+        changed, expired = expire_bigquery(self.client, self.project, expiry)
+        return {
+            "shredded": shredded["rows"],
+            "skipped": shredded["skipped"],
+            "deferred": shredded["deferred"],
+            "expired": expired,
+            "expiry": changed,
+        }
+
+    def etl(self, day: dt.date) -> dict:
+        return run_etl_bigquery(self.client, self.project, self.registry, day, sql=self.sql).as_dict()
+
+    def record(self, day: dt.date, report: dict) -> None:
+        """Nothing: the schedule that runs it (a CronJob) keeps the days."""
 
 
 def run_etl(writer, registry, day: dt.date, *, sql: Path | None = None, only: set[str] | None = None):
@@ -110,13 +268,14 @@ def run_etl(writer, registry, day: dt.date, *, sql: Path | None = None, only: se
     return run(writer, queries, day, only=only, expected=catalog.expected(registry, tables))
 
 
-def bigquery_tables(client, project: str) -> dict[tuple[str, str], list[dict]]:
-    """(dataset, table) -> fields, for every table of an app's datasets, read from BigQuery."""
-    return {
-        (t.dataset, t.table): [f.to_api_repr() for f in client.get_table(f"{project}.{t}").schema]
-        for t in project_tables(client, project)
-        if family_of(t.dataset) is not None
-    }
+def bigquery_tables(client, project: str) -> Tables:
+    """(dataset, table) -> fields, for every table of the project (views aside), read from BigQuery."""
+    out = {}
+    for t in project_tables(client, project):
+        table = client.get_table(f"{project}.{t}")
+        if table.table_type != "VIEW":
+            out[(t.dataset, t.table)] = [f.to_api_repr() for f in table.schema]
+    return out
 
 
 def run_etl_bigquery(client, project: str, registry, day: dt.date, *, sql: Path | None = None, only: set[str] | None = None) -> Report:
@@ -129,32 +288,3 @@ def run_etl_bigquery(client, project: str, registry, day: dt.date, *, sql: Path 
     except QueryError as exc:
         return Report(failed={exc.path: str(exc)})
     return run_bigquery(client, project, queries, day, only=only, expected=catalog.expected(registry, tables))
-
-
-def run_cycle_bigquery(
-    client,
-    project: str,
-    registry,
-    day: dt.date,
-    *,
-    error_retention_days: int = ERROR_RETENTION_DAYS,
-    rules: list | None = None,
-    sql: Path | None = None,
-) -> dict:
-    """The daily cycle on BigQuery, in `run_cycle`'s order: `day` copied into the stable tables,
-    deleted clients shredded, retention applied as partition expiry, then the day's queries."""
-    kept = copy_deduplicate_bigquery(client, project, day)
-    shredded = shred_bigquery(client, project, bigquery_tables(client, project), rules=rules)
-    tables = [(t.dataset, t.table) for t in project_tables(client, project)]
-    expiry, expired = expire_bigquery(client, project, tables, retention(registry), error_retention_days=error_retention_days)
-    report = {
-        "day": day.isoformat(),
-        "stable": kept,
-        "shredded": shredded["rows"],
-        "skipped": shredded["skipped"],
-        "deferred": shredded["deferred"],
-        "expired": expired,
-        "expiry": expiry,
-    }
-    report["etl"] = run_etl_bigquery(client, project, registry, day, sql=sql).as_dict()
-    return report

@@ -26,13 +26,14 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
+from pingpipe import utc
 from pingpipe.edge.app import SubmitHandler
-from pingpipe.edge.attributes import submission_timestamp
 from pingpipe.edge.config import EdgeConfig
 from pingpipe.edge.publish.segments import OPEN, SEALED, SegmentLog
 from pingpipe.message import encode_line
+from pingpipe.schemas.names import SUBMISSION_TIMESTAMP
 
 from .demo import Submission
 
@@ -58,7 +59,7 @@ class Edge:
             raise DemoRefused(f"the edge would answer {status} to {sub.uri}")
         if length != len(sub.body):
             raise DemoRefused(f"{sub.uri}: Content-Length {length}, body {len(sub.body)} bytes")
-        attributes["submission_timestamp"] = submission_timestamp(sub.submitted.timestamp())
+        attributes[SUBMISSION_TIMESTAMP] = utc.timestamp(sub.submitted)
         return encode_line(sub.body, attributes)
 
 
@@ -130,14 +131,3 @@ def wait_loaded(
             )
         left = now_left
     return True
-
-
-def cycle_days(days: Iterable, run_one: Callable, progress: Callable | None = None) -> list[dict]:
-    """The daily cycle for each day, oldest first (baseline_clients_last_seen needs the day before)."""
-    days = list(days)
-    reports = []
-    for i, day in enumerate(days):
-        reports.append(run_one(day))
-        if progress is not None:
-            progress(i + 1, len(days), day, reports[-1])
-    return reports

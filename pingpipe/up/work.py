@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from pingpipe import jsontext
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
+from pingpipe.decoder.dedupe import document_key
 from pingpipe.decoder.failures import duplicate, failure, load_failure
 from pingpipe.dictionary import debug
 from pingpipe.gctune import tune_gc
@@ -25,13 +26,13 @@ from pingpipe.loader.coerce import Coercer
 from pingpipe.loader.columns import column_coercer
 from pingpipe.loader.load import Loader, error_row
 from pingpipe.loader.tables import TableId, error_table
-from pingpipe.logs import records as log_records
 from pingpipe.message import BadLine, RawMessage
+from pingpipe.schemas.names import DOCUMENT_NAMESPACE, DOCUMENT_TYPE, DOCUMENT_VERSION, SUBMISSION_TIMESTAMP, URI
 
 _state: dict[str, object] = {}
 
 
-_DUPLICATE_KEYS = ("submission_timestamp", "document_namespace", "document_type", "document_version", "uri")
+_DUPLICATE_KEYS = (SUBMISSION_TIMESTAMP, DOCUMENT_NAMESPACE, DOCUMENT_TYPE, DOCUMENT_VERSION, URI)
 
 
 @dataclass
@@ -168,41 +169,17 @@ def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: 
             _error(result, load_failure(data, attributes, exc))
 
 
-class MozlogError(ValueError):
-    """A log line refused when it was queued (not mozlog, or too long), with its reason."""
-
-
-def _log_row(message: RawMessage, result: SegmentResult) -> None:
-    """A row a service's log line became when it was queued (logs/records.py): placed, not decoded."""
-    attributes = message.attributes
-    if log_records.ERROR in attributes:
-        kind = attributes.get(log_records.ERROR_KIND, log_records.ERROR_TYPE)
-        _error(result, failure(message.data, attributes, MozlogError(attributes[log_records.ERROR]), kind))
-        return
-    targets = _state.setdefault("log_targets", {})  # per table, once per worker: not per line
-    key = (attributes[log_records.SERVICE], attributes[log_records.TYPE], attributes.get(log_records.COLUMNS))
-    target = targets.get(key)
-    if target is None:
-        table, fields = log_records.place(attributes)
-        target = targets[key] = (table, fields, Coercer(fields))
-    table, fields, coerce = target
-    _add(result, table, fields, coerce, attributes, jsontext.loads(message.data), message.data)
-
-
 def _add(result: SegmentResult, table: TableId, fields: list[dict], coerce: Coercer, attributes: dict, payload: dict, body: bytes) -> None:
     rows = result.rows.get(table)
     if rows is None:
         rows = result.rows[table] = TableRows(fields, coerce)
-    rows.ids.append(attributes.get("document_id", ""))
+    rows.ids.append(document_key(attributes))
     rows.about.append(tuple(attributes.get(k) for k in _DUPLICATE_KEYS))
     rows.data.append(payload)
     rows.bodies.append(body)
 
 
 def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
-    if log_records.SERVICE in message.attributes or log_records.ERROR in message.attributes:
-        _log_row(message, result)
-        return
     decoded = decoder.decode(message)
     if not isinstance(decoded, Decoded):
         _error(result, decoded.message)

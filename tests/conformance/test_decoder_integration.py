@@ -13,7 +13,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pingpipe.cli.decode import build_pipeline
+from pingpipe.decoder.build import build_pipeline
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig, Failure
 from pingpipe.message import RawMessage
 

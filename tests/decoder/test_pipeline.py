@@ -12,9 +12,9 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pingpipe.cli.decode import build_pipeline
+from pingpipe.decoder.build import build_pipeline
 from pingpipe.decoder.core import DecoderConfig
-from pingpipe.message import RawMessage
+from pingpipe.message import RawMessage, encode_line
 
 from ..fixtures import RAW, VALIDATION, raw, validation_docs
 
@@ -213,7 +213,7 @@ def test_many_messages_per_bucket_in_small_runs_still_deliver_one_copy_each(tmp_
     assert kinds == ["ParsePayload", "ParseUri", "duplicate", "duplicate"]
 
 
-def test_the_document_id_is_read_from_either_uri_form_before_decoding():
+def test_the_document_id_is_read_before_decoding_from_every_kind_of_line_as_decoding_spells_it():
     from pingpipe.decoder.pipeline import document_id
 
     doc = str(uuid.uuid4())
@@ -221,3 +221,8 @@ def test_the_document_id_is_read_from_either_uri_form_before_decoding():
     assert document_id(line(b"", uri=f"/submit/telemetry/{doc}/main/Firefox/61.0a1/nightly/20180328030202")) == doc
     assert document_id(line(b"", uri=f"/submit/glean/baseline/1/{doc.upper()}?v=4")) == doc  # as the decoder spells it
     assert document_id(line(b"", uri="/elsewhere")) == "" and document_id(b"not a line") == ""
+    assert document_id(line(b"", uri=f"/submit/glean/baseline/{doc}")) == ""  # a URI the decoder refuses names no copy
+    queued_log_row = encode_line(b"{}", {"log_service": "svc", "log_type": "t", "document_id": doc})
+    assert document_id(queued_log_row) == doc
+    entry = {"jsonPayload": {"Type": "glean-server-event", "Fields": {"document_id": doc.upper()}}, "receiveTimestamp": "x"}
+    assert document_id(encode_line(json.dumps(entry).encode(), {})) == doc  # a LogEntry names its id in its body

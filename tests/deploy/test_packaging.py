@@ -49,6 +49,9 @@ def test_the_wheel_carries_every_module_and_the_shipped_schemas(tmp_path):
             assert f"pingpipe/schemas/data/{data.relative_to(REPO / 'schemas' / 'data')}" in names, data
     for data in [*(REPO / "dictionary" / "templates").iterdir(), *(REPO / "dictionary" / "static").iterdir()]:
         assert f"pingpipe/dictionary/{data.relative_to(REPO / 'dictionary')}" in names, data
+    for data in (REPO / "etl" / "templates").rglob("*.*"):  # the generated queries' SQL and metadata
+        if data.is_file() and data.suffix in (".sql", ".yaml"):
+            assert f"pingpipe/etl/{data.relative_to(REPO / 'etl')}" in names, data
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     probe = (
@@ -56,6 +59,8 @@ def test_the_wheel_carries_every_module_and_the_shipped_schemas(tmp_path):
         "pingpipe.etl.run, pingpipe.dictionary.pages\n"
         "from pingpipe.schemas.registry import Registry\n"
         "r = Registry.load()\n"
+        "from pingpipe.etl.glean_usage import queries_for\n"
+        "assert len(queries_for('app', 'baseline_v1', set())) == 4\n"
         "print(pingpipe.__file__)\n"
         "print(r.get('pingpipe-demo', 'hello', 1).live_table)\n"
     )

@@ -12,12 +12,12 @@ import pytest
 
 from pingpipe.decoder.core import Decoded, Decoder, DecoderConfig
 from pingpipe.loader.load import Loader
-from pingpipe.loader.stable import copy_deduplicate
 from pingpipe.loader.tables import TableId
 from pingpipe.loader.writers import duckdb as duckdb_writer
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
+from pingpipe.up import cycle
 
 from ..fixtures import GLEAN, VALIDATION, decoded_messages
 
@@ -237,29 +237,6 @@ def test_unknown_schema_on_load_is_an_error_row_not_a_guess(schemas):
     assert list(batch.tables) == [TableId("payload_bytes_error", "structured")]
 
 
-def test_dedupe_keeps_the_first_row_per_document_and_is_idempotent(tmp_path):
-    writer = DuckDBWriter(tmp_path / "w.duckdb")
-    live = TableId("app_live", "ping_v1")
-    fields = [
-        {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
-        {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
-        {"name": "n", "type": "INT64", "mode": "NULLABLE"},
-    ]
-    rows = [
-        {"document_id": "a", "submission_timestamp": "2026-11-23T10:00:02.000000Z", "n": 2},
-        {"document_id": "a", "submission_timestamp": "2026-11-23T10:00:01.000000Z", "n": 1},
-        {"document_id": "b", "submission_timestamp": "2026-11-23T23:59:59.000000Z", "n": 3},
-        {"document_id": "c", "submission_timestamp": "2026-11-24T00:00:00.000000Z", "n": 4},
-    ]
-    writer.write({live: (fields, rows)})
-    for _ in range(2):
-        assert copy_deduplicate(writer, dt.date(2026, 11, 23)) == {"app_stable.ping_v1": 2}
-    assert writer.query("SELECT document_id, n FROM app_stable.ping_v1 ORDER BY 1").fetchall() == [("a", 1), ("b", 3)]
-    assert writer.query("SELECT count(*) FROM app.ping").fetchone()[0] == 2  # the user-facing view
-    copy_deduplicate(writer, dt.date(2026, 11, 24))
-    assert writer.query("SELECT count(*) FROM app.ping").fetchone()[0] == 3
-
-
 def test_timestamps_with_offsets_load_and_a_bad_one_does_not_fail_the_batch(tmp_path):
     fields = [
         {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
@@ -304,7 +281,7 @@ def test_a_ping_to_a_schema_without_pipeline_metadata_keeps_its_id_time_and_meta
     assert row[0] == doc and row[1] == dt.datetime(2026, 11, 23, 10, tzinfo=dt.timezone.utc) and row[2] == "Glean/64"
     assert 0 <= row[3] < 100
     assert set(json.loads(row[4])) == {"$schema"}  # no column for it; id and time have theirs, metadata is the pipeline's
-    assert copy_deduplicate(writer, dt.date(2026, 11, 23)) == {"glean_stable.glean_v1": 1}
+    assert cycle.copy_deduplicate(writer, dt.date(2026, 11, 23)) == {"glean_stable.glean_v1": 1}
 
 
 def test_every_writer_is_closed_to_files_and_settings_as_it_opens_yet_appends_arrow_and_ndjson_rows(tmp_path):
@@ -376,3 +353,19 @@ def test_a_purge_that_was_due_when_the_process_died_is_done_by_the_next_open(tmp
     assert b"DELETED-" not in path.read_bytes() and not writer.purge_due()
     assert writer.query("SELECT v FROM t").fetchall() == [("kept",)]
     writer.close()
+
+
+def test_row_counts_are_every_table_of_the_warehouse_in_name_order(tmp_path):
+    writer = DuckDBWriter(tmp_path / "warehouse.duckdb")
+    try:
+        fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"}]
+        for table, rows in ((TableId("b_live", "x_v1"), 1), (TableId("a_live", "y_v1"), 3), (TableId("a_live", "x_v1"), 0)):
+            writer.ensure_table(table, fields)
+            writer.write({table: (fields, [{"document_id": f"d{i}"} for i in range(rows)])})
+        assert list(writer.row_counts().items()) == [
+            (TableId("a_live", "x_v1"), 0),
+            (TableId("a_live", "y_v1"), 3),
+            (TableId("b_live", "x_v1"), 1),
+        ]
+    finally:
+        writer.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pingpipe.loader.load import Batch, LoadedBefore, drop_loaded, error_row
+from pingpipe.loader.load import Batch, LoadedBefore, drop_loaded, error_row, write_refusing
 from pingpipe.loader.tables import ERROR_FIELDS, TableId
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 
@@ -43,3 +43,22 @@ def test_identical_rows_of_one_run_all_load_and_a_rerun_skips_each_once(tmp_path
     (count,) = writer.query("SELECT count(*) FROM payload_bytes_error.structured").fetchone()
     assert count == 7
     writer.close()
+
+
+def test_a_batch_its_warehouse_refuses_loads_but_the_refused_row_which_becomes_an_error_row(tmp_path):
+    """The Beam sink's and `load`'s path (the committer probes alike): no refused row stops a load."""
+    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"}, {"name": "ts", "type": "TIMESTAMP", "mode": "NULLABLE"}]
+    table = TableId("x_live", "p_v1")
+    batch = Batch()
+    for doc, ts in (("a", "2026-11-23T10:00:00Z"), ("b", "2026-13-45T99:00:00Z"), ("c", "2026-11-23T11:00:00Z")):
+        batch.add(table, fields, {"document_id": doc, "ts": ts})
+    batch.counts["rows"] = 3
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    try:
+        assert write_refusing(writer, batch) == 3
+        assert writer.query("SELECT document_id FROM x_live.p_v1 ORDER BY 1").fetchall() == [("a",), ("c",)]
+        error_type, message = writer.query("SELECT error_type, error_message FROM payload_bytes_error.structured").fetchone()
+        assert error_type == "Load" and "the warehouse refused the row for x_live.p_v1" in message
+        assert (batch.counts["rows"], batch.counts["errors"]) == (2, 1)
+    finally:
+        writer.close()

@@ -12,10 +12,11 @@ import uuid
 import pytest
 
 from pingpipe.decoder.core import DecoderConfig
+from pingpipe.loader.tables import TableId
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.message import encode_line
 from pingpipe.schemas.registry import Registry
-from pingpipe.up import cycle, work
+from pingpipe.up import cycle, cycle_plan, work
 from pingpipe.up.commit import Committer
 from tests.helpers import PINGPIPE
 from tests.up.test_hardening import CLIENT_INFO, PING_INFO
@@ -84,7 +85,7 @@ def test_up_runs_the_cycle_by_itself_and_by_hand(run_up):
 def test_an_error_row_of_a_message_without_a_submission_timestamp_still_expires(tmp_path):
     """A raw line made elsewhere, with no (or a broken) submission_timestamp: its error row is stamped
     when it is made, so the retention reaches it."""
-    from pingpipe.privacy.expire import expire
+    from pingpipe.privacy.expire import expire, plan
 
     work.init_worker(DecoderConfig())
     writer = DuckDBWriter(tmp_path / "w.duckdb")
@@ -98,7 +99,101 @@ def test_an_error_row_of_a_message_without_a_submission_timestamp_still_expires(
     stamps = [r[0] for r in writer.query("SELECT submission_timestamp FROM payload_bytes_error.structured").fetchall()]
     assert len(stamps) == 2 and all(abs((s - made).total_seconds()) < 60 for s in stamps)
     with writer.transaction() as con:
-        tables = list(cycle.tables_of(writer))
-        assert expire(con, tables, {}, error_retention_days=14, now=made + dt.timedelta(days=13)) == {}
-        assert expire(con, tables, {}, error_retention_days=14, now=made + dt.timedelta(days=15)) == {"payload_bytes_error.structured": 2}
+        planned = plan(list(cycle.tables_of(writer)), {}, error_retention_days=14)
+        assert expire(con, planned, now=made + dt.timedelta(days=13)) == {}
+        assert expire(con, planned, now=made + dt.timedelta(days=15)) == {"payload_bytes_error.structured": 2}
+    writer.close()
+
+
+FIELDS = [
+    {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
+    {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
+    {"name": "n", "type": "INT64", "mode": "NULLABLE"},
+]
+
+
+def test_dedupe_keeps_the_first_row_per_document_of_the_utc_day_widens_the_stable_table_and_is_idempotent(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    live = TableId("app_live", "ping_v1")
+    rows = [
+        {"document_id": "a", "submission_timestamp": "2026-11-23T10:00:02.000000Z", "n": 2},
+        {"document_id": "a", "submission_timestamp": "2026-11-23T10:00:01.000000Z", "n": 1},  # written later, received first
+        {"document_id": "b", "submission_timestamp": "2026-11-23T23:59:59.999999Z", "n": 3},
+        {"document_id": "c", "submission_timestamp": "2026-11-24T00:00:00.000000Z", "n": 4},
+        {"document_id": "c", "submission_timestamp": "2026-11-22T23:59:59.000000Z", "n": 5},  # another day's copy of c
+    ]
+    writer.write({live: (FIELDS, rows)})
+    for _ in range(2):
+        assert cycle.copy_deduplicate(writer, dt.date(2026, 11, 23)) == {"app_stable.ping_v1": 2}
+    assert writer.query("SELECT document_id, n FROM app_stable.ping_v1 ORDER BY 1").fetchall() == [("a", 1), ("b", 3)]
+    assert writer.query("SELECT count(*) FROM app.ping").fetchone()[0] == 2  # the user-facing view
+    wider = [*FIELDS, {"name": "extra", "type": "STRING", "mode": "NULLABLE"}]
+    writer.write({live: (wider, [{"document_id": "d", "submission_timestamp": "2026-11-24T08:00:00Z", "n": 6, "extra": "x"}])})
+    assert cycle.copy_deduplicate(writer, dt.date(2026, 11, 24)) == {"app_stable.ping_v1": 2}
+    assert writer.query("SELECT document_id, n, extra FROM app.ping ORDER BY 1").fetchall() == [
+        ("a", 1, None),
+        ("b", 3, None),
+        ("c", 4, None),
+        ("d", 6, "x"),
+    ]
+    assert cycle.due(writer, dt.date(2026, 11, 25)) == dt.date(2026, 11, 24)  # a copy alone is not the day's cycle
+    writer.close()
+
+
+def test_the_plan_names_each_step_with_the_tables_the_copy_leaves_for_the_next():
+    """One plan for both engines: the copy's SQL is BigQuery's; shred and expiry reach the stable
+    tables the copy will make (or widen), before they exist."""
+    with_id = [*FIELDS, {"name": "client_info", "type": "RECORD", "mode": "NULLABLE", "fields": [{"name": "client_id", "type": "STRING"}]}]
+    tables = {
+        ("app_live", "hello_v1"): with_id,
+        ("app_live", "deletion_request_v1"): with_id,
+        ("app_stable", "hello_v1"): FIELDS,  # made before the live table had a client id
+        ("payload_bytes_error", "structured"): FIELDS,
+    }
+    p = cycle_plan.plan(tables, YESTERDAY, retention={"app_live.hello_v1": 30}, error_retention_days=14, rules=None)
+    assert [(str(c.live), str(c.stable), c.view.name) for c in p.copies] == [
+        ("app_live.deletion_request_v1", "app_stable.deletion_request_v1", "app.deletion_request"),
+        ("app_live.hello_v1", "app_stable.hello_v1", "app.hello"),
+    ]
+    copy = p.copies[1].query
+    assert "`app_live.hello_v1`" in copy.sql and "@submission_date" in copy.sql and copy.date_parameter == "submission_date"
+    assert p.shred.targets == {("app", "client_info.client_id"): [("app_live", "hello_v1"), ("app_stable", "hello_v1")]}
+    assert p.expiry == {("app_live", "hello_v1"): 30, ("app_stable", "hello_v1"): 30, ("payload_bytes_error", "structured"): 14}
+    assert p.whole
+    only = cycle_plan.plan(tables, YESTERDAY, steps=(cycle_plan.STABLE,))
+    assert len(only.copies) == 2 and only.expiry == {} and only.shred.targets == {} and not only.whole
+    with pytest.raises(ValueError, match="no such step: dedupe"):
+        cycle_plan.plan(tables, YESTERDAY, steps=("dedupe",))
+
+
+@pytest.mark.system
+@pytest.mark.parametrize("point", ["cycle.copy", "cycle.record"])
+def test_a_cycle_killed_midway_loses_and_doubles_nothing_and_its_rerun_finishes_the_day(tmp_path, point):
+    """SIGKILL inside the copy's transaction (nothing of it committed), or after every step but the
+    record (the day not marked done): `pingpipe cycle` again gives the tables of one clean run."""
+    import os
+
+    work.init_worker(DecoderConfig())
+    data = tmp_path / "data"
+    data.mkdir()
+    writer = DuckDBWriter(data / "warehouse.duckdb")
+    path = tmp_path / "s1.ndjson"
+    path.write_bytes(line("hello", YESTERDAY, ping(str(uuid.uuid4()))) + line("hello", YESTERDAY, ping(str(uuid.uuid4()))))
+    Committer(writer).commit(work.process_segments([str(path)]), [path])
+    with writer.transaction() as con:  # a copy the committer did not see (another loader's): the stable table keeps one
+        con.execute("INSERT INTO pingpipe_demo_live.hello_v1 SELECT * FROM pingpipe_demo_live.hello_v1 LIMIT 1")
+    writer.close()
+    command = [PINGPIPE, "cycle", "--data", str(data), "--date", str(YESTERDAY)]
+    killed = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "PINGPIPE_KILL_AT": point})
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    writer = DuckDBWriter(data / "warehouse.duckdb")
+    stable = [t for t in writer.tables() if str(t) == "pingpipe_demo_stable.hello_v1"]
+    assert bool(stable) == (point == "cycle.record") and cycle.due(writer, TODAY) == YESTERDAY
+    writer.close()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "pingpipe_demo_stable.hello_v1: kept 2 row(s)" in done.stdout, done.stdout + done.stderr
+    writer = DuckDBWriter(data / "warehouse.duckdb")
+    assert writer.query("SELECT count(*), count(DISTINCT document_id) FROM pingpipe_demo_stable.hello_v1").fetchone() == (2, 2)
+    assert writer.query("SELECT count(*) FROM pingpipe_demo_live.hello_v1").fetchone()[0] == 3  # live keeps every copy
+    assert cycle.due(writer, TODAY) is None
     writer.close()

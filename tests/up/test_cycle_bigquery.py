@@ -136,3 +136,33 @@ def test_the_daily_cycle_runs_on_bigquery_as_jobs(bqemulator, tmp_path):
     ]
     assert daily == [(DAY, 1)]
     assert sorted(r[0] for r in client.query(f"SELECT document_id FROM `{PROJECT}.pingpipe_demo.hello`").result()) == ["a", "earlier"]
+
+
+def test_the_stable_copy_is_one_query_that_gives_the_same_rows_on_bqemulator_and_duckdb(bqemulator, tmp_path):
+    """The template's BigQuery SQL, run as written on BigQuery and transpiled on DuckDB: the same first
+    copies of the same UTC day, another day's rows left as they were. (Widening is DuckDB's test in
+    tests/up/test_cycle.py: bqemulator does not apply schema updates.)"""
+    from pingpipe.loader.writers.duckdb import DuckDBWriter
+    from pingpipe.up import cycle
+
+    client = client_for(bqemulator.endpoint, project="twins")
+    duck = DuckDBWriter(tmp_path / "w.duckdb")
+    live, stable = TableId("twin_live", "ping_v1"), TableId("twin_stable", "ping_v1")
+    wider = [*FIELDS, {"name": "extra", "type": "STRING", "mode": "NULLABLE"}]
+    rows = [
+        {**ping("x", "2026-11-28T10:00:02Z", "a"), "extra": "second"},
+        {**ping("y", "2026-11-28T10:00:01Z", "a"), "extra": "first"},  # received first: kept
+        ping("z", "2026-11-28T23:59:59.999999Z", "b"),
+        ping("z", "2026-11-29T00:00:00Z", "c"),  # the next day
+        ping("z", "2026-11-27T23:59:59Z", "b"),  # b's copy of the day before
+    ]
+    for writer in (BigQueryWriter("twins", client=client, retry_deadline=30), duck):
+        writer.write({stable: (wider, [ping("old", "2026-11-20T10:00:00Z", "o")])})  # an earlier day's copy
+        writer.write({live: (wider, rows)})
+    for _ in range(2):  # a rerun gives the same day
+        assert cycle.copy_deduplicate_bigquery(client, "twins", DAY) == cycle.copy_deduplicate(duck, DAY) == {"twin_stable.ping_v1": 2}
+    columns = "document_id, client_info.client_id, extra"
+    on_bigquery = sorted(tuple(r.values()) for r in client.query(f"SELECT {columns} FROM `twins.twin.ping`").result())
+    on_duckdb = sorted(duck.query(f"SELECT {columns} FROM twin.ping").fetchall())
+    assert on_bigquery == on_duckdb == [("a", "y", "first"), ("b", "z", None), ("o", "old", None)]
+    duck.close()

@@ -1,0 +1,175 @@
+"""What each warehouse command does, on its `Target` (target.py): one plain function each, which the
+command line wires to options and tests call. Each asks the running `up` first (it holds the file),
+else opens the DuckDB file, else runs as BigQuery jobs where the data is; each returns what it did
+as a dict, and the command prints it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from pingpipe.privacy.expire import ERROR_RETENTION_DAYS
+
+from .target import BIGQUERY, CommandError, Target
+
+
+def query(target: Target, sql: str) -> dict:
+    """A read-only query's {"columns", "rows"}; a refused one is a QueryError."""
+    from . import warehouse
+
+    result = target.ask("POST", "/query", sql.encode("utf-8"))
+    if result is None:
+        with target.read_only() as con:
+            result = warehouse.run_query(con, sql)
+    return result
+
+
+def status(target: Target) -> dict:
+    """Tables with row counts, errors by type, the queue's backlog, and whether `up` answered."""
+    from . import warehouse
+
+    info = target.ask("GET", "/status")
+    running = info is not None
+    if info is None:
+        with target.read_only() as con:
+            info = warehouse.status(con)
+        info["backlog"] = warehouse.backlog(target.data / "queue")
+    info["running"] = running
+    return info
+
+
+def audit(target: Target, deep: bool = False, progress: Callable[[Path], None] | None = None) -> dict:
+    """{"rows", "findings"} of the identifier audit, and with `deep` its "traces" of deleted rows'
+    bytes under DATA ({"deep", "kept", "files", "recorded"})."""
+    from pingpipe.loader.writers.duckdb import cursor
+    from pingpipe.privacy.audit import audit as run_audit
+    from pingpipe.privacy.audit import deep as run_deep
+
+    result = target.ask("GET", "/audit")
+    if result is not None:
+        traces = target.ask("GET", "/audit?deep=1") if deep else None
+        return {"rows": result["rows"], "findings": result["findings"], "traces": traces}
+    with target.read_only() as con:
+        findings = run_audit(con, cursor)
+        traces = None
+        if deep:
+            found = run_deep(con, target.data, cursor, progress=progress)
+            traces = {"deep": found.lines(), "kept": found.kept, "files": found.files, "recorded": found.recorded}
+    return {"rows": findings.scanned, "findings": findings.lines(), "traces": traces}
+
+
+def shred(target: Target, dry_run: bool = False, user_ids: Path | None = None) -> dict:
+    """Delete (or, dry, count) every deleted client's rows: {"rows": {table: n}, "skipped", ["deferred"]}.
+    `user_ids` rules come before the shipped ones (and a running `up`'s own)."""
+    from pingpipe.privacy.shred import load_rules
+
+    rules = load_rules(user_ids)  # a mistake in them is said before anything runs
+    if target.kind == BIGQUERY:
+        from pingpipe.privacy.shred import shred_bigquery
+
+        from .cycle import bigquery_tables
+
+        client = target.client()
+        return shred_bigquery(client, target.project, bigquery_tables(client, target.project), dry_run=dry_run, rules=rules)
+    result = target.ask("POST", "/shred" + ("?dry_run=1" if dry_run else ""), user_ids.read_bytes() if user_ids else b"")
+    if result is None:
+        from .cycle import shred_warehouse
+
+        with target.writable() as writer:
+            result = shred_warehouse(writer, dry_run=dry_run, rules=rules)
+    return result
+
+
+def cycles(
+    target: Target,
+    days: list[dt.date],
+    *,
+    schemas: Path | None = None,
+    sql: Path | None = None,
+    user_ids: Path | None = None,
+    error_retention_days: int = ERROR_RETENTION_DAYS,
+    progress: Callable[[int, int, dt.date, dict], None] | None = None,
+) -> list[dict]:
+    """The daily cycle of each day, oldest first (baseline_clients_last_seen needs the day before):
+    its report each. A running `up` runs it with its own schemas, queries and rules; the others are
+    for running it here."""
+    from pingpipe.privacy.shred import load_rules
+
+    from .admin import not_ended
+
+    rules = load_rules(user_ids)
+    for day in days:
+        if problem := not_ended(day):  # its cycle would be recorded as done with part of the day
+            raise CommandError(problem, "--date")
+    reports: list[dict] = []
+
+    def done(report: dict) -> None:
+        reports.append(report)
+        if progress is not None:
+            progress(len(reports), len(days), days[len(reports) - 1], report)
+
+    for day in days:
+        report = target.ask("POST", f"/cycle?date={day}", b"")
+        if report is None:  # no running `up`, or it stopped: the rest here
+            break
+        done(report)
+    rest = days[len(reports) :]
+    if not rest:
+        return reports
+    from pingpipe.schemas.registry import Registry
+
+    from . import cycle as daily
+
+    registry = Registry.load(schemas)
+    options = {"error_retention_days": error_retention_days, "rules": rules, "sql": sql}
+    if target.kind == BIGQUERY:
+        client = target.client()
+        for day in rest:
+            done(daily.run_cycle_bigquery(client, target.project, registry, day, **options))
+        return reports
+    with target.writable() as writer:
+        for day in rest:
+            done(daily.run_cycle(writer, registry, day, **options))
+    return reports
+
+
+def cycle(target: Target, day: dt.date, **options) -> dict:
+    """The daily cycle of one day (`cycles`' options): dedupe, shred, expire, derived tables."""
+    return cycles(target, [day], **options)[0]
+
+
+def etl(target: Target, day: dt.date, *, tables: tuple[str, ...] = (), sql: Path | None = None, schemas: Path | None = None) -> dict:
+    """The day's derived tables (only `tables` when given), in dependency order: {"ran", "waiting",
+    "failed", "unknown"}. A running `up` uses its own schemas."""
+    from pingpipe.schemas.registry import Registry
+
+    from . import cycle as daily
+
+    only = set(tables) or None
+    if target.kind == BIGQUERY:
+        registry = Registry.load(schemas)
+        return daily.run_etl_bigquery(target.client(), target.project, registry, day, sql=sql, only=only).as_dict()
+    path = f"/etl?date={day}" + "".join(f"&table={t}" for t in tables)
+    report = target.ask("POST", path, str(sql.resolve()).encode() if sql else b"")
+    if report is None:
+        registry = Registry.load(schemas)
+        with target.writable() as writer:
+            report = daily.run_etl(writer, registry, day, sql=sql, only=only).as_dict()
+    return report
+
+
+def dedupe(target: Target, day: dt.date) -> dict[str, int]:
+    """Only the copy of `day` into the stable tables: rows kept per table."""
+    from . import cycle as daily
+
+    if target.kind == BIGQUERY:  # jobs where the data is: one MERGE per table (loader/dayjob.py)
+        return daily.copy_deduplicate_bigquery(target.client(), target.project, day)
+    answer = target.ask("POST", f"/dedupe?date={day}")
+    if answer is not None:
+        return answer["kept"]
+    target.existing()
+    target.require_free()
+    with target.writable() as writer:
+        return daily.copy_deduplicate(writer, day)
