@@ -85,7 +85,7 @@ class DecodeFn(beam.DoFn):
         if type(result) is Decoded:
             attributes = result.attributes
             # Already serialized: one bytes object is far cheaper for Beam to move than a dict.
-            yield (attributes.get("document_id", ""), (attributes.get(SUBMISSION_TIMESTAMP, ""), _line(result.to_message())))
+            yield (document_key(attributes), (attributes.get(SUBMISSION_TIMESTAMP, ""), _line(result.to_message())))
         elif result is not None:
             yield beam.pvalue.TaggedOutput(ERRORS, _line(result.message))
 

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Protocol
 import pybase64
 
 from pingpipe import jsontext, utc
+from pingpipe.decoder.dedupe import document_key
 from pingpipe.decoder.failures import DUPLICATE, load_failure, refused
 from pingpipe.logs import records as log_records
 from pingpipe.schemas.names import DOCUMENT_ID, DOCUMENT_NAMESPACE, DOCUMENT_TYPE, DOCUMENT_VERSION, SUBMISSION_TIMESTAMP, URI, family_of
@@ -81,7 +82,9 @@ def drop_loaded(batch: Batch, before: LoadedBefore) -> int:
     dropped = 0
     for table, (fields, rows) in batch.tables.items():
         errors = table.dataset == ERROR_DATASET
-        ids = {r.get("document_id") or (r.get("uri") if errors else None) for r in rows} - {None}
+        # a row by its document's key (decoder/dedupe.py's, as the streaming window and `up` key it);
+        # an error row, which may have no document id, by its uri as well
+        ids = {(r.get("document_id") or r.get("uri")) if errors else document_key(r) for r in rows} - {None, ""}
         if not ids:
             continue
         key_columns = ERROR_KEY if errors else ("document_id",)
