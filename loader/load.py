@@ -167,15 +167,21 @@ def refusals(writer, tables: dict[TableId, tuple[list[dict], list]]) -> dict[tup
     return found
 
 
-def write_refusing(writer, batch: Batch) -> int:
-    """Write a batch in one transaction; if the warehouse refuses it, the rows it refuses alone become
-    error rows (Load, with its message) and the rest is written again, so that no row stops the load."""
-    try:
-        return writer.write(batch.tables)
-    except Exception:
-        found = refusals(writer, batch.tables) if hasattr(writer, "probe") else None  # BigQuery's refuses rows itself
-        if not found:
-            raise
+def beyond_log_tables(writer, tables, bound: int = log_records.MAX_TABLES) -> dict[TableId, str]:
+    """The service-log tables among `tables` that their service may not make (past `bound` tables), with
+    the reason their rows' error rows give: every runner refuses them alike. A writer that cannot list
+    its tables (BigQuery's) is not bounded here."""
+    listing = getattr(writer, "tables", None)
+    if listing is None:
+        return {}
+    new = {table for table in tables if writer.table_fields(table) is None}
+    beyond = log_records.over_table_bound(new, set(listing()), bound)
+    reason = f"its service has {bound} log tables, the most it may make (--max-log-tables)"
+    return {table: f"the warehouse refused the row for {table}: {reason}" for table in beyond}
+
+
+def _as_errors(batch: Batch, found: dict[tuple[TableId, int], str]) -> None:
+    """Move the refused rows of a batch to its error rows, with their reasons."""
     for table in {t for t, _ in found}:
         fields, rows = batch.tables[table]
         keep = []
@@ -189,6 +195,21 @@ def write_refusing(writer, batch: Batch) -> int:
             batch.counts["rows"] -= 1
             batch.counts["errors"] += 1
         batch.tables[table] = (fields, keep)
+
+
+def write_refusing(writer, batch: Batch, max_log_tables: int = log_records.MAX_TABLES) -> int:
+    """Write a batch in one transaction, no row of it stopping the load: rows of log tables past their
+    service's bound, and rows the warehouse refuses on their own (it is asked only when it refused the
+    batch), become error rows (Load, with the reason), and the rest is written."""
+    beyond = beyond_log_tables(writer, batch.tables, max_log_tables)
+    _as_errors(batch, {(table, i): reason for table, reason in beyond.items() for i in range(len(batch.tables[table][1]))})
+    try:
+        return writer.write(batch.tables)
+    except Exception:
+        found = refusals(writer, batch.tables) if hasattr(writer, "probe") else None  # BigQuery's refuses rows itself
+        if not found:
+            raise
+    _as_errors(batch, found)
     return writer.write(batch.tables)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from pingpipe.decoder.dedupe import DedupeConfig, later_copies
-from pingpipe.loader.load import refusals, refused_row
+from pingpipe.loader.load import beyond_log_tables, refusals, refused_row
 from pingpipe.loader.tables import ERROR_FIELDS, TableId, error_table
 from pingpipe.loader.writers.duckdb import META_SCHEMA, DuckDBWriter
 from pingpipe.logs import records as log_records
@@ -162,15 +162,9 @@ class Committer:
         return extra
 
     def _beyond_log_tables(self, result: SegmentResult) -> dict[tuple[TableId, int], str]:
-        """The rows of log tables a service may not make (past max_log_tables): refused, as error rows."""
-        new = {table for table in result.rows if self.writer.table_fields(table) is None}
-        beyond = log_records.over_table_bound(new, set(self.writer.tables()), self.max_log_tables)
-        reason = f"its service has {self.max_log_tables} log tables, the most it may make (--max-log-tables)"
-        return {
-            (table, i): f"the warehouse refused the row for {table}: {reason}"
-            for table in beyond
-            for i in range(len(result.rows[table].ids))
-        }
+        """The rows of log tables a service may not make (loader/load.py's rule): refused, as error rows."""
+        beyond = beyond_log_tables(self.writer, result.rows, self.max_log_tables)
+        return {(table, i): reason for table, reason in beyond.items() for i in range(len(result.rows[table].ids))}
 
     def _refused_rows(self, result: SegmentResult, batches: dict, positions: dict) -> dict[tuple[TableId, int], str]:
         """The refused rows (loader/load.py's rule), by their position in the result."""

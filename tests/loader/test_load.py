@@ -62,3 +62,23 @@ def test_a_batch_its_warehouse_refuses_loads_but_the_refused_row_which_becomes_a
         assert (batch.counts["rows"], batch.counts["errors"]) == (2, 1)
     finally:
         writer.close()
+
+
+def test_past_its_bound_a_services_new_log_tables_are_error_rows_on_the_load_path_too(tmp_path):
+    """The bound `up` keeps (logs/records.py) holds for `load` and the Beam sink: the first tables in name order are made."""
+    from pingpipe.logs import records as log_records
+
+    fields = log_records.fields_for(None)
+    batch = Batch()
+    for type_ in ("one", "two", "three"):
+        batch.add(log_records.table_of("svc", type_), fields, {"submission_timestamp": "2026-11-23T10:00:00Z", "document_id": type_})
+    batch.counts["rows"] = 3
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    try:
+        write_refusing(writer, batch, max_log_tables=2)
+        assert sorted(t.table for t in writer.tables() if t.dataset == "svc_logs_live") == ["one", "three"]
+        (message,) = writer.query("SELECT error_message FROM payload_bytes_error.structured").fetchone()
+        assert "svc_logs_live.two" in message and "2 log tables, the most it may make" in message
+        assert (batch.counts["rows"], batch.counts["errors"]) == (2, 1)
+    finally:
+        writer.close()
