@@ -22,6 +22,21 @@ REPO = Path(__file__).resolve().parents[1]
 TIERS = ("system", "external", "conformance")  # pyproject's markers; unmarked tests are the quick tier
 
 
+SOURCES = ("pingpipe", "schemas", "edge", "decoder", "loader", "etl", "dictionary", "logs")  # pyproject's package-dir
+
+
+def pytest_configure(config):
+    """Compile pingpipe's modules once, before any test starts a process. A machine may forbid writing
+    bytecode (PYTHONDONTWRITEBYTECODE, as CI's does), and then every `pingpipe` process and worker the
+    tests start would compile them all again."""
+    if hasattr(config, "workerinput"):  # the xdist controller does it, once
+        return
+    import compileall
+
+    for folder in SOURCES:
+        compileall.compile_dir(REPO / folder, quiet=1)
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--quick",
