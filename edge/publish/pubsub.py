@@ -12,6 +12,7 @@ land, and its spooled copy is then a duplicate (the decoder deduplicates by docu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -118,7 +119,9 @@ class PubSubPublisher:
         period: a pod scaled down must not strand messages on a volume no pod may mount again. What
         cannot be published in time stays sealed on disk for the next edge on that volume."""
         if self._flusher is not None:
-            self._flusher.cancel()
+            self._flusher.cancel()  # a segment it was flushing is released (flush_once), and republished below
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
         await self.spool.close()  # seals the open segment
         if not sealed_segments(self.spool.directory):
             return
@@ -222,6 +225,9 @@ class PubSubPublisher:
                 futures.append(asyncio.wrap_future(self.client.publish(route.topic, message.data, **message.attributes)))
             try:
                 await asyncio.wait_for(asyncio.gather(*futures), timeout=max(self.timeout * 10, 10.0))
+            except asyncio.CancelledError:  # stopped mid-flush (SIGTERM): the segment is released for the shutdown flush
+                os.rename(claimed, segment)
+                raise
             except Exception as exc:  # noqa: BLE001 - any failure of the flush: the segment stays for the next try
                 log.warning("flush of %s failed (%s); will retry", segment.name, type(exc).__name__)
                 os.rename(claimed, segment)

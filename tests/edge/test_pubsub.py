@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -238,3 +239,45 @@ def test_a_drain_keeps_what_no_route_takes_and_says_the_volume_is_not_empty(tmp_
     assert received == {routed}
     (kept,) = spool.glob("*.keep")
     assert stray.encode() in kept.read_bytes()
+
+
+def test_a_flush_stopped_midway_releases_its_segment_and_the_shutdown_flush_republishes_it(tmp_path, topic, pubsub_emulator, monkeypatch):
+    """SIGTERM may cancel the flush loop while Pub/Sub holds its publishes: the segment it claimed must go
+    back to the queue, or the shutdown flush would leave it stranded on the volume under a claim."""
+    import asyncio
+
+    from pingpipe.edge.config import Route
+    from pingpipe.edge.publish.pubsub import PubSubPublisher
+    from pingpipe.edge.publish.segments import sealed_segments
+    from pingpipe.message import encode_line
+
+    for key, value in pubsub_emulator.env().items():
+        monkeypatch.setenv(key, value)
+    name, sub, subscriber = topic
+    spool = tmp_path / "spool"
+    ids = [str(uuid.uuid4()) for _ in range(20)]
+
+    async def scenario() -> int:
+        publisher = PubSubPublisher((Route("/submit/<suffix:path>", f"projects/test/topics/{name}"),), spool_dir=spool, flush_interval=3600)
+        await publisher.start()
+        for doc in ids:
+            await publisher.spool.append(encode_line(b"{}", {"uri": f"/submit/x/y/1/{doc}"}))
+        publisher.spool.seal_now()
+        pubsub_emulator.pause()
+        try:
+            flushing = asyncio.get_running_loop().create_task(publisher.flush_once())
+            await asyncio.sleep(1.0)  # claimed, its publishes held by the paused emulator
+            assert not sealed_segments(spool)
+            flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flushing
+            assert len(sealed_segments(spool)) == 1, "the claim must be released"
+        finally:
+            pubsub_emulator.resume()
+        await publisher.close()
+        return publisher.flushed
+
+    assert asyncio.run(scenario()) >= len(ids)
+    received = {m.attributes["uri"].rsplit("/", 1)[1] for m in pull_all(subscriber, sub, settle=2.0, deadline=60)}
+    assert set(ids) <= received
+    assert not [p for p in spool.iterdir() if p.stat().st_size], "nothing may stay on the volume"
