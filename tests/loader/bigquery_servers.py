@@ -43,13 +43,26 @@ bqemulator.cli.main()
 
 
 def ensure_venv() -> Path:
+    """bqemulator's own venv (it pins a DuckDB of its own), made once per clone, by one test process at a
+    time. It sees the test venv's packages through a .pth file, so only what bqemulator needs beyond them
+    (or in other versions, which then come first) is installed in it."""
+    import fcntl
+    import sysconfig
+
     python = VENV / "bin" / "python"
-    if not (VENV / ".ready").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "bqemulator==1.4.0", "duckdb==1.5.6", "numpy"], check=True, capture_output=True
-        )
-        (VENV / ".ready").touch()
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(VENV.with_name(VENV.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # xdist: another process may be making it
+        if not (VENV / ".ready").exists():
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+            own = subprocess.run(
+                [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, capture_output=True, text=True
+            ).stdout.strip()
+            Path(own, "test-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", "bqemulator==1.4.0", "duckdb==1.5.6", "numpy"], check=True, capture_output=True
+            )
+            (VENV / ".ready").touch()
     return python
 
 
