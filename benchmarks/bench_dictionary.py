@@ -28,22 +28,11 @@ import time
 import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its own test data (tests/fixtures)
+from tests.fixtures.demo import demo_ping
+
 PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
-PING = {
-    "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-    "client_info": {
-        "client_id": "",
-        "app_channel": "release",
-        "app_build": "1",
-        "app_display_version": "1.0",
-        "architecture": "x86_64",
-        "os": "Linux",
-        "os_version": "6.1",
-        "telemetry_sdk_build": "bench",
-        "first_run_date": "2026-11-23+00:00",
-    },
-    "metrics": {"counter": {"demo.launches": 3}, "string": {"demo.theme": "dark"}},
-}
+PING = demo_ping({"counter": {"demo.launches": 3}, "string": {"demo.theme": "dark"}}, sdk="bench")
 PAGES = [
     "static/style.css",
     "",

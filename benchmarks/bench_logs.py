@@ -34,23 +34,12 @@ from bench_dictionary import PINGPIPE, committed, free_port, stop_up
 
 from pingpipe.message import encode_line
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its own test data (tests/fixtures)
+from tests.fixtures.demo import demo_ping
+
 NS = 1_764_403_200_000_000_000
 POLICY = "drop: [remoteAddressChain]\nhash: [uid]\ncolumns:\n  request.summary: {path: STRING, code: INT64, t: INT64}\n"
-PING = {
-    "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-    "client_info": {
-        "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
-        "app_channel": "release",
-        "app_build": "1",
-        "app_display_version": "1.0",
-        "architecture": "x86_64",
-        "os": "Linux",
-        "os_version": "6.1",
-        "telemetry_sdk_build": "bench",
-        "first_run_date": "2026-11-23+00:00",
-    },
-    "metrics": {"counter": {"demo.launches": 3}, "string": {"demo.theme": "dark"}},
-}
+PING = demo_ping({"counter": {"demo.launches": 3}, "string": {"demo.theme": "dark"}}, sdk="bench")
 
 
 def mozlog_lines(n: int) -> bytes:

@@ -11,27 +11,14 @@ import duckdb
 import pytest
 
 from pingpipe.message import encode_line
+from tests.fixtures.demo import demo_ping
 from tests.helpers import PINGPIPE
 
 from .fixtures import RAW
 
 pytestmark = pytest.mark.system
 
-PING = {
-    "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-    "client_info": {
-        "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
-        "app_channel": "release",
-        "app_build": "1",
-        "app_display_version": "1.0",
-        "architecture": "x86_64",
-        "os": "Linux",
-        "os_version": "6.1",
-        "telemetry_sdk_build": "t",
-        "first_run_date": "2026-11-23+00:00",
-    },
-    "metrics": {"counter": {"demo.launches": 3}},
-}
+PING = demo_ping({"counter": {"demo.launches": 3}})
 
 
 def test_decode_says_what_it_did_and_load_twice_loads_once(tmp_path):

@@ -16,21 +16,9 @@ from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.message import encode_line
 from pingpipe.up import work
 from pingpipe.up.commit import Committer
+from tests.fixtures.demo import demo_ping
 
-PING = {
-    "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-    "client_info": {
-        "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
-        "app_channel": "release",
-        "app_build": "1",
-        "app_display_version": "1.0",
-        "architecture": "x86_64",
-        "os": "Linux",
-        "os_version": "6.1",
-        "telemetry_sdk_build": "t",
-        "first_run_date": "2026-11-23+00:00",
-    },
-}
+PING = demo_ping()
 
 
 def raw(body: bytes, doc: str, second: int, ip: str = "81.2.69.160") -> bytes:

@@ -14,6 +14,7 @@ from pingpipe.loader.coerce import Coercer
 from pingpipe.loader.load import Loader
 from pingpipe.message import RawMessage
 from pingpipe.schemas.registry import Registry
+from tests.fixtures.demo import demo_ping
 
 # Legacy telemetry pings that carry their version in a top-level `v` (gcp-ingestion's ParsePayload
 # reads `version`, else `v`): (doctype, v).
@@ -26,20 +27,7 @@ V_PINGS = [
     ("installation", 1),
     ("frecency-update", 1),
 ]
-DEMO_PING = {
-    "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-    "client_info": {
-        "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
-        "app_channel": "release",
-        "app_build": "1",
-        "app_display_version": "1.0",
-        "architecture": "x86_64",
-        "os": "Linux",
-        "os_version": "6.1",
-        "telemetry_sdk_build": "t",
-        "first_run_date": "2026-11-23+00:00",
-    },
-}
+DEMO_PING = demo_ping()
 
 
 @pytest.fixture(scope="module")

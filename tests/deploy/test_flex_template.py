@@ -19,6 +19,7 @@ import pytest
 from pingpipe.cli.decode import decode
 from pingpipe.cli.template import decode_options, template_args
 from pingpipe.message import encode_line
+from tests.fixtures.demo import demo_ping
 
 REPO = Path(__file__).resolve().parents[2]
 DATAFLOW = REPO / "deploy" / "dataflow"
@@ -89,20 +90,7 @@ def test_parameters_become_decode_options_and_dataflows_stay_beams():
 @pytest.mark.system
 def test_the_python_file_runs_the_pipeline_as_the_launcher_calls_it(tmp_path):
     raw = tmp_path / "raw.ndjson"
-    ping = {
-        "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-        "client_info": {
-            "client_id": str(uuid.uuid4()),
-            "app_channel": "release",
-            "app_build": "1",
-            "app_display_version": "1.0",
-            "architecture": "x86_64",
-            "os": "Linux",
-            "os_version": "6.1",
-            "telemetry_sdk_build": "t",
-            "first_run_date": "2026-11-23+00:00",
-        },
-    }
+    ping = demo_ping(client_id=str(uuid.uuid4()))
     raw.write_bytes(
         encode_line(
             json.dumps(ping).encode(),

@@ -9,6 +9,8 @@ import uuid
 import httpx
 import pytest
 
+from tests.fixtures.demo import demo_ping
+
 from ..helpers import make_certificate, run_edge, submit_path
 
 
@@ -118,21 +120,7 @@ def test_up_serves_https_with_cors_and_loads_a_web_pages_ping(tmp_path, certific
     try:
         base = f"https://127.0.0.1:{up.port}"
         verify = ssl.create_default_context(cafile=str(cert))
-        ping = {
-            "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-            "client_info": {
-                "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
-                "app_channel": "release",
-                "app_build": "1",
-                "app_display_version": "1.0",
-                "architecture": "x86_64",
-                "os": "Linux",
-                "os_version": "6.1",
-                "telemetry_sdk_build": "web",
-                "first_run_date": "2026-11-23+00:00",
-            },
-            "metrics": {"counter": {"demo.launches": 4}},
-        }
+        ping = demo_ping({"counter": {"demo.launches": 4}}, sdk="web")
         path = f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}"
         assert httpx.options(base + path, headers=PREFLIGHT, verify=verify).headers["access-control-allow-origin"] == PAGE
         answer = httpx.post(

@@ -12,22 +12,13 @@ import uuid
 import orjson
 import pytest
 
+from tests.fixtures import demo
 from tests.helpers import free_port, wait_http
 
 pytestmark = pytest.mark.system
 
-CLIENT_INFO = {
-    "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
-    "app_channel": "release",
-    "app_build": "1",
-    "app_display_version": "1.0",
-    "architecture": "x86_64",
-    "os": "Linux",
-    "os_version": "6.1",
-    "telemetry_sdk_build": "curl",
-    "first_run_date": "2026-11-23+00:00",
-}
-PING_INFO = {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"}
+CLIENT_INFO = {**demo.CLIENT_INFO, "telemetry_sdk_build": "curl"}
+PING_INFO = demo.PING_INFO
 
 
 def demo_ping(metrics: dict) -> bytes:

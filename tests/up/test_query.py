@@ -22,6 +22,7 @@ import pytest
 from pingpipe.loader.tables import TableId
 from pingpipe.loader.writers.duckdb import DuckDBWriter, connect, cursor, disconnect, locked_down
 from pingpipe.up import admin, warehouse
+from tests.fixtures.demo import demo_ping
 from tests.helpers import PINGPIPE
 from tests.up.conftest import start_up
 
@@ -34,23 +35,7 @@ HOST_READS = [
 ]
 
 
-HELLO = orjson.dumps(
-    {
-        "ping_info": {"seq": 1, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-        "client_info": {
-            "telemetry_sdk_build": "curl",
-            "first_run_date": "2026-11-23+00:00",
-            "app_build": "1",
-            "app_display_version": "1.0",
-            "architecture": "x86_64",
-            "os": "Linux",
-            "os_version": "6.1",
-            "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
-            "app_channel": "beta",
-        },
-        "metrics": {"counter": {"demo.launches": 7}},
-    }
-)
+HELLO = orjson.dumps(demo_ping({"counter": {"demo.launches": 7}}, seq=1, sdk="curl", channel="beta"))
 
 
 def send(port: int, doc_id: str) -> int:

@@ -17,16 +17,15 @@ import pytest
 
 from pingpipe.edge.publish.segments import SegmentLog, sealed_segments
 from pingpipe.message import encode_line
+from tests.fixtures.demo import demo_ping
 from tests.helpers import PINGPIPE
-from tests.test_runners_agree import PING
 from tests.up.conftest import start_up
 
 pytestmark = [pytest.mark.system, pytest.mark.external]  # the DaskRunner
 
 
 def ping(launches: int) -> bytes:
-    info = {**PING["ping_info"], "seq": launches}
-    return json.dumps({**PING, "ping_info": info, "metrics": {"counter": {"demo.launches": launches}}}).encode()
+    return json.dumps(demo_ping({"counter": {"demo.launches": launches}}, seq=launches)).encode()
 
 
 def edge_line(uri: str, body: bytes, ts: str) -> bytes:

@@ -17,6 +17,7 @@ import pytest
 
 from pingpipe.schemas.registry import Registry
 from tests.fixtures import SCHEMAS, validation_docs
+from tests.fixtures.demo import demo_ping
 from tests.helpers import PINGPIPE, free_port, load, submit_path
 from tests.up.conftest import scan_warehouse
 
@@ -85,23 +86,7 @@ def test_validation_documents_land_in_their_tables_or_the_error_table_and_counts
     assert up.stop() == 0
 
 
-HELLO = json.dumps(
-    {
-        "ping_info": {"seq": 1, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00"},
-        "client_info": {
-            "telemetry_sdk_build": "curl",
-            "first_run_date": "2026-11-23+00:00",
-            "app_build": "1",
-            "app_display_version": "1.0",
-            "architecture": "x86_64",
-            "os": "Linux",
-            "os_version": "6.1",
-            "client_id": "3b1f2a3e-1111-4222-8333-944445555666",
-            "app_channel": "beta",
-        },
-        "metrics": {"counter": {"demo.launches": 7}},
-    }
-).encode()
+HELLO = json.dumps(demo_ping({"counter": {"demo.launches": 7}}, seq=1, sdk="curl", channel="beta")).encode()
 
 
 def send_hello(up, n: int) -> list[str]:
