@@ -113,7 +113,9 @@ CHUNK = 256  # batch: messages decoded back to back before their outputs move on
 def document_id(line: bytes) -> str:
     """The key of a raw-message line's document (dedupe.document_key), read before decoding: cheaply
     from its attributes, and only for a line that names no id there (a LogEntry) from its body."""
-    found = {m.group(1).decode(): m.group(2).decode("utf-8", "replace") for m in _ATTRIBUTE.finditer(line)}
+    end = line.find(b'"payload"')  # the attributes come first in the file format: not the body's bytes
+    matches = _ATTRIBUTE.finditer(line, 0, end if end > 0 else len(line))
+    found = {m.group(1).decode(): m.group(2).decode("utf-8", "replace") for m in matches}
     if found:
         return document_key(found)
     try:

@@ -20,7 +20,16 @@ from pingpipe import jsontext, utc
 from pingpipe.decoder.dedupe import document_key
 from pingpipe.decoder.failures import DUPLICATE, load_failure, refused
 from pingpipe.logs import records as log_records
-from pingpipe.schemas.names import DOCUMENT_ID, DOCUMENT_NAMESPACE, DOCUMENT_TYPE, DOCUMENT_VERSION, SUBMISSION_TIMESTAMP, URI, family_of
+from pingpipe.schemas.names import (
+    DOCUMENT_ID,
+    DOCUMENT_NAMESPACE,
+    DOCUMENT_TYPE,
+    DOCUMENT_VERSION,
+    SUBMISSION_TIMESTAMP,
+    URI,
+    family_of,
+    is_logs_live,
+)
 from pingpipe.schemas.registry import Registry
 
 from .coerce import Coercer, timestamp_ok
@@ -172,9 +181,9 @@ def beyond_log_tables(writer, tables, bound: int = log_records.MAX_TABLES) -> di
     the reason their rows' error rows give: every runner refuses them alike. A writer that cannot list
     its tables (BigQuery's) is not bounded here."""
     listing = getattr(writer, "tables", None)
-    if listing is None:
+    new = {t for t in tables if is_logs_live(t.dataset) and writer.table_fields(t) is None}
+    if listing is None or not new:  # the common case: no new log table, nothing to list
         return {}
-    new = {table for table in tables if writer.table_fields(table) is None}
     beyond = log_records.over_table_bound(new, set(listing()), bound)
     reason = f"its service has {bound} log tables, the most it may make (--max-log-tables)"
     return {table: f"the warehouse refused the row for {table}: {reason}" for table in beyond}
