@@ -48,6 +48,17 @@ def ended(day: dt.date) -> bool:
     return day < today()
 
 
+def not_ended(day: dt.date) -> str | None:
+    """Why `day`'s cycle cannot run yet, or None. A day that has not ended (UTC) is refused: its cycle
+    would copy part of it and be recorded as done, and `up` would never run that day whole."""
+    if ended(day):
+        return None
+    return (
+        f"{day} has not ended (UTC): a day's cycle runs once it is over (`up` runs each one by itself); "
+        f"the last day that has ended is {yesterday()}"
+    )
+
+
 def bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The day's first instant and the next day's, in UTC: [start, end)."""
     start = dt.datetime.combine(day, dt.time(), UTC)

@@ -15,7 +15,7 @@ import click
 import pytest
 
 from pingpipe.cli import main
-from pingpipe.up import admin
+from pingpipe.up import client
 from pingpipe.up.warehouse import QueryError
 from tests.helpers import PINGPIPE, free_port
 from tests.up.conftest import start_up
@@ -157,8 +157,8 @@ def test_a_cycle_of_a_day_that_has_not_ended_is_refused_by_the_command_and_by_a_
     done = run("cycle", "--date", str(today), "--data", str(running.data))
     assert_one_line(done, 2, f"{today} has not ended (UTC)")
     with pytest.raises(QueryError, match="2099-01-01 has not ended"):  # the admin port, asked directly
-        admin.call(running.data, "POST", "/cycle?date=2099-01-01")
-    last = admin.call(running.data, "GET", "/status")["last_cycle"]
+        client.call(running.data, "POST", "/cycle?date=2099-01-01")
+    last = client.call(running.data, "GET", "/status")["last_cycle"]
     assert last is None or last["day"] < str(today)
 
 
@@ -175,7 +175,7 @@ def test_etl_run_of_a_table_no_query_makes_is_exit_2_with_a_did_you_mean(running
 def test_status_in_text_shows_the_last_cycle_as_the_readme_says(running):
     yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     deadline = time.monotonic() + 60
-    while not admin.call(running.data, "GET", "/status")["last_cycle"] and time.monotonic() < deadline:
+    while not client.call(running.data, "GET", "/status")["last_cycle"] and time.monotonic() < deadline:
         time.sleep(0.2)  # `up` runs yesterday's cycle by itself once it has started
     done = run("status", "--data", str(running.data))
     assert done.returncode == 0, done.stderr

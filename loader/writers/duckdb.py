@@ -20,23 +20,26 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
 from pingpipe import faults, jsontext, utc
 from pingpipe.private import private_file, private_umask
 from pingpipe.reason import one_line
 
-from ..arrow import schema_for, to_arrow
 from ..evolution import additions, merge
 from ..tables import TableId, duckdb_type, quote
 from .locks import LOCK_WAIT, RETRY_EVERY, held_message, holder
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 META_SCHEMA = "_pingpipe"
 CATALOG = "warehouse"  # the file's name inside DuckDB, whatever the file is called
 PURGED = "purged"  # the copy `purge` writes, while it is attached
 PURGE_DUE = f"{META_SCHEMA}.purge_due"  # a row while deleted rows' bytes may still be in the file
+CYCLES = f"{META_SCHEMA}.cycles"  # each daily cycle's report (up/cycle.py), the day it ran for its key
 
 # DuckDB's row groups hold 122,880 rows. Past the first group, `up`'s small commits got dearer
 # per row and its checkpoints stalled longer (a checkpoint rewrites the whole group it appended
@@ -304,6 +307,10 @@ class DuckDBWriter:
 
     def _append(self, table: TableId, fields: list[dict], rows: list[dict] | list[bytes] | pa.Table) -> None:
         """Append rows: an Arrow table, dicts (made an Arrow table if they can be), or serialized JSON rows."""
+        import pyarrow as pa  # here, not at the top: `query` and `status` open the file and never write
+
+        from ..arrow import schema_for, to_arrow
+
         columns = self.ensure_table(table, fields)
         if type(rows) is list and rows and type(rows[0]) is dict:
             arrow = to_arrow(schema_for(fields), rows)
@@ -359,6 +366,8 @@ class DuckDBWriter:
 
         The slow path, for a batch that failed: each row is tried in its own transaction and rolled back.
         """
+        import pyarrow as pa
+
         bad = []
         with self._lock:
             for i in range(len(rows)):

@@ -240,7 +240,7 @@ def status(target, fmt):
         return
     click.echo(f"warehouse {target.path} ({'pingpipe up is running' if running else 'not running'})")
     if running:
-        from pingpipe.up.admin import read_state
+        from pingpipe.up.client import read_state
 
         link = (read_state(target.data) or {}).get("ui_link")
         if link:

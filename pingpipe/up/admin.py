@@ -9,7 +9,7 @@ Loopback only, FastAPI on uvicorn (loopback.py), every answer JSON:
 - `POST /etl?date=YYYY-MM-DD[&table=T...]`: the day's derived tables, the body naming a folder of queries (or empty);
 - `POST /shred[?dry_run=1]`: deletion requests, the body the caller's own user-id rules (or empty);
 - `GET /openapi.json`: this list, as OpenAPI.
-`DATA/up.json` (its owner's alone) tells clients where the port is and the token it wants. Clients
+`DATA/up.json` (its owner's alone) tells clients (client.py) where the port is and the token it wants. Clients
 (`pingpipe query`, `status`, `audit`, `shred`, `cycle`, `etl run`, `load --dedupe`) use it when `up`
 runs, and open the DuckDB file themselves when it does not.
 
@@ -21,12 +21,9 @@ other Origin, and carry the token, which only the owner of DATA/up.json can read
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import os
 import re
 import secrets
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Callable
 
@@ -46,10 +43,8 @@ from pingpipe import loopback, utc
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 
 from . import warehouse
+from .client import MAX_SQL_BYTES, STATE_FILE, TOKEN_HEADER
 
-STATE_FILE = "up.json"
-TOKEN_HEADER = "X-Pingpipe-Token"
-MAX_SQL_BYTES = 1024 * 1024
 READ_SECONDS = loopback.READ_SECONDS  # for a request's head and body: SQL from this machine arrives in milliseconds
 TEXT_BODY = {"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}}}
 
@@ -207,7 +202,7 @@ class Routes:
 
     def cycle(self, date: Annotated[str, Query(description="YYYY-MM-DD, a day that has ended (UTC)")] = "") -> Response:
         day = day_of(date)
-        if problem := not_ended(day):
+        if problem := utc.not_ended(day):
             raise Refused(400, problem)
         return answer(self.run_cycle(day))
 
@@ -312,82 +307,3 @@ class JSONErrors(loopback.Protocol):
 
     def error_body(self, message: str) -> bytes:
         return orjson.dumps({"error": message})
-
-
-def not_ended(day: dt.date) -> str | None:
-    """Why `day`'s cycle cannot run yet, or None. A day that has not ended (UTC) is refused: its cycle
-    would copy part of it and be recorded as done, and `up` would never run that day whole."""
-    if utc.ended(day):
-        return None
-    return (
-        f"{day} has not ended (UTC): a day's cycle runs once it is over (`up` runs each one by itself); "
-        f"the last day that has ended is {utc.yesterday()}"
-    )
-
-
-# -- clients -----------------------------------------------------------------------------
-
-
-def read_state(data: Path) -> dict | None:
-    """The running `up`'s state file, if its process is alive."""
-    try:
-        state = orjson.loads((data / STATE_FILE).read_bytes())
-        os.kill(int(state["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        return None
-    return state
-
-
-class NotRunning(Exception):
-    pass
-
-
-class AdminError(warehouse.QueryError):
-    """The running `up` could not be asked, or its answer read; the message is one line for the user."""
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _error_of(body: bytes, fallback: str) -> str:
-    try:
-        error = orjson.loads(body).get("error")
-    except (orjson.JSONDecodeError, AttributeError):
-        error = None
-    return str(error) if error else fallback
-
-
-def call(data: Path, method: str, path: str, body: bytes | None = None, timeout: float = 300.0) -> dict:
-    """Ask the running `up` (NotRunning if there is none); raises QueryError for a query it refused,
-    AdminError (a QueryError too) for anything else that went wrong between us."""
-    if body is not None and len(body) > MAX_SQL_BYTES:
-        raise warehouse.QueryError(f"query too long: {len(body)} bytes, at most {MAX_SQL_BYTES}")
-    state = read_state(data)
-    if state is None:
-        raise NotRunning(str(data))
-    where = f"the running pingpipe up (pid {state.get('pid')}, admin port {state.get('admin_port')})"
-    try:
-        url = f"http://127.0.0.1:{int(state['admin_port'])}{path}"
-    except (KeyError, TypeError, ValueError):
-        raise AdminError(f"{data / STATE_FILE} names no admin port") from None
-    headers = {TOKEN_HEADER: str(state.get("admin_token", "")), "Content-Type": "text/plain; charset=utf-8"}
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = response.read()
-    except urllib.error.HTTPError as exc:
-        message = _error_of(exc.read(), f"HTTP {exc.code} {exc.reason}")
-        if exc.code == 400:  # the query's own fault: DuckDB's message, as it wrote it
-            raise warehouse.QueryError(message) from None
-        raise AdminError(_one_line(f"{where} refused: {message}")) from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, ConnectionRefusedError):
-            raise NotRunning(str(exc)) from None
-        raise AdminError(_one_line(f"{where} did not answer: {exc.reason}")) from None
-    except (OSError, http.client.HTTPException) as exc:  # reset, timed out, closed without an answer
-        raise AdminError(_one_line(f"{where} did not answer: {exc!r}")) from None
-    try:
-        return orjson.loads(answer)
-    except orjson.JSONDecodeError:
-        raise AdminError(f"{where} answered something that is not JSON ({len(answer)} bytes)") from None

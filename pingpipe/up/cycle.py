@@ -27,7 +27,7 @@ from pingpipe.loader.dayjob import replace_day
 from pingpipe.loader.evolution import additions, merge
 from pingpipe.loader.tables import quote
 from pingpipe.loader.writers.bigquery import ensure_dataset, project_tables
-from pingpipe.loader.writers.duckdb import META_SCHEMA
+from pingpipe.loader.writers.duckdb import CYCLES
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, expire_bigquery, retention
 from pingpipe.privacy.shred import SHREDDED, shred, shred_bigquery
 from pingpipe.privacy.shred import Plan as ShredPlan
@@ -35,7 +35,6 @@ from pingpipe.schemas.names import SUBMISSION_DATE, SUBMISSION_TIMESTAMP
 
 from .cycle_plan import DELETE, ETL, STABLE, STEPS, Copy, Plan, Tables, plan
 
-CYCLES = f"{META_SCHEMA}.cycles"
 CYCLES_DDL = f"CREATE TABLE IF NOT EXISTS {CYCLES} (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)"
 
 

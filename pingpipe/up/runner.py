@@ -41,7 +41,8 @@ from pingpipe.reason import one_line
 from pingpipe.schemas.registry import Registry
 
 from . import report
-from .admin import STATE_FILE, AdminServer, read_state
+from .admin import AdminServer
+from .client import STATE_FILE, read_state
 from .commit import Committer
 from .config import UI_PORT, UpConfig, UpError
 from .daily import DailyCycle

@@ -64,7 +64,7 @@ class Target:
 
     def running(self) -> bool:
         """Whether the `up` it was resolved to still runs."""
-        from .admin import read_state
+        from .client import read_state
 
         return self.kind == UP and read_state(self.data) is not None
 
@@ -73,7 +73,7 @@ class Target:
         answering (then its file is free, or soon: the caller opens it). A refusal is a QueryError."""
         if self.kind != UP:
             return None
-        from .admin import NotRunning, call
+        from .client import NotRunning, call
 
         try:
             return call(self.data, method, path, body)
@@ -139,7 +139,7 @@ class Target:
 
         from pingpipe.loader.writers.duckdb import connect, disconnect
 
-        from .admin import read_state
+        from .client import read_state
 
         path = self.file()
         state = read_state(path.parent)
@@ -168,7 +168,7 @@ def resolve(data: Path, warehouse: str | None = None, kinds: tuple[str, ...] = (
         kind, where = parse_warehouse(warehouse, kinds)
         return Target(BIGQUERY, project=where) if kind == BIGQUERY else Target(DUCKDB, path=Path(where))
     if up:
-        from .admin import read_state
+        from .client import read_state
 
         if read_state(data) is not None:
             return Target(UP, path=warehouse_of(data), data=data)

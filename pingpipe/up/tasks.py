@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+from pingpipe import utc
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS
 
 from .target import BIGQUERY, CommandError, Target
@@ -97,11 +98,9 @@ def cycles(
     for running it here."""
     from pingpipe.privacy.shred import load_rules
 
-    from .admin import not_ended
-
     rules = load_rules(user_ids)
     for day in days:
-        if problem := not_ended(day):  # its cycle would be recorded as done with part of the day
+        if problem := utc.not_ended(day):  # its cycle would be recorded as done with part of the day
             raise CommandError(problem, "--date")
     reports: list[dict] = []
 

@@ -21,7 +21,7 @@ import orjson
 from pingpipe import utc
 from pingpipe.edge.publish.segments import OPEN, SEALED
 from pingpipe.loader.tables import ERROR_DATASET
-from pingpipe.loader.writers.duckdb import META_SCHEMA, locked_down
+from pingpipe.loader.writers.duckdb import CYCLES, META_SCHEMA, locked_down
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 
 # `SHOW TABLES` is DuckDB's list of its current schema, `main`, where pingpipe keeps no table: it
@@ -212,8 +212,6 @@ def status(con: duckdb.DuckDBPyConnection) -> dict:
 
 def _last_cycle(cursor: duckdb.DuckDBPyConnection) -> dict | None:
     """The report of the daily cycle that finished last (cycle.py records each), with when; None before the first."""
-    from .cycle import CYCLES
-
     schema, _, name = CYCLES.partition(".")
     held = cursor.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pingpipe.up import admin
+from pingpipe.up import client
 from tests.helpers import PINGPIPE, free_port
 from tests.up.conftest import start_up
 
@@ -32,12 +32,12 @@ def up(tmp_path):
 
 
 def ui_url(up) -> str:
-    return admin.read_state(up.data)["ui"]
+    return client.read_state(up.data)["ui"]
 
 
 def enter(page, up) -> str:
     """Open the link `up` printed, as a user does first (it lets the browser in); the UI's address."""
-    page.goto(admin.read_state(up.data)["ui_link"])
+    page.goto(client.read_state(up.data)["ui_link"])
     return ui_url(up)
 
 
@@ -142,7 +142,7 @@ def test_debug_tagged_pings_appear_live_and_a_refused_one_shows_why(up, page, tm
 def test_the_ui_answers_only_under_its_own_host_name_and_only_to_who_has_its_token(up):
     import http.client
 
-    state = admin.read_state(up.data)
+    state = client.read_state(up.data)
     port = int(state["ui"].rsplit(":", 1)[1].strip("/"))
     token = state["ui_link"].split("?token=", 1)[1]
 

@@ -158,9 +158,9 @@ def test_the_daily_cycle_counts_each_services_events_per_type(run_up, service_lo
     up = run_up()
     ingest(up, log, policy, key)
     up.wait_committed(5)
-    from pingpipe.up import admin
+    from pingpipe.up import client
 
-    report = admin.call(up.data, "POST", "/cycle?date=2025-11-29")
+    report = client.call(up.data, "POST", "/cycle?date=2025-11-29")
     assert "fxa_auth_logs_derived.event_counts_v1" in report["etl"]["ran"], report["etl"]
     counts = up.query("SELECT submission_date, type, logger, events FROM fxa_auth_logs_derived.event_counts_v1 ORDER BY type")
     assert [(str(c["submission_date"]), c["type"], c["logger"], c["events"]) for c in counts] == [

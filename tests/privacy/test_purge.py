@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pingpipe.up import admin
+from pingpipe.up import client
 from tests.helpers import PINGPIPE
 from tests.up.conftest import start_up
 from tests.up.test_hardening import CLIENT_INFO, PING_INFO
@@ -95,7 +95,7 @@ def cycle(up) -> subprocess.CompletedProcess:
 
 
 def debug_page(up) -> str:
-    state = admin.read_state(up.data)
+    state = client.read_state(up.data)
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
     browser.open(state["ui_link"], timeout=10).read()
     return browser.open(state["ui"] + "debug/purge-test/", timeout=10).read().decode()

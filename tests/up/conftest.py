@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from pingpipe.message import encode_line
-from pingpipe.up import admin
+from pingpipe.up import client
 from tests.helpers import PINGPIPE, free_port, wait_http
 
 GOOD = b'{"changesetID": "0123456789abcdef0123456789abcdef01234567", "reviewSystemUsed": "phabricator", "repository": "r"}'
@@ -44,11 +44,11 @@ class UpProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def query(self, sql: str) -> list[dict]:
-        result = admin.call(self.data, "POST", "/query", sql.encode("utf-8"))
+        result = client.call(self.data, "POST", "/query", sql.encode("utf-8"))
         return [dict(zip(result["columns"], row, strict=True)) for row in result["rows"]]
 
     def status(self) -> dict:
-        return admin.call(self.data, "GET", "/status")
+        return client.call(self.data, "GET", "/status")
 
     def wait_committed(self, messages: int, timeout: float = 90.0) -> dict:
         """Wait until at least `messages` messages are committed (rows + errors + duplicates)."""
@@ -79,7 +79,7 @@ def start_up(data: Path, *args: str, port: int | None = None, schemas: Path | No
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"pingpipe up exited with {proc.returncode}:\n{log.read_text()}")
-        state = admin.read_state(data)
+        state = client.read_state(data)
         if state and state["pid"] == proc.pid:
             wait_http(port, proc=proc, tls=tls)
             return up

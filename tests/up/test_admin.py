@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from pingpipe.loader.writers.duckdb import DuckDBWriter
-from pingpipe.up import admin
+from pingpipe.up import admin, client
 from tests.helpers import wait_until
 
 
@@ -39,7 +39,7 @@ def raw(port: int, request: bytes, wait: float = admin.READ_SECONDS + 10) -> byt
 
 
 def ask(server, method: str, path: str, *, token: str | None = None, host: str | None = None, body: bytes = b"") -> httpx.Response:
-    headers = {admin.TOKEN_HEADER: server.token if token is None else token, "Host": host or f"127.0.0.1:{server.port}"}
+    headers = {client.TOKEN_HEADER: server.token if token is None else token, "Host": host or f"127.0.0.1:{server.port}"}
     return httpx.request(method, f"http://127.0.0.1:{server.port}{path}", headers=headers, content=body, timeout=20)
 
 
@@ -83,18 +83,18 @@ def test_the_openapi_description_lists_every_route_and_wants_the_same_host_origi
 
 def query_head(server, length: int, token: str | None = None) -> bytes:
     host, token = f"127.0.0.1:{server.port}", server.token if token is None else token
-    return f"POST /query HTTP/1.1\r\nHost: {host}\r\n{admin.TOKEN_HEADER}: {token}\r\nContent-Length: {length}\r\n\r\n".encode()
+    return f"POST /query HTTP/1.1\r\nHost: {host}\r\n{client.TOKEN_HEADER}: {token}\r\nContent-Length: {length}\r\n\r\n".encode()
 
 
 def test_a_body_over_the_limit_sent_whole_gets_its_413_not_a_reset(server):
-    too_long = admin.MAX_SQL_BYTES + 1
+    too_long = client.MAX_SQL_BYTES + 1
     answer = raw(server.port, query_head(server, too_long) + b" " * too_long)
     assert answer.startswith(b"HTTP/1.1 413 ") and b"Connection: close" in answer
-    assert orjson.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"error": f"query too long: {too_long} bytes, at most {admin.MAX_SQL_BYTES}"}
+    assert orjson.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"error": f"query too long: {too_long} bytes, at most {client.MAX_SQL_BYTES}"}
 
 
 def test_a_refused_query_sent_whole_gets_its_403_not_a_reset(server):
-    query = b"SELECT 1 --" + b" " * (admin.MAX_SQL_BYTES - 11)  # all of it sent before the answer is read
+    query = b"SELECT 1 --" + b" " * (client.MAX_SQL_BYTES - 11)  # all of it sent before the answer is read
     assert raw(server.port, query_head(server, len(query), token="guess") + query).startswith(b"HTTP/1.1 403 ")
 
 
@@ -106,7 +106,7 @@ def test_a_refused_query_sent_whole_gets_its_403_not_a_reset(server):
     ],
 )
 def test_a_request_whose_head_is_not_http_is_refused_in_json_and_closed(server, head):
-    request = f"POST /query HTTP/1.1\r\n{head.format(port=server.port)}{admin.TOKEN_HEADER}: {server.token}\r\n\r\nSELECT 1"
+    request = f"POST /query HTTP/1.1\r\n{head.format(port=server.port)}{client.TOKEN_HEADER}: {server.token}\r\n\r\nSELECT 1"
     answer = raw(server.port, request.encode())
     assert answer.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in answer
     assert "invalid HTTP request" in orjson.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
@@ -114,7 +114,7 @@ def test_a_request_whose_head_is_not_http_is_refused_in_json_and_closed(server, 
 
 def test_a_query_without_a_length_is_411(server):
     request = (
-        f"POST /query HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n{admin.TOKEN_HEADER}: {server.token}\r\n"
+        f"POST /query HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n{client.TOKEN_HEADER}: {server.token}\r\n"
         "Transfer-Encoding: chunked\r\n\r\n8\r\nSELECT 1\r\n0\r\n\r\n"
     )
     assert raw(server.port, request.encode()).startswith(b"HTTP/1.1 411 ")

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from pingpipe.up import admin
+from pingpipe.up import client
 from tests.helpers import free_port
 from tests.up.test_query import HELLO
 
@@ -36,7 +36,7 @@ def post_tagged(port: int, tag: str) -> str:
 def page(up, path: str, missing_ok: bool = False) -> str:
     """The UI's page at `path`, relative to its root (`..` allowed, as the pages' own links are), by a
     browser that opened the link `up` printed."""
-    state = admin.read_state(up.data)
+    state = client.read_state(up.data)
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
     browser.open(state["ui_link"], timeout=10).read()
     try:

@@ -21,7 +21,7 @@ import pytest
 
 from pingpipe.loader.tables import TableId
 from pingpipe.loader.writers.duckdb import DuckDBWriter, connect, cursor, disconnect, locked_down
-from pingpipe.up import admin, warehouse
+from pingpipe.up import admin, client, warehouse
 from tests.fixtures.demo import demo_ping
 from tests.helpers import PINGPIPE
 from tests.up.conftest import start_up
@@ -103,7 +103,7 @@ def test_through_a_running_up_no_query_writes_reads_host_files_or_changes_settin
         up.wait_committed(3)
 
         def ask(sql):
-            return admin.call(data, "POST", "/query", sql.encode())
+            return client.call(data, "POST", "/query", sql.encode())
 
         before = seen_rows(ask)
         assert {r[0] for r in before} == set(ids)
@@ -233,11 +233,11 @@ def raw(port: int, request: bytes, wait: float = admin.READ_SECONDS + 10) -> byt
 
 
 def head(up, *, host: str | None = None, token: str | None = None, extra: str = "", length: str = "8") -> bytes:
-    state = admin.read_state(up.data)
+    state = client.read_state(up.data)
     host = host or f"127.0.0.1:{state['admin_port']}"
     token = state["admin_token"] if token is None else token
     return (
-        f"POST /query HTTP/1.1\r\nHost: {host}\r\n{admin.TOKEN_HEADER}: {token}\r\nContent-Type: text/plain\r\n"
+        f"POST /query HTTP/1.1\r\nHost: {host}\r\n{client.TOKEN_HEADER}: {token}\r\nContent-Type: text/plain\r\n"
         f"Content-Length: {length}\r\n{extra}\r\n"
     ).encode()
 
@@ -248,7 +248,7 @@ def status_of(answer: bytes) -> int:
 
 @pytest.mark.system
 def test_the_admin_port_answers_only_its_own_host_and_origin_with_the_token(up):
-    port = admin.read_state(up.data)["admin_port"]
+    port = client.read_state(up.data)["admin_port"]
     assert status_of(raw(port, head(up) + b"SELECT 1")) == 200
     assert status_of(raw(port, head(up, host=f"localhost:{port}") + b"SELECT 1")) == 200
     assert status_of(raw(port, head(up, extra=f"Origin: http://127.0.0.1:{port}\r\n") + b"SELECT 1")) == 200
@@ -278,30 +278,30 @@ def test_the_admin_port_answers_only_its_own_host_and_origin_with_the_token(up):
 
 @pytest.mark.system
 def test_the_state_file_holds_the_token_and_only_its_owner_can_read_it(up):
-    path = up.data / admin.STATE_FILE
+    path = up.data / client.STATE_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert len(admin.read_state(up.data)["admin_token"]) >= 32
+    assert len(client.read_state(up.data)["admin_token"]) >= 32
 
 
 @pytest.mark.system
 @pytest.mark.parametrize("length", ["-1", "abc", "1e3", " -5"])
 def test_an_invalid_content_length_is_refused_at_once_and_the_connection_closed(up, length):
-    answer = raw(admin.read_state(up.data)["admin_port"], head(up, length=length))  # no body: it is not read
+    answer = raw(client.read_state(up.data)["admin_port"], head(up, length=length))  # no body: it is not read
     assert status_of(answer) == 400 and b"Connection: close" in answer
 
 
 @pytest.mark.system
 def test_a_too_long_query_is_refused_unread_and_the_connection_closed(up):
-    answer = raw(admin.read_state(up.data)["admin_port"], head(up, length=str(10**12)))  # not one byte of it sent
+    answer = raw(client.read_state(up.data)["admin_port"], head(up, length=str(10**12)))  # not one byte of it sent
     assert status_of(answer) == 413 and b"Connection: close" in answer
     with pytest.raises(warehouse.QueryError, match="query too long"):  # the CLI says so before sending it
-        admin.call(up.data, "POST", "/query", b" " * (admin.MAX_SQL_BYTES + 1))
+        client.call(up.data, "POST", "/query", b" " * (client.MAX_SQL_BYTES + 1))
 
 
 @pytest.mark.system
 def test_a_query_that_stops_arriving_is_cut_off_within_the_read_time(up):
     started = time.monotonic()
-    answer = raw(admin.read_state(up.data)["admin_port"], head(up, length="100") + b"SELECT")  # 94 bytes never come
+    answer = raw(client.read_state(up.data)["admin_port"], head(up, length="100") + b"SELECT")  # 94 bytes never come
     assert status_of(answer) == 408 and time.monotonic() - started < admin.READ_SECONDS + 3
 
 
@@ -314,7 +314,7 @@ WIDE = (
 
 @pytest.mark.system
 def test_results_beyond_64_bits_arrive_as_text_through_up_and_the_cli(up, tmp_path):
-    assert admin.call(up.data, "POST", "/query", WIDE.encode())["rows"] == [
+    assert client.call(up.data, "POST", "/query", WIDE.encode())["rows"] == [
         [
             "18446744073709551616",
             [1, "18446744073709551616"],
@@ -352,7 +352,7 @@ def faulty_admin(data: Path, answer: bytes | None) -> socket.socket:
 
     threading.Thread(target=serve, daemon=True).start()
     data.mkdir(parents=True, exist_ok=True)
-    (data / admin.STATE_FILE).write_bytes(orjson.dumps({"pid": os.getpid(), "admin_port": server.getsockname()[1], "admin_token": "t"}))
+    (data / client.STATE_FILE).write_bytes(orjson.dumps({"pid": os.getpid(), "admin_port": server.getsockname()[1], "admin_token": "t"}))
     return server
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from pingpipe.loader.tables import TableId
 from pingpipe.loader.writers.duckdb import DuckDBWriter
-from pingpipe.up import admin, tasks
+from pingpipe.up import admin, client, tasks
 from pingpipe.up.target import BIGQUERY, DUCKDB, UP, CommandError, Target, parse_warehouse, resolve
 
 PINGS = TableId("app_live", "ping_v1")
@@ -35,7 +35,7 @@ def stale_state(data: Path, port: int = 1) -> None:
     """A state file as `up` writes it, naming a live process (this one) whose admin port does not answer."""
     data.mkdir(parents=True, exist_ok=True)
     admin.write_private(
-        data / admin.STATE_FILE, f'{{"pid": {os.getpid()}, "admin_port": {port}, "warehouse": "{data / "warehouse.duckdb"}"}}'.encode()
+        data / client.STATE_FILE, f'{{"pid": {os.getpid()}, "admin_port": {port}, "warehouse": "{data / "warehouse.duckdb"}"}}'.encode()
     )
 
 
@@ -46,7 +46,7 @@ def running(tmp_path):
     writer = DuckDBWriter(data / "warehouse.duckdb")
     server = admin.AdminServer(writer, lambda: {"backlog": {}, "lag_seconds": 0})
     server.start()
-    server.write_state(data / admin.STATE_FILE, {"pid": os.getpid(), "warehouse": str(data / "warehouse.duckdb")})
+    server.write_state(data / client.STATE_FILE, {"pid": os.getpid(), "warehouse": str(data / "warehouse.duckdb")})
     yield data
     server.close()
     writer.close()
