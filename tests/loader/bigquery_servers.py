@@ -44,24 +44,28 @@ bqemulator.cli.main()
 
 def ensure_venv() -> Path:
     """bqemulator's own venv (it pins a DuckDB of its own), made once per clone, by one test process at a
-    time. It sees the test venv's packages through a .pth file, so only what bqemulator needs beyond them
-    (or in other versions, which then come first) is installed in it."""
+    time. It sees the test venv's packages through a .pth file; pip then installs only what bqemulator
+    needs beyond them (or in other versions, which then come first). uv, where the README's command put
+    it beside the test venv's python, installs bqemulator's whole set, from the cache it filled."""
     import fcntl
     import sysconfig
 
     python = VENV / "bin" / "python"
+    uv = Path(sys.executable).with_name("uv")
     VENV.parent.mkdir(parents=True, exist_ok=True)
     with open(VENV.with_name(VENV.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # xdist: another process may be making it
         if not (VENV / ".ready").exists():
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+            if uv.exists():
+                subprocess.run([str(uv), "venv", "-q", "--clear", "--python", sys.executable, str(VENV)], check=True, capture_output=True)
+            else:
+                subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
             own = subprocess.run(
                 [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, capture_output=True, text=True
             ).stdout.strip()
             Path(own, "test-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-            subprocess.run(
-                [str(python), "-m", "pip", "install", "-q", "bqemulator==1.4.0", "duckdb==1.5.6", "numpy"], check=True, capture_output=True
-            )
+            pip = [str(uv), "pip", "install", "--python", str(python)] if uv.exists() else [str(python), "-m", "pip", "install"]
+            subprocess.run([*pip, "-q", "bqemulator==1.4.0", "duckdb==1.5.6", "numpy"], check=True, capture_output=True)
             (VENV / ".ready").touch()
     return python
 
