@@ -1,9 +1,10 @@
 """The edge ASGI application.
 
-`/submit/...` is served by a raw ASGI handler in front of FastAPI: it is the hot path, and
-FastAPI's per-route machinery (request objects, dependency resolution, response classes) costs
-several times more than the work itself. Everything else (the Dockerflow endpoints) is a plain
-FastAPI app. The handler never parses or decompresses the body ("don't crack the egg").
+`/submit/...` is served by a raw ASGI handler in front of Starlette: it is the hot path, and a
+framework's per-route machinery (request objects, routing, response classes) costs several times
+more than the work itself. Everything else (the Dockerflow endpoints) is a plain Starlette app:
+three routes need no more, and the edge starts without FastAPI's import. The handler never
+parses or decompresses the body ("don't crack the egg").
 
 Status codes follow Mozilla's edge specification: 405 for methods other than POST/PUT, 414 for
 a path over the limit, 400 for an undecodable path, 404 for a path of the wrong form, 411 without
@@ -24,8 +25,10 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from pingpipe import utc
 from pingpipe.schemas.names import SUBMISSION_TIMESTAMP, URI
@@ -252,8 +255,13 @@ class SubmitHandler:
         await self._respond(send, 200, cors)
 
 
+async def http_error(_request, exc: HTTPException) -> Response:
+    """Another path (404) or method (405) outside /submit: JSON, as the Dockerflow endpoints answer."""
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 def create_app(config: EdgeConfig, *, publisher: Publisher | None = None, metrics: EdgeMetrics | None = None):
-    """The ASGI app: raw /submit handler + FastAPI for Dockerflow. The publisher starts with it."""
+    """The ASGI app: raw /submit handler + Starlette for Dockerflow. The publisher starts with it."""
     metrics = metrics if metrics is not None else EdgeMetrics()
     publisher = publisher if publisher is not None else build_publisher(config, metrics)
 
@@ -281,20 +289,18 @@ def create_app(config: EdgeConfig, *, publisher: Publisher | None = None, metric
             except OSError as exc:
                 log.warning("could not write the edge's counts: %s", exc)
 
-    api = FastAPI(title="pingpipe edge", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-
-    @api.get("/__lbheartbeat__")
-    async def lbheartbeat() -> Response:
+    async def lbheartbeat(_request) -> Response:
         return Response(status_code=200)
 
-    @api.get("/__heartbeat__")
-    async def heartbeat() -> Response:
+    async def heartbeat(_request) -> Response:
         code, details = publisher.health()
         return JSONResponse({"status": "ok" if code == 200 else "error", "checks": details}, status_code=code)
 
-    @api.get("/__version__")
-    async def version_endpoint() -> Response:
+    async def version_endpoint(_request) -> Response:
         return JSONResponse(version_info(config))
+
+    routes = [Route("/__lbheartbeat__", lbheartbeat), Route("/__heartbeat__", heartbeat), Route("/__version__", version_endpoint)]
+    api = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
 
     submit = SubmitHandler(config, publisher, metrics)
 
