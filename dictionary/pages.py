@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import mimetypes
 import re
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from importlib import resources
@@ -82,22 +83,31 @@ def spark(figures: Figures | None) -> Markup:
 
 class Site:
     """Renders any page of the dictionary. `figures(tables)` gives warehouse figures (live only);
-    `debug` is `up`'s store of tagged pings (live only)."""
+    `debug` is `up`'s store of tagged pings (live only). `dictionary` may be a function that builds
+    it: it runs on the first page asked for, so that `up` starts without parsing every app's metrics."""
 
     def __init__(
         self,
-        dictionary: Dictionary,
+        dictionary: Dictionary | Callable[[], Dictionary],
         *,
         figures: Callable[[list[str]], dict[str, Figures]] | None = None,
         debug: DebugStore | None = None,
         now: Callable[[], dt.datetime] | None = None,
     ):
-        self.d = dictionary
+        self._dictionary = dictionary
+        self._building = threading.Lock()
         self.figures = figures
         self.debug = debug
         self.live = figures is not None
         self.now = now or utc.now
         self.env = _env()
+
+    @property
+    def d(self) -> Dictionary:
+        with self._building:
+            if callable(self._dictionary):
+                self._dictionary = self._dictionary()
+            return self._dictionary
 
     def render(self, path: str) -> Page:
         """The page at `path` (relative to the site's root, e.g. `apps/x/`), or a 404 page."""

@@ -15,6 +15,7 @@ them in order, and stops them in reverse.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -169,7 +170,8 @@ class Up:
         """The data dictionary and debug viewer, on 127.0.0.1: the --ui-port asked for, else UI_PORT if
         it is free, else any free port (the banner says which)."""
         c = self.config
-        site = Site(dictionary.for_registry(self.registry, c.sql), figures=lambda tables: figures.read(writer.con, tables), debug=debug)
+        build = functools.partial(dictionary.for_registry, self.registry, c.sql)
+        site = Site(build, figures=lambda tables: figures.read(writer.con, tables), debug=debug)
         port = UI_PORT if c.ui_port is None else c.ui_port
         try:
             return UIServer(site, "127.0.0.1", port)
