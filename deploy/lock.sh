@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The container image's exact dependencies, with their hashes: deploy/requirements.lock (the image) and
 # deploy/requirements-dataflow.lock (the Flex Template's launcher, with the dataflow extra), resolved from
-# pyproject.toml by pip-tools for the image's Python (3.11, Linux). Run it after changing a dependency:
+# pyproject.toml by pip-tools for the image's Python (3.11, Linux); and deploy/requirements-build.lock,
+# the uv that installs them (deploy/build-requirements.in). Run it after changing a dependency:
 #
 #   deploy/lock.sh            (from anywhere; needs pip-tools: pip install pip-tools)
 #
 # pip-tools, because it reads pyproject.toml as it is and writes a plain requirements file with hashes
-# that the image's own pip installs with --require-hashes: nothing more to install in the image.
+# that any installer checks with --require-hashes: the image's pip installs uv's, and uv the others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP_COMPILE=${PIP_COMPILE:-$(command -v pip-compile || echo .venv/bin/pip-compile)}
-"$PIP_COMPILE" --quiet --generate-hashes --strip-extras --no-header --allow-unsafe \
+"$PIP_COMPILE" --quiet --generate-hashes --strip-extras --no-header --allow-unsafe --no-emit-index-url --no-emit-find-links \
   --output-file deploy/requirements.lock pyproject.toml
-"$PIP_COMPILE" --quiet --generate-hashes --strip-extras --no-header --allow-unsafe --extra dataflow \
+"$PIP_COMPILE" --quiet --generate-hashes --strip-extras --no-header --allow-unsafe --no-emit-index-url --no-emit-find-links --extra dataflow \
   --output-file deploy/requirements-dataflow.lock pyproject.toml
+"$PIP_COMPILE" --quiet --generate-hashes --strip-extras --no-header --allow-unsafe --no-emit-index-url --no-emit-find-links \
+  --output-file deploy/requirements-build.lock deploy/build-requirements.in

@@ -90,5 +90,8 @@ def test_the_image_installs_exactly_its_lock_which_pins_every_dependency_with_ha
         assert names <= pinned, (lock, sorted(names - pinned))
         hashed = re.findall(r"^[A-Za-z0-9._-]+==\S+ \\\n\s+--hash=sha256:[0-9a-f]{64}", text, re.M)
         assert len(hashed) == len(pinned), lock  # every pin carries its hashes
+    build = (REPO / "deploy" / "requirements-build.lock").read_text()  # the uv that installs the lock, hashed too
+    assert re.search(r"^uv==\S+ \\\n\s+--hash=sha256:[0-9a-f]{64}", build, re.M), build[:200]
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
-    assert "--require-hashes -r" in dockerfile and "--no-deps ." in dockerfile
+    assert "--require-hashes -r deploy/requirements-build.lock" in dockerfile
+    assert "--require-hashes --compile-bytecode -r" in dockerfile and "--no-deps --compile-bytecode ." in dockerfile
