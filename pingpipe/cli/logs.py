@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 
 import click
@@ -56,8 +57,9 @@ def ingest(files, data, follow, service, policy, hash_key_file, max_line_bytes):
     decoder makes them (ParseLogEntry); a line that is neither becomes an error row; mozlog lines
     of other Types are skipped and counted. With --service, every mozlog line becomes a row of
     its Type's table instead, with identifiers stripped by the policy before it is queued. What is
-    queued loads exactly once, now if `up` runs on DATA, else at its next start. With --follow, where each file was read up to is kept in
-    DATA/logs-offsets.json, so a restart goes on where it stopped.
+    queued loads exactly once, now if `up` runs on DATA, else at its next start. With --follow, where
+    each file was read up to is kept in DATA/logs-offsets.json, so a restart goes on where it
+    stopped; Ctrl-C or SIGTERM stops it, once what it read is queued.
     """
     from pingpipe.logs.ingest import run
     from pingpipe.logs.records import dataset_of
@@ -75,7 +77,7 @@ def ingest(files, data, follow, service, policy, hash_key_file, max_line_bytes):
     if convert is not None:
         config.convert = convert
     try:
-        totals = asyncio.run(run(list(files), config))
+        totals = asyncio.run(until_stopped(list(files), config) if follow else run(list(files), config))
     except KeyboardInterrupt:
         click.echo("stopped: what was counted is queued", err=True)
         return
@@ -86,6 +88,19 @@ def ingest(files, data, follow, service, policy, hash_key_file, max_line_bytes):
     click.echo(f"queued {totals.queued} line(s) into {config.queue}{into}" + (f"; skipped {skipped} line(s):" if skipped else ""))
     for reason, n in totals.skipped.most_common():
         click.echo(f"  {n} × {reason}")
+
+
+async def until_stopped(files: list[Path], config: IngestConfig):
+    """Follow until Ctrl-C or SIGTERM (a service manager's stop), then end as a read to the end does:
+    the last lines queued, the offsets written, the totals said. Set here rather than inherited: a
+    process started in the background or under nohup has Ctrl-C ignored, and would never stop."""
+    from pingpipe.logs.ingest import run
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return await run(files, config, stop)
 
 
 def service_converter(service: str | None, policy: Path | None, hash_key_file: Path | None):

@@ -141,6 +141,7 @@ def test_logs_ingest_follow_queues_lines_as_the_file_grows_and_stops_on_ctrl_c(r
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as a nohup'd or background start has it
     )
     try:
         lines = server_log.read_bytes().splitlines(keepends=True)
@@ -156,9 +157,27 @@ def test_logs_ingest_follow_queues_lines_as_the_file_grows_and_stops_on_ctrl_c(r
         up.wait_committed(2)
     finally:
         follow.send_signal(signal.SIGINT)
-        _, err = follow.communicate(timeout=30)
+        out, err = follow.communicate(timeout=30)
     assert follow.returncode == 0 and "Traceback" not in err
+    assert out.startswith("queued 2 line(s)"), out + err
     assert up.query("SELECT count(*) AS n FROM accounts_demo_live.events_v1") == [{"n": 2}]
+
+
+@pytest.mark.system
+def test_logs_ingest_follow_stops_on_sigterm_with_what_it_read_queued(server_log, tmp_path):
+    import signal
+
+    data, growing = tmp_path / "data", tmp_path / "growing.log"
+    growing.write_bytes(server_log.read_bytes().splitlines(keepends=True)[0])
+    command = [PINGPIPE, "logs", "ingest", "--follow", "--data", str(data), str(growing)]
+    follow = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    offsets = data / "logs-offsets.json"
+    deadline = time.monotonic() + 30
+    while not offsets.exists() and time.monotonic() < deadline:  # written once its first round is queued
+        time.sleep(0.05)
+    follow.send_signal(signal.SIGTERM)
+    out, _ = follow.communicate(timeout=30)
+    assert follow.returncode == 0 and out.startswith("queued 1 line(s)"), out
 
 
 @pytest.mark.system
