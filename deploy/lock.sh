@@ -17,3 +17,6 @@ PIP_COMPILE=${PIP_COMPILE:-$(command -v pip-compile || echo .venv/bin/pip-compil
   --output-file deploy/requirements-dataflow.lock pyproject.toml
 "$PIP_COMPILE" --quiet --generate-hashes --strip-extras --no-header --allow-unsafe --no-emit-index-url --no-emit-find-links \
   --output-file deploy/requirements-build.lock deploy/build-requirements.in
+# The Dataflow workers' Beam is the launcher's: their image starts from Beam's SDK image of that version.
+beam=$(sed -n 's/^apache-beam==\([^ ]*\) .*/\1/p' deploy/requirements-dataflow.lock)
+sed -i "s/^ARG BEAM_VERSION=.*/ARG BEAM_VERSION=$beam/" deploy/dataflow/Dockerfile

@@ -1,10 +1,7 @@
 # The Flex Template's launcher image: pingpipe's own image (deploy/Dockerfile, built with
-# LOCK=requirements-dataflow.lock so it can submit to Dataflow) plus Google's template launcher, which runs
-# main.py with the template's parameters. Build from the repository root, after the first:
-#   docker build -f deploy/Dockerfile --build-arg LOCK=requirements-dataflow.lock -t REGION-docker.pkg.dev/P/pingpipe/pingpipe-dataflow:V .
-#   docker build -f deploy/dataflow/launcher.Dockerfile --build-arg PINGPIPE=REGION-docker.pkg.dev/P/pingpipe/pingpipe-dataflow:V \
-#     -t REGION-docker.pkg.dev/P/pingpipe/decoder-launcher:V .
-# (deploy/dataflow/launch.sh does both.) Keep the Beam version equal to the workers' (Dockerfile).
+# LOCK=requirements-dataflow.lock so it can submit to Dataflow, the workers' lock: one Beam on both
+# sides) plus Google's template launcher, which runs main.py with the template's parameters.
+# deploy/dataflow/build.sh builds both, once, and the worker image (Dockerfile).
 ARG PINGPIPE=pingpipe-dataflow
 ARG LAUNCHER=gcr.io/dataflow-templates-base/python311-template-launcher-base:latest
 FROM ${LAUNCHER} AS launcher

@@ -134,17 +134,63 @@ def gcloud_flags(*command: str) -> set[str]:
 
 
 @pytest.mark.external
-def test_the_launch_script_uses_flags_gcloud_has():
+def test_the_build_and_launch_scripts_use_flags_gcloud_has():
     if shutil.which("gcloud") is None:
         if os.environ.get("CI"):
             raise RuntimeError("gcloud is required in CI")
         pytest.skip("gcloud is not installed")
-    script = (DATAFLOW / "launch.sh").read_text()
-    calls = re.findall(r"gcloud dataflow flex-template (build|run) (.*?)(?<!\\)\n", script, flags=re.S)
-    assert {verb for verb, _ in calls} == {"build", "run"}
-    for verb, text in calls:
-        used = set(re.findall(r"(--[a-z][a-z-]*)", text))
-        assert used and used <= gcloud_flags("dataflow", "flex-template", verb) | {"--project"}, (verb, used)
-    assert subprocess.run(["bash", "-n", str(DATAFLOW / "launch.sh")]).returncode == 0
+    for script, verb in (("build.sh", "build"), ("launch.sh", "run")):
+        text = (DATAFLOW / script).read_text()
+        calls = re.findall(r"gcloud dataflow flex-template (build|run) (.*?)(?<!\\)\n", text, flags=re.S)
+        assert [v for v, _ in calls] == [verb], script
+        used = set(re.findall(r"(--[a-z][a-z-]*)", calls[0][1]))
+        assert used and used <= gcloud_flags("dataflow", "flex-template", verb) | {"--project"}, (script, used)
+
+
+FAKE = """#!/usr/bin/env bash
+# A stand-in for {name}: this machine reaches no registry and no Google Cloud project. It records its
+# arguments; `inspect` answers what a push gives an image, its repository and digest.
+echo "{name} $*" >> "$CALLS"
+if [ "$1" = inspect ]; then echo "${{@: -1}}" | sed 's/:[^:/]*$/@sha256:'"$(printf %064d 7)"'/'; fi
+"""
+
+
+@pytest.mark.system
+def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_path):
+    """build.sh with stand-ins for docker and gcloud (FAKE): every image built once and pushed, the
+    template and the release file naming images by digest; launch.sh then only runs the template."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("docker", "gcloud"):
+        (bin_dir / name).write_text(FAKE.format(name=name))
+        (bin_dir / name).chmod(0o755)
+    calls, release = tmp_path / "calls", tmp_path / "release.env"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls)}
+    usage = subprocess.run([str(DATAFLOW / "build.sh")], capture_output=True, text=True, timeout=30)
+    assert usage.returncode == 2 and "PROJECT REGION BUCKET VERSION [RELEASE_FILE]" in usage.stderr
+    build = [str(DATAFLOW / "build.sh"), "p", "europe-west1", "b", "1.0", str(release)]
+    built = subprocess.run(build, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert built.returncode == 0, built.stderr
+    digest = "@sha256:" + "0" * 63 + "7"
+    repo = "europe-west1-docker.pkg.dev/p/pingpipe"
+    values = dict(line.split("=", 1) for line in release.read_text().splitlines())
+    assert values["WORKER"] == f"{repo}/beam-worker{digest}" and values["LAUNCHER"] == f"{repo}/decoder-launcher{digest}"
+    lines = calls.read_text().splitlines()
+    builds = [line for line in lines if line.startswith("docker build")]
+    assert len(builds) == 3 and all(" -f deploy/" in b for b in builds)
+    assert any("--build-arg LOCK=requirements-dataflow.lock" in b for b in builds)  # the workers' lock
+    assert sum(line.startswith("docker push") for line in lines) == 2
+    (template,) = [line for line in lines if line.startswith("gcloud dataflow flex-template build")]
+    assert f"--image {values['LAUNCHER']}" in template
+
+    calls.unlink()
     usage = subprocess.run([str(DATAFLOW / "launch.sh")], capture_output=True, text=True, timeout=30)
-    assert usage.returncode == 2 and "PROJECT REGION BUCKET VERSION SUBSCRIPTION" in usage.stderr
+    assert usage.returncode == 2 and "RELEASE_FILE SUBSCRIPTION" in usage.stderr
+    launched = subprocess.run(
+        [str(DATAFLOW / "launch.sh"), str(release), "raw-decoder", "dedupe_window=60"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert launched.returncode == 0, launched.stderr
+    (run,) = calls.read_text().splitlines()  # nothing built or pushed
+    assert run.startswith("gcloud dataflow flex-template run") and f"--template-file-gcs-location {values['TEMPLATE']}" in run
+    assert "input=pubsub:projects/p/subscriptions/raw-decoder,output=bigquery:p,dedupe_window=60" in run
+    assert f"sdk_container_image={values['WORKER']}" in run

@@ -95,3 +95,20 @@ def test_the_image_installs_exactly_its_lock_which_pins_every_dependency_with_ha
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
     assert "--require-hashes -r deploy/requirements-build.lock" in dockerfile
     assert "--require-hashes --compile-bytecode -r" in dockerfile and "--no-deps --compile-bytecode ." in dockerfile
+
+
+def test_the_dataflow_workers_run_the_launchers_beam_from_the_same_lock():
+    """Dataflow refuses a job whose workers run another Beam than the launcher that built it."""
+    import re
+
+    pins = {
+        lock: re.search(r"^apache-beam==(\S+) ", (REPO / "deploy" / lock).read_text(), re.M).group(1)
+        for lock in ("requirements.lock", "requirements-dataflow.lock")
+    }
+    worker = (REPO / "deploy" / "dataflow" / "Dockerfile").read_text()
+    (beam,) = re.findall(r"^ARG BEAM_VERSION=(\S+)$", worker, re.M)
+    assert set(pins.values()) == {beam}, (pins, beam)  # deploy/lock.sh writes BEAM_VERSION from the lock
+    assert "FROM apache/beam_python3.11_sdk:${BEAM_VERSION}" in worker
+    assert "--require-hashes --compile-bytecode -r deploy/requirements-dataflow.lock" in worker
+    assert "--no-deps --compile-bytecode ." in worker
+    assert "pip install --no-cache-dir --require-hashes -r deploy/requirements-build.lock" in worker
