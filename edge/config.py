@@ -79,7 +79,8 @@ class EdgeConfig:
     segment_max_bytes: int = 16 * MIB
     segment_max_age: float = 1.0
     flush_interval: float = 1.0
-    shutdown_flush_seconds: float = 20.0  # on SIGTERM, spooled messages are republished for up to this long
+    shutdown_drain_seconds: float = 30.0  # on SIGTERM, requests in flight get this long to finish (a body's own timeout)
+    shutdown_flush_seconds: float = 20.0  # then spooled messages are republished for up to this long
     fsync: bool = True
     version_file: Path | None = None
     cors_origins: tuple[str, ...] = ("*",)  # origins whose pages may send pings with fetch (`*`: any; edge/cors.py)

@@ -61,6 +61,7 @@ def run(config: EdgeConfig) -> None:
         log_level="warning",
         access_log=False,
         timeout_keep_alive=config.keep_alive_timeout,
+        timeout_graceful_shutdown=config.shutdown_drain_seconds,  # then the flush: deploy/kubernetes/edge.yaml sizes the grace period
         proxy_headers=False,
         server_header=False,
     )

@@ -75,6 +75,14 @@ def web_options(envvar_prefix: str):
 @click.option("--max-body-bytes", default=D.max_body_bytes, show_default=True, type=int, envvar="PINGPIPE_EDGE_MAX_BODY_BYTES")
 @web_options("PINGPIPE_EDGE_")
 @click.option(
+    "--shutdown-drain-seconds",
+    default=D.shutdown_drain_seconds,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    envvar="PINGPIPE_EDGE_SHUTDOWN_DRAIN_SECONDS",
+    help="On SIGTERM, how long requests in flight may take to finish before their connections close.",
+)
+@click.option(
     "--shutdown-flush-seconds",
     default=D.shutdown_flush_seconds,
     show_default=True,
@@ -187,6 +195,7 @@ def edge(
     tls_cert,
     tls_key,
     cors_origins,
+    shutdown_drain_seconds,
     shutdown_flush_seconds,
     publish_timeout,
     min_free_bytes,
@@ -217,6 +226,7 @@ def edge(
             max_body_bytes=max_body_bytes,
             publish_timeout=publish_timeout,
             min_free_bytes=min_free_bytes,
+            shutdown_drain_seconds=shutdown_drain_seconds,
             shutdown_flush_seconds=shutdown_flush_seconds,
             tls_cert=tls_cert,
             tls_key=tls_key,

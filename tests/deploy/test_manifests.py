@@ -86,3 +86,16 @@ def test_the_setup_job_runs_pubsub_setup_on_the_edges_route_table():
     assert {"--errors-topic"} <= set(container["args"]) and {o for p in command.params for o in p.opts} >= {"--errors-topic"}
     (config,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
     assert config["configMap"]["name"] in {c["metadata"]["name"] for c in by_kind("ConfigMap")}
+
+
+def test_the_edges_grace_period_holds_the_prestop_wait_the_drain_and_the_flush():
+    """SIGTERM comes after preStop; the edge then drains requests in flight, then flushes its spool.
+    A grace period shorter than all three is a SIGKILL in the middle of the flush."""
+    (stateful,) = by_kind("StatefulSet")
+    pod = stateful["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: float(e["value"]) for e in container["env"] if e["name"].startswith("PINGPIPE_EDGE_SHUTDOWN_")}
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    needed = pre_stop + env["PINGPIPE_EDGE_SHUTDOWN_DRAIN_SECONDS"] + env["PINGPIPE_EDGE_SHUTDOWN_FLUSH_SECONDS"]
+    assert pod["terminationGracePeriodSeconds"] >= needed + 5, (pod["terminationGracePeriodSeconds"], needed)
+    assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}

@@ -122,3 +122,20 @@ def test_bad_configuration_fails_fast_with_a_clear_message(tmp_path):
     assert r.returncode != 0 and "queue directory" in r.stderr
     r = run("--queue", str(tmp_path / "q"), "--port", "70000")
     assert r.returncode != 0 and "port" in r.stderr
+
+
+def test_on_sigterm_a_request_still_sending_its_body_gets_the_drain_time_not_the_body_timeout(tmp_path):
+    """A pod being stopped: requests in flight get --shutdown-drain-seconds to finish, then the edge
+    goes on to its flush and exits, well inside a grace period sized from both (deploy/kubernetes)."""
+    import signal
+    import socket
+
+    with run_edge(tmp_path / "q", "--shutdown-drain-seconds", "1", "--body-timeout", "60") as edge:
+        with socket.create_connection(("127.0.0.1", edge.port)) as slow:
+            head = f"POST {submit_path()} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+            slow.sendall(head.encode() + b"{")  # 99 bytes never come
+            time.sleep(0.5)  # the request is in flight
+            stopped = time.monotonic()
+            edge.proc.send_signal(signal.SIGTERM)
+            assert edge.proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once shut down
+            assert time.monotonic() - stopped < 10  # not the body's 60 s
