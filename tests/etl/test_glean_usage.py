@@ -17,6 +17,7 @@ from pingpipe.message import encode_line
 from pingpipe.schemas.registry import Registry
 from pingpipe.up import cycle, work
 from pingpipe.up.commit import Committer
+from tests.fixtures.demo import demo_ping
 
 APP = "pingpipe_demo"
 LAST = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
@@ -25,23 +26,11 @@ COUNTRY_OF = {"81.2.69.160": "GB", "216.160.83.56": "US", "89.160.20.112": "SE"}
 
 
 def baseline(client: str, channel: str, reason: str, duration: int) -> bytes:
-    return json.dumps(
-        {
-            "ping_info": {"seq": 0, "start_time": "2026-11-23T10:00+00:00", "end_time": "2026-11-23T10:01+00:00", "reason": reason},
-            "client_info": {
-                "client_id": client,
-                "app_channel": channel,
-                "app_build": "1",
-                "app_display_version": "1.0",
-                "architecture": "x86_64",
-                "os": "Linux",
-                "os_version": "6.1",
-                "telemetry_sdk_build": "t",
-                "first_run_date": "2026-11-01+00:00",
-            },
-            "metrics": {"timespan": {"glean.baseline.duration": {"time_unit": "second", "value": duration}}},
-        }
-    ).encode()
+    metrics = {"timespan": {"glean.baseline.duration": {"time_unit": "second", "value": duration}}}
+    ping = demo_ping(metrics, client_id=client, channel=channel)
+    ping["ping_info"]["reason"] = reason
+    ping["client_info"]["first_run_date"] = "2026-11-01+00:00"  # before the first of the 30 days
+    return json.dumps(ping).encode()
 
 
 @pytest.fixture(scope="module")
