@@ -3,6 +3,35 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+
+SERVICE_RUNNERS = ("DataflowRunner", "TestDataflowRunner")  # as Beam's validator names them
+
+
+def runs_on_a_service(pipeline) -> bool:
+    """The runner hands the job to a service (Dataflow) and this process only submits it: a Flex
+    Template's launcher must exit, a streaming job never ends, and the counters live on the service."""
+    return type(pipeline.runner).__name__ in SERVICE_RUNNERS
+
+
+def run_and_report(pipeline, summary: Callable[[Counter], str]) -> str:
+    """Run the pipeline; the line to print: `summary` of its counters where it ran here, or where the
+    job went where a service runs it."""
+    if runs_on_a_service(pipeline):
+        return submitted(pipeline.run(), pipeline.options)
+    return summary(run_counted(pipeline))
+
+
+def submitted(result, options) -> str:
+    from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+    cloud = options.view_as(GoogleCloudOptions)
+    if not result.has_job:  # --template_location: Dataflow wrote the job there, to be launched from it
+        return f"wrote the job's template to {cloud.template_location}; nothing was run"
+    return (
+        f"submitted Dataflow job {result.job_id()}; its progress and counters: "
+        f"https://console.cloud.google.com/dataflow/jobs/{cloud.region}/{result.job_id()}?project={cloud.project}"
+    )
 
 
 def run_counted(pipeline) -> Counter:

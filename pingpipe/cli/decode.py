@@ -9,7 +9,7 @@ import click
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.dedupe import DedupeConfig
 
-from .beamrun import errors_by_type, run_counted
+from .beamrun import errors_by_type, run_and_report
 
 
 @click.command("decode", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -113,8 +113,11 @@ def decode(
         build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window, show_progress=True, load=WriteToWarehouse)
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
-    counts = run_counted(pipeline)
-    click.echo(
+    click.echo(run_and_report(pipeline, decoded_summary))
+
+
+def decoded_summary(counts) -> str:
+    return (
         f"read {counts['decoder.in']}: decoded {counts['decoder.out'] - counts['decoder.duplicate']}, "
         f"duplicates {counts['decoder.duplicate']}, errors by type: {errors_by_type(counts, 'decoder')}"
     )

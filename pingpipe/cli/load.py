@@ -10,7 +10,7 @@ from pingpipe import utc
 from pingpipe.private import private_folder
 from pingpipe.up.target import BIGQUERY, DUCKDB
 
-from .beamrun import run_counted
+from .beamrun import run_and_report
 from .target import on_target
 
 
@@ -47,22 +47,23 @@ def load(ctx, inputs, target, schemas, batch_size):
         options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(options=options)
     build_load(pipeline, sources, target.spec, schemas, batch_size)
-    counts = run_counted(pipeline)
-    click.echo(
-        f"loaded {counts['loader.rows']} row(s), {counts['loader.errors']} error row(s), "
-        f"{counts['loader.duplicates']} duplicate(s)"
-        + (f"; {counts['loader.already_loaded']} already in their tables, skipped" if counts["loader.already_loaded"] else "")
-    )
+    click.echo(run_and_report(pipeline, loaded_summary))
+    if target.kind == DUCKDB and target.path.exists():  # no line read: no file made
+        with target.writable() as writer:
+            for table, count in writer.row_counts().items():
+                click.echo(f"  {table}: {count} row(s)")
+
+
+def loaded_summary(counts) -> str:
     if counts["loader.not_raw"]:  # error rows like any other (nothing is lost), but most likely the wrong file
         click.echo(
             f'  {counts["loader.not_raw"]} line(s) are not raw messages ({{"attributeMap": …, "payload": …}}): '
             "error rows of type ParseRawMessage; `pingpipe load` reads raw-message lines, the decoder's outputs",
             err=True,
         )
-    if target.kind == DUCKDB and target.path.exists():  # no line read: no file made
-        with target.writable() as writer:
-            for table, count in writer.row_counts().items():
-                click.echo(f"  {table}: {count} row(s)")
+    skipped = counts["loader.already_loaded"]
+    line = f"loaded {counts['loader.rows']} row(s), {counts['loader.errors']} error row(s), {counts['loader.duplicates']} duplicate(s)"
+    return line + (f"; {skipped} already in their tables, skipped" if skipped else "")
 
 
 @click.command("dedupe")

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from pingpipe.cli.decode import decode
 from pingpipe.cli.template import decode_options, template_args
 from pingpipe.message import encode_line
 from tests.fixtures.demo import demo_ping
+from tests.helpers import free_port, wait_http
 
 REPO = Path(__file__).resolve().parents[2]
 DATAFLOW = REPO / "deploy" / "dataflow"
@@ -119,6 +121,61 @@ def test_the_python_file_runs_the_pipeline_as_the_launcher_calls_it(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "read 1: decoded 1, duplicates 0, errors by type: none" in done.stdout
     assert len(b"".join(p.read_bytes() for p in (tmp_path / "dec").glob("part*")).splitlines()) == 1
+
+
+@pytest.fixture
+def storage(tmp_path):
+    """A GCS server in memory (gcp-storage-emulator) with the bucket `stage`: the DataflowRunner stages
+    the pipeline and writes a template to GCS before any Dataflow call."""
+    port = free_port()
+    emulator = str(Path(sys.executable).with_name("gcp-storage-emulator"))
+    proc = subprocess.Popen(
+        [emulator, "start", "--port", str(port), "--in-memory", "--default-bucket=stage"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(port, "/storage/v1/b/stage", proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.external
+def test_the_launcher_submits_a_streaming_job_and_exits(tmp_path, storage):
+    """As the Flex Template launcher runs it: --template_location makes the DataflowRunner write the job
+    rather than submit it, so there is no job to wait for nor counters to read; `decode` says where
+    the job went and exits 0 (it asked for counters and died with "Job id is unknown")."""
+    image = "europe-west1-docker.pkg.dev/p/pingpipe/beam-worker@sha256:" + "0" * 64
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(DATAFLOW / "main.py"),
+            "--input=pubsub:projects/my-project/subscriptions/raw-decoder",
+            "--output=bigquery:my-project",
+            "--dedupe_window=600",
+            "--runner=DataflowRunner",
+            "--project=my-project",
+            "--region=europe-west1",
+            "--temp_location=gs://stage/tmp",
+            "--template_location=gs://stage/templates/decoder.json",
+            "--sdk_location=container",
+            f"--sdk_container_image={image}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "STORAGE_EMULATOR_HOST": storage, "GOOGLE_CLOUD_PROJECT": "my-project"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert done.stdout.strip() == "wrote the job's template to gs://stage/templates/decoder.json; nothing was run"
+    with urllib.request.urlopen(f"{storage}/download/storage/v1/b/stage/o/templates%2Fdecoder.json?alt=media", timeout=30) as r:
+        job = json.load(r)
+    assert job["type"] == "JOB_TYPE_STREAMING"
+    (pool,) = job["environment"]["workerPools"]
+    assert pool["workerHarnessContainerImage"] == image
 
 
 def gcloud_flags(*command: str) -> set[str]:
