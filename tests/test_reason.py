@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pingpipe.reason import one_line
+from pingpipe.reason import failure, one_line
 
 
 @pytest.mark.parametrize(
@@ -24,3 +24,23 @@ def test_the_first_line_alone_raised_on_an_empty_message():
     with pytest.raises(IndexError):
         str(ValueError()).splitlines()[0]
     assert one_line(ValueError()) == "ValueError"
+
+
+@pytest.mark.parametrize(
+    "exc, line",
+    [
+        (KeyError("x"), "KeyError: 'x'"),
+        (RuntimeError("Traceback-like\n  detail\nthe cause"), "RuntimeError: the cause"),
+        (ValueError(), "ValueError"),
+    ],
+)
+def test_a_commands_failure_is_its_last_line_with_its_type(exc, line):
+    assert failure(exc) == line
+
+
+def test_a_failed_bigquery_job_is_its_error_not_its_job_id():
+    from google.api_core.exceptions import BadRequest
+
+    message = "Query error: Name extra not found inside target at [3:1]\n\nLocation: EU\nJob ID: 0435-7b6c\n"
+    exc = BadRequest(message, errors=[{"reason": "invalidQuery", "message": "Name extra not found inside target at [3:1]"}])
+    assert failure(exc) == "BadRequest: Name extra not found inside target at [3:1]"

@@ -11,6 +11,8 @@ import sys
 
 import click
 
+from pingpipe.reason import failure
+
 from .audit import audit
 from .cycle import cycle
 from .decode import decode
@@ -38,14 +40,6 @@ class _BeamNoise(logging.Filter):
 logging.getLogger().addFilter(_BeamNoise())
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: its last non-empty line (where libraries put the cause), with its type."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[-1] if lines else ""
-    name = type(exc).__name__
-    return f"{name}: {text}" if text and not text.startswith(name) else text or name
-
-
 class Commands(click.Group):
     """The `pingpipe` group: a mistake or a failure is one line and a non-zero exit, never a traceback
     (PINGPIPE_DEBUG=1 shows it, for a bug report)."""
@@ -63,7 +57,7 @@ class Commands(click.Group):
         except Exception as exc:
             if os.environ.get(DEBUG_ENV):
                 raise
-            raise click.ClickException(f"{one_line(exc)} ({DEBUG_ENV}=1 shows where)") from None
+            raise click.ClickException(f"{failure(exc)} ({DEBUG_ENV}=1 shows where)") from None
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})

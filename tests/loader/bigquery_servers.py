@@ -3,7 +3,8 @@
 * `start_bqemulator`: the real bqemulator (PyPI, DuckDB-backed) in its own venv
   (`.venv-bqemulator`, created on first use from the package registry), started with the two
   offline workarounds from the bqemulator notes in shared/README.md: its DuckDB pinned below 2.x, and its start-up
-  download of DuckDB's `spatial` extension switched off.
+  download of DuckDB's `spatial` extension switched off; and one fix: a schema update adds its columns to the
+  emulator's storage too, as BigQuery does (bqemulator 1.4 changes only its catalog).
 * `FakeBigQuery`: a fake, for the paths bqemulator gets wrong or cannot cause (a schema update
   leaves the table unchanged; a bad row gets HTTP 500 and a client retry storm; a DML job refused
   because it would touch rows still in the streaming buffer). It answers the REST calls with
@@ -37,6 +38,34 @@ import sys
 import bqemulator.storage.engine as engine
 engine.DuckDBEngine._load_spatial = lambda self: None  # offline: no extension download at start-up
 import bqemulator.cli
+
+# bqemulator 1.4 applies a schema update (tables.patch / update) to its catalog only, so its storage
+# never has the new columns. BigQuery adds them: so does this, in its storage, after the catalog.
+from bqemulator.api.routes.tables import _field_to_rest
+from bqemulator.catalog.duckdb_repository import DuckDBCatalogRepository
+from bqemulator.catalog.memory_repository import MemoryCatalogRepository
+from bqemulator.storage.sql_identifiers import quoted_table_ref
+from bqemulator.storage.type_map import bq_schema_to_duckdb_columns
+
+
+def widening(update):
+    def update_table(self, table):
+        before = self.get_table(table.project_id, table.dataset_id, table.table_id)
+        updated = update(self, table)
+        if before is not None and self._engine is not None:
+            ref = quoted_table_ref(table.project_id, table.dataset_id, table.table_id)
+            old = dict(bq_schema_to_duckdb_columns([_field_to_rest(f) for f in before.schema_.fields]))
+            for name, kind in bq_schema_to_duckdb_columns([_field_to_rest(f) for f in updated.schema_.fields]):
+                if name not in old:
+                    self._engine.execute(f'ALTER TABLE {ref} ADD COLUMN "{name}" {kind}')
+                elif old[name] != kind:  # a field added inside a record: DuckDB casts the struct by name
+                    self._engine.execute(f'ALTER TABLE {ref} ALTER COLUMN "{name}" SET DATA TYPE {kind}')
+        return updated
+    return update_table
+
+
+for repository in (DuckDBCatalogRepository, MemoryCatalogRepository):
+    repository.update_table = widening(repository.update_table)
 sys.argv = ["bqemulator", *sys.argv[1:]]
 bqemulator.cli.main()
 """

@@ -138,10 +138,46 @@ def test_the_daily_cycle_runs_on_bigquery_as_jobs(bqemulator, tmp_path):
     assert sorted(r[0] for r in client.query(f"SELECT document_id FROM `{PROJECT}.pingpipe_demo.hello`").result()) == ["a", "earlier"]
 
 
+def test_a_live_table_that_gained_columns_widens_its_stable_table_before_the_copy(bqemulator, tmp_path):
+    """A schema grew after the stable table was made: a column at the top and a field inside a record.
+    The cycle widens the stable table (and remakes the view) before its MERGE, which names every live
+    column; a second cycle of the same day gives the same rows."""
+    client = client_for(bqemulator.endpoint, project="grew")
+    hello, stable = TableId("pingpipe_demo_live", "hello_v1"), "grew.pingpipe_demo_stable.hello_v1"
+    BigQueryWriter("grew", client=client, retry_deadline=30).write({hello: (FIELDS, [ping("old", "2026-11-27T10:00:00Z", "o")])})
+    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
+
+    def cycle(day: dt.date) -> None:
+        out = subprocess.run(
+            [PINGPIPE, "cycle", "--warehouse", "bigquery:grew", "--date", str(day)], capture_output=True, text=True, timeout=300, env=env
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    cycle(DAY - dt.timedelta(days=1))  # the stable table made with the columns of then
+    assert [f.name for f in client.get_table(stable).schema] == ["document_id", "submission_timestamp", "client_info"]
+    wider = [
+        FIELDS[0],
+        FIELDS[1],
+        {**FIELDS[2], "fields": [*FIELDS[2]["fields"], {"name": "locale", "type": "STRING", "mode": "NULLABLE"}]},
+        {"name": "extra", "type": "STRING", "mode": "NULLABLE"},
+    ]
+    new = {**ping("new", "2026-11-28T10:00:00Z", "n"), "extra": "x"}
+    new["client_info"]["locale"] = "fr"
+    BigQueryWriter("grew", client=client, retry_deadline=30).write({hello: (wider, [new])})
+    for _ in range(2):
+        cycle(DAY)
+        rows = client.query(f"SELECT document_id, client_info.client_id, client_info.locale, extra FROM `{stable}`").result()
+        assert sorted(tuple(r.values()) for r in rows) == [("n", "new", "fr", "x"), ("o", "old", None, None)]
+    table = client.get_table(stable)
+    assert [f.name for f in table.schema] == ["document_id", "submission_timestamp", "client_info", "extra"]
+    assert [f.name for f in table.schema[2].fields] == ["client_id", "locale"]
+    view = client.query("SELECT document_id, extra FROM `grew.pingpipe_demo.hello` WHERE extra IS NOT NULL").result()
+    assert [tuple(r.values()) for r in view] == [("n", "x")]
+
+
 def test_the_stable_copy_is_one_query_that_gives_the_same_rows_on_bqemulator_and_duckdb(bqemulator, tmp_path):
     """The template's BigQuery SQL, run as written on BigQuery and transpiled on DuckDB: the same first
-    copies of the same UTC day, another day's rows left as they were. (Widening is DuckDB's test in
-    tests/up/test_cycle.py: bqemulator does not apply schema updates.)"""
+    copies of the same UTC day, another day's rows left as they were."""
     from pingpipe.loader.writers.duckdb import DuckDBWriter
     from pingpipe.up import cycle
 
