@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from .config import Route
 
 ACK_DEADLINE = 120  # seconds: a Dataflow bundle may hold a message that long before it acks
+RETENTION_DAYS = 7  # the longest Pub/Sub keeps a subscription's unacked messages: a week to mend a reader
+# A subscription nobody reads is deleted after 31 days by default, with its messages: an errors-loader
+# left unread over a holiday would be. Ours never expire (an expiration policy without a ttl).
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,28 @@ def apply(p: Plan) -> list[str]:
                 lines.append(f"kept {topic}")
         for name, topic in p.subscriptions:
             try:
-                subscriber.create_subscription(name=name, topic=topic, ack_deadline_seconds=ACK_DEADLINE)
+                subscriber.create_subscription(request={"name": name, "topic": topic, "ack_deadline_seconds": ACK_DEADLINE, **KEEPING})
                 lines.append(f"created {name} (of {topic.rsplit('/', 1)[1]})")
             except AlreadyExists:
-                lines.append(f"kept {name}")
+                lines.append(keep(subscriber, name))
     finally:
         subscriber.close()
     return lines
+
+
+KEEPING = {"expiration_policy": {}, "message_retention_duration": {"seconds": RETENTION_DAYS * 86400}}
+
+
+def keep(subscriber, name: str) -> str:
+    """An existing subscription is left as it is; one that may expire, or keeps its backlog another time,
+    is named with the command that makes it as ours are (an update this command does not make for you:
+    the emulator cannot, so it could not be tested)."""
+    held = subscriber.get_subscription(subscription=name)
+    expires = bool(held.expiration_policy.ttl)
+    if not expires and held.message_retention_duration.total_seconds() == RETENTION_DAYS * 86400:
+        return f"kept {name}"
+    why = f"is deleted after {held.expiration_policy.ttl.days} days unread" if expires else "keeps unacked messages another time"
+    return (
+        f"kept {name}, which {why}: gcloud pubsub subscriptions update {name} --expiration-period=never "
+        f"--message-retention-duration={RETENTION_DAYS}d"
+    )

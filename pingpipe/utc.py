@@ -36,6 +36,16 @@ def yesterday(day: dt.date | None = None) -> dt.date:
     return (day or today()) - dt.timedelta(days=1)
 
 
+def days_due(last: dt.date | None, today: dt.date, most: int) -> list[dt.date]:
+    """The ended days whose daily cycle has not run, oldest first: those after `last` through
+    yesterday, the latest `most` of them; yesterday alone where no cycle ever ran."""
+    end = yesterday(today)
+    if last is None:
+        return [end]
+    first = max(last + dt.timedelta(days=1), end - dt.timedelta(days=most - 1))
+    return [first + dt.timedelta(days=i) for i in range((end - first).days + 1)]
+
+
 def day_or_yesterday(chosen: dt.date | None) -> dt.date:
     """The day a `--date` option chose (click gives a naive datetime: its date), else yesterday."""
     if chosen is None:

@@ -28,6 +28,8 @@ STABLE = "_stable"
 DERIVED = "_derived"
 LOGS = "_logs"  # a service's usage-log family: <service>_logs (its tables: <service>_logs_live.<Type>)
 ERROR_DATASET = "payload_bytes_error"
+META_DATASET = "_pingpipe"  # pingpipe's own bookkeeping (days cycled, segments committed): no app's rows
+CYCLES = f"{META_DATASET}.cycles"  # each daily cycle's report, by the day it ran for
 
 _VERSION = re.compile(r"_v[0-9]+$")
 

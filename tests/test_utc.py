@@ -129,3 +129,12 @@ def test_dedupe_etl_and_cycle_all_take_yesterday_when_no_day_is_given(tmp_path):
     for command in (["dedupe"], ["etl", "run"], ["cycle"]):
         shown = subprocess.run([PINGPIPE, *command, "--help"], capture_output=True, text=True, timeout=60).stdout
         assert "yesterday" in " ".join(shown.split()), command
+
+
+def test_the_days_due_are_those_after_the_last_cycled_through_yesterday_the_latest_few():
+    today = dt.date(2026, 12, 7)
+    assert utc.days_due(None, today, 7) == [dt.date(2026, 12, 6)]  # never ran: yesterday alone
+    assert utc.days_due(dt.date(2026, 12, 6), today, 7) == []
+    assert utc.days_due(dt.date(2026, 12, 3), today, 7) == [dt.date(2026, 12, 4), dt.date(2026, 12, 5), dt.date(2026, 12, 6)]
+    assert utc.days_due(dt.date(2026, 10, 1), today, 2) == [dt.date(2026, 12, 5), dt.date(2026, 12, 6)]
+    assert utc.days_due(dt.date(2026, 12, 8), today, 7) == []  # a clock set back: nothing runs twice

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pingpipe import jsontext
+from pingpipe.schemas.names import META_DATASET
 
 from ..evolution import additions, merge
 from ..load import refused_row
@@ -58,8 +59,10 @@ def ensure_dataset(client, project: str, dataset: str, retry=None) -> None:
 
 
 def project_tables(client, project: str) -> list[TableId]:
-    """Every table and view of the project, as DuckDBWriter.tables() lists a DuckDB warehouse's."""
-    return [TableId(d.dataset_id, t.table_id) for d in client.list_datasets(project) for t in client.list_tables(d)]
+    """Every table and view of the project, as DuckDBWriter.tables() lists a DuckDB warehouse's
+    (pingpipe's own bookkeeping aside)."""
+    datasets = [d for d in client.list_datasets(project) if d.dataset_id != META_DATASET]
+    return [TableId(d.dataset_id, t.table_id) for d in datasets for t in client.list_tables(d)]
 
 
 def make_client(project: str) -> "bigquery.Client":

@@ -27,6 +27,7 @@ import duckdb
 from pingpipe import faults, jsontext, utc
 from pingpipe.private import private_file, private_umask
 from pingpipe.reason import one_line
+from pingpipe.schemas.names import META_DATASET
 
 from ..evolution import additions, merge
 from ..tables import TableId, duckdb_type, quote
@@ -35,11 +36,10 @@ from .locks import LOCK_WAIT, RETRY_EVERY, held_message, holder
 if TYPE_CHECKING:
     import pyarrow as pa
 
-META_SCHEMA = "_pingpipe"
+META_SCHEMA = META_DATASET
 CATALOG = "warehouse"  # the file's name inside DuckDB, whatever the file is called
 PURGED = "purged"  # the copy `purge` writes, while it is attached
 PURGE_DUE = f"{META_SCHEMA}.purge_due"  # a row while deleted rows' bytes may still be in the file
-CYCLES = f"{META_SCHEMA}.cycles"  # each daily cycle's report (up/cycle.py), the day it ran for its key
 
 # DuckDB's row groups hold 122,880 rows. Past the first group, `up`'s small commits got dearer
 # per row and its checkpoints stalled longer (a checkpoint rewrites the whole group it appended

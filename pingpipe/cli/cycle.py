@@ -23,6 +23,12 @@ from .target import on_target
     default=None,
     help="The day (UTC) to copy into the stable tables [default: yesterday].",
 )
+@click.option(
+    "--catch-up",
+    is_flag=True,
+    help="Instead of one day: every ended day whose cycle the warehouse has not recorded, oldest first "
+    "(the last 7 at most; yesterday where none ran). What a daily schedule runs: a missed start is made up by the next.",
+)
 @on_target((BIGQUERY,), warehouse_help="bigquery:PROJECT to run the cycle there, as jobs where the data is (default: --data's warehouse).")
 @click.option(
     "--schemas",
@@ -46,19 +52,31 @@ from .target import on_target
     type=click.IntRange(min=1),
     help="When `up` is not running: error rows older than this are deleted.",
 )
-def cycle(day, target, schemas, sql, user_ids, error_retention_days):
+def cycle(day, catch_up, target, schemas, sql, user_ids, error_retention_days):
     """Run `up`'s daily cycle now: the day's live rows into the stable tables, shred, expire, then
     the day's derived tables.
 
     `pingpipe up` runs it by itself once per completed UTC day; this runs it by hand (a day to redo),
-    or, with --warehouse bigquery:PROJECT, at scale (deploy/kubernetes/daily-cycle.yaml). Exit 1 if
-    a query failed.
+    or, with --warehouse bigquery:PROJECT --catch-up, at scale (deploy/kubernetes/daily-cycle.yaml).
+    Exit 1 if a query failed.
     """
     from pingpipe.up import tasks
 
-    report = tasks.cycle(
-        target, utc.day_or_yesterday(day), schemas=schemas, sql=sql, user_ids=user_ids, error_retention_days=error_retention_days
-    )
+    if catch_up and day is not None:
+        raise click.UsageError("give --date or --catch-up, not both")
+    days = tasks.days_due(target) if catch_up else [utc.day_or_yesterday(day)]
+    if not days:
+        click.echo(f"no day is due: the cycle of {utc.yesterday()} has run" + (" (`up` runs each day itself)" if target.running() else ""))
+        return
+    reports = tasks.cycles(target, days, schemas=schemas, sql=sql, user_ids=user_ids, error_retention_days=error_retention_days)
+    failed = False
+    for report in reports:
+        failed = show(report) or failed
+    sys.exit(1 if failed else 0)
+
+
+def show(report: dict) -> bool:
+    """Print a day's report; whether a query failed."""
     click.echo(f"daily cycle for {report['day']}:")
     for section, verb in (("stable", "kept"), ("shredded", "deleted"), ("expired", "expired")):
         for table, n in report[section].items():
@@ -76,4 +94,4 @@ def cycle(day, target, schemas, sql, user_ids, error_retention_days):
         click.echo(f"  {reason}")
     for message in etl.get("failed", {}).values():
         click.echo(f"error: {message}", err=True)
-    sys.exit(1 if etl.get("failed") else 0)
+    return bool(etl.get("failed"))

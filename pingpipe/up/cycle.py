@@ -7,7 +7,8 @@ day's derived tables (etl). One plan (cycle_plan.py), run in one order (`run_pla
   replaces what it made. Each day it finished is recorded in `_pingpipe.cycles`, so a restart
   neither skips a day nor runs one twice. `pingpipe cycle` runs it by hand (a day to redo).
 - `BigQueryCycle`: jobs where the data is (`pingpipe cycle --warehouse bigquery:PROJECT`, a daily
-  CronJob); each day's copy is one MERGE, so a rerun gives the same tables.
+  CronJob); each day's copy is one MERGE, so a rerun gives the same tables. Each day it finished is
+  recorded in the project's `_pingpipe.cycles`, so `--catch-up` runs the days a missed start left.
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ from pingpipe.loader.dayjob import replace_day
 from pingpipe.loader.evolution import additions, merge
 from pingpipe.loader.tables import quote
 from pingpipe.loader.writers.bigquery import ensure_dataset, project_tables
-from pingpipe.loader.writers.duckdb import CYCLES
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, expire_bigquery, retention
 from pingpipe.privacy.shred import SHREDDED, shred, shred_bigquery
 from pingpipe.privacy.shred import Plan as ShredPlan
-from pingpipe.schemas.names import SUBMISSION_DATE, SUBMISSION_TIMESTAMP
+from pingpipe.schemas.names import CYCLES, META_DATASET, SUBMISSION_DATE, SUBMISSION_TIMESTAMP
 
 from .cycle_plan import DELETE, ETL, STABLE, STEPS, Copy, Plan, Tables, plan
 
@@ -45,11 +45,25 @@ def last_day(writer) -> dt.date | None:
     return day
 
 
+CATCH_UP_DAYS = 7  # a warehouse stopped longer runs its last week by itself; older days by `--date`
+
+
 def due(writer, today: dt.date) -> dt.date | None:
-    """Yesterday, if its cycle has not run (the day a cycle covers must be complete)."""
-    yesterday = utc.yesterday(today)
-    last = last_day(writer)
-    return yesterday if last is None or last < yesterday else None
+    """The oldest ended day whose cycle has not run (the day a cycle covers must be complete): a
+    stop of a few days is caught up one day at a time, in order."""
+    return next(iter(utc.days_due(last_day(writer), today, CATCH_UP_DAYS)), None)
+
+
+def last_day_bigquery(client, project: str) -> dt.date | None:
+    """The last day whose cycle finished on the project, if any (`BigQueryCycle.record`)."""
+    from google.api_core.exceptions import NotFound
+
+    try:
+        client.get_table(f"{project}.{CYCLES}")
+    except NotFound:
+        return None
+    (row,) = client.query(f"SELECT max(day) FROM `{project}.{CYCLES}`").result()
+    return row[0]
 
 
 def tables_of(writer) -> dict[tuple[str, str], list[dict]]:
@@ -254,7 +268,29 @@ class BigQueryCycle:
         return run_etl_bigquery(self.client, self.project, self.registry, day, sql=self.sql).as_dict()
 
     def record(self, day: dt.date, report: dict) -> None:
-        """Nothing: the schedule that runs it (a CronJob) keeps the days."""
+        """The day, when it finished and its report, in the project (`--catch-up` reads the last)."""
+        from google.cloud import bigquery
+
+        ensure_dataset(self.client, self.project, META_DATASET)
+        table = bigquery.Table(
+            f"{self.project}.{CYCLES}",
+            schema=[
+                bigquery.SchemaField("day", "DATE"),
+                bigquery.SchemaField("finished_at", "TIMESTAMP"),
+                bigquery.SchemaField("report", "STRING"),
+            ],
+        )
+        self.client.create_table(table, exists_ok=True)
+        config = bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ScalarQueryParameter("day", "DATE", day),
+                bigquery.ScalarQueryParameter("report", "STRING", json.dumps(report, default=str)),
+            ]
+        )
+        self.client.query(
+            f"INSERT INTO `{self.project}.{CYCLES}` (day, finished_at, report) VALUES (@day, CURRENT_TIMESTAMP(), @report)",
+            job_config=config,
+        ).result()
 
 
 def run_etl(writer, registry, day: dt.date, *, sql: Path | None = None, only: set[str] | None = None):

@@ -134,6 +134,21 @@ def cycles(
     return reports
 
 
+def days_due(target: Target) -> list[dt.date]:
+    """The ended days whose cycle has not run on the target, oldest first (at most the last
+    CATCH_UP_DAYS); none on a running `up`, which runs them itself."""
+    from . import cycle as daily
+
+    if target.kind == BIGQUERY:
+        last = daily.last_day_bigquery(target.client(), target.project)
+    elif target.running():
+        return []
+    else:
+        with target.writable() as writer:
+            last = daily.last_day(writer)
+    return utc.days_due(last, utc.today(), daily.CATCH_UP_DAYS)
+
+
 def cycle(target: Target, day: dt.date, **options) -> dict:
     """The daily cycle of one day (`cycles`' options): dedupe, shred, expire, derived tables."""
     return cycles(target, [day], **options)[0]

@@ -21,8 +21,9 @@ import orjson
 from pingpipe import utc
 from pingpipe.edge.publish.segments import OPEN, SEALED
 from pingpipe.loader.tables import ERROR_DATASET
-from pingpipe.loader.writers.duckdb import CYCLES, META_SCHEMA, locked_down
+from pingpipe.loader.writers.duckdb import META_SCHEMA, locked_down
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
+from pingpipe.schemas.names import CYCLES
 
 # `SHOW TABLES` is DuckDB's list of its current schema, `main`, where pingpipe keeps no table: it
 # answers every dataset.table instead (`SHOW ALL TABLES` is DuckDB's, with the columns).

@@ -200,7 +200,7 @@ def test_the_build_and_launch_scripts_use_flags_gcloud_has():
         text = (DATAFLOW / script).read_text()
         calls = re.findall(r"gcloud dataflow flex-template (build|run) (.*?)(?<!\\)\n", text, flags=re.S)
         assert [v for v, _ in calls] == [verb], script
-        used = set(re.findall(r"(--[a-z][a-z-]*)", calls[0][1]))
+        used = set(re.findall(r"(--[a-z][a-z-]*)", calls[0][1])) | ({"--update"} if verb == "run" else set())  # launch.sh --update
         assert used and used <= gcloud_flags("dataflow", "flex-template", verb) | {"--project"}, (script, used)
 
 
@@ -248,6 +248,13 @@ def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_pat
     )
     assert launched.returncode == 0, launched.stderr
     (run,) = calls.read_text().splitlines()  # nothing built or pushed
-    assert run.startswith("gcloud dataflow flex-template run") and f"--template-file-gcs-location {values['TEMPLATE']}" in run
+    assert run.startswith("gcloud dataflow flex-template run pingpipe-decoder-raw-decoder --project p")  # one job per subscription
+    assert f"--template-file-gcs-location {values['TEMPLATE']}" in run
     assert "input=pubsub:projects/p/subscriptions/raw-decoder,output=bigquery:p,dedupe_window=60" in run
     assert f"sdk_container_image={values['WORKER']}" in run
+    calls.unlink()
+    update = [str(DATAFLOW / "launch.sh"), str(release), "Raw_Decoder", "--update"]
+    updated = subprocess.run(update, env=env, capture_output=True, text=True, timeout=60)
+    assert updated.returncode == 0, updated.stderr
+    (run,) = calls.read_text().splitlines()
+    assert run.startswith("gcloud dataflow flex-template run pingpipe-decoder-raw-decoder --update --project p"), run

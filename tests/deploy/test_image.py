@@ -1,5 +1,6 @@
 """deploy/Dockerfile, built and run for real with podman (the base image made from Debian's packages,
-as no registry image can be pulled here): a ping POSTed to the container is answered 200 and queued."""
+as no registry image can be pulled here): a ping POSTed to the container is answered 200 and queued.
+deploy/config.Dockerfile on top of it runs the daily CronJob's own arguments."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.helpers import free_port
 
@@ -19,6 +21,9 @@ pytestmark = pytest.mark.external
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ["podman", "runc", "debootstrap"]
+# runc, with limits this sandbox lets a container set
+RUNC = shutil.which("runc") or "/usr/sbin/runc"
+PODMAN_RUN = ["podman", "--runtime", RUNC, "run", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
 
 
 def container_tools() -> None:
@@ -63,17 +68,10 @@ def test_the_image_answers_a_ping_with_200_and_queues_it_as_a_non_root_user(imag
     port = free_port()
     name = f"pingpipe-edge-{uuid.uuid4().hex[:8]}"
     run = [
-        "podman",
-        "--runtime",
-        shutil.which("runc") or "/usr/sbin/runc",
-        "run",
+        *PODMAN_RUN,
         "-d",
         "--name",
         name,
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=4096:4096",
         "--network",
         "host",
         "--read-only",
@@ -116,3 +114,62 @@ def test_the_image_answers_a_ping_with_200_and_queues_it_as_a_non_root_user(imag
         assert user == "10001"
     finally:
         subprocess.run(["podman", "rm", "-f", name], capture_output=True, timeout=60)
+
+
+EMPTY = (  # an empty warehouse, then pingpipe with the arguments given
+    "mkdir -m 700 /tmp/data && python -c 'from pingpipe.loader.writers.duckdb import DuckDBWriter as W; "
+    'W("/tmp/data/warehouse.duckdb").close()\' && exec pingpipe "$@"'
+)
+
+
+def test_the_config_image_runs_the_daily_cronjobs_arguments_as_its_user(image, tmp_path):
+    """The CronJob's container args, as the manifest gives them, on the config image built from a
+    folder of schemas/, sql/ and user_ids.yaml (BigQuery swapped for a DuckDB file on a tmpfs)."""
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "schemas" / "data" / "pingpipe-demo", config / "schemas" / "pingpipe-demo")
+    query = config / "sql" / "pingpipe_demo_derived" / "hello_daily_v1"
+    query.mkdir(parents=True)
+    (query / "query.sql").write_text(
+        "SELECT DATE(submission_timestamp) AS submission_date, count(*) AS pings FROM pingpipe_demo_stable.hello_v1 "
+        "WHERE DATE(submission_timestamp) = @submission_date GROUP BY 1"
+    )
+    (config / "user_ids.yaml").write_text('- family: "*"\n  column: client_info.client_id\n')
+    tag = f"localhost/pingpipe-config:test-{uuid.uuid4().hex[:8]}"
+    built = subprocess.run(
+        [
+            "podman",
+            "build",
+            "-q",
+            "-f",
+            str(REPO / "deploy" / "config.Dockerfile"),
+            "--build-arg",
+            f"PINGPIPE={image}",
+            "-t",
+            tag,
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    try:
+        (cron,) = [
+            d for d in yaml.safe_load_all((REPO / "deploy" / "kubernetes" / "daily-cycle.yaml").read_text()) if d["kind"] == "CronJob"
+        ]
+        (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        assert container["image"].rsplit("/", 1)[1] == "pingpipe-config:CONFIG_VERSION"
+        args = container["args"]
+        at = args.index("--warehouse")
+        args = [*args[:at], "--data", "/tmp/data", *args[at + 2 :]]  # no BigQuery here
+        done = subprocess.run(
+            [*PODMAN_RUN, "--rm", "--read-only", "--tmpfs", "/tmp", "--network=none", "--entrypoint=sh", tag, "-c", EMPTY, "-", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "daily cycle for " in done.stdout, done.stdout  # an empty warehouse: the image's query is found, and waits
+        assert "/config/sql/pingpipe_demo_derived/hello_daily_v1/query.sql: not run, pingpipe_demo_stable.hello_v1 has" in done.stdout
+    finally:
+        subprocess.run(["podman", "rmi", "-f", tag], capture_output=True, timeout=120)

@@ -99,3 +99,36 @@ def test_the_edges_grace_period_holds_the_prestop_wait_the_drain_and_the_flush()
     needed = pre_stop + env["PINGPIPE_EDGE_SHUTDOWN_DRAIN_SECONDS"] + env["PINGPIPE_EDGE_SHUTDOWN_FLUSH_SECONDS"]
     assert pod["terminationGracePeriodSeconds"] >= needed + 5, (pod["terminationGracePeriodSeconds"], needed)
     assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+
+
+def pod_specs(doc: dict) -> list[dict]:
+    spec = doc.get("spec", {})
+    if doc["kind"] == "CronJob":
+        return [spec["jobTemplate"]["spec"]["template"]["spec"]]
+    return [spec["template"]["spec"]] if "template" in spec else []
+
+
+def test_every_volume_a_pod_mounts_is_made_by_a_manifest():
+    """ConfigMaps, Secrets and claims named by a pod are defined here, or are a StatefulSet's claim
+    (<template>-<set>-<ordinal>); a volume nobody makes leaves a pod Pending on a fresh cluster."""
+    docs = [d for p in MANIFESTS for d in yaml.safe_load_all(p.read_text()) if d]
+    made = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    claims = [
+        f"{t['metadata']['name']}-{d['metadata']['name']}-"
+        for d in docs
+        if d["kind"] == "StatefulSet"
+        for t in d["spec"]["volumeClaimTemplates"]
+    ]
+    for doc in docs:
+        for spec in pod_specs(doc):
+            for volume in spec.get("volumes", []):
+                if "configMap" in volume:
+                    assert ("ConfigMap", volume["configMap"]["name"]) in made, (doc["metadata"]["name"], volume)
+                if "secret" in volume:
+                    assert ("Secret", volume["secret"]["secretName"]) in made, (doc["metadata"]["name"], volume)
+                if "persistentVolumeClaim" in volume:
+                    name = volume["persistentVolumeClaim"]["claimName"]
+                    assert ("PersistentVolumeClaim", name) in made or any(name.startswith(c) for c in claims), (
+                        doc["metadata"]["name"],
+                        name,
+                    )

@@ -65,6 +65,7 @@ def test_the_cycle_dedupes_yesterday_shreds_and_expires_once_per_day(tmp_path):
     writer.close()
     again = DuckDBWriter(tmp_path / "w.duckdb")
     assert cycle.due(again, TODAY) is None and cycle.due(again, TODAY + dt.timedelta(days=1)) == TODAY
+    assert cycle.due(again, TODAY + dt.timedelta(days=3)) == TODAY  # `up` stopped three days: the oldest first, none skipped
     again.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -173,6 +174,30 @@ def test_a_live_table_that_gained_columns_widens_its_stable_table_before_the_cop
     assert [f.name for f in table.schema[2].fields] == ["client_id", "locale"]
     view = client.query("SELECT document_id, extra FROM `grew.pingpipe_demo.hello` WHERE extra IS NOT NULL").result()
     assert [tuple(r.values()) for r in view] == [("n", "x")]
+
+
+def test_catch_up_runs_each_day_a_missed_start_left_in_order_then_none(bqemulator):
+    """The CronJob's command: the project records each day it cycled (`_pingpipe.cycles`), so a start
+    that never happened is made up by the next one, oldest day first; run again, nothing is due."""
+    client = client_for(bqemulator.endpoint, project="late")
+    BigQueryWriter("late", client=client, retry_deadline=30).write(
+        {TableId("pingpipe_demo_live", "hello_v1"): (FIELDS, [ping("c", "2026-11-28T10:00:00Z")])}
+    )
+    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
+    command = [PINGPIPE, "cycle", "--warehouse", "bigquery:late", "--catch-up"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert re.findall(r"daily cycle for (\S+):", first.stdout) == [str(yesterday)]  # none recorded: yesterday alone
+    missed = [yesterday - dt.timedelta(days=n) for n in (3, 2, 1)]
+    client.query(f"DELETE FROM `late._pingpipe.cycles` WHERE day = '{yesterday}'").result()
+    client.query(f"INSERT INTO `late._pingpipe.cycles` (day) VALUES ('{missed[0]}')").result()  # then three starts missed
+    caught = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert caught.returncode == 0, caught.stdout + caught.stderr
+    assert re.findall(r"daily cycle for (\S+):", caught.stdout) == [str(d) for d in (*missed[1:], yesterday)]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0 and again.stdout.strip() == f"no day is due: the cycle of {yesterday} has run", again.stdout
+    assert "_pingpipe" not in caught.stdout  # its bookkeeping is no app's table: not shredded, not expired
 
 
 def test_the_stable_copy_is_one_query_that_gives_the_same_rows_on_bqemulator_and_duckdb(bqemulator, tmp_path):
