@@ -65,20 +65,34 @@ def project_tables(client, project: str) -> list[TableId]:
     return [TableId(d.dataset_id, t.table_id) for d in datasets for t in client.list_tables(d)]
 
 
+JOB_LABELS = {"app": "pingpipe"}  # every job pingpipe runs, to find them in billing and INFORMATION_SCHEMA.JOBS
+MAX_BYTES_BILLED = 1 << 40  # a job that would scan more fails instead of running: a runaway query costs at most this
+MAX_BYTES_BILLED_ENV = "PINGPIPE_BIGQUERY_MAX_BYTES_BILLED"
+
+
 def make_client(project: str) -> "bigquery.Client":
-    """The client for `project`; with BIGQUERY_EMULATOR_HOST set, an anonymous one for that emulator."""
+    """The client for `project`; with BIGQUERY_EMULATOR_HOST set, an anonymous one for that emulator.
+    Its query jobs carry pingpipe's labels and a bytes-billed ceiling (MAX_BYTES_BILLED, or
+    $PINGPIPE_BIGQUERY_MAX_BYTES_BILLED)."""
     import os
 
     from google.cloud import bigquery
 
+    ceiling = int(os.environ.get(MAX_BYTES_BILLED_ENV) or MAX_BYTES_BILLED)
+    defaults = bigquery.QueryJobConfig(labels=JOB_LABELS, maximum_bytes_billed=ceiling)
     emulator = os.environ.get("BIGQUERY_EMULATOR_HOST")
     if emulator:
         from google.api_core.client_options import ClientOptions
         from google.auth.credentials import AnonymousCredentials
 
         endpoint = emulator if "://" in emulator else f"http://{emulator}"
-        return bigquery.Client(project=project, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint))
-    return bigquery.Client(project=project)
+        return bigquery.Client(
+            project=project,
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=endpoint),
+            default_query_job_config=defaults,
+        )
+    return bigquery.Client(project=project, default_query_job_config=defaults)
 
 
 class BigQueryWriter:

@@ -197,6 +197,7 @@ class FakeBigQuery:
         self.calls: list[tuple[str, str]] = []
         self.fail_next_inserts = 0
         self.queries: list[str] = []
+        self.configurations: list[dict] = []  # each query job's configuration, as sent
         self.datasets: dict[str, dict] = {}  # datasets.insert bodies, by dataset id
         self.refusals: list[tuple[str, str]] = []  # (regex on the SQL, BigQuery's error message)
         self._jobs: dict[str, dict] = {}
@@ -228,6 +229,7 @@ class FakeBigQuery:
                     body = self._body()
                     sql = body["configuration"]["query"]["query"]
                     fake.queries.append(sql)
+                    fake.configurations.append(body["configuration"])
                     job_id = body.get("jobReference", {}).get("jobId") or f"job{len(fake.queries)}"
                     ref = {"projectId": project, "jobId": job_id, "location": "US"}
                     refused = next((message for pattern, message in fake.refusals if re.search(pattern, sql)), None)

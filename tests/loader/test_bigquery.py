@@ -306,3 +306,21 @@ def test_a_live_table_whose_newest_rows_bigquery_will_not_touch_yet_is_shredded_
     fake.refusals[:] = [(r"shredapp_stable", "Syntax error: something else")]  # any other refusal is an error
     with pytest.raises(Exception, match="something else"):
         shred_bigquery(client, "test", tables)
+
+
+def test_every_query_job_carries_pingpipes_labels_and_a_bytes_billed_ceiling(fake, monkeypatch):
+    """Through the client every command makes (make_client): a job's own settings (here a day
+    parameter, as the cycle's jobs have) merge with the defaults, as BigQuery receives them."""
+    from google.cloud import bigquery
+
+    from pingpipe.loader.writers.bigquery import make_client
+
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", fake.endpoint)
+    day = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("submission_date", "DATE", "2026-12-01")])
+    make_client("test").query("DELETE FROM `test.d.t` WHERE DATE(submission_timestamp) = @submission_date", job_config=day)
+    monkeypatch.setenv("PINGPIPE_BIGQUERY_MAX_BYTES_BILLED", str(5 << 30))
+    make_client("test").query("SELECT 1")
+    sent = fake.configurations
+    assert [c["labels"] for c in sent] == [{"app": "pingpipe"}] * 2
+    assert [c["query"]["maximumBytesBilled"] for c in sent] == [str(1 << 40), str(5 << 30)]
+    assert sent[0]["query"]["queryParameters"][0]["name"] == "submission_date"
