@@ -5,6 +5,10 @@
 #     -t REGION-docker.pkg.dev/PROJECT/pingpipe/pingpipe-config:CONFIG_VERSION YOUR_CONFIG_FOLDER
 ARG PINGPIPE
 FROM ${PINGPIPE}
-COPY --chown=root:root schemas /config/schemas
-COPY --chown=root:root sql /config/sql
-COPY --chown=root:root user_ids.yaml /config/user_ids.yaml
+COPY schemas /config/schemas
+COPY sql /config/sql
+COPY user_ids.yaml /config/user_ids.yaml
+# readable by the image's user whatever the folder's modes were (a private umask), and its alone to change
+USER root
+RUN chown -R root:root /config && chmod -R u=rwX,go=rX /config
+USER pingpipe

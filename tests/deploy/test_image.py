@@ -134,6 +134,8 @@ def test_the_config_image_runs_the_daily_cronjobs_arguments_as_its_user(image, t
         "WHERE DATE(submission_timestamp) = @submission_date GROUP BY 1"
     )
     (config / "user_ids.yaml").write_text('- family: "*"\n  column: client_info.client_id\n')
+    for path in [config, *config.rglob("*")]:  # as a private umask leaves them: the image must still read them
+        path.chmod(0o700 if path.is_dir() else 0o600)
     tag = f"localhost/pingpipe-config:test-{uuid.uuid4().hex[:8]}"
     built = subprocess.run(
         [

@@ -233,8 +233,8 @@ def test_shred_deletes_a_deleted_clients_rows_by_dml_on_bqemulator(bqemulator):
 def test_dedupe_copies_a_day_to_the_stable_table_by_jobs_on_bqemulator(bqemulator):
     """`pingpipe dedupe --warehouse bigquery:P`: the day's first copy of each document in the stable
     table and a view over it, by queries where the data is; run again, the same day is replaced."""
-    client = client_for(bqemulator.endpoint)
-    writer = BigQueryWriter("test", client=client, retry_deadline=30)
+    client = client_for(bqemulator.endpoint, project="dedupe")  # its own project: only its table to copy
+    writer = BigQueryWriter("dedupe", client=client, retry_deadline=30)
     fields = [
         {"name": "document_id", "type": "STRING", "mode": "NULLABLE"},
         {"name": "submission_timestamp", "type": "TIMESTAMP", "mode": "NULLABLE"},
@@ -256,7 +256,7 @@ def test_dedupe_copies_a_day_to_the_stable_table_by_jobs_on_bqemulator(bqemulato
     env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
     for _ in range(2):
         done = subprocess.run(
-            [PINGPIPE, "dedupe", "--warehouse", "bigquery:test", "--date", "2026-11-28"],
+            [PINGPIPE, "dedupe", "--warehouse", "bigquery:dedupe", "--date", "2026-11-28"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -264,9 +264,9 @@ def test_dedupe_copies_a_day_to_the_stable_table_by_jobs_on_bqemulator(bqemulato
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "dedupapp_stable.metrics_v1 2026-11-28: 2 row(s)" in done.stdout
-    rows = sorted((r[0], r[1]) for r in client.query("SELECT document_id, n FROM `test.dedupapp_stable.metrics_v1`").result())
+    rows = sorted((r[0], r[1]) for r in client.query("SELECT document_id, n FROM `dedupe.dedupapp_stable.metrics_v1`").result())
     assert rows == [("a", 1), ("b", 3)]
-    view = sorted(r[0] for r in client.query("SELECT document_id FROM `test.dedupapp.metrics`").result())
+    view = sorted(r[0] for r in client.query("SELECT document_id FROM `dedupe.dedupapp.metrics`").result())
     assert view == ["a", "b"]
 
 

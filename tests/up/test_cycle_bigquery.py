@@ -139,22 +139,17 @@ def test_the_daily_cycle_runs_on_bigquery_as_jobs(bqemulator, tmp_path):
     assert sorted(r[0] for r in client.query(f"SELECT document_id FROM `{PROJECT}.pingpipe_demo.hello`").result()) == ["a", "earlier"]
 
 
-def test_a_live_table_that_gained_columns_widens_its_stable_table_before_the_copy(bqemulator, tmp_path):
+def test_a_live_table_that_gained_columns_widens_its_stable_table_before_the_copy(bqemulator):
     """A schema grew after the stable table was made: a column at the top and a field inside a record.
     The cycle widens the stable table (and remakes the view) before its MERGE, which names every live
     column; a second cycle of the same day gives the same rows."""
+    from pingpipe.up import cycle
+
     client = client_for(bqemulator.endpoint, project="grew")
+    writer = BigQueryWriter("grew", client=client, retry_deadline=30)
     hello, stable = TableId("pingpipe_demo_live", "hello_v1"), "grew.pingpipe_demo_stable.hello_v1"
-    BigQueryWriter("grew", client=client, retry_deadline=30).write({hello: (FIELDS, [ping("old", "2026-11-27T10:00:00Z", "o")])})
-    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
-
-    def cycle(day: dt.date) -> None:
-        out = subprocess.run(
-            [PINGPIPE, "cycle", "--warehouse", "bigquery:grew", "--date", str(day)], capture_output=True, text=True, timeout=300, env=env
-        )
-        assert out.returncode == 0, out.stdout + out.stderr
-
-    cycle(DAY - dt.timedelta(days=1))  # the stable table made with the columns of then
+    writer.write({hello: (FIELDS, [ping("old", "2026-11-27T10:00:00Z", "o")])})
+    cycle.copy_deduplicate_bigquery(client, "grew", DAY - dt.timedelta(days=1))  # the stable table made with the columns of then
     assert [f.name for f in client.get_table(stable).schema] == ["document_id", "submission_timestamp", "client_info"]
     wider = [
         FIELDS[0],
@@ -166,7 +161,7 @@ def test_a_live_table_that_gained_columns_widens_its_stable_table_before_the_cop
     new["client_info"]["locale"] = "fr"
     BigQueryWriter("grew", client=client, retry_deadline=30).write({hello: (wider, [new])})
     for _ in range(2):
-        cycle(DAY)
+        cycle.run_cycle_bigquery(client, "grew", Registry.load(None), DAY)
         rows = client.query(f"SELECT document_id, client_info.client_id, client_info.locale, extra FROM `{stable}`").result()
         assert sorted(tuple(r.values()) for r in rows) == [("n", "new", "fr", "x"), ("o", "old", None, None)]
     table = client.get_table(stable)
@@ -177,27 +172,25 @@ def test_a_live_table_that_gained_columns_widens_its_stable_table_before_the_cop
 
 
 def test_catch_up_runs_each_day_a_missed_start_left_in_order_then_none(bqemulator):
-    """The CronJob's command: the project records each day it cycled (`_pingpipe.cycles`), so a start
-    that never happened is made up by the next one, oldest day first; run again, nothing is due."""
+    """The CronJob's command: the project records each day it cycled (`_pingpipe.cycles`), so starts
+    that never happened are made up by the next one, oldest day first; run again, nothing is due."""
+    from pingpipe.up import cycle
+
     client = client_for(bqemulator.endpoint, project="late")
     BigQueryWriter("late", client=client, retry_deadline=30).write(
         {TableId("pingpipe_demo_live", "hello_v1"): (FIELDS, [ping("c", "2026-11-28T10:00:00Z")])}
     )
+    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    missed = [yesterday - dt.timedelta(days=n) for n in (2, 1, 0)]
+    cycle.BigQueryCycle(client, "late").record(yesterday - dt.timedelta(days=3), {})  # then three starts missed
     env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
     command = [PINGPIPE, "cycle", "--warehouse", "bigquery:late", "--catch-up"]
-    first = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert re.findall(r"daily cycle for (\S+):", first.stdout) == [str(yesterday)]  # none recorded: yesterday alone
-    missed = [yesterday - dt.timedelta(days=n) for n in (3, 2, 1)]
-    client.query(f"DELETE FROM `late._pingpipe.cycles` WHERE day = '{yesterday}'").result()
-    client.query(f"INSERT INTO `late._pingpipe.cycles` (day) VALUES ('{missed[0]}')").result()  # then three starts missed
     caught = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert caught.returncode == 0, caught.stdout + caught.stderr
-    assert re.findall(r"daily cycle for (\S+):", caught.stdout) == [str(d) for d in (*missed[1:], yesterday)]
+    assert re.findall(r"daily cycle for (\S+):", caught.stdout) == [str(d) for d in missed]
+    assert "_pingpipe" not in caught.stdout  # its bookkeeping is no app's table: not shredded, not expired
     again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0 and again.stdout.strip() == f"no day is due: the cycle of {yesterday} has run", again.stdout
-    assert "_pingpipe" not in caught.stdout  # its bookkeeping is no app's table: not shredded, not expired
 
 
 def test_the_stable_copy_is_one_query_that_gives_the_same_rows_on_bqemulator_and_duckdb(bqemulator, tmp_path):
