@@ -36,13 +36,19 @@ def yesterday(day: dt.date | None = None) -> dt.date:
     return (day or today()) - dt.timedelta(days=1)
 
 
-def days_due(last: dt.date | None, today: dt.date, most: int) -> list[dt.date]:
-    """The ended days whose daily cycle has not run, oldest first: those after `last` through
-    yesterday, the latest `most` of them; yesterday alone where no cycle ever ran."""
+def days_due(last: tuple[dt.date, dt.datetime | None] | None, today: dt.date, most: int) -> list[dt.date]:
+    """The ended days whose daily cycle has not run, oldest first. `last` is the latest day cycled and
+    when the latest cycle finished. Due: yesterday if it is later than that day, and the days before
+    it that ended after that cycle (a stop or a missed start left them), the latest `most` in all.
+    A day cycled by hand long ago leaves the days between alone: they ended before it ran."""
     end = yesterday(today)
     if last is None:
         return [end]
-    first = max(last + dt.timedelta(days=1), end - dt.timedelta(days=most - 1))
+    day, finished = last
+    if day >= end:
+        return []
+    ran = finished.astimezone(dt.timezone.utc).date() if finished else day
+    first = min(max(day + dt.timedelta(days=1), ran, end - dt.timedelta(days=most - 1)), end)
     return [first + dt.timedelta(days=i) for i in range((end - first).days + 1)]
 
 

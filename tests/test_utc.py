@@ -131,10 +131,18 @@ def test_dedupe_etl_and_cycle_all_take_yesterday_when_no_day_is_given(tmp_path):
         assert "yesterday" in " ".join(shown.split()), command
 
 
-def test_the_days_due_are_those_after_the_last_cycled_through_yesterday_the_latest_few():
+def test_the_days_due_are_yesterday_and_those_a_stop_left_the_latest_few():
     today = dt.date(2026, 12, 7)
+
+    def ran(day: dt.date, at: str) -> tuple[dt.date, dt.datetime]:
+        return day, dt.datetime.fromisoformat(at)
+
     assert utc.days_due(None, today, 7) == [dt.date(2026, 12, 6)]  # never ran: yesterday alone
-    assert utc.days_due(dt.date(2026, 12, 6), today, 7) == []
-    assert utc.days_due(dt.date(2026, 12, 3), today, 7) == [dt.date(2026, 12, 4), dt.date(2026, 12, 5), dt.date(2026, 12, 6)]
-    assert utc.days_due(dt.date(2026, 10, 1), today, 2) == [dt.date(2026, 12, 5), dt.date(2026, 12, 6)]
-    assert utc.days_due(dt.date(2026, 12, 8), today, 7) == []  # a clock set back: nothing runs twice
+    assert utc.days_due(ran(dt.date(2026, 12, 6), "2026-12-07T01:30:00+00:00"), today, 7) == []
+    stopped = ran(dt.date(2026, 12, 3), "2026-12-04T01:30:00+00:00")  # then three days without a cycle
+    assert utc.days_due(stopped, today, 7) == [dt.date(2026, 12, 4), dt.date(2026, 12, 5), dt.date(2026, 12, 6)]
+    assert utc.days_due(stopped, today, 2) == [dt.date(2026, 12, 5), dt.date(2026, 12, 6)]
+    by_hand = ran(dt.date(2026, 10, 1), "2026-12-07T09:00:00+09:00")  # an old day cycled by hand today
+    assert utc.days_due(by_hand, today, 7) == [dt.date(2026, 12, 6)]  # the days between ended before it: left alone
+    assert utc.days_due(ran(dt.date(2026, 12, 8), "2026-12-07T00:00:00+00:00"), today, 7) == []  # nothing runs twice
+    assert utc.days_due((dt.date(2026, 12, 3), None), today, 7) == [dt.date(2026, 12, 4), dt.date(2026, 12, 5), dt.date(2026, 12, 6)]

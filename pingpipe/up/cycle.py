@@ -38,11 +38,11 @@ from .cycle_plan import DELETE, ETL, STABLE, STEPS, Copy, Plan, Tables, plan
 CYCLES_DDL = f"CREATE TABLE IF NOT EXISTS {CYCLES} (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)"
 
 
-def last_day(writer) -> dt.date | None:
-    """The last day whose cycle finished, if any."""
+def last_cycle(writer) -> tuple[dt.date, dt.datetime] | None:
+    """The latest day cycled, and when the latest cycle finished (`utc.days_due`)."""
     writer.query(CYCLES_DDL)
-    (day,) = writer.query(f"SELECT max(day) FROM {CYCLES}").fetchone()
-    return day
+    day, finished = writer.query(f"SELECT max(day), max(finished_at) FROM {CYCLES}").fetchone()
+    return None if day is None else (day, finished)
 
 
 CATCH_UP_DAYS = 7  # a warehouse stopped longer runs its last week by itself; older days by `--date`
@@ -51,19 +51,19 @@ CATCH_UP_DAYS = 7  # a warehouse stopped longer runs its last week by itself; ol
 def due(writer, today: dt.date) -> dt.date | None:
     """The oldest ended day whose cycle has not run (the day a cycle covers must be complete): a
     stop of a few days is caught up one day at a time, in order."""
-    return next(iter(utc.days_due(last_day(writer), today, CATCH_UP_DAYS)), None)
+    return next(iter(utc.days_due(last_cycle(writer), today, CATCH_UP_DAYS)), None)
 
 
-def last_day_bigquery(client, project: str) -> dt.date | None:
-    """The last day whose cycle finished on the project, if any (`BigQueryCycle.record`)."""
+def last_cycle_bigquery(client, project: str) -> tuple[dt.date, dt.datetime] | None:
+    """`last_cycle` of a project (`BigQueryCycle.record`)."""
     from google.api_core.exceptions import NotFound
 
     try:
         client.get_table(f"{project}.{CYCLES}")
     except NotFound:
         return None
-    (row,) = client.query(f"SELECT max(day) FROM `{project}.{CYCLES}`").result()
-    return row[0]
+    (row,) = client.query(f"SELECT max(day), max(finished_at) FROM `{project}.{CYCLES}`").result()
+    return None if row[0] is None else (row[0], row[1])
 
 
 def tables_of(writer) -> dict[tuple[str, str], list[dict]]:

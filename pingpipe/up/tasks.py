@@ -140,12 +140,12 @@ def days_due(target: Target) -> list[dt.date]:
     from . import cycle as daily
 
     if target.kind == BIGQUERY:
-        last = daily.last_day_bigquery(target.client(), target.project)
+        last = daily.last_cycle_bigquery(target.client(), target.project)
     elif target.running():
         return []
     else:
         with target.writable() as writer:
-            last = daily.last_day(writer)
+            last = daily.last_cycle(writer)
     return utc.days_due(last, utc.today(), daily.CATCH_UP_DAYS)
 
 

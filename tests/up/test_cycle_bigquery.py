@@ -182,7 +182,11 @@ def test_catch_up_runs_each_day_a_missed_start_left_in_order_then_none(bqemulato
     )
     yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     missed = [yesterday - dt.timedelta(days=n) for n in (2, 1, 0)]
-    cycle.BigQueryCycle(client, "late").record(yesterday - dt.timedelta(days=3), {})  # then three starts missed
+    cycle.BigQueryCycle(client, "late").record(yesterday, {})  # makes the table; then, as if three starts were missed:
+    client.query(
+        f"UPDATE `late._pingpipe.cycles` SET day = '{yesterday - dt.timedelta(days=3)}', "
+        f"finished_at = TIMESTAMP '{yesterday - dt.timedelta(days=2)} 01:35:00+00' WHERE TRUE"
+    ).result()
     env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
     command = [PINGPIPE, "cycle", "--warehouse", "bigquery:late", "--catch-up"]
     caught = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
