@@ -23,7 +23,7 @@ from pingpipe.schemas.registry import Registry
 from .errors import DecodeError, DecompressError, PayloadError, UriError
 from .failures import failure
 from .steps import logentry
-from .steps.geo import GeoLookup, load_city_filter
+from .steps.geo import FORWARDED_HOPS, GeoLookup, load_city_filter
 from .steps.gunzip import gunzip
 from .steps.metadata import add_metadata
 from .steps.normalize import apply_overrides, normalize
@@ -53,6 +53,7 @@ class DecoderConfig:
     geo_city_filter: Path | None = None
     min_city_population: int = 15000
     max_payload_bytes: int = 8 * 1024 * 1024
+    forwarded_hops: int = FORWARDED_HOPS  # steps/geo.py: where the client is in X-Forwarded-For
 
 
 @dataclass
@@ -89,7 +90,7 @@ class Decoder:
     @classmethod
     def from_config(cls, config: DecoderConfig) -> "Decoder":
         city_filter = load_city_filter(config.geo_city_filter, config.min_city_population) if config.geo_city_filter else None
-        return cls(Registry.load(config.schemas), GeoLookup(config.geoip_db, city_filter), config.max_payload_bytes)
+        return cls(Registry.load(config.schemas), GeoLookup(config.geoip_db, city_filter, config.forwarded_hops), config.max_payload_bytes)
 
     def decode(self, message: RawMessage) -> Decoded | Failure:
         attributes = dict(message.attributes)

@@ -1,8 +1,10 @@
 """Step: geo-IP lookup of the client address, then drop every IP attribute.
 
-The address follows Mozilla's rule: with X-Forwarded-For, the (N+3)rd entry from the end, where
-the two last entries are the load balancer's and N is the schema-independent `skip_entries`
-(0 by default); without it, remote_addr. The address never leaves this step: it is dropped
+The address: with X-Forwarded-For, the entry your front door appended for the client, the
+`forwarded_hops`-th from the end (its own entries come after it; what a client sent comes before
+and is never trusted): 2 behind Google's HTTPS load balancer alone ("<client>, <load balancer>"),
+3 behind it and one more proxy (Mozilla's layout, the default); 0 trusts no X-Forwarded-For.
+Without it, remote_addr, the peer the edge saw. The address never leaves this step: it is dropped
 whether or not the lookup succeeds, so no later output (rows or errors) can hold it.
 A city is reported only if it is in the configured city list (GeoNames format) with at least
 the configured population, so small places cannot single people out.
@@ -20,11 +22,14 @@ IP_ATTRIBUTES = ("x_forwarded_for", "remote_addr")
 GEO_ATTRIBUTES = ("geo_country", "geo_subdivision1", "geo_subdivision2", "geo_city", "geo_db_version")
 
 
-def client_ip(attributes: dict[str, str], skip_entries: int = 0) -> str | None:
+FORWARDED_HOPS = 3  # Mozilla's: its load balancer's two entries and its proxy's
+
+
+def client_ip(attributes: dict[str, str], hops: int = FORWARDED_HOPS) -> str | None:
     xff = attributes.get("x_forwarded_for")
-    if xff:
+    if xff and hops > 0:
         ips = [ip.strip() for ip in xff.split(",")]
-        return ips[max(len(ips) - 3 - skip_entries, 0)]
+        return ips[max(len(ips) - hops, 0)]
     return attributes.get("remote_addr")
 
 
@@ -51,7 +56,8 @@ def check_database(mmdb: Path) -> None:
 class GeoLookup:
     """One MaxMind reader per process (opened once per worker, never per element)."""
 
-    def __init__(self, mmdb: Path | None, city_filter: frozenset[int] | None = None):
+    def __init__(self, mmdb: Path | None, city_filter: frozenset[int] | None = None, hops: int = FORWARDED_HOPS):
+        self.hops = hops
         self.reader = None
         self.db_version = None
         self.city_filter = city_filter
@@ -89,8 +95,8 @@ class GeoLookup:
             found.append(("geo_city", name))
         return tuple(found)
 
-    def __call__(self, attributes: dict[str, str], skip_entries: int = 0) -> None:
-        ip = client_ip(attributes, skip_entries)
+    def __call__(self, attributes: dict[str, str]) -> None:
+        ip = client_ip(attributes, self.hops)
         for name in IP_ATTRIBUTES:
             attributes.pop(name, None)
         if self.reader is None or not ip:

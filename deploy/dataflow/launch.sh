@@ -19,6 +19,10 @@ shift 2
 update=()
 if [ "${1:-}" = --update ]; then update=(--update); shift; fi
 parameters="input=pubsub:projects/$PROJECT/subscriptions/$SUBSCRIPTION,output=bigquery:$PROJECT"
+case " $* " in
+  *" forwarded_hops="*) ;;
+  *) parameters="$parameters,forwarded_hops=2" ;;  # the Gateway's load balancer appends "<client>, <itself>"
+esac
 for pair in "$@"; do parameters="$parameters,$pair"; done
 job="pingpipe-decoder-$(printf '%s' "$SUBSCRIPTION" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9\n' '-')"
 gcloud dataflow flex-template run "$job" "${update[@]}" --project "$PROJECT" --region "$REGION" \

@@ -55,6 +55,14 @@ from .beamrun import errors_by_type, run_and_report
     help="Largest decompressed payload; larger ones (gzip bombs) are errors.",
 )
 @click.option(
+    "--forwarded-hops",
+    type=click.IntRange(min=0),
+    default=DecoderConfig.forwarded_hops,
+    show_default=True,
+    help="Where the client is in X-Forwarded-For: the entry this far from the end, the first your front door "
+    "appended (2 behind Google's HTTPS load balancer alone; 0 trusts none and takes the edge's peer).",
+)
+@click.option(
     "--dedupe-window",
     type=float,
     default=DedupeConfig.window,
@@ -63,7 +71,17 @@ from .beamrun import errors_by_type, run_and_report
 )
 @click.pass_context
 def decode(
-    ctx, input_spec, output_spec, errors_spec, schemas, geoip_db, geo_city_filter, min_city_population, max_payload_bytes, dedupe_window
+    ctx,
+    input_spec,
+    output_spec,
+    errors_spec,
+    schemas,
+    geoip_db,
+    geo_city_filter,
+    min_city_population,
+    max_payload_bytes,
+    forwarded_hops,
+    dedupe_window,
 ):
     """Decode raw messages into validated, identifier-free pings, or errors.
 
@@ -91,6 +109,7 @@ def decode(
         geo_city_filter=geo_city_filter,
         min_city_population=min_city_population,
         max_payload_bytes=max_payload_bytes,
+        forwarded_hops=forwarded_hops,
     )
     try:
         streaming = parse_input(input_spec).streaming

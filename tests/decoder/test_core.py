@@ -164,3 +164,24 @@ def test_the_raw_test_messages_decode_to_rows_with_geo_and_errors_with_their_ste
     assert [e.message.data for e in errors] == [m.data for m in raw.ERRORS]  # the original bytes
     text = json.dumps([[r.payload, a] for r, a in zip(rows, attrs, strict=True)] + [e.message.attributes for e in errors])
     assert "81.2.69.160" not in text and "10.0.0.1" not in text and "rv:120.0" not in text
+
+
+@pytest.mark.parametrize("hops, country", [(2, "GB"), (3, None)])
+def test_the_configured_front_door_says_which_forwarded_address_is_the_clients(registry_root, geoip_db, hops, country):
+    """Behind Google's HTTPS load balancer alone (2), a client's own X-Forwarded-For entry is passed
+    over for the one the balancer appended; Mozilla's default (3) would take the client's claim."""
+    from tests.fixtures.demo import demo_ping
+
+    decoder = Decoder.from_config(DecoderConfig(schemas=registry_root, geoip_db=geoip_db, forwarded_hops=hops))
+    message = RawMessage(
+        json.dumps(demo_ping(client_id=str(uuid.uuid4()))).encode(),
+        {
+            "uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}",
+            "submission_timestamp": "2026-11-23T10:00:00.000000Z",
+            "x_forwarded_for": "6.6.6.6, 81.2.69.160, 130.211.0.1",  # a claim, the client, the balancer
+            "remote_addr": "35.191.0.1",
+        },
+    )
+    result = decoder.decode(message)
+    assert isinstance(result, Decoded), result.message.attributes
+    assert result.payload["metadata"]["geo"].get("country") == country

@@ -59,6 +59,7 @@ def test_every_parameter_is_an_option_of_decode_and_the_required_ones_are_requir
         ("errors", "pubsub:projects/p/topics/errors", "bigquery:p"),
         ("geoip_db", "/opt/geoip/GeoIP2-City.mmdb", "gs://bucket/GeoIP2-City.mmdb"),
         ("dedupe_window", "86400", "a day"),
+        ("forwarded_hops", "2", "-1"),
     ],
 )
 def test_the_parameter_checks_take_what_decode_takes_at_scale(name, good, bad):
@@ -250,11 +251,12 @@ def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_pat
     (run,) = calls.read_text().splitlines()  # nothing built or pushed
     assert run.startswith("gcloud dataflow flex-template run pingpipe-decoder-raw-decoder --project p")  # one job per subscription
     assert f"--template-file-gcs-location {values['TEMPLATE']}" in run
-    assert "input=pubsub:projects/p/subscriptions/raw-decoder,output=bigquery:p,dedupe_window=60" in run
+    assert "input=pubsub:projects/p/subscriptions/raw-decoder,output=bigquery:p,forwarded_hops=2,dedupe_window=60" in run
     assert f"sdk_container_image={values['WORKER']}" in run
     calls.unlink()
-    update = [str(DATAFLOW / "launch.sh"), str(release), "Raw_Decoder", "--update"]
+    update = [str(DATAFLOW / "launch.sh"), str(release), "Raw_Decoder", "--update", "forwarded_hops=3"]
     updated = subprocess.run(update, env=env, capture_output=True, text=True, timeout=60)
     assert updated.returncode == 0, updated.stderr
     (run,) = calls.read_text().splitlines()
     assert run.startswith("gcloud dataflow flex-template run pingpipe-decoder-raw-decoder --update --project p"), run
+    assert "output=bigquery:p,forwarded_hops=3,sdk_container_image" in run  # the operator's, not the default

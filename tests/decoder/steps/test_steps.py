@@ -77,6 +77,19 @@ def test_client_ip_follows_mozillas_forwarded_for_rule(attrs, ip):
     assert client_ip(attrs) == ip
 
 
+@pytest.mark.parametrize(
+    "xff, hops, ip",
+    [
+        ("81.2.69.160, 130.211.0.1", 2, "81.2.69.160"),  # Google's HTTPS load balancer: "<client>, <itself>"
+        ("6.6.6.6, 81.2.69.160, 130.211.0.1", 2, "81.2.69.160"),  # what the client sent itself is never taken
+        ("6.6.6.6, 81.2.69.160, 130.211.0.1, 10.0.0.9", 3, "81.2.69.160"),  # and a proxy after it (Mozilla's)
+        ("6.6.6.6", 0, "10.1.2.3"),  # no front door: the peer the edge saw, whatever the header says
+    ],
+)
+def test_the_client_is_the_first_entry_the_front_door_appended(xff, hops, ip):
+    assert client_ip({"x_forwarded_for": xff, "remote_addr": "10.1.2.3"}, hops) == ip
+
+
 def test_geo_lookup_fills_geo_and_always_drops_the_ip(geoip_db):
     geo = GeoLookup(geoip_db)
     attrs = {"x_forwarded_for": "81.2.69.160, 10.0.0.1, 10.0.0.2", "remote_addr": "10.0.0.2"}
