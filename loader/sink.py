@@ -26,8 +26,9 @@ _lock = threading.Lock()
 NOT_RAW = "ParseRawMessage"  # the error type of a line that is not a raw message (decoder/pipeline.py's)
 
 
-def open_warehouse(spec: str, registry: Registry | None = None):
-    """`duckdb:PATH` or `bigquery:PROJECT` -> a writer (BigQuery reads partition expiry from the registry)."""
+def open_warehouse(spec: str, registry: Registry | None = None, location: str | None = None):
+    """`duckdb:PATH` or `bigquery:PROJECT` -> a writer (BigQuery reads partition expiry from the
+    registry, and makes datasets in `location`)."""
     kind, _, target = spec.partition(":")
     if kind == "duckdb" and target:
         from .writers.duckdb import DuckDBWriter
@@ -36,16 +37,16 @@ def open_warehouse(spec: str, registry: Registry | None = None):
     if kind == "bigquery" and target:
         from .writers.bigquery import BigQueryWriter
 
-        return BigQueryWriter(target, registry=registry)
+        return BigQueryWriter(target, registry=registry, location=location)
     raise ValueError(f"warehouse {spec!r}: expected duckdb:PATH or bigquery:PROJECT")
 
 
-def shared_loader(warehouse: str, schemas: str | None):
-    key = (warehouse, schemas)
+def shared_loader(warehouse: str, schemas: str | None, location: str | None = None):
+    key = (warehouse, schemas, location)
     with _lock:
         if key not in _shared:
             registry = Registry.load(Path(schemas) if schemas else None)
-            _shared[key] = (Loader(registry), open_warehouse(warehouse, registry))
+            _shared[key] = (Loader(registry), open_warehouse(warehouse, registry, location))
         return _shared[key]
 
 
@@ -80,13 +81,14 @@ def pairs(lines) -> tuple[list[tuple[bytes, dict]], int]:
 
 
 class LoadBatch(beam.DoFn):
-    def __init__(self, warehouse: str, schemas: str | None, run: str):
+    def __init__(self, warehouse: str, schemas: str | None, run: str, location: str | None = None):
         self.warehouse = warehouse
         self.schemas = schemas
         self.run = run
+        self.location = location
 
     def setup(self):
-        self.loader, self.writer = shared_loader(self.warehouse, self.schemas)
+        self.loader, self.writer = shared_loader(self.warehouse, self.schemas, self.location)
         self.before = loaded_before(self.run, self.writer)
         tune_gc()
 
@@ -102,19 +104,22 @@ class LoadBatch(beam.DoFn):
         yield dict(batch.counts)
 
 
-def build_load(pipeline, sources: list, warehouse: str, schemas: str | Path | None = None, batch_size: int = 5000) -> None:
+def build_load(
+    pipeline, sources: list, warehouse: str, schemas: str | Path | None = None, batch_size: int = 5000, location: str | None = None
+) -> None:
     """Wire `pingpipe load` into `pipeline`: every source's raw-message lines (decoder.io's
     parse_input) -> the warehouse's tables, errors into its error tables."""
     from pingpipe.decoder.io import ReadRaw
 
     streams = [pipeline | f"Read{i}" >> ReadRaw(source) for i, source in enumerate(sources)]
-    streams | "All" >> beam.Flatten() | "Load" >> WriteToWarehouse(warehouse, schemas, batch_size)
+    streams | "All" >> beam.Flatten() | "Load" >> WriteToWarehouse(warehouse, schemas, batch_size, location)
 
 
 class WriteToWarehouse(beam.PTransform):
-    def __init__(self, warehouse: str, schemas: str | Path | None = None, batch_size: int = 5000):
+    def __init__(self, warehouse: str, schemas: str | Path | None = None, batch_size: int = 5000, location: str | None = None):
         super().__init__()
         self.warehouse = warehouse
+        self.location = location  # BigQuery: where its datasets are made (known here, carried to the workers)
         self.schemas = str(schemas) if schemas else None
         self.batch_size = batch_size
         self.run = uuid.uuid4().hex  # this pipeline's: what "before this run" means to drop_loaded
@@ -123,5 +128,5 @@ class WriteToWarehouse(beam.PTransform):
         return (
             messages
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
-            | "Load" >> beam.ParDo(LoadBatch(self.warehouse, self.schemas, self.run))
+            | "Load" >> beam.ParDo(LoadBatch(self.warehouse, self.schemas, self.run, self.location))
         )

@@ -69,6 +69,11 @@ CASES = [
         "is not a MaxMind database",
     ),
     (["load", "--input", "file:{w}/nomatch*", "--data", "{w}/d"], 1, "no file matches"),
+    (
+        ["decode", "--input", "file:x", "--output", "bigquery:my-project"],
+        2,
+        "a bigquery: output makes its datasets where --bigquery-location",
+    ),
     (["dedupe", "--warehouse", "{w}/w.duckdb", "--date", "2026-01-01"], 2, "did you mean duckdb:"),
     (["dedupe", "--warehouse", "sqlite:w.db", "--date", "2026-01-01"], 2, "expected duckdb:PATH or bigquery:PROJECT"),
     (["query", "SELECT 1", "--data", "{w}/nodata"], 1, "no warehouse at"),

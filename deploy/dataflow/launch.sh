@@ -2,13 +2,14 @@
 # Start the streaming decoder from a release that deploy/dataflow/build.sh built (it builds nothing):
 #   deploy/dataflow/launch.sh RELEASE_FILE SUBSCRIPTION [--update] [PARAM=VALUE ...]
 # e.g. deploy/dataflow/launch.sh dataflow-release-1.0.env raw-decoder geoip_db=/opt/geoip/GeoIP2-City.mmdb
-# Run with gcloud logged in to the release's project. The job is named for its subscription, so a
+# Run with gcloud logged in to the release's project, and BIGQUERY_LOCATION set (where the job makes
+# its datasets: US, EU or a region). The job is named for its subscription, so a
 # second one on it is refused while the first runs; --update replaces the running one in place.
 # Extra PARAM=VALUE pairs are the template's parameters (deploy/dataflow/metadata.json).
 set -euo pipefail
 
 if [ "$#" -lt 2 ]; then
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 # shellcheck source=/dev/null
@@ -18,7 +19,8 @@ shift 2
 
 update=()
 if [ "${1:-}" = --update ]; then update=(--update); shift; fi
-parameters="input=pubsub:projects/$PROJECT/subscriptions/$SUBSCRIPTION,output=bigquery:$PROJECT"
+: "${BIGQUERY_LOCATION:?set BIGQUERY_LOCATION to where the job makes its datasets (US, EU or a region): they never move}"
+parameters="input=pubsub:projects/$PROJECT/subscriptions/$SUBSCRIPTION,output=bigquery:$PROJECT,bigquery_location=$BIGQUERY_LOCATION"
 case " $* " in
   *" forwarded_hops="*) ;;
   *) parameters="$parameters,forwarded_hops=2" ;;  # the Gateway's load balancer appends "<client>, <itself>"

@@ -46,11 +46,31 @@ def retry_policy(deadline: float = 600.0):
 TIME_TRAVEL_HOURS = 48
 
 
+LOCATION_ENV = "PINGPIPE_BIGQUERY_LOCATION"
+
+
+class LocationMissing(ValueError):
+    """A dataset to make, and no location given: BigQuery would put it in the US, for good."""
+
+
 def ensure_dataset(client, project: str, dataset: str, retry=None) -> None:
-    """The dataset, made with the shortest time-travel window if it does not exist yet."""
+    """The dataset, made where the client's location says, with the shortest time-travel window, if
+    it does not exist yet. Never made without a location: a dataset cannot move once made."""
+    from google.api_core.exceptions import NotFound
     from google.cloud import bigquery
 
+    try:
+        client.get_dataset(f"{project}.{dataset}")
+        return
+    except NotFound:
+        pass
+    if not client.location:
+        raise LocationMissing(
+            f"dataset {project}.{dataset} does not exist, and pingpipe makes a dataset only where it is told: "
+            f"give --bigquery-location or set {LOCATION_ENV} (US, EU or a region; a dataset never moves once made)"
+        )
     made = bigquery.Dataset(f"{project}.{dataset}")
+    made.location = client.location
     made.max_time_travel_hours = TIME_TRAVEL_HOURS
     if retry is None:
         client.create_dataset(made, exists_ok=True)
@@ -70,13 +90,16 @@ MAX_BYTES_BILLED = 1 << 40  # a job that would scan more fails instead of runnin
 MAX_BYTES_BILLED_ENV = "PINGPIPE_BIGQUERY_MAX_BYTES_BILLED"
 
 
-def make_client(project: str) -> "bigquery.Client":
+def make_client(project: str, location: str | None = None) -> "bigquery.Client":
     """The client for `project`; with BIGQUERY_EMULATOR_HOST set, an anonymous one for that emulator.
-    Its query jobs carry pingpipe's labels and a bytes-billed ceiling (MAX_BYTES_BILLED, or
+    Its jobs and the datasets it makes are in `location` (else $PINGPIPE_BIGQUERY_LOCATION); its query
+    jobs carry pingpipe's labels and a bytes-billed ceiling (MAX_BYTES_BILLED, or
     $PINGPIPE_BIGQUERY_MAX_BYTES_BILLED)."""
     import os
 
     from google.cloud import bigquery
+
+    location = location or os.environ.get(LOCATION_ENV) or None
 
     ceiling = int(os.environ.get(MAX_BYTES_BILLED_ENV) or MAX_BYTES_BILLED)
     defaults = bigquery.QueryJobConfig(labels=JOB_LABELS, maximum_bytes_billed=ceiling)
@@ -91,18 +114,25 @@ def make_client(project: str) -> "bigquery.Client":
             credentials=AnonymousCredentials(),
             client_options=ClientOptions(api_endpoint=endpoint),
             default_query_job_config=defaults,
+            location=location,
         )
-    return bigquery.Client(project=project, default_query_job_config=defaults)
+    return bigquery.Client(project=project, default_query_job_config=defaults, location=location)
 
 
 class BigQueryWriter:
     def __init__(
-        self, project: str, *, client: "bigquery.Client | None" = None, registry: "Registry | None" = None, retry_deadline: float = 600.0
+        self,
+        project: str,
+        *,
+        client: "bigquery.Client | None" = None,
+        registry: "Registry | None" = None,
+        retry_deadline: float = 600.0,
+        location: str | None = None,
     ):
         from google.cloud import bigquery
 
         self.bigquery = bigquery
-        self.client = client or make_client(project)
+        self.client = client or make_client(project, location)
         self.project = project
         self.registry = registry
         self.retry = retry_policy(retry_deadline)

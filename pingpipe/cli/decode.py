@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.dedupe import DedupeConfig
 
 from .beamrun import errors_by_type, run_and_report
+from .target import bigquery_location_option, require_location
 
 
 @click.command("decode", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -54,6 +56,7 @@ from .beamrun import errors_by_type, run_and_report
     show_default=True,
     help="Largest decompressed payload; larger ones (gzip bombs) are errors.",
 )
+@bigquery_location_option()
 @click.option(
     "--forwarded-hops",
     type=click.IntRange(min=0),
@@ -80,6 +83,7 @@ def decode(
     geo_city_filter,
     min_city_population,
     max_payload_bytes,
+    bigquery_location,
     forwarded_hops,
     dedupe_window,
 ):
@@ -111,6 +115,7 @@ def decode(
         max_payload_bytes=max_payload_bytes,
         forwarded_hops=forwarded_hops,
     )
+    require_location(output_spec, bigquery_location, "--output")
     try:
         streaming = parse_input(input_spec).streaming
     except SpecError as exc:
@@ -129,7 +134,8 @@ def decode(
         return decode_on_dask(options, config, input_spec, output_spec, errors_spec)
     pipeline = beam.Pipeline(options=options)
     try:
-        build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window, show_progress=True, load=WriteToWarehouse)
+        load = functools.partial(WriteToWarehouse, location=bigquery_location)
+        build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window, show_progress=True, load=load)
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(run_and_report(pipeline, decoded_summary))

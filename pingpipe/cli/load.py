@@ -11,7 +11,7 @@ from pingpipe.private import private_folder
 from pingpipe.up.target import BIGQUERY, DUCKDB
 
 from .beamrun import run_and_report
-from .target import on_target
+from .target import bigquery_location_option, on_target, require_location
 
 
 @click.command("load", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -25,8 +25,9 @@ from .target import on_target
 @on_target((DUCKDB, BIGQUERY), up=False)
 @click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, envvar="PINGPIPE_SCHEMAS")
 @click.option("--batch-size", type=int, default=5000, show_default=True)
+@bigquery_location_option()
 @click.pass_context
-def load(ctx, inputs, target, schemas, batch_size):
+def load(ctx, inputs, target, schemas, batch_size, bigquery_location):
     """Load decoded pings into their tables and errors into payload_bytes_error.*"""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -34,6 +35,7 @@ def load(ctx, inputs, target, schemas, batch_size):
     from pingpipe.decoder.io import SpecError, parse_input
     from pingpipe.loader.sink import build_load
 
+    require_location(target.spec, bigquery_location, "--warehouse")
     try:
         sources = [parse_input(spec) for spec in inputs]
     except SpecError as exc:
@@ -46,7 +48,7 @@ def load(ctx, inputs, target, schemas, batch_size):
     if any(s.streaming for s in sources):
         options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(options=options)
-    build_load(pipeline, sources, target.spec, schemas, batch_size)
+    build_load(pipeline, sources, target.spec, schemas, batch_size, bigquery_location)
     click.echo(run_and_report(pipeline, loaded_summary))
     if target.kind == DUCKDB and target.path.exists():  # no line read: no file made
         with target.writable() as writer:

@@ -32,6 +32,28 @@ def warehouse_option(kinds: tuple[str, ...], help: str | None = None):
     return click.option("--warehouse", default=None, help=help or f"{names} (default: the warehouse of --data).")
 
 
+def bigquery_location_option():
+    """Where BigQuery datasets are made: required for a bigquery: output (`require_location`)."""
+    return click.option(
+        "--bigquery-location",
+        default=None,
+        envvar="PINGPIPE_BIGQUERY_LOCATION",
+        help="BigQuery: the location (US, EU or a region) of the datasets this makes; required with a bigquery: output, "
+        "as a dataset never moves once made.",
+    )
+
+
+def require_location(spec: str, location: str | None, option: str) -> None:
+    """A bigquery: output without --bigquery-location: refused before anything runs (on Dataflow, the
+    workers would find out one table at a time)."""
+    if spec.startswith("bigquery:") and not location:
+        raise click.BadParameter(
+            "a bigquery: output makes its datasets where --bigquery-location (or PINGPIPE_BIGQUERY_LOCATION) says: "
+            "give US, EU or a region (a dataset never moves once made)",
+            param_hint=option,
+        )
+
+
 @contextlib.contextmanager
 def one_line_errors():
     """A target's refusal, or a mistake in what a command was given, as one line (exit 2 when an

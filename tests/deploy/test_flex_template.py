@@ -60,6 +60,8 @@ def test_every_parameter_is_an_option_of_decode_and_the_required_ones_are_requir
         ("geoip_db", "/opt/geoip/GeoIP2-City.mmdb", "gs://bucket/GeoIP2-City.mmdb"),
         ("dedupe_window", "86400", "a day"),
         ("forwarded_hops", "2", "-1"),
+        ("bigquery_location", "europe-west1", "eu; DROP"),
+        ("bigquery_location", "EU", "Europe West"),
     ],
 )
 def test_the_parameter_checks_take_what_decode_takes_at_scale(name, good, bad):
@@ -155,6 +157,7 @@ def test_the_launcher_submits_a_streaming_job_and_exits(tmp_path, storage):
             str(DATAFLOW / "main.py"),
             "--input=pubsub:projects/my-project/subscriptions/raw-decoder",
             "--output=bigquery:my-project",
+            "--bigquery_location=EU",
             "--dedupe_window=600",
             "--runner=DataflowRunner",
             "--project=my-project",
@@ -223,7 +226,7 @@ def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_pat
         (bin_dir / name).write_text(FAKE.format(name=name))
         (bin_dir / name).chmod(0o755)
     calls, release = tmp_path / "calls", tmp_path / "release.env"
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls)}
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls), "BIGQUERY_LOCATION": "EU"}
     usage = subprocess.run([str(DATAFLOW / "build.sh")], capture_output=True, text=True, timeout=30)
     assert usage.returncode == 2 and "PROJECT REGION BUCKET VERSION [RELEASE_FILE]" in usage.stderr
     build = [str(DATAFLOW / "build.sh"), "p", "europe-west1", "b", "1.0", str(release)]
@@ -244,6 +247,10 @@ def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_pat
     calls.unlink()
     usage = subprocess.run([str(DATAFLOW / "launch.sh")], capture_output=True, text=True, timeout=30)
     assert usage.returncode == 2 and "RELEASE_FILE SUBSCRIPTION" in usage.stderr
+    unplaced = subprocess.run(
+        [str(DATAFLOW / "launch.sh"), str(release), "raw-decoder"], env={**env, "BIGQUERY_LOCATION": ""}, capture_output=True, text=True
+    )
+    assert unplaced.returncode != 0 and "set BIGQUERY_LOCATION" in unplaced.stderr and not calls.exists()
     launched = subprocess.run(
         [str(DATAFLOW / "launch.sh"), str(release), "raw-decoder", "dedupe_window=60"], env=env, capture_output=True, text=True, timeout=60
     )
@@ -251,7 +258,7 @@ def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_pat
     (run,) = calls.read_text().splitlines()  # nothing built or pushed
     assert run.startswith("gcloud dataflow flex-template run pingpipe-decoder-raw-decoder --project p")  # one job per subscription
     assert f"--template-file-gcs-location {values['TEMPLATE']}" in run
-    assert "input=pubsub:projects/p/subscriptions/raw-decoder,output=bigquery:p,forwarded_hops=2,dedupe_window=60" in run
+    assert "subscriptions/raw-decoder,output=bigquery:p,bigquery_location=EU,forwarded_hops=2,dedupe_window=60" in run
     assert f"sdk_container_image={values['WORKER']}" in run
     calls.unlink()
     update = [str(DATAFLOW / "launch.sh"), str(release), "Raw_Decoder", "--update", "forwarded_hops=3"]
@@ -259,4 +266,4 @@ def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_pat
     assert updated.returncode == 0, updated.stderr
     (run,) = calls.read_text().splitlines()
     assert run.startswith("gcloud dataflow flex-template run pingpipe-decoder-raw-decoder --update --project p"), run
-    assert "output=bigquery:p,forwarded_hops=3,sdk_container_image" in run  # the operator's, not the default
+    assert "output=bigquery:p,bigquery_location=EU,forwarded_hops=3,sdk_container_image" in run  # the operator's, not the default

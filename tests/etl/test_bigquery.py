@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import subprocess
 
@@ -60,7 +59,7 @@ def test_the_generated_queries_give_the_same_tables_on_bqemulator_and_duckdb(bqe
     duck = DuckDBWriter(tmp_path / "w.duckdb")
     duck.write({TableId("twin_stable", "baseline_v1"): (FIELDS, stable_rows())})
     queries = queries_for("twin", "baseline_v1", PATHS)
-    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
+    env = bqemulator.env()
     schemas = tmp_path / "no-glean-apps"  # only the pipeline's own schemas: no query is generated
     shutil.copytree(Registry.load().root / "metadata", schemas / "metadata")
     for day in DAYS:

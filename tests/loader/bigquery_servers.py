@@ -105,6 +105,10 @@ class Emulator:
     endpoint: str
     log: Path
 
+    def env(self, location: str = "US") -> dict[str, str]:
+        """A command's environment on this emulator, making datasets in `location`, as a deployment sets it."""
+        return {**os.environ, "BIGQUERY_EMULATOR_HOST": self.endpoint, "PINGPIPE_BIGQUERY_LOCATION": location}
+
     def stop(self) -> None:
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -360,9 +364,12 @@ class FakeBigQuery:
         self.httpd.server_close()
 
 
-def client_for(endpoint: str, project: str = "test"):
+def client_for(endpoint: str, project: str = "test", location: str | None = "US"):
+    """A client of a test server; it makes datasets in `location` (None: where none is given)."""
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import bigquery
 
-    return bigquery.Client(project=project, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint))
+    return bigquery.Client(
+        project=project, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint), location=location
+    )

@@ -4,7 +4,6 @@ which bqemulator gets wrong or cannot cause (see the bqemulator notes in shared/
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 
@@ -68,22 +67,17 @@ def test_decoded_pings_round_trip_through_bqemulator(schemas, geoip_db, bqemulat
 
 
 @pytest.mark.external
-def test_load_command_writes_to_bigquery_through_the_emulator(schemas, geoip_db, bqemulator, tmp_path):
+def test_load_command_writes_to_bigquery_through_the_emulator_in_the_location_it_is_given(schemas, geoip_db, bqemulator, tmp_path):
     lines = b"".join(RawMessage(data, attrs).to_line() for data, attrs in decoded_messages(schemas, geoip_db))
     (tmp_path / "decoded.ndjson").write_bytes(lines)
-    out = subprocess.run(
-        ["pingpipe", "load", "--input", f"file:{tmp_path}/decoded.ndjson", "--warehouse", "bigquery:cli", "--schemas", str(schemas)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={
-            **os.environ,
-            "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint,
-            "PATH": os.path.dirname(os.sys.executable) + os.pathsep + os.environ["PATH"],
-        },
-    )
+    command = [PINGPIPE, "load", "--input", f"file:{tmp_path}/decoded.ndjson", "--warehouse", "bigquery:cli", "--schemas", str(schemas)]
+    env = {k: v for k, v in bqemulator.env().items() if k != "PINGPIPE_BIGQUERY_LOCATION"}
+    nowhere = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert nowhere.returncode == 2 and "--bigquery-location" in nowhere.stderr and "Traceback" not in nowhere.stderr, nowhere.stderr
+    out = subprocess.run([*command, "--bigquery-location", "EU"], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     client = client_for(bqemulator.endpoint, project="cli")
+    assert client.get_dataset("cli.eng_workflow_live").location == "EU"
     n = list(client.query("SELECT count(*) AS n FROM `cli.eng_workflow_live.hgpush_v1`").result())[0]["n"]
     assert n == sum(1 for _, a in decoded_messages(schemas, geoip_db) if a.get("document_type") == "hgpush" and "error_type" not in a)
 
@@ -214,7 +208,7 @@ def test_shred_deletes_a_deleted_clients_rows_by_dml_on_bqemulator(bqemulator):
             TableId("shredapp_live", "deletion_request_v1"): (fields, rows("a")),
         }
     )
-    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
+    env = bqemulator.env()
     dry = subprocess.run(
         [PINGPIPE, "shred", "--warehouse", "bigquery:test", "--dry-run"], capture_output=True, text=True, timeout=120, env=env
     )
@@ -253,7 +247,7 @@ def test_dedupe_copies_a_day_to_the_stable_table_by_jobs_on_bqemulator(bqemulato
             )
         }
     )  # another day
-    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
+    env = bqemulator.env()
     for _ in range(2):
         done = subprocess.run(
             [PINGPIPE, "dedupe", "--warehouse", "bigquery:dedupe", "--date", "2026-11-28"],
@@ -324,3 +318,19 @@ def test_every_query_job_carries_pingpipes_labels_and_a_bytes_billed_ceiling(fak
     assert [c["labels"] for c in sent] == [{"app": "pingpipe"}] * 2
     assert [c["query"]["maximumBytesBilled"] for c in sent] == [str(1 << 40), str(5 << 30)]
     assert sent[0]["query"]["queryParameters"][0]["name"] == "submission_date"
+
+
+@pytest.mark.external
+def test_a_dataset_is_never_made_without_a_location(bqemulator):
+    """BigQuery would put it in the US, and a dataset never moves: the writer refuses, in one line,
+    and makes nothing; a dataset that exists needs no location."""
+    from pingpipe.loader.writers.bigquery import LocationMissing
+
+    nowhere = client_for(bqemulator.endpoint, project="nowhere", location=None)
+    writer = BigQueryWriter("nowhere", client=nowhere, retry_deadline=10)
+    with pytest.raises(LocationMissing, match="--bigquery-location or set PINGPIPE_BIGQUERY_LOCATION"):
+        writer.write({HGPUSH: ([{"name": "document_id", "type": "STRING", "mode": "NULLABLE"}], [{"document_id": "1"}])})
+    assert [d.dataset_id for d in nowhere.list_datasets()] == []
+    client_for(bqemulator.endpoint, project="nowhere", location="EU").create_dataset(f"nowhere.{HGPUSH.dataset}")
+    writer.write({HGPUSH: ([{"name": "document_id", "type": "STRING", "mode": "NULLABLE"}], [{"document_id": "1"}])})
+    assert [tuple(r.values()) for r in nowhere.query(f"SELECT document_id FROM `nowhere.{HGPUSH}`").result()] == [("1",)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -94,7 +93,7 @@ def test_the_daily_cycle_runs_on_bigquery_as_jobs(bqemulator, tmp_path):
     sql = tmp_path / "sql" / "pingpipe_demo_derived" / "hello_daily_v1"
     sql.mkdir(parents=True)
     (sql / "query.sql").write_text(DAILY_SQL)
-    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
+    env = bqemulator.env()
     command = [
         PINGPIPE,
         "cycle",
@@ -187,7 +186,7 @@ def test_catch_up_runs_each_day_a_missed_start_left_in_order_then_none(bqemulato
         f"UPDATE `late._pingpipe.cycles` SET day = '{yesterday - dt.timedelta(days=3)}', "
         f"finished_at = TIMESTAMP '{yesterday - dt.timedelta(days=2)} 01:35:00+00' WHERE TRUE"
     ).result()
-    env = {**os.environ, "BIGQUERY_EMULATOR_HOST": bqemulator.endpoint}
+    env = bqemulator.env()
     command = [PINGPIPE, "cycle", "--warehouse", "bigquery:late", "--catch-up"]
     caught = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert caught.returncode == 0, caught.stdout + caught.stderr
