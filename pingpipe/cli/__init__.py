@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from pingpipe import logformat
 from pingpipe.reason import failure
 
 from .audit import audit
@@ -46,6 +47,13 @@ class Commands(click.Group):
 
     def invoke(self, ctx):
         try:
+            return self.invoke_command(ctx)
+        except click.ClickException as exc:  # with --log-format json, an error record too
+            logformat.failed(ctx.invoked_subcommand or ctx.info_name, exc.format_message())
+            raise
+
+    def invoke_command(self, ctx):
+        try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -62,8 +70,17 @@ class Commands(click.Group):
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pingpipe")
-def main() -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(logformat.FORMATS),
+    default="text",
+    show_default=True,
+    envvar=logformat.FORMAT_ENV,
+    help="json: logs, and a command's failure, as mozlog JSON lines on stdout (for Cloud Logging), here and in what it starts.",
+)
+def main(log_format: str) -> None:
     """pingpipe: telemetry pings in, per-application warehouse tables out."""
+    logformat.configure(log_format)
 
 
 main.add_command(schemas)

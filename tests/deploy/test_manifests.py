@@ -46,8 +46,8 @@ def test_the_edge_runs_as_a_locked_down_non_root_pod_with_its_probes():
     assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"
 
 
-def test_the_edges_environment_names_only_options_of_pingpipe_edge():
-    options = {p.envvar for p in main.commands["edge"].params if isinstance(p, click.Option) and p.envvar}
+def test_the_edges_environment_names_only_options_of_pingpipe_edge_and_pingpipe():
+    options = {p.envvar for p in [*main.params, *main.commands["edge"].params] if isinstance(p, click.Option) and p.envvar}
     (sts,) = by_kind("StatefulSet")
     names = {e["name"] for e in sts["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"].startswith("PINGPIPE_")}
     assert names and names <= options, names - options
@@ -68,7 +68,7 @@ def test_the_drain_job_mounts_a_spool_volume_of_the_statefulset_and_runs_the_edg
     edge = main.commands["edge"]
     assert container["args"][0] == "edge" and "--drain" in container["args"]
     assert "--drain" in {o for p in edge.params for o in p.opts}
-    options = {p.envvar for p in edge.params if isinstance(p, click.Option) and p.envvar}
+    options = {p.envvar for p in [*main.params, *edge.params] if isinstance(p, click.Option) and p.envvar}
     assert {e["name"] for e in container["env"]} <= options
     (template,) = sts["spec"]["volumeClaimTemplates"]
     claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
@@ -81,7 +81,7 @@ def test_the_setup_job_runs_pubsub_setup_on_the_edges_route_table():
     (job,) = [j for j in by_kind("Job") if j["metadata"]["name"] == "pingpipe-pubsub-setup"]
     (container,) = job["spec"]["template"]["spec"]["containers"]
     command = main.commands[container["args"][0]]
-    options = {p.envvar for p in command.params if isinstance(p, click.Option) and p.envvar}
+    options = {p.envvar for p in [*main.params, *command.params] if isinstance(p, click.Option) and p.envvar}
     assert {e["name"] for e in container["env"]} <= options
     assert {"--errors-topic"} <= set(container["args"]) and {o for p in command.params for o in p.opts} >= {"--errors-topic"}
     (config,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
@@ -132,3 +132,17 @@ def test_every_volume_a_pod_mounts_is_made_by_a_manifest():
                         doc["metadata"]["name"],
                         name,
                     )
+
+
+def test_every_pingpipe_container_logs_mozlog_json():
+    """What Cloud Logging indexes by field, and what on-call's queries read."""
+    containers = [
+        c
+        for d in [d for p in MANIFESTS for d in yaml.safe_load_all(p.read_text()) if d]
+        for spec in pod_specs(d)
+        for c in spec["containers"]
+    ]
+    assert containers
+    for container in containers:
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        assert env.get("PINGPIPE_LOG_FORMAT") == "json", container["name"]
