@@ -19,6 +19,8 @@ from pingpipe.message import BadLine, RawMessage
 from pingpipe.schemas.registry import Registry
 
 from .load import LoadedBefore, Loader, drop_loaded, write_refusing
+from .writers.bigquery import DEFAULTS as BIGQUERY_DEFAULTS
+from .writers.bigquery import BigQueryConfig
 
 _shared: dict[tuple, tuple] = {}
 _runs: dict[str, LoadedBefore] = {}
@@ -26,9 +28,9 @@ _lock = threading.Lock()
 NOT_RAW = "ParseRawMessage"  # the error type of a line that is not a raw message (decoder/pipeline.py's)
 
 
-def open_warehouse(spec: str, registry: Registry | None = None, location: str | None = None):
+def open_warehouse(spec: str, registry: Registry | None = None, bigquery: BigQueryConfig = BIGQUERY_DEFAULTS):
     """`duckdb:PATH` or `bigquery:PROJECT` -> a writer (BigQuery reads partition expiry from the
-    registry, and makes datasets in `location`)."""
+    registry, and `bigquery` says where it makes datasets and puts what its error table refuses)."""
     kind, _, target = spec.partition(":")
     if kind == "duckdb" and target:
         from .writers.duckdb import DuckDBWriter
@@ -37,16 +39,16 @@ def open_warehouse(spec: str, registry: Registry | None = None, location: str | 
     if kind == "bigquery" and target:
         from .writers.bigquery import BigQueryWriter
 
-        return BigQueryWriter(target, registry=registry, location=location)
+        return BigQueryWriter(target, registry=registry, config=bigquery)
     raise ValueError(f"warehouse {spec!r}: expected duckdb:PATH or bigquery:PROJECT")
 
 
-def shared_loader(warehouse: str, schemas: str | None, location: str | None = None):
-    key = (warehouse, schemas, location)
+def shared_loader(warehouse: str, schemas: str | None, bigquery: BigQueryConfig = BIGQUERY_DEFAULTS):
+    key = (warehouse, schemas, bigquery)
     with _lock:
         if key not in _shared:
             registry = Registry.load(Path(schemas) if schemas else None)
-            _shared[key] = (Loader(registry), open_warehouse(warehouse, registry, location))
+            _shared[key] = (Loader(registry), open_warehouse(warehouse, registry, bigquery))
         return _shared[key]
 
 
@@ -81,14 +83,14 @@ def pairs(lines) -> tuple[list[tuple[bytes, dict]], int]:
 
 
 class LoadBatch(beam.DoFn):
-    def __init__(self, warehouse: str, schemas: str | None, run: str, location: str | None = None):
+    def __init__(self, warehouse: str, schemas: str | None, run: str, bigquery: BigQueryConfig = BIGQUERY_DEFAULTS):
         self.warehouse = warehouse
         self.schemas = schemas
         self.run = run
-        self.location = location
+        self.bigquery = bigquery
 
     def setup(self):
-        self.loader, self.writer = shared_loader(self.warehouse, self.schemas, self.location)
+        self.loader, self.writer = shared_loader(self.warehouse, self.schemas, self.bigquery)
         self.before = loaded_before(self.run, self.writer)
         tune_gc()
 
@@ -98,28 +100,37 @@ class LoadBatch(beam.DoFn):
         batch.counts["not_raw"] += not_raw
         if self.before is not None:
             drop_loaded(batch, self.before)
+        lettered = getattr(self.writer, "dead_lettered", 0)
         write_refusing(self.writer, batch)
+        batch.counts["dead_letter"] += getattr(self.writer, "dead_lettered", 0) - lettered
         for name, value in batch.counts.items():
             Metrics.counter("loader", name).inc(value)
         yield dict(batch.counts)
 
 
 def build_load(
-    pipeline, sources: list, warehouse: str, schemas: str | Path | None = None, batch_size: int = 5000, location: str | None = None
+    pipeline,
+    sources: list,
+    warehouse: str,
+    schemas: str | Path | None = None,
+    batch_size: int = 5000,
+    bigquery: BigQueryConfig = BIGQUERY_DEFAULTS,
 ) -> None:
     """Wire `pingpipe load` into `pipeline`: every source's raw-message lines (decoder.io's
     parse_input) -> the warehouse's tables, errors into its error tables."""
     from pingpipe.decoder.io import ReadRaw
 
     streams = [pipeline | f"Read{i}" >> ReadRaw(source) for i, source in enumerate(sources)]
-    streams | "All" >> beam.Flatten() | "Load" >> WriteToWarehouse(warehouse, schemas, batch_size, location)
+    streams | "All" >> beam.Flatten() | "Load" >> WriteToWarehouse(warehouse, schemas, batch_size, bigquery)
 
 
 class WriteToWarehouse(beam.PTransform):
-    def __init__(self, warehouse: str, schemas: str | Path | None = None, batch_size: int = 5000, location: str | None = None):
+    def __init__(
+        self, warehouse: str, schemas: str | Path | None = None, batch_size: int = 5000, bigquery: BigQueryConfig = BIGQUERY_DEFAULTS
+    ):
         super().__init__()
         self.warehouse = warehouse
-        self.location = location  # BigQuery: where its datasets are made (known here, carried to the workers)
+        self.bigquery = bigquery  # known where the job is launched, carried to the workers
         self.schemas = str(schemas) if schemas else None
         self.batch_size = batch_size
         self.run = uuid.uuid4().hex  # this pipeline's: what "before this run" means to drop_loaded
@@ -128,5 +139,5 @@ class WriteToWarehouse(beam.PTransform):
         return (
             messages
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
-            | "Load" >> beam.ParDo(LoadBatch(self.warehouse, self.schemas, self.run, self.location))
+            | "Load" >> beam.ParDo(LoadBatch(self.warehouse, self.schemas, self.run, self.bigquery))
         )

@@ -25,6 +25,10 @@ case " $* " in
   *" forwarded_hops="*) ;;
   *) parameters="$parameters,forwarded_hops=2" ;;  # the Gateway's load balancer appends "<client>, <itself>"
 esac
+case " $* " in
+  *" dead_letter="*) ;;
+  *) parameters="$parameters,dead_letter=gs://$BUCKET/dead-letter" ;;  # error rows the error table refuses
+esac
 for pair in "$@"; do parameters="$parameters,$pair"; done
 job="pingpipe-decoder-$(printf '%s' "$SUBSCRIPTION" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9\n' '-')"
 gcloud dataflow flex-template run "$job" "${update[@]}" --project "$PROJECT" --region "$REGION" \

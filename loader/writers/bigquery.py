@@ -14,6 +14,8 @@ the error table with BigQuery's own message, and the other rows of the batch sti
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pingpipe import jsontext
@@ -47,6 +49,17 @@ TIME_TRAVEL_HOURS = 48
 
 
 LOCATION_ENV = "PINGPIPE_BIGQUERY_LOCATION"
+
+
+@dataclass(frozen=True)
+class BigQueryConfig:
+    """What a BigQuery warehouse is told beyond its project, carried to Beam's workers with the load."""
+
+    location: str | None = None  # where its datasets are made (else $PINGPIPE_BIGQUERY_LOCATION)
+    dead_letter: str | None = None  # a folder (a path or gs://) for error rows the error table refuses
+
+
+DEFAULTS = BigQueryConfig()
 
 
 class LocationMissing(ValueError):
@@ -127,12 +140,14 @@ class BigQueryWriter:
         client: "bigquery.Client | None" = None,
         registry: "Registry | None" = None,
         retry_deadline: float = 600.0,
-        location: str | None = None,
+        config: BigQueryConfig = DEFAULTS,
     ):
         from google.cloud import bigquery
 
         self.bigquery = bigquery
-        self.client = client or make_client(project, location)
+        self.client = client or make_client(project, config.location)
+        self.dead_letter = config.dead_letter
+        self.dead_lettered = 0
         self.project = project
         self.registry = registry
         self.retry = retry_policy(retry_deadline)
@@ -260,10 +275,23 @@ class BigQueryWriter:
             self.rejected += len(rows)
             self.ensure_table(table, ERROR_FIELDS)
             still = self._insert(table, rows)
-            if still:  # an error row the error table refuses: nowhere left to put it, so fail loudly
-                raise RuntimeError(f"BigQuery rejected error rows for {table}: {still[0][1]}")
-            written += len(rows)
+            if still:
+                self.last_resort(table, still)
+            written += len(rows) - len(still)
         return written
+
+    def last_resort(self, table: TableId, refused: list[tuple[dict, str]]) -> None:
+        """Error rows the error table refuses: into the dead letter, as the rows they are (`bq load`
+        takes them back once the table is mended), so the load goes on; without one, fail loudly
+        (the batch is retried, and nothing is lost)."""
+        if not self.dead_letter:
+            raise RuntimeError(f"BigQuery rejected error rows for {table}, and there is no --dead-letter: {refused[0][1]}")
+        from apache_beam.io.filesystems import FileSystems
+
+        path = FileSystems.join(self.dead_letter, table.dataset, table.table, f"{uuid.uuid4().hex}.ndjson")
+        with FileSystems.create(path) as out:
+            out.write(b"".join(jsontext.dumps(row) + b"\n" for row, _ in refused))
+        self.dead_lettered += len(refused)
 
 
 def json_encoder(fields: list[dict]):

@@ -11,7 +11,7 @@ from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.dedupe import DedupeConfig
 
 from .beamrun import errors_by_type, run_and_report
-from .target import bigquery_location_option, require_location
+from .target import bigquery_options, require_location
 
 
 @click.command("decode", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -56,7 +56,7 @@ from .target import bigquery_location_option, require_location
     show_default=True,
     help="Largest decompressed payload; larger ones (gzip bombs) are errors.",
 )
-@bigquery_location_option()
+@bigquery_options
 @click.option(
     "--forwarded-hops",
     type=click.IntRange(min=0),
@@ -84,6 +84,7 @@ def decode(
     min_city_population,
     max_payload_bytes,
     bigquery_location,
+    dead_letter,
     forwarded_hops,
     dedupe_window,
 ):
@@ -99,6 +100,7 @@ def decode(
     from pingpipe.decoder.build import build_pipeline, one_process
     from pingpipe.decoder.io import SpecError, parse_input
     from pingpipe.loader.sink import WriteToWarehouse
+    from pingpipe.loader.writers.bigquery import BigQueryConfig
 
     if geoip_db is not None:
         from pingpipe.decoder.steps.geo import GeoDatabaseError, check_database
@@ -134,7 +136,7 @@ def decode(
         return decode_on_dask(options, config, input_spec, output_spec, errors_spec)
     pipeline = beam.Pipeline(options=options)
     try:
-        load = functools.partial(WriteToWarehouse, location=bigquery_location)
+        load = functools.partial(WriteToWarehouse, bigquery=BigQueryConfig(bigquery_location, dead_letter))
         build_pipeline(pipeline, config, input_spec, output_spec, errors_spec, dedupe_window, show_progress=True, load=load)
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None

@@ -11,7 +11,7 @@ from pingpipe.private import private_folder
 from pingpipe.up.target import BIGQUERY, DUCKDB
 
 from .beamrun import run_and_report
-from .target import bigquery_location_option, on_target, require_location
+from .target import bigquery_options, on_target, require_location
 
 
 @click.command("load", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -25,9 +25,9 @@ from .target import bigquery_location_option, on_target, require_location
 @on_target((DUCKDB, BIGQUERY), up=False)
 @click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, envvar="PINGPIPE_SCHEMAS")
 @click.option("--batch-size", type=int, default=5000, show_default=True)
-@bigquery_location_option()
+@bigquery_options
 @click.pass_context
-def load(ctx, inputs, target, schemas, batch_size, bigquery_location):
+def load(ctx, inputs, target, schemas, batch_size, bigquery_location, dead_letter):
     """Load decoded pings into their tables and errors into payload_bytes_error.*"""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -48,7 +48,9 @@ def load(ctx, inputs, target, schemas, batch_size, bigquery_location):
     if any(s.streaming for s in sources):
         options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(options=options)
-    build_load(pipeline, sources, target.spec, schemas, batch_size, bigquery_location)
+    from pingpipe.loader.writers.bigquery import BigQueryConfig
+
+    build_load(pipeline, sources, target.spec, schemas, batch_size, BigQueryConfig(bigquery_location, dead_letter))
     click.echo(run_and_report(pipeline, loaded_summary))
     if target.kind == DUCKDB and target.path.exists():  # no line read: no file made
         with target.writable() as writer:

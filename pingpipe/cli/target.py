@@ -32,15 +32,22 @@ def warehouse_option(kinds: tuple[str, ...], help: str | None = None):
     return click.option("--warehouse", default=None, help=help or f"{names} (default: the warehouse of --data).")
 
 
-def bigquery_location_option():
-    """Where BigQuery datasets are made: required for a bigquery: output (`require_location`)."""
+def bigquery_options(f):
+    """--bigquery-location and --dead-letter: what a bigquery: output is told beyond its project."""
+    f = click.option(
+        "--dead-letter",
+        default=None,
+        envvar="PINGPIPE_DEAD_LETTER",
+        help="BigQuery: a folder (gs://BUCKET/PREFIX, or a path) for error rows the error table itself refuses, "
+        "as JSON lines `bq load` takes back; without it such a row stops the load until it is mended.",
+    )(f)
     return click.option(
         "--bigquery-location",
         default=None,
         envvar="PINGPIPE_BIGQUERY_LOCATION",
         help="BigQuery: the location (US, EU or a region) of the datasets this makes; required with a bigquery: output, "
         "as a dataset never moves once made.",
-    )
+    )(f)
 
 
 def require_location(spec: str, location: str | None, option: str) -> None:

@@ -60,6 +60,7 @@ def test_every_parameter_is_an_option_of_decode_and_the_required_ones_are_requir
         ("geoip_db", "/opt/geoip/GeoIP2-City.mmdb", "gs://bucket/GeoIP2-City.mmdb"),
         ("dedupe_window", "86400", "a day"),
         ("forwarded_hops", "2", "-1"),
+        ("dead_letter", "gs://my-bucket/dead-letter", "/var/dead"),
         ("bigquery_location", "europe-west1", "eu; DROP"),
         ("bigquery_location", "EU", "Europe West"),
     ],
@@ -258,7 +259,7 @@ def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_pat
     (run,) = calls.read_text().splitlines()  # nothing built or pushed
     assert run.startswith("gcloud dataflow flex-template run pingpipe-decoder-raw-decoder --project p")  # one job per subscription
     assert f"--template-file-gcs-location {values['TEMPLATE']}" in run
-    assert "subscriptions/raw-decoder,output=bigquery:p,bigquery_location=EU,forwarded_hops=2,dedupe_window=60" in run
+    assert "raw-decoder,output=bigquery:p,bigquery_location=EU,forwarded_hops=2,dead_letter=gs://b/dead-letter,dedupe_window=60" in run
     assert f"sdk_container_image={values['WORKER']}" in run
     calls.unlink()
     update = [str(DATAFLOW / "launch.sh"), str(release), "Raw_Decoder", "--update", "forwarded_hops=3"]
@@ -266,4 +267,6 @@ def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_pat
     assert updated.returncode == 0, updated.stderr
     (run,) = calls.read_text().splitlines()
     assert run.startswith("gcloud dataflow flex-template run pingpipe-decoder-raw-decoder --update --project p"), run
-    assert "output=bigquery:p,bigquery_location=EU,forwarded_hops=3,sdk_container_image" in run  # the operator's, not the default
+    assert (
+        "bigquery_location=EU,dead_letter=gs://b/dead-letter,forwarded_hops=3,sdk_container_image" in run
+    )  # the operator's, not the default

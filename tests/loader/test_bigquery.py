@@ -4,6 +4,7 @@ which bqemulator gets wrong or cannot cause (see the bqemulator notes in shared/
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 
@@ -334,3 +335,28 @@ def test_a_dataset_is_never_made_without_a_location(bqemulator):
     client_for(bqemulator.endpoint, project="nowhere", location="EU").create_dataset(f"nowhere.{HGPUSH.dataset}")
     writer.write({HGPUSH: ([{"name": "document_id", "type": "STRING", "mode": "NULLABLE"}], [{"document_id": "1"}])})
     assert [tuple(r.values()) for r in nowhere.query(f"SELECT document_id FROM `nowhere.{HGPUSH}`").result()] == [("1",)]
+
+
+def test_error_rows_the_error_table_refuses_go_to_the_dead_letter_and_the_load_goes_on(fake, tmp_path):
+    """The last resort (a fake: bqemulator answers a refused row with a 500 storm, not BigQuery's
+    insertErrors). An error table whose `payload` someone made an INTEGER refuses every error row:
+    without a dead letter the batch fails (and is retried), with one the rows land there as the JSON
+    lines `bq load` takes back, and the pings' own rows are written."""
+    from google.cloud import bigquery
+
+    from pingpipe.loader.writers.bigquery import BigQueryConfig
+
+    client = client_for(fake.endpoint)
+    client.create_dataset("test.payload_bytes_error")
+    client.create_table(bigquery.Table("test.payload_bytes_error.structured", schema=[bigquery.SchemaField("payload", "INTEGER")]))
+    fields = [{"name": "document_id", "type": "STRING", "mode": "NULLABLE"}, {"name": "sample_id", "type": "INTEGER", "mode": "NULLABLE"}]
+    batch = {HGPUSH: (fields, [{"document_id": "ok", "sample_id": 1}, {"document_id": "bad", "sample_id": "not a number"}])}
+    with pytest.raises(RuntimeError, match="no --dead-letter"):
+        BigQueryWriter("test", client=client, retry_deadline=10).write(batch)
+    letters = tmp_path / "dead"
+    writer = BigQueryWriter("test", client=client, retry_deadline=10, config=BigQueryConfig(dead_letter=str(letters)))
+    assert writer.write(batch) == 1 and writer.dead_lettered == 1
+    assert [r["document_id"] for r in fake.rows[("eng_workflow_live", "hgpush_v1")]] == ["ok", "ok"]  # the first try's, and this one's
+    (letter,) = letters.glob("payload_bytes_error/structured/*.ndjson")
+    (row,) = [json.loads(line) for line in letter.read_text().splitlines()]
+    assert row["document_id"] == "bad" and row["error_type"] == "Load" and set(row) <= {f["name"] for f in ERROR_FIELDS}
