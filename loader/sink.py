@@ -47,7 +47,7 @@ def shared_loader(warehouse: str, schemas: str | None, bigquery: BigQueryConfig 
     key = (warehouse, schemas, bigquery)
     with _lock:
         if key not in _shared:
-            registry = Registry.load(Path(schemas) if schemas else None)
+            registry = Registry.load(schemas)
             _shared[key] = (Loader(registry), open_warehouse(warehouse, registry, bigquery))
         return _shared[key]
 

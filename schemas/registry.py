@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import jsonschema_rs
 
+from . import bundle
 from .names import live_table, sanitize_identifier, versioned_table
 from .transpile import merge_metadata, transpile
 from .validator import PingValidator
@@ -172,6 +173,9 @@ class Registry:
 
     @classmethod
     def load(cls, root: str | Path | None = None, *, validate_formats: bool = True) -> "Registry":
+        """The registry under `root` (a folder, or a bundle in storage: schemas/bundle.py), else the shipped one."""
+        if bundle.is_remote(root):
+            root = bundle.fetch(root)
         root = Path(root) if root is not None else default_root()
         if not root.is_dir():
             raise RegistryError(root, [SchemaFileError(root, "not a directory")])

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from .fixtures import geoip
 from .fixtures import registry_root as fill_registry
-from .helpers import free_port
+from .helpers import free_port, wait_http
 from .loader.bigquery_servers import start_bqemulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -227,3 +228,26 @@ def bqemulator(tmp_path_factory):
         pytest.skip(f"bqemulator could not be installed or started here: {exc}")
     yield emulator
     emulator.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# gcp-storage-emulator (PyPI): a GCS server for what pingpipe reads from and writes to gs://
+
+
+@pytest.fixture
+def storage():
+    """A GCS server in memory (gcp-storage-emulator) with the bucket `stage`: the DataflowRunner stages
+    the pipeline and writes a template to GCS before any Dataflow call."""
+    port = free_port()
+    emulator = str(Path(sys.executable).with_name("gcp-storage-emulator"))
+    proc = subprocess.Popen(
+        [emulator, "start", "--port", str(port), "--in-memory", "--default-bucket=stage"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(port, "/storage/v1/b/stage", proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

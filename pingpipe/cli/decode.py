@@ -11,7 +11,7 @@ from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.dedupe import DedupeConfig
 
 from .beamrun import errors_by_type, run_and_report
-from .target import bigquery_options, require_location
+from .target import SCHEMAS, bigquery_options, require_location
 
 
 @click.command("decode", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -31,9 +31,10 @@ from .target import bigquery_options, require_location
 )
 @click.option(
     "--schemas",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=SCHEMAS,
     default=None,
-    help="Schema repository (default: the schemas that ship with pingpipe).",
+    help="Schema repository, or a bundle of one in storage, gs://BUCKET/schemas.tar.gz, which each worker fetches "
+    "when it starts (default: the schemas that ship with pingpipe).",
 )
 @click.option(
     "--geoip-db",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from pingpipe import utc
@@ -11,7 +9,7 @@ from pingpipe.private import private_folder
 from pingpipe.up.target import BIGQUERY, DUCKDB
 
 from .beamrun import run_and_report
-from .target import bigquery_options, on_target, require_location
+from .target import SCHEMAS, bigquery_options, on_target, require_location
 
 
 @click.command("load", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -23,7 +21,13 @@ from .target import bigquery_options, on_target, require_location
     help="file:GLOB of decoded/error raw-message lines, or pubsub:projects/P/subscriptions/S (repeatable)",
 )
 @on_target((DUCKDB, BIGQUERY), up=False)
-@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, envvar="PINGPIPE_SCHEMAS")
+@click.option(
+    "--schemas",
+    type=SCHEMAS,
+    default=None,
+    envvar="PINGPIPE_SCHEMAS",
+    help="Schema repository, or gs://BUCKET/schemas.tar.gz (default: the shipped schemas).",
+)
 @click.option("--batch-size", type=int, default=5000, show_default=True)
 @bigquery_options
 @click.pass_context

@@ -32,6 +32,22 @@ def warehouse_option(kinds: tuple[str, ...], help: str | None = None):
     return click.option("--warehouse", default=None, help=help or f"{names} (default: the warehouse of --data).")
 
 
+class SchemasParam(click.ParamType):
+    """A registry folder, or a bundle in storage (gs://BUCKET/schemas.tar.gz), which workers fetch."""
+
+    name = "schemas"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.startswith("gs://"):
+            if not value.endswith(".tar.gz"):
+                self.fail(f"{value}: a bundle in storage is a .tar.gz of a registry folder", param, ctx)
+            return value
+        return click.Path(exists=True, file_okay=False, path_type=Path).convert(value, param, ctx)
+
+
+SCHEMAS = SchemasParam()
+
+
 def bigquery_options(f):
     """--bigquery-location and --dead-letter: what a bigquery: output is told beyond its project."""
     f = click.option(

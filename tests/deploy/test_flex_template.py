@@ -21,7 +21,6 @@ from pingpipe.cli.decode import decode
 from pingpipe.cli.template import decode_options, template_args
 from pingpipe.message import encode_line
 from tests.fixtures.demo import demo_ping
-from tests.helpers import free_port, wait_http
 
 REPO = Path(__file__).resolve().parents[2]
 DATAFLOW = REPO / "deploy" / "dataflow"
@@ -60,6 +59,7 @@ def test_every_parameter_is_an_option_of_decode_and_the_required_ones_are_requir
         ("geoip_db", "/opt/geoip/GeoIP2-City.mmdb", "gs://bucket/GeoIP2-City.mmdb"),
         ("dedupe_window", "86400", "a day"),
         ("forwarded_hops", "2", "-1"),
+        ("schemas", "gs://my-bucket/schemas/2026-12-07.tar.gz", "/opt/schemas"),
         ("dead_letter", "gs://my-bucket/dead-letter", "/var/dead"),
         ("bigquery_location", "europe-west1", "eu; DROP"),
         ("bigquery_location", "EU", "Europe West"),
@@ -125,25 +125,6 @@ def test_the_python_file_runs_the_pipeline_as_the_launcher_calls_it(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "read 1: decoded 1, duplicates 0, errors by type: none" in done.stdout
     assert len(b"".join(p.read_bytes() for p in (tmp_path / "dec").glob("part*")).splitlines()) == 1
-
-
-@pytest.fixture
-def storage(tmp_path):
-    """A GCS server in memory (gcp-storage-emulator) with the bucket `stage`: the DataflowRunner stages
-    the pipeline and writes a template to GCS before any Dataflow call."""
-    port = free_port()
-    emulator = str(Path(sys.executable).with_name("gcp-storage-emulator"))
-    proc = subprocess.Popen(
-        [emulator, "start", "--port", str(port), "--in-memory", "--default-bucket=stage"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(port, "/storage/v1/b/stage", proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.mark.external
