@@ -100,9 +100,7 @@ class LoadBatch(beam.DoFn):
         batch.counts["not_raw"] += not_raw
         if self.before is not None:
             drop_loaded(batch, self.before)
-        lettered = getattr(self.writer, "dead_lettered", 0)
         write_refusing(self.writer, batch)
-        batch.counts["dead_letter"] += getattr(self.writer, "dead_lettered", 0) - lettered
         for name, value in batch.counts.items():
             Metrics.counter("loader", name).inc(value)
         yield dict(batch.counts)

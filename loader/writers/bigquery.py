@@ -287,11 +287,13 @@ class BigQueryWriter:
         if not self.dead_letter:
             raise RuntimeError(f"BigQuery rejected error rows for {table}, and there is no --dead-letter: {refused[0][1]}")
         from apache_beam.io.filesystems import FileSystems
+        from apache_beam.metrics import Metrics
 
         path = FileSystems.join(self.dead_letter, table.dataset, table.table, f"{uuid.uuid4().hex}.ndjson")
         with FileSystems.create(path) as out:
             out.write(b"".join(jsontext.dumps(row) + b"\n" for row, _ in refused))
         self.dead_lettered += len(refused)
+        Metrics.counter("loader", "dead_letter").inc(len(refused))  # in the bundle that wrote them (Beam's workers share this writer)
 
 
 def json_encoder(fields: list[dict]):
