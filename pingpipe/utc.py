@@ -38,7 +38,7 @@ def yesterday(day: dt.date | None = None) -> dt.date:
 
 def days_due(last: tuple[dt.date, dt.datetime | None] | None, today: dt.date, most: int) -> list[dt.date]:
     """The ended days whose daily cycle has not run, oldest first. `last` is the latest day cycled and
-    when the latest cycle finished. Due: yesterday if it is later than that day, and the days before
+    when its cycle finished. Due: yesterday if it is later than that day, and the days before
     it that ended after that cycle (a stop or a missed start left them), the latest `most` in all.
     A day cycled by hand long ago leaves the days between alone: they ended before it ran."""
     end = yesterday(today)

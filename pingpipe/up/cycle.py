@@ -38,11 +38,14 @@ from .cycle_plan import DELETE, ETL, STABLE, STEPS, Copy, Plan, Tables, plan
 CYCLES_DDL = f"CREATE TABLE IF NOT EXISTS {CYCLES} (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)"
 
 
+LAST_CYCLE = "SELECT day, finished_at FROM {} ORDER BY day DESC, finished_at DESC LIMIT 1"
+
+
 def last_cycle(writer) -> tuple[dt.date, dt.datetime] | None:
-    """The latest day cycled, and when the latest cycle finished (`utc.days_due`)."""
+    """The latest day cycled, and when its cycle finished (`utc.days_due`): an older day redone by
+    hand since says nothing of the days after the latest."""
     writer.query(CYCLES_DDL)
-    day, finished = writer.query(f"SELECT max(day), max(finished_at) FROM {CYCLES}").fetchone()
-    return None if day is None else (day, finished)
+    return writer.query(LAST_CYCLE.format(CYCLES)).fetchone()
 
 
 CATCH_UP_DAYS = 7  # a warehouse stopped longer runs its last week by itself; older days by `--date`
@@ -62,8 +65,8 @@ def last_cycle_bigquery(client, project: str) -> tuple[dt.date, dt.datetime] | N
         client.get_table(f"{project}.{CYCLES}")
     except NotFound:
         return None
-    (row,) = client.query(f"SELECT max(day), max(finished_at) FROM `{project}.{CYCLES}`").result()
-    return None if row[0] is None else (row[0], row[1])
+    rows = list(client.query(LAST_CYCLE.format(f"`{project}.{CYCLES}`")).result())
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def tables_of(writer) -> dict[tuple[str, str], list[dict]]:

@@ -15,6 +15,7 @@ from pingpipe.decoder.core import DecoderConfig
 from pingpipe.loader.tables import TableId
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.message import encode_line
+from pingpipe.schemas.names import CYCLES
 from pingpipe.schemas.registry import Registry
 from pingpipe.up import cycle, cycle_plan, work
 from pingpipe.up.commit import Committer
@@ -67,6 +68,18 @@ def test_the_cycle_dedupes_yesterday_shreds_and_expires_once_per_day(tmp_path):
     assert cycle.due(again, TODAY) is None and cycle.due(again, TODAY + dt.timedelta(days=1)) == TODAY
     assert cycle.due(again, TODAY + dt.timedelta(days=3)) == TODAY  # `up` stopped three days: the oldest first, none skipped
     again.close()
+
+
+def test_an_old_day_redone_by_hand_after_a_stop_hides_none_of_the_days_the_stop_left(tmp_path):
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    stopped = TODAY - dt.timedelta(days=5)  # its cycle ran the next night, then `up` stopped
+    ran = dt.datetime.combine(stopped + dt.timedelta(days=1), dt.time(0, 30), dt.timezone.utc)
+    cycle.last_cycle(writer)  # makes the table
+    with writer.transaction() as con:
+        con.execute(f"INSERT INTO {CYCLES} VALUES (?, ?, '{{}}')", [stopped, ran])
+        con.execute(f"INSERT INTO {CYCLES} VALUES (?, now(), '{{}}')", [TODAY - dt.timedelta(days=30)])  # redone by hand today
+    assert cycle.due(writer, TODAY) == stopped + dt.timedelta(days=1)
+    writer.close()
 
 
 @pytest.mark.system
