@@ -53,15 +53,19 @@ def client_ids(up) -> dict[str, set]:
 def run_two_clients(up, tmp) -> dict[str, str]:
     """The real SDK for clients A (turns telemetry off at the end) and B; their client and legacy ids."""
     sessions, ids = {}, {}
-    for name, args in (("A", []), ("B", ["keep"])):
-        client = subprocess.run(
+    clients = {  # both at once: each mostly waits on its SDK's uploader
+        name: subprocess.Popen(
             [sys.executable, str(HERE / "glean_client.py"), up.url, str(tmp / f"glean-{name}"), *args],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=180,
         )
-        assert client.returncode == 0, client.stderr[-3000:]
-        recorded = json.loads(client.stdout.strip().splitlines()[-1])
+        for name, args in (("A", []), ("B", ["keep"]))
+    }
+    for name, client in clients.items():
+        out, err = client.communicate(timeout=180)
+        assert client.returncode == 0, err[-3000:]
+        recorded = json.loads(out.strip().splitlines()[-1])
         sessions[name], ids[f"legacy {name}"] = recorded["session_uuid"], recorded["legacy_id"]
     up.wait_committed(11)  # A: custom, 2 baseline, events, metrics, deletion-request; B: the same but the last
     for name, session in sessions.items():
