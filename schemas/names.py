@@ -30,6 +30,8 @@ LOGS = "_logs"  # a service's usage-log family: <service>_logs (its tables: <ser
 ERROR_DATASET = "payload_bytes_error"
 META_DATASET = "_pingpipe"  # pingpipe's own bookkeeping (days cycled, segments committed): no app's rows
 CYCLES = f"{META_DATASET}.cycles"  # each daily cycle's report, by the day it ran for
+SHREDDED = f"{META_DATASET}.shredded"  # each user id a shred processed, for the audit and the next run
+SHRED_RUNS = f"{META_DATASET}.shred_runs"  # when each shred ran, and whether it scanned every partition
 
 _VERSION = re.compile(r"_v[0-9]+$")
 

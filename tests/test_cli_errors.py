@@ -204,7 +204,9 @@ def test_audit_and_shred_answer_in_json_as_status_and_lineage_do(running):
     answer = json.loads(audit.stdout)
     assert answer["findings"] == [] and answer["rows"] >= 0 and "deep" not in answer
     shred = run("shred", "--dry-run", "--format", "json", "--data", str(running.data))
-    assert shred.returncode == 0 and json.loads(shred.stdout) == {"dry_run": True, "rows": {}, "skipped": []}, shred.stderr
+    assert shred.returncode == 0 and json.loads(shred.stdout) == {"dry_run": True, "rows": {}, "skipped": [], "scope": "every partition"}, (
+        shred.stderr
+    )
 
 
 def commands(group: click.Group, path=()):

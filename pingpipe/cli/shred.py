@@ -15,6 +15,12 @@ from .target import on_target
 @on_target((BIGQUERY,), warehouse_help="bigquery:PROJECT to shred there, as DML jobs (default: the warehouse of --data).")
 @click.option("--dry-run", is_flag=True, help="Print per table how many rows would go; delete nothing.")
 @click.option(
+    "--full",
+    is_flag=True,
+    help="Scan every partition of every table. By default only the tables of apps with new requests are "
+    "scanned whole, the others from shortly before the last run; a full run also comes by itself every four weeks.",
+)
+@click.option(
     "--user-ids",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -27,16 +33,16 @@ from .target import on_target
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="json: one object, {dry_run, rows: {table: n}, skipped: [table][, deferred: [table]]}.",
+    help="json: one object, {dry_run, rows: {table: n}, skipped: [table], scope[, deferred: [table]]}.",
 )
-def shred(target, dry_run, user_ids, fmt):
+def shred(target, dry_run, full, user_ids, fmt):
     """Delete, from every table of an app, the rows of each client whose deletion-request ping is stored.
 
     The deletion-request rows stay (the audit trail). Rerunning deletes what is left and nothing else.
     """
     from pingpipe.up import tasks
 
-    _report(tasks.shred(target, dry_run, user_ids), dry_run, fmt)
+    _report(tasks.shred(target, dry_run, user_ids, full), dry_run, fmt)
 
 
 def _report(result: dict, dry_run: bool, fmt: str = "text") -> None:
@@ -54,3 +60,5 @@ def _report(result: dict, dry_run: bool, fmt: str = "text") -> None:
         click.echo(f"{table}: deferred: BigQuery refuses DML over its newest rows (the streaming buffer); the next run deletes them")
     if not result["rows"] and not result["skipped"]:
         click.echo("no deletion request: nothing to shred")
+    elif "scope" in result:
+        click.echo(f"scanned: {result['scope']}")

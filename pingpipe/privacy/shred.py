@@ -13,24 +13,36 @@ it deletes what is left and nothing else. Before it, what the rows held is recor
 hashes (evidence.py), for `pingpipe audit --deep`. On DuckDB a DELETE only marks rows, so the
 caller then rewrites the file without them (DuckDBWriter.purge). `plan` and `statements` are
 pure; `shred` runs them on DuckDB, `shred_bigquery` as BigQuery DML jobs, one per table.
+
+A run is incremental (`scope`): the ids shredded are recorded (SHREDDED), and so is each run
+(SHRED_RUNS). A family with a request not yet shredded has its tables scanned whole; the others only
+from LATE_DAYS before the last run, by their partition column, for the late rows of clients
+already gone. Every FULL_EVERY_DAYS (or `--full`) a run scans everything, for rows that reach an
+older partition some other way (a replay, a backfill).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from pingpipe import faults
+from pingpipe import faults, utc
 from pingpipe.schemas.fields import column_paths
-from pingpipe.schemas.names import TableId, family_of, is_live, unversioned
+from pingpipe.schemas.names import SHRED_RUNS, SHREDDED, SUBMISSION_DATE, SUBMISSION_TIMESTAMP, TableId, family_of, is_live, unversioned
 
 from . import evidence
 
 DELETION_REQUEST = "deletion_request"
 SHIPPED_RULES = Path(__file__).with_name("user_ids.yaml")
+DATED = (SUBMISSION_TIMESTAMP, SUBMISSION_DATE)  # a table's partition column, the first it has
+LATE_DAYS = 8  # how long before a run a row may still land: Pub/Sub keeps 7 days, the cycle catches up 7
+FULL_EVERY_DAYS = 28  # Mozilla's shredder's cadence
+_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class RulesError(ValueError):
@@ -80,6 +92,9 @@ def parse_rules(text: str, source: str) -> list[Rule]:
             and all(isinstance(v, str) for v in entry.values())
         ):
             raise RulesError(f"{source}: entry {i} must be {_RULE_SHAPE}")
+        bad = next((v for k, v in entry.items() if k in ("column", "request") and not _PATH.fullmatch(v)), None)
+        if bad is not None:
+            raise RulesError(f"{source}: entry {i}: {bad!r} is not a column path (names and dots)")
         rules.append(Rule(**entry))
     return rules
 
@@ -94,6 +109,27 @@ class Plan:
     requests: dict[tuple[str, str], list[tuple[tuple[str, str], str]]] = field(default_factory=dict)
     targets: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # tables of a family with requests, but no user id
+    dated: dict[tuple[str, str], str] = field(default_factory=dict)  # a target's partition column (DATED)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one run scans: every partition (`since` None), or only those from `since`, except the
+    tables of the `fresh` families (with a request not shredded yet), which are scanned whole."""
+
+    since: dt.date | None = None
+    fresh: frozenset[str] = frozenset()
+
+    def describe(self) -> str:
+        return "every partition" if self.since is None else f"partitions from {self.since}, whole tables for new requests"
+
+
+def scope(today: dt.date, runs: tuple[dt.datetime | None, dt.datetime | None], fresh: set[str], full: bool = False) -> Scope:
+    """The scope of a run `today`, given when the last run and the last full one finished (SHRED_RUNS)."""
+    last, last_full = (utc.day_of(t) if t is not None else None for t in runs)
+    if full or last is None or last_full is None or (today - last_full).days >= FULL_EVERY_DAYS:
+        return Scope(None, frozenset(fresh))
+    return Scope(last - dt.timedelta(days=LATE_DAYS), frozenset(fresh))
 
 
 def user_id(fields: list[dict], family: str = "", rules: list[Rule] | None = None) -> str | None:
@@ -124,6 +160,9 @@ def plan(tables: dict[tuple[str, str], list[dict]], rules: list[Rule] | None = N
         ids |= {r.column for r in secondary if fnmatch.fnmatchcase(family, r.family) and r.column in have}
         for column in sorted(ids):
             result.targets.setdefault((family, column), []).append(table)
+        dated = next((c for c in DATED if c in have), None)
+        if ids and dated:
+            result.dated[table] = dated
         if not ids:
             no_id.append(table)
     for r, source in candidates:  # a secondary id reaches every family its rule names
@@ -140,20 +179,39 @@ def duckdb_ref(dataset: str, name: str) -> str:
     return f'"{dataset}"."{name}"'
 
 
-def statements(p: Plan, dry_run: bool, ref=duckdb_ref, verb: str | None = None) -> list[tuple[str, str]]:
+def statements(p: Plan, dry_run: bool, ref=duckdb_ref, verb: str | None = None, within: Scope = Scope()) -> list[tuple[str, str]]:
     """("dataset.table", SQL) per table and user id to shred: a DELETE, or with dry_run the count
-    it would delete (or `verb`, e.g. "SELECT *", of the rows it would). `ref(dataset, table)` writes
-    a table's name in the warehouse's SQL."""
+    it would delete (or `verb`, e.g. "SELECT *", of the rows it would), over the partitions of
+    `within`. `ref(dataset, table)` writes a table's name in the warehouse's SQL."""
     verb = verb or ("SELECT count(*) FROM" if dry_run else "DELETE FROM")
     out = []
     for key, targets in p.targets.items():
         ids = requested_ids(p, key, ref)
         for dataset, name in targets:
-            out.append((f"{dataset}.{name}", f"{verb} {ref(dataset, name)} WHERE {key[1]} IN ({ids})"))
+            where, dated = f"{key[1]} IN ({ids})", p.dated.get((dataset, name))
+            if within.since is not None and key[0] not in within.fresh and dated:
+                since = utc.timestamp(utc.bounds(within.since)[0]) if dated == SUBMISSION_TIMESTAMP else within.since.isoformat()
+                where = f"{dated} >= '{since}' AND {where}"  # a literal, so that BigQuery prunes partitions
+            out.append((f"{dataset}.{name}", f"{verb} {ref(dataset, name)} WHERE {where}"))
     return out
 
 
-SHREDDED = "_pingpipe.shredded"  # (family, client_id, shredded_at, id_column): the ids processed, for the audit
+def new_ids(p: Plan, key: tuple[str, str], ref=duckdb_ref) -> str:
+    """SQL for the ids a (family, column)'s requests name that no run has shredded yet."""
+    family, column = key
+    done = f"SELECT client_id FROM {ref(*SHREDDED.split('.'))} WHERE family = '{family}' AND id_column = '{column}'"
+    return f"SELECT id FROM ({requested_ids(p, key, ref)}) AS r(id) WHERE id NOT IN ({done})"
+
+
+def fresh_sql(p: Plan, ref=duckdb_ref) -> str | None:
+    """SQL for the families with a request no run has shredded yet (their tables are scanned whole)."""
+    parts = [f"SELECT '{family}' FROM ({new_ids(p, (family, column), ref)}) LIMIT 1" for family, column in p.requests]
+    return " UNION DISTINCT ".join(f"({part})" for part in parts) or None
+
+
+def runs_sql(ref=duckdb_ref) -> str:
+    """SQL for the last run's time and the last full run's (SHRED_RUNS)."""
+    return f"SELECT max(ran_at), max(CASE WHEN full_scan THEN ran_at END) FROM {ref(*SHRED_RUNS.split('.'))}"
 
 
 def requested_ids(p: Plan, key: tuple[str, str], ref=duckdb_ref) -> str:
@@ -161,32 +219,64 @@ def requested_ids(p: Plan, key: tuple[str, str], ref=duckdb_ref) -> str:
     return " UNION DISTINCT ".join(f"SELECT {expr} FROM {ref(*table)} WHERE {expr} IS NOT NULL" for table, expr in p.requests[key])
 
 
+def record_sql(p: Plan, key: tuple[str, str], ref=duckdb_ref) -> str:
+    """SQL that records a (family, column)'s new ids as shredded (SHREDDED), after their rows went."""
+    family, column = key
+    return (
+        f"INSERT INTO {ref(*SHREDDED.split('.'))} (family, client_id, shredded_at, id_column) "
+        f"SELECT '{family}', id, CURRENT_TIMESTAMP, '{column}' FROM ({new_ids(p, key, ref)})"
+    )
+
+
+def run_sql(within: Scope, ref=duckdb_ref) -> str:
+    """SQL that records a run (SHRED_RUNS), its last step."""
+    return f"INSERT INTO {ref(*SHRED_RUNS.split('.'))} (ran_at, full_scan) VALUES (CURRENT_TIMESTAMP, {within.since is None})"
+
+
 def shred(
-    con, tables: dict[tuple[str, str], list[dict]], *, dry_run: bool = False, rules: list[Rule] | None = None, planned: Plan | None = None
+    con,
+    tables: dict[tuple[str, str], list[dict]],
+    *,
+    dry_run: bool = False,
+    rules: list[Rule] | None = None,
+    planned: Plan | None = None,
+    full: bool = False,
 ) -> dict:
-    """Run the plan (`planned`, or the plan of `tables`) on a DuckDB connection (in the caller's transaction);
-    rows deleted (or that would be) per table. The ids shredded are recorded in SHREDDED, with the rows' deletion."""
+    """Run the plan (`planned`, or the plan of `tables`) on a DuckDB connection (in the caller's transaction),
+    over its `scope` (everything with `full`); rows deleted (or that would be) per table. The ids
+    shredded and the run are recorded with the rows' deletion."""
     p = planned if planned is not None else plan(tables, rules)
+    if not dry_run and p.requests:
+        schema = SHREDDED.split(".")[0]
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SHREDDED} (family VARCHAR, client_id VARCHAR, shredded_at TIMESTAMPTZ)")
+        con.execute(f"ALTER TABLE {SHREDDED} ADD COLUMN IF NOT EXISTS id_column VARCHAR")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SHRED_RUNS} (ran_at TIMESTAMPTZ, full_scan BOOLEAN)")
+    held = {
+        f"{s}.{t}"
+        for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()
+    }
+    fresh = fresh_sql(p) if SHREDDED in held else None
+    within = scope(
+        utc.today(),
+        con.execute(runs_sql()).fetchone() if SHRED_RUNS in held else (None, None),
+        {f for (f,) in con.execute(fresh).fetchall()} if fresh else {f for f, _ in p.requests},
+        full,
+    )
     done: dict[str, int] = {}
     if not dry_run:  # what the deep audit will look for, recorded before it goes; the ids stay (the audit trail)
         ids = {str(i) for key in p.requests for (i,) in con.execute(requested_ids(p, key)).fetchall()}
-        for table, sql in statements(p, dry_run, verb="SELECT * FROM"):
+        for table, sql in statements(p, dry_run, verb="SELECT * FROM", within=within):
             evidence.record(con, family_of(table.split(".")[0]), con.execute(sql).fetchall(), exclude=ids)
-    for table, sql in statements(p, dry_run):
+    for table, sql in statements(p, dry_run, within=within):
         (n,) = con.execute(sql).fetchone()
         done[table] = done.get(table, 0) + n
         faults.point("shred")  # tests: a crash with some tables deleted, none committed
     if not dry_run and p.requests:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SHREDDED.split('.')[0]}")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {SHREDDED} (family VARCHAR, client_id VARCHAR, shredded_at TIMESTAMPTZ)")
-        con.execute(f"ALTER TABLE {SHREDDED} ADD COLUMN IF NOT EXISTS id_column VARCHAR")
-        for family, column in p.requests:
-            con.execute(
-                f"INSERT INTO {SHREDDED} SELECT ?, id, now(), ? FROM ({requested_ids(p, (family, column))}) AS r(id) "
-                f"WHERE id NOT IN (SELECT client_id FROM {SHREDDED} WHERE family = ? AND id_column IS NOT DISTINCT FROM ?)",
-                [family, column, family, column],
-            )
-    return {"rows": done, "skipped": p.skipped}
+        for key in p.requests:
+            con.execute(record_sql(p, key))
+        con.execute(run_sql(within))
+    return {"rows": done, "skipped": p.skipped, "scope": within.describe()}
 
 
 def shred_bigquery(
@@ -197,18 +287,46 @@ def shred_bigquery(
     dry_run: bool = False,
     rules: list[Rule] | None = None,
     planned: Plan | None = None,
+    full: bool = False,
 ) -> dict:
-    """The same plan as BigQuery jobs: one DML DELETE (or count) per table, where the data is.
+    """The same plan and scope as BigQuery jobs: one DML DELETE (or count) per table, where the data is.
 
     BigQuery refuses DML over rows streamed in the last minutes (its streaming buffer), which only
     a live table has: that table is reported as deferred, and the next run deletes its rows (the
-    requests stay); the other tables are shredded now."""
-    from google.api_core.exceptions import BadRequest
+    requests stay, and their ids are not recorded, so that it scans the table whole); the other
+    tables are shredded now. The bookkeeping dataset (META_DATASET) is the caller's to make, where
+    the project's datasets are."""
+    from google.api_core.exceptions import BadRequest, NotFound
+    from google.cloud import bigquery
+
+    def ref(dataset: str, name: str) -> str:
+        return f"`{project}.{dataset}.{name}`"
+
+    def result(sql: str) -> list:
+        return list(client.query(sql).result())
 
     p = planned if planned is not None else plan(tables, rules)
+    registry = {
+        SHREDDED: [("family", "STRING"), ("client_id", "STRING"), ("shredded_at", "TIMESTAMP"), ("id_column", "STRING")],
+        SHRED_RUNS: [("ran_at", "TIMESTAMP"), ("full_scan", "BOOL")],
+    }
+    held = set()
+    for name, columns in registry.items():
+        try:
+            if dry_run or not p.requests:
+                client.get_table(f"{project}.{name}")
+            else:
+                schema = [bigquery.SchemaField(c, t) for c, t in columns]
+                client.create_table(bigquery.Table(f"{project}.{name}", schema=schema), exists_ok=True)
+            held.add(name)
+        except NotFound:
+            pass
+    fresh = fresh_sql(p, ref) if SHREDDED in held else None
+    runs = next(iter(result(runs_sql(ref))), (None, None)) if SHRED_RUNS in held else (None, None)
+    within = scope(utc.today(), runs, {f for (f,) in result(fresh)} if fresh else {f for f, _ in p.requests}, full)
     done: dict[str, int] = {}
     deferred: list[str] = []
-    for table, sql in statements(p, dry_run, lambda dataset, name: f"`{project}.{dataset}.{name}`"):
+    for table, sql in statements(p, dry_run, ref, within=within):
         try:
             job = client.query(sql)
             rows = list(job.result())
@@ -218,4 +336,10 @@ def shred_bigquery(
                 continue
             raise
         done[table] = done.get(table, 0) + (rows[0][0] if dry_run else (job.num_dml_affected_rows or 0))
-    return {"rows": done, "skipped": p.skipped, "deferred": deferred}
+    if not dry_run and p.requests:
+        late = {family_of(TableId.parse(t).dataset) for t in deferred}
+        for key in p.requests:
+            if key[0] not in late:
+                result(record_sql(p, key, ref))
+        result(run_sql(within, ref))
+    return {"rows": done, "skipped": p.skipped, "deferred": deferred, "scope": within.describe()}

@@ -7,7 +7,7 @@ Loopback only, FastAPI on uvicorn (loopback.py), every answer JSON:
 - `POST /dedupe?date=YYYY-MM-DD`: the live -> stable copy of that day (under the writer's lock, between commits);
 - `POST /cycle?date=YYYY-MM-DD`: the daily cycle of a day that has ended;
 - `POST /etl?date=YYYY-MM-DD[&table=T...]`: the day's derived tables, the body naming a folder of queries (or empty);
-- `POST /shred[?dry_run=1]`: deletion requests, the body the caller's own user-id rules (or empty);
+- `POST /shred[?dry_run=1][&full=1]`: deletion requests, the body the caller's own user-id rules (or empty);
 - `GET /openapi.json`: this list, as OpenAPI.
 `DATA/up.json` (its owner's alone) tells clients (client.py) where the port is and the token it wants. Clients
 (`pingpipe query`, `status`, `audit`, `shred`, `cycle`, `etl run`, `load --dedupe`) use it when `up`
@@ -217,7 +217,12 @@ class Routes:
         only = set(table) if table is not None else None
         return await run_in_threadpool(lambda: answer(self.run_etl(day, only, sql or None)))
 
-    async def shred(self, request: Request, dry_run: Annotated[str, Query(description="1: count, delete nothing")] = "") -> Response:
+    async def shred(
+        self,
+        request: Request,
+        dry_run: Annotated[str, Query(description="1: count, delete nothing")] = "",
+        full: Annotated[str, Query(description="1: every partition, not only the new requests' and recent ones")] = "",
+    ) -> Response:
         from pingpipe.privacy.shred import RulesError, load_rules, parse_rules
 
         extra = await read_body(request)
@@ -226,14 +231,14 @@ class Routes:
         except RulesError as exc:
             raise Refused(400, str(exc)) from None
         mine += load_rules() if self.rules is None else self.rules
-        return await run_in_threadpool(self.shredded, dry_run == "1", mine)
+        return await run_in_threadpool(self.shredded, dry_run == "1", mine, full == "1")
 
-    def shredded(self, dry_run: bool, rules: list) -> Response:
+    def shredded(self, dry_run: bool, rules: list, full: bool) -> Response:
         from .cycle import shred_warehouse
 
         if self.run_shred is not None:
-            return answer(self.run_shred(dry_run, rules))
-        return answer(shred_warehouse(self.writer, dry_run=dry_run, rules=rules))
+            return answer(self.run_shred(dry_run, rules, full))
+        return answer(shred_warehouse(self.writer, dry_run=dry_run, rules=rules, full=full))
 
 
 def api(routes: Routes, port: int, token: str) -> FastAPI:

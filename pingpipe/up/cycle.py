@@ -29,9 +29,9 @@ from pingpipe.loader.evolution import additions, merge
 from pingpipe.loader.tables import quote
 from pingpipe.loader.writers.bigquery import ensure_dataset, project_tables
 from pingpipe.privacy.expire import ERROR_RETENTION_DAYS, expire, expire_bigquery, retention
-from pingpipe.privacy.shred import SHREDDED, shred, shred_bigquery
 from pingpipe.privacy.shred import Plan as ShredPlan
-from pingpipe.schemas.names import CYCLES, META_DATASET, SUBMISSION_DATE, SUBMISSION_TIMESTAMP
+from pingpipe.privacy.shred import shred, shred_bigquery
+from pingpipe.schemas.names import CYCLES, META_DATASET, SHREDDED, SUBMISSION_DATE, SUBMISSION_TIMESTAMP
 
 from .cycle_plan import DELETE, ETL, STABLE, STEPS, Copy, Plan, Tables, plan
 
@@ -74,16 +74,23 @@ def tables_of(writer) -> dict[tuple[str, str], list[dict]]:
     return {(t.dataset, t.table): writer.table_fields(t) for t in writer.tables()}
 
 
-def shred_warehouse(writer, *, dry_run: bool = False, rules: list | None = None) -> dict:
+def shred_warehouse(writer, *, dry_run: bool = False, rules: list | None = None, full: bool = False) -> dict:
     """Shred every app's deleted clients, in one transaction between commits (privacy/shred.py), then
     rewrite the file without their bytes."""
     with writer.transaction() as con:
-        result = shred(con, tables_of(writer), dry_run=dry_run, rules=rules)
+        result = shred(con, tables_of(writer), dry_run=dry_run, rules=rules, full=full)
         if not dry_run:
             mark_purge(writer, con, result["rows"], {})
     if not dry_run:
         purge(writer)
     return result
+
+
+def shred_on_bigquery(client, project: str, tables: Tables, **options) -> dict:
+    """privacy/shred.py's shred_bigquery, its bookkeeping dataset made first (where `ensure_dataset` says)."""
+    if not options.get("dry_run"):
+        ensure_dataset(client, project, META_DATASET)
+    return shred_bigquery(client, project, tables, **options)
 
 
 def mark_purge(writer, con, shredded: dict[str, int], expired: dict[str, int]) -> None:
@@ -257,7 +264,7 @@ class BigQueryCycle:
 
     def delete(self, shredding: ShredPlan, expiry: dict[tuple[str, str], int]) -> dict:
         """Shred as one DML job per table; expiry as each table's partition expiry (or a DELETE job)."""
-        shredded = shred_bigquery(self.client, self.project, {}, planned=shredding)
+        shredded = shred_on_bigquery(self.client, self.project, {}, planned=shredding)
         changed, expired = expire_bigquery(self.client, self.project, expiry)
         return {
             "shredded": shredded["rows"],

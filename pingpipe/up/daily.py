@@ -75,9 +75,9 @@ class DailyCycle:
             print(text, file=self.out, flush=True)
         return report
 
-    def shred(self, dry_run: bool, rules: list) -> dict:
+    def shred(self, dry_run: bool, rules: list, full: bool = False) -> dict:
         """`pingpipe shred` through the admin port: as the cycle shreds, and the debug viewer forgets them."""
-        result = cycle.shred_warehouse(self.writer, dry_run=dry_run, rules=rules)
+        result = cycle.shred_warehouse(self.writer, dry_run=dry_run, rules=rules, full=full)
         if not dry_run:
             self.forget_shredded()
         return result

@@ -61,25 +61,24 @@ def audit(target: Target, deep: bool = False, progress: Callable[[Path], None] |
     return {"rows": findings.scanned, "findings": findings.lines(), "traces": traces}
 
 
-def shred(target: Target, dry_run: bool = False, user_ids: Path | None = None) -> dict:
-    """Delete (or, dry, count) every deleted client's rows: {"rows": {table: n}, "skipped", ["deferred"]}.
-    `user_ids` rules come before the shipped ones (and a running `up`'s own)."""
+def shred(target: Target, dry_run: bool = False, user_ids: Path | None = None, full: bool = False) -> dict:
+    """Delete (or, dry, count) every deleted client's rows: {"rows": {table: n}, "skipped", "scope", ["deferred"]}.
+    `user_ids` rules come before the shipped ones (and a running `up`'s own); `full` scans every partition."""
     from pingpipe.privacy.shred import load_rules
 
     rules = load_rules(user_ids)  # a mistake in them is said before anything runs
     if target.kind == BIGQUERY:
-        from pingpipe.privacy.shred import shred_bigquery
-
-        from .cycle import bigquery_tables
+        from .cycle import bigquery_tables, shred_on_bigquery
 
         client = target.client()
-        return shred_bigquery(client, target.project, bigquery_tables(client, target.project), dry_run=dry_run, rules=rules)
-    result = target.ask("POST", "/shred" + ("?dry_run=1" if dry_run else ""), user_ids.read_bytes() if user_ids else b"")
+        return shred_on_bigquery(client, target.project, bigquery_tables(client, target.project), dry_run=dry_run, rules=rules, full=full)
+    query = "&".join(flag for flag, on in (("dry_run=1", dry_run), ("full=1", full)) if on)
+    result = target.ask("POST", "/shred" + (f"?{query}" if query else ""), user_ids.read_bytes() if user_ids else b"")
     if result is None:
         from .cycle import shred_warehouse
 
         with target.writable() as writer:
-            result = shred_warehouse(writer, dry_run=dry_run, rules=rules)
+            result = shred_warehouse(writer, dry_run=dry_run, rules=rules, full=full)
     return result
 
 

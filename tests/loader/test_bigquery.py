@@ -4,6 +4,7 @@ which bqemulator gets wrong or cannot cause (see the bqemulator notes in shared/
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import uuid
@@ -14,6 +15,7 @@ from pingpipe.loader.load import Loader
 from pingpipe.loader.tables import ERROR_FIELDS, TableId
 from pingpipe.loader.writers.bigquery import BigQueryWriter, ensure_dataset
 from pingpipe.message import RawMessage
+from pingpipe.privacy.shred import LATE_DAYS
 from pingpipe.schemas.registry import Registry
 from tests.helpers import PINGPIPE
 
@@ -222,6 +224,20 @@ def test_shred_deletes_a_deleted_clients_rows_by_dml_on_bqemulator(bqemulator):
 
     assert clients("shredapp_live.baseline_v1") == ["b"] and clients("shredapp_stable.baseline_v1") == ["b"]
     assert clients("shredapp_live.deletion_request_v1") == ["a"]  # the request stays
+    # late rows of the shredded client: the next run scans recent partitions only, a full one all of them
+    late = rows("a", "a")
+    late[1]["submission_timestamp"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    writer.write({TableId("shredapp_live", "baseline_v1"): (fields, late)})
+    since = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=LATE_DAYS)
+    for args, scanned in (([], f"scanned: partitions from {since}"), (["--full"], "scanned: every partition")):
+        again = subprocess.run(
+            [PINGPIPE, "shred", "--warehouse", "bigquery:test", *args], capture_output=True, text=True, timeout=120, env=env
+        )
+        assert again.returncode == 0 and "shredapp_live.baseline_v1: deleted 1 row(s)" in again.stdout, again.stdout + again.stderr
+        assert scanned in again.stdout, again.stdout
+        assert clients("shredapp_live.baseline_v1") == (["a", "b"] if not args else ["b"])  # the row of 2026-11-28 waits for a full run
+    recorded = client.query("SELECT client_id FROM `test._pingpipe.shredded` WHERE family = 'shredapp'").result()
+    assert [r[0] for r in recorded] == ["a"]  # recorded once, by the first run
 
 
 @pytest.mark.external
@@ -294,10 +310,12 @@ def test_a_live_table_whose_newest_rows_bigquery_will_not_touch_yet_is_shredded_
     result = shred_bigquery(client, "test", tables)
     assert result["deferred"] == ["shredapp_live.baseline_v1"]
     assert list(result["rows"]) == ["shredapp_stable.baseline_v1"]
-    assert [q.split(" WHERE")[0] for q in fake.queries] == [
+    assert [q.split(" WHERE")[0] for q in fake.queries if q.startswith("DELETE")] == [
         "DELETE FROM `test.shredapp_live.baseline_v1`",
         "DELETE FROM `test.shredapp_stable.baseline_v1`",
     ]
+    recorded = [q for q in fake.queries if q.startswith("INSERT INTO `test._pingpipe.shredded`")]
+    assert recorded == []  # its ids stay new: the next run scans the deferred table whole again
     fake.refusals[:] = [(r"shredapp_stable", "Syntax error: something else")]  # any other refusal is an error
     with pytest.raises(Exception, match="something else"):
         shred_bigquery(client, "test", tables)

@@ -300,7 +300,7 @@ def test_the_shipped_rules_follow_firefox_desktops_legacy_telemetry_id_into_the_
         con.execute(f"CREATE TABLE {table} AS SELECT * FROM (VALUES ('L1'), ('L2'), ('L3'), ('g1')) AS t(client_id)")
     con.execute("CREATE TABLE telemetry_live.deletion_request_v4 AS SELECT 'L3' AS client_id")
     done = shred(con, tables)
-    assert done == {"rows": {"telemetry_live.main_v4": 2, "telemetry_stable.main_v4": 2}, "skipped": []}
+    assert done == {"rows": {"telemetry_live.main_v4": 2, "telemetry_stable.main_v4": 2}, "skipped": [], "scope": "every partition"}
     for table in ("telemetry_live.main_v4", "telemetry_stable.main_v4"):
         assert sorted(r[0] for r in con.execute(f"SELECT client_id FROM {table}").fetchall()) == ["L2", "g1"]
     assert shred(con, tables)["rows"] == {"telemetry_live.main_v4": 0, "telemetry_stable.main_v4": 0}  # a rerun: nothing

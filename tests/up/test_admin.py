@@ -61,7 +61,7 @@ def test_every_route_answers_json_as_the_clients_read_it(server):
     assert ask(server, "POST", "/cycle?date=2020-01-02").json() == {"day": "2020-01-02"}
     assert ask(server, "POST", "/dedupe?date=2020-01-02").json() == {"kept": {}}
     shred = ask(server, "POST", "/shred?dry_run=1")
-    assert shred.status_code == 200 and shred.json() == {"rows": {}, "skipped": []}, shred.text
+    assert shred.status_code == 200 and shred.json() == {"rows": {}, "skipped": [], "scope": "every partition"}, shred.text
     for path, says in (
         ("/cycle?date=tomorrow", "not a date: 'tomorrow'"),
         ("/cycle", "not a date: ''"),
