@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 PINGPIPE = str(Path(sys.executable).with_name("pingpipe"))
@@ -242,3 +244,21 @@ def wait_until(condition, timeout: float = 10.0, every: float = 0.05):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(every)
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A request handler of the tests' fake HTTP APIs (for what cannot run here): JSON in and out, quiet."""
+
+    def log_message(self, *args):
+        pass
+
+    def read_json(self) -> dict:
+        return json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+
+    def send_json(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

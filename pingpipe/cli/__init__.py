@@ -20,6 +20,7 @@ from .decode import decode
 from .demo import demo
 from .dictionary import dictionary
 from .edge import edge, pubsub_setup
+from .edge_volumes import edge_volumes
 from .etl import etl, lineage
 from .load import dedupe, load
 from .logs import logs
@@ -86,6 +87,7 @@ def main(log_format: str) -> None:
 main.add_command(schemas)
 main.add_command(edge)
 main.add_command(pubsub_setup)
+main.add_command(edge_volumes)
 main.add_command(decode)
 main.add_command(load)
 main.add_command(dedupe)

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -26,10 +25,10 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from tests.helpers import free_port
+from tests.helpers import JsonHandler, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv-bqemulator"
@@ -207,22 +206,7 @@ class FakeBigQuery:
         self._jobs: dict[str, dict] = {}
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _body(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                return json.loads(self.rfile.read(length) or b"{}")
-
-            def _send(self, code: int, body: dict):
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _job(self, method: str, path: str) -> bool:
                 """jobs.insert of a query, and its getQueryResults / jobs.get: recorded, not run."""
                 m = re.fullmatch(r"/bigquery/v2/projects/([^/]+)/(jobs|queries)(?:/([^/]+))?", path)
@@ -230,7 +214,7 @@ class FakeBigQuery:
                     return False
                 project, kind, job_id = m.groups()
                 if method == "POST" and kind == "jobs" and job_id is None:
-                    body = self._body()
+                    body = self.read_json()
                     sql = body["configuration"]["query"]["query"]
                     fake.queries.append(sql)
                     fake.configurations.append(body["configuration"])
@@ -251,16 +235,16 @@ class FakeBigQuery:
                         "status": status,
                         "statistics": {"query": {"numDmlAffectedRows": "0", "statementType": "DELETE"}},
                     }
-                    self._send(200, fake._jobs[job_id])
+                    self.send_json(200, fake._jobs[job_id])
                     return True
                 job = fake._jobs.get(job_id)
                 if job is None:
-                    self._send(404, {"error": {"code": 404, "message": f"Not found: Job {job_id}", "status": "NOT_FOUND"}})
+                    self.send_json(404, {"error": {"code": 404, "message": f"Not found: Job {job_id}", "status": "NOT_FOUND"}})
                 elif kind == "jobs":
-                    self._send(200, job)
+                    self.send_json(200, job)
                 elif "errorResult" in job["status"]:
                     message = job["status"]["errorResult"]["message"]
-                    self._send(
+                    self.send_json(
                         400,
                         {
                             "error": {
@@ -272,7 +256,7 @@ class FakeBigQuery:
                         },
                     )
                 else:
-                    self._send(
+                    self.send_json(
                         200,
                         {
                             "kind": "bigquery#getQueryResultsResponse",
@@ -293,29 +277,29 @@ class FakeBigQuery:
                     return
                 m = re.fullmatch(r"/bigquery/v2/projects/([^/]+)/datasets(?:/([^/]+))?(?:/tables(?:/([^/]+))?(/insertAll)?)?", path)
                 if not m:
-                    return self._send(404, {"error": {"code": 404, "message": f"Not found: {path}", "status": "NOT_FOUND"}})
+                    return self.send_json(404, {"error": {"code": 404, "message": f"Not found: {path}", "status": "NOT_FOUND"}})
                 project, dataset, table, insert = m.groups()
-                body = self._body() if method in ("POST", "PATCH", "PUT") else {}
+                body = self.read_json() if method in ("POST", "PATCH", "PUT") else {}
                 if dataset is None and method == "POST":  # datasets.insert
                     fake.datasets[body["datasetReference"]["datasetId"]] = body
-                    return self._send(200, {**body, "id": f"{project}:{body['datasetReference']['datasetId']}"})
+                    return self.send_json(200, {**body, "id": f"{project}:{body['datasetReference']['datasetId']}"})
                 if table is None and "/tables" in path and method == "POST":  # tables.insert
                     ref = body["tableReference"]
                     key = (ref["datasetId"], ref["tableId"])
                     if key in fake.tables:
-                        return self._send(409, {"error": {"code": 409, "message": "Already Exists", "status": "ALREADY_EXISTS"}})
+                        return self.send_json(409, {"error": {"code": 409, "message": "Already Exists", "status": "ALREADY_EXISTS"}})
                     fake.tables[key] = {**body, "id": f"{project}:{key[0]}.{key[1]}", "etag": "1", "kind": "bigquery#table"}
                     fake.rows[key] = []
-                    return self._send(200, fake.tables[key])
+                    return self.send_json(200, fake.tables[key])
                 key = (dataset, table)
                 if key not in fake.tables:
-                    return self._send(
+                    return self.send_json(
                         404, {"error": {"code": 404, "message": f"Not found: Table {project}:{dataset}.{table}", "status": "NOT_FOUND"}}
                     )
                 if insert:  # tabledata.insertAll
                     if fake.fail_next_inserts:
                         fake.fail_next_inserts -= 1
-                        return self._send(503, {"error": {"code": 503, "message": "Service unavailable", "status": "UNAVAILABLE"}})
+                        return self.send_json(503, {"error": {"code": 503, "message": "Service unavailable", "status": "UNAVAILABLE"}})
                     fields = fake.tables[key]["schema"]["fields"]
                     errors, good = [], []
                     for i, item in enumerate(body["rows"]):
@@ -333,15 +317,17 @@ class FakeBigQuery:
                         ]
                         good = []
                     fake.rows[key] += good
-                    return self._send(200, {"kind": "bigquery#tableDataInsertAllResponse", **({"insertErrors": errors} if errors else {})})
+                    return self.send_json(
+                        200, {"kind": "bigquery#tableDataInsertAllResponse", **({"insertErrors": errors} if errors else {})}
+                    )
                 if method == "GET":  # tables.get
-                    return self._send(200, fake.tables[key])
+                    return self.send_json(200, fake.tables[key])
                 if method in ("PATCH", "PUT"):  # tables.patch / update: the schema really changes
                     current = fake.tables[key]
                     current.update({k: v for k, v in body.items() if k in ("schema", "description", "labels")})
                     current["etag"] = str(int(current["etag"]) + 1)
-                    return self._send(200, current)
-                return self._send(405, {"error": {"code": 405, "message": "method not allowed"}})
+                    return self.send_json(200, current)
+                return self.send_json(405, {"error": {"code": 405, "message": "method not allowed"}})
 
             def do_GET(self):
                 self._route("GET")
