@@ -20,3 +20,6 @@ PIP_COMPILE=${PIP_COMPILE:-$(command -v pip-compile || echo .venv/bin/pip-compil
 # The Dataflow workers' Beam is the launcher's: their image starts from Beam's SDK image of that version.
 beam=$(sed -n 's/^apache-beam==\([^ ]*\) .*/\1/p' deploy/requirements-dataflow.lock)
 sed -i "s/^ARG BEAM_VERSION=.*/ARG BEAM_VERSION=$beam/" deploy/dataflow/Dockerfile
+# A release's pinned Beam base is of that version too: another version is unpinned, to be pinned again.
+grep -Eq "^BEAM_BASE=apache/beam_python3\.11_sdk:${beam//./\\.}(@|$)" deploy/bases.env ||
+  sed -i "s|^BEAM_BASE=.*|BEAM_BASE=apache/beam_python3.11_sdk:$beam|" deploy/bases.env

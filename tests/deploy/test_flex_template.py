@@ -212,9 +212,23 @@ def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_pat
     usage = subprocess.run([str(DATAFLOW / "build.sh")], capture_output=True, text=True, timeout=30)
     assert usage.returncode == 2 and "PROJECT REGION BUCKET VERSION [RELEASE_FILE]" in usage.stderr
     build = [str(DATAFLOW / "build.sh"), "p", "europe-west1", "b", "1.0", str(release)]
-    built = subprocess.run(build, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert built.returncode == 0, built.stderr
+    unpinned = subprocess.run(build, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)  # deploy/bases.env as committed
+    assert unpinned.returncode == 1 and "PYTHON_BASE is not named by digest (python:3.11-slim)" in unpinned.stderr, unpinned.stderr
+    assert not calls.exists()  # nothing built
+    bases = tmp_path / "bases.env"
+    bases.write_text((REPO / "deploy" / "bases.env").read_text())
+    (beam,) = (line.split("=", 1)[1] for line in bases.read_text().splitlines() if line.startswith("BEAM_BASE="))
+    pinned = subprocess.run([str(REPO / "deploy" / "pin-bases.sh"), str(bases)], env=env, capture_output=True, text=True, timeout=60)
     digest = "@sha256:" + "0" * 63 + "7"
+    assert pinned.returncode == 0 and f"PYTHON_BASE=python:3.11-slim{digest}\n" in pinned.stdout, pinned.stdout + pinned.stderr
+    assert calls.read_text().splitlines()[:2] == [
+        "docker pull python:3.11-slim",
+        "docker inspect --format {{index .RepoDigests 0}} python:3.11-slim",
+    ]
+    assert bases.read_text().startswith("#") and f"BEAM_BASE={beam}{digest}" in bases.read_text()
+    calls.unlink()
+    built = subprocess.run(build, env={**env, "BASES": str(bases)}, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert built.returncode == 0, built.stderr
     repo = "europe-west1-docker.pkg.dev/p/pingpipe"
     values = dict(line.split("=", 1) for line in release.read_text().splitlines())
     assert values["WORKER"] == f"{repo}/beam-worker{digest}" and values["LAUNCHER"] == f"{repo}/decoder-launcher{digest}"
@@ -222,6 +236,7 @@ def test_a_release_is_built_once_and_launched_by_digest_without_building(tmp_pat
     builds = [line for line in lines if line.startswith("docker build")]
     assert len(builds) == 3 and all(" -f deploy/" in b for b in builds)
     assert any("--build-arg LOCK=requirements-dataflow.lock" in b for b in builds)  # the workers' lock
+    assert sum(f"--build-arg BASE=python:3.11-slim{digest}" in b or f"--build-arg BEAM_BASE={beam}{digest}" in b for b in builds) == 2
     assert sum(line.startswith("docker push") for line in lines) == 2
     (template,) = [line for line in lines if line.startswith("gcloud dataflow flex-template build")]
     assert f"--image {values['LAUNCHER']}" in template

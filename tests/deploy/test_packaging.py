@@ -108,7 +108,9 @@ def test_the_dataflow_workers_run_the_launchers_beam_from_the_same_lock():
     worker = (REPO / "deploy" / "dataflow" / "Dockerfile").read_text()
     (beam,) = re.findall(r"^ARG BEAM_VERSION=(\S+)$", worker, re.M)
     assert set(pins.values()) == {beam}, (pins, beam)  # deploy/lock.sh writes BEAM_VERSION from the lock
-    assert "FROM apache/beam_python3.11_sdk:${BEAM_VERSION}" in worker
+    assert "ARG BEAM_BASE=apache/beam_python3.11_sdk:${BEAM_VERSION}\nFROM ${BEAM_BASE}" in worker
+    bases = dict(re.findall(r"^([A-Z_]+)=(\S+)$", (REPO / "deploy" / "bases.env").read_text(), re.M))
+    assert re.fullmatch(rf"apache/beam_python3\.11_sdk:{re.escape(beam)}(@sha256:[0-9a-f]{{64}})?", bases["BEAM_BASE"])  # a release's base
     assert "--require-hashes --compile-bytecode -r deploy/requirements-dataflow.lock" in worker
     assert "--no-deps --compile-bytecode ." in worker
     assert "pip install --no-cache-dir --require-hashes -r deploy/requirements-build.lock" in worker
