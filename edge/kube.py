@@ -81,6 +81,9 @@ class Kube:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
         self.call("DELETE", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}", body, missing_ok=True)
 
+    def delete_pod(self, namespace: str, name: str) -> None:
+        self.call("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", {"kind": "DeleteOptions", "apiVersion": "v1"}, missing_ok=True)
+
     def delete_job(self, namespace: str, name: str) -> None:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         self.call("DELETE", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", body, missing_ok=True)

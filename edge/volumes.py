@@ -5,7 +5,8 @@ flush may have left messages there while Pub/Sub was down. A volume whose ordina
 replicas, and no pod has mounted for `delay_seconds` (an autoscaler that grows back soon takes it
 again), gets a drain Job: the edge's own pod, running `pingpipe edge --drain` on that claim, which
 exits 0 once the volume is empty (deploy/kubernetes/drain-spool.yaml is the same by hand). When the
-Job succeeded and the ordinal is still unused, the claim is deleted, then the Job. A Job that fails
+Job succeeded and the ordinal is still unused, the claim is deleted, then the Job (a pod the
+StatefulSet made meanwhile, left Pending on that claim, is deleted to be made again). A Job that fails
 (messages no route takes) keeps its volume, for an operator. As Mozilla's ingestion-edge
 flush-manager does, with a StatefulSet's retained claims instead of released volumes.
 
@@ -47,8 +48,8 @@ class Drain:
 
 @dataclass(frozen=True)
 class Action:
-    verb: str  # "drain", "delete-claim", "delete-job" or "keep"
-    name: str  # the claim's (drain, delete-claim, keep) or the Job's (delete-job)
+    verb: str  # "drain", "delete-claim", "delete-job", "delete-pod" or "keep"
+    name: str  # the claim's (drain, delete-claim, keep), the Job's (delete-job) or the pod's (delete-pod)
     why: str
 
 
@@ -69,6 +70,21 @@ def claims_of(statefulset: dict, claims: list[dict], pods: list[dict]) -> list[C
         if m and not c["metadata"].get("deletionTimestamp"):
             out.append(Claim(c["metadata"]["name"], c["metadata"]["uid"], int(m.group(1)), c["metadata"]["name"] in named))
     return sorted(out, key=lambda c: c.ordinal)
+
+
+def stuck_pods(claims: list[dict], pods: list[dict]) -> list[Action]:
+    """A pod still waiting (Pending) for a claim being deleted: the StatefulSet grew back just as a
+    drained volume was deleted. Deleted, so that the StatefulSet makes it again with a new claim
+    (as Mozilla's flush-manager does); a running pod is never touched."""
+    going = {c["metadata"]["name"] for c in claims if c["metadata"].get("deletionTimestamp")}
+    out = []
+    for pod in pods:
+        if pod.get("status", {}).get("phase") != "Pending" or pod["metadata"].get("deletionTimestamp"):
+            continue
+        waits = going & {v["persistentVolumeClaim"]["claimName"] for v in pod["spec"].get("volumes", []) if "persistentVolumeClaim" in v}
+        if waits:
+            out.append(Action("delete-pod", pod["metadata"]["name"], f"pending on {min(waits)}, which is being deleted"))
+    return out
 
 
 def drains_of(jobs: list[dict]) -> list[Drain]:
@@ -142,11 +158,12 @@ def drain_job(statefulset: dict, claim: Claim) -> dict:
 def look(kube, config: VolumeConfig, detached: dict[str, float], now: float, dry_run: bool = False) -> list[Action]:
     """One look at the cluster through `kube` (kube.Kube): decide, then act (unless `dry_run`)."""
     ns = config.namespace
-    statefulset = kube.statefulset(ns, config.statefulset)
-    claims = claims_of(statefulset, kube.claims(ns), kube.pods(ns))
+    statefulset, held, pods = kube.statefulset(ns, config.statefulset), kube.claims(ns), kube.pods(ns)
+    claims = claims_of(statefulset, held, pods)
     actions = decide(
         statefulset["spec"].get("replicas", 1), claims, drains_of(kube.jobs(ns, DRAIN_LABEL)), detached, now, config.delay_seconds
     )
+    actions += stuck_pods(held, pods)
     by_name = {c.name: c for c in claims}
     for action in [] if dry_run else actions:
         if action.verb == "drain":
@@ -155,4 +172,6 @@ def look(kube, config: VolumeConfig, detached: dict[str, float], now: float, dry
             kube.delete_claim(ns, action.name, by_name[action.name].uid)
         elif action.verb == "delete-job":
             kube.delete_job(ns, action.name)
+        elif action.verb == "delete-pod":
+            kube.delete_pod(ns, action.name)
     return actions

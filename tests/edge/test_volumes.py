@@ -20,7 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pingpipe.edge.volumes import CLAIM_UID, DRAIN_LABEL, Action, Claim, Drain, VolumeConfig, decide, drain_job, look
+from pingpipe.edge.volumes import CLAIM_UID, DRAIN_LABEL, Action, Claim, Drain, VolumeConfig, decide, drain_job, look, stuck_pods
 from tests.helpers import PINGPIPE, JsonHandler
 
 EDGE = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes" / "edge.yaml"
@@ -55,6 +55,20 @@ def test_a_drained_volume_is_deleted_unless_its_ordinal_came_back_and_a_failed_d
     assert [(a.verb, a.name) for a in back] == [("delete-job", "drain-1")]
     newer = Claim(claim(1).name, "uid-new", 1, False)  # a later volume of the same name: not the one drained
     assert [(a.verb, a.name) for a in decide(1, [newer], [done], {}, 0.0, 0)] == [("drain", newer.name), ("delete-job", "drain-1")]
+
+
+def test_only_a_pod_left_pending_on_a_claim_being_deleted_is_deleted_to_be_made_again():
+    going = {"metadata": {"name": "spool-pingpipe-edge-1", "uid": "u", "deletionTimestamp": "2026-12-07T10:00:00Z"}}
+
+    def pod(name: str, phase: str) -> dict:
+        volumes = [{"name": "spool", "persistentVolumeClaim": {"claimName": "spool-pingpipe-edge-1"}}]
+        return {"metadata": {"name": name}, "spec": {"volumes": volumes}, "status": {"phase": phase}}
+
+    assert stuck_pods([going], [pod("pingpipe-edge-1", "Pending")]) == [
+        Action("delete-pod", "pingpipe-edge-1", "pending on spool-pingpipe-edge-1, which is being deleted")
+    ]
+    assert stuck_pods([going], [pod("pingpipe-edge-1", "Running")]) == []  # it flushes at its SIGTERM; never cut short here
+    assert stuck_pods([{**going, "metadata": {"name": "spool-pingpipe-edge-1", "uid": "u"}}], [pod("pingpipe-edge-1", "Pending")]) == []
 
 
 def test_the_drain_job_is_the_edges_own_pod_running_its_drain_on_that_volume_and_valid_kubernetes():
