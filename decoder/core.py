@@ -112,14 +112,14 @@ class Decoder:
             step = "uri"
             if not log_entry:  # an entry's Fields name the document, not a URI
                 parse_uri(attributes)
+            step = "user_agent"  # before the payload's steps, so that an error row keeps what it found (a replay needs it)
+            parse_user_agent(attributes)
             step = "gunzip"
             data = gunzip(raw, attributes, self.max_payload_bytes)
             step = "payload"
             payload = parse_json(data)
             entry = lookup_schema(self.registry, attributes, payload)
             validate(entry, payload)
-            step = "user_agent"
-            parse_user_agent(attributes)
             step = "normalize"
             meta = entry.metadata
             normalize(attributes, payload, meta)

@@ -20,6 +20,7 @@ from pingpipe import jsontext, utc
 from pingpipe.decoder.dedupe import document_key
 from pingpipe.decoder.failures import DUPLICATE, load_failure, refused
 from pingpipe.logs import records as log_records
+from pingpipe.message import RawMessage
 from pingpipe.schemas.names import (
     DOCUMENT_ID,
     DOCUMENT_NAMESPACE,
@@ -33,7 +34,7 @@ from pingpipe.schemas.names import (
 from pingpipe.schemas.registry import Registry
 
 from .coerce import Coercer, timestamp_ok
-from .tables import ERROR_DATASET, ERROR_FIELDS, TableId, error_table
+from .tables import ERROR_ATTRIBUTES, ERROR_DATASET, ERROR_FIELDS, TableId, error_table
 
 MAX_ROW_BYTES = 10 * 1024 * 1024  # BigQuery's limit for a streamed row
 
@@ -135,11 +136,24 @@ def error_row(data: bytes, attributes: dict[str, str], now: dt.datetime | None =
             "stack_trace",
         )
     }
+    row.update((column, attributes.get(attribute)) for column, attribute in ERROR_ATTRIBUTES.items())
     stamp = row[SUBMISSION_TIMESTAMP]
     if not (isinstance(stamp, str) and timestamp_ok(stamp, zone_allowed=True)):
         row[SUBMISSION_TIMESTAMP] = utc.timestamp(now or utc.now())
     row["payload"] = pybase64.b64encode_as_string(data)
     return {k: v for k, v in row.items() if v is not None}
+
+
+def error_message(row: dict) -> RawMessage:
+    """The message an error row was made from (error_row's inverse, as a warehouse returns the row:
+    the payload as bytes, the submission_timestamp as a moment): what `replay` decodes again. Its
+    identifiers were never kept, so a replayed ping has the geo and user agent found the first time."""
+    attributes = {name: row.get(name) for name in (DOCUMENT_NAMESPACE, DOCUMENT_TYPE, DOCUMENT_VERSION, DOCUMENT_ID, URI)}
+    attributes.update((attribute, row.get(column)) for column, attribute in ERROR_ATTRIBUTES.items())
+    stamp = row.get(SUBMISSION_TIMESTAMP)
+    attributes[SUBMISSION_TIMESTAMP] = utc.timestamp(stamp) if isinstance(stamp, dt.datetime) else stamp
+    payload = row.get("payload")
+    return RawMessage(bytes(payload) if payload is not None else b"", {k: v for k, v in attributes.items() if v is not None})
 
 
 def row_namespace(row: dict, table: TableId) -> str:

@@ -33,6 +33,34 @@ ERROR_FIELDS = [
     {"name": "stack_trace", "type": "STRING", "mode": "NULLABLE"},
     {"name": "payload", "type": "BYTES", "mode": "NULLABLE"},
 ]
+# The message's other attributes that Mozilla's error table keeps, but for the identifiers (remote_addr,
+# x_forwarded_for, user_agent, client_id): what a replay needs to make the ping it would have been.
+# Column -> attribute: the same name, but Mozilla's user_agent_version.
+ERROR_ATTRIBUTES = {
+    name: name
+    for name in (
+        "args",
+        "content_length",
+        "date",
+        "dnt",
+        "host",
+        "method",
+        "protocol",
+        "geo_country",
+        "geo_subdivision1",
+        "geo_subdivision2",
+        "geo_city",
+        "user_agent_browser",
+        "user_agent_os",
+        "x_debug_id",
+        "x_pingsender_version",
+        "x_source_tags",
+        "x_telemetry_agent",
+        "x_lb_tags",
+        "x_foxsec_ip_reputation",
+    )
+} | {"user_agent_version": "user_agent_browser_version"}
+ERROR_FIELDS += [{"name": column, "type": "STRING", "mode": "NULLABLE"} for column in ERROR_ATTRIBUTES]
 _DUCK = {
     "STRING": "VARCHAR",
     "INT64": "BIGINT",

@@ -24,6 +24,7 @@ from .edge_volumes import edge_volumes
 from .etl import etl, lineage
 from .load import dedupe, load
 from .logs import logs
+from .replay import replay
 from .schemas import schemas
 from .shred import shred
 from .up import query, status, up
@@ -96,6 +97,7 @@ main.add_command(query)
 main.add_command(status)
 main.add_command(audit)
 main.add_command(shred)
+main.add_command(replay)
 main.add_command(cycle)
 main.add_command(etl)
 main.add_command(lineage)

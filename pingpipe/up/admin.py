@@ -59,16 +59,18 @@ class AdminServer:
         rules: list | None = None,
         etl: Callable[..., dict] | None = None,
         shred: Callable[..., dict] | None = None,
+        replay: Callable[..., dict] | None = None,
     ):
         """`cycle(day)` runs the daily cycle for a day (POST /cycle); `rules` are the user-id rules `up`
         shreds with; `etl(day, only, sql)` runs the day's queries (POST /etl); `shred(dry_run, rules)`
-        shreds as `up` does (POST /shred), else cycle.shred_warehouse. OSError if the port is taken."""
+        shreds as `up` does (POST /shred), else cycle.shred_warehouse; `replay(selection, dry_run,
+        cycle_days)` replays error rows (POST /replay). OSError if the port is taken."""
         # Users' SQL runs on the writer's DuckDB instance, closed to the outside as it opened (`connect`);
         # warehouse.run_query checks that before each query.
         self.token = secrets.token_urlsafe(32)
         sock = loopback.bind("127.0.0.1", port)
         self.port = sock.getsockname()[1]
-        routes = Routes(writer, status_extra, cycle, rules, etl, shred)
+        routes = Routes(writer, status_extra, cycle, rules, etl, shred, replay)
         self.serving = loopback.Serving(api(routes, self.port, self.token), sock, "admin", JSONErrors)
 
     def start(self) -> None:
@@ -159,13 +161,14 @@ def day_of(text: str) -> dt.date:
 class Routes:
     """What each route does; every refusal is a Refused."""
 
-    def __init__(self, writer, status_extra, cycle=None, rules=None, etl=None, shred=None):
+    def __init__(self, writer, status_extra, cycle=None, rules=None, etl=None, shred=None, replay=None):
         self.writer = writer
         self.status_extra = status_extra
         self.run_cycle = cycle
         self.rules = rules
         self.run_etl = etl
         self.run_shred = shred
+        self.run_replay = replay
 
     def status(self) -> Response:
         return answer({**self.status_extra(), **warehouse.status(self.writer.con)})  # the last cycle as recorded in the file
@@ -240,6 +243,24 @@ class Routes:
             return answer(self.run_shred(dry_run, rules, full))
         return answer(shred_warehouse(self.writer, dry_run=dry_run, rules=rules, full=full))
 
+    async def replay(
+        self,
+        since: Annotated[str, Query(description="YYYY-MM-DD: submitted on or after")] = "",
+        until: Annotated[str, Query(description="YYYY-MM-DD: submitted on or before")] = "",
+        namespace: Annotated[list[str] | None, Query()] = None,
+        doctype: Annotated[list[str] | None, Query()] = None,
+        error_type: Annotated[list[str] | None, Query()] = None,
+        dry_run: Annotated[str, Query(description="1: say what it would do")] = "",
+        no_cycle: Annotated[str, Query(description="1: leave the replayed days' cycles to the caller")] = "",
+    ) -> Response:
+        from .replay import Selection
+
+        for day in (since, until):
+            if day:
+                day_of(day)
+        selection = Selection.from_query(since, until, namespace or [], doctype or [], error_type or [])
+        return await run_in_threadpool(lambda: answer(self.run_replay(selection, dry_run == "1", no_cycle != "1")))
+
 
 def api(routes: Routes, port: int, token: str) -> FastAPI:
     """The admin API: its routes behind the Guard (no interactive docs: they would load scripts from a CDN)."""
@@ -253,6 +274,8 @@ def api(routes: Routes, port: int, token: str) -> FastAPI:
     if routes.run_etl is not None:
         app.add_api_route("/etl", routes.etl, methods=["POST"], openapi_extra=TEXT_BODY)
     app.add_api_route("/shred", routes.shred, methods=["POST"], openapi_extra=TEXT_BODY)
+    if routes.run_replay is not None:
+        app.add_api_route("/replay", routes.replay, methods=["POST"])
     app.add_exception_handler(HTTPException, http_refusal)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(Guard, port=port, token=token)

@@ -9,6 +9,7 @@ start. Either way no ping is lost and none is loaded twice.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter, OrderedDict
 from pathlib import Path
@@ -62,6 +63,7 @@ class Committer:
             ).fetchall()
         )
         self._last_prune = 0.0
+        self._lock = threading.Lock()
 
     def done_segments(self) -> set[str]:
         return {name for (name,) in self.writer.con.execute(f"SELECT name FROM {SEGMENTS}").fetchall()}
@@ -76,18 +78,23 @@ class Committer:
                 removed += 1
         return removed
 
-    def commit(self, result: SegmentResult, paths: list[Path]) -> Counter:
-        """Deduplicate, write and mark one result in one transaction; then delete its files.
+    def commit(self, result: SegmentResult, paths: list[Path], extra_sql: list[tuple[str, list]] = ()) -> Counter:
+        """Deduplicate, write and mark one result in one transaction (with `extra_sql`, after the rows);
+        then delete its files.
 
         If the warehouse refuses the batch, the rows it refuses on their own are found (each tried
         alone, and rolled back) and written as error rows with its message; the rest is written again.
         """
+        with self._lock:  # the scheduler's commits, and a replay's from the admin port: one at a time
+            return self._commit(result, paths, extra_sql)
+
+    def _commit(self, result: SegmentResult, paths: list[Path], extra_sql: list[tuple[str, list]]) -> Counter:
         now = time.time()
         refused: dict[tuple[TableId, int], str] = self._beyond_log_tables(result)
         for attempt in (1, 2):
             batches, positions, counts, new_ids = self._plan(result, now, refused)
             try:
-                self.writer.write(batches, extra_sql=self._marks(result, counts, new_ids, now))
+                self.writer.write(batches, extra_sql=[*self._marks(result, counts, new_ids, now), *extra_sql])
                 break
             except BaseException as exc:
                 for document_id in new_ids:  # nothing was kept: forget them again

@@ -108,6 +108,15 @@ def shredded_ids(writer) -> set[str]:
     return {i for (i,) in writer.query(f"SELECT DISTINCT client_id FROM {SHREDDED}").fetchall()} if held else set()
 
 
+def cycled_days(writer) -> set[dt.date]:
+    """The days whose cycle a DuckDB warehouse recorded."""
+    held = writer.query(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = ?",
+        CYCLES.split("."),
+    ).fetchone()[0]
+    return {day for (day,) in writer.query(f"SELECT day FROM {CYCLES}").fetchall()} if held else set()
+
+
 def purge(writer) -> None:
     """Deleted rows' bytes out of the warehouse file (DuckDBWriter.purge), if any are due."""
     if writer.purge_due():

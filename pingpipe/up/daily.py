@@ -48,8 +48,10 @@ def summary(day: dt.date, report: dict) -> list[str]:
 class DailyCycle:
     """The daily cycle, shred and etl on `up`'s writer (each between commits: on the commit thread, or from the admin port)."""
 
-    def __init__(self, config: UpConfig, writer, registry, rules: list, debug: DebugStore | None, out):
+    def __init__(self, config: UpConfig, writer, registry, rules: list, debug: DebugStore | None, out, committer=None):
         self.config = config
+        self.committer = committer  # `up`'s: a replay commits through it, so that its dedupe window sees the rows
+        self._decoding = None  # a replay's decoder and loader, made at the first
         self.writer = writer
         self.registry = registry
         self.rules = rules
@@ -86,6 +88,22 @@ class DailyCycle:
         """The debug viewer keeps no ping of a client whose deletion was processed."""
         if self.debug is not None:
             self.debug.forget(cycle.shredded_ids(self.writer))
+
+    def replay(self, selection, dry_run: bool, cycle_days: bool = True) -> dict:
+        """`pingpipe replay` through the admin port: on `up`'s warehouse and committer, with its schemas;
+        then the cycle again of each replayed day already cycled (unless `cycle_days` is False)."""
+        from pingpipe.decoder.core import Decoder, DecoderConfig
+        from pingpipe.loader.load import Loader
+
+        from . import replay
+
+        if self._decoding is None:
+            decoder = Decoder.from_config(DecoderConfig(schemas=self.config.schemas, geoip_db=self.config.geoip_db))
+            self._decoding = (decoder, Loader(decoder.registry))
+        report = replay.replay(self.writer, self.committer, *self._decoding, selection, dry_run=dry_run)
+        if "committed" in report and cycle_days:
+            replay.recycle(report, cycle.cycled_days(self.writer), self.run)
+        return report
 
     def etl(self, day: dt.date, only: set[str] | None, sql: str | None) -> dict:
         """`pingpipe etl run` through the admin port: the caller's queries (a folder), or up's own."""

@@ -116,10 +116,17 @@ class Up:
             writer.close()
             raise UpError(str(exc)) from None
         debug = DebugStore(DebugConfig(per_tag=c.debug_per_tag, max_bytes=c.debug_max_bytes, max_tags=c.debug_max_tags))
-        self.daily = DailyCycle(c, writer, self.registry, rules, debug, self.out)
+        self.daily = DailyCycle(c, writer, self.registry, rules, debug, self.out, committer)
         try:
             admin = AdminServer(
-                writer, self._status_extra, c.admin_port, cycle=self.daily.run, rules=rules, etl=self.daily.etl, shred=self.daily.shred
+                writer,
+                self._status_extra,
+                c.admin_port,
+                cycle=self.daily.run,
+                rules=rules,
+                etl=self.daily.etl,
+                shred=self.daily.shred,
+                replay=self.daily.replay,
             )
         except OSError as exc:
             writer.close()

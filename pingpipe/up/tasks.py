@@ -82,6 +82,30 @@ def shred(target: Target, dry_run: bool = False, user_ids: Path | None = None, f
     return result
 
 
+def replay(target: Target, selection, *, dry_run: bool = False, cycle_days: bool = True, schemas: Path | None = None) -> dict:
+    """Replay the error rows `selection` picks (pingpipe/up/replay.py): through a running `up` (with its
+    schemas), else on the data folder's warehouse with `schemas`; its report. With `cycle_days`, each
+    replayed day whose cycle ran is cycled again."""
+    flags = [("dry_run", "1")] * dry_run + [("no_cycle", "1")] * (not cycle_days)
+    query = "&".join(part for part in (selection.query(), "&".join(f"{k}={v}" for k, v in flags)) if part)
+    result = target.ask("POST", "/replay" + (f"?{query}" if query else ""), b"")
+    if result is not None:
+        return result
+    from pingpipe.decoder.core import Decoder, DecoderConfig
+    from pingpipe.loader.load import Loader
+
+    from . import cycle as daily
+    from . import replay as replaying
+    from .commit import Committer
+
+    decoder = Decoder.from_config(DecoderConfig(schemas=schemas))
+    with target.writable() as writer:
+        report = replaying.replay(writer, Committer(writer), decoder, Loader(decoder.registry), selection, dry_run=dry_run)
+        if "committed" in report and cycle_days:
+            replaying.recycle(report, daily.cycled_days(writer), lambda day: daily.run_cycle(writer, decoder.registry, day, sql=None))
+    return report
+
+
 def cycles(
     target: Target,
     days: list[dt.date],

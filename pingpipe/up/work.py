@@ -159,9 +159,15 @@ def _messages(paths: list[str], result: SegmentResult):
 def process_messages(messages, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
     """Route each message to its table's rows, or to an error row. Whatever one message raises, it
     alone becomes an error row (error_type "Load"), and the others go on."""
-    for message in messages:
+    process_decoded(((message, None) for message in messages), result, decoder, loader)
+
+
+def process_decoded(pairs, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
+    """process_messages of (message, its decoding) pairs, for a caller that decoded some already
+    (a replay, which keeps an error row that fails as it did); None: decoded here."""
+    for message, decoded in pairs:
         try:
-            _route(message, result, decoder, loader)
+            _route(message, decoded if decoded is not None else decoder.decode(message), result, loader)
         except Exception as exc:  # noqa: BLE001 - a limit no rule foresaw: one error row, never a stuck segment
             _error(result, load_failure(message.data, message.attributes, exc))
     for rows in result.rows.values():
@@ -179,8 +185,7 @@ def _add(result: SegmentResult, table: TableId, fields: list[dict], coerce: Coer
     rows.bodies.append(body)
 
 
-def _route(message: RawMessage, result: SegmentResult, decoder: Decoder, loader: Loader) -> None:
-    decoded = decoder.decode(message)
+def _route(message: RawMessage, decoded, result: SegmentResult, loader: Loader) -> None:
     if not isinstance(decoded, Decoded):
         _error(result, decoded.message)
         return
