@@ -14,6 +14,8 @@ from pingpipe.schemas.build import bq_for_file, dump_json, guess_repo_root
 from pingpipe.schemas.names import APP_ID_RULE, AppIdError, check_app_id
 from pingpipe.schemas.registry import Registry, RegistryError, metadata_schema
 
+from .target import on_target
+
 
 @click.group("schemas")
 def schemas() -> None:
@@ -276,3 +278,43 @@ def check(root: Path, validation: Path | None) -> None:
     click.echo(f"{total - wrong}/{total} validation document(s) as expected")
     if wrong:
         sys.exit(1)
+
+
+@schemas.command("diff")
+@click.argument("old", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--errors", is_flag=True, help="Also what NEW would recover of the error rows (`replay --dry-run` with NEW).")
+@click.option(
+    "--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="With --errors: error rows submitted on or after this day."
+)
+@on_target(data_help="With --errors: the data folder whose error rows to try (through its running `up`, if one is).")
+def diff(old: Path, new: Path, errors: bool, since, target) -> None:
+    """What changing the schemas from OLD to NEW does: per table, the columns it adds, removes and
+    retypes; with --errors, how many error rows NEW would recover, per doctype and error type, and
+    into which tables: replay's own dry run, so the preview is what `pingpipe replay` then does."""
+    from pingpipe.schemas.diff import registry_diff
+
+    changes = registry_diff(Registry.load(old), Registry.load(new))
+    for table, change in changes.items():
+        if "new table" in change:
+            click.echo(f"{table}: new table ({change['new table']} columns)")
+        elif "gone" in change:
+            click.echo(f"{table}: no schema in NEW (its rows would be errors)")
+        else:
+            click.echo(f"{table}: " + "; ".join(f"{kind} {', '.join(paths)}" for kind, paths in change.items()))
+    if not changes:
+        click.echo("no table changes")
+    if not errors:
+        return
+    from pingpipe.up import tasks
+    from pingpipe.up.replay import Selection
+
+    from .replay import show
+
+    report = tasks.replay(target, Selection(since.date() if since else None), dry_run=True, schemas=new)
+    click.echo("with NEW, the error rows" + (f" since {since.date()}" if since else "") + ":")
+    for doctype, kinds in report["recovers"].items():
+        click.echo(f"  {doctype}: would recover " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
+    show(report, True)
+    if report["recovers"]:
+        click.echo("then, once NEW is deployed: pingpipe replay" + (f" --since {since.date()}" if since else ""))

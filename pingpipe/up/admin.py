@@ -252,14 +252,26 @@ class Routes:
         error_type: Annotated[list[str] | None, Query()] = None,
         dry_run: Annotated[str, Query(description="1: say what it would do")] = "",
         no_cycle: Annotated[str, Query(description="1: leave the replayed days' cycles to the caller")] = "",
+        schemas: Annotated[str, Query(description="with dry_run: decode with this schema folder, not up's")] = "",
     ) -> Response:
+        from pingpipe.schemas.registry import RegistryError
+
         from .replay import Selection
 
         for day in (since, until):
             if day:
                 day_of(day)
+        if schemas and dry_run != "1":
+            raise Refused(400, "schemas: only a dry run replays with other schemas than up's")
         selection = Selection.from_query(since, until, namespace or [], doctype or [], error_type or [])
-        return await run_in_threadpool(lambda: answer(self.run_replay(selection, dry_run == "1", no_cycle != "1")))
+
+        def run() -> Response:
+            try:
+                return answer(self.run_replay(selection, dry_run == "1", no_cycle != "1", Path(schemas) if schemas else None))
+            except RegistryError as exc:
+                raise Refused(400, str(exc)) from None
+
+        return await run_in_threadpool(run)
 
 
 def api(routes: Routes, port: int, token: str) -> FastAPI:

@@ -89,18 +89,24 @@ class DailyCycle:
         if self.debug is not None:
             self.debug.forget(cycle.shredded_ids(self.writer))
 
-    def replay(self, selection, dry_run: bool, cycle_days: bool = True) -> dict:
-        """`pingpipe replay` through the admin port: on `up`'s warehouse and committer, with its schemas;
-        then the cycle again of each replayed day already cycled (unless `cycle_days` is False)."""
+    def replay(self, selection, dry_run: bool, cycle_days: bool = True, schemas: Path | None = None) -> dict:
+        """`pingpipe replay` through the admin port: on `up`'s warehouse and committer, with its schemas
+        (a dry run may name others: `schemas diff --errors`); then the cycle again of each replayed
+        day already cycled (unless `cycle_days` is False)."""
         from pingpipe.decoder.core import Decoder, DecoderConfig
         from pingpipe.loader.load import Loader
 
         from . import replay
 
-        if self._decoding is None:
-            decoder = Decoder.from_config(DecoderConfig(schemas=self.config.schemas, geoip_db=self.config.geoip_db))
-            self._decoding = (decoder, Loader(decoder.registry))
-        report = replay.replay(self.writer, self.committer, *self._decoding, selection, dry_run=dry_run)
+        if schemas is not None and not dry_run:
+            raise ValueError("only a dry run replays with other schemas than up's")
+        decoding = self._decoding
+        if decoding is None or schemas is not None:
+            decoder = Decoder.from_config(DecoderConfig(schemas=schemas or self.config.schemas, geoip_db=self.config.geoip_db))
+            decoding = (decoder, Loader(decoder.registry))
+            if schemas is None:
+                self._decoding = decoding
+        report = replay.replay(self.writer, self.committer, *decoding, selection, dry_run=dry_run)
         if "committed" in report and cycle_days:
             replay.recycle(report, cycle.cycled_days(self.writer), self.run)
         return report

@@ -120,9 +120,10 @@ def deletions(picked: Picked, positions: list[int]) -> list[tuple[str, list]]:
     return out
 
 
-def decode_again(picked: Picked, decoder, loader) -> tuple[SegmentResult, list[int], list[int]]:
+def decode_again(picked: Picked, decoder, loader) -> tuple[SegmentResult, list[int], list[int], list[int]]:
     """The picked rows' messages decoded and routed: the result to commit, the positions it replays
-    (recovered, or failing otherwise), and those that fail as they did (left as they are)."""
+    (recovered, or failing otherwise), those that fail as they did (left as they are), and those
+    that decode now."""
     pairs, replayed, unchanged = [], [], []
     for i, row in enumerate(picked.rows):
         message = error_message(row)
@@ -136,7 +137,17 @@ def decode_again(picked: Picked, decoder, loader) -> tuple[SegmentResult, list[i
         replayed.append(i)
     result = SegmentResult([])
     process_decoded(pairs, result, decoder, loader)
-    return result, replayed, unchanged
+    recovered = [i for i, (_, decoded) in zip(replayed, pairs, strict=True) if isinstance(decoded, Decoded)]
+    return result, replayed, unchanged, recovered
+
+
+def recovers(picked: Picked, positions: list[int]) -> dict[str, dict[str, int]]:
+    """Per namespace/doctype, per the error type they had: the picked rows that decode now."""
+    out: dict[str, Counter] = {}
+    for i in positions:
+        row = picked.rows[i]
+        out.setdefault(f"{row.get(DOCUMENT_NAMESPACE)}/{row.get(DOCUMENT_TYPE)}", Counter())[row.get("error_type")] += 1
+    return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
 
 
 def outcome(result: SegmentResult, present: dict, seen) -> dict:
@@ -160,9 +171,10 @@ def replay(writer, committer, decoder, loader, selection: Selection, *, dry_run:
     per table the rows recovered and duplicates, the error rows made again per error type, those left
     as they were, and the submission days recovered (for their cycles)."""
     picked = pick(writer, selection)
-    result, replayed, unchanged = decode_again(picked, decoder, loader)
+    result, replayed, unchanged, recovered = decode_again(picked, decoder, loader)
     present = {table: {k[0] for k in writer.loaded(table, sorted(set(rows.ids)))} for table, rows in result.rows.items()}
     report = {"picked": len(picked.rows), **outcome(result, present, committer.seen), "unchanged": len(unchanged)}
+    report["recovers"] = recovers(picked, recovered)
     report["days"] = sorted({utc.day_of(picked.rows[i][SUBMISSION_TIMESTAMP]).isoformat() for i in replayed})
     if dry_run or not replayed:
         return report

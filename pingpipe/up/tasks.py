@@ -7,6 +7,7 @@ as a dict, and the command prints it.
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,10 +85,12 @@ def shred(target: Target, dry_run: bool = False, user_ids: Path | None = None, f
 
 def replay(target: Target, selection, *, dry_run: bool = False, cycle_days: bool = True, schemas: Path | None = None) -> dict:
     """Replay the error rows `selection` picks (pingpipe/up/replay.py): through a running `up` (with its
-    schemas), else on the data folder's warehouse with `schemas`; its report. With `cycle_days`, each
-    replayed day whose cycle ran is cycled again."""
+    schemas, or a dry run's `schemas`), else on the data folder's warehouse with `schemas`; its
+    report. With `cycle_days`, each replayed day whose cycle ran is cycled again."""
     flags = [("dry_run", "1")] * dry_run + [("no_cycle", "1")] * (not cycle_days)
-    query = "&".join(part for part in (selection.query(), "&".join(f"{k}={v}" for k, v in flags)) if part)
+    if dry_run and schemas is not None:  # a running `up` decodes with its own, but for a preview (`schemas diff --errors`)
+        flags.append(("schemas", str(Path(schemas).resolve())))
+    query = "&".join(part for part in (selection.query(), urllib.parse.urlencode(flags)) if part)
     result = target.ask("POST", "/replay" + (f"?{query}" if query else ""), b"")
     if result is not None:
         return result

@@ -14,6 +14,7 @@ import uuid
 import orjson
 import pytest
 
+from pingpipe.schemas.diff import column_types
 from pingpipe.schemas.registry import Registry
 from tests.fixtures.demo import demo_ping
 from tests.helpers import PINGPIPE
@@ -64,6 +65,18 @@ def the_day(tmp_path) -> tuple:
     return root, {doc for _, doc, _ in good + strict}, {doc for _, doc, _ in events}
 
 
+@pytest.fixture(scope="module")
+def day(tmp_path_factory):
+    """the_day once for the module: each test replays a copy of its data folder."""
+    tmp = tmp_path_factory.mktemp("replay")
+    return (tmp / "data", *the_day(tmp))
+
+
+def copy_of(day, tmp_path):
+    shutil.copytree(day[0], tmp_path / "data")
+    return tmp_path / "data"
+
+
 def replay(up, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([PINGPIPE, "replay", "--data", str(up.data), *args], capture_output=True, text=True, timeout=120)
 
@@ -81,17 +94,31 @@ def events_table(up) -> bool:
     return bool(up.query("SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'events_v1'")[0]["n"])
 
 
-def test_replay_recovers_what_the_mended_schemas_take_each_document_once_and_a_second_replay_changes_nothing(tmp_path):
-    root, hello_docs, event_docs = the_day(tmp_path)
-    up = start_up(tmp_path / "data", schemas=schemas(root, mended=True))
+def test_replay_recovers_what_the_mended_schemas_take_each_document_once_and_a_second_replay_changes_nothing(day, tmp_path):
+    _, strict, hello_docs, event_docs = day
+    mended = schemas(tmp_path / "mended", mended=True)
+    up = start_up(copy_of(day, tmp_path), schemas=mended)
     try:
         before = up.query("SELECT error_type, count(*) AS n FROM payload_bytes_error.structured GROUP BY 1")
         assert before == [{"error_type": "ParsePayload", "n": 30}] and not events_table(up)
+        preview = subprocess.run(
+            [PINGPIPE, "schemas", "diff", str(strict), str(mended), "--errors", "--data", str(up.data)], capture_output=True, text=True
+        )
+        assert preview.returncode == 0, preview.stderr
+        registry = Registry.load(mended)
+        columns = len(column_types(registry.table_schema(registry.get("pingpipe-demo", "events", 1))))
+        assert preview.stdout.splitlines()[:4] == [
+            f"{EVENTS}: new table ({columns} columns)",
+            "with NEW, the error rows:",
+            "  pingpipe-demo/events: would recover 15 ParsePayload",
+            "  pingpipe-demo/hello: would recover 10 ParsePayload",
+        ], preview.stdout
         dry = replay(up, "--dry-run", "--format", "json")
         assert dry.returncode == 0, dry.stderr
         report = json.loads(dry.stdout)
         assert report["picked"] == 30 and report["unchanged"] == 5
         assert report["tables"] == {HELLO: {"rows": 10}, EVENTS: {"rows": 12, "duplicates": 3}}
+        assert f"{EVENTS}: would recover 12 row(s), 3 duplicate(s)" in preview.stdout  # the preview is the dry run
         assert up.query("SELECT count(*) AS n FROM payload_bytes_error.structured") == [{"n": 30}] and not events_table(up)
         done = replay(up)
         assert done.returncode == 0, done.stderr
@@ -112,10 +139,11 @@ def test_replay_recovers_what_the_mended_schemas_take_each_document_once_and_a_s
         assert up.stop() == 0
 
 
-def test_a_replay_killed_in_its_commit_loses_and_doubles_nothing_and_its_rerun_finishes(tmp_path, monkeypatch):
-    root, hello_docs, event_docs = the_day(tmp_path)
+def test_a_replay_killed_in_its_commit_loses_and_doubles_nothing_and_its_rerun_finishes(day, tmp_path, monkeypatch):
+    _, _, hello_docs, event_docs = day
+    mended = schemas(tmp_path / "mended", mended=True)
     monkeypatch.setenv("PINGPIPE_KILL_AT", "replay")
-    up = start_up(tmp_path / "data", schemas=schemas(root, mended=True))
+    up = start_up(copy_of(day, tmp_path), schemas=mended)
     try:
         killed = replay(up)
         assert up.proc.wait(timeout=30) == -9  # `up` died inside the replay
@@ -124,7 +152,7 @@ def test_a_replay_killed_in_its_commit_loses_and_doubles_nothing_and_its_rerun_f
         if up.proc.poll() is None:
             up.stop(signal.SIGKILL)
     monkeypatch.delenv("PINGPIPE_KILL_AT")
-    up = start_up(tmp_path / "data", schemas=schemas(root, mended=True))
+    up = start_up(tmp_path / "data", schemas=mended)
     try:
         assert up.query("SELECT count(*) AS n FROM payload_bytes_error.structured") == [{"n": 30}]  # nothing was committed
         assert replay(up).returncode == 0
