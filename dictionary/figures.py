@@ -1,4 +1,5 @@
-"""The warehouse's figures for a table page: rows, last received, rows per day (live `up` only).
+"""The warehouse's figures for a table page (rows, last received, rows per day) and for the error
+page (error rows by namespace, doctype and error type, per day): live `up` only.
 
 Read on a cursor of its own, in one read-only snapshot, beside `up`'s writer. A static build has
 no warehouse and shows none of this.
@@ -7,14 +8,16 @@ no warehouse and shows none of this.
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from dataclasses import dataclass, field
 
 import duckdb
 
 from pingpipe import utc
+from pingpipe.decoder.failures import DUPLICATE
 from pingpipe.loader.tables import quote
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
-from pingpipe.schemas.names import SUBMISSION_DATE, SUBMISSION_TIMESTAMP
+from pingpipe.schemas.names import ERROR_DATASET, SUBMISSION_DATE, SUBMISSION_TIMESTAMP, URI
 
 DAYS = 30  # the sparkline's span
 
@@ -95,3 +98,64 @@ def sparkline(values: list[int], width: int = 240, height: int = 36) -> str:
         f'aria-label="rows per day, last {len(values)} days, at most {max(values)}">'
         f'<g fill="currentColor">{bars}</g></svg>'
     )
+
+
+ERROR_DAYS = 14  # the error page's span: error rows are kept 14 days by default (privacy/expire.py)
+
+
+@dataclass
+class ErrorGroup:
+    """Error rows of one namespace, doctype and error type over the span, with what replays them."""
+
+    namespace: str | None
+    doctype: str | None
+    error_type: str | None
+    per_day: list[tuple[str, int]]  # (day, rows), oldest first, every day of the span
+    total: int = 0
+    replayable: int = 0  # rows with a URI: what decoding again can make a ping of
+
+    def replay_command(self) -> str:
+        """`pingpipe replay` for these rows, from their first day (once the schemas are mended)."""
+        since = next(day for day, n in self.per_day if n)
+        parts = ["pingpipe", "replay", "--since", since]
+        for option, value in (("--namespace", self.namespace), ("--doctype", self.doctype), ("--error-type", self.error_type)):
+            if value is not None:
+                parts += [option, shlex.quote(value)]
+        return " ".join(parts)
+
+
+def error_groups(cursor, today: dt.date | None = None, days: int = ERROR_DAYS) -> list[ErrorGroup]:
+    """The error rows of the last `days` days, but counted duplicates, by namespace, doctype and error type."""
+    today = today or utc.today()
+    first = today - dt.timedelta(days=days - 1)
+    tables = cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [ERROR_DATASET]).fetchall()
+    groups: dict[tuple, ErrorGroup] = {}
+    for (name,) in tables:
+        rows = cursor.execute(
+            f"SELECT document_namespace, document_type, error_type, CAST({SUBMISSION_TIMESTAMP} AS DATE), count(*), count({URI}) "
+            f"FROM {quote(ERROR_DATASET)}.{quote(name)} WHERE {SUBMISSION_TIMESTAMP} >= ? AND error_type IS DISTINCT FROM ? GROUP BY ALL",
+            [first, DUPLICATE],
+        ).fetchall()
+        for namespace, doctype, error_type, day, n, with_uri in rows:
+            key = (namespace, doctype, error_type)
+            group = groups.get(key)
+            if group is None:
+                span = (first + dt.timedelta(days=i) for i in range(days))
+                group = groups[key] = ErrorGroup(namespace, doctype, error_type, [(str(d), 0) for d in span])
+            group.per_day = [(d, c + n if d == str(day) else c) for d, c in group.per_day]
+            group.total += n
+            group.replayable += with_uri
+    return sorted(groups.values(), key=lambda g: (-g.total, str(g.namespace), str(g.doctype), str(g.error_type)))
+
+
+def read_errors(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> list[ErrorGroup]:
+    """error_groups from one snapshot, beside `up`'s writer."""
+    cursor = duckdb_cursor(con)
+    try:
+        cursor.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            return error_groups(cursor, today)
+        finally:
+            cursor.execute("ROLLBACK")
+    finally:
+        cursor.close()

@@ -27,7 +27,7 @@ from pingpipe import utc
 from . import catalog
 from .catalog import Dictionary
 from .debug import MIB, DebugStore
-from .figures import Figures, sparkline
+from .figures import ERROR_DAYS, ErrorGroup, Figures, sparkline
 
 STATIC = ("style.css", "search.js", "live.js")
 
@@ -75,7 +75,7 @@ def link(url: str) -> Markup:
     return escape(url)
 
 
-def spark(figures: Figures | None) -> Markup:
+def spark(figures: Figures | ErrorGroup | None) -> Markup:
     if not figures or not figures.per_day:
         return Markup("")
     return Markup(sparkline([n for _, n in figures.per_day]))
@@ -83,7 +83,7 @@ def spark(figures: Figures | None) -> Markup:
 
 class Site:
     """Renders any page of the dictionary. `figures(tables)` gives warehouse figures (live only);
-    `debug` is `up`'s store of tagged pings (live only). `dictionary` may be a function that builds
+    `debug` is `up`'s store of tagged pings, `errors()` the error rows by kind (both live only). `dictionary` may be a function that builds
     it: it runs on the first page asked for, so that `up` starts without parsing every app's metrics."""
 
     def __init__(
@@ -92,9 +92,11 @@ class Site:
         *,
         figures: Callable[[list[str]], dict[str, Figures]] | None = None,
         debug: DebugStore | None = None,
+        errors: Callable[[], list[ErrorGroup]] | None = None,
         now: Callable[[], dt.datetime] | None = None,
     ):
         self._dictionary = dictionary
+        self.errors = errors
         self._building = threading.Lock()
         self.figures = figures
         self.debug = debug
@@ -172,6 +174,9 @@ class Site:
                 if metric is None:
                     raise NotFound(f"{namespace} has no metric {identifier}")
                 return self._template("metric.html", parts, title=identifier, app=app, metric=metric, crumbs=self._app_crumbs(namespace))
+            case ["errors"] if self.errors is not None:
+                groups = self.errors()
+                return self._template("errors.html", parts, title="Errors", groups=groups, days=ERROR_DAYS)
             case ["debug"] if self.debug is not None:
                 return self._template("debug_tags.html", parts, title="Debug pings", tags=self.debug.tags(), **self._debug_limits())
             case ["debug", tag] if self.debug is not None:

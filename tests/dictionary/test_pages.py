@@ -132,3 +132,40 @@ def test_the_debug_pages_state_the_bounds_and_say_how_many_pings_were_evicted(di
         body = site.render(path).body.decode()
         n = store.status()["evicted"]
         assert n >= 2 and f"{n} {notice}" in body
+
+
+def test_the_error_page_counts_refused_pings_by_kind_per_day_with_the_replay_that_recovers_them(dictionary):
+    import duckdb
+
+    from pingpipe.dictionary.figures import error_groups
+    from pingpipe.loader.tables import ERROR_FIELDS, duckdb_type
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE SCHEMA payload_bytes_error")
+    columns = ", ".join(f"{f['name']} {duckdb_type(f)}" for f in ERROR_FIELDS)
+    con.execute(f"CREATE TABLE payload_bytes_error.structured ({columns})")
+    today = dt.date(2026, 12, 7)
+    for day, doctype, error_type, uri in [
+        ("2026-12-05", "events", "ParsePayload", "/submit/a/events/1/x"),
+        ("2026-12-06", "events", "ParsePayload", "/submit/a/events/1/y"),
+        ("2026-12-06", "events", "duplicate", "/submit/a/events/1/y"),  # counted, not an error to mend
+        ("2026-12-06", None, "ParseRawMessage", None),  # a line that was no message: nothing to replay
+        ("2026-11-01", "events", "ParsePayload", "/submit/a/events/1/z"),  # before the span
+    ]:
+        con.execute(
+            "INSERT INTO payload_bytes_error.structured (submission_timestamp, document_namespace, document_type, error_type, uri) "
+            "VALUES (?::TIMESTAMPTZ, ?, ?, ?, ?)",
+            [f"{day} 23:30:00+00", "a" if doctype else None, doctype, error_type, uri],
+        )
+    groups = error_groups(con.cursor(), today)
+    assert [(g.namespace, g.doctype, g.error_type, g.total, g.replayable) for g in groups] == [
+        ("a", "events", "ParsePayload", 2, 2),
+        (None, None, "ParseRawMessage", 1, 0),
+    ]
+    assert groups[0].per_day[-3:] == [("2026-12-05", 1), ("2026-12-06", 1), ("2026-12-07", 0)]  # 23:30 UTC stays its UTC day
+    assert groups[0].replay_command() == "pingpipe replay --since 2026-12-05 --namespace a --doctype events --error-type ParsePayload"
+    body = Site(dictionary, figures=lambda tables: {}, errors=lambda: groups).render("/errors/").body.decode()
+    assert "pingpipe replay --since 2026-12-05 --namespace a --doctype events --error-type ParsePayload" in body
+    assert "no URI: not replayable" in body and body.count('class="spark"') == 2
+    assert Site(dictionary).render("/errors/").status == 404  # a static build has no warehouse

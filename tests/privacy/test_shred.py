@@ -3,6 +3,7 @@ the SDK itself sends its deletion request, and `pingpipe shred` deletes that cli
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import subprocess
@@ -10,9 +11,11 @@ import sys
 import urllib.request
 import uuid
 
+import orjson
 import pytest
 
 from pingpipe.privacy.shred import plan, statements
+from tests.fixtures.demo import demo_ping
 from tests.helpers import PINGPIPE
 from tests.up.conftest import start_up
 from tests.up.test_glean import FAMILY, HERE, app_schemas
@@ -236,13 +239,21 @@ def test_a_users_rules_name_the_user_id_of_their_own_tables_before_the_shipped_o
 @pytest.mark.system
 def test_a_shred_killed_halfway_deletes_nothing_and_after_a_restart_deletes_the_rest(tmp_path, monkeypatch):
     """SIGKILL inside the shred's transaction (after its first table, by a crash point: see
-    pingpipe/faults.py), then a restart: nothing was deleted, and the rerun deletes exactly A."""
-    schemas = app_schemas(tmp_path / "schemas")
+    pingpipe/faults.py), then a restart: nothing was deleted, and the rerun deletes exactly A. The
+    pings come over HTTP (the SDK's own are the module's above): what is tested is the transaction."""
     monkeypatch.setenv("PINGPIPE_KILL_AT", "shred")
-    up = start_up(tmp_path / "data", schemas=schemas)
+    up = start_up(tmp_path / "data")
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
     try:
-        ids = run_two_clients(up, tmp_path)
-        before = client_ids(up)
+        connection = http.client.HTTPConnection("127.0.0.1", up.port, timeout=10)
+        for doctype, client in (("hello", a), ("baseline", a), ("hello", b), ("baseline", b), ("deletion-request", a)):
+            body = orjson.dumps(demo_ping(client_id=client))
+            connection.request("POST", f"/submit/pingpipe-demo/{doctype}/1/{uuid.uuid4()}", body, {"Content-Type": "application/json"})
+            answer = connection.getresponse()
+            assert answer.status == 200 and not answer.read()
+        up.wait_committed(5)
+        before = demo_client_ids(up)
+        assert before["pingpipe_demo_live.hello_v1"] == {a, b}
         killed = subprocess.run([PINGPIPE, "shred", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
         assert up.proc.wait(timeout=30) == -9  # `up` died inside the shred
         assert killed.returncode == 1 and "Traceback" not in killed.stderr and len(killed.stderr.strip().splitlines()) == 1
@@ -250,18 +261,26 @@ def test_a_shred_killed_halfway_deletes_nothing_and_after_a_restart_deletes_the_
         if up.proc.poll() is None:
             up.stop(signal.SIGKILL)
     monkeypatch.delenv("PINGPIPE_KILL_AT")
-    up = start_up(tmp_path / "data", schemas=schemas)
+    up = start_up(tmp_path / "data")
     try:
-        assert client_ids(up) == before  # the kill came before the commit: no table lost a row
+        assert demo_client_ids(up) == before  # the kill came before the commit: no table lost a row
         done = subprocess.run([PINGPIPE, "shred", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0 and f"{FAMILY}.custom_v1: deleted 1 row(s)" in done.stdout, done.stdout + done.stderr
-        for table, clients in client_ids(up).items():
-            expected = before[table] if table.endswith("deletion_request_v1") else before[table] - {ids["A"]}
-            assert clients == expected, table
+        assert done.returncode == 0 and "pingpipe_demo_live.baseline_v1: deleted 1 row(s)" in done.stdout, done.stdout + done.stderr
+        for table, clients in demo_client_ids(up).items():
+            assert clients == (before[table] if table.endswith("deletion_request_v1") else before[table] - {a}), table
         audit = subprocess.run([PINGPIPE, "audit", "--data", str(up.data)], capture_output=True, text=True, timeout=60)
         assert audit.returncode == 0, audit.stdout
     finally:
         assert up.stop() == 0
+
+
+def demo_client_ids(up) -> dict[str, set]:
+    """Per live table of the demo app: the client ids it holds."""
+    out = {}
+    for table in up.status()["tables"]:
+        if table["table"].startswith("pingpipe_demo_live."):
+            out[table["table"]] = {r["c"] for r in up.query(f"SELECT DISTINCT client_info.client_id AS c FROM {table['table']}")}
+    return out
 
 
 def test_the_shipped_rules_follow_firefox_desktops_legacy_telemetry_id_into_the_telemetry_tables():

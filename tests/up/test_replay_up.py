@@ -4,11 +4,13 @@ inside the replay's commit."""
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 import shutil
 import signal
 import subprocess
+import urllib.request
 import uuid
 
 import orjson
@@ -16,6 +18,7 @@ import pytest
 
 from pingpipe.schemas.diff import column_types
 from pingpipe.schemas.registry import Registry
+from pingpipe.up import client
 from tests.fixtures.demo import demo_ping
 from tests.helpers import PINGPIPE
 from tests.up.conftest import start_up
@@ -90,6 +93,13 @@ def state(up) -> tuple:
     return tables, errors
 
 
+def errors_page(up) -> str:
+    state = client.read_state(up.data)
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    browser.open(state["ui_link"], timeout=10).read()
+    return browser.open(state["ui"] + "errors/", timeout=10).read().decode()
+
+
 def events_table(up) -> bool:
     return bool(up.query("SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'events_v1'")[0]["n"])
 
@@ -113,6 +123,9 @@ def test_replay_recovers_what_the_mended_schemas_take_each_document_once_and_a_s
             "  pingpipe-demo/events: would recover 15 ParsePayload",
             "  pingpipe-demo/hello: would recover 10 ParsePayload",
         ], preview.stdout
+        page = errors_page(up)  # the dictionary's error view, with the command that recovers each kind
+        today = dt.datetime.now(dt.timezone.utc).date()
+        assert f"pingpipe replay --since {today} --namespace pingpipe-demo --doctype events --error-type ParsePayload" in page
         dry = replay(up, "--dry-run", "--format", "json")
         assert dry.returncode == 0, dry.stderr
         report = json.loads(dry.stdout)
