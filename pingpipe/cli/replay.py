@@ -48,13 +48,19 @@ def replay(target, since, until, namespaces, doctypes, error_types, dry_run, no_
     if since and until and until < since:
         raise click.UsageError("--until is before --since")
     selection = Selection(since.date() if since else None, until.date() if until else None, namespaces, doctypes, error_types)
-    report = tasks.replay(target, selection, dry_run=dry_run, cycle_days=not no_cycle, schemas=schemas)
+    report = tasks.replay(target, selection, dry_run=dry_run, cycle_days=not no_cycle, schemas=schemas, progress=progress)
     if fmt == "json":
         from pingpipe.up.warehouse import dumps
 
         click.echo(dumps({"dry_run": dry_run, **report}).decode("utf-8"))
         return
     show(report, dry_run)
+
+
+def progress(done: int, picked: int) -> None:
+    """Long replays say how far they are (on stderr: stdout is the report); a running `up` answers at the end."""
+    if picked > 5000:
+        click.echo(f"  {done:,} of {picked:,} error rows", err=True)
 
 
 def show(report: dict, dry_run: bool) -> None:

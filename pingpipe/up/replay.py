@@ -22,6 +22,8 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
 
+import duckdb
+
 from pingpipe import faults, utc
 from pingpipe.decoder.core import Decoded
 from pingpipe.decoder.dedupe import document_key, later_copies
@@ -80,43 +82,68 @@ class Selection:
 
 @dataclass
 class Picked:
-    """The error rows picked, oldest first, and the error table each is in."""
+    """The error rows picked, oldest first: each row, its error table, and its place there (rowid)."""
 
     rows: list[dict]
     tables: list[TableId]
+    rowids: list[int]
+
+    def part(self, start: int, stop: int) -> Picked:
+        return Picked(self.rows[start:stop], self.tables[start:stop], self.rowids[start:stop])
 
 
-def pick(writer, selection: Selection) -> Picked:
-    """The error rows `selection` picks, oldest first, from every error table of the warehouse."""
+def _error_tables(writer) -> list[TableId]:
+    return sorted((t for t in writer.tables() if t.dataset == ERROR_DATASET), key=str)
+
+
+def count(writer, selection: Selection) -> int:
+    """How many error rows `selection` picks."""
     where, params = selection.where()
-    found: list[tuple[dict, TableId]] = []
-    for table in sorted((t for t in writer.tables() if t.dataset == ERROR_DATASET), key=str):
-        cursor = writer.query(f"SELECT * FROM {quote(table.dataset)}.{quote(table.table)} WHERE {where}", params)
-        columns = [d[0] for d in cursor.description]
-        found += [(dict(zip(columns, values, strict=True)), table) for values in cursor.fetchall()]
-    found.sort(key=lambda pair: pair[0][SUBMISSION_TIMESTAMP])  # stable: ties keep the table's order
-    return Picked([row for row, _ in found], [table for _, table in found])
+    refs = [f"{quote(t.dataset)}.{quote(t.table)}" for t in _error_tables(writer)]
+    return sum(writer.query(f"SELECT count(*) FROM {ref} WHERE {where}", params).fetchone()[0] for ref in refs)
 
 
-IDENTITY = (SUBMISSION_TIMESTAMP, URI, "error_type", "error_message", "payload")  # what tells error rows apart
+def pick(writer, selection: Selection, after: dt.datetime | None = None, most: int | None = None) -> Picked:
+    """The error rows `selection` picks submitted after `after`, oldest first, from every error table:
+    about `most` of them, never splitting the rows of one moment (so that the next pick, after the last
+    of these, misses none, and takes none again)."""
+    where, params = selection.where()
+    if after is not None:
+        where, params = f"{where} AND {SUBMISSION_TIMESTAMP} > ?", [*params, after]
+    refs = {t: f"{quote(t.dataset)}.{quote(t.table)}" for t in _error_tables(writer)}
+    if most is not None and refs:
+        moments = " UNION ALL ".join(f"SELECT {SUBMISSION_TIMESTAMP} AS moment FROM {ref} WHERE {where}" for ref in refs.values())
+        last = writer.query(f"SELECT moment FROM ({moments}) ORDER BY moment LIMIT 1 OFFSET ?", [*params * len(refs), most - 1]).fetchone()
+        if last is not None:
+            where, params = f"{where} AND {SUBMISSION_TIMESTAMP} <= ?", [*params, last[0]]
+    found: list[tuple[dict, TableId, int]] = []
+    for table, ref in refs.items():
+        cursor = writer.query(f"SELECT rowid, * FROM {ref} WHERE {where}", params)
+        columns = [d[0] for d in cursor.description][1:]
+        found += [(dict(zip(columns, values[1:], strict=True)), table, values[0]) for values in cursor.fetchall()]
+    found.sort(key=lambda picked: picked[0][SUBMISSION_TIMESTAMP])  # stable: ties keep the table's order
+    return Picked([row for row, _, _ in found], [table for _, table, _ in found], [rowid for _, _, rowid in found])
+
+
+MOVED = "the error rows moved since they were read (the file was rewritten meanwhile): replay again"
 
 
 def deletions(picked: Picked, positions: list[int]) -> list[tuple[str, list]]:
-    """SQL deleting the error rows at `positions`, by what they hold (not where: a rewrite of the file
-    between the pick and the commit moves rows). Identical rows are picked, and replayed, alike."""
+    """SQL deleting the error rows at `positions` by their place, after checking, in the same
+    transaction, that each place still holds its row (a rewrite of the file moves rows: then the
+    transaction fails, and nothing is replayed)."""
     out = []
     for table in sorted({picked.tables[i] for i in positions}, key=str):
-        rows = [picked.rows[i] for i in positions if picked.tables[i] == table]
-        columns = [[row.get(c) for row in rows] for c in IDENTITY]
-        out.append(
-            (
-                f"DELETE FROM {quote(table.dataset)}.{quote(table.table)} AS t USING (SELECT unnest(?::TIMESTAMPTZ[]) AS a, "
-                "unnest(?::VARCHAR[]) AS b, unnest(?::VARCHAR[]) AS c, unnest(?::VARCHAR[]) AS d, unnest(?::BLOB[]) AS e) AS k "
-                f"WHERE t.{SUBMISSION_TIMESTAMP} = k.a AND t.{URI} = k.b AND t.error_type IS NOT DISTINCT FROM k.c "
-                "AND t.error_message IS NOT DISTINCT FROM k.d AND t.payload IS NOT DISTINCT FROM k.e",
-                columns,
-            )
+        at = [i for i in positions if picked.tables[i] == table]
+        ref = f"{quote(table.dataset)}.{quote(table.table)}"
+        rowids = [picked.rowids[i] for i in at]
+        keys = [rowids, [picked.rows[i][SUBMISSION_TIMESTAMP] for i in at], [picked.rows[i][URI] for i in at]]
+        check = (
+            f"SELECT CASE WHEN count(*) = ? THEN 0 ELSE error('{MOVED}') END FROM {ref} AS t "
+            "JOIN (SELECT unnest(?::BIGINT[]) AS r, unnest(?::TIMESTAMPTZ[]) AS a, unnest(?::VARCHAR[]) AS b) AS k "
+            f"ON t.rowid = k.r AND t.{SUBMISSION_TIMESTAMP} = k.a AND t.{URI} = k.b"
         )
+        out += [(check, [len(at), *keys]), (f"DELETE FROM {ref} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [rowids])]
     return out
 
 
@@ -150,6 +177,16 @@ def recovers(picked: Picked, positions: list[int]) -> dict[str, dict[str, int]]:
     return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
 
 
+class Known:
+    """Documents the dedupe window knows, or that earlier chunks of a dry run would have added."""
+
+    def __init__(self, *sets):
+        self.sets = sets
+
+    def __contains__(self, doc: str) -> bool:
+        return any(doc in s for s in self.sets)
+
+
 def outcome(result: SegmentResult, present: dict, seen) -> dict:
     """What committing `result` does, per table: rows new, and copies counted as duplicates (a
     document its table holds, `present`, or one the dedupe window `seen` knows, or an earlier
@@ -165,28 +202,74 @@ def outcome(result: SegmentResult, present: dict, seen) -> dict:
     return {"tables": {t: dict(c) for t, c in sorted(tables.items())}, "errors": dict(sorted(errors.items()))}
 
 
-def replay(writer, committer, decoder, loader, selection: Selection, *, dry_run: bool = False) -> dict:
+CHUNK = 5000  # error rows decoded and committed together: a segment's worth, many times over
+
+
+def replay(writer, committer, decoder, loader, selection: Selection, *, dry_run: bool = False, progress=None) -> dict:
     """Replay the error rows `selection` picks (between commits: on `up`'s commit thread, or on a data
-    folder nothing else writes); with `dry_run` only say what it would do. The report: rows picked,
-    per table the rows recovered and duplicates, the error rows made again per error type, those left
-    as they were, and the submission days recovered (for their cycles)."""
-    picked = pick(writer, selection)
-    result, replayed, unchanged, recovered = decode_again(picked, decoder, loader)
-    present = {table: {k[0] for k in writer.loaded(table, sorted(set(rows.ids)))} for table, rows in result.rows.items()}
-    report = {"picked": len(picked.rows), **outcome(result, present, committer.seen), "unchanged": len(unchanged)}
-    report["recovers"] = recovers(picked, recovered)
-    report["days"] = sorted({utc.day_of(picked.rows[i][SUBMISSION_TIMESTAMP]).isoformat() for i in replayed})
-    if dry_run or not replayed:
-        return report
+    folder nothing else writes), CHUNK at a time, oldest first, each chunk in one transaction; with
+    `dry_run` only say what it would do. `progress(done, picked)` after each chunk. The report: rows
+    picked, per table the rows recovered and duplicates, the error rows made again per error type,
+    those left as they were, per doctype what decodes now, and the submission days recovered."""
+    total = count(writer, selection)
+    tables: dict[str, Counter] = {}
+    errors, committed, recovered_by = Counter(), Counter(), {}
+    done, unchanged, days, after = 0, 0, set(), None
+    planned: set[str] = set()  # a dry run's: the documents earlier chunks would have added
+    while True:
+        for attempt in range(3):  # a rewrite of the file between the pick and the commit moves rows: pick again
+            part = pick(writer, selection, after, CHUNK)
+            if not part.rows:
+                break
+            result, replayed, kept, recovered = decode_again(part, decoder, loader)
+            present = {table: {k[0] for k in writer.loaded(table, sorted(set(rows.ids)))} for table, rows in result.rows.items()}
+            chunk = outcome(result, present, Known(committer.seen, planned))  # before the commit adds them
+            if dry_run or not replayed:
+                break
+            try:
+                committed.update(commit(writer, committer, part, result, replayed, present))
+                break
+            except duckdb.Error as exc:
+                if MOVED not in str(exc) or attempt == 2:
+                    raise
+        if not part.rows:
+            break
+        for table, counts in chunk["tables"].items():
+            tables.setdefault(table, Counter()).update(counts)
+        errors.update(chunk["errors"])
+        unchanged += len(kept)
+        for doctype, kinds in recovers(part, recovered).items():
+            recovered_by.setdefault(doctype, Counter()).update(kinds)
+        days |= {utc.day_of(part.rows[i][SUBMISSION_TIMESTAMP]).isoformat() for i in replayed}
+        planned |= {doc for rows in result.rows.values() for doc in rows.ids}
+        done, after = done + len(part.rows), part.rows[-1][SUBMISSION_TIMESTAMP]
+        if progress is not None:
+            progress(done, total)
+    report = {
+        "picked": done,
+        "tables": {t: dict(c) for t, c in sorted(tables.items())},
+        "errors": dict(sorted(errors.items())),
+        "unchanged": unchanged,
+        "recovers": {k: dict(sorted(v.items())) for k, v in sorted(recovered_by.items())},
+        "days": sorted(days),
+    }
+    if not dry_run and committed:
+        report["committed"] = {k: committed[k] for k in ("rows", "duplicates", "errors")}
+    return report
+
+
+def commit(writer, committer, part: Picked, result: SegmentResult, replayed: list[int], present: dict) -> Counter:
+    """One chunk's rows, duplicates and new errors, the deletion of its replayed error rows, and the
+    record of each recovered document, in one transaction (commit.py's, with the segment's rules)."""
     now = utc.now()
     for ids in present.values():  # held already: a copy of them is a duplicate, as a later copy is
         for doc in ids:
             committer.seen.setdefault(doc, now.timestamp())
-    extra = [(REPLAYS_DDL, []), *deletions(picked, replayed)]
+    extra = [(REPLAYS_DDL, []), *deletions(part, replayed)]
     origin = [
-        (document_key(row), str(picked.tables[i]), row.get("error_type"), row[SUBMISSION_TIMESTAMP])
+        (document_key(row), str(part.tables[i]), row.get("error_type"), row[SUBMISSION_TIMESTAMP])
         for i in replayed
-        for row in [picked.rows[i]]
+        for row in [part.rows[i]]
     ]
     for table in result.rows:
         ref = f"{quote(table.dataset)}.{quote(table.table)}"
@@ -200,10 +283,8 @@ def replay(writer, committer, decoder, loader, selection: Selection, *, dry_run:
                 [now, f"{table.dataset}.{table.table}", *map(list, zip(*origin, strict=True)), sorted(present.get(table, ()))],
             )
         )
-    faults.point("replay")  # tests: a kill with the rows decoded, nothing committed
-    counts = committer.commit(result, [], extra_sql=extra)
-    report["committed"] = {k: counts[k] for k in ("rows", "duplicates", "errors")}
-    return report
+    faults.point("replay")  # tests: a kill with a chunk decoded, nothing of it committed
+    return committer.commit(result, [], extra_sql=extra)
 
 
 def recycle(report: dict, cycled: set[dt.date], run) -> None:

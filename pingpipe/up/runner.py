@@ -178,7 +178,9 @@ class Up:
         it is free, else any free port (the banner says which)."""
         c = self.config
         build = functools.partial(dictionary.for_registry, self.registry, c.sql)
-        site = Site(build, figures=lambda tables: figures.read(writer.con, tables), debug=debug, errors=lambda: figures.read_errors(writer.con))
+        site = Site(
+            build, figures=lambda tables: figures.read(writer.con, tables), debug=debug, errors=lambda: figures.read_errors(writer.con)
+        )
         port = UI_PORT if c.ui_port is None else c.ui_port
         try:
             return UIServer(site, "127.0.0.1", port)

@@ -83,7 +83,15 @@ def shred(target: Target, dry_run: bool = False, user_ids: Path | None = None, f
     return result
 
 
-def replay(target: Target, selection, *, dry_run: bool = False, cycle_days: bool = True, schemas: Path | None = None) -> dict:
+def replay(
+    target: Target,
+    selection,
+    *,
+    dry_run: bool = False,
+    cycle_days: bool = True,
+    schemas: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Replay the error rows `selection` picks (pingpipe/up/replay.py): through a running `up` (with its
     schemas, or a dry run's `schemas`), else on the data folder's warehouse with `schemas`; its
     report. With `cycle_days`, each replayed day whose cycle ran is cycled again."""
@@ -103,7 +111,9 @@ def replay(target: Target, selection, *, dry_run: bool = False, cycle_days: bool
 
     decoder = Decoder.from_config(DecoderConfig(schemas=schemas))
     with target.writable() as writer:
-        report = replaying.replay(writer, Committer(writer), decoder, Loader(decoder.registry), selection, dry_run=dry_run)
+        report = replaying.replay(
+            writer, Committer(writer), decoder, Loader(decoder.registry), selection, dry_run=dry_run, progress=progress
+        )
         if "committed" in report and cycle_days:
             replaying.recycle(report, daily.cycled_days(writer), lambda day: daily.run_cycle(writer, decoder.registry, day, sql=None))
     return report

@@ -7,16 +7,24 @@ import datetime as dt
 import shutil
 import uuid
 
+import pytest
+
 from pingpipe.decoder.core import Decoder, DecoderConfig
 from pingpipe.loader.load import Loader, error_message, error_row
 from pingpipe.loader.writers.duckdb import DuckDBWriter
-from pingpipe.message import RawMessage
+from pingpipe.message import RawMessage, encode_line
 from pingpipe.schemas.registry import Registry
 from pingpipe.up import replay, work
 from pingpipe.up.commit import Committer
-from tests.up.test_cycle import YESTERDAY, line, ping
+from tests.up.test_cycle import YESTERDAY, ping
 
 LIVE = "pingpipe_demo_live.hello_v1"
+
+
+def at(second: int, doctype: str, body: bytes, doc: str | None = None) -> bytes:
+    """A raw line of yesterday's 10:00:<second>."""
+    uri = f"/submit/pingpipe-demo/{doctype}/1/{doc or uuid.uuid4()}"
+    return encode_line(body, {"uri": uri, "submission_timestamp": f"{YESTERDAY}T10:00:{second:02d}.000000Z"})
 
 
 def registry_without_hello(tmp_path):
@@ -45,7 +53,9 @@ def test_an_error_row_gives_back_the_message_it_was_made_from_but_its_identifier
     assert again == RawMessage(b"\x1f\x8bbody", {k: v for k, v in attributes.items() if not k.startswith("error_")})
 
 
-def test_rows_a_missing_schema_refused_are_recovered_once_duplicates_stay_counted_and_garbage_stays(tmp_path):
+@pytest.mark.parametrize("chunk", [replay.CHUNK, 2])  # 2: four chunks, the retried copies in different ones
+def test_rows_a_missing_schema_refused_are_recovered_once_duplicates_stay_counted_and_garbage_stays(tmp_path, chunk, monkeypatch):
+    monkeypatch.setattr(replay, "CHUNK", chunk)
     old = registry_without_hello(tmp_path)
     work.init_worker(DecoderConfig(schemas=old))
     writer = DuckDBWriter(tmp_path / "w.duckdb")
@@ -55,10 +65,11 @@ def test_rows_a_missing_schema_refused_are_recovered_once_duplicates_stay_counte
     segment = tmp_path / "s1.ndjson"
     segment.write_bytes(
         b"".join(
-            [line("hello", YESTERDAY, ping(c)) for c in clients]
-            + [line("hello", YESTERDAY, ping(clients[0]), doc=retried)] * 2  # a ping retried: two error rows, one document
-            + [line("hello", YESTERDAY, b"{not json")]
-            + [line("baseline", YESTERDAY, ping(clients[0]))]  # a good ping, loaded
+            [at(0, "hello", ping(clients[0])), at(1, "hello", ping(clients[1]))]
+            + [at(2, "hello", ping(clients[2])), at(2, "hello", ping(clients[3]))]  # one moment: never split between chunks
+            + [at(3, "hello", ping(clients[0]), retried), at(5, "hello", ping(clients[0]), retried)]  # retried: one document
+            + [at(4, "hello", b"{not json")]
+            + [at(7, "baseline", ping(clients[0]))]  # a good ping, loaded
         )
     )
     committer.commit(work.process_segments([str(segment)]), [segment])
@@ -74,7 +85,9 @@ def test_rows_a_missing_schema_refused_are_recovered_once_duplicates_stay_counte
     dry = replay.replay(writer, Committer(writer), decoder, loader, everything, dry_run=True)
     assert dry["picked"] == 7 and dry["tables"] == {LIVE: {"rows": 5, "duplicates": 1}} and dry["unchanged"] == 1
     assert writer.query(f"SELECT * FROM {errors} ORDER BY ALL").fetchall() == before  # nothing changed
-    done = replay.replay(writer, committer, decoder, loader, everything)
+    calls = []
+    done = replay.replay(writer, committer, decoder, loader, everything, progress=lambda n, of: calls.append((n, of)))
+    assert calls == ([(2, 7), (4, 7), (6, 7), (7, 7)] if chunk == 2 else [(7, 7)])  # a moment's two rows in one chunk
     assert done["committed"] == {"rows": 5, "duplicates": 1, "errors": 0} and done["days"] == [str(YESTERDAY)]
     assert writer.query(f"SELECT count(*), count(DISTINCT document_id) FROM {LIVE}").fetchone() == (5, 5)
     assert writer.query(f"SELECT error_type, count(*) FROM {errors} GROUP BY 1 ORDER BY 1").fetchall() == [
