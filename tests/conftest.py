@@ -3,6 +3,7 @@ tests/fixtures/ (Mozilla's data is read only by the conformance layer, tests/con
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from .loader.bigquery_servers import start_bqemulator
 
 REPO = Path(__file__).resolve().parents[1]
 TIERS = ("system", "external", "conformance")  # pyproject's markers; unmarked tests are the quick tier
+TIER_SECONDS = (10.0, 20.0, 1.0, 0.5)  # a file tests/durations.json does not know yet: about what its tier's take
 
 
 SOURCES = ("pingpipe", "schemas", "edge", "decoder", "loader", "etl", "dictionary", "logs")  # pyproject's package-dir
@@ -58,13 +60,21 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=[item for item in items if _tier(item) != len(TIERS)])
         items[:] = quick
         return
-    # The slow tiers' files first, the quick tests last: they fill the test processes' ends, and the
-    # whole run ends sooner (each file stays in order, in one process: --dist loadfile).
-    first = {}
+    # The longest files first, the quick tests last: they fill the test processes' ends, and the whole
+    # run ends sooner (each file stays in order, in one process: --dist loadfile, --no-loadscope-reorder).
+    # How long a file takes is tests/durations.json's (.ci/durations.py); a file it lacks, by its tier.
+    root = Path(__file__).resolve().parents[1]
+    took = json.loads((root / "tests" / "durations.json").read_text())
+    tier = {}
     for item in items:
         path = str(item.fspath)
-        first[path] = min(first.get(path, len(TIERS)), _tier(item))
-    items.sort(key=lambda item: first[str(item.fspath)])
+        tier[path] = min(tier.get(path, len(TIERS)), _tier(item))
+
+    def longest_first(item) -> tuple:
+        path = str(item.fspath)
+        return (-took.get(str(Path(path).relative_to(root)), TIER_SECONDS[tier[path]]), path)
+
+    items.sort(key=longest_first)
 
 
 @pytest.fixture(scope="session")

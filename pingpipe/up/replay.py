@@ -7,8 +7,9 @@ warehouse refused) cannot become its ping by decoding. Each picked row ends in o
 its table (a document its table already holds, or an earlier copy in the replay holds, is a counted
 duplicate instead, as dedupe has it), or an error row again. A row that fails as it did (the same
 error type and message) is left as it is; one that fails otherwise is replaced by its new error.
-The rows, the duplicates, the new errors, the deletion of the replayed error rows and the record of
-each recovered document (REPLAYS) commit in one transaction: killed at any moment, a rerun does it all.
+It goes CHUNK rows at a time, oldest first; a chunk's rows, duplicates and new errors, the deletion
+of its replayed error rows and the record of each recovered document (REPLAYS) commit in one
+transaction: killed at any moment, the chunks committed stay, and a rerun does the rest.
 
 The stable and derived tables of a replayed day are made by that day's cycle. A day not cycled yet
 gets them from the daily cycle; for a day already cycled the caller reruns its cycle
