@@ -72,5 +72,7 @@ def show(report: dict, dry_run: bool) -> None:
         click.echo(f"{'would fail' if dry_run else 'failing'} otherwise than before: {n} ({error_type})")
     if report["unchanged"]:
         click.echo(f"failing as before, left as they are: {report['unchanged']}")
+    for table, n in report.get("shredded", {}).items():
+        click.echo(f"{table}: shredded {n} recovered row(s) of clients whose deletion was processed")
     for day, rows in report.get("cycled", {}).items():
         click.echo(f"daily cycle for {day} run again: stable {rows} row(s)")

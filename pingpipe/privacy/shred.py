@@ -124,12 +124,19 @@ class Scope:
         return "every partition" if self.since is None else f"partitions from {self.since}, whole tables for new requests"
 
 
-def scope(today: dt.date, runs: tuple[dt.datetime | None, dt.datetime | None], fresh: set[str], full: bool = False) -> Scope:
-    """The scope of a run `today`, given when the last run and the last full one finished (SHRED_RUNS)."""
+def scope(
+    today: dt.date,
+    runs: tuple[dt.datetime | None, dt.datetime | None],
+    fresh: set[str],
+    full: bool = False,
+    since: dt.date | None = None,
+) -> Scope:
+    """The scope of a run `today`, given when the last run and the last full one finished (SHRED_RUNS);
+    `since`: rows were written into partitions from that day on (a replay), so they are read too."""
     last, last_full = (utc.day_of(t) if t is not None else None for t in runs)
     if full or last is None or last_full is None or (today - last_full).days >= FULL_EVERY_DAYS:
         return Scope(None, frozenset(fresh))
-    return Scope(last - dt.timedelta(days=LATE_DAYS), frozenset(fresh))
+    return Scope(min(last - dt.timedelta(days=LATE_DAYS), since or today), frozenset(fresh))
 
 
 def user_id(fields: list[dict], family: str = "", rules: list[Rule] | None = None) -> str | None:
@@ -241,10 +248,11 @@ def shred(
     rules: list[Rule] | None = None,
     planned: Plan | None = None,
     full: bool = False,
+    since: dt.date | None = None,
 ) -> dict:
     """Run the plan (`planned`, or the plan of `tables`) on a DuckDB connection (in the caller's transaction),
-    over its `scope` (everything with `full`); rows deleted (or that would be) per table. The ids
-    shredded and the run are recorded with the rows' deletion."""
+    over its `scope` (everything with `full`; from `since` at least); rows deleted (or that would be)
+    per table. The ids shredded and the run are recorded with the rows' deletion."""
     p = planned if planned is not None else plan(tables, rules)
     if not dry_run and p.requests:
         schema = SHREDDED.split(".")[0]
@@ -262,6 +270,7 @@ def shred(
         con.execute(runs_sql()).fetchone() if SHRED_RUNS in held else (None, None),
         {f for (f,) in con.execute(fresh).fetchall()} if fresh else {f for f, _ in p.requests},
         full,
+        since,
     )
     done: dict[str, int] = {}
     if not dry_run:  # what the deep audit will look for, recorded before it goes; the ids stay (the audit trail)

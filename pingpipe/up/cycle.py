@@ -74,11 +74,11 @@ def tables_of(writer) -> dict[tuple[str, str], list[dict]]:
     return {(t.dataset, t.table): writer.table_fields(t) for t in writer.tables()}
 
 
-def shred_warehouse(writer, *, dry_run: bool = False, rules: list | None = None, full: bool = False) -> dict:
+def shred_warehouse(writer, *, dry_run: bool = False, rules: list | None = None, full: bool = False, since: dt.date | None = None) -> dict:
     """Shred every app's deleted clients, in one transaction between commits (privacy/shred.py), then
-    rewrite the file without their bytes."""
+    rewrite the file without their bytes; `since`: partitions from that day on are read, whatever the scope."""
     with writer.transaction() as con:
-        result = shred(con, tables_of(writer), dry_run=dry_run, rules=rules, full=full)
+        result = shred(con, tables_of(writer), dry_run=dry_run, rules=rules, full=full, since=since)
         if not dry_run:
             mark_purge(writer, con, result["rows"], {})
     if not dry_run:

@@ -77,9 +77,9 @@ class DailyCycle:
             print(text, file=self.out, flush=True)
         return report
 
-    def shred(self, dry_run: bool, rules: list, full: bool = False) -> dict:
+    def shred(self, dry_run: bool, rules: list, full: bool = False, since: dt.date | None = None) -> dict:
         """`pingpipe shred` through the admin port: as the cycle shreds, and the debug viewer forgets them."""
-        result = cycle.shred_warehouse(self.writer, dry_run=dry_run, rules=rules, full=full)
+        result = cycle.shred_warehouse(self.writer, dry_run=dry_run, rules=rules, full=full, since=since)
         if not dry_run:
             self.forget_shredded()
         return result
@@ -107,6 +107,7 @@ class DailyCycle:
             if schemas is None:
                 self._decoding = decoding
         report = replay.replay(self.writer, self.committer, *decoding, selection, dry_run=dry_run)
+        replay.shred_replayed(report, lambda since: self.shred(False, self.rules, since=since))
         if "committed" in report and cycle_days:
             replay.recycle(report, cycle.cycled_days(self.writer), self.run)
         return report

@@ -293,3 +293,12 @@ def recycle(report: dict, cycled: set[dt.date], run) -> None:
     cycle runs a day once, so it would not see the rows); a later day's cycle is still to come."""
     days = [day for day in map(dt.date.fromisoformat, report["days"]) if day in cycled]
     report["cycled"] = {day.isoformat(): sum(run(day)["stable"].values()) for day in days}
+
+
+def shred_replayed(report: dict, shred) -> None:
+    """After a replay: `shred(since=day)` from its oldest day, so that a recovered ping of a client
+    whose deletion was processed goes now, whatever day it was for (the shred reads those
+    partitions, as it does a day's late rows)."""
+    if report.get("committed", {}).get("rows") and report["days"]:
+        result = shred(since=dt.date.fromisoformat(report["days"][0]))
+        report["shredded"] = {table: n for table, n in result["rows"].items() if n}

@@ -114,6 +114,7 @@ def replay(
         report = replaying.replay(
             writer, Committer(writer), decoder, Loader(decoder.registry), selection, dry_run=dry_run, progress=progress
         )
+        replaying.shred_replayed(report, lambda since: daily.shred_warehouse(writer, since=since))
         if "committed" in report and cycle_days:
             replaying.recycle(report, daily.cycled_days(writer), lambda day: daily.run_cycle(writer, decoder.registry, day, sql=None))
     return report

@@ -100,3 +100,32 @@ def test_rows_a_missing_schema_refused_are_recovered_once_duplicates_stay_counte
     assert again["picked"] == 1 and again["unchanged"] == 1 and "committed" not in again  # nothing left to recover
     assert writer.query(f"SELECT count(*) FROM {LIVE}").fetchone() == (5,)
     writer.close()
+
+
+def test_a_recovered_ping_of_a_client_already_shredded_is_shredded_at_once_whatever_its_day(tmp_path):
+    """Its day is older than a scoped shred reads (LATE_DAYS): the shred after a replay reads from the replay's oldest day."""
+    from pingpipe.privacy.shred import LATE_DAYS
+    from pingpipe.up import cycle
+
+    work.init_worker(DecoderConfig(schemas=registry_without_hello(tmp_path)))
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    committer = Committer(writer)
+    gone = str(uuid.uuid4())
+    old = YESTERDAY - dt.timedelta(days=LATE_DAYS + 3)
+    segment = tmp_path / "s1.ndjson"
+    segment.write_bytes(
+        encode_line(ping(gone), {"uri": f"/submit/pingpipe-demo/hello/1/{uuid.uuid4()}", "submission_timestamp": f"{old}T10:00:00Z"})
+        + encode_line(
+            ping(gone),
+            {"uri": f"/submit/pingpipe-demo/deletion-request/1/{uuid.uuid4()}", "submission_timestamp": f"{YESTERDAY}T10:00:00Z"},
+        )
+    )
+    committer.commit(work.process_segments([str(segment)]), [segment])
+    for _ in range(2):  # the client is shredded (nothing of it loaded yet), and the next run is a scoped one
+        cycle.shred_warehouse(writer)
+    decoder = Decoder.from_config(DecoderConfig())
+    report = replay.replay(writer, committer, decoder, Loader(decoder.registry), replay.Selection())
+    assert report["committed"]["rows"] == 1 and writer.query(f"SELECT count(*) FROM {LIVE}").fetchone() == (1,)
+    replay.shred_replayed(report, lambda since: cycle.shred_warehouse(writer, since=since))
+    assert report["shredded"] == {LIVE: 1} and writer.query(f"SELECT count(*) FROM {LIVE}").fetchone() == (0,)
+    writer.close()
