@@ -19,7 +19,7 @@ holds in memory (`max_ids`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence, TypeVar
+from typing import Callable, Container, Mapping, Sequence, TypeVar
 
 from .steps import logentry
 from .steps.uri import document_id_of
@@ -67,3 +67,11 @@ def later_copies(ids: Sequence[str], submitted: Sequence[str | None]) -> set[int
         else:
             losers.add(i)
     return losers
+
+
+def duplicates(ids: Sequence[str], submitted: Sequence[str | None], known: Container[str]) -> set[int]:
+    """Positions of a batch's copies that are counted duplicates: of a document already delivered
+    (`known`: the dedupe window, or its table), or a later copy of one in the batch. `up`'s commit
+    and a replay's preview both decide by it."""
+    later = later_copies(ids, submitted)
+    return {i for i, doc in enumerate(ids) if i in later or doc in known}

@@ -34,20 +34,14 @@ def column_diff(old: list[dict], new: list[dict]) -> dict[str, list[str]]:
 def registry_diff(old: Registry, new: Registry) -> dict[str, dict]:
     """Per live table of either registry (`dataset.table`), what changes: "new table", "gone", or its
     column_diff when anything does; tables that do not change are left out."""
-    tables: dict[str, tuple[list[dict] | None, list[dict] | None]] = {}
-    for side, registry in ((0, old), (1, new)):
-        for entry in registry:
-            pair = list(tables.get(entry.live_table, (None, None)))
-            pair[side] = registry.table_schema(entry)
-            tables[entry.live_table] = (pair[0], pair[1])
+    before = {entry.live_table: old.table_schema(entry) for entry in old}
+    after = {entry.live_table: new.table_schema(entry) for entry in new}
     out = {}
-    for table, (before, after) in sorted(tables.items()):
-        if before is None:
-            out[table] = {"new table": len(column_types(after or []))}
-        elif after is None:
+    for table in sorted(before.keys() | after.keys()):
+        if table not in before:
+            out[table] = {"new table": len(column_types(after[table]))}
+        elif table not in after:
             out[table] = {"gone": True}
-        else:
-            changes = {k: v for k, v in column_diff(before, after).items() if v}
-            if changes:
-                out[table] = changes
+        elif changes := {kind: paths for kind, paths in column_diff(before[table], after[table]).items() if paths}:
+            out[table] = changes
     return out

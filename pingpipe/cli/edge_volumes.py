@@ -42,7 +42,14 @@ def edge_volumes(namespace, statefulset, delay_seconds, every_seconds, once, dry
         raise click.ClickException(str(exc)) from None
     log = logging.getLogger("pingpipe.edge-volumes")
     log.setLevel(logging.INFO)
-    json_logs = os.environ.get(FORMAT_ENV) == "json"
+
+    def say(line: str, level: int = logging.INFO) -> None:
+        """A record for Cloud Logging with --log-format json, else a line (stderr for a warning)."""
+        if os.environ.get(FORMAT_ENV) == "json":
+            log.log(level, line)
+        else:
+            click.echo(line, err=level >= logging.WARNING)
+
     detached: dict[str, float] = {}
     while True:
         try:
@@ -50,11 +57,10 @@ def edge_volumes(namespace, statefulset, delay_seconds, every_seconds, once, dry
         except KubeError as exc:
             if once:
                 raise click.ClickException(str(exc)) from None
-            log.warning("%s (trying again)", exc) if json_logs else click.echo(f"{exc} (trying again)", err=True)
+            say(f"{exc} (trying again)", logging.WARNING)
             actions = []
         for a in actions:
-            line = f"{'would ' if dry_run else ''}{a.verb} {a.name}: {a.why}"
-            log.info(line) if json_logs else click.echo(line)
+            say(f"{'would ' if dry_run else ''}{a.verb} {a.name}: {a.why}")
         if once:
             return
         time.sleep(every_seconds)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from pingpipe.decoder.dedupe import DedupeConfig, later_copies
+from pingpipe.decoder.dedupe import DedupeConfig, duplicates
 from pingpipe.loader.load import beyond_log_tables, refusals, refused_row
 from pingpipe.loader.tables import ERROR_FIELDS, TableId, error_table
 from pingpipe.loader.writers.duckdb import META_SCHEMA, DuckDBWriter
@@ -131,10 +131,10 @@ class Committer:
         for table, rows in result.rows.items():
             keep = []
             ids = rows.ids
-            later = later_copies(ids, [about[0] for about in rows.about])  # about[0]: submission_timestamp
+            dupes = duplicates(ids, [about[0] for about in rows.about], seen)  # about[0]: submission_timestamp
             for i in range(len(ids)):
                 document_id = ids[i]
-                if document_id in seen or i in later:
+                if i in dupes:
                     where_to, duplicate = rows.duplicate(i)
                     errors.setdefault(where_to, []).append(duplicate)
                     counts["duplicates"] += 1

@@ -106,11 +106,15 @@ class DailyCycle:
             decoding = (decoder, Loader(decoder.registry))
             if schemas is None:
                 self._decoding = decoding
-        report = replay.replay(self.writer, self.committer, *decoding, selection, dry_run=dry_run)
-        replay.shred_replayed(report, lambda since: self.shred(False, self.rules, since=since))
-        if "committed" in report and cycle_days:
-            replay.recycle(report, cycle.cycled_days(self.writer), self.run)
-        return report
+        return replay.replay_and_after(
+            self.writer,
+            self.committer,
+            *decoding,
+            selection,
+            dry_run=dry_run,
+            shred=lambda since: self.shred(False, self.rules, since=since),
+            cycle=self.run if cycle_days else None,
+        )
 
     def etl(self, day: dt.date, only: set[str] | None, sql: str | None) -> dict:
         """`pingpipe etl run` through the admin port: the caller's queries (a folder), or up's own."""

@@ -27,12 +27,13 @@ import duckdb
 
 from pingpipe import faults, utc
 from pingpipe.decoder.core import Decoded
-from pingpipe.decoder.dedupe import document_key, later_copies
+from pingpipe.decoder.dedupe import document_key, duplicates
 from pingpipe.decoder.failures import DUPLICATE
 from pingpipe.loader.load import error_message
 from pingpipe.loader.tables import ERROR_DATASET, TableId, quote
 from pingpipe.schemas.names import DOCUMENT_NAMESPACE, DOCUMENT_TYPE, META_DATASET, SUBMISSION_TIMESTAMP, URI
 
+from .cycle import cycled_days
 from .work import SegmentResult, process_decoded
 
 REPLAYS = f"{META_DATASET}.replays"  # each recovered document: when, from which error row, into which table
@@ -97,22 +98,25 @@ def _error_tables(writer) -> list[TableId]:
     return sorted((t for t in writer.tables() if t.dataset == ERROR_DATASET), key=str)
 
 
-def count(writer, selection: Selection) -> int:
-    """How many error rows `selection` picks."""
+def count(writer, selection: Selection) -> tuple[int, dt.datetime | None]:
+    """How many error rows `selection` picks, and the latest one's submission time."""
     where, params = selection.where()
     refs = [f"{quote(t.dataset)}.{quote(t.table)}" for t in _error_tables(writer)]
-    return sum(writer.query(f"SELECT count(*) FROM {ref} WHERE {where}", params).fetchone()[0] for ref in refs)
+    found = [writer.query(f"SELECT count(*), max({SUBMISSION_TIMESTAMP}) FROM {ref} WHERE {where}", params).fetchone() for ref in refs]
+    return sum(n for n, _ in found), max((latest for _, latest in found if latest is not None), default=None)
 
 
-def pick(writer, selection: Selection, after: dt.datetime | None = None, most: int | None = None) -> Picked:
-    """The error rows `selection` picks submitted after `after`, oldest first, from every error table:
-    about `most` of them, never splitting the rows of one moment (so that the next pick, after the last
-    of these, misses none, and takes none again)."""
+def pick(writer, selection: Selection, after: dt.datetime | None, upto: dt.datetime, most: int) -> Picked:
+    """The error rows `selection` picks submitted after `after` and by `upto` (a replay's start: the
+    error rows that come meanwhile are not its), oldest first, from every error table: about `most`
+    of them, never splitting the rows of one moment (so that the next pick, after the last of these,
+    misses none, and takes none again)."""
     where, params = selection.where()
+    where, params = f"{where} AND {SUBMISSION_TIMESTAMP} <= ?", [*params, upto]
     if after is not None:
         where, params = f"{where} AND {SUBMISSION_TIMESTAMP} > ?", [*params, after]
     refs = {t: f"{quote(t.dataset)}.{quote(t.table)}" for t in _error_tables(writer)}
-    if most is not None and refs:
+    if refs:
         moments = " UNION ALL ".join(f"SELECT {SUBMISSION_TIMESTAMP} AS moment FROM {ref} WHERE {where}" for ref in refs.values())
         last = writer.query(f"SELECT moment FROM ({moments}) ORDER BY moment LIMIT 1 OFFSET ?", [*params * len(refs), most - 1]).fetchone()
         if last is not None:
@@ -191,14 +195,12 @@ class Known:
 def outcome(result: SegmentResult, present: dict, seen) -> dict:
     """What committing `result` does, per table: rows new, and copies counted as duplicates (a
     document its table holds, `present`, or one the dedupe window `seen` knows, or an earlier
-    copy in the replay); and the error rows it makes, per error type. The same rules as commit.py's."""
+    copy in the replay); and the error rows it makes, per error type. decoder/dedupe.py's rule, as
+    commit.py applies it."""
     tables: dict[str, Counter] = {}
     for table, rows in result.rows.items():
-        later = later_copies(rows.ids, [about[0] for about in rows.about])
-        held = present.get(table, set())
-        counts = tables.setdefault(f"{table.dataset}.{table.table}", Counter())
-        for i, doc in enumerate(rows.ids):
-            counts["duplicates" if doc in held or doc in seen or i in later else "rows"] += 1
+        dupes = duplicates(rows.ids, [about[0] for about in rows.about], Known(present.get(table, set()), seen))
+        tables[f"{table.dataset}.{table.table}"] = +Counter(rows=len(rows.ids) - len(dupes), duplicates=len(dupes))
     errors = Counter({k.removeprefix("error."): v for k, v in result.counts.items() if k.startswith("error.")})
     return {"tables": {t: dict(c) for t, c in sorted(tables.items())}, "errors": dict(sorted(errors.items()))}
 
@@ -212,14 +214,14 @@ def replay(writer, committer, decoder, loader, selection: Selection, *, dry_run:
     `dry_run` only say what it would do. `progress(done, picked)` after each chunk. The report: rows
     picked, per table the rows recovered and duplicates, the error rows made again per error type,
     those left as they were, per doctype what decodes now, and the submission days recovered."""
-    total = count(writer, selection)
+    total, upto = count(writer, selection)
     tables: dict[str, Counter] = {}
     errors, committed, recovered_by = Counter(), Counter(), {}
     done, unchanged, days, after = 0, 0, set(), None
     planned: set[str] = set()  # a dry run's: the documents earlier chunks would have added
-    while True:
+    while upto is not None:
         for attempt in range(3):  # a rewrite of the file between the pick and the commit moves rows: pick again
-            part = pick(writer, selection, after, CHUNK)
+            part = pick(writer, selection, after, upto, CHUNK)
             if not part.rows:
                 break
             result, replayed, kept, recovered = decode_again(part, decoder, loader)
@@ -302,3 +304,14 @@ def shred_replayed(report: dict, shred) -> None:
     if report.get("committed", {}).get("rows") and report["days"]:
         result = shred(since=dt.date.fromisoformat(report["days"][0]))
         report["shredded"] = {table: n for table, n in result["rows"].items() if n}
+
+
+def replay_and_after(writer, committer, decoder, loader, selection: Selection, *, dry_run: bool, shred, cycle=None, progress=None) -> dict:
+    """`replay`, then what it leaves to do, as every runner does it: the shred of its days
+    (`shred(since=…)`, shred_replayed), and with `cycle(day)` the cycle again of each replayed day
+    already cycled (recycle)."""
+    report = replay(writer, committer, decoder, loader, selection, dry_run=dry_run, progress=progress)
+    shred_replayed(report, shred)
+    if "committed" in report and cycle is not None:
+        recycle(report, cycled_days(writer), cycle)
+    return report

@@ -111,13 +111,17 @@ def replay(
 
     decoder = Decoder.from_config(DecoderConfig(schemas=schemas))
     with target.writable() as writer:
-        report = replaying.replay(
-            writer, Committer(writer), decoder, Loader(decoder.registry), selection, dry_run=dry_run, progress=progress
+        return replaying.replay_and_after(
+            writer,
+            Committer(writer),
+            decoder,
+            Loader(decoder.registry),
+            selection,
+            dry_run=dry_run,
+            shred=lambda since: daily.shred_warehouse(writer, since=since),
+            cycle=(lambda day: daily.run_cycle(writer, decoder.registry, day)) if cycle_days else None,
+            progress=progress,
         )
-        replaying.shred_replayed(report, lambda since: daily.shred_warehouse(writer, since=since))
-        if "committed" in report and cycle_days:
-            replaying.recycle(report, daily.cycled_days(writer), lambda day: daily.run_cycle(writer, decoder.registry, day, sql=None))
-    return report
 
 
 def cycles(
