@@ -32,6 +32,7 @@ META_DATASET = "_pingpipe"  # pingpipe's own bookkeeping (days cycled, segments 
 CYCLES = f"{META_DATASET}.cycles"  # each daily cycle's report, by the day it ran for
 SHREDDED = f"{META_DATASET}.shredded"  # each user id a shred processed, for the audit and the next run
 SHRED_RUNS = f"{META_DATASET}.shred_runs"  # when each shred ran, and whether it scanned every partition
+REPLAYS = f"{META_DATASET}.replays"  # each document a replay recovered: when, from which error row, into which table
 
 _VERSION = re.compile(r"_v[0-9]+$")
 
@@ -151,6 +152,24 @@ def error_table(namespace: str | None) -> TableId:
 
 def is_error_table(table: TableId) -> bool:
     return table.dataset == ERROR_DATASET
+
+
+_STAGED = "replay_"
+
+
+def staged(run: str, table: TableId) -> TableId:
+    """Where a BigQuery replay (`run`, letters and digits) writes what it makes for `table` until it
+    commits: a table of the bookkeeping dataset, which no cycle, shred or listing reads."""
+    return TableId(META_DATASET, f"{_STAGED}{run}__{table.dataset}__{table.table}")
+
+
+def staged_for(run: str, staging: TableId) -> TableId | None:
+    """The table a staged table of `run` is for (`staged`'s inverse); None for any other table."""
+    prefix = f"{_STAGED}{run}__"
+    if staging.dataset != META_DATASET or not staging.table.startswith(prefix):
+        return None
+    dataset, _, table = staging.table[len(prefix) :].partition("__")
+    return TableId(dataset, table) if table else None
 
 
 def logs_family(service: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pingpipe import jsontext
-from pingpipe.schemas.names import META_DATASET
+from pingpipe.schemas.names import META_DATASET, staged
 
 from ..evolution import additions, merge
 from ..load import refused_row
@@ -57,6 +57,10 @@ class BigQueryConfig:
 
     location: str | None = None  # where its datasets are made (else $PINGPIPE_BIGQUERY_LOCATION)
     dead_letter: str | None = None  # a folder (a path or gs://) for error rows the error table refuses
+    staging: str | None = None  # a replay's run: every table written goes to its staged table (names.staged)
+
+
+STAGED_HOURS = 24  # a staged table a replay killed half way left behind expires by itself
 
 
 DEFAULTS = BigQueryConfig()
@@ -147,6 +151,7 @@ class BigQueryWriter:
         self.bigquery = bigquery
         self.client = client or make_client(project, config.location)
         self.dead_letter = config.dead_letter
+        self.staging = config.staging
         self.dead_lettered = 0
         self.project = project
         self.registry = registry
@@ -160,8 +165,13 @@ class BigQueryWriter:
 
     # -- tables ----------------------------------------------------------------------------
 
+    def place(self, table: TableId) -> TableId:
+        """Where rows for `table` are written: the table, or a replay's staged table for it."""
+        return staged(self.staging, table) if self.staging else table
+
     def _ref(self, table: TableId) -> str:
-        return f"{self.project}.{table.dataset}.{table.table}"
+        placed = self.place(table)
+        return f"{self.project}.{placed.dataset}.{placed.table}"
 
     def _expiration_days(self, table: TableId) -> int | None:
         if self.registry is None:
@@ -183,9 +193,10 @@ class BigQueryWriter:
         known = self._schemas.get(table)
         if known is not None and not additions(known, fields):
             return known
-        if table.dataset not in self._datasets:
-            ensure_dataset(self.client, self.project, table.dataset, self.retry)
-            self._datasets.add(table.dataset)
+        dataset = self.place(table).dataset
+        if dataset not in self._datasets:
+            ensure_dataset(self.client, self.project, dataset, self.retry)
+            self._datasets.add(dataset)
         try:
             existing = self.client.get_table(self._ref(table), retry=self.retry)
         except NotFound:
@@ -201,6 +212,10 @@ class BigQueryWriter:
             clustering = [c for c in CLUSTERING if c in names]
             if clustering:
                 new.clustering_fields = clustering
+            if self.staging:
+                import datetime as dt
+
+                new.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=STAGED_HOURS)
             self.client.create_table(new, exists_ok=True, retry=self.retry)
             self._schemas[table] = fields
             return fields

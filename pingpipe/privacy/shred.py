@@ -297,6 +297,7 @@ def shred_bigquery(
     rules: list[Rule] | None = None,
     planned: Plan | None = None,
     full: bool = False,
+    since: dt.date | None = None,
 ) -> dict:
     """The same plan and scope as BigQuery jobs: one DML DELETE (or count) per table, where the data is.
 
@@ -332,7 +333,7 @@ def shred_bigquery(
             pass
     fresh = fresh_sql(p, ref) if SHREDDED in held else None
     runs = next(iter(result(runs_sql(ref))), (None, None)) if SHRED_RUNS in held else (None, None)
-    within = scope(utc.today(), runs, {f for (f,) in result(fresh)} if fresh else {f for f, _ in p.requests}, full)
+    within = scope(utc.today(), runs, {f for (f,) in result(fresh)} if fresh else {f for f, _ in p.requests}, full, since)
     done: dict[str, int] = {}
     deferred: list[str] = []
     for table, sql in statements(p, dry_run, ref, within=within):

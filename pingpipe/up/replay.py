@@ -31,12 +31,11 @@ from pingpipe.decoder.dedupe import document_key, duplicates
 from pingpipe.decoder.failures import DUPLICATE
 from pingpipe.loader.load import error_message
 from pingpipe.loader.tables import ERROR_DATASET, TableId, quote
-from pingpipe.schemas.names import DOCUMENT_NAMESPACE, DOCUMENT_TYPE, META_DATASET, SUBMISSION_TIMESTAMP, URI
+from pingpipe.schemas.names import DOCUMENT_NAMESPACE, DOCUMENT_TYPE, REPLAYS, SUBMISSION_TIMESTAMP, URI
 
 from .cycle import cycled_days
 from .work import SegmentResult, process_decoded
 
-REPLAYS = f"{META_DATASET}.replays"  # each recovered document: when, from which error row, into which table
 REPLAYS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {REPLAYS} (replayed_at TIMESTAMPTZ, document_id VARCHAR, error_table VARCHAR, "
     "error_type VARCHAR, submission_timestamp TIMESTAMPTZ, into_table VARCHAR)"
@@ -80,6 +79,16 @@ class Selection:
                 clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
                 params += list(values)
         return " AND ".join(clauses), params
+
+    def where_bigquery(self) -> tuple[str, list]:
+        """`where` for BigQuery: named parameters (@p0, …) and their query parameters."""
+        from google.cloud import bigquery
+
+        where, params = self.where()
+        parts = where.split("?")
+        sql = "".join(f"{part}@p{i}" for i, part in enumerate(parts[:-1])) + parts[-1]
+        kind = {str: "STRING", dt.datetime: "TIMESTAMP"}
+        return sql, [bigquery.ScalarQueryParameter(f"p{i}", kind[type(v)], v) for i, v in enumerate(params)]
 
 
 @dataclass
@@ -152,6 +161,15 @@ def deletions(picked: Picked, positions: list[int]) -> list[tuple[str, list]]:
     return out
 
 
+def fails_as_before(row: dict, decoded) -> bool:
+    """Whether an error row decoded again fails as it did (the same error type and message): then it
+    stays as it is; one that fails otherwise is replaced by its new error."""
+    if isinstance(decoded, Decoded):
+        return False
+    new = decoded.message.attributes
+    return (new.get("error_type"), new.get("error_message")) == (row.get("error_type"), row.get("error_message"))
+
+
 def decode_again(picked: Picked, decoder, loader) -> tuple[SegmentResult, list[int], list[int], list[int]]:
     """The picked rows' messages decoded and routed: the result to commit, the positions it replays
     (recovered, or failing otherwise), those that fail as they did (left as they are), and those
@@ -160,11 +178,9 @@ def decode_again(picked: Picked, decoder, loader) -> tuple[SegmentResult, list[i
     for i, row in enumerate(picked.rows):
         message = error_message(row)
         decoded = decoder.decode(message)
-        if not isinstance(decoded, Decoded):
-            new = decoded.message.attributes
-            if (new.get("error_type"), new.get("error_message")) == (row.get("error_type"), row.get("error_message")):
-                unchanged.append(i)
-                continue
+        if fails_as_before(row, decoded):
+            unchanged.append(i)
+            continue
         pairs.append((message, decoded))
         replayed.append(i)
     result = SegmentResult([])

@@ -89,12 +89,18 @@ def replay(
     *,
     dry_run: bool = False,
     cycle_days: bool = True,
-    schemas: Path | None = None,
+    schemas: Path | str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    beam_args: list[str] = (),
 ) -> dict:
     """Replay the error rows `selection` picks (pingpipe/up/replay.py): through a running `up` (with its
-    schemas, or a dry run's `schemas`), else on the data folder's warehouse with `schemas`; its
-    report. With `cycle_days`, each replayed day whose cycle ran is cycled again."""
+    schemas, or a dry run's `schemas`), else on the data folder's warehouse with `schemas`, or on a
+    BigQuery project as a Beam job (`beam_args`: its options; replay_bigquery.py); its report. With
+    `cycle_days`, each replayed day whose cycle ran is cycled again."""
+    if target.kind == BIGQUERY:
+        return replay_on_bigquery(
+            target, selection, dry_run=dry_run, cycle_days=cycle_days, schemas=schemas, progress=progress, beam_args=beam_args
+        )
     flags = [("dry_run", "1")] * dry_run + [("no_cycle", "1")] * (not cycle_days)
     if dry_run and schemas is not None:  # a running `up` decodes with its own, but for a preview (`schemas diff --errors`)
         flags.append(("schemas", str(Path(schemas).resolve())))
@@ -122,6 +128,28 @@ def replay(
             cycle=(lambda day: daily.run_cycle(writer, decoder.registry, day)) if cycle_days else None,
             progress=progress,
         )
+
+
+def replay_on_bigquery(target: Target, selection, *, dry_run: bool, cycle_days: bool, schemas, progress, beam_args) -> dict:
+    """`replay` on a BigQuery project, then its shred and cycles, as replay_and_after does them."""
+    from pingpipe.decoder.core import DecoderConfig
+    from pingpipe.schemas.registry import Registry
+
+    from . import cycle as daily
+    from . import replay as replaying
+    from .replay_bigquery import cycled_days, replay_bigquery
+
+    config = DecoderConfig(schemas=schemas)
+    report = replay_bigquery(target.project, selection, config, dry_run=dry_run, beam_args=beam_args, progress=progress)
+    client = target.client()
+    tables = daily.bigquery_tables(client, target.project)
+    replaying.shred_replayed(report, lambda since: daily.shred_on_bigquery(client, target.project, tables, since=since))
+    if "committed" in report and cycle_days:
+        registry = Registry.load(schemas)
+        replaying.recycle(
+            report, cycled_days(client, target.project), lambda day: daily.run_cycle_bigquery(client, target.project, registry, day)
+        )
+    return report
 
 
 def cycles(
