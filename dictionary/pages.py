@@ -83,7 +83,8 @@ def spark(figures: Figures | ErrorGroup | None) -> Markup:
 
 class Site:
     """Renders any page of the dictionary. `figures(tables)` gives warehouse figures (live only);
-    `debug` is `up`'s store of tagged pings, `errors()` the error rows by kind (both live only). `dictionary` may be a function that builds
+    `debug` is `up`'s store of tagged pings, `errors()` the error rows by kind, `trace(id)` where a
+    document is (pingpipe/up/trace.py; all three live only). `dictionary` may be a function that builds
     it: it runs on the first page asked for, so that `up` starts without parsing every app's metrics."""
 
     def __init__(
@@ -93,10 +94,12 @@ class Site:
         figures: Callable[[list[str]], dict[str, Figures]] | None = None,
         debug: DebugStore | None = None,
         errors: Callable[[], list[ErrorGroup]] | None = None,
+        trace: Callable[[str], dict] | None = None,
         now: Callable[[], dt.datetime] | None = None,
     ):
         self._dictionary = dictionary
         self.errors = errors
+        self.trace = trace
         self._building = threading.Lock()
         self.figures = figures
         self.debug = debug
@@ -177,6 +180,9 @@ class Site:
             case ["errors"] if self.errors is not None:
                 groups = self.errors()
                 return self._template("errors.html", parts, title="Errors", groups=groups, days=ERROR_DAYS)
+            case ["trace", document_id] if self.trace is not None:
+                found = self.trace(document_id)
+                return self._template("trace.html", parts, title=f"Trace {document_id}", found=found, crumbs=[("Debug pings", "debug/")])
             case ["debug"] if self.debug is not None:
                 return self._template("debug_tags.html", parts, title="Debug pings", tags=self.debug.tags(), **self._debug_limits())
             case ["debug", tag] if self.debug is not None:
@@ -186,6 +192,7 @@ class Site:
                     title=f"Debug: {tag}",
                     tag=tag,
                     pings=self.debug.pings(tag),
+                    tracing=self.trace is not None,
                     crumbs=[("Debug pings", "debug/")],
                     **self._debug_limits(),
                 )

@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 
 from pingpipe import utc
-from pingpipe.schemas.names import ERROR_DATASET, SUBMISSION_TIMESTAMP, TableId, live_of
+from pingpipe.schemas.names import DELETED, DELETED_DDL, ERROR_DATASET, SUBMISSION_TIMESTAMP, TableId, live_of
 
+DELETED_DAYS = 90  # how long `trace` can say a document was shredded or expired (names.DELETED)
 ERROR_RETENTION_DAYS = 14  # raw error payloads are kept briefly: long enough to find and replay a bad deploy's
 
 
@@ -46,13 +47,31 @@ def plan(
 
 def expire(con, planned: dict[tuple[str, str], int], *, now: dt.datetime | None = None, dry_run: bool = False) -> dict[str, int]:
     """Delete (or count, dry_run) the rows of each planned table older than its days, on DuckDB; rows per table."""
+    from .shred import record_deleted
+
     now = now or utc.now()
     done = {}
     for (dataset, name), keep in planned.items():
+        before = now - dt.timedelta(days=keep)
+        if not dry_run:
+            record_deleted(
+                con,
+                [
+                    (
+                        f"{dataset}.{name}",
+                        f'SELECT document_id FROM "{dataset}"."{name}" WHERE submission_timestamp < \'{utc.timestamp(before)}\'',
+                    )
+                ],
+                "expired",
+            )
         verb = "SELECT count(*) FROM" if dry_run else "DELETE FROM"
-        (n,) = con.execute(f'{verb} "{dataset}"."{name}" WHERE submission_timestamp < ?', [now - dt.timedelta(days=keep)]).fetchone()
+        (n,) = con.execute(f'{verb} "{dataset}"."{name}" WHERE submission_timestamp < ?', [before]).fetchone()
         if n:
             done[f"{dataset}.{name}"] = n
+    if not dry_run:  # the ids deleted are kept a while for `trace`, not for ever
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {DELETED.split('.')[0]}")
+        con.execute(DELETED_DDL)
+        con.execute(f"DELETE FROM {DELETED} WHERE deleted_at < ?", [now - dt.timedelta(days=DELETED_DAYS)])
     return done
 
 

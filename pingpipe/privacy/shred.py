@@ -33,7 +33,18 @@ import yaml
 
 from pingpipe import faults, utc
 from pingpipe.schemas.fields import column_paths
-from pingpipe.schemas.names import SHRED_RUNS, SHREDDED, SUBMISSION_DATE, SUBMISSION_TIMESTAMP, TableId, family_of, is_live, unversioned
+from pingpipe.schemas.names import (
+    DELETED,
+    DELETED_DDL,
+    SHRED_RUNS,
+    SHREDDED,
+    SUBMISSION_DATE,
+    SUBMISSION_TIMESTAMP,
+    TableId,
+    family_of,
+    is_live,
+    unversioned,
+)
 
 from . import evidence
 
@@ -240,6 +251,27 @@ def run_sql(within: Scope, ref=duckdb_ref) -> str:
     return f"INSERT INTO {ref(*SHRED_RUNS.split('.'))} (ran_at, full_scan) VALUES (CURRENT_TIMESTAMP, {within.since is None})"
 
 
+def record_deleted(con, selects: list[tuple[str, str]], reason: str) -> set[str]:
+    """Record the document id of each row about to be deleted (DELETED: `trace` answers with it; the
+    id only), given ("dataset.table", SELECT of its document ids) for each table; the ids."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {DELETED.split('.')[0]}")
+    con.execute(DELETED_DDL)
+    with_ids = {
+        f"{s}.{t}"
+        for s, t in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_columns() WHERE database_name = current_database() AND column_name = 'document_id'"
+        ).fetchall()
+    }
+    out: set[str] = set()
+    for table, sql in selects:
+        if table in with_ids:
+            docs = [d for (d,) in con.execute(sql).fetchall() if d is not None]
+            if docs:
+                con.execute(f"INSERT INTO {DELETED} SELECT unnest(?::VARCHAR[]), ?, ?, now()", [docs, table, reason])
+                out.update(docs)
+    return out
+
+
 def shred(
     con,
     tables: dict[tuple[str, str], list[dict]],
@@ -275,6 +307,7 @@ def shred(
     done: dict[str, int] = {}
     if not dry_run:  # what the deep audit will look for, recorded before it goes; the ids stay (the audit trail)
         ids = {str(i) for key in p.requests for (i,) in con.execute(requested_ids(p, key)).fetchall()}
+        ids |= record_deleted(con, statements(p, dry_run, verb="SELECT document_id FROM", within=within), "shredded")
         for table, sql in statements(p, dry_run, verb="SELECT * FROM", within=within):
             evidence.record(con, family_of(table.split(".")[0]), con.execute(sql).fetchall(), exclude=ids)
     for table, sql in statements(p, dry_run, within=within):

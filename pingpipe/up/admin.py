@@ -8,6 +8,8 @@ Loopback only, FastAPI on uvicorn (loopback.py), every answer JSON:
 - `POST /cycle?date=YYYY-MM-DD`: the daily cycle of a day that has ended;
 - `POST /etl?date=YYYY-MM-DD[&table=T...]`: the day's derived tables, the body naming a folder of queries (or empty);
 - `POST /shred[?dry_run=1][&full=1]`: deletion requests, the body the caller's own user-id rules (or empty);
+- `POST /replay?…`: error rows decoded again (replay.py's Selection as the query);
+- `GET /trace?id=DOCUMENT_ID`: every place the document is known (trace.py);
 - `GET /openapi.json`: this list, as OpenAPI.
 `DATA/up.json` (its owner's alone) tells clients (client.py) where the port is and the token it wants. Clients
 (`pingpipe query`, `status`, `audit`, `shred`, `cycle`, `etl run`, `load --dedupe`) use it when `up`
@@ -60,6 +62,7 @@ class AdminServer:
         etl: Callable[..., dict] | None = None,
         shred: Callable[..., dict] | None = None,
         replay: Callable[..., dict] | None = None,
+        trace: Callable[[str], dict] | None = None,
     ):
         """`cycle(day)` runs the daily cycle for a day (POST /cycle); `rules` are the user-id rules `up`
         shreds with; `etl(day, only, sql)` runs the day's queries (POST /etl); `shred(dry_run, rules)`
@@ -70,7 +73,7 @@ class AdminServer:
         self.token = secrets.token_urlsafe(32)
         sock = loopback.bind("127.0.0.1", port)
         self.port = sock.getsockname()[1]
-        routes = Routes(writer, status_extra, cycle, rules, etl, shred, replay)
+        routes = Routes(writer, status_extra, cycle, rules, etl, shred, replay, trace)
         self.serving = loopback.Serving(api(routes, self.port, self.token), sock, "admin", JSONErrors)
 
     def start(self) -> None:
@@ -161,8 +164,9 @@ def day_of(text: str) -> dt.date:
 class Routes:
     """What each route does; every refusal is a Refused."""
 
-    def __init__(self, writer, status_extra, cycle=None, rules=None, etl=None, shred=None, replay=None):
+    def __init__(self, writer, status_extra, cycle=None, rules=None, etl=None, shred=None, replay=None, trace=None):
         self.writer = writer
+        self.run_trace = trace
         self.status_extra = status_extra
         self.run_cycle = cycle
         self.rules = rules
@@ -273,6 +277,11 @@ class Routes:
 
         return await run_in_threadpool(run)
 
+    def trace(self, id: Annotated[str, Query(description="the document id")] = "") -> Response:
+        if not id or len(id) > 200:
+            raise Refused(400, "id: give a document id")
+        return answer(self.run_trace(id))
+
 
 def api(routes: Routes, port: int, token: str) -> FastAPI:
     """The admin API: its routes behind the Guard (no interactive docs: they would load scripts from a CDN)."""
@@ -288,6 +297,8 @@ def api(routes: Routes, port: int, token: str) -> FastAPI:
     app.add_api_route("/shred", routes.shred, methods=["POST"], openapi_extra=TEXT_BODY)
     if routes.run_replay is not None:
         app.add_api_route("/replay", routes.replay, methods=["POST"])
+    if routes.run_trace is not None:
+        app.add_api_route("/trace", routes.trace, methods=["GET"])
     app.add_exception_handler(HTTPException, http_refusal)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(Guard, port=port, token=token)

@@ -42,6 +42,7 @@ from pingpipe.reason import one_line
 from pingpipe.schemas.registry import Registry
 
 from . import report
+from . import trace as tracing
 from .admin import AdminServer
 from .client import STATE_FILE, read_state
 from .commit import Committer
@@ -127,6 +128,7 @@ class Up:
                 etl=self.daily.etl,
                 shred=self.daily.shred,
                 replay=self.daily.replay,
+                trace=lambda document_id: tracing.trace(writer.con, document_id, c.queue),
             )
         except OSError as exc:
             writer.close()
@@ -179,7 +181,11 @@ class Up:
         c = self.config
         build = functools.partial(dictionary.for_registry, self.registry, c.sql)
         site = Site(
-            build, figures=lambda tables: figures.read(writer.con, tables), debug=debug, errors=lambda: figures.read_errors(writer.con)
+            build,
+            figures=lambda tables: figures.read(writer.con, tables),
+            debug=debug,
+            errors=lambda: figures.read_errors(writer.con),
+            trace=lambda document_id: tracing.trace(writer.con, document_id, c.queue),
         )
         port = UI_PORT if c.ui_port is None else c.ui_port
         try:

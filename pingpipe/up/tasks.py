@@ -130,6 +130,17 @@ def replay(
         )
 
 
+def trace(target: Target, document_id: str) -> dict:
+    """Every place the document is known (trace.py): through a running `up`, else on the data folder."""
+    result = target.ask("GET", "/trace?" + urllib.parse.urlencode({"id": document_id}))
+    if result is not None:
+        return result
+    from .trace import trace as find
+
+    with target.read_only() as con:
+        return find(con, document_id, target.data / "queue" if target.data is not None else None)
+
+
 def replay_on_bigquery(target: Target, selection, *, dry_run: bool, cycle_days: bool, schemas, progress, beam_args) -> dict:
     """`replay` on a BigQuery project, then its shred and cycles, as replay_and_after does them."""
     from pingpipe.decoder.core import DecoderConfig

@@ -93,11 +93,11 @@ def state(up) -> tuple:
     return tables, errors
 
 
-def errors_page(up) -> str:
+def errors_page(up, page: str = "errors/") -> str:
     state = client.read_state(up.data)
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
     browser.open(state["ui_link"], timeout=10).read()
-    return browser.open(state["ui"] + "errors/", timeout=10).read().decode()
+    return browser.open(state["ui"] + page, timeout=10).read().decode()
 
 
 def events_table(up) -> bool:
@@ -146,6 +146,12 @@ def test_replay_recovers_what_the_mended_schemas_take_each_document_once_and_a_s
         assert sorted(t for t, _ in errors) == ["ParsePayload"] * 5 + ["duplicate"] * 3
         recorded = up.query("SELECT into_table, count(*) AS n FROM _pingpipe.replays GROUP BY 1 ORDER BY 1")
         assert recorded == [{"into_table": EVENTS, "n": 12}, {"into_table": HELLO, "n": 10}]
+        (back,) = up.query(f"SELECT document_id FROM _pingpipe.replays WHERE into_table = '{HELLO}' LIMIT 1")
+        where = subprocess.run([PINGPIPE, "trace", back["document_id"], "--data", str(up.data)], capture_output=True, text=True, timeout=60)
+        assert where.returncode == 0, where.stderr  # through the running `up`'s admin port
+        assert [line.split()[0] for line in where.stdout.splitlines()[1:]] == ["row", "replayed"], where.stdout
+        page = errors_page(up, f"trace/{back['document_id']}/")  # the debug viewer's trace page says the same
+        assert '<tr class="row">' in page and '<tr class="replayed">' in page
         again = replay(up)
         assert again.returncode == 0 and "failing as before, left as they are: 5" in again.stdout and state(up) == after
     finally:

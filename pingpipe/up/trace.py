@@ -1,0 +1,173 @@
+"""`pingpipe trace DOCUMENT_ID`: every place one document id is known, from one snapshot of the warehouse
+and the queue beside it.
+
+A document can be in several places at once: a row, and a counted duplicate of it; an error row,
+and its copy recovered by a replay. Each place is one entry: queued (the segment), row (the table,
+its submission time, and its stable copy once the day was deduplicated), error (type, message, and
+for a schema error the JSON path that failed), duplicate (of which row), replayed (when, into which
+table), shredded or expired (when, from which table: the id only, DELETED), or, with none of these,
+unknown. The same function answers on a running `up` (admin.py) and on a data folder.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pingpipe.decoder.failures import DUPLICATE
+from pingpipe.edge.publish.segments import OPEN, SEALED
+from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
+from pingpipe.schemas.names import DELETED, ERROR_DATASET, META_DATASET, REPLAYS, SUBMISSION_TIMESTAMP, URI, TableId, is_live, stable_of
+
+QUEUED, ROW, ERROR, DUPLICATE_OF, REPLAYED, SHREDDED, EXPIRED, UNKNOWN = (
+    "queued",
+    "row",
+    "error",
+    "duplicate",
+    "replayed",
+    "shredded",
+    "expired",
+    "unknown",
+)
+_SCHEMA_PATH = re.compile(r"(#/[^:\s]*):")  # decoder/steps/payload.py's "#/path: message"
+
+
+def schema_path(error_message: str | None) -> str | None:
+    """The JSON path a schema validation error names, if it names one."""
+    found = _SCHEMA_PATH.search(error_message or "")
+    return found.group(1) if found else None
+
+
+def queued(queue: Path, document_id: str, committed: set[str]) -> list[dict]:
+    """The queue's segments not committed yet that hold a message of the document."""
+    from pingpipe.decoder.pipeline import document_id as key_of
+
+    needle = document_id.encode("utf-8")
+    out = []
+    segments = sorted(queue.glob(f"*{SEALED}")) + sorted(queue.glob(f"*{OPEN}")) if queue.is_dir() else []
+    for path in segments:
+        if path.name in committed or str(path) in committed:
+            continue
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # committed and removed meanwhile
+            continue
+        if needle in data and any(needle in line and key_of(line) == document_id for line in data.splitlines()):
+            out.append({"state": QUEUED, "segment": path.name, "sealed": not path.name.endswith(OPEN)})
+    return out
+
+
+def _tables(cursor) -> dict[str, set[str]]:
+    """Every table's columns, by "schema.table"."""
+    out: dict[str, set[str]] = {}
+    for schema, table, column in cursor.execute(
+        "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()"
+    ).fetchall():
+        out.setdefault(f"{schema}.{table}", set()).add(column)
+    return out
+
+
+def _ref(name: str) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split(".", 1))
+
+
+def _moment(value) -> str | None:
+    from pingpipe import utc
+
+    return utc.timestamp(value) if value is not None else None
+
+
+def in_warehouse(cursor, document_id: str) -> list[dict]:
+    """The places a DuckDB warehouse knows the document: rows, error rows, duplicates, replays, deletions."""
+    tables = _tables(cursor)
+    out: list[dict] = []
+    rows = {}
+    for name, columns in sorted(tables.items()):
+        table = TableId.parse(name)
+        if not is_live(table.dataset) or not {"document_id", SUBMISSION_TIMESTAMP} <= columns:
+            continue
+        for (stamp,) in cursor.execute(f"SELECT {SUBMISSION_TIMESTAMP} FROM {_ref(name)} WHERE document_id = ?", [document_id]).fetchall():
+            stable = stable_of(table)
+            copied = stable is not None and str(stable) in tables
+            if copied:
+                copied = cursor.execute(f"SELECT count(*) FROM {_ref(str(stable))} WHERE document_id = ?", [document_id]).fetchone()[0] > 0
+            rows[name] = _moment(stamp)
+            out.append({"state": ROW, "table": name, SUBMISSION_TIMESTAMP: _moment(stamp), "stable": str(stable) if copied else None})
+    for name in sorted(t for t in tables if TableId.parse(t).dataset == ERROR_DATASET):
+        found = cursor.execute(
+            f"SELECT {SUBMISSION_TIMESTAMP}, error_type, error_message FROM {_ref(name)} "
+            f"WHERE document_id = ? OR (document_id IS NULL AND ends_with({URI}, '/' || ?)) ORDER BY 1",
+            [document_id, document_id],
+        ).fetchall()
+        for stamp, error_type, message in found:
+            if error_type == DUPLICATE:
+                out.append({"state": DUPLICATE_OF, "table": name, SUBMISSION_TIMESTAMP: _moment(stamp), "of": sorted(rows)})
+                continue
+            entry = {
+                "state": ERROR,
+                "table": name,
+                SUBMISSION_TIMESTAMP: _moment(stamp),
+                "error_type": error_type,
+                "error_message": message,
+            }
+            path = schema_path(message)
+            if path:
+                entry["path"] = path
+            out.append(entry)
+    if REPLAYS in tables:
+        for at, error_table, error_type, into in cursor.execute(
+            f"SELECT replayed_at, error_table, error_type, into_table FROM {_ref(REPLAYS)} WHERE document_id = ? ORDER BY 1", [document_id]
+        ).fetchall():
+            out.append({"state": REPLAYED, "at": _moment(at), "from": error_table, "error_type": error_type, "into": into})
+    if DELETED in tables:
+        for reason, table, at in cursor.execute(
+            f"SELECT reason, table_name, deleted_at FROM {_ref(DELETED)} WHERE document_id = ? ORDER BY 3, 2", [document_id]
+        ).fetchall():
+            out.append({"state": reason, "table": table, "at": _moment(at)})
+    return out
+
+
+def trace(con, document_id: str, queue: Path | None = None) -> dict:
+    """{"document_id", "places": [...]}: every place the document is known, from one snapshot (its
+    own read cursor, beside a writer), or one place, unknown."""
+    cursor = duckdb_cursor(con)
+    cursor.execute("BEGIN TRANSACTION")
+    try:
+        places = in_warehouse(cursor, document_id)
+        committed = set()
+        if f"{META_DATASET}.segments" in _tables(cursor):
+            committed = {name for (name,) in cursor.execute(f"SELECT name FROM {META_DATASET}.segments").fetchall()}
+    finally:
+        cursor.execute("ROLLBACK")
+        cursor.close()
+    if queue is not None:
+        places = queued(queue, document_id, committed) + places
+    return {"document_id": document_id, "places": places or [{"state": UNKNOWN}]}
+
+
+def lines(result: dict) -> list[str]:
+    """The trace as a person reads it: one line per place."""
+    out = [f"document {result['document_id']}"]
+    for p in result["places"]:
+        state = p["state"]
+        if state == QUEUED:
+            text = f"queued in {p['segment']} ({'sealed' if p['sealed'] else 'still being written'}), not committed yet"
+        elif state == ROW:
+            stable = (
+                f"; its stable copy is in {p['stable']}" if p["stable"] else "; not in its stable table yet (its day's cycle has not run)"
+            )
+            text = f"a row of {p['table']}, submitted {p[SUBMISSION_TIMESTAMP]}{stable}"
+        elif state == ERROR:
+            where = f" at {p['path']}" if "path" in p else ""
+            text = f"an error row of {p['table']}, submitted {p[SUBMISSION_TIMESTAMP]}: {p['error_type']}{where}: {p['error_message']}"
+        elif state == DUPLICATE_OF:
+            of = " and ".join(p["of"]) if p["of"] else "a row no longer there"
+            text = f"a counted duplicate (submitted {p[SUBMISSION_TIMESTAMP]}, in {p['table']}) of the row in {of}"
+        elif state == REPLAYED:
+            text = f"replayed {p['at']} from {p['from']} ({p['error_type']}) into {p['into']}"
+        elif state in (SHREDDED, EXPIRED):
+            text = f"{state} {p['at']} from {p['table']} (only its id is kept)"
+        else:
+            text = "unknown: never accepted, or deleted before pingpipe kept deletions, or mistyped"
+        out.append(f"  {state:<9} {text}")
+    return out
