@@ -32,8 +32,13 @@ META_DATASET = "_pingpipe"  # pingpipe's own bookkeeping (days cycled, segments 
 CYCLES = f"{META_DATASET}.cycles"  # each daily cycle's report, by the day it ran for
 SHREDDED = f"{META_DATASET}.shredded"  # each user id a shred processed, for the audit and the next run
 SHRED_RUNS = f"{META_DATASET}.shred_runs"  # when each shred ran, and whether it scanned every partition
-DELETED = f"{META_DATASET}.deleted_documents"  # the id of each row a shred or expiry deleted, and when: for `trace`
-DELETED_DDL = f"CREATE TABLE IF NOT EXISTS {DELETED} (document_id VARCHAR, table_name VARCHAR, reason VARCHAR, deleted_at TIMESTAMPTZ)"
+# Each row a shred or expiry deleted: its id, day and namespace/doctype only, when and why (`trace`, `stats`).
+DELETED = f"{META_DATASET}.deleted_documents"
+DELETED_COLUMNS = (DOCUMENT_ID, SUBMISSION_TIMESTAMP, DOCUMENT_NAMESPACE, DOCUMENT_TYPE)  # what is kept of a deleted row
+DELETED_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {DELETED} (table_name VARCHAR, reason VARCHAR, deleted_at TIMESTAMPTZ, "
+    f"{DOCUMENT_ID} VARCHAR, {SUBMISSION_TIMESTAMP} TIMESTAMPTZ, {DOCUMENT_NAMESPACE} VARCHAR, {DOCUMENT_TYPE} VARCHAR)"
+)
 REPLAYS = f"{META_DATASET}.replays"  # each document a replay recovered: when, from which error row, into which table
 
 _VERSION = re.compile(r"_v[0-9]+$")

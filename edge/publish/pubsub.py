@@ -84,7 +84,7 @@ class PubSubPublisher:
         self.timeout = publish_timeout
         self.flush_interval = flush_interval
         self.shutdown_flush_seconds = shutdown_flush_seconds
-        self.spool = SegmentLog(spool_dir, max_bytes=max_bytes, max_age=max_age, fsync=fsync, min_free_bytes=min_free_bytes)
+        self.spool = SegmentLog(spool_dir, max_bytes=max_bytes, max_age=max_age, fsync=fsync, min_free_bytes=min_free_bytes, ledger=False)
         self.client = client if client is not None else make_client(publish_timeout)
         self.metrics = metrics
         self.pubsub_ok = True
@@ -180,7 +180,7 @@ class PubSubPublisher:
         many messages: for a volume whose pod will not come back (a StatefulSet scaled down). Open
         segments of writers that are gone are sealed first; nothing is deleted before its ack."""
         self._release_dead_claims()
-        recover(self.spool.directory)
+        recover(self.spool.directory, ledger=False)
         total, last = 0, time.monotonic()
         while sealed_segments(self.spool.directory):
             flushed = await self.flush_once()

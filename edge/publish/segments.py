@@ -27,6 +27,8 @@ from pathlib import Path
 
 from pingpipe.private import FILE_MODE
 
+from . import accepted
+
 OPEN = ".ndjson.open"
 SEALED = ".ndjson"
 
@@ -63,8 +65,9 @@ def sealed_segments(directory: Path) -> list[Path]:
     return sorted(p for p in Path(directory).glob(f"*{SEALED}") if p.is_file())
 
 
-def seal_file(path: Path) -> Path | None:
-    """Seal an open segment left by a dead writer: cut a torn last line, rename, or remove if empty."""
+def seal_file(path: Path, ledger: bool = True) -> Path | None:
+    """Seal an open segment left by a dead writer: cut a torn last line, count it into this process's
+    ledger (accepted.py), rename; or remove it if empty."""
     data_end = path.stat().st_size
     if data_end:
         with open(path, "rb+") as f:
@@ -79,14 +82,17 @@ def seal_file(path: Path) -> Path | None:
     if data_end == 0:
         path.unlink()
         return None
+    if ledger:
+        accepted.record(path.parent, path, f"{socket.gethostname()}-{os.getpid()}")
     target = path.with_name(path.name[: -len(OPEN)] + SEALED)
     os.rename(path, target)
     fsync_dir(path.parent)
     return target
 
 
-def recover(directory: Path) -> list[Path]:
-    """Seal every open segment whose writer process is gone (after a crash or kill -9)."""
+def recover(directory: Path, ledger: bool = True) -> list[Path]:
+    """Seal every open segment whose writer process is gone (after a crash or kill -9), counting each
+    into the ledger (unless `ledger` is False: a spool's messages are counted where they go)."""
     host = socket.gethostname()
     sealed = []
     for path in sorted(Path(directory).glob(f"*{OPEN}")):
@@ -101,7 +107,7 @@ def recover(directory: Path) -> list[Path]:
         if writer_host == host and pid == os.getpid():
             continue
         try:
-            result = seal_file(path)
+            result = seal_file(path, ledger)
         except FileNotFoundError:  # another process (the edge, `pingpipe up`) sealed it first
             continue
         if result is not None:
@@ -128,8 +134,11 @@ class SegmentLog:
         min_free_bytes: int = 0,
         group_delay: float = 0.001,
         group_min: int = 64,
+        ledger: bool = True,
     ):
+        """`ledger`: count each sealed segment (accepted.py), as a queue does; a spool does not."""
         self.directory = Path(directory)
+        self.ledger = ledger
         self.directory.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.max_age = max_age
@@ -153,7 +162,7 @@ class SegmentLog:
 
     def start(self) -> None:
         """Seal dead writers' segments and start the age-based sealing timer."""
-        recover(self.directory)
+        recover(self.directory, self.ledger)
         loop = asyncio.get_running_loop()
         self._rotator = loop.create_task(self._rotate_periodically())
 
@@ -270,6 +279,8 @@ class SegmentLog:
         if current.size == 0:
             current.path.unlink(missing_ok=True)
             return
+        if self.ledger:
+            accepted.record(self.directory, current.path, self._worker, self.fsync)
         os.rename(current.path, current.path.with_name(current.path.name[: -len(OPEN)] + SEALED))
         if self.fsync:
             fsync_dir(self.directory)

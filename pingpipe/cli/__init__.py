@@ -27,6 +27,7 @@ from .logs import logs
 from .replay import replay
 from .schemas import schemas
 from .shred import shred
+from .stats import stats
 from .trace import trace
 from .up import query, status, up
 
@@ -100,6 +101,7 @@ main.add_command(audit)
 main.add_command(shred)
 main.add_command(replay)
 main.add_command(trace)
+main.add_command(stats)
 main.add_command(cycle)
 main.add_command(etl)
 main.add_command(lineage)

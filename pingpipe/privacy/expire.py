@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 
 from pingpipe import utc
-from pingpipe.schemas.names import DELETED, DELETED_DDL, ERROR_DATASET, SUBMISSION_TIMESTAMP, TableId, live_of
+from pingpipe.schemas.names import DELETED, DELETED_COLUMNS, DELETED_DDL, DOCUMENT_ID, ERROR_DATASET, SUBMISSION_TIMESTAMP, TableId, live_of
 
+COLUMNS = "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = ? AND table_name = ?"
 DELETED_DAYS = 90  # how long `trace` can say a document was shredded or expired (names.DELETED)
 ERROR_RETENTION_DAYS = 14  # raw error payloads are kept briefly: long enough to find and replay a bad deploy's
 
@@ -54,16 +55,11 @@ def expire(con, planned: dict[tuple[str, str], int], *, now: dt.datetime | None 
     for (dataset, name), keep in planned.items():
         before = now - dt.timedelta(days=keep)
         if not dry_run:
-            record_deleted(
-                con,
-                [
-                    (
-                        f"{dataset}.{name}",
-                        f'SELECT document_id FROM "{dataset}"."{name}" WHERE submission_timestamp < \'{utc.timestamp(before)}\'',
-                    )
-                ],
-                "expired",
-            )
+            have = {c for (c,) in con.execute(COLUMNS, [dataset, name]).fetchall()}
+            columns = [c for c in DELETED_COLUMNS if c in have]
+            if DOCUMENT_ID in have:
+                cursor = con.execute(f'SELECT {", ".join(columns)} FROM "{dataset}"."{name}" WHERE submission_timestamp < ?', [before])
+                record_deleted(con, f"{dataset}.{name}", columns, cursor.fetchall(), "expired")
         verb = "SELECT count(*) FROM" if dry_run else "DELETE FROM"
         (n,) = con.execute(f'{verb} "{dataset}"."{name}" WHERE submission_timestamp < ?', [before]).fetchone()
         if n:

@@ -35,6 +35,7 @@ from pingpipe import faults, utc
 from pingpipe.schemas.fields import column_paths
 from pingpipe.schemas.names import (
     DELETED,
+    DELETED_COLUMNS,
     DELETED_DDL,
     SHRED_RUNS,
     SHREDDED,
@@ -251,25 +252,21 @@ def run_sql(within: Scope, ref=duckdb_ref) -> str:
     return f"INSERT INTO {ref(*SHRED_RUNS.split('.'))} (ran_at, full_scan) VALUES (CURRENT_TIMESTAMP, {within.since is None})"
 
 
-def record_deleted(con, selects: list[tuple[str, str]], reason: str) -> set[str]:
-    """Record the document id of each row about to be deleted (DELETED: `trace` answers with it; the
-    id only), given ("dataset.table", SELECT of its document ids) for each table; the ids."""
+def record_deleted(con, table: str, columns: list[str], rows: list[tuple], reason: str) -> set[str]:
+    """Record what `trace` and `stats` keep of rows of `table` about to be deleted (DELETED_COLUMNS of
+    them, the ones it has: no content), given the rows with their `columns`; their document ids."""
+    at = [columns.index(c) if c in columns else None for c in DELETED_COLUMNS]
+    if at[0] is None or not rows:
+        return set()
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {DELETED.split('.')[0]}")
     con.execute(DELETED_DDL)
-    with_ids = {
-        f"{s}.{t}"
-        for s, t in con.execute(
-            "SELECT schema_name, table_name FROM duckdb_columns() WHERE database_name = current_database() AND column_name = 'document_id'"
-        ).fetchall()
-    }
-    out: set[str] = set()
-    for table, sql in selects:
-        if table in with_ids:
-            docs = [d for (d,) in con.execute(sql).fetchall() if d is not None]
-            if docs:
-                con.execute(f"INSERT INTO {DELETED} SELECT unnest(?::VARCHAR[]), ?, ?, now()", [docs, table, reason])
-                out.update(docs)
-    return out
+    kept = [[row[i] if i is not None else None for i in at] for row in rows]
+    con.execute(
+        f"INSERT INTO {DELETED} SELECT ?, ?, now(), "
+        "unnest(?::VARCHAR[]), unnest(?::TIMESTAMPTZ[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+        [table, reason, *map(list, zip(*kept, strict=True))],
+    )
+    return {str(row[0]) for row in kept if row[0] is not None}
 
 
 def shred(
@@ -307,9 +304,11 @@ def shred(
     done: dict[str, int] = {}
     if not dry_run:  # what the deep audit will look for, recorded before it goes; the ids stay (the audit trail)
         ids = {str(i) for key in p.requests for (i,) in con.execute(requested_ids(p, key)).fetchall()}
-        ids |= record_deleted(con, statements(p, dry_run, verb="SELECT document_id FROM", within=within), "shredded")
         for table, sql in statements(p, dry_run, verb="SELECT * FROM", within=within):
-            evidence.record(con, family_of(table.split(".")[0]), con.execute(sql).fetchall(), exclude=ids)
+            cursor = con.execute(sql)
+            columns, rows = [d[0] for d in cursor.description], cursor.fetchall()
+            kept = record_deleted(con, table, columns, rows, "shredded")  # what is kept of them is no trace
+            evidence.record(con, family_of(table.split(".")[0]), rows, exclude=ids | kept)
     for table, sql in statements(p, dry_run, within=within):
         (n,) = con.execute(sql).fetchone()
         done[table] = done.get(table, 0) + n

@@ -10,6 +10,7 @@ Loopback only, FastAPI on uvicorn (loopback.py), every answer JSON:
 - `POST /shred[?dry_run=1][&full=1]`: deletion requests, the body the caller's own user-id rules (or empty);
 - `POST /replay?…`: error rows decoded again (replay.py's Selection as the query);
 - `GET /trace?id=DOCUMENT_ID`: every place the document is known (trace.py);
+- `GET /stats?date=YYYY-MM-DD[&by=namespace|doctype|table]`: a day's pings accounted for (stats.py);
 - `GET /openapi.json`: this list, as OpenAPI.
 `DATA/up.json` (its owner's alone) tells clients (client.py) where the port is and the token it wants. Clients
 (`pingpipe query`, `status`, `audit`, `shred`, `cycle`, `etl run`, `load --dedupe`) use it when `up`
@@ -63,6 +64,7 @@ class AdminServer:
         shred: Callable[..., dict] | None = None,
         replay: Callable[..., dict] | None = None,
         trace: Callable[[str], dict] | None = None,
+        stats: Callable[[dt.date, str | None], dict] | None = None,
     ):
         """`cycle(day)` runs the daily cycle for a day (POST /cycle); `rules` are the user-id rules `up`
         shreds with; `etl(day, only, sql)` runs the day's queries (POST /etl); `shred(dry_run, rules)`
@@ -73,7 +75,7 @@ class AdminServer:
         self.token = secrets.token_urlsafe(32)
         sock = loopback.bind("127.0.0.1", port)
         self.port = sock.getsockname()[1]
-        routes = Routes(writer, status_extra, cycle, rules, etl, shred, replay, trace)
+        routes = Routes(writer, status_extra, cycle, rules, etl, shred, replay, trace, stats)
         self.serving = loopback.Serving(api(routes, self.port, self.token), sock, "admin", JSONErrors)
 
     def start(self) -> None:
@@ -164,9 +166,10 @@ def day_of(text: str) -> dt.date:
 class Routes:
     """What each route does; every refusal is a Refused."""
 
-    def __init__(self, writer, status_extra, cycle=None, rules=None, etl=None, shred=None, replay=None, trace=None):
+    def __init__(self, writer, status_extra, cycle=None, rules=None, etl=None, shred=None, replay=None, trace=None, stats=None):
         self.writer = writer
         self.run_trace = trace
+        self.run_stats = stats
         self.status_extra = status_extra
         self.run_cycle = cycle
         self.rules = rules
@@ -282,6 +285,17 @@ class Routes:
             raise Refused(400, "id: give a document id")
         return answer(self.run_trace(id))
 
+    def stats(
+        self,
+        date: Annotated[str, Query(description="YYYY-MM-DD (UTC)")] = "",
+        by: Annotated[str, Query(description="namespace, doctype or table")] = "",
+    ) -> Response:
+        from .stats import BY
+
+        if by and by not in BY:
+            raise Refused(400, f"by: one of {', '.join(BY)}")
+        return answer(self.run_stats(day_of(date), by or None))
+
 
 def api(routes: Routes, port: int, token: str) -> FastAPI:
     """The admin API: its routes behind the Guard (no interactive docs: they would load scripts from a CDN)."""
@@ -299,6 +313,8 @@ def api(routes: Routes, port: int, token: str) -> FastAPI:
         app.add_api_route("/replay", routes.replay, methods=["POST"])
     if routes.run_trace is not None:
         app.add_api_route("/trace", routes.trace, methods=["GET"])
+    if routes.run_stats is not None:
+        app.add_api_route("/stats", routes.stats, methods=["GET"])
     app.add_exception_handler(HTTPException, http_refusal)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(Guard, port=port, token=token)

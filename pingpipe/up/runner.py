@@ -42,6 +42,7 @@ from pingpipe.reason import one_line
 from pingpipe.schemas.registry import Registry
 
 from . import report
+from . import stats as accounting
 from . import trace as tracing
 from .admin import AdminServer
 from .client import STATE_FILE, read_state
@@ -129,6 +130,7 @@ class Up:
                 shred=self.daily.shred,
                 replay=self.daily.replay,
                 trace=lambda document_id: tracing.trace(writer.con, document_id, c.queue),
+                stats=lambda day, by: accounting.stats(writer.con, day, c.queue, by),
             )
         except OSError as exc:
             writer.close()

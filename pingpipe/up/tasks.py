@@ -141,6 +141,20 @@ def trace(target: Target, document_id: str) -> dict:
         return find(con, document_id, target.data / "queue" if target.data is not None else None)
 
 
+def stats(target: Target, day: dt.date, by: str | None = None) -> dict:
+    """The day's pings accounted for (stats.py): through a running `up`, else on the data folder."""
+    query = {"date": day.isoformat(), **({"by": by} if by else {})}
+    result = target.ask("GET", "/stats?" + urllib.parse.urlencode(query))
+    if result is not None:
+        return result
+    from .stats import stats as account
+
+    if target.data is None:
+        raise CommandError("stats reads the queue beside the warehouse: give --data DIR", "--warehouse")
+    with target.read_only() as con:
+        return account(con, day, target.data / "queue", by)
+
+
 def replay_on_bigquery(target: Target, selection, *, dry_run: bool, cycle_days: bool, schemas, progress, beam_args) -> dict:
     """`replay` on a BigQuery project, then its shred and cycles, as replay_and_after does them."""
     from pingpipe.decoder.core import DecoderConfig

@@ -176,6 +176,11 @@ def test_sigkill_in_mid_stream_then_restart_keeps_every_acknowledged_ping_exactl
     assert status["committed"]["duplicates"] == 0
     # Only requests cut off by the kill (no answer) may have been stored without a 200.
     assert len(counts) - len(acknowledged) <= results[0].errors
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    done = subprocess.run([PINGPIPE, "stats", "--data", str(data), "--date", day, "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr  # the kill hid nothing: what the queue took is all accounted for
+    (figures,) = json.loads(done.stdout)["groups"]
+    assert figures["accepted"] == figures["rows"] == len(counts) and figures["holds"]
     assert again.stop() == 0
 
 

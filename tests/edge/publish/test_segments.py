@@ -14,7 +14,8 @@ import pytest
 from pingpipe.edge.publish.segments import OPEN, SEALED, SegmentLog, StorageFull, recover, sealed_segments
 
 
-def lines_in(directory, pattern="*") -> list[bytes]:
+def lines_in(directory, pattern="*.ndjson*") -> list[bytes]:
+    """The lines of the segments (the ledger of what was accepted, accepted/, aside)."""
     out = []
     for path in sorted(directory.glob(pattern)):
         out += [line for line in path.read_bytes().split(b"\n") if line]
