@@ -37,8 +37,10 @@ from pingpipe.schemas.names import (
     dataset_family,
     family_of,
     is_live,
+    live_table,
     sanitize_identifier,
     unversioned,
+    versioned_table,
 )
 
 BY = ("namespace", "doctype", "table")
@@ -46,35 +48,29 @@ SIDES = ("rows", "errors", "duplicates", "queued", "shredded", "expired")
 _VERSION = re.compile(r"_v([0-9]+)$")
 
 
-def key(namespace: str, doctype: str, version: str, by: str | None) -> str:
-    """The group a ping counts in, whichever side counts it: its app's dataset family, then its
-    table's name without and with its version (`by`), from the names the URI gave."""
+def label(family: str, stem: str, version: str, by: str | None) -> str:
+    """A group's name: all, its app's dataset family, its ping (`family/doctype`), or its live table."""
     if by is None:
         return "all"
-    if namespace.startswith("logs:"):
-        table = log_records.table_of(namespace[len("logs:") :], doctype or "_")
-        family, stem, version = family_of(table.dataset) or table.dataset, table.table, ""
-    else:
-        family, stem = dataset_family(namespace) if namespace else "", sanitize_identifier(doctype) if doctype else ""
     if by == "namespace":
         return family
     if by == "doctype":
         return f"{family}/{stem}"
-    return f"{family}_live.{stem}" + (f"_v{version}" if version else "")
+    return str(live_table(family, versioned_table(stem, int(version)) if version.isdigit() else stem))
+
+
+def key(namespace: str, doctype: str, version: str, by: str | None) -> str:
+    """The group a ping counts in, whichever side counts it, from the names its URI gave."""
+    if namespace.startswith("logs:"):
+        table = log_records.table_of(namespace[len("logs:") :], doctype or "_")
+        return label(family_of(table.dataset) or table.dataset, table.table, "", by)
+    return label(dataset_family(namespace) if namespace else "", sanitize_identifier(doctype) if doctype else "", version, by)
 
 
 def table_key(table: TableId, by: str | None) -> str:
     """A live table's group."""
-    family = family_of(table.dataset) or table.dataset
     found = _VERSION.search(table.table)
-    stem = unversioned(table.table)
-    if by is None:
-        return "all"
-    if by == "namespace":
-        return family
-    if by == "doctype":
-        return f"{family}/{stem}"
-    return f"{family}_live.{stem}" + (f"_v{found.group(1)}" if found else "")
+    return label(family_of(table.dataset) or table.dataset, unversioned(table.table), found.group(1) if found else "", by)
 
 
 def _in_day(counts: Counter, day: str, by: str | None) -> Counter:
