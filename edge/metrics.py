@@ -118,6 +118,12 @@ def snapshots(folder: Path) -> list[dict]:
     return out
 
 
+def edge_collector(folder: Path) -> _Collector:
+    """The edge's series, summed over the numbers its processes wrote to `folder` (for a registry of
+    another process: `pingpipe up` serves them with its own)."""
+    return _Collector(lambda: snapshots(folder))
+
+
 def answers(folder: Path) -> dict[int, int]:
     """Submissions answered, by status code, summed over the edge processes that wrote to `folder`:
     how another process (`pingpipe up`) reads the edge's counts."""

@@ -42,7 +42,7 @@ from .target import data_option, on_target
     default=UpConfig.metrics_port,
     type=click.IntRange(1, 65535),
     envvar="PINGPIPE_METRICS_PORT",
-    help="Serve the edge's Prometheus metrics on this port (default: not served).",
+    help="Serve Prometheus metrics of every stage (edge, queue, workers, commits, daily cycle) on this port (default: not served).",
 )
 @web_options("PINGPIPE_")
 @click.option(

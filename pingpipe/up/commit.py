@@ -42,6 +42,7 @@ class Committer:
         Which copy wins is decoder/dedupe.py's rule, the same as Beam's."""
         self.writer = writer
         self.debug = None  # the debug viewer's DebugStore: tagged pings are handed to it once committed
+        self.metrics = None  # up's UpMetrics (metrics.py), told what each commit wrote and how long it took
         self.dedupe_window = dedupe_window
         self.max_document_ids = max_document_ids
         self.max_log_tables = max_log_tables  # tables one service's log Types may make (logs/records.py)
@@ -86,7 +87,11 @@ class Committer:
         alone, and rolled back) and written as error rows with its message; the rest is written again.
         """
         with self._lock:  # the scheduler's commits, and a replay's from the admin port: one at a time
-            return self._commit(result, paths, extra_sql)
+            started = time.monotonic()
+            counts = self._commit(result, paths, extra_sql)
+            if self.metrics is not None:
+                self.metrics.commit_seconds.observe(time.monotonic() - started)
+            return counts
 
     def _commit(self, result: SegmentResult, paths: list[Path], extra_sql: list[tuple[str, list]]) -> Counter:
         now = time.time()
@@ -105,6 +110,8 @@ class Committer:
                 if not found:
                     raise
                 refused.update(found)
+        if self.metrics is not None:
+            self.metrics.committed(batches)
         seen = self.seen
         if now - self._last_prune > 60:
             self._last_prune = now

@@ -47,7 +47,7 @@ class UpConfig:
     host: str = EdgeConfig.host
     port: int = EdgeConfig.port
     admin_port: int = 0
-    metrics_port: int | None = None  # the edge's Prometheus metrics (None: not served)
+    metrics_port: int | None = None  # every stage's Prometheus metrics, the edge's included (None: not served)
     tls_cert: Path | None = None  # the edge serves HTTPS (web pages' Glean.js requires it)
     tls_key: Path | None = None
     cors_origins: tuple[str, ...] = EdgeConfig.cors_origins

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 from pingpipe import faults, utc
@@ -174,13 +175,18 @@ def cycle_on(engine, registry, day: dt.date, error_retention_days: int, rules: l
 def run_plan(engine, p: Plan) -> dict:
     """The steps of `p`, in the cycle's order, on `engine`; the report of what each did. Only a
     whole cycle is recorded as the day's."""
-    report: dict = {"day": p.day.isoformat()}
-    if STABLE in p.steps:
-        report[STABLE] = engine.copy(p.copies, p.day)
-    if DELETE in p.steps:
-        report.update(engine.delete(p.shred, p.expiry))
-    if ETL in p.steps:
-        report[ETL] = engine.etl(p.day)
+    report: dict = {"day": p.day.isoformat(), "seconds": {}}
+    for step in (STABLE, DELETE, ETL):
+        if step not in p.steps:
+            continue
+        started = time.monotonic()
+        if step == STABLE:
+            report[STABLE] = engine.copy(p.copies, p.day)
+        elif step == DELETE:
+            report.update(engine.delete(p.shred, p.expiry))
+        else:
+            report[ETL] = engine.etl(p.day)
+        report["seconds"][step] = round(time.monotonic() - started, 3)
     if p.whole:
         engine.record(p.day, report)
     return report

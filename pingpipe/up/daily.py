@@ -58,6 +58,7 @@ class DailyCycle:
         self.debug = debug
         self.out = out
         self.clock = CycleClock(config.daily_cycle)
+        self.metrics = None  # up's UpMetrics (metrics.py): each cycle's outcome and step times
         self.last: dict | None = None  # the last cycle's report
 
     def due(self, now: float, stopping: bool) -> dt.date | None:
@@ -73,6 +74,8 @@ class DailyCycle:
         )
         self.forget_shredded()
         self.last = report
+        if self.metrics is not None:
+            self.metrics.cycle(report)
         for text in summary(day, report):
             print(text, file=self.out, flush=True)
         return report

@@ -140,6 +140,8 @@ class Up:
         self.scheduler = Scheduler(
             c, self.failures, self.workers, committer, self.edge, self.stop, self.daily.due, self.daily.run, self._line, self.out
         )
+        if c.metrics_port:
+            self._serve_metrics(writer)
         ui = None
         try:
             ui = self._ui(writer, debug)
@@ -176,6 +178,21 @@ class Up:
             writer.close()
         self._line(final=True)
         return code
+
+    def _serve_metrics(self, writer: DuckDBWriter) -> None:
+        """Every stage's Prometheus series (metrics.py), the edge's with them, on --metrics-port."""
+        from pingpipe.edge.metrics import serve
+
+        from .metrics import UpMetrics
+
+        c = self.config
+        metrics = UpMetrics(c.queue, c.edge_counts)
+        self.committer.metrics = self.scheduler.metrics = self.daily.metrics = metrics
+        try:
+            serve(c.metrics_port, c.host, metrics.registry)
+        except OSError as exc:
+            writer.close()
+            raise UpError(f"the metrics could not be served on {c.host}:{c.metrics_port}: {exc.strerror}") from None
 
     def _ui(self, writer: DuckDBWriter, debug: DebugStore) -> UIServer:
         """The data dictionary and debug viewer, on 127.0.0.1: the --ui-port asked for, else UI_PORT if

@@ -109,6 +109,7 @@ class Scheduler:
         self.tick = tick
         self.out = out
         self.segments_decoded = 0  # results back from the workers (committed or waiting for their commit)
+        self.metrics = None  # up's UpMetrics (metrics.py): worker latency, retries, give-ups, cycles that failed
 
     def next_group(self, claimed: set[str], now: float) -> list[Path]:
         c = self.config
@@ -116,12 +117,16 @@ class Scheduler:
 
     def _given_up(self, path: Path) -> SegmentResult:
         error, error_type = given_up_error(path.name, self.failures.given_up[path.name], self.config.retry.attempts)
+        if self.metrics is not None:
+            self.metrics.given_up.inc()
         print(f"{error}: its messages go to the error table as {error_type}", file=self.out, flush=True)
         return error_result([str(path)], error, error_type)
 
     def _failed(self, stage: str, group: list[Path], exc: BaseException, now: float) -> None:
         names = [p.name for p in group]
         self.failures.failed(names, exc, now)
+        if self.metrics is not None:
+            self.metrics.retries.inc()
         delay = max(0.0, self.failures.not_before[names[0]] - now)
         print(failure_line(stage, names, exc, delay), file=self.out, flush=True)
 
@@ -146,6 +151,7 @@ class Scheduler:
         ready: collections.deque[tuple[SegmentResult, list[Path]]] = collections.deque()  # waiting for their commit
         committing: tuple[cf.Future, list[Path]] | None = None
         claimed: set[str] = set()  # segments running, ready or committing
+        submitted: dict[cf.Future, float] = {}  # when each group at the workers was handed out
         last_line = 0.0
         last_recover = time.monotonic()
         with cf.ThreadPoolExecutor(1, thread_name_prefix="commit") as commits:
@@ -171,16 +177,22 @@ class Scheduler:
                             continue
                         claimed.update(p.name for p in group)
                         running.append((future, group))
+                        submitted[future] = now
                         continue
                 # Results, in order.
                 while running and running[0][0].done():
                     future, group = running.popleft()
+                    if self.metrics is not None and future in submitted:
+                        self.metrics.worker_seconds.observe(time.monotonic() - submitted[future])
+                    submitted.pop(future, None)
                     try:
                         ready.append((future.result(), group))
                         self.segments_decoded += len(group)
                     except cf.process.BrokenProcessPool:
                         claimed.difference_update(p.name for p in group)
                         failures.failed([p.name for p in group], WorkerCrashed("a worker process died"), now)
+                        if self.metrics is not None:
+                            self.metrics.retries.inc()
                         self._restart_workers(running, claimed)
                     except Exception as exc:  # noqa: BLE001 - processing raised: the segments stay, and are tried again
                         claimed.difference_update(p.name for p in group)
@@ -198,6 +210,8 @@ class Scheduler:
                             self._failed("committing", group, exc, now)
                         else:  # the daily cycle: tried again at the next check
                             print(f"the daily cycle failed, will retry: {exc!r}", file=self.out, flush=True)
+                            if self.metrics is not None:
+                                self.metrics.cycle(None, failed=True)
                     claimed.difference_update(p.name for p in group)
                 if committing is None and not ready:  # between commits: the writer is free
                     day = self.cycle_due(now, stop.stopping)

@@ -105,7 +105,7 @@ class Edge:
                 segment_max_age=c.segment_max_age,
                 min_free_bytes=c.min_free_bytes,
                 max_body_bytes=c.max_body_bytes,
-                metrics_port=c.metrics_port,
+                metrics_port=None,  # `up` serves the edge's series with its own (metrics.py)
                 tls_cert=c.tls_cert,
                 tls_key=c.tls_key,
                 cors_origins=c.cors_origins,
