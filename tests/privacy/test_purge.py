@@ -6,6 +6,7 @@ SIGKILL in the middle of the rewrite and a restart, where the deep audit first f
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import http.client
 import os
@@ -51,9 +52,16 @@ def post(conn: http.client.HTTPConnection, doctype: str, body: bytes, tag: str |
 def send(up, kept: int = 2950) -> None:
     """`kept` pings of 40 clients (2,950: the issue's 3,000 with the deleted client's) and 50 of the
     deleted client, each with its marker, some tagged for the debug viewer; then its deletion request."""
+
+    def share(start: int) -> None:  # eight connections at once: the edge answers them with shared fsyncs
+        conn = http.client.HTTPConnection("127.0.0.1", up.port, timeout=30)
+        for i in range(start, kept, 8):
+            post(conn, "hello", ping(KEPT[i % 40], "dark", i))
+        conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(share, range(8)))
     conn = http.client.HTTPConnection("127.0.0.1", up.port, timeout=30)
-    for i in range(kept):
-        post(conn, "hello", ping(KEPT[i % 40], "dark", i))
     for i, marker in enumerate(MARKERS):
         post(conn, "hello", ping(DELETED, marker, i), tag="purge-test" if i < 5 else None)
     post(conn, "deletion-request", orjson.dumps({"ping_info": PING_INFO, "client_info": {**CLIENT_INFO, "client_id": DELETED}}))
