@@ -97,6 +97,18 @@ def entry(attributes: dict, payload: dict | None = None, error: bytes | None = N
     }
 
 
+def as_json(e: dict) -> dict:
+    """A debug entry as the JSON API gives it (what its page shows): the verdict, and a valid ping's
+    payload as JSON, a refused one's body as text."""
+    out = {k: v for k, v in e.items() if k not in ("client_ids", "payload")}
+    out["verdict"] = "valid" if e["valid"] else f"refused: {e['error_type']}"
+    try:
+        out["payload"] = orjson.loads(e["payload"]) if e["valid"] else e["payload"]
+    except orjson.JSONDecodeError:
+        out["payload"] = e["payload"]
+    return out
+
+
 def _size(e: dict) -> int:
     """What an entry holds in memory: the dict and its values (sys.getsizeof is O(1) for a str)."""
     return sys.getsizeof(e) + sum(sys.getsizeof(v) for v in e.values())

@@ -26,7 +26,7 @@ from pingpipe import utc
 
 from . import catalog
 from .catalog import Dictionary
-from .debug import MIB, DebugStore
+from .debug import MIB, DebugStore, as_json
 from .figures import ERROR_DAYS, ErrorGroup, Figures, sparkline
 
 STATIC = ("style.css", "search.js", "live.js")
@@ -122,6 +122,8 @@ class Site:
             if parts[:1] == ["static"] and len(parts) == 2 and parts[1] in STATIC:
                 data = (resources.files("pingpipe.dictionary") / "static" / parts[1]).read_bytes()
                 return Page(200, mimetypes.guess_type(parts[1])[0] or "application/octet-stream", data)
+            if parts[:2] == ["api", "debug"] and self.debug is not None and len(parts) <= 3:
+                return Page(200, "application/json", orjson.dumps(self._debug_api(parts[2:])))
             if parts == ["search-index.js"]:
                 body = b"window.PINGPIPE_INDEX = " + orjson.dumps(catalog.search_index(self.d)) + b";\n"
                 return Page(200, "text/javascript", body)
@@ -197,6 +199,13 @@ class Site:
                     **self._debug_limits(),
                 )
         raise NotFound(f"no page {'/'.join(parts)}/")
+
+    def _debug_api(self, parts: list[str]) -> dict:
+        """The debug view as JSON, for tests in any language: `api/debug/` its tags, `api/debug/<tag>`
+        that tag's pings, newest first, each with its verdict (debug.as_json)."""
+        if not parts:
+            return {"tags": self.debug.tags(), **self.debug.status()}
+        return {"tag": parts[0], "pings": [as_json(e) for e in self.debug.pings(parts[0])]}
 
     def _template(self, name: str, parts: list[str], **values) -> bytes:
         base = "../" * len(parts)

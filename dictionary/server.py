@@ -5,7 +5,8 @@ only. Requests must name this address in Host, so a web page cannot reach it und
 own (DNS rebinding). Any local user can reach a loopback port, and the debug pings are people's
 data, so the pages also want a token, as Jupyter's do: `up` prints a link that carries it
 (`link`), which the browser opens once and then holds as a cookie; the link is also in the
-state file only the owner of DATA can read (`pingpipe status` prints it).
+state file only the owner of DATA can read (`pingpipe status` prints it). A program (a test reading
+the debug view's JSON, `api/debug/<tag>`) may send the token as the X-Pingpipe-Token header instead.
 
 Starlette on uvicorn (pingpipe/loopback.py): the Gate checks Host and token before any route; the
 one route hands every path to `Site.render`, the route table the static build uses too.
@@ -31,6 +32,7 @@ from pingpipe import loopback
 from .pages import Page, Site
 
 COOKIE = "pingpipe_ui"
+TOKEN_HEADER = "X-Pingpipe-Token"  # the token as a header, for clients without cookies (the JSON API's)
 TEXT = "text/plain; charset=utf-8"
 FOREIGN_HOST = Page(403, TEXT, b"refused: Host is not this address\n")
 NO_TOKEN = Page(403, TEXT, b"refused: open the link `pingpipe up` printed, with its token (`pingpipe status` shows it again)\n")
@@ -111,7 +113,10 @@ class Gate:
             path = scope["raw_path"].decode("latin-1") or "/"
             cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
             response = Response(status_code=303, headers={"Location": path, "Set-Cookie": cookie, "Cache-Control": "no-store"})
-        elif not loopback.same_secret(cookie_parser(headers.get("cookie", "")).get(COOKIE, ""), self.token):
+        elif not (
+            loopback.same_secret(cookie_parser(headers.get("cookie", "")).get(COOKIE, ""), self.token)
+            or loopback.same_secret(headers.get(TOKEN_HEADER, ""), self.token)  # a test's client: no cookie jar
+        ):
             response = answer(NO_TOKEN)
         else:
             return await self.app(scope, receive, send)

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import shutil
 import signal
 import subprocess
 import threading
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from pingpipe.up import client
 from tests.helpers import PINGPIPE, make_certificate
 from tests.up.conftest import scan_warehouse, start_up
 
@@ -168,6 +172,13 @@ def test_a_web_pages_glean_ping_lands_with_its_values_and_without_ip_or_user_age
         assert headers.get("content-type", "").startswith("text/plain")
     else:
         assert headers.get("x-debug-id") == "web-fetch" and headers.get("content-encoding") == "gzip"
+        # The debug view's JSON API, read as a test in any language would: plain HTTP, the token as a header
+        state = client.read_state(up.data)
+        token = urllib.parse.parse_qs(urllib.parse.urlparse(state["ui_link"]).query)["token"][0]
+        request = urllib.request.Request(state["ui"] + "api/debug/web-fetch", headers={"X-Pingpipe-Token": token})
+        pings = json.loads(urllib.request.urlopen(request, timeout=10).read())["pings"]
+        (mine,) = [p for p in pings if p["payload"]["metrics"]["string"]["page.theme"] == theme]
+        assert (mine["doctype"], mine["verdict"], mine["payload"]["metrics"]["counter"]["page.visits"]) == ("page-visit", "valid", 2)
 
 
 def test_a_page_from_an_origin_not_allowed_cannot_send_by_fetch_and_nothing_is_stored(up, page_server, trusting_page):
