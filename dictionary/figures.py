@@ -17,7 +17,18 @@ from pingpipe import utc
 from pingpipe.decoder.failures import DUPLICATE
 from pingpipe.loader.tables import quote
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
-from pingpipe.schemas.names import ERROR_DATASET, SUBMISSION_DATE, SUBMISSION_TIMESTAMP, URI
+from pingpipe.schemas.names import (
+    DOCUMENT_NAMESPACE,
+    DOCUMENT_TYPE,
+    ERROR_DATASET,
+    SUBMISSION_DATE,
+    SUBMISSION_TIMESTAMP,
+    URI,
+    TableId,
+    family_of,
+    is_live,
+    unversioned,
+)
 
 DAYS = 30  # the sparkline's span
 
@@ -29,6 +40,15 @@ class Figures:
     last_received: str | None = None
     per_day: list[tuple[str, int]] = field(default_factory=list)  # (day, rows), oldest first, every day of the span
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, DuckDB type), for tables the catalog has no schema of
+    errors: int | None = None  # a live table's ping: its error rows over the span (counted duplicates aside)
+
+    @property
+    def error_rate(self) -> float | None:
+        """Error rows over the span, of everything its ping sent then (rows and error rows)."""
+        if self.errors is None:
+            return None
+        sent = self.errors + sum(n for _, n in self.per_day)
+        return self.errors / sent if sent else None
 
 
 def existing(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -65,7 +85,27 @@ def table_figures(cursor, table: str, today: dt.date | None = None, days: int = 
         cursor.execute(f"SELECT CAST({when} AS DATE) AS d, count(*) FROM {source} WHERE {when} >= ? GROUP BY d", [first]).fetchall()
     )
     figures.per_day = [(str(d), counts.get(d, 0)) for d in (first + dt.timedelta(days=i) for i in range(days))]
+    if is_live(dataset) and when == SUBMISSION_TIMESTAMP:
+        figures.errors = ping_errors(cursor, TableId(dataset, name), first)
     return figures
+
+
+def ping_errors(cursor, table: TableId, since: dt.date) -> int:
+    """The error rows since `since` of the ping a live table holds: by the namespace and doctype they
+    name, as the table's family and name have them (`-` and other signs as `_`)."""
+    held = {
+        t for (t,) in cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [ERROR_DATASET]).fetchall()
+    }
+    total = 0
+    for error_table in sorted(held):
+        (n,) = cursor.execute(
+            f"SELECT count(*) FROM {quote(ERROR_DATASET)}.{quote(error_table)} WHERE {SUBMISSION_TIMESTAMP} >= ? "
+            f"AND error_type IS DISTINCT FROM ? AND replace({DOCUMENT_NAMESPACE}, '-', '_') = ? "
+            f"AND regexp_replace({DOCUMENT_TYPE}, '[^A-Za-z0-9_]', '_', 'g') = ?",
+            [utc.bounds(since)[0], DUPLICATE, family_of(table.dataset), unversioned(table.table)],
+        ).fetchone()
+        total += n
+    return total
 
 
 def read(con: duckdb.DuckDBPyConnection, tables: list[str], today: dt.date | None = None) -> dict[str, Figures]:

@@ -169,3 +169,31 @@ def test_the_error_page_counts_refused_pings_by_kind_per_day_with_the_replay_tha
     assert "pingpipe replay --since 2026-12-05 --namespace a --doctype events --error-type ParsePayload" in body
     assert "no URI: not replayable" in body and body.count('class="spark"') == 2
     assert Site(dictionary).render("/errors/").status == 404  # a static build has no warehouse
+
+
+def test_a_pings_page_has_a_health_line_rows_per_day_its_error_rate_and_when_it_last_came(dictionary):
+    import duckdb
+
+    from pingpipe.dictionary.figures import table_figures
+    from pingpipe.loader.tables import ERROR_FIELDS, duckdb_type
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE SCHEMA payload_bytes_error; CREATE SCHEMA pingpipe_demo_live")
+    columns = ", ".join(f"{f['name']} {duckdb_type(f)}" for f in ERROR_FIELDS)
+    con.execute(f"CREATE TABLE payload_bytes_error.structured ({columns})")
+    con.execute("CREATE TABLE pingpipe_demo_live.hello_v1 (document_id VARCHAR, submission_timestamp TIMESTAMPTZ)")
+    today = dt.date(2026, 12, 7)
+    for i in range(3):
+        con.execute("INSERT INTO pingpipe_demo_live.hello_v1 VALUES (?, ?::TIMESTAMPTZ)", [f"d{i}", f"2026-12-0{5 + i} 10:00:00+00"])
+    for doctype, error_type in [("hello", "ParsePayload"), ("hello", "duplicate"), ("other", "ParsePayload")]:  # only the first counts
+        con.execute(
+            "INSERT INTO payload_bytes_error.structured (submission_timestamp, document_namespace, document_type, error_type) "
+            "VALUES ('2026-12-06 10:00:00+00', 'pingpipe-demo', ?, ?)",
+            [doctype, error_type],
+        )
+    f = table_figures(con.cursor(), "pingpipe_demo_live.hello_v1", today)
+    figures = {"pingpipe_demo_live.hello_v1": f}
+    assert (f.rows, f.errors, f.error_rate) == (3, 1, 0.25) and f.last_received.startswith("2026-12-07 10:00:00")
+    body = Site(dictionary, figures=lambda tables: figures).render("/apps/pingpipe-demo/pings/hello/").body.decode()
+    assert "3 rows, last received 2026-12-07 10:00:00" in body and "error rate 25.0% (1 error rows in 30 days)" in body
