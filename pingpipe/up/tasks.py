@@ -130,8 +130,13 @@ def replay(
         )
 
 
-def trace(target: Target, document_id: str) -> dict:
-    """Every place the document is known (trace.py): through a running `up`, else on the data folder."""
+def trace(target: Target, document_id: str, since: dt.date | None = None) -> dict:
+    """Every place the document is known (trace.py): through a running `up`, else on the data folder;
+    on BigQuery from `since` on (default: the last 30 days)."""
+    if target.kind == BIGQUERY:
+        from .trace import in_bigquery
+
+        return in_bigquery(target.client(), target.project, document_id, since or utc.today() - dt.timedelta(days=30))
     result = target.ask("GET", "/trace?" + urllib.parse.urlencode({"id": document_id}))
     if result is not None:
         return result

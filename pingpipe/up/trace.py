@@ -99,21 +99,7 @@ def in_warehouse(cursor, document_id: str) -> list[dict]:
             f"WHERE document_id = ? OR (document_id IS NULL AND ends_with({URI}, '/' || ?)) ORDER BY 1",
             [document_id, document_id],
         ).fetchall()
-        for stamp, error_type, message in found:
-            if error_type == DUPLICATE:
-                out.append({"state": DUPLICATE_OF, "table": name, SUBMISSION_TIMESTAMP: _moment(stamp), "of": sorted(rows)})
-                continue
-            entry = {
-                "state": ERROR,
-                "table": name,
-                SUBMISSION_TIMESTAMP: _moment(stamp),
-                "error_type": error_type,
-                "error_message": message,
-            }
-            path = schema_path(message)
-            if path:
-                entry["path"] = path
-            out.append(entry)
+        out += [error_place(name, stamp, error_type, message, sorted(rows)) for stamp, error_type, message in found]
     if REPLAYS in tables:
         for at, error_table, error_type, into in cursor.execute(
             f"SELECT replayed_at, error_table, error_type, into_table FROM {_ref(REPLAYS)} WHERE document_id = ? ORDER BY 1", [document_id]
@@ -145,9 +131,71 @@ def trace(con, document_id: str, queue: Path | None = None) -> dict:
     return {"document_id": document_id, "places": places or [{"state": UNKNOWN}]}
 
 
+def in_bigquery(client, project: str, document_id: str, since) -> dict:
+    """`trace` on a BigQuery project: its live tables (and their stable copies), error tables and
+    replays, read from `since` on (a partition filter: a trace costs what those days' id columns do).
+    Nothing is queued there (Pub/Sub holds it), and shreds there keep no ids."""
+    from google.api_core.exceptions import NotFound
+    from google.cloud import bigquery
+
+    from pingpipe import utc
+
+    from .cycle import bigquery_tables
+
+    tables = {TableId(*key): {f["name"] for f in fields} for key, fields in bigquery_tables(client, project).items()}
+    config = bigquery.QueryJobConfig(
+        query_parameters=[
+            bigquery.ScalarQueryParameter("id", "STRING", document_id),
+            bigquery.ScalarQueryParameter("since", "TIMESTAMP", utc.bounds(since)[0]),
+        ]
+    )
+
+    def found(sql: str) -> list:
+        return list(client.query(sql, job_config=config).result())
+
+    def ref(table: TableId) -> str:
+        return f"`{project}.{table}`"
+
+    dated = f"{SUBMISSION_TIMESTAMP} >= @since"
+    out, rows = [], []
+    for table, columns in sorted(tables.items(), key=lambda t: str(t[0])):
+        if not is_live(table.dataset) or not {"document_id", SUBMISSION_TIMESTAMP} <= columns:
+            continue
+        for (stamp,) in found(f"SELECT {SUBMISSION_TIMESTAMP} FROM {ref(table)} WHERE {dated} AND document_id = @id"):
+            stable = stable_of(table)
+            copied = stable in tables and bool(found(f"SELECT 1 FROM {ref(stable)} WHERE {dated} AND document_id = @id LIMIT 1"))
+            rows.append(str(table))
+            out.append({"state": ROW, "table": str(table), SUBMISSION_TIMESTAMP: _moment(stamp), "stable": str(stable) if copied else None})
+    for table in sorted((t for t in tables if t.dataset == ERROR_DATASET), key=str):
+        sql = (
+            f"SELECT {SUBMISSION_TIMESTAMP}, error_type, error_message FROM {ref(table)} WHERE {dated} "
+            f"AND (document_id = @id OR (document_id IS NULL AND ENDS_WITH({URI}, CONCAT('/', @id)))) ORDER BY 1"
+        )
+        out += [error_place(str(table), stamp, error_type, message, sorted(rows)) for stamp, error_type, message in found(sql)]
+    sql = f"SELECT replayed_at, error_table, error_type, into_table FROM `{project}.{REPLAYS}` WHERE document_id = @id ORDER BY 1"
+    try:  # pingpipe's bookkeeping dataset is no table listing's
+        replayed = found(sql)
+    except NotFound:
+        replayed = []
+    for at, error_table, error_type, into in replayed:
+        out.append({"state": REPLAYED, "at": _moment(at), "from": error_table, "error_type": error_type, "into": into})
+    return {"document_id": document_id, "places": out or [{"state": UNKNOWN}], "since": since.isoformat()}
+
+
+def error_place(table: str, stamp, error_type: str, message: str, rows: list[str]) -> dict:
+    """An error row's place: a counted duplicate of the document's rows, or an error (with the path a schema refused)."""
+    if error_type == DUPLICATE:
+        return {"state": DUPLICATE_OF, "table": table, SUBMISSION_TIMESTAMP: _moment(stamp), "of": rows}
+    entry = {"state": ERROR, "table": table, SUBMISSION_TIMESTAMP: _moment(stamp), "error_type": error_type, "error_message": message}
+    path = schema_path(message)
+    if path:
+        entry["path"] = path
+    return entry
+
+
 def lines(result: dict) -> list[str]:
     """The trace as a person reads it: one line per place."""
-    out = [f"document {result['document_id']}"]
+    out = [f"document {result['document_id']}" + (f" (BigQuery, from {result['since']} on)" if "since" in result else "")]
     for p in result["places"]:
         state = p["state"]
         if state == QUEUED:

@@ -96,6 +96,11 @@ def test_rows_a_missing_schema_refused_are_recovered_once_on_bigquery_and_a_kill
     again = replay()
     assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] == 1 and "committed" not in json.loads(again.stdout)
     assert live() == (4, 4)
+    where = subprocess.run(
+        [PINGPIPE, "trace", retried, "--warehouse", "bigquery:test", "--since", "2026-01-01"], capture_output=True, text=True, env=env
+    )
+    assert where.returncode == 0, where.stderr  # the recovered row, its copy counted, and the replay: on BigQuery too
+    assert [line.split()[0] for line in where.stdout.splitlines()[1:]] == ["row", "duplicate", "replayed"], where.stdout
 
 
 def test_rows_still_in_a_streaming_buffer_are_held_back_for_a_later_run():
