@@ -128,9 +128,15 @@ def test_after_one_cycle_no_byte_of_a_deleted_client_is_left_under_the_data_fold
         before = markers_on_disk(data)
         assert sum(before.values()) >= len(MARKERS), before  # the check can fail: they are on disk now
         assert DELETED in debug_page(up)
+        sql = "SELECT document_id FROM pingpipe_demo_live.hello_v1 WHERE client_info.client_id = '{}' LIMIT 1"
+        (gone,), (kept,) = (up.query(sql.format(c)) for c in (DELETED, KEPT[0]))
         done = cycle(up)
         assert done.returncode == 0, done.stdout + done.stderr
         assert_gone(up, data)  # while `up` runs: its WAL included
+        for row, states in ((gone, ["shredded", "shredded"]), (kept, ["row"])):  # `trace` through the running `up`
+            where = subprocess.run([PINGPIPE, "trace", row["document_id"], "--data", str(data)], capture_output=True, text=True)
+            assert [line.split()[0] for line in where.stdout.splitlines()[1:]] == states, where.stdout + where.stderr
+        assert "its stable copy is in pingpipe_demo_stable.hello_v1" in where.stdout
         assert DELETED not in debug_page(up)  # the debug viewer forgot the client
         audit = deep_audit(data)
         assert audit.returncode == 0 and "0 trace(s): none" in audit.stderr + audit.stdout, audit.stdout + audit.stderr
