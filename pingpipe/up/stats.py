@@ -176,6 +176,8 @@ def stats(con, day: dt.date, queue: Path, by: str | None = None) -> dict:
     groups = []
     for group in sorted(set(accepted) | {g for side in (*SIDES, "replayed") for g in sides[side]}):
         row = {"group": group, "accepted": accepted[group], **{side: sides[side][group] for side in (*SIDES, "replayed")}}
+        if not any(row[k] for k in ("accepted", *SIDES, "replayed")):
+            continue  # a table with nothing of the day
         accounted = sum(row[side] for side in SIDES)
         row["holds"] = accounted == row["accepted"]
         if not row["holds"]:
