@@ -199,6 +199,8 @@ def stats(con, day: dt.date, queue: Path, by: str | None = None) -> dict:
 
 def table(result: dict) -> list[str]:
     """The report as a person reads it: a line per group, and the verdict."""
+    if not result["groups"]:
+        return [f"nothing was accepted on {result['day']}"]
     head = ["accepted", *SIDES, "replayed"]
     width = max([len(g["group"]) for g in result["groups"]] + [5])
     out = [f"{'':<{width}}  " + "  ".join(f"{h:>10}" for h in head) + "  identity"]
@@ -207,9 +209,6 @@ def table(result: dict) -> list[str]:
         out.append(f"{g['group']:<{width}}  " + "  ".join(f"{g[h]:>10,}" for h in head) + f"  {verdict}")
     if result["errors_by_type"]:
         out.append("errors by type: " + ", ".join(f"{k} {v:,}" for k, v in result["errors_by_type"].items()))
-    if not result["groups"]:
-        out.append(f"nothing was accepted on {result['day']}")
-    else:
-        verdict = "holds" if result["holds"] else "does NOT hold"
-        out.append(f"{result['day']}: accepted = rows + errors + duplicates + queued + shredded + expired {verdict}")
+    verdict = "holds" if result["holds"] else "does NOT hold"
+    out.append(f"{result['day']}: accepted = rows + errors + duplicates + queued + shredded + expired {verdict}")
     return out
