@@ -192,7 +192,9 @@ def test_a_pings_page_has_a_health_line_rows_per_day_its_error_rate_and_when_it_
             "VALUES ('2026-12-06 10:00:00+00', 'pingpipe-demo', ?, ?)",
             [doctype, error_type],
         )
-    f = table_figures(con.cursor(), "pingpipe_demo_live.hello_v1", today)
+    cursor = con.cursor()  # as up's own cursors are (writers/duckdb.py), in UTC whatever the machine's zone
+    cursor.execute("SET TimeZone = 'UTC'")
+    f = table_figures(cursor, "pingpipe_demo_live.hello_v1", today)
     figures = {"pingpipe_demo_live.hello_v1": f}
     assert (f.rows, f.errors, f.error_rate) == (3, 1, 0.25) and f.last_received.startswith("2026-12-07 10:00:00")
     body = Site(dictionary, figures=lambda tables: figures).render("/apps/pingpipe-demo/pings/hello/").body.decode()
