@@ -33,6 +33,7 @@ from typing import BinaryIO, Iterator
 
 import orjson
 
+from pingpipe.edge.publish import accepted
 from pingpipe.edge.publish.segments import SegmentLog
 from pingpipe.message import encode_line
 
@@ -280,7 +281,8 @@ async def _append(log: SegmentLog, lines: list[bytes | TooLong], totals: Totals,
         if isinstance(message, Skipped):
             totals.skipped[message.reason] += 1
             continue
-        futures.append(log.enqueue(encode_line(*message)))
+        data, attributes = message
+        futures.append(log.enqueue(encode_line(data, attributes), accepted.key(accepted.dated(attributes, data, received))))
     if futures:
         await asyncio.gather(*futures)
         totals.queued += len(futures)

@@ -1,11 +1,13 @@
 """What the queue accepted, per submission day, namespace and document type, kept durably beside it.
 
-When a segment is sealed (by its writer, or by `recover` after a kill) its lines are counted and one
-line is appended to the ledger, `<queue>/accepted/<writer>.log`, and flushed to disk before the
-segment's rename: a sealed segment is always counted. A kill between the two counts the segment
-again when it is recovered; readers keep one count per segment. Messages of a segment still open
-are counted by reading it (`count`). So `pingpipe stats` knows what was accepted without trusting
-the stages that came after, and a restart hides nothing.
+A writer counts the lines it appends to a segment, by `key` of the attributes it was given (never
+by reading them back). When the segment is sealed, one line is appended to the ledger,
+`<queue>/accepted/<writer>.log`, and flushed to disk before the segment's rename: a sealed segment
+is always counted. A segment a killed writer left open is counted by reading it when `recover`
+seals it. A kill between the ledger line and the rename counts the segment again when it is
+recovered; readers keep one count per segment. Messages of a segment still open are counted by
+reading it (`count`). So `pingpipe stats` knows what was accepted without trusting the stages that
+came after, and a restart hides nothing.
 """
 
 from __future__ import annotations
@@ -16,34 +18,54 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import pybase64
 
 from pingpipe.private import FILE_MODE, FOLDER_MODE
+from pingpipe.schemas.names import SUBMISSION_TIMESTAMP, URI
 
 FOLDER = "accepted"
-_DAY = re.compile(rb'"submission_timestamp":"(\d{4}-\d\d-\d\d)')
-_URI = re.compile(rb'"uri":"/submit/([^/"]+)/([^/"]*)(?:/([^/"]*))?')
-_SERVICE = re.compile(rb'"log_service":"([^"]*)"')
-_TYPE = re.compile(rb'"log_type":"([^"]*)"')
+
+
+def key(attributes: dict[str, str]) -> str:
+    """`day namespace doctype version` of a message, from its attributes: its submission day and the
+    names its URI gives (a legacy telemetry URI names no version); a service's log line is namespace
+    `logs:<service>` and its Type; what is missing is empty."""
+    day = (attributes.get(SUBMISSION_TIMESTAMP) or "")[:10]
+    uri = attributes.get(URI)
+    if uri:
+        parts = uri.split("/", 6)  # "", "submit", namespace, then doctype/version or docid/doctype
+        namespace = parts[2] if len(parts) > 2 else ""
+        if namespace == "telemetry":
+            doctype, version = (parts[4] if len(parts) > 4 else ""), ""
+        else:
+            doctype, version = (parts[3] if len(parts) > 3 else ""), (parts[4] if len(parts) > 4 else "")
+    elif "log_service" in attributes:
+        namespace, doctype, version = f"logs:{attributes['log_service']}", attributes.get("log_type", ""), ""
+    else:
+        namespace = doctype = version = ""
+    return f"{day} {namespace} {doctype} {version}"
+
+
+_RECEIVED = re.compile(rb'"receiveTimestamp"\s*:\s*"([0-9]{4}-[0-9]{2}-[0-9]{2})')
+
+
+def dated(attributes: dict[str, str], data: bytes, default: str = "") -> dict[str, str]:
+    """The attributes, with the submission day the decoder will give the message: a server's log entry
+    (no submission_timestamp, no uri) is dated by its body's `receiveTimestamp`, else `default`."""
+    if SUBMISSION_TIMESTAMP in attributes or URI in attributes:
+        return attributes
+    found = _RECEIVED.search(data)
+    return {**attributes, SUBMISSION_TIMESTAMP: found.group(1).decode() if found else default}
 
 
 def key_of(line: bytes) -> str:
-    """`day namespace doctype version` of a raw-message line, read from its URI in its attributes (which
-    come before its payload); a service's log line is namespace `logs:<service>` and its Type; what
-    cannot be read is empty (a legacy telemetry URI names no version)."""
-    end = line.find(b'"payload"')
-    head = line[: end if end > 0 else len(line)]
-    day = _DAY.search(head)
-    uri = _URI.search(head)
-    if uri is not None:
-        namespace, second, third = (g.decode("utf-8", "replace") if g else "" for g in uri.groups())
-        telemetry = namespace == "telemetry"  # /submit/telemetry/<docid>/<doctype>/...
-        doctype, version = (third, "") if telemetry else (second, third)
-    else:
-        service, type_ = _SERVICE.search(head), _TYPE.search(head)
-        namespace = f"logs:{service.group(1).decode('utf-8', 'replace')}" if service else ""
-        doctype = type_.group(1).decode("utf-8", "replace") if type_ and service else ""
-        version = ""
-    return f"{day.group(1).decode() if day else ''} {namespace} {doctype} {version}"
+    """`key` of a raw-message line (a segment read back: a killed writer's, or a writer that gave none)."""
+    try:
+        message = orjson.loads(line)
+        attributes = message.get("attributeMap") or {}
+        return key(dated(attributes, pybase64.b64decode(message.get("payload") or "")))
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return key({})
 
 
 def count(data: bytes) -> Counter:
@@ -56,9 +78,10 @@ def stem(name: str) -> str:
     return name.split(".", 1)[0]
 
 
-def record(directory: Path, segment: Path, worker: str, fsync: bool = True) -> None:
-    """Count `segment` (not renamed yet) into the ledger of `directory`'s writer `worker`."""
-    counts = count(segment.read_bytes())
+def record(directory: Path, segment: Path, worker: str, counts: Counter | None = None, fsync: bool = True) -> None:
+    """Count `segment` (not renamed yet) into the ledger of `directory`'s writer `worker`: its
+    `counts` as its writer kept them, or else read from the file."""
+    counts = count(segment.read_bytes()) if counts is None else counts
     if not counts:
         return
     folder = directory / FOLDER

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pingpipe.message import encode_line
 
+from . import accepted
 from .segments import SegmentLog
 
 
@@ -21,10 +22,10 @@ class LocalQueuePublisher:
         await self.log.close()
 
     async def publish(self, data: bytes, attributes: dict[str, str]) -> None:
-        await self.log.enqueue(encode_line(data, attributes))
+        await self.log.enqueue(encode_line(data, attributes), accepted.key(attributes))
 
     def start_publish(self, data: bytes, attributes: dict[str, str]) -> asyncio.Future:
-        return self.log.enqueue(encode_line(data, attributes))
+        return self.log.enqueue(encode_line(data, attributes), accepted.key(attributes))
 
     def route_status(self, uri: str, method: str) -> int:
         return 200

@@ -21,8 +21,9 @@ import os
 import shutil
 import socket
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pingpipe.private import FILE_MODE
@@ -121,6 +122,7 @@ class _Open:
     fd: int
     size: int
     created: float
+    counts: Counter = field(default_factory=Counter)  # its lines by accepted.key, for the ledger
 
 
 class SegmentLog:
@@ -149,7 +151,7 @@ class SegmentLog:
         self._worker = f"{socket.gethostname()}-{os.getpid()}"
         self._seq = 0
         self._open: _Open | None = None
-        self._pending: list[tuple[bytes, asyncio.Future]] = []
+        self._pending: list[tuple[bytes, asyncio.Future, str | None]] = []
         self._committing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment-writer")
         self._free_checked = 0.0
@@ -197,8 +199,9 @@ class SegmentLog:
         """Durably append one newline-terminated line; raises StorageFull below the disk floor."""
         await self.enqueue(line)
 
-    def enqueue(self, line: bytes) -> asyncio.Future:
-        """Queue a line for the next group commit: the future completes once it is on disk.
+    def enqueue(self, line: bytes, key: str | None = None) -> asyncio.Future:
+        """Queue a line for the next group commit: the future completes once it is on disk. `key` is
+        its accepted.key, for the ledger, when the caller has its attributes (else read from the line).
 
         Raises StorageFull at once below the disk floor. No coroutine per line: the edge's
         protocol answers from the future's callback.
@@ -207,7 +210,7 @@ class SegmentLog:
             raise StorageFull("free disk below the configured floor")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._pending.append((line, future))
+        self._pending.append((line, future, key))
         if not self._committing:
             self._committing = True
             loop.create_task(self._commit())
@@ -220,24 +223,25 @@ class SegmentLog:
                 if self.group_delay and len(self._pending) < self.group_min:
                     await asyncio.sleep(self.group_delay)
                 batch, self._pending = self._pending, []
+                counts = Counter(k if k is not None else accepted.key_of(line) for line, _, k in batch) if self.ledger else None
                 try:
-                    await loop.run_in_executor(self._executor, self._write, b"".join(line for line, _ in batch))
+                    await loop.run_in_executor(self._executor, self._write, b"".join(line for line, _, _ in batch), counts)
                 except OSError as exc:
                     self._last_error = exc
                     error = StorageFull(str(exc)) if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc
-                    for _, future in batch:
+                    for _, future, _ in batch:
                         if not future.done():
                             future.set_exception(error)
                     continue
                 self._last_error = None
                 self.appended += len(batch)
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_result(None)
         finally:
             self._committing = False
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, counts: Counter | None = None) -> None:
         """Runs on the single writer thread: all file operations are serialized there."""
         current = self._open
         if current is None or current.size >= self.max_bytes:
@@ -255,6 +259,8 @@ class SegmentLog:
             os.ftruncate(current.fd, current.size)
             raise
         current.size += len(data)
+        if counts:
+            current.counts.update(counts)
 
     def _new_segment(self) -> _Open:
         self._seq += 1
@@ -280,7 +286,7 @@ class SegmentLog:
             current.path.unlink(missing_ok=True)
             return
         if self.ledger:
-            accepted.record(self.directory, current.path, self._worker, self.fsync)
+            accepted.record(self.directory, current.path, self._worker, current.counts, self.fsync)
         os.rename(current.path, current.path.with_name(current.path.name[: -len(OPEN)] + SEALED))
         if self.fsync:
             fsync_dir(self.directory)

@@ -23,6 +23,8 @@ def test_a_line_is_keyed_by_its_attributes_never_by_its_payload():
     assert accepted.key_of(line(f"/submit/telemetry/{DOC}/main/Firefox/120.0/release/2023")) == "2026-12-01 telemetry main "
     assert accepted.key_of(line(None, log_type="request.summary", log_service="fxa-auth")) == "2026-12-01 logs:fxa-auth request.summary "
     assert accepted.key_of(b'{"attributeMap": {}, "payload": ""}') == "   "
+    entry = encode_line(b'{"jsonPayload": {"Fields": {}}, "receiveTimestamp": "2026-11-30T23:59:59.5Z"}', {})
+    assert accepted.key_of(entry) == "2026-11-30   "  # a server's log entry: dated by its body, as the decoder dates it
 
 
 def test_sealed_segments_are_counted_once_and_a_killed_writers_segment_when_it_is_recovered(tmp_path):
@@ -30,7 +32,11 @@ def test_sealed_segments_are_counted_once_and_a_killed_writers_segment_when_it_i
         log = SegmentLog(tmp_path, max_age=60)
         log.start()
         for i in range(3):
-            await log.append(line(f"/submit/org-a/baseline/1/{DOC}", day=f"2026-12-0{1 + i % 2}"))
+            uri, day = f"/submit/org-a/baseline/1/{DOC}", f"2026-12-0{1 + i % 2}"
+            if i:  # the edge's way: the key from the attributes it has, never read back
+                await log.enqueue(line(uri, day=day), accepted.key({"uri": uri, "submission_timestamp": f"{day}T23:59:59.999999Z"}))
+            else:  # a writer that gives none: read from the line
+                await log.append(line(uri, day=day))
         await log.close()  # sealed: counted
 
     asyncio.run(write())

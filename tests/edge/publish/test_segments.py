@@ -27,9 +27,9 @@ def test_concurrent_appends_share_fsyncs_and_all_land(tmp_path):
     writes = []
     real_write = log._write
 
-    def counting_write(data):
+    def counting_write(data, counts=None):
         writes.append(data.count(b"\n"))
-        real_write(data)
+        real_write(data, counts)
 
     log._write = counting_write
 
@@ -49,7 +49,7 @@ def test_a_small_batch_waits_for_company_before_its_fsync(tmp_path):
     log = SegmentLog(tmp_path, max_age=60, group_delay=0.02)
     writes = []
     real_write = log._write
-    log._write = lambda data: (writes.append(data.count(b"\n")), real_write(data))
+    log._write = lambda data, counts=None: (writes.append(data.count(b"\n")), real_write(data, counts))
 
     async def main():
         log.start()
