@@ -100,7 +100,7 @@ def entry(attributes: dict, payload: dict | None = None, error: bytes | None = N
 def as_json(e: dict) -> dict:
     """A debug entry as the JSON API gives it (what its page shows): the verdict, and a valid ping's
     payload as JSON, a refused one's body as text."""
-    out = {k: v for k, v in e.items() if k not in ("client_ids", "payload")}
+    out = {k: v for k, v in e.items() if k not in ("client_ids", "payload", "kept_at")}  # the viewer's own bookkeeping aside
     out["verdict"] = "valid" if e["valid"] else f"refused: {e['error_type']}"
     try:
         out["payload"] = orjson.loads(e["payload"]) if e["valid"] else e["payload"]
