@@ -96,4 +96,7 @@ def drain(config: EdgeConfig, progress=None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover - `pingpipe up` runs the edge this way, in its own process
+    from pingpipe.parent import die_with_parent_named
+
+    die_with_parent_named()  # with `up`: it dies when `up` does, even by kill -9
     run(config_from_json(os.environ[CONFIG_ENV]))

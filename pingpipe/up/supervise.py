@@ -7,8 +7,6 @@ restarted unless it keeps dying. A Ctrl-C or a dying edge starts one stop, bound
 from __future__ import annotations
 
 import concurrent.futures as cf
-import ctypes
-import functools
 import multiprocessing
 import os
 import signal
@@ -21,22 +19,13 @@ import urllib.request
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.edge.config import CONFIG_ENV, ConfigError, EdgeConfig, config_to_json
 from pingpipe.edge.metrics import METRICS_DIR_ENV
+from pingpipe.parent import ENV as PARENT_ENV
+from pingpipe.parent import die_with_parent
 
 from .config import UpConfig, UpError
 from .work import init_worker, process_segments
 
 EDGE_RESTARTS = 3  # edge exits within a minute that `up` restarts it after; one more and it stops
-
-
-def die_with_parent(parent: int) -> None:  # pragma: no cover - runs in a child process
-    """Linux: a child gets SIGKILL when `up` dies, even by kill -9 (no orphan keeps the port or
-    waits for work forever). A parent that died before the request leaves us adopted: exit now."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def quiet_worker(config: DecoderConfig, parent: int) -> None:  # pragma: no cover - runs in a worker process
@@ -113,13 +102,10 @@ class Edge:
         except ConfigError as exc:
             raise UpError(str(exc)) from None
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINGPIPE_EDGE_")}  # its config is ours alone
-        env.update({CONFIG_ENV: config_to_json(edge), METRICS_DIR_ENV: str(c.edge_counts)})
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pingpipe.edge.server"],
-            env=env,
-            preexec_fn=functools.partial(die_with_parent, os.getpid()),
-            process_group=0,
-        )
+        env.update({CONFIG_ENV: config_to_json(edge), METRICS_DIR_ENV: str(c.edge_counts), PARENT_ENV: str(os.getpid())})
+        # No code of ours between fork and exec (no preexec_fn): a fork that runs Python in a process with
+        # gRPC's threads can abort the child. The edge asks for its death signal itself (parent.py).
+        self.process = subprocess.Popen([sys.executable, "-m", "pingpipe.edge.server"], env=env, process_group=0)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
