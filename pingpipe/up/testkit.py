@@ -64,7 +64,7 @@ class Pipeline:
 
     def __init__(self, data: Path, *, schemas: Path | None = None, port: int | None = None, args: tuple[str, ...] = ()):
         self.data, self.schemas, self.args = Path(data), schemas, tuple(args)
-        self.port = port or free_port()
+        self.port, self.fixed_port = port or free_port(), port is not None
         self.proc: subprocess.Popen | None = None
         self.log = self.data.with_name(self.data.name + "-up.log")
 
@@ -73,6 +73,17 @@ class Pipeline:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> Pipeline:
+        """Start it; a port found free that another process took first is traded for another."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except RuntimeError as exc:
+                if "Address already in use" not in str(exc) or attempt == 2 or self.fixed_port:
+                    raise
+                self.port = free_port()
+        return self  # not reached: the last attempt returns or raises
+
+    def _start(self, timeout: float) -> Pipeline:
         from .client import read_state
 
         cmd = [sys.executable, "-m", "pingpipe.cli", "up", "--data", str(self.data), "--port", str(self.port), "--ui-port", "0"]

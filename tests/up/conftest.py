@@ -67,7 +67,13 @@ class UpProcess:
 
 
 def start_up(data: Path, *args: str, port: int | None = None, schemas: Path | None = None, tls: bool = False) -> UpProcess:
-    port = port or free_port()
+    if port is None:  # a port found free can be taken by another test process before `up` binds it: take another
+        for attempt in range(3):
+            try:
+                return start_up(data, *args, port=free_port(), schemas=schemas, tls=tls)
+            except RuntimeError as exc:
+                if "Address already in use" not in str(exc) or attempt == 2:
+                    raise
     log = data.with_name(data.name + f"-up-{time.time_ns()}.log")
     cmd = [PINGPIPE, "up", "--data", str(data), "--port", str(port), "--workers", "1", *args]
     if schemas is not None:
