@@ -42,6 +42,7 @@ from pingpipe.schemas.names import (
     unversioned,
     versioned_table,
 )
+from pingpipe.up.warehouse import columns_by_table, committed_segments
 
 BY = ("namespace", "doctype", "table")
 SIDES = ("rows", "errors", "duplicates", "queued", "shredded", "expired")
@@ -98,11 +99,7 @@ def queue_side(queue: Path) -> tuple[dict[str, Counter], dict[str, Counter]]:
 def warehouse_side(cursor, day: dt.date, by: str | None) -> tuple[dict[str, Counter], set[str]]:
     """From one snapshot: per side, per group, the day's figures; and the segments committed."""
     start, end = utc.bounds(day)
-    tables = {}
-    for schema, table, column in cursor.execute(
-        "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()"
-    ).fetchall():
-        tables.setdefault(TableId(schema, table), set()).add(column)
+    tables = columns_by_table(cursor)
     sides: dict[str, Counter] = {side: Counter() for side in (*SIDES, "replayed")}
     errors_by_type: Counter = Counter()
     for table, columns in sorted(tables.items(), key=lambda t: str(t[0])):
@@ -145,11 +142,8 @@ def warehouse_side(cursor, day: dt.date, by: str | None) -> tuple[dict[str, Coun
             [start, end],
         ).fetchall():
             sides["replayed"][table_key(TableId.parse(name), by)] += n
-    committed = set()
-    if "segments" in meta:
-        committed = {ledger.stem(Path(name).name) for (name,) in cursor.execute(f"SELECT name FROM {META_DATASET}.segments").fetchall()}
     sides["errors_by_type"] = errors_by_type
-    return sides, committed
+    return sides, committed_segments(cursor, tables)
 
 
 def stats(con, day: dt.date, queue: Path, by: str | None = None) -> dict:

@@ -14,10 +14,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pingpipe.decoder.dedupe import document_key
 from pingpipe.decoder.failures import DUPLICATE
+from pingpipe.edge.publish.accepted import stem
 from pingpipe.edge.publish.segments import OPEN, SEALED
+from pingpipe.loader.tables import quote
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
-from pingpipe.schemas.names import DELETED, ERROR_DATASET, META_DATASET, REPLAYS, SUBMISSION_TIMESTAMP, URI, TableId, is_live, stable_of
+from pingpipe.message import BadLine, RawMessage
+from pingpipe.schemas.names import DELETED, ERROR_DATASET, REPLAYS, SUBMISSION_TIMESTAMP, URI, TableId, is_live, stable_of
+
+from .warehouse import columns_by_table, committed_segments
 
 QUEUED, ROW, ERROR, DUPLICATE_OF, REPLAYED, SHREDDED, EXPIRED, UNKNOWN = (
     "queued",
@@ -39,14 +45,12 @@ def schema_path(error_message: str | None) -> str | None:
 
 
 def queued(queue: Path, document_id: str, committed: set[str]) -> list[dict]:
-    """The queue's segments not committed yet that hold a message of the document."""
-    from pingpipe.decoder.pipeline import document_id as key_of
-
+    """The queue's segments not committed yet (`committed`: stems) that hold a message of the document."""
     needle = document_id.encode("utf-8")
     out = []
     segments = sorted(queue.glob(f"*{SEALED}")) + sorted(queue.glob(f"*{OPEN}")) if queue.is_dir() else []
     for path in segments:
-        if path.name in committed or str(path) in committed:
+        if stem(path.name) in committed:
             continue
         try:
             data = path.read_bytes()
@@ -57,18 +61,17 @@ def queued(queue: Path, document_id: str, committed: set[str]) -> list[dict]:
     return out
 
 
-def _tables(cursor) -> dict[str, set[str]]:
-    """Every table's columns, by "schema.table"."""
-    out: dict[str, set[str]] = {}
-    for schema, table, column in cursor.execute(
-        "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()"
-    ).fetchall():
-        out.setdefault(f"{schema}.{table}", set()).add(column)
-    return out
+def key_of(line: bytes) -> str:
+    """The document a queued line is a message of (dedupe.document_key), or "" for a line that is none."""
+    try:
+        message = RawMessage.from_line(line)
+    except BadLine:
+        return ""
+    return document_key(message.attributes, message.data)
 
 
-def _ref(name: str) -> str:
-    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split(".", 1))
+def _ref(table: TableId) -> str:
+    return f"{quote(table.dataset)}.{quote(table.table)}"
 
 
 def _moment(value) -> str | None:
@@ -77,37 +80,37 @@ def _moment(value) -> str | None:
     return utc.timestamp(value) if value is not None else None
 
 
-def in_warehouse(cursor, document_id: str) -> list[dict]:
-    """The places a DuckDB warehouse knows the document: rows, error rows, duplicates, replays, deletions."""
-    tables = _tables(cursor)
+def in_warehouse(cursor, document_id: str, tables: dict[TableId, set[str]]) -> list[dict]:
+    """The places a DuckDB warehouse (its `tables`, with their columns) knows the document: rows, error
+    rows, duplicates, replays, deletions."""
     out: list[dict] = []
-    rows = {}
-    for name, columns in sorted(tables.items()):
-        table = TableId.parse(name)
+    rows: list[str] = []
+    for table, columns in sorted(tables.items(), key=lambda t: str(t[0])):
         if not is_live(table.dataset) or not {"document_id", SUBMISSION_TIMESTAMP} <= columns:
             continue
-        for (stamp,) in cursor.execute(f"SELECT {SUBMISSION_TIMESTAMP} FROM {_ref(name)} WHERE document_id = ?", [document_id]).fetchall():
+        for (stamp,) in cursor.execute(f"SELECT {SUBMISSION_TIMESTAMP} FROM {_ref(table)} WHERE document_id = ?", [document_id]).fetchall():
             stable = stable_of(table)
-            copied = stable is not None and str(stable) in tables
-            if copied:
-                copied = cursor.execute(f"SELECT count(*) FROM {_ref(str(stable))} WHERE document_id = ?", [document_id]).fetchone()[0] > 0
-            rows[name] = _moment(stamp)
-            out.append({"state": ROW, "table": name, SUBMISSION_TIMESTAMP: _moment(stamp), "stable": str(stable) if copied else None})
-    for name in sorted(t for t in tables if TableId.parse(t).dataset == ERROR_DATASET):
+            copied = (
+                stable in tables
+                and cursor.execute(f"SELECT count(*) FROM {_ref(stable)} WHERE document_id = ?", [document_id]).fetchone()[0] > 0
+            )
+            rows.append(str(table))
+            out.append({"state": ROW, "table": str(table), SUBMISSION_TIMESTAMP: _moment(stamp), "stable": str(stable) if copied else None})
+    for table in sorted((t for t in tables if t.dataset == ERROR_DATASET), key=str):
         found = cursor.execute(
-            f"SELECT {SUBMISSION_TIMESTAMP}, error_type, error_message FROM {_ref(name)} "
+            f"SELECT {SUBMISSION_TIMESTAMP}, error_type, error_message FROM {_ref(table)} "
             f"WHERE document_id = ? OR (document_id IS NULL AND ends_with({URI}, '/' || ?)) ORDER BY 1",
             [document_id, document_id],
         ).fetchall()
-        out += [error_place(name, stamp, error_type, message, sorted(rows)) for stamp, error_type, message in found]
-    if REPLAYS in tables:
+        out += [error_place(str(table), stamp, error_type, message, sorted(rows)) for stamp, error_type, message in found]
+    if TableId.parse(REPLAYS) in tables:
         for at, error_table, error_type, into in cursor.execute(
-            f"SELECT replayed_at, error_table, error_type, into_table FROM {_ref(REPLAYS)} WHERE document_id = ? ORDER BY 1", [document_id]
+            f"SELECT replayed_at, error_table, error_type, into_table FROM {REPLAYS} WHERE document_id = ? ORDER BY 1", [document_id]
         ).fetchall():
             out.append({"state": REPLAYED, "at": _moment(at), "from": error_table, "error_type": error_type, "into": into})
-    if DELETED in tables:
+    if TableId.parse(DELETED) in tables:
         for reason, table, at in cursor.execute(
-            f"SELECT reason, table_name, deleted_at FROM {_ref(DELETED)} WHERE document_id = ? ORDER BY 3, 2", [document_id]
+            f"SELECT reason, table_name, deleted_at FROM {DELETED} WHERE document_id = ? ORDER BY 3, 2", [document_id]
         ).fetchall():
             out.append({"state": reason, "table": table, "at": _moment(at)})
     return out
@@ -119,10 +122,9 @@ def trace(con, document_id: str, queue: Path | None = None) -> dict:
     cursor = duckdb_cursor(con)
     cursor.execute("BEGIN TRANSACTION")
     try:
-        places = in_warehouse(cursor, document_id)
-        committed = set()
-        if f"{META_DATASET}.segments" in _tables(cursor):
-            committed = {name for (name,) in cursor.execute(f"SELECT name FROM {META_DATASET}.segments").fetchall()}
+        tables = columns_by_table(cursor)
+        places = in_warehouse(cursor, document_id, tables)
+        committed = committed_segments(cursor, tables)
     finally:
         cursor.execute("ROLLBACK")
         cursor.close()

@@ -19,8 +19,9 @@ import duckdb
 import orjson
 
 from pingpipe import utc
+from pingpipe.edge.publish.accepted import stem
 from pingpipe.edge.publish.segments import OPEN, SEALED
-from pingpipe.loader.tables import ERROR_DATASET
+from pingpipe.loader.tables import ERROR_DATASET, TableId
 from pingpipe.loader.writers.duckdb import META_SCHEMA, locked_down
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 from pingpipe.schemas.names import CYCLES
@@ -290,3 +291,20 @@ def format_table(result: dict, max_width: int = 60) -> str:
     out += [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(out)
+
+
+def columns_by_table(cursor: duckdb.DuckDBPyConnection) -> dict[TableId, set[str]]:
+    """Every table of the warehouse (pingpipe's own included) with its column names: one read of the catalog."""
+    out: dict[TableId, set[str]] = {}
+    for schema, table, column in cursor.execute(
+        "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()"
+    ).fetchall():
+        out.setdefault(TableId(schema, table), set()).add(column)
+    return out
+
+
+def committed_segments(cursor: duckdb.DuckDBPyConnection, tables: dict[TableId, set[str]]) -> set[str]:
+    """The queue segments whose rows are committed (commit.py's marks), by stem: the same open or sealed."""
+    if TableId(META_SCHEMA, "segments") not in tables:
+        return set()
+    return {stem(Path(name).name) for (name,) in cursor.execute(f"SELECT name FROM {META_SCHEMA}.segments").fetchall()}

@@ -35,6 +35,20 @@ def links_of(body: bytes) -> list[str]:
     return parser.links
 
 
+def error_table():
+    """A DuckDB warehouse in memory, in UTC, with Mozilla's structured error table."""
+    import duckdb
+
+    from pingpipe.loader.tables import ERROR_FIELDS, duckdb_type
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE SCHEMA payload_bytes_error")
+    columns = ", ".join(f"{f['name']} {duckdb_type(f)}" for f in ERROR_FIELDS)
+    con.execute(f"CREATE TABLE payload_bytes_error.structured ({columns})")
+    return con
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
@@ -135,16 +149,9 @@ def test_the_debug_pages_state_the_bounds_and_say_how_many_pings_were_evicted(di
 
 
 def test_the_error_page_counts_refused_pings_by_kind_per_day_with_the_replay_that_recovers_them(dictionary):
-    import duckdb
-
     from pingpipe.dictionary.figures import error_groups
-    from pingpipe.loader.tables import ERROR_FIELDS, duckdb_type
 
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("CREATE SCHEMA payload_bytes_error")
-    columns = ", ".join(f"{f['name']} {duckdb_type(f)}" for f in ERROR_FIELDS)
-    con.execute(f"CREATE TABLE payload_bytes_error.structured ({columns})")
+    con = error_table()
     today = dt.date(2026, 12, 7)
     for day, doctype, error_type, uri in [
         ("2026-12-05", "events", "ParsePayload", "/submit/a/events/1/x"),
@@ -172,16 +179,10 @@ def test_the_error_page_counts_refused_pings_by_kind_per_day_with_the_replay_tha
 
 
 def test_a_pings_page_has_a_health_line_rows_per_day_its_error_rate_and_when_it_last_came(dictionary):
-    import duckdb
-
     from pingpipe.dictionary.figures import table_figures
-    from pingpipe.loader.tables import ERROR_FIELDS, duckdb_type
 
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("CREATE SCHEMA payload_bytes_error; CREATE SCHEMA pingpipe_demo_live")
-    columns = ", ".join(f"{f['name']} {duckdb_type(f)}" for f in ERROR_FIELDS)
-    con.execute(f"CREATE TABLE payload_bytes_error.structured ({columns})")
+    con = error_table()
+    con.execute("CREATE SCHEMA pingpipe_demo_live")
     con.execute("CREATE TABLE pingpipe_demo_live.hello_v1 (document_id VARCHAR, submission_timestamp TIMESTAMPTZ)")
     today = dt.date(2026, 12, 7)
     for i in range(3):
