@@ -49,6 +49,7 @@ class MetricColumn:
     table: str
     column: str  # e.g. metrics.counter.demo_launches, or `events` for an event
     sql: str  # works as is in `pingpipe query`
+    mode: str = "NULLABLE"  # the column's: REPEATED for lists, labeled metrics and events
 
 
 @dataclass
@@ -69,6 +70,9 @@ class MetricDoc:
     disabled: bool
     pings: list[str]
     columns: list[MetricColumn]
+    category: str = ""
+    name: str = ""
+    data_sensitivity: tuple[str, ...] = ()
 
 
 @dataclass
@@ -201,7 +205,8 @@ def _glean_app(app: GleanApp, registry: Registry) -> AppDoc:
             if column is None:
                 continue
             table = entry.live_table
-            columns.append(MetricColumn(ping, table, column, sample_sql(table, column, metric, _field_mode(fields, column))))
+            mode = _field_mode(fields, column)
+            columns.append(MetricColumn(ping, table, column, sample_sql(table, column, metric, mode), mode))
             if ping in doc.pings:
                 doc.pings[ping].metrics.append(metric.identifier)
         doc.metrics[metric.identifier] = MetricDoc(
@@ -221,6 +226,9 @@ def _glean_app(app: GleanApp, registry: Registry) -> AppDoc:
             metric.disabled,
             pings,
             columns,
+            metric.category,
+            metric.name,
+            metric.data_sensitivity,
         )
     for entry in registry:
         if entry.namespace == app.namespace and entry.doctype not in doc.pings:  # a schema the definitions lack

@@ -60,6 +60,17 @@ def existing(con: duckdb.DuckDBPyConnection) -> set[str]:
         cursor.close()
 
 
+def table_sizes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows of every table, as DuckDB estimates them (no scan)."""
+    cursor = duckdb_cursor(con)
+    try:
+        return {
+            f"{s}.{t}": n for s, t, n in cursor.execute("SELECT schema_name, table_name, estimated_size FROM duckdb_tables()").fetchall()
+        }
+    finally:
+        cursor.close()
+
+
 def table_figures(cursor, table: str, today: dt.date | None = None, days: int = DAYS) -> Figures:
     """Rows, the latest submission_timestamp (or submission_date) and rows per day for the last `days` days."""
     dataset, _, name = table.partition(".")

@@ -8,11 +8,13 @@ served from the package (no CDN, no build step).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import mimetypes
 import re
 import threading
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -24,12 +26,13 @@ from markupsafe import Markup, escape
 
 from pingpipe import utc
 
-from . import catalog
+from . import catalog, chartdata, svg
 from .catalog import Dictionary
+from .charts import CHARTS, Chart, ChartConfig, View, active_users_chart, error_columns, filter_options_sql, metric_charts, parse_view
 from .debug import MIB, DebugStore, as_json
 from .figures import ERROR_DAYS, ErrorGroup, Figures, sparkline
 
-STATIC = ("style.css", "search.js", "live.js")
+STATIC = ("style.css", "search.js", "live.js", "favicon.svg")
 
 
 @dataclass
@@ -84,7 +87,8 @@ def spark(figures: Figures | ErrorGroup | None) -> Markup:
 class Site:
     """Renders any page of the dictionary. `figures(tables)` gives warehouse figures (live only);
     `debug` is `up`'s store of tagged pings, `errors()` the error rows by kind, `trace(id)` where a
-    document is (pingpipe/up/trace.py; all three live only). `dictionary` may be a function that builds
+    document is (pingpipe/up/trace.py; all three live only), `charts` runs the metric pages' chart
+    queries (chartdata.py: on DuckDB live, or on BigQuery). `dictionary` may be a function that builds
     it: it runs on the first page asked for, so that `up` starts without parsing every app's metrics."""
 
     def __init__(
@@ -95,15 +99,22 @@ class Site:
         debug: DebugStore | None = None,
         errors: Callable[[], list[ErrorGroup]] | None = None,
         trace: Callable[[str], dict] | None = None,
+        charts: chartdata.ChartQueries | None = None,
+        chart_config: ChartConfig = CHARTS,
+        source: str = "<code>pingpipe up</code>",
         now: Callable[[], dt.datetime] | None = None,
     ):
         self._dictionary = dictionary
+        self.charts = charts
+        self.chart_config = chart_config
+        self._pool: ThreadPoolExecutor | None = None
+        self.source = source  # what the live figures are read from, as the footer names it (HTML)
         self.errors = errors
         self.trace = trace
         self._building = threading.Lock()
         self.figures = figures
         self.debug = debug
-        self.live = figures is not None
+        self.live = figures is not None or charts is not None
         self.now = now or utc.now
         self.env = _env()
 
@@ -116,8 +127,9 @@ class Site:
 
     def render(self, path: str) -> Page:
         """The page at `path` (relative to the site's root, e.g. `apps/x/`), or a 404 page."""
-        path = urllib.parse.unquote(path.split("?", 1)[0]).lstrip("/")
-        parts = [p for p in path.split("/") if p]
+        path, _, query_string = path.partition("?")
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(query_string).items()}
+        parts = [p for p in urllib.parse.unquote(path).lstrip("/").split("/") if p]
         try:
             if parts[:1] == ["static"] and len(parts) == 2 and parts[1] in STATIC:
                 data = (resources.files("pingpipe.dictionary") / "static" / parts[1]).read_bytes()
@@ -127,11 +139,19 @@ class Site:
             if parts == ["search-index.js"]:
                 body = b"window.PINGPIPE_INDEX = " + orjson.dumps(catalog.search_index(self.d)) + b";\n"
                 return Page(200, "text/javascript", body)
-            return Page(200, "text/html; charset=utf-8", self._html(parts))
+            if len(parts) == 6 and parts[0] == "apps" and parts[2] == "metrics" and parts[4] == "chart" and self.charts is not None:
+                return self._download(parts, query)
+            if len(parts) == 4 and parts[0] == "apps" and parts[2] == "chart" and parts[3].startswith("active_users."):
+                app = self._app(parts[1])
+                drawn = self._app_charts(app, query).get("charts")
+                if not drawn or self.charts is None:
+                    raise NotFound(f"{app.app_id} has no active_users table")
+                return _as_download(parts[3], drawn[0]["chart"], self.charts.chart(drawn[0]["chart"]))
+            return Page(200, "text/html; charset=utf-8", self._html(parts, query))
         except NotFound as exc:
             return Page(404, "text/html; charset=utf-8", self._template("not_found.html", parts, title="Not found", message=str(exc)))
 
-    def _html(self, parts: list[str]) -> bytes:
+    def _html(self, parts: list[str], query: dict[str, str] | None = None) -> bytes:
         d = self.d
         match parts:
             case []:
@@ -158,7 +178,9 @@ class Site:
             case ["apps", namespace]:
                 app = self._app(namespace)
                 live_tables = [p.tables[0] for p in app.pings.values() if p.tables]
-                return self._template("app.html", parts, title=app.app_id, app=app, figures=self._figures(live_tables))
+                return self._template(
+                    "app.html", parts, title=app.app_id, app=app, figures=self._figures(live_tables), **self._app_charts(app, query or {})
+                )
             case ["apps", namespace, "pings", name]:
                 app = self._app(namespace)
                 ping = app.pings.get(name)
@@ -178,7 +200,15 @@ class Site:
                 metric = app.metrics.get(identifier)
                 if metric is None:
                     raise NotFound(f"{namespace} has no metric {identifier}")
-                return self._template("metric.html", parts, title=identifier, app=app, metric=metric, crumbs=self._app_crumbs(namespace))
+                return self._template(
+                    "metric.html",
+                    parts,
+                    title=identifier,
+                    app=app,
+                    metric=metric,
+                    crumbs=self._app_crumbs(namespace),
+                    **self._metric_charts(metric, query or {}),
+                )
             case ["errors"] if self.errors is not None:
                 groups = self.errors()
                 return self._template("errors.html", parts, title="Errors", groups=groups, days=ERROR_DAYS)
@@ -200,6 +230,121 @@ class Site:
                 )
         raise NotFound(f"no page {'/'.join(parts)}/")
 
+    def _metric_view(self, metric, query: dict[str, str]) -> tuple[View, catalog.MetricColumn | None, dict]:
+        """The view a metric page was asked for, the column it reads, and the filters it can offer:
+        a channel or version the table does not hold is not written into any query."""
+        view = parse_view(query, self.now().date(), self.chart_config)
+        columns = {c.ping: c for c in metric.columns}
+        if not columns:
+            return view, None, {}
+        # The ping asked for; else the first that has rows in the span, the metrics ping first.
+        order = [view.ping] if view.ping in columns else sorted(columns, key=lambda p: p != "metrics")
+        column, options = columns[order[0]], []
+        for ping in order:
+            options = self._options(columns[ping].table, view)
+            if options:
+                column = columns[ping]
+                break
+        channels = sorted({r[0] for r in options if r[0] is not None})
+        versions = sorted({r[1] for r in options if r[1] is not None}, key=_version_key, reverse=True)
+        view = dataclasses.replace(
+            view,
+            ping=column.ping,
+            channel=view.channel if view.channel in channels else None,
+            version=view.version if view.version in versions else None,
+        )
+        return view, column, {"channels": channels, "versions": versions}
+
+    def _options(self, table: str, view: View) -> list[list]:
+        try:
+            return self.charts.run(filter_options_sql(table, view), keep=self.chart_config.options_seconds)["rows"]
+        except Exception:  # noqa: BLE001 - no table yet (nothing sent): no filters to offer
+            return []
+
+    def _metric_charts(self, metric, query: dict[str, str]) -> dict:
+        if self.charts is None:
+            return {}
+        view, column, options = self._metric_view(metric, query)
+        if column is None:
+            return {}
+        table = self.d.tables.get(column.table)
+        errors = error_columns([c.path for c in table.columns]) if table else ()
+        charts = self._all_drawn(metric_charts(metric, column, view, self.chart_config, errors), view)
+        last = max((r for c in charts for r in c["last_received"]), default=None)
+        return {
+            "view": view,
+            "charts": charts,
+            "options": options,
+            "spans": self.chart_config.spans,
+            "last_received": last,
+            "query": _query(view),
+            "min_clients": self.chart_config.min_clients,
+        }
+
+    def _app_charts(self, app, query: dict[str, str]) -> dict:
+        table = next((t for t in app.tables if t.endswith(".active_users")), None)
+        if self.charts is None or table is None:
+            return {}
+        view = parse_view(query, self.now().date(), self.chart_config)
+        return {"view": view, "charts": [self._drawn(active_users_chart(app, table, view, self.chart_config), view)], "query": _query(view)}
+
+    def _all_drawn(self, charts: list[Chart], view: View) -> list[dict]:
+        """The charts of a page, their queries side by side (ChartConfig.parallel)."""
+        with self._building:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.chart_config.parallel, thread_name_prefix="charts")
+        return list(self._pool.map(lambda c: self._drawn(c, view), charts))
+
+    def _drawn(self, chart: Chart, view: View) -> dict:
+        """A chart with its rows read and drawn, or with why it has none."""
+        drawn = {"chart": chart, "panels": [], "rows": [], "columns": [], "problem": None, "last_received": []}
+        try:
+            result = self.charts.chart(chart)
+        except Exception as exc:  # noqa: BLE001 - one chart failing (its table not made yet) leaves the page
+            drawn["problem"] = _no_rows(exc)
+            return drawn
+        drawn["rows"], drawn["columns"] = result["rows"], result["columns"]
+        if "last_received" in result["columns"]:
+            at = result["columns"].index("last_received")
+            drawn["last_received"] = [r[at] for r in result["rows"] if r[at] is not None]
+        days = [d.isoformat() for d in view.days_shown]
+        drawn["panels"] = [
+            (name, Markup(s), legend) for name, s, legend in svg.panels(chart.draw, result["columns"], result["rows"], days, chart.title)
+        ]
+        return drawn
+
+    def _download(self, parts: list[str], query: dict[str, str]) -> Page:
+        """`apps/<ns>/metrics/<id>/chart/<key>.csv|.json`: a chart's rows, for the same view."""
+        _, namespace, _, identifier, _, name = parts
+        key, _, suffix = name.rpartition(".")
+        metric = self._app(namespace).metrics.get(identifier)
+        if metric is None or suffix not in ("csv", "json"):
+            raise NotFound(f"no chart {name}")
+        view, column, _ = self._metric_view(metric, query)
+        table = self.d.tables.get(column.table) if column else None
+        errors = error_columns([c.path for c in table.columns]) if table else ()
+        chart = next((c for c in metric_charts(metric, column, view, self.chart_config, errors) if c.key == key), None) if column else None
+        if chart is None:
+            raise NotFound(f"{identifier} has no chart {key}")
+        return _as_download(name, chart, self.charts.chart(chart))
+
+    def prewarm(self, sizes: dict[str, int], stop: threading.Event | None = None) -> int:
+        """Open the default view of every metric page whose table holds more than `prewarm_rows` rows
+        (`sizes`: rows by `dataset.table`), and its app's page, so that the first person to open one
+        finds its days before today read. Returns the pages opened."""
+        big = {t for t, n in sizes.items() if n > self.chart_config.prewarm_rows}
+        opened = 0
+        for app in self.d.apps.values():
+            paths = [
+                catalog.metric_url(app.namespace, m.identifier) for m in app.metrics.values() if any(c.table in big for c in m.columns)
+            ]
+            for path in paths + [catalog.app_url(app.namespace)] * bool(paths):
+                if stop is not None and stop.is_set():
+                    return opened
+                self.render(path)
+                opened += 1
+        return opened
+
     def _debug_api(self, parts: list[str]) -> dict:
         """The debug view as JSON, for tests in any language: `api/debug/` its tags, `api/debug/<tag>`
         that tag's pings, newest first, each with its verdict (debug.as_json)."""
@@ -210,7 +355,16 @@ class Site:
     def _template(self, name: str, parts: list[str], **values) -> bytes:
         base = "../" * len(parts)
         values.setdefault("crumbs", [])
-        html = self.env.get_template(name).render(base=base, live=self.live, now=self.now().strftime("%Y-%m-%d %H:%M"), **values)
+        html = self.env.get_template(name).render(
+            base=base,
+            live=self.live,
+            now=self.now().strftime("%Y-%m-%d %H:%M"),
+            has_errors=self.errors is not None,
+            has_debug=self.debug is not None,
+            source=Markup(self.source),
+            cache_seconds=self.charts.cache_seconds if self.charts else 0,
+            **values,
+        )
         return html.encode("utf-8")
 
     def _app(self, namespace: str):
@@ -260,6 +414,32 @@ class Site:
             out += [catalog.ping_url(app.namespace, p) for p in app.pings]
             out += [catalog.metric_url(app.namespace, m) for m in app.metrics]
         return out
+
+
+def _as_download(name: str, chart: Chart, result: dict) -> Page:
+    if name.endswith(".csv"):
+        return Page(200, "text/csv; charset=utf-8", chartdata.as_csv(result))
+    if name.endswith(".json"):
+        return Page(200, "application/json", chartdata.as_json(chart, result))
+    raise NotFound(f"no download {name}: .csv or .json")
+
+
+def _version_key(version: str) -> list:
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.-]", version)]
+
+
+def _query(view: View) -> str:
+    """The view as a query string, for the page's links (its downloads)."""
+    values = {"days": view.days, "ping": view.ping, "channel": view.channel, "version": view.version}
+    values |= {"day": view.day, "against": view.against}
+    return urllib.parse.urlencode({k: str(v) for k, v in values.items() if v is not None})
+
+
+def _no_rows(exc: Exception) -> str:
+    text = str(exc).split("\n")[0]
+    if "does not exist" in text or "not found" in text.lower():
+        return "No rows yet: its table has not been made (nothing was sent to it)."
+    return f"This chart could not be read: {text}"
 
 
 def build_site(site: Site, out: Path) -> int:

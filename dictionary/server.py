@@ -71,8 +71,10 @@ class UIServer:
 
 def app(site: Site, token: str, hosts: set[str]) -> Starlette:
     async def page(request: Request) -> Response:
+        path = request.scope["raw_path"].decode("latin-1")
+        query = request.scope["query_string"].decode("latin-1")  # a metric page's view (days, channel...)
         try:  # rendering reads the warehouse and the debug store: off the event loop
-            done = await run_in_threadpool(site.render, request.scope["raw_path"].decode("latin-1"))
+            done = await run_in_threadpool(site.render, f"{path}?{query}" if query else path)
         except Exception as exc:  # noqa: BLE001 - one page failing must not take the server down
             done = Page(500, TEXT, f"this page failed: {exc!r}\n".encode("utf-8"))
         return answer(done)

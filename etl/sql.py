@@ -66,13 +66,80 @@ def to_duckdb(query: Query, day: dt.date | None, tree: exp.Expression | None = N
         if name != query.date_parameter or day is None:
             raise QueryError(query.path, f"@{name} is not a parameter pingpipe binds (it binds @{query.date_parameter})")
         param.replace(exp.cast(exp.Literal.string(day.isoformat()), exp.DataType.Type.DATE))
+    try:
+        return _as_duckdb(tree)
+    except sqlglot.errors.UnsupportedError as exc:
+        raise QueryError(query.path, f"cannot be run on DuckDB: {one_line(exc)}") from None
+
+
+def _as_duckdb(tree: exp.Expression) -> str:
     for table in tree.find_all(exp.Table):
         table.set("catalog", None)
     _latest_non_null(tree)
+    _unnest_in_select(tree)
+    return tree.sql(dialect="duckdb", unsupported_level=sqlglot.ErrorLevel.RAISE)
+
+
+def _unnest_in_select(tree: exp.Expression) -> None:
+    """BigQuery's `FROM t, UNNEST(t.list) AS x` as DuckDB's unnest in a select list,
+    `FROM (SELECT t.*, UNNEST(t.list) AS x FROM t) AS t`: the same rows (a NULL or empty list gives
+    none), without the lateral join DuckDB makes of the first, which costs a thousandfold on wide
+    tables (benchmarks/bench_dictionary.py --charts). Only for a table followed by plain unnests."""
+    for select in list(tree.find_all(exp.Select)):
+        source, joins = select.args.get(_FROM), select.args.get("joins") or []
+        if not joins or source is None or not isinstance(source.this, exp.Table) or not all(_plain_unnest(j) for j in joins):
+            continue
+        table = source.this
+        name = table.alias_or_name
+        inner: exp.Expression = table
+        for join in joins:
+            unnest = join.this
+            column = unnest.args["alias"].columns[0]
+            inner = exp.select(
+                exp.Column(this=exp.Star(), table=exp.to_identifier(name)),
+                exp.alias_(exp.Anonymous(this="UNNEST", expressions=[unnest.expressions[0]]), column),
+            ).from_(inner)
+            inner = inner.subquery(name)
+        select.set("joins", None)
+        select.set(_FROM, exp.From(this=inner))
+
+
+_FROM = "from_" if "from_" in exp.Select.arg_types else "from"
+
+
+def _plain_unnest(join: exp.Expression) -> bool:
+    """A comma (cross) join of one array, named by one column, with no offset or condition."""
+    unnest = join.this
+    alias = unnest.args.get("alias") if isinstance(unnest, exp.Unnest) else None
+    return (
+        isinstance(unnest, exp.Unnest)
+        and len(unnest.expressions) == 1
+        and not unnest.args.get("offset")
+        and alias is not None
+        and len(alias.columns) == 1
+        and not alias.name
+        and join.args.get("kind") in (None, "CROSS")
+        and not join.args.get("on")
+        and not join.args.get("side")
+        and alias.columns[0].name not in {c.name for c in unnest.expressions[0].find_all(exp.Column)}
+    )
+
+
+def bigquery_to_duckdb(sql: str) -> str:
+    """One BigQuery statement with no parameters (a chart's query, `pingpipe query --dialect bigquery`)
+    as DuckDB runs it: the ETL's own path. ValueError, in one line, when it cannot be."""
     try:
-        return tree.sql(dialect="duckdb", unsupported_level=sqlglot.ErrorLevel.RAISE)
+        statements = [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise ValueError(f"does not parse as BigQuery SQL: {one_line(exc)}") from None
+    if len(statements) != 1:
+        raise ValueError(f"expected one statement, found {len(statements)}")
+    if any(True for _ in statements[0].find_all(exp.Parameter)):
+        raise ValueError("has a @parameter: write its value in the query")
+    try:
+        return _as_duckdb(statements[0])
     except sqlglot.errors.UnsupportedError as exc:
-        raise QueryError(query.path, f"cannot be run on DuckDB: {one_line(exc)}") from None
+        raise ValueError(f"cannot be run on DuckDB: {one_line(exc)}") from None
 
 
 def _latest_non_null(tree: exp.Expression) -> None:

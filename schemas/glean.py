@@ -73,6 +73,7 @@ class Metric:
     data_reviews: tuple[str, ...] = ()
     notification_emails: tuple[str, ...] = ()
     disabled: bool = False
+    data_sensitivity: tuple[str, ...] = ()  # glean_parser's categories: technical, interaction, stored_content, highly_sensitive
 
     @property
     def identifier(self) -> str:
@@ -166,6 +167,7 @@ def _collect(objects: dict, app: GleanApp, builtin: bool = False) -> None:
                     labels=tuple(sorted(getattr(metric, "labels", None) or ())),
                     extra_keys=tuple(sorted(getattr(metric, "extra_keys", None) or ())),
                     disabled=bool(metric.disabled),
+                    data_sensitivity=tuple(sorted(str(getattr(d, "name", d)) for d in getattr(metric, "data_sensitivity", None) or ())),
                     **_references(metric),
                 )
             )

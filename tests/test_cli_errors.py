@@ -85,6 +85,8 @@ CASES = [
     (["schemas", "init", "{w}"], 1, "is not empty"),
     (["logs", "ingest", "--data", "{w}/d", "{w}/nope.log"], 2, "no such file"),
     (["dictionary", "build", "--out", "/proc/pingpipe-cannot-write"], 1, "cannot write"),
+    (["dictionary", "serve", "--warehouse", "duckdb:x"], 2, "give bigquery:PROJECT"),
+    (["query", "--dialect", "bigquery", "SELECT @day", "--data", "{w}/nodata"], 1, "the query has a @parameter"),
     (["lineage", "nope.table"], 1, "no table of that name"),
     (["shred", "--warehouse", "duckdb:x"], 2, "expected bigquery:PROJECT (a DuckDB warehouse is --data's)"),
     (["etl", "run", "--data", "{w}/nodata"], 1, "no warehouse at"),

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from pingpipe.dictionary.charts import ChartConfig
 from pingpipe.up.config import UI_PORT, UpConfig
 
+from .dictionary import chart_min_clients_option
 from .edge import web_options
 from .target import data_option, on_target
 
@@ -53,6 +55,7 @@ from .target import data_option, on_target
     show_default=f"{UI_PORT}, or any free port if it is taken",
     help="Port of the data dictionary and debug viewer, on 127.0.0.1 (0: any free port).",
 )
+@chart_min_clients_option(envvar="PINGPIPE_CHART_MIN_CLIENTS")
 @click.option(
     "--debug-max-bytes",
     default=UpConfig.debug_max_bytes,
@@ -139,6 +142,7 @@ def up(
     tls_key,
     cors_origins,
     ui_port,
+    chart_min_clients,
     debug_max_bytes,
     debug_max_tags,
     debug_per_tag,
@@ -163,6 +167,7 @@ def up(
         admin_port=admin_port,
         metrics_port=metrics_port,
         ui_port=ui_port,
+        charts=ChartConfig(min_clients=chart_min_clients),
         tls_cert=tls_cert,
         tls_key=tls_key,
         cors_origins=tuple(cors_origins) or UpConfig.cors_origins,
@@ -205,7 +210,14 @@ def deprecated(old: str, new: str) -> None:
     help="text: an aligned table; json: one JSON object per row (no rows: nothing, and a note on stderr); "
     "csv: a header line, then one line per row. (`table` is the old name of text.)",
 )
-def query(sql, target, fmt):
+@click.option(
+    "--dialect",
+    type=click.Choice(["duckdb", "bigquery"]),
+    default="duckdb",
+    show_default=True,
+    help="bigquery: the SQL is BigQuery's (a dictionary chart's \"View SQL\"), run through the ETL's transpiler.",
+)
+def query(sql, target, fmt, dialect):
     """Run a read-only SQL query against the warehouse (also while `pingpipe up` runs).
 
     It reads the warehouse's tables only: no writes, no files, no network, no settings. SHOW TABLES
@@ -214,6 +226,13 @@ def query(sql, target, fmt):
 
     if fmt == "table":
         deprecated("--format table", "--format text")
+    if dialect == "bigquery":
+        from pingpipe.etl.sql import bigquery_to_duckdb
+
+        try:
+            sql = bigquery_to_duckdb(sql)
+        except ValueError as exc:
+            raise click.ClickException(f"the query {exc}") from None
     result = tasks.query(target, sql)
     if fmt == "json":
         for row in result["rows"]:

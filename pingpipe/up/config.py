@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pingpipe.decoder.dedupe import DedupeConfig
+from pingpipe.dictionary.charts import ChartConfig
 from pingpipe.dictionary.debug import DebugConfig
 from pingpipe.edge.config import EdgeConfig
 from pingpipe.loader.writers.locks import LOCK_WAIT
@@ -52,6 +53,7 @@ class UpConfig:
     tls_key: Path | None = None
     cors_origins: tuple[str, ...] = EdgeConfig.cors_origins
     ui_port: int | None = None  # None: UI_PORT, or any free port if it is taken; 0: any free port
+    charts: ChartConfig = field(default_factory=ChartConfig)  # the dictionary's metric charts: spans, least clients, cache
     debug_per_tag: int = DebugConfig.per_tag  # debug pings kept per X-Debug-ID tag (in memory, at most a day)
     debug_max_bytes: int = DebugConfig.max_bytes  # ... and in all: the debug viewer's memory
     debug_max_tags: int = DebugConfig.max_tags

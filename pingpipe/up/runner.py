@@ -20,11 +20,14 @@ import os
 import shutil
 import signal
 import sys
+import threading
+import time
 
+from pingpipe import utc
 from pingpipe.decoder.core import DecoderConfig
 from pingpipe.decoder.steps.geo import GeoDatabaseError, check_database
 from pingpipe.dictionary import catalog as dictionary
-from pingpipe.dictionary import figures
+from pingpipe.dictionary import chartdata, figures
 from pingpipe.dictionary.debug import DebugConfig, DebugStore
 from pingpipe.dictionary.pages import Site
 from pingpipe.dictionary.server import UIServer
@@ -53,6 +56,8 @@ from .retry import Failures
 from .schedule import Scheduler
 from .supervise import Edge, Stop, Workers
 
+PREWARM_AFTER = 10.0  # seconds after the start: `up` is serving by then, and a short run (a test's) reads nothing
+
 __all__ = ["Up", "UpConfig", "UpError"]
 
 
@@ -61,6 +66,7 @@ class Up:
         self.config = config
         self.out = out or sys.stdout
         self.stop = Stop(config.drain_timeout, self.out)
+        self.quit = threading.Event()  # set as `up` closes: background readers stop
         self.edge = Edge(config, self.stop, self.out)
         self.failures = Failures(config.retry)
         self.reporter = report.Reporter(config, self.out)
@@ -148,6 +154,7 @@ class Up:
             self.edge.start()
             admin.start()
             ui.start()
+            threading.Thread(target=self._prewarm, args=(ui.site, writer), name="charts-prewarm", daemon=True).start()
             if c.logs is not None:
                 self.logs = Follower(c.logs, IngestConfig(c.queue, follow=True, offsets=c.logs_offsets, segment_max_age=c.segment_max_age))
                 self.logs.start()
@@ -172,6 +179,7 @@ class Up:
                 self.logs.stop()
             (c.data / STATE_FILE).unlink(missing_ok=True)
             admin.close()
+            self.quit.set()
             if ui is not None:
                 ui.close()
             self.workers.shutdown()
@@ -205,6 +213,8 @@ class Up:
             debug=debug,
             errors=lambda: figures.read_errors(writer.con),
             trace=lambda document_id: tracing.trace(writer.con, document_id, c.queue),
+            charts=chartdata.ChartQueries(chartdata.on_duckdb(writer.con), c.charts),
+            chart_config=c.charts,
         )
         port = UI_PORT if c.ui_port is None else c.ui_port
         try:
@@ -215,6 +225,24 @@ class Up:
                     f"the dictionary could not start on 127.0.0.1:{port}: {exc.strerror} (--ui-port 0 takes any free port)"
                 ) from None
             return UIServer(site, "127.0.0.1", 0)
+
+    def _prewarm(self, site: Site, writer: DuckDBWriter) -> None:
+        """Once a UTC day, from PREWARM_AFTER seconds after the start: the metric pages of big tables
+        read ahead (Site.prewarm), since a chart's days before today are then kept and a first
+        open reads only today. Small warehouses need none: it reads nothing for them."""
+        day = None
+        while not self.quit.wait(PREWARM_AFTER if day is None else 60):
+            if utc.today() == day:
+                continue
+            day = utc.today()
+            try:
+                started = time.monotonic()
+                opened = site.prewarm(figures.table_sizes(writer.con), self.quit)
+                if opened:
+                    self.out.write(f"read {opened} metric page(s) ahead in {time.monotonic() - started:.1f} s\n")
+                    self.out.flush()
+            except Exception as exc:  # noqa: BLE001 - read ahead or not, the pages still answer
+                self.out.write(f"reading the metric charts ahead failed: {one_line(exc)}\n")
 
     def _on_signal(self, signum, frame) -> None:
         if self.stop.stopping:  # a second Ctrl-C: stop now (committed work is safe, the rest is re-read next time)

@@ -1,9 +1,11 @@
 """The demo app on the real Glean SDK, in its own process (Glean is a process-wide singleton).
 
-    python glean_debug_client.py ENDPOINT DATA_DIR LAUNCHES
+    python glean_debug_client.py ENDPOINT DATA_DIR LAUNCHES [invalid]
 
 Records demo.launches and demo.theme and submits the `hello` ping, then a ping pingpipe has no
-schema for. With GLEAN_DEBUG_VIEW_TAG set in the environment both carry X-Debug-ID.
+schema for. With GLEAN_DEBUG_VIEW_TAG set in the environment both carry X-Debug-ID. With `invalid`,
+it also adds a negative amount to demo.launches, which the SDK refuses and counts as
+glean.error.invalid_value for demo.launches, in the same ping.
 """
 
 import sys
@@ -31,6 +33,8 @@ def main() -> None:
         configuration=Configuration(server_endpoint=endpoint),
     )
     metrics.demo.launches.add(launches)
+    if sys.argv[4:] == ["invalid"]:
+        metrics.demo.launches.add(-1)
     metrics.demo.theme.set("solarized")
     pings.hello.submit()
     extra.not_registered.submit()

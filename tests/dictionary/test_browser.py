@@ -3,6 +3,7 @@ Playwright), served by a real `pingpipe up`, fed by the real Glean SDK."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ ARTIFACTS = REPO / "test-artifacts"
 
 @pytest.fixture
 def up(tmp_path):
-    started = start_up(tmp_path / "data", "--ui-port", str(free_port()))
+    started = start_up(tmp_path / "data", "--ui-port", str(free_port()), "--chart-min-clients", "1")
     yield started
     if started.proc.poll() is None:
         os.killpg(started.proc.pid, signal.SIGKILL)
@@ -41,12 +42,12 @@ def enter(page, up) -> str:
     return ui_url(up)
 
 
-def send(up, tmp_path: Path, launches: int, tag: str | None = None) -> None:
+def send(up, tmp_path: Path, launches: int, tag: str | None = None, invalid: bool = False) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLEAN_")}
     if tag:
         env["GLEAN_DEBUG_VIEW_TAG"] = tag
     done = subprocess.run(
-        [sys.executable, str(CLIENT), up.url, str(tmp_path / f"glean-{launches}"), str(launches)],
+        [sys.executable, str(CLIENT), up.url, str(tmp_path / f"glean-{launches}"), str(launches), *(["invalid"] if invalid else [])],
         env=env,
         capture_output=True,
         text=True,
@@ -61,7 +62,7 @@ def shot(page, name: str) -> None:
 
 
 @pytest.mark.external
-def test_a_metric_is_found_by_search_and_by_clicking_and_its_sample_sql_returns_what_the_sdk_sent(up, page, tmp_path):
+def test_a_metric_is_found_by_search_and_by_clicking_and_its_sql_and_charts_give_what_two_sdk_clients_sent(up, page, tmp_path):
     send(up, tmp_path, launches=7)
     up.wait_committed(2)
     base = enter(page, up)
@@ -95,10 +96,51 @@ def test_a_metric_is_found_by_search_and_by_clicking_and_its_sample_sql_returns_
     assert [r["demo_launches"] for r in rows] == [7]
 
     # The table page: figures from the warehouse, and the lineage down to the derived tables.
-    page.click("text=pingpipe_demo_live.hello_v1 >> nth=0")
+    landing.locator(".table-link").click()
     assert page.locator("dd.rows").inner_text() == "1"
     assert page.locator(".lineage").get_by_text("pingpipe_demo_stable.hello_v1").count() == 1
     shot(page, "dictionary-table")
+
+    # The metric page's charts, with a second client; the SDK counts its negative add as an error.
+    send(up, tmp_path, launches=3, invalid=True)
+    up.wait_committed(4)
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(base + "apps/pingpipe-demo/metrics/demo.launches/")
+    assert page.locator("form.view select[name=ping]").input_value() == "hello"  # the ping that has rows
+    counts = page.locator("#chart-counts")
+    assert counts.locator("svg.chart").count() == 3  # clients, sum, mean per client
+    shot(page, "dictionary-metric-charts")
+
+    counts.locator("summary", has_text="View SQL").click()
+    sql = counts.locator("pre.sql").inner_text()
+    done = subprocess.run(
+        [PINGPIPE, "query", "--data", str(up.data), "--dialect", "bigquery", "--format", "json", sql],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    queried = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["clients"], r["total"], r["mean_per_client"]) for r in queried] == [(2, 10, 5.0)]
+    csv_text = page.request.get(
+        base + "apps/pingpipe-demo/metrics/demo.launches/" + counts.locator("a", has_text="CSV").get_attribute("href")
+    ).text()
+    header, row = csv_text.splitlines()
+    assert header == "day,clients,last_received,total,mean_per_client" and [row.split(",")[i] for i in (1, 3, 4)] == ["2", "10", "5.0"]
+    assert row.split(",")[0] == queried[0]["day"]
+
+    page.select_option("form.view select[name=days]", "90")  # the form, without JavaScript: a GET of the same page
+    page.click("form.view button")
+    assert "days=90" in page.url and page.locator("form.view select[name=days]").input_value() == "90"
+    first = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=89)).isoformat()
+    assert f"from {first} to" in page.locator("#chart-counts pre.sql").text_content(), "the view asked for is the one queried"
+
+    errors = page.locator("#chart-errors")
+    errors.locator("summary", has_text="Data").click()
+    assert errors.locator("table.data tbody tr").all_inner_texts() == [f"{queried[0]['day']}\tinvalid_value\t1\t1"]
+    assert problems == []
 
 
 @pytest.mark.external
