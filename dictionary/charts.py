@@ -14,9 +14,6 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
-import jinja2
-import yaml
-
 from pingpipe import utc
 
 if TYPE_CHECKING:  # the CLI reads ChartConfig's defaults without loading the catalog (and sqlglot)
@@ -96,11 +93,15 @@ class Chart:
 
 @cache
 def _meta() -> dict:
+    import yaml  # here: the CLI reads ChartConfig's defaults at every start
+
     return yaml.safe_load((resources.files("pingpipe.dictionary") / "charts" / "charts.yaml").read_text())
 
 
 @cache
-def _env() -> jinja2.Environment:
+def _env():
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("pingpipe.dictionary", "charts"),
         autoescape=False,  # SQL: every value from outside is a literal written by `literal`

@@ -333,6 +333,8 @@ class Site:
         (`sizes`: rows by `dataset.table`), and its app's page, so that the first person to open one
         finds its days before today read. Returns the pages opened."""
         big = {t for t, n in sizes.items() if n > self.chart_config.prewarm_rows}
+        if not big:
+            return 0  # before the dictionary is built: a small warehouse costs nothing here
         opened = 0
         for app in self.d.apps.values():
             paths = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from markupsafe import escape
 
 from pingpipe.dictionary.charts import ChartConfig
 
@@ -83,6 +82,8 @@ def serve(warehouse, schemas, sql, port, chart_min_clients):
     ceiling; its rows are kept for a minute. Open the link it prints (it carries the page's token)."""
     import signal
     import threading
+
+    from markupsafe import escape
 
     from pingpipe.dictionary import catalog, chartdata
     from pingpipe.dictionary.pages import Site
