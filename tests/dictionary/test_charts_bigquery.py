@@ -30,7 +30,7 @@ from tests.helpers import PINGPIPE
 from tests.loader.bigquery_servers import client_for
 
 pytestmark = pytest.mark.external
-METRICS = ("demo.launches", "demo.theme", "demo.button_clicks", "demo.window_width", "demo.page_load")
+METRICS = ("demo.launches", "demo.theme", "demo.page_load")  # every template: daily, split, histogram, errors
 
 
 def same(rows: list[list]) -> list[tuple]:
@@ -76,7 +76,7 @@ def test_each_chart_gives_the_same_rows_on_bigquery_as_on_duckdb_and_the_served_
             assert bq_columns == duck_columns, chart.key
             assert same(bq_rows) == same(duck_rows), (identifier, chart.key)
             compared += bool(duck_rows)
-    assert compared >= 8  # charts with rows, not only empty ones
+    assert compared >= 5  # charts with rows, not only empty ones
 
     serving = subprocess.Popen(
         [PINGPIPE, "dictionary", "serve", "--warehouse", "bigquery:test", "--chart-min-clients", "2"],
