@@ -28,7 +28,10 @@ SHARED = {"boolean": "CAST({c} AS STRING)", "string": "{c}"}
 FREE_TEXT = {"stored_content", "highly_sensitive"}
 GLEAN_ERRORS = ("invalid_value", "invalid_label", "invalid_state", "invalid_overflow", "invalid_type")
 PERCENTILES = (5, 50, 95)
-SENT_IN = {"timing_distribution": "nanoseconds (Glean sends every timing in them)", "memory_distribution": "bytes"}
+VALUE_UNITS = {  # what a distribution's values count in, whatever its unit says
+    "timing_distribution": "nanoseconds (Glean sends every timing in them)",
+    "memory_distribution": "bytes",
+}
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,7 @@ def metric_charts(
             shape["conditions"] = ["b.value > 0"] + conditions
             weight = "samples"
         charts.append(chart("percentiles", view, config, **{**base, **shape, "weight": weight, "percentiles": PERCENTILES}))
-        unit = SENT_IN.get(metric.type) or (f"{metric.unit}s" if metric.type == "timespan" and metric.unit else None)
+        unit = VALUE_UNITS.get(metric.type) or (f"{metric.unit}s" if metric.type == "timespan" and metric.unit else None)
         if unit:
             charts[-1].about += f" Values in {unit}."
         if metric.type in DISTRIBUTIONS:
