@@ -8,6 +8,7 @@ no warehouse and shows none of this.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shlex
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from pingpipe.decoder.failures import DUPLICATE
 from pingpipe.loader.tables import quote
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 from pingpipe.schemas.names import (
+    CYCLES,
     DOCUMENT_NAMESPACE,
     DOCUMENT_TYPE,
     ERROR_DATASET,
@@ -41,6 +43,8 @@ class Figures:
     per_day: list[tuple[str, int]] = field(default_factory=list)  # (day, rows), oldest first, every day of the span
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, DuckDB type), for tables the catalog has no schema of
     errors: int | None = None  # a live table's ping: its error rows over the span (counted duplicates aside)
+    checks_day: str | None = None  # the latest cycled day that checked this table (checks.sql) ...
+    checks: list[dict] = field(default_factory=list)  # ... and each check's outcome (etl/run.py's check_outcome)
 
     @property
     def error_rate(self) -> float | None:
@@ -82,8 +86,11 @@ def table_figures(cursor, table: str, today: dt.date | None = None, days: int = 
         return Figures()
     source = f"{quote(dataset)}.{quote(name)}"
     names = {c for c, _ in columns}
+    checked = table_checks(cursor, table)
     when = SUBMISSION_TIMESTAMP if SUBMISSION_TIMESTAMP in names else SUBMISSION_DATE if SUBMISSION_DATE in names else None
     figures = Figures(True, columns=[(c, t) for c, t in columns])
+    if checked is not None:
+        figures.checks_day, figures.checks = checked
     if when is None:
         (figures.rows,) = cursor.execute(f"SELECT count(*) FROM {source}").fetchone()
         return figures
@@ -99,6 +106,23 @@ def table_figures(cursor, table: str, today: dt.date | None = None, days: int = 
     if is_live(dataset) and when == SUBMISSION_TIMESTAMP:
         figures.errors = ping_errors(cursor, TableId(dataset, name), first)
     return figures
+
+
+def table_checks(cursor, table: str) -> tuple[str, list[dict]] | None:
+    """The latest daily cycle's checks of `table` (its report in _pingpipe.cycles): (day, outcomes)."""
+    dataset, _, name = CYCLES.partition(".")
+    held = cursor.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [dataset, name]
+    ).fetchone()[0]
+    if not held:
+        return None
+    path = "$.etl.checks." + json.dumps(table)
+    found = cursor.execute(
+        f"SELECT CAST(day AS VARCHAR), json_extract(report, ?) AS checks FROM {quote(dataset)}.{quote(name)} "
+        "WHERE json_extract(report, ?) IS NOT NULL ORDER BY day DESC LIMIT 1",
+        [path, path],
+    ).fetchone()
+    return None if found is None else (found[0], json.loads(found[1]))
 
 
 def ping_errors(cursor, table: TableId, since: dt.date) -> int:

@@ -5,6 +5,7 @@ day-partitioned on its date column, as bigquery-etl's are."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from sqlglot import exp
@@ -13,8 +14,9 @@ from pingpipe.loader.dayjob import replace_day
 from pingpipe.loader.writers.bigquery import ensure_dataset, project_tables
 from pingpipe.reason import one_line
 
+from .checks import checks_of
 from .queries import Query, QueryError
-from .run import Report, hold, schedule
+from .run import Report, check_outcome, hold, schedule
 from .sql import parse
 
 
@@ -26,6 +28,23 @@ def qualified(q: Query, project: str) -> tuple[str, list[str]]:
             table.set("catalog", exp.to_identifier(project))
     columns = [] if q.view else list(tree.named_selects)
     return tree.sql(dialect="bigquery"), columns
+
+
+def run_checks_bigquery(client, project: str, q: Query, config) -> list[dict]:
+    """`q`'s checks on what its job wrote, each one job with the query's date parameter (`config`):
+    a check whose ERROR() fails the job failed, with BigQuery's message."""
+    outcomes = []
+    for check in checks_of(q):
+        sql, _ = qualified(dataclasses.replace(q, sql=check.sql, path=q.checks_path or q.path, view=False), project)
+        try:
+            client.query(sql, job_config=config).result()
+            error = None
+        except QueryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the job failed: what the check found (or why it could not run)
+            error = one_line(exc)
+        outcomes.append(check_outcome(check, error))
+    return outcomes
 
 
 def existing_bigquery(client, project: str) -> set[str]:
@@ -68,6 +87,7 @@ def run_bigquery(
             rows = f"target.`{q.date_parameter}` = @{q.date_parameter}" if q.date_parameter else "TRUE"
             report.ran[q.name] = replace_day(client, table, columns, sql, rows, config)
             held.add(q.name)
+            report.checked(q, run_checks_bigquery(client, project, q, config))
         except QueryError as exc:
             report.failed[q.name] = str(exc)
         except Exception as exc:  # noqa: BLE001 - BigQuery's refusal, one line, with the file

@@ -43,6 +43,8 @@ class Query:
     date_parameter: str | None = DEFAULT_DATE_PARAMETER  # None: each run replaces the whole table
     depends_on_past: bool = False
     fields: list[dict] | None = field(default=None, hash=False, compare=False)  # schema.yaml's
+    checks: str | None = field(default=None, hash=False, compare=False)  # checks.sql's text (checks.py)
+    checks_path: str | None = None
 
     @property
     def name(self) -> str:
@@ -62,14 +64,15 @@ def load_dir(root: Path) -> list[Query]:
         if query.exists() and view.exists():
             raise QueryError(str(folder), "has both query.sql and view.sql: keep one")
         path = query if query.exists() else view
-        metadata, schema = folder / "metadata.yaml", folder / "schema.yaml"
-        out.append(
-            from_parts(
-                Query(folder.parent.name, folder.name, path.read_text(), str(path), view=path is view),
-                (str(metadata), _yaml(metadata, {})),
-                (str(schema), _yaml(schema, None)),
-            )
+        metadata, schema, checks = folder / "metadata.yaml", folder / "schema.yaml", folder / "checks.sql"
+        q = from_parts(
+            Query(folder.parent.name, folder.name, path.read_text(), str(path), view=path is view),
+            (str(metadata), _yaml(metadata, {})),
+            (str(schema), _yaml(schema, None)),
         )
+        if checks.exists():
+            q = dataclasses.replace(q, checks=checks.read_text(), checks_path=str(checks))
+        out.append(q)
     return out
 
 
@@ -119,5 +122,7 @@ def write_dir(queries: list[Query], root: Path) -> list[Path]:
         (folder / "metadata.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
         if q.fields:
             (folder / "schema.yaml").write_text(yaml.safe_dump({"fields": q.fields}, sort_keys=False))
+        if q.checks:
+            (folder / "checks.sql").write_text(q.checks)
         written.append(folder)
     return written

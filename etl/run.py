@@ -6,13 +6,15 @@ the others run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from pingpipe.loader.tables import TableId, quote
 from pingpipe.reason import one_line
 
+from .checks import FAIL, Check, checks_of
 from .graph import CycleError, order, reads
 from .queries import Query, QueryError
 from .sql import parse, to_duckdb
@@ -45,9 +47,24 @@ class Report:
     failed: dict[str, str] = field(default_factory=dict)  # table -> the error, starting with its file
     waiting: dict[str, str] = field(default_factory=dict)  # table -> why it did not run
     unknown: dict[str, str] = field(default_factory=dict)  # a table asked for that no query makes -> the mistake
+    checks: dict[str, list[dict]] = field(default_factory=dict)  # table -> its checks' outcomes (check_outcome)
 
     def as_dict(self) -> dict:
-        return {"ran": self.ran, "failed": self.failed, "waiting": self.waiting, "unknown": self.unknown}
+        out = {"ran": self.ran, "failed": self.failed, "waiting": self.waiting, "unknown": self.unknown}
+        return out | ({"checks": self.checks} if self.checks else {})
+
+    def checked(self, q: Query, outcomes: list[dict]) -> None:
+        """Record `q`'s checks; a failed #fail check fails its table's day, so the tables reading it wait."""
+        if not outcomes:
+            return
+        self.checks[q.name] = outcomes
+        failed = [o for o in outcomes if o["marker"] == FAIL and not o["passed"]]
+        if failed:
+            self.failed[q.name] = f"{q.checks_path}: " + "; ".join(f"check {o['check']} (#fail) failed: {o['message']}" for o in failed)
+
+
+def check_outcome(check: Check, error: str | None) -> dict:
+    return {"check": check.number, "marker": check.marker, "passed": error is None, "message": error}
 
 
 def unknown_tables(queries: list[Query], only: set[str] | None) -> dict[str, str]:
@@ -135,11 +152,28 @@ def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = N
             continue
         try:
             report.ran[q.name] = run_one(writer, q, day, exists=q.name in held)
+            report.checked(q, run_checks(writer, q, day))
         except QueryError as exc:
             report.failed[q.name] = str(exc)
         except Exception as exc:  # noqa: BLE001 - the warehouse refused it: its message, one line, with the file
             report.failed[q.name] = f"{q.path}: {one_line(exc)}"
     return report
+
+
+def run_checks(writer, q: Query, day: dt.date, execute: Callable[[str], object] | None = None) -> list[dict]:
+    """`q`'s checks for `day`, on what its run wrote: each one's outcome (check_outcome). Each runs
+    on the writer, or through `execute` (a read-only query through a running `up`)."""
+    execute = execute or (lambda sql: writer.query(sql).fetchall())
+    outcomes = []
+    for check in checks_of(q):
+        sql = to_duckdb(dataclasses.replace(q, sql=check.sql, path=q.checks_path or q.path), day if q.date_parameter else None)
+        try:
+            execute(sql)
+            error = None
+        except Exception as exc:  # noqa: BLE001 - ERROR() raised (what the check found), or why it could not run
+            error = one_line(exc).removeprefix("Invalid Input Error: ")
+        outcomes.append(check_outcome(check, error))
+    return outcomes
 
 
 def run_one(writer, q: Query, day: dt.date, *, exists: bool) -> int | None:

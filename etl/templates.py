@@ -6,6 +6,7 @@ does, and a generated query is made from its files by the same rules as a user's
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from pathlib import Path
 
@@ -54,4 +55,8 @@ def generate(generator: str, name: str, dataset: str, table: str, **context) -> 
         except yaml.YAMLError as exc:
             raise QueryError(where, f"is not YAML once rendered: {one_line(exc)}") from None
     metadata = (files["metadata"][0], files["metadata"][1] or {})
-    return from_parts(Query(dataset, table, sql, f"generated:{generator}/{dataset}/{table}", view=view), metadata, files["schema"])
+    q = from_parts(Query(dataset, table, sql, f"generated:{generator}/{dataset}/{table}", view=view), metadata, files["schema"])
+    if exists(generator, f"{name}.checks.sql"):
+        checks = render(generator, f"{name}.checks.sql", **context)
+        q = dataclasses.replace(q, checks=checks, checks_path=f"{ROOT / generator / name}.checks.sql")
+    return q

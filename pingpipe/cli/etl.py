@@ -72,11 +72,45 @@ def run(day, tables, sql, target, schemas):
         click.echo(f"{table}: view made" if rows is None else f"{table}: {rows} row(s) for {day}")
     for reason in report["waiting"].values():
         click.echo(reason)
+    say_checks(report.get("checks", {}))
     for message in report["failed"].values():
         click.echo(f"error: {message}", err=True)
     if not any(report.values()):
         click.echo("no query to run")
     sys.exit(1 if report["failed"] else 0)
+
+
+def say_checks(checks: dict[str, list[dict]]) -> int:
+    """Each table's checks in a line, and each failed one in its own; returns the #fail ones failed."""
+    failed = 0
+    for table, outcomes in checks.items():
+        passed = sum(o["passed"] for o in outcomes)
+        click.echo(f"{table}: {passed} of {len(outcomes)} check(s) passed")
+        for o in outcomes:
+            if not o["passed"]:
+                failed += o["marker"] == "fail"
+                click.echo(f"  check {o['check']} (#{o['marker']}) failed: {o['message']}", err=o["marker"] == "fail")
+    return failed
+
+
+@etl.command("check")
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="The day (UTC) to check [default: yesterday].")
+@click.option("--table", "tables", multiple=True, help="Only this dataset.table (repeat for more) [default: all].")
+@click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SQL_HELP)
+@on_target((BIGQUERY,), warehouse_help="bigquery:PROJECT to check there (default: the warehouse of --data).")
+@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SCHEMAS_HELP)
+def check(day, tables, sql, target, schemas):
+    """Run the checks (checks.sql, bigquery-etl's #fail and #warn) of the derived tables for a day,
+    on what the tables hold, without running their queries. Exit 1 if a #fail check failed."""
+    from pingpipe.up import tasks
+
+    day = utc.day_or_yesterday(day)
+    report = tasks.etl_check(target, day, tables=tables, sql=sql, schemas=schemas)
+    if report["unknown"]:
+        raise click.BadParameter("; ".join(report["unknown"].values()), param_hint="--table")
+    if not report["checks"]:
+        click.echo("no table has checks")
+    sys.exit(1 if say_checks(report["checks"]) else 0)
 
 
 @etl.command("generate")

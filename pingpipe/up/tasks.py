@@ -273,6 +273,31 @@ def etl(target: Target, day: dt.date, *, tables: tuple[str, ...] = (), sql: Path
     return report
 
 
+def etl_check(target: Target, day: dt.date, *, tables: tuple[str, ...] = (), sql: Path | None = None, schemas: Path | None = None) -> dict:
+    """The checks (checks.sql) of the day's derived tables (only `tables` when given), on what they
+    hold, without running their queries: {"checks": {table: [outcome]}, "unknown"}. On DuckDB each
+    check is a read-only query (through a running `up`, which holds the file)."""
+    from pingpipe.etl import catalog
+    from pingpipe.etl.bigquery import run_checks_bigquery
+    from pingpipe.etl.run import run_checks, unknown_tables
+    from pingpipe.schemas.registry import Registry
+
+    queries = catalog.queries(Registry.load(schemas), sql)
+    report = {"checks": {}, "unknown": unknown_tables(queries, set(tables) or None)}
+    for q in queries if not report["unknown"] else ():
+        if not q.checks or (tables and q.name not in tables):
+            continue
+        if target.kind == BIGQUERY:
+            from google.cloud import bigquery
+
+            params = [bigquery.ScalarQueryParameter(q.date_parameter, "DATE", day)] if q.date_parameter else []
+            outcomes = run_checks_bigquery(target.client(), target.project, q, bigquery.QueryJobConfig(query_parameters=params))
+        else:
+            outcomes = run_checks(None, q, day, execute=lambda sql: query(target, sql))
+        report["checks"][q.name] = outcomes
+    return report
+
+
 def dedupe(target: Target, day: dt.date) -> dict[str, int]:
     """Only the copy of `day` into the stable tables: rows kept per table."""
     from . import cycle as daily

@@ -228,10 +228,13 @@ def _last_cycle(cursor: duckdb.DuckDBPyConnection) -> dict | None:
 def cycle_summary(report: dict) -> str:
     """A cycle's report in one line, as `up` prints it when the cycle ends."""
     etl = report.get("etl") or {}
+    outcomes = [o for checked in (etl.get("checks") or {}).values() for o in checked if not o["passed"]]
+    failed_checks = sum(o["marker"] == "fail" for o in outcomes)
+    checks = f", checks: {failed_checks} failed, {len(outcomes) - failed_checks} warning(s)" if outcomes else ""
     return (
         f"{report['day']}: stable {sum(report.get('stable', {}).values())} row(s), shredded "
         f"{sum(report.get('shredded', {}).values())}, expired {sum(report.get('expired', {}).values())}, derived "
-        f"tables {len(etl.get('ran', {}))} ({len(etl.get('failed', {}))} failed)"
+        f"tables {len(etl.get('ran', {}))} ({len(etl.get('failed', {}))} failed{checks})"
     )
 
 

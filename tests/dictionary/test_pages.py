@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html.parser
+import json
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -200,3 +201,24 @@ def test_a_pings_page_has_a_health_line_rows_per_day_its_error_rate_and_when_it_
     assert (f.rows, f.errors, f.error_rate) == (3, 1, 0.25) and f.last_received.startswith("2026-12-07 10:00:00")
     body = Site(dictionary, figures=lambda tables: figures).render("/apps/pingpipe-demo/pings/hello/").body.decode()
     assert "3 rows, last received 2026-12-07 10:00:00" in body and "error rate 25.0% (1 error rows in 30 days)" in body
+
+
+def test_a_derived_tables_page_shows_its_checks_of_the_last_cycled_day(dictionary):
+    import duckdb
+
+    from pingpipe.dictionary.figures import table_figures
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA pingpipe_demo_derived")
+    con.execute("CREATE TABLE pingpipe_demo_derived.baseline_clients_daily_v1 (submission_date DATE, client_id VARCHAR)")
+    con.execute("CREATE SCHEMA _pingpipe")
+    con.execute("CREATE TABLE _pingpipe.cycles (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)")
+    failed = [{"check": 1, "marker": "fail", "passed": False, "message": "2 value(s) of (client_id) are not unique"}]
+    for day, outcomes in (("2026-12-04", [{"check": 1, "marker": "fail", "passed": True, "message": None}]), ("2026-12-05", failed)):
+        report = {"etl": {"checks": {"pingpipe_demo_derived.baseline_clients_daily_v1": outcomes}}}
+        con.execute("INSERT INTO _pingpipe.cycles VALUES (?, now(), ?)", [day, json.dumps(report)])
+    f = table_figures(con, "pingpipe_demo_derived.baseline_clients_daily_v1", dt.date(2026, 12, 6))
+    assert (f.checks_day, f.checks) == ("2026-12-05", failed)
+    table = "pingpipe_demo_derived.baseline_clients_daily_v1"
+    body = Site(dictionary, figures=lambda tables: {table: f}).render(f"/tables/{table}/").body.decode()
+    assert "on 2026-12-05: 0 of 1 passed" in body and "check 1 (#fail): 2 value(s) of (client_id) are not unique" in body

@@ -218,3 +218,27 @@ def test_a_table_no_query_makes_is_a_mistake_exit_2_with_a_did_you_mean_and_noth
     nothing = etl_run(data, sql, "--table", "nope.nope")
     assert nothing.returncode == 2 and "nope.nope: no query makes this table (the queries make " in nothing.stderr
     assert "no query to run" not in nothing.stdout
+
+
+def test_a_failing_fail_check_stops_what_reads_the_table_a_warn_only_reports_and_etl_check_runs_them_alone(data, tmp_path):
+    sql = chain(tmp_path / "sql")
+    (sql / "analysis" / "a_v1" / "checks.sql").write_text(
+        '#fail\n{{ is_unique(["submission_date"], "submission_date = @submission_date") }}\n\n'
+        '#warn\n{{ min_row_count(10, "submission_date = @submission_date") }}\n'
+    )
+    ran = etl_run(data, sql, "--table", "analysis.a_v1", "--table", "analysis.b_v1")
+    assert ran.returncode == 1
+    assert "analysis.a_v1: 2 row(s) for 2026-11-20" in ran.stdout and "analysis.a_v1: 0 of 2 check(s) passed" in ran.stdout
+    assert "check 1 (#fail) failed: 1 value(s) of (submission_date) are not unique" in ran.stderr
+    assert "check 2 (#warn) failed: 2 row(s), fewer than 10" in ran.stdout  # reported, not an error
+    assert "b_v1/query.sql: not run, it reads analysis.a_v1, which did not run" in ran.stdout
+
+    def etl_check(*tables: str) -> subprocess.CompletedProcess:
+        args = [PINGPIPE, "etl", "check", "--data", str(data), "--sql", str(sql), "--date", "2026-11-20"]
+        return subprocess.run(args + [a for t in tables for a in ("--table", t)], capture_output=True, text=True, timeout=120)
+
+    generated = etl_check(f"{APP}_derived.baseline_clients_daily_v1")  # the generated table's own checks, on its rows
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert f"{APP}_derived.baseline_clients_daily_v1: 3 of 3 check(s) passed" in generated.stdout
+    mine = etl_check("analysis.a_v1")
+    assert mine.returncode == 1 and "check 1 (#fail) failed" in mine.stderr

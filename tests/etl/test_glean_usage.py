@@ -4,6 +4,7 @@ the daily cycle day by day; compared with plain Python over the same pings."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import random
@@ -12,6 +13,8 @@ import uuid
 import pytest
 
 from pingpipe.decoder.core import DecoderConfig
+from pingpipe.etl import catalog
+from pingpipe.etl.run import run
 from pingpipe.loader.writers.duckdb import DuckDBWriter
 from pingpipe.message import encode_line
 from pingpipe.schemas.registry import Registry
@@ -156,3 +159,29 @@ def test_a_rerun_of_a_day_changes_nothing(warehouse):
     report = cycle.run_etl(writer, registry, DAYS[15])
     assert report.failed == {} and len(report.ran) == 4
     assert {t: rows(writer, f"SELECT * FROM {t}") for t in tables} == before
+
+
+def test_the_generated_checks_ran_every_day_and_passed_but_for_warnings(warehouse):
+    *_, reports = warehouse
+    for report in reports:
+        checks = report["etl"]["checks"]
+        assert set(checks) == {
+            f"{APP}_derived.{t}" for t in ("baseline_clients_daily_v1", "baseline_clients_last_seen_v1", "active_users_v1")
+        }
+        assert all(o["passed"] for outcomes in checks.values() for o in outcomes if o["marker"] == "fail")
+
+
+def test_a_duplicated_client_fails_the_daily_tables_check_and_the_tables_reading_it_wait_that_day(warehouse):
+    writer, registry, *_ = warehouse
+    queries = catalog.queries(registry)
+    daily = next(q for q in queries if q.name == f"{APP}_derived.baseline_clients_daily_v1")
+    # the daily table's query with one client twice: what a bug in it would write
+    broken = dataclasses.replace(
+        daily, sql=f"WITH d AS ({daily.sql}) SELECT * FROM d UNION ALL (SELECT * FROM d ORDER BY client_id LIMIT 1)"
+    )
+    day = DAYS[10]
+    report = run(writer, [broken if q is daily else q for q in queries], day)
+    assert daily.name in report.ran and "check 1 (#fail) failed: 1 value(s) of (client_id) are not unique" in report.failed[daily.name]
+    assert set(report.waiting) == {f"{APP}_derived.baseline_clients_last_seen_v1", f"{APP}_derived.active_users_v1", f"{APP}.active_users"}
+    again = run(writer, queries, day)  # the query mended: the day runs through
+    assert again.failed == {} and again.waiting == {}

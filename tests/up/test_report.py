@@ -43,3 +43,12 @@ def test_not_on_a_terminal_the_line_is_printed_now_and_then_and_the_final_one_al
     reporter.line("two")  # within the pause: not printed
     reporter.line("three", final=True)
     assert out.getvalue() == "one\nstopped: three\n"
+
+
+def test_the_cycle_line_counts_the_checks_that_failed_and_warned():
+    from pingpipe.up.warehouse import cycle_summary
+
+    checks = {"a.t": [{"marker": "fail", "passed": False}, {"marker": "warn", "passed": False}, {"marker": "warn", "passed": True}]}
+    line = cycle_summary({"day": "2026-12-01", "etl": {"ran": {"a.t": 3}, "failed": {"a.t": "…"}, "checks": checks}})
+    assert line.endswith("derived tables 1 (1 failed, checks: 1 failed, 1 warning(s))")
+    assert cycle_summary({"day": "2026-12-01", "etl": {"ran": {"a.t": 3}, "failed": {}}}).endswith("derived tables 1 (0 failed)")
