@@ -87,8 +87,6 @@ class Up:
             raise UpError(str(exc)) from None
         private_folder(c.data)  # raw payloads and addresses in its queue, the warehouse: the owner's alone
         c.queue.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(c.edge_counts, ignore_errors=True)  # counts since this start
-        c.edge_counts.mkdir()
         try:
             self.registry = Registry.load(c.schemas)  # fail fast, with the file named, before anything starts
         except Exception as exc:  # noqa: BLE001 - whatever the registry's fault, one line naming the file
@@ -104,9 +102,14 @@ class Up:
                 f"pingpipe up is already running on {c.data} (PID {running['pid']}); one `up` per data folder (--data DIR for another)"
             )
         try:
-            return DuckDBWriter(c.warehouse, threads=c.duckdb_threads, lock_wait=c.lock_wait)
+            writer = DuckDBWriter(c.warehouse, threads=c.duckdb_threads, lock_wait=c.lock_wait)
         except Exception as exc:  # noqa: BLE001 - whatever stops the warehouse opening, one line
             raise UpError(f"cannot open the warehouse {c.warehouse}: {one_line(exc)}") from None
+        # The edge's counts since this start: reset only once the warehouse is ours, never under
+        # another `up` still running on this folder (its edge writes there).
+        shutil.rmtree(c.edge_counts, ignore_errors=True)
+        c.edge_counts.mkdir()
+        return writer
 
     def run(self) -> int:
         c = self.config
