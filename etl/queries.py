@@ -11,9 +11,13 @@ that reads its own previous day (`depends_on_past`) needs.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
+import jsonschema_rs
 import yaml
 
 from pingpipe.reason import one_line
@@ -83,6 +87,9 @@ def from_parts(query: Query, metadata: tuple[str, object], schema: tuple[str, ob
     (metadata_file, meta), (schema_file, fields) = metadata, schema
     if not isinstance(meta, dict) or not set(meta) <= _METADATA_KEYS:
         raise QueryError(metadata_file, f"expected a mapping of {', '.join(sorted(_METADATA_KEYS))}")
+    problems = [e.message for e in _metadata_validator().iter_errors(meta)]
+    if problems:
+        raise QueryError(metadata_file, f"does not fit metadata.schema.json: {'; '.join(problems)}")
     if fields is not None and not (isinstance(fields, dict) and isinstance(fields.get("fields"), list)):
         raise QueryError(schema_file, "expected `fields:` with a list of BigQuery fields")
     scheduling = meta.get("scheduling") or {}
@@ -97,6 +104,12 @@ def from_parts(query: Query, metadata: tuple[str, object], schema: tuple[str, ob
         depends_on_past=bool(meta.get("depends_on_past") or (isinstance(scheduling, dict) and scheduling.get("depends_on_past"))),
         fields=fields["fields"] if fields else None,
     )
+
+
+@cache
+def _metadata_validator():
+    """metadata.yaml's schema: the types of the keys pingpipe reads, as glean_parser checks its inputs."""
+    return jsonschema_rs.Draft7Validator(json.loads((resources.files("pingpipe.etl") / "metadata.schema.json").read_text()))
 
 
 def _yaml(path: Path, default):

@@ -93,6 +93,81 @@ def say_checks(checks: dict[str, list[dict]]) -> int:
     return failed
 
 
+@etl.command("validate")
+@click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SQL_HELP)
+@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SCHEMAS_HELP)
+def validate(sql, schemas):
+    """Check every query offline, with no warehouse and no cloud: its metadata.yaml against its
+    schema, its SQL parsed for BigQuery and written for DuckDB, the tables it reads made by a query
+    or the registry, its checks.sql rendered. Exit 1 if any has a problem."""
+    from pingpipe.etl import catalog
+    from pingpipe.etl.queries import QueryError
+    from pingpipe.etl.validate import validate as check_query
+
+    registry = registry_of(schemas)
+    try:
+        queries = catalog.queries(registry, sql)
+    except QueryError as exc:  # a metadata.yaml or schema.yaml that cannot be read: its file, one line
+        raise click.ClickException(str(exc)) from None
+    known = {q.name for q in queries} | catalog.expected(registry)
+    bad = 0
+    for q in queries:
+        found = check_query(q, known)
+        if found["problems"]:
+            bad += 1
+            for problem in found["problems"]:
+                click.echo(f"FAIL {q.name} ({q.path}): {problem}", err=True)
+        else:
+            click.echo(f"ok   {q.name}" + (f" (reads {', '.join(found['reads'])})" if found["reads"] else ""))
+    click.echo(f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'} checked, {bad} with problems")
+    sys.exit(1 if bad else 0)
+
+
+@etl.command("test")
+@click.option(
+    "--tests",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Your fixture tests, in bigquery-etl's layout: [PROJECT/]DATASET/TABLE/TEST/ with one rows file per table read "
+    "(DATASET.TABLE.yaml), query_params.yaml and expect.yaml [default: only the shipped ones].",
+)
+@click.option("--sql", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SQL_HELP)
+@click.option("--schemas", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help=SCHEMAS_HELP)
+def test(tests, sql, schemas):
+    """Run fixture tests of the queries on an in-memory DuckDB: no warehouse, no cloud, seconds.
+
+    The shipped tests cover the generated Glean usage queries of the demo app; yours run with them.
+    Each loads its tables from its rows files, runs the query for its day and compares the rows with
+    expect.yaml, in any order. Exit 1 if a test failed."""
+    from pingpipe.etl import catalog
+    from pingpipe.etl.fixture_tests import SHIPPED, fields_by_table, find, run_test
+
+    registry = registry_of(schemas)
+    queries = catalog.queries(registry, sql)
+    by_name, fields_of = {q.name: q for q in queries}, fields_by_table(registry, queries)
+    failed = ran = 0
+    for root in [SHIPPED] + ([tests] if tests else []):
+        for table, folder in find(root):
+            q = by_name.get(table)
+            if q is None:
+                if root != SHIPPED:  # the shipped tests of an app this registry lacks are not yours to pass
+                    failed += 1
+                    click.echo(f"FAIL {table}/{folder.name}: no query makes {table}", err=True)
+                continue
+            outcome = run_test(q, folder, fields_of)
+            ran += 1
+            if outcome.passed:
+                click.echo(f"pass {table}/{folder.name}")
+                continue
+            failed += 1
+            click.echo(f"FAIL {table}/{folder.name}: {outcome.problem or 'rows differ'}", err=True)
+            for label, rows in (("missing", outcome.missing), ("unexpected", outcome.unexpected)):
+                for row in rows[:5]:
+                    click.echo(f"  {label}: {json.dumps(row)}", err=True)
+    click.echo(f"{ran} test(s) run, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
 @etl.command("check")
 @click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="The day (UTC) to check [default: yesterday].")
 @click.option("--table", "tables", multiple=True, help="Only this dataset.table (repeat for more) [default: all].")
