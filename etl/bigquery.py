@@ -15,6 +15,7 @@ from pingpipe.loader.writers.bigquery import ensure_dataset, project_tables
 from pingpipe.reason import one_line
 
 from .checks import checks_of
+from .functions import ensure_bigquery
 from .queries import Query, QueryError
 from .run import Report, check_outcome, hold, schedule
 from .sql import parse
@@ -60,6 +61,7 @@ def run_bigquery(
     from google.cloud import bigquery
 
     report = Report()
+    ensure_bigquery(client, project)  # udf.bits28_*, for the queries that call them
     held, made = existing_bigquery(client, project), {q.name for q in queries}
     for q, reads_of in schedule(queries, report, only):
         if hold(report, q, reads_of, held, made, expected):

@@ -26,6 +26,7 @@ from pingpipe.loader.coerce import Coercer
 from pingpipe.loader.tables import quote
 from pingpipe.reason import one_line
 
+from .functions import ensure_duckdb
 from .queries import Query, QueryError
 from .sql import to_duckdb
 
@@ -82,6 +83,7 @@ def run_test(q: Query, test: Path, fields_of: Callable[[str], list[dict] | None]
     try:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
+        ensure_duckdb(con)
         for source in sorted(p for p in test.iterdir() if p.suffix in ROWS and not p.name.startswith(("expect.", "query_params."))):
             name = source.name[: -len(source.suffix)]
             if name.endswith(".schema"):

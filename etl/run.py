@@ -15,6 +15,7 @@ from pingpipe.loader.tables import TableId, quote
 from pingpipe.reason import one_line
 
 from .checks import FAIL, Check, checks_of
+from .functions import ensure_duckdb
 from .graph import CycleError, order, reads
 from .queries import Query, QueryError
 from .sql import parse, to_duckdb
@@ -146,6 +147,8 @@ def run(writer, queries: list[Query], day: dt.date, *, only: set[str] | None = N
     but may not yet (the registry's): a query reading one that does not waits, without an error."""
     report = Report()
     made = {q.name for q in queries}
+    with writer.transaction() as con:  # udf.bits28_*, for the queries that call them
+        ensure_duckdb(con)
     for q, reads_of in schedule(queries, report, only):
         held = existing(writer)
         if hold(report, q, reads_of, held, made, expected):

@@ -92,3 +92,25 @@ def test_the_generated_queries_give_the_same_tables_on_bqemulator_and_duckdb(bqe
     )
     assert bits == {"a": 0b111111111, "b": 0b100000001, "c": 0b11000000, "d": 0b100000}  # bit n: n days before
     duck.close()
+
+
+def test_the_bits28_functions_give_the_same_on_bqemulator_as_on_duckdb(bqemulator):
+    import duckdb
+
+    from pingpipe.etl.functions import ensure_bigquery, ensure_duckdb
+    from pingpipe.etl.sql import bigquery_to_duckdb
+    from tests.etl.test_functions import PATTERNS
+
+    client = client_for(bqemulator.endpoint)
+    ensure_bigquery(client, "test")
+    con = duckdb.connect()
+    ensure_duckdb(con)
+    calls = [
+        f"udf.bits28_days_since_seen({b}) AS since_{i}, udf.bits28_active_in_range({b}, -13, 7) AS week_{i}, "
+        f"udf.bits28_retention({b}, DATE '2026-11-28').day_20.active_in_week_1 AS retained_{i}"
+        for i, b in enumerate(PATTERNS)
+    ]
+    sql = f"SELECT {', '.join(calls)}"
+    on_bigquery = list(next(iter(client.query(sql).result())).values())
+    on_duckdb = list(con.execute(bigquery_to_duckdb(sql)).fetchone())
+    assert on_bigquery == on_duckdb and None in on_duckdb and True in on_duckdb and False in on_duckdb
