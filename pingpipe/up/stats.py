@@ -13,6 +13,7 @@ for than accepted is rows that did not come through the queue (`pingpipe load`, 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -24,6 +25,7 @@ from pingpipe.edge.publish.segments import OPEN, SEALED
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 from pingpipe.logs import records as log_records
 from pingpipe.schemas.names import (
+    CYCLES,
     DELETED,
     DOCUMENT_NAMESPACE,
     DOCUMENT_TYPE,
@@ -153,6 +155,7 @@ def stats(con, day: dt.date, queue: Path, by: str | None = None) -> dict:
     cursor.execute("BEGIN TRANSACTION")
     try:
         sides, committed = warehouse_side(cursor, day, by)
+        checks = failed_checks(cursor, day)
     finally:
         cursor.execute("ROLLBACK")
         cursor.close()
@@ -188,13 +191,26 @@ def stats(con, day: dt.date, queue: Path, by: str | None = None) -> dict:
         "groups": groups,
         "errors_by_type": dict(sorted(sides["errors_by_type"].items())),
         "holds": all(g["holds"] for g in groups),
+        "checks_failed": checks,
     }
+
+
+def failed_checks(cursor, day: dt.date) -> dict[str, list[dict]]:
+    """The derived tables' checks (checks.sql) that failed in the day's daily cycle, by table."""
+    held = cursor.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", list(CYCLES.split("."))
+    ).fetchone()[0]
+    if not held:
+        return {}
+    found = cursor.execute(f"SELECT json_extract(report, '$.etl.checks') FROM {CYCLES} WHERE day = ?", [day]).fetchone()
+    checked = json.loads(found[0]) if found and found[0] else {}
+    return {table: failed for table, outcomes in sorted(checked.items()) if (failed := [o for o in outcomes if not o["passed"]])}
 
 
 def table(result: dict) -> list[str]:
     """The report as a person reads it: a line per group, and the verdict."""
     if not result["groups"]:
-        return [f"nothing was accepted on {result['day']}"]
+        return [f"nothing was accepted on {result['day']}"] + _checks_lines(result)
     head = ["accepted", *SIDES, "replayed"]
     width = max([len(g["group"]) for g in result["groups"]] + [5])
     out = [f"{'':<{width}}  " + "  ".join(f"{h:>10}" for h in head) + "  identity"]
@@ -205,4 +221,12 @@ def table(result: dict) -> list[str]:
         out.append("errors by type: " + ", ".join(f"{k} {v:,}" for k, v in result["errors_by_type"].items()))
     verdict = "holds" if result["holds"] else "does NOT hold"
     out.append(f"{result['day']}: accepted = rows + errors + duplicates + queued + shredded + expired {verdict}")
-    return out
+    return out + _checks_lines(result)
+
+
+def _checks_lines(result: dict) -> list[str]:
+    return [
+        f"{table}: check {o['check']} (#{o['marker']}) failed on {result['day']}: {o['message']}"
+        for table, failed in (result.get("checks_failed") or {}).items()
+        for o in failed
+    ]

@@ -83,3 +83,24 @@ def test_every_ping_accepted_is_a_row_an_error_a_duplicate_queued_shredded_or_ex
     assert not lost["holds"] and lost["groups"][0]["differs"] == "1 accepted and not accounted for (lost after the edge)"
     assert "does NOT hold" in stats.table(lost)[-1]
     writer.close()
+
+
+def test_the_days_failed_checks_are_listed_beside_its_figures(tmp_path):
+    import json
+
+    writer = DuckDBWriter(tmp_path / "w.duckdb")
+    writer.con.execute("CREATE TABLE IF NOT EXISTS _pingpipe.cycles (day DATE PRIMARY KEY, finished_at TIMESTAMPTZ, report JSON)")
+    outcomes = [
+        {"check": 1, "marker": "fail", "passed": False, "message": "2 value(s) of (client_id) are not unique"},
+        {"check": 2, "marker": "warn", "passed": True, "message": None},
+    ]
+    report = {"etl": {"checks": {"app_derived.baseline_clients_daily_v1": outcomes}}}
+    writer.con.execute("INSERT INTO _pingpipe.cycles VALUES (?, now(), ?)", [YESTERDAY, json.dumps(report)])
+    (tmp_path / "queue").mkdir()
+    result = stats.stats(writer.con, YESTERDAY, tmp_path / "queue")
+    assert result["checks_failed"] == {"app_derived.baseline_clients_daily_v1": outcomes[:1]}
+    assert stats.table(result)[-1] == (
+        f"app_derived.baseline_clients_daily_v1: check 1 (#fail) failed on {YESTERDAY}: 2 value(s) of (client_id) are not unique"
+    )
+    assert stats.stats(writer.con, OLD, tmp_path / "queue")["checks_failed"] == {}
+    writer.close()
