@@ -108,21 +108,26 @@ def table_figures(cursor, table: str, today: dt.date | None = None, days: int = 
     return figures
 
 
-def table_checks(cursor, table: str) -> tuple[str, list[dict]] | None:
-    """The latest daily cycle's checks of `table` (its report in _pingpipe.cycles): (day, outcomes)."""
+def recorded_checks(cursor, day: dt.date | None = None) -> list[tuple[str, dict[str, list[dict]]]]:
+    """The derived tables' checks as each daily cycle's report in _pingpipe.cycles keeps them, newest
+    day first: (day, {table: outcomes}); only `day`'s when given. The one reader of that record."""
     dataset, _, name = CYCLES.partition(".")
     held = cursor.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [dataset, name]
     ).fetchone()[0]
     if not held:
-        return None
-    path = "$.etl.checks." + json.dumps(table)
-    found = cursor.execute(
-        f"SELECT CAST(day AS VARCHAR), json_extract(report, ?) AS checks FROM {quote(dataset)}.{quote(name)} "
-        "WHERE json_extract(report, ?) IS NOT NULL ORDER BY day DESC LIMIT 1",
-        [path, path],
-    ).fetchone()
-    return None if found is None else (found[0], json.loads(found[1]))
+        return []
+    rows = cursor.execute(
+        f"SELECT CAST(day AS VARCHAR), json_extract(report, '$.etl.checks') FROM {quote(dataset)}.{quote(name)} "
+        "WHERE day = coalesce(?, day) ORDER BY day DESC",
+        [day],
+    ).fetchall()
+    return [(d, json.loads(checks)) for d, checks in rows if checks]
+
+
+def table_checks(cursor, table: str) -> tuple[str, list[dict]] | None:
+    """The latest daily cycle's checks of `table`: (day, outcomes)."""
+    return next(((d, checks[table]) for d, checks in recorded_checks(cursor) if table in checks), None)
 
 
 def ping_errors(cursor, table: TableId, since: dt.date) -> int:

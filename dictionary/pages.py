@@ -267,9 +267,7 @@ class Site:
         view, column, options = self._metric_view(metric, query)
         if column is None:
             return {}
-        table = self.d.tables.get(column.table)
-        errors = error_columns([c.path for c in table.columns]) if table else ()
-        charts = self._all_drawn(metric_charts(metric, column, view, self.chart_config, errors), view)
+        charts = self._all_drawn(self._charts_of(metric, column, view), view)
         last = max((r for c in charts for r in c["last_received"]), default=None)
         return {
             "view": view,
@@ -313,6 +311,12 @@ class Site:
         ]
         return drawn
 
+    def _charts_of(self, metric, column: catalog.MetricColumn, view: View) -> list[Chart]:
+        """The metric's charts as `column` holds it, with the Glean error metrics its table has."""
+        table = self.d.tables.get(column.table)
+        errors = error_columns([c.path for c in table.columns]) if table else ()
+        return metric_charts(metric, column, view, self.chart_config, errors)
+
     def _download(self, parts: list[str], query: dict[str, str]) -> Page:
         """`apps/<ns>/metrics/<id>/chart/<key>.csv|.json`: a chart's rows, for the same view."""
         _, namespace, _, identifier, _, name = parts
@@ -321,9 +325,7 @@ class Site:
         if metric is None or suffix not in ("csv", "json"):
             raise NotFound(f"no chart {name}")
         view, column, _ = self._metric_view(metric, query)
-        table = self.d.tables.get(column.table) if column else None
-        errors = error_columns([c.path for c in table.columns]) if table else ()
-        chart = next((c for c in metric_charts(metric, column, view, self.chart_config, errors) if c.key == key), None) if column else None
+        chart = next((c for c in self._charts_of(metric, column, view) if c.key == key), None) if column else None
         if chart is None:
             raise NotFound(f"{identifier} has no chart {key}")
         return _as_download(name, chart, self.charts.chart(chart))

@@ -13,19 +13,18 @@ for than accepted is rows that did not come through the queue (`pingpipe load`, 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections import Counter
 from pathlib import Path
 
 from pingpipe import utc
 from pingpipe.decoder.failures import DUPLICATE
+from pingpipe.dictionary.figures import recorded_checks
 from pingpipe.edge.publish import accepted as ledger
 from pingpipe.edge.publish.segments import OPEN, SEALED
 from pingpipe.loader.writers.duckdb import cursor as duckdb_cursor
 from pingpipe.logs import records as log_records
 from pingpipe.schemas.names import (
-    CYCLES,
     DELETED,
     DOCUMENT_NAMESPACE,
     DOCUMENT_TYPE,
@@ -197,13 +196,7 @@ def stats(con, day: dt.date, queue: Path, by: str | None = None) -> dict:
 
 def failed_checks(cursor, day: dt.date) -> dict[str, list[dict]]:
     """The derived tables' checks (checks.sql) that failed in the day's daily cycle, by table."""
-    held = cursor.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", list(CYCLES.split("."))
-    ).fetchone()[0]
-    if not held:
-        return {}
-    found = cursor.execute(f"SELECT json_extract(report, '$.etl.checks') FROM {CYCLES} WHERE day = ?", [day]).fetchone()
-    checked = json.loads(found[0]) if found and found[0] else {}
+    checked = next((checks for _, checks in recorded_checks(cursor, day)), {})
     return {table: failed for table, outcomes in sorted(checked.items()) if (failed := [o for o in outcomes if not o["passed"]])}
 
 
